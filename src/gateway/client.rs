@@ -1,0 +1,283 @@
+//! A Zeebe gateway client: a lazily connected channel (the worker starts even when the gateway
+//! is down, and reconnects by itself), TLS when asked, and a bearer token on every call when
+//! OAuth is configured.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::{Request, Status, Streaming};
+
+use super::oauth::{OAuthConfig, TokenProvider};
+use super::proto::gateway_client::GatewayClient as Generated;
+use super::proto::{
+    ActivateJobsRequest, ActivateJobsResponse, ActivatedJob, CompleteJobRequest, FailJobRequest,
+    StreamActivatedJobsRequest, ThrowErrorRequest, TopologyRequest, TopologyResponse,
+    UpdateJobTimeoutRequest,
+};
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// `http://host:port`, `https://host:port`, or a bare `host:port`.
+    pub address: String,
+    /// Overrides what the address implies: `Some(true)` forces plaintext.
+    pub insecure: Option<bool>,
+    /// PEM file of a CA to trust for the gateway (self-managed clusters with their own CA).
+    pub ca_certificate_path: Option<std::path::PathBuf>,
+    pub oauth: Option<OAuthConfig>,
+}
+
+impl GatewayConfig {
+    /// The URL to dial and whether it uses TLS. A bare `host:port` is plaintext unless OAuth
+    /// is configured or the port is 443, which is what Camunda SaaS and Identity setups need.
+    pub fn resolved_url(&self) -> Result<(String, bool), String> {
+        let address = self.address.trim().trim_end_matches('/');
+        let (mut url, mut tls) = if let Some(rest) = address.strip_prefix("https://") {
+            (format!("https://{rest}"), true)
+        } else if let Some(rest) = address.strip_prefix("http://") {
+            (format!("http://{rest}"), false)
+        } else if address.contains("://") {
+            return Err(format!(
+                "unsupported gateway address '{address}' (use http:// or https://)"
+            ));
+        } else {
+            let tls = self.oauth.is_some() || address.ends_with(":443");
+            (
+                format!("{}://{address}", if tls { "https" } else { "http" }),
+                tls,
+            )
+        };
+        if let Some(insecure) = self.insecure {
+            tls = !insecure;
+            let rest = url
+                .split_once("://")
+                .map_or(url.as_str(), |(_, r)| r)
+                .to_string();
+            url = format!("{}://{rest}", if tls { "https" } else { "http" });
+        }
+        Ok((url, tls))
+    }
+}
+
+/// The gRPC client the worker uses. Cloning is cheap; clones share the connection.
+#[derive(Clone)]
+pub struct GatewayClient {
+    inner: Generated<Channel>,
+    tokens: Option<Arc<TokenProvider>>,
+    address: String,
+}
+
+impl GatewayClient {
+    /// Prepares the channel without connecting; the first call connects.
+    pub fn connect_lazy(config: &GatewayConfig) -> Result<GatewayClient, String> {
+        let (url, tls) = config.resolved_url()?;
+        let mut endpoint = Endpoint::from_shared(url.clone())
+            .map_err(|e| format!("invalid gateway address '{url}': {e}"))?
+            .connect_timeout(Duration::from_secs(10))
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .keep_alive_while_idle(true)
+            .tcp_nodelay(true);
+        if tls {
+            let mut tls_config = ClientTlsConfig::new().with_native_roots();
+            if let Some(path) = &config.ca_certificate_path {
+                let pem = std::fs::read(path).map_err(|e| {
+                    format!(
+                        "cannot read the gateway CA certificate {}: {e}",
+                        path.display()
+                    )
+                })?;
+                tls_config = tls_config.ca_certificate(Certificate::from_pem(pem));
+            }
+            endpoint = endpoint
+                .tls_config(tls_config)
+                .map_err(|e| format!("gateway TLS settings: {e}"))?;
+        }
+        let channel = endpoint.connect_lazy();
+        Ok(GatewayClient {
+            // Jobs carry all variables in scope; the gateway's default limit is 4 MB.
+            inner: Generated::new(channel)
+                .max_decoding_message_size(64 * 1024 * 1024)
+                .max_encoding_message_size(64 * 1024 * 1024),
+            tokens: config.oauth.clone().map(TokenProvider::new),
+            address: url,
+        })
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    async fn request<T>(&self, message: T) -> Result<Request<T>, Status> {
+        let mut request = Request::new(message);
+        if let Some(tokens) = &self.tokens {
+            let token = tokens
+                .token()
+                .await
+                .map_err(|e| Status::unauthenticated(e.to_string()))?;
+            let value = format!("Bearer {}", token.expose_secret())
+                .parse()
+                .map_err(|_| {
+                    Status::unauthenticated("the access token is not a valid header value")
+                })?;
+            request.metadata_mut().insert("authorization", value);
+        }
+        Ok(request)
+    }
+
+    /// Forgets a rejected token so the next call fetches a new one.
+    async fn observe<T>(&self, result: Result<T, Status>) -> Result<T, Status> {
+        if let (Err(status), Some(tokens)) = (&result, &self.tokens)
+            && status.code() == tonic::Code::Unauthenticated
+        {
+            tokens.invalidate().await;
+        }
+        result
+    }
+
+    pub async fn topology(&self) -> Result<TopologyResponse, Status> {
+        let request = self.request(TopologyRequest {}).await?;
+        let result = self
+            .inner
+            .clone()
+            .topology(request)
+            .await
+            .map(|r| r.into_inner());
+        self.observe(result).await
+    }
+
+    pub async fn activate_jobs(
+        &self,
+        request: ActivateJobsRequest,
+    ) -> Result<Streaming<ActivateJobsResponse>, Status> {
+        let request = self.request(request).await?;
+        let result = self
+            .inner
+            .clone()
+            .activate_jobs(request)
+            .await
+            .map(|r| r.into_inner());
+        self.observe(result).await
+    }
+
+    pub async fn stream_activated_jobs(
+        &self,
+        request: StreamActivatedJobsRequest,
+    ) -> Result<Streaming<ActivatedJob>, Status> {
+        let request = self.request(request).await?;
+        let result = self
+            .inner
+            .clone()
+            .stream_activated_jobs(request)
+            .await
+            .map(|r| r.into_inner());
+        self.observe(result).await
+    }
+
+    pub async fn complete_job(&self, job_key: i64, variables: String) -> Result<(), Status> {
+        let request = self
+            .request(CompleteJobRequest { job_key, variables })
+            .await?;
+        let result = self.inner.clone().complete_job(request).await.map(|_| ());
+        self.observe(result).await
+    }
+
+    pub async fn fail_job(
+        &self,
+        job_key: i64,
+        retries: i32,
+        error_message: String,
+        retry_back_off: Duration,
+    ) -> Result<(), Status> {
+        let request = self
+            .request(FailJobRequest {
+                job_key,
+                retries,
+                error_message,
+                retry_back_off: i64::try_from(retry_back_off.as_millis()).unwrap_or(i64::MAX),
+                variables: String::new(),
+            })
+            .await?;
+        let result = self.inner.clone().fail_job(request).await.map(|_| ());
+        self.observe(result).await
+    }
+
+    pub async fn throw_error(
+        &self,
+        job_key: i64,
+        error_code: String,
+        error_message: String,
+    ) -> Result<(), Status> {
+        let request = self
+            .request(ThrowErrorRequest {
+                job_key,
+                error_code,
+                error_message,
+                variables: String::new(),
+            })
+            .await?;
+        let result = self.inner.clone().throw_error(request).await.map(|_| ());
+        self.observe(result).await
+    }
+
+    pub async fn update_job_timeout(&self, job_key: i64, timeout: Duration) -> Result<(), Status> {
+        let request = self
+            .request(UpdateJobTimeoutRequest {
+                job_key,
+                timeout: i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX),
+                operation_reference: None,
+            })
+            .await?;
+        let result = self
+            .inner
+            .clone()
+            .update_job_timeout(request)
+            .await
+            .map(|_| ());
+        self.observe(result).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(address: &str) -> GatewayConfig {
+        GatewayConfig {
+            address: address.into(),
+            insecure: None,
+            ca_certificate_path: None,
+            oauth: None,
+        }
+    }
+
+    #[test]
+    fn addresses_follow_camunda_conventions() {
+        assert_eq!(
+            config("http://localhost:26500").resolved_url().unwrap(),
+            ("http://localhost:26500".into(), false)
+        );
+        assert_eq!(
+            config("localhost:26500").resolved_url().unwrap(),
+            ("http://localhost:26500".into(), false)
+        );
+        assert!(
+            config("abc.bru-2.zeebe.camunda.io:443")
+                .resolved_url()
+                .unwrap()
+                .1
+        );
+        assert_eq!(
+            config("https://gw:26500/").resolved_url().unwrap(),
+            ("https://gw:26500".into(), true)
+        );
+        let mut insecure = config("gw:443");
+        insecure.insecure = Some(true);
+        assert_eq!(
+            insecure.resolved_url().unwrap(),
+            ("http://gw:443".into(), false)
+        );
+        assert!(config("ftp://gw:1").resolved_url().is_err());
+    }
+}

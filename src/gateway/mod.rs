@@ -1,0 +1,12 @@
+//! The Zeebe gateway: generated gRPC code, a client with TLS and OAuth, and nothing else.
+
+pub mod client;
+pub mod oauth;
+
+/// Client and server code generated from `proto/gateway.proto` at build time.
+pub mod proto {
+    #![allow(clippy::all, clippy::pedantic)]
+    tonic::include_proto!("gateway_protocol");
+}
+
+pub use client::{GatewayClient, GatewayConfig};

@@ -1,0 +1,221 @@
+//! What the worker reads from an activated job besides the variables: the task headers that
+//! Camunda's connector conventions define.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::error::{EmailError, ErrorCode, Result};
+
+/// The retry backoff Camunda's connector templates default to.
+pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_secs(30);
+
+/// The task headers of a job, parsed and checked.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobHeaders {
+    /// Complete the job with `{ <resultVariable>: response }`; absent means no variables.
+    pub result_variable: Option<String>,
+    pub retry_backoff: Duration,
+    /// A new deadline requested through UpdateJobTimeout before the operation runs.
+    pub job_timeout: Option<Duration>,
+    pub bpmn_errors: BpmnErrors,
+}
+
+/// Which error codes become a BPMN error (ThrowError) instead of a failed job.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum BpmnErrors {
+    #[default]
+    None,
+    All,
+    Codes(HashSet<String>),
+}
+
+impl BpmnErrors {
+    pub fn throws(&self, code: ErrorCode) -> bool {
+        match self {
+            BpmnErrors::None => false,
+            BpmnErrors::All => true,
+            BpmnErrors::Codes(codes) => codes.contains(code.as_str()),
+        }
+    }
+}
+
+impl JobHeaders {
+    /// Parses the `customHeaders` JSON of an activated job. Headers this worker does not know
+    /// (such as `elementTemplateId`) are ignored; a known header with a bad value is the
+    /// model's mistake and is reported as `INVALID_INPUT`.
+    pub fn parse(custom_headers: &str) -> Result<JobHeaders> {
+        let headers: BTreeMap<String, Value> = if custom_headers.trim().is_empty() {
+            BTreeMap::new()
+        } else {
+            serde_json::from_str(custom_headers).map_err(|e| {
+                EmailError::invalid_input(format!("task headers are not a JSON object: {e}"))
+            })?
+        };
+        let text = |name: &str| -> Option<String> {
+            match headers.get(name) {
+                Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+                _ => None,
+            }
+        };
+        let mut problems = Vec::new();
+        let retry_backoff = match text("retryBackoff") {
+            None => DEFAULT_RETRY_BACKOFF,
+            Some(value) => parse_iso8601_duration(&value).unwrap_or_else(|e| {
+                problems.push(format!("task header retryBackoff: {e}"));
+                DEFAULT_RETRY_BACKOFF
+            }),
+        };
+        let job_timeout = match text("jobTimeout") {
+            None => None,
+            Some(value) => match parse_iso8601_duration(&value) {
+                Ok(d) if d.is_zero() => {
+                    problems.push("task header jobTimeout: must be longer than zero".into());
+                    None
+                }
+                Ok(d) => Some(d),
+                Err(e) => {
+                    problems.push(format!("task header jobTimeout: {e}"));
+                    None
+                }
+            },
+        };
+        let bpmn_errors = match text("bpmnErrors") {
+            None => BpmnErrors::None,
+            Some(value) if value == "*" => BpmnErrors::All,
+            Some(value) => {
+                let codes: HashSet<String> = value
+                    .split(',')
+                    .map(|c| c.trim().to_string())
+                    .filter(|c| !c.is_empty())
+                    .collect();
+                let known: HashSet<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+                let unknown: Vec<&String> = codes
+                    .iter()
+                    .filter(|c| !known.contains(c.as_str()))
+                    .collect();
+                if !unknown.is_empty() {
+                    let mut unknown: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
+                    unknown.sort();
+                    problems.push(format!(
+                        "task header bpmnErrors: unknown error code(s) {}; known codes are {}",
+                        unknown.join(", "),
+                        ErrorCode::ALL.map(|c| c.as_str()).join(", ")
+                    ));
+                }
+                BpmnErrors::Codes(codes)
+            }
+        };
+        if !problems.is_empty() {
+            return Err(EmailError::invalid_input(problems.join("; ")));
+        }
+        Ok(JobHeaders {
+            result_variable: text("resultVariable"),
+            retry_backoff,
+            job_timeout,
+            bpmn_errors,
+        })
+    }
+}
+
+/// Parses an ISO-8601 duration of days, hours, minutes and seconds (`PT30S`, `PT1M30.5S`,
+/// `P1DT2H`). Years and months are refused: their length depends on a calendar date.
+pub fn parse_iso8601_duration(text: &str) -> std::result::Result<Duration, String> {
+    let bad = || format!("'{text}' is not an ISO-8601 duration such as PT30S or PT5M");
+    let rest = text.strip_prefix(['P', 'p']).ok_or_else(bad)?;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut seconds = 0f64;
+    let mut in_time = false;
+    let mut number = String::new();
+    let mut saw_unit = false;
+    for c in rest.chars() {
+        match c {
+            'T' | 't' if !in_time && number.is_empty() => in_time = true,
+            '0'..='9' | '.' | ',' => number.push(if c == ',' { '.' } else { c }),
+            unit => {
+                let value: f64 = number.parse().map_err(|_| bad())?;
+                number.clear();
+                saw_unit = true;
+                seconds += value
+                    * match (unit.to_ascii_uppercase(), in_time) {
+                        ('W', false) => 7.0 * 86_400.0,
+                        ('D', false) => 86_400.0,
+                        ('H', true) => 3_600.0,
+                        ('M', true) => 60.0,
+                        ('S', true) => 1.0,
+                        ('Y' | 'M', false) => {
+                            return Err(format!(
+                                "'{text}': years and months have no fixed length; use days"
+                            ));
+                        }
+                        _ => return Err(bad()),
+                    };
+            }
+        }
+    }
+    if !number.is_empty() || !saw_unit || !seconds.is_finite() || seconds > 1e10 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        let s = |t| parse_iso8601_duration(t).map(|d| d.as_secs_f64());
+        assert_eq!(s("PT30S"), Ok(30.0));
+        assert_eq!(s("PT1M30.5S"), Ok(90.5));
+        assert_eq!(s("P1DT2H"), Ok(93_600.0));
+        assert_eq!(s("PT0S"), Ok(0.0));
+        assert_eq!(s("P2W"), Ok(1_209_600.0));
+        assert!(s("P1M").is_err());
+        assert!(s("30s").is_err());
+        assert!(s("PT").is_err());
+        assert!(s("P").is_err());
+        assert!(s("PT5").is_err());
+        assert!(s("PTXS").is_err());
+    }
+
+    #[test]
+    fn defaults_without_headers() {
+        let h = JobHeaders::parse("").unwrap();
+        assert_eq!(h.retry_backoff, DEFAULT_RETRY_BACKOFF);
+        assert_eq!(h.result_variable, None);
+        assert_eq!(h.bpmn_errors, BpmnErrors::None);
+    }
+
+    #[test]
+    fn parses_connector_headers() {
+        let h = JobHeaders::parse(
+            r#"{"resultVariable":"sent","retryBackoff":"PT5S","jobTimeout":"PT2M",
+                "bpmnErrors":"EMAIL_NOT_FOUND, TIMEOUT","elementTemplateId":"x"}"#,
+        )
+        .unwrap();
+        assert_eq!(h.result_variable.as_deref(), Some("sent"));
+        assert_eq!(h.retry_backoff, Duration::from_secs(5));
+        assert_eq!(h.job_timeout, Some(Duration::from_secs(120)));
+        assert!(h.bpmn_errors.throws(ErrorCode::Timeout));
+        assert!(!h.bpmn_errors.throws(ErrorCode::InvalidInput));
+        assert!(
+            JobHeaders::parse(r#"{"bpmnErrors":"*"}"#)
+                .unwrap()
+                .bpmn_errors
+                .throws(ErrorCode::InvalidInput)
+        );
+    }
+
+    #[test]
+    fn bad_headers_are_invalid_input_naming_the_header() {
+        let e = JobHeaders::parse(r#"{"retryBackoff":"soon","bpmnErrors":"NOPE"}"#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidInput);
+        assert!(e.message.contains("retryBackoff"), "{}", e.message);
+        assert!(e.message.contains("NOPE"), "{}", e.message);
+        assert!(JobHeaders::parse("[1]").is_err());
+    }
+}

@@ -1,0 +1,292 @@
+//! The `server` and `authentication` input blocks that every operation shares (SPEC §2).
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Bounds connect, each command and the whole operation when the model sets nothing.
+pub const DEFAULT_TIMEOUT_SECONDS: u64 = 30;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    Smtp,
+    Imap,
+    Pop3,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Smtp => "smtp",
+            Protocol::Imap => "imap",
+            Protocol::Pop3 => "pop3",
+        }
+    }
+
+    /// SMTP submission normally upgrades with STARTTLS; mailbox access uses implicit TLS.
+    pub fn default_security(self) -> Security {
+        match self {
+            Protocol::Smtp => Security::Starttls,
+            Protocol::Imap | Protocol::Pop3 => Security::Tls,
+        }
+    }
+
+    pub fn default_port(self, security: Security) -> u16 {
+        match (self, security) {
+            (Protocol::Smtp, Security::Tls) => 465,
+            (Protocol::Smtp, Security::Starttls) => 587,
+            (Protocol::Smtp, Security::None) => 25,
+            (Protocol::Imap, Security::Tls) => 993,
+            (Protocol::Imap, _) => 143,
+            (Protocol::Pop3, Security::Tls) => 995,
+            (Protocol::Pop3, _) => 110,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    /// TLS from the first byte.
+    Tls,
+    /// Plaintext greeting, then an upgrade that must succeed.
+    Starttls,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerConfig {
+    pub host: String,
+    pub port: Option<u16>,
+    pub security: Option<Security>,
+    /// PEM of the server's own certificate or of its private CA, trusted besides the system
+    /// roots.
+    pub server_certificate: Option<String>,
+    #[serde(default)]
+    pub accept_invalid_certificates: bool,
+    pub timeout_seconds: Option<u64>,
+}
+
+/// A server with every default applied.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub server_certificate: Option<String>,
+    pub accept_invalid_certificates: bool,
+    pub timeout: Duration,
+}
+
+impl ServerConfig {
+    pub fn endpoint(&self, protocol: Protocol) -> Endpoint {
+        let security = self.security.unwrap_or(protocol.default_security());
+        Endpoint {
+            host: self.host.trim().to_string(),
+            port: self.port.unwrap_or(protocol.default_port(security)),
+            security,
+            server_certificate: self
+                .server_certificate
+                .clone()
+                .filter(|c| !c.trim().is_empty()),
+            accept_invalid_certificates: self.accept_invalid_certificates,
+            timeout: Duration::from_secs(self.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS)),
+        }
+    }
+}
+
+impl Endpoint {
+    /// `host:port`, with brackets around an IPv6 literal.
+    pub fn address(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// A best-effort `host:port` for error messages, read from raw variables before (or without)
+/// a successful parse.
+pub fn describe_server(variables: &Value, protocol: Protocol) -> String {
+    let Some(server) = variables.get("server") else {
+        return "an unknown server".into();
+    };
+    match serde_json::from_value::<ServerConfig>(server.clone()) {
+        Ok(config) => config.endpoint(protocol).address(),
+        Err(_) => server
+            .get("host")
+            .and_then(Value::as_str)
+            .map_or_else(|| "an unknown server".into(), str::to_string),
+    }
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Authentication {
+    Simple {
+        username: String,
+        password: SecretString,
+    },
+    None,
+    Oauth2 {
+        username: String,
+        #[serde(rename = "accessToken")]
+        access_token: SecretString,
+    },
+}
+
+impl Authentication {
+    /// Reads the block, treating a missing `type` as `simple` (the common case, and what
+    /// Camunda's templates send).
+    pub fn from_value(value: &Value) -> Result<Authentication, serde_json::Error> {
+        let mut value = value.clone();
+        if let Value::Object(map) = &mut value {
+            map.entry("type").or_insert_with(|| json!("simple"));
+        }
+        serde_json::from_value(value)
+    }
+
+    pub fn username(&self) -> Option<&str> {
+        match self {
+            Authentication::Simple { username, .. } | Authentication::Oauth2 { username, .. } => {
+                Some(username)
+            }
+            Authentication::None => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Authentication {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.username() {
+            Some(user) => write!(f, "Authentication({user}, ***)"),
+            None => f.write_str("Authentication(none)"),
+        }
+    }
+}
+
+/// JSON Schema of the `server` block for a protocol.
+pub fn server_schema(protocol: Protocol) -> Value {
+    json!({
+        "type": "object",
+        "description": format!("The {} server", protocol.name().to_uppercase()),
+        "required": ["host"],
+        "additionalProperties": false,
+        "properties": {
+            "host": { "type": "string", "minLength": 1, "pattern": "^[^\\s/]+$" },
+            "port": { "type": "integer", "minimum": 1, "maximum": 65535 },
+            "security": { "enum": ["tls", "starttls", "none"] },
+            "serverCertificate": { "type": "string" },
+            "acceptInvalidCertificates": { "type": "boolean" },
+            "timeoutSeconds": { "type": "integer", "minimum": 1, "maximum": 3600 }
+        }
+    })
+}
+
+/// JSON Schema of the `authentication` block. `none` exists only for SMTP: a mailbox cannot be
+/// opened anonymously.
+pub fn authentication_schema(protocol: Protocol) -> Value {
+    let types: Vec<&str> = match protocol {
+        Protocol::Smtp => vec!["simple", "none", "oauth2"],
+        _ => vec!["simple", "oauth2"],
+    };
+    json!({
+        "type": "object",
+        "properties": { "type": { "enum": types } },
+        "allOf": [
+            {
+                "if": { "properties": { "type": { "const": "simple" } } },
+                "then": {
+                    "required": ["username", "password"],
+                    "additionalProperties": false,
+                    "properties": {
+                        "type": true,
+                        "username": { "type": "string", "minLength": 1 },
+                        "password": { "type": "string" }
+                    }
+                }
+            },
+            {
+                "if": { "required": ["type"], "properties": { "type": { "const": "none" } } },
+                "then": { "additionalProperties": false, "properties": { "type": true } }
+            },
+            {
+                "if": { "required": ["type"], "properties": { "type": { "const": "oauth2" } } },
+                "then": {
+                    "required": ["username", "accessToken"],
+                    "additionalProperties": false,
+                    "properties": {
+                        "type": true,
+                        "username": { "type": "string", "minLength": 1 },
+                        "accessToken": { "type": "string", "minLength": 1 }
+                    }
+                }
+            }
+        ]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_by_protocol_and_security() {
+        let config: ServerConfig = serde_json::from_value(json!({ "host": " smtp.x " })).unwrap();
+        let e = config.endpoint(Protocol::Smtp);
+        assert_eq!(
+            (e.host.as_str(), e.port, e.security),
+            ("smtp.x", 587, Security::Starttls)
+        );
+        assert_eq!(e.timeout, Duration::from_secs(30));
+        assert_eq!(config.endpoint(Protocol::Imap).port, 993);
+        assert_eq!(config.endpoint(Protocol::Pop3).port, 995);
+        let plain: ServerConfig =
+            serde_json::from_value(json!({ "host": "::1", "security": "none" })).unwrap();
+        assert_eq!(plain.endpoint(Protocol::Smtp).address(), "[::1]:25");
+        assert_eq!(plain.endpoint(Protocol::Imap).port, 143);
+        assert_eq!(plain.endpoint(Protocol::Pop3).port, 110);
+        let tls: ServerConfig =
+            serde_json::from_value(json!({ "host": "h", "security": "tls" })).unwrap();
+        assert_eq!(tls.endpoint(Protocol::Smtp).port, 465);
+    }
+
+    #[test]
+    fn authentication_defaults_to_simple_and_hides_the_password() {
+        let auth =
+            Authentication::from_value(&json!({ "username": "u", "password": "pw" })).unwrap();
+        assert!(matches!(auth, Authentication::Simple { .. }));
+        assert_eq!(format!("{auth:?}"), "Authentication(u, ***)");
+        let none = Authentication::from_value(&json!({ "type": "none" })).unwrap();
+        assert!(matches!(none, Authentication::None));
+    }
+
+    #[test]
+    fn schemas_reject_unknown_fields_and_none_for_mailboxes() {
+        let imap = crate::schema::InputSchema::compile(&json!({
+            "type": "object",
+            "properties": { "authentication": authentication_schema(Protocol::Imap) }
+        }))
+        .unwrap();
+        let e = imap
+            .validate(&json!({ "authentication": { "type": "none" } }))
+            .unwrap_err();
+        assert!(e.message.contains("/authentication/type"), "{}", e.message);
+        let e = imap
+            .validate(&json!({ "authentication": { "username": "u", "password": "p", "x": 1 } }))
+            .unwrap_err();
+        assert!(e.message.contains("'x' was unexpected"), "{}", e.message);
+        let e = imap
+            .validate(&json!({ "authentication": { "type": "simple", "username": "u" } }))
+            .unwrap_err();
+        assert!(
+            e.message.contains("\"password\" is a required property"),
+            "{}",
+            e.message
+        );
+    }
+}

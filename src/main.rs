@@ -1,0 +1,232 @@
+//! The command line: `run` the worker, `invoke` one operation, `check` a connection.
+
+use std::io::Read;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use serde_json::Value;
+use tracing_subscriber::EnvFilter;
+
+use email_connector::config::{OperationArgs, RunArgs, SecretArgs};
+use email_connector::gateway::GatewayClient;
+use email_connector::operations::{JobContext, Registry};
+use email_connector::worker::{Worker, error_message, execute};
+
+#[derive(Parser)]
+#[command(
+    name = "email-connector",
+    version,
+    about = "An email connector for Camunda 8 (SMTP, IMAP, POP3)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the job worker against a Zeebe gateway until SIGTERM or SIGINT.
+    Run(Box<RunArgs>),
+    /// Run one operation on a variables JSON file (`-` for stdin) and print the response.
+    Invoke {
+        /// Operation (`smtp:send`) or job type (`email:smtp:send:1`).
+        operation: String,
+        /// Variables JSON file, or `-` for standard input.
+        file: String,
+        #[command(flatten)]
+        secrets: SecretArgs,
+    },
+    /// Test the connection described by a variables JSON file, step by step.
+    Check {
+        /// Protocol (`smtp`) or operation (`smtp:send`).
+        operation: String,
+        /// Variables JSON file, or `-` for standard input.
+        file: String,
+        #[command(flatten)]
+        secrets: SecretArgs,
+    },
+    /// List the job types this build serves.
+    JobTypes {
+        #[command(flatten)]
+        operations: OperationArgs,
+    },
+}
+
+fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+fn read_variables(file: &str) -> Result<Value, String> {
+    let text = if file == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| format!("cannot read stdin: {e}"))?;
+        text
+    } else {
+        std::fs::read_to_string(file).map_err(|e| format!("cannot read {file}: {e}"))?
+    };
+    let value: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{file} is not JSON: {e}"))?;
+    if !value.is_object() {
+        return Err(format!("{file} must hold a JSON object of variables"));
+    }
+    Ok(value)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+fn registry(operations: &OperationArgs) -> Result<Registry, String> {
+    Registry::standard(
+        &operations.job_type_prefix,
+        operations.enabled().as_deref(),
+        &operations.settings(),
+    )
+}
+
+async fn run(args: RunArgs) -> Result<(), String> {
+    let registry = Arc::new(registry(&args.operations)?);
+    let gateway = GatewayClient::connect_lazy(&args.gateway_config()?)?;
+    tracing::info!(
+        address = gateway.address(),
+        job_types = registry.job_types().collect::<Vec<_>>().join(","),
+        max_jobs_active = args.max_jobs_active,
+        "email connector starting"
+    );
+    Worker::new(gateway, registry, args.worker_settings())
+        .run(shutdown_signal())
+        .await;
+    Ok(())
+}
+
+async fn invoke(operation: String, file: String, secrets: SecretArgs) -> Result<(), String> {
+    let registry = Registry::standard("email", None, &Default::default())?;
+    let entry = registry
+        .find(&operation)
+        .ok_or_else(|| unknown_operation(&registry, &operation))?;
+    let variables = read_variables(&file)?;
+    let (result, mask) =
+        execute(entry, variables, JobContext::default(), &secrets.provider()).await;
+    match result {
+        Ok(outcome) => {
+            let text =
+                serde_json::to_string_pretty(&outcome.response).map_err(|e| e.to_string())?;
+            println!("{text}");
+            if let Some(after) = outcome.after_completion {
+                after.commit().await;
+            }
+            Ok(())
+        }
+        Err(e) => Err(error_message(&e, entry.operation.name(), &mask)),
+    }
+}
+
+async fn check(operation: String, file: String, secrets: SecretArgs) -> Result<(), String> {
+    let registry = Registry::standard("email", None, &Default::default())?;
+    let entry = registry
+        .find(&operation)
+        .or_else(|| {
+            registry
+                .entries()
+                .iter()
+                .find(|e| e.operation.protocol().name() == operation)
+        })
+        .ok_or_else(|| unknown_operation(&registry, &operation))?;
+    let mut variables = read_variables(&file)?;
+    let mask = secrets
+        .provider()
+        .resolve(&mut variables)
+        .map_err(|e| e.to_string())?;
+    match entry.operation.check(variables).await {
+        Ok(steps) => {
+            for step in steps {
+                println!("ok   {}", mask.apply(&step));
+            }
+            Ok(())
+        }
+        Err(e) => Err(error_message(&e, entry.operation.name(), &mask)),
+    }
+}
+
+fn unknown_operation(registry: &Registry, name: &str) -> String {
+    let known: Vec<&str> = registry
+        .entries()
+        .iter()
+        .map(|e| e.operation.name())
+        .collect();
+    format!("unknown operation '{name}'; known: {}", known.join(", "))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Run(args) => run(*args).await,
+            Command::Invoke {
+                operation,
+                file,
+                secrets,
+            } => invoke(operation, file, secrets).await,
+            Command::Check {
+                operation,
+                file,
+                secrets,
+            } => check(operation, file, secrets).await,
+            Command::JobTypes { operations } => {
+                for job_type in registry(&operations)?.job_types() {
+                    println!("{job_type}");
+                }
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}

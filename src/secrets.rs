@@ -1,0 +1,248 @@
+//! `{{secrets.NAME}}` placeholders: resolved just before an operation runs, masked everywhere
+//! after.
+//!
+//! Camunda's connector runtime resolves the same syntax, so models written for it keep working.
+//! Values come from environment variables with a prefix (so an operator decides which variables
+//! a model may read; the whole environment is never exposed) or from files in a directory, the
+//! way a Kubernetes Secret is mounted.
+
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+use crate::error::{EmailError, Result};
+
+/// Where secret values come from.
+#[derive(Debug, Clone)]
+pub struct SecretProvider {
+    env_prefix: String,
+    directory: Option<PathBuf>,
+}
+
+impl SecretProvider {
+    pub fn new(env_prefix: impl Into<String>, directory: Option<PathBuf>) -> Self {
+        SecretProvider {
+            env_prefix: env_prefix.into(),
+            directory,
+        }
+    }
+
+    fn lookup(&self, name: &str) -> Option<SecretString> {
+        if let Ok(value) = std::env::var(format!("{}{name}", self.env_prefix)) {
+            return Some(value.into());
+        }
+        let directory = self.directory.as_ref()?;
+        // A name with a path separator could read any file the worker can read.
+        if name.contains(['/', '\\']) || name.starts_with('.') {
+            return None;
+        }
+        let text = std::fs::read_to_string(directory.join(name)).ok()?;
+        // Files made with `echo` end in a newline that is not part of the secret.
+        let trimmed = text
+            .strip_suffix("\r\n")
+            .or_else(|| text.strip_suffix('\n'))
+            .unwrap_or(&text);
+        Some(trimmed.to_string().into())
+    }
+
+    /// Replaces every placeholder in every string of `variables`, in place, and returns the
+    /// values it used so that they can be masked in anything the job reports.
+    pub fn resolve(&self, variables: &mut Value) -> Result<SecretMask> {
+        let mut mask = SecretMask::default();
+        let mut missing = Vec::new();
+        self.resolve_value(variables, &mut String::new(), &mut mask, &mut missing);
+        if missing.is_empty() {
+            Ok(mask)
+        } else {
+            Err(EmailError::invalid_input(missing.join("; ")))
+        }
+    }
+
+    fn resolve_value(
+        &self,
+        value: &mut Value,
+        pointer: &mut String,
+        mask: &mut SecretMask,
+        missing: &mut Vec<String>,
+    ) {
+        match value {
+            Value::String(text) if text.contains("{{") => {
+                match substitute(text, |name| self.lookup(name)) {
+                    Ok((resolved, used)) => {
+                        *text = resolved;
+                        mask.values.extend(used);
+                    }
+                    Err(name) => missing.push(format!(
+                        "{}: secret '{name}' is not defined (looked for the environment variable {}{name}{})",
+                        if pointer.is_empty() { "/" } else { pointer.as_str() },
+                        self.env_prefix,
+                        if self.directory.is_some() {
+                            " and a file of that name in the secrets directory"
+                        } else {
+                            ""
+                        }
+                    )),
+                }
+            }
+            Value::Array(items) => {
+                for (index, item) in items.iter_mut().enumerate() {
+                    let len = pointer.len();
+                    pointer.push_str(&format!("/{index}"));
+                    self.resolve_value(item, pointer, mask, missing);
+                    pointer.truncate(len);
+                }
+            }
+            Value::Object(map) => {
+                for (key, item) in map.iter_mut() {
+                    let len = pointer.len();
+                    pointer.push('/');
+                    pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+                    self.resolve_value(item, pointer, mask, missing);
+                    pointer.truncate(len);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Replaces `{{secrets.NAME}}` (spaces allowed inside the braces) in `text`. Returns the new
+/// text and the values used, or the name of the first secret that has no value.
+fn substitute(
+    text: &str,
+    lookup: impl Fn(&str) -> Option<SecretString>,
+) -> std::result::Result<(String, Vec<SecretString>), String> {
+    let mut out = String::with_capacity(text.len());
+    let mut used = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            out.push_str(&rest[start..]);
+            return Ok((out, used));
+        };
+        let inner = after[..end].trim();
+        match inner.strip_prefix("secrets.") {
+            Some(name) if is_secret_name(name) => {
+                let value = lookup(name).ok_or_else(|| name.to_string())?;
+                out.push_str(value.expose_secret());
+                used.push(value);
+            }
+            // Not a placeholder (a template language's braces, say): keep it as it is.
+            _ => out.push_str(&rest[start..start + 2 + end + 2]),
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok((out, used))
+}
+
+fn is_secret_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// The secret values a job used, to be replaced by `***` in every message it reports.
+#[derive(Default, Clone)]
+pub struct SecretMask {
+    values: Vec<SecretString>,
+}
+
+impl SecretMask {
+    /// Masks every known secret value in `text`. Longer values go first so that a secret
+    /// containing another is masked whole.
+    pub fn apply(&self, text: &str) -> String {
+        let mut values: Vec<&str> = self
+            .values
+            .iter()
+            .map(|v| v.expose_secret())
+            .filter(|v| !v.is_empty())
+            .collect();
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        let mut masked = text.to_string();
+        for value in values {
+            if masked.contains(value) {
+                masked = masked.replace(value, "***");
+            }
+        }
+        masked
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}
+
+impl std::fmt::Debug for SecretMask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretMask({} values)", self.values.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn provider_with(dir: Option<PathBuf>) -> SecretProvider {
+        SecretProvider::new("EMAIL_CONNECTOR_UNIT_TEST_", dir)
+    }
+
+    #[test]
+    fn resolves_from_the_environment_and_masks() {
+        // SAFETY: the variable name is unique to this test, so no other thread reads it.
+        unsafe { std::env::set_var("EMAIL_CONNECTOR_UNIT_TEST_PW", "s3cr3t!") };
+        let mut vars = json!({
+            "authentication": { "password": "{{secrets.PW}}", "username": "u" },
+            "list": ["a {{ secrets.PW }} b"],
+            "other": "{{notASecret}} and {{secrets.}}"
+        });
+        let mask = provider_with(None).resolve(&mut vars).unwrap();
+        assert_eq!(vars["authentication"]["password"], "s3cr3t!");
+        assert_eq!(vars["list"][0], "a s3cr3t! b");
+        assert_eq!(vars["other"], "{{notASecret}} and {{secrets.}}");
+        assert_eq!(
+            mask.apply("login failed for s3cr3t! (s3cr3t!)"),
+            "login failed for *** (***)"
+        );
+    }
+
+    #[test]
+    fn resolves_from_files_without_the_trailing_newline() {
+        let dir = std::env::temp_dir().join(format!("secrets-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("FILE_PW"), "from-file\n").unwrap();
+        let mut vars = json!({ "p": "{{secrets.FILE_PW}}" });
+        provider_with(Some(dir.clone())).resolve(&mut vars).unwrap();
+        assert_eq!(vars["p"], "from-file");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_missing_secret_names_the_pointer_and_never_a_value() {
+        let mut vars = json!({ "server": { "host": "{{secrets.NOPE_NOT_SET}}" } });
+        let err = provider_with(None).resolve(&mut vars).unwrap_err();
+        assert_eq!(err.code, crate::error::ErrorCode::InvalidInput);
+        assert!(err.message.contains("/server/host"), "{}", err.message);
+        assert!(err.message.contains("NOPE_NOT_SET"), "{}", err.message);
+    }
+
+    #[test]
+    fn path_like_names_never_read_files() {
+        let provider = provider_with(Some(PathBuf::from("/etc")));
+        assert!(provider.lookup("../etc/passwd").is_none());
+        assert!(provider.lookup(".hidden").is_none());
+    }
+
+    #[test]
+    fn longer_secrets_are_masked_first() {
+        let mask = SecretMask {
+            values: vec!["abc".to_string().into(), "abcdef".to_string().into()],
+        };
+        assert_eq!(mask.apply("x abcdef y abc"), "x *** y ***");
+    }
+}

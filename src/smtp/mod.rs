@@ -1,0 +1,4 @@
+//! SMTP: the send operation and the pooled transport behind it.
+
+pub mod send;
+pub mod transport;
