@@ -167,32 +167,26 @@ impl Worker {
     }
 
     async fn hand_back_running_jobs(&self) {
-        let running: Vec<(i64, i32, AbortHandle)> = match self.shared.in_flight.lock() {
-            Ok(mut map) => map.drain().map(|(k, (r, h))| (k, r, h)).collect(),
-            Err(_) => Vec::new(),
-        };
+        let running: Vec<(i64, i32, AbortHandle)> = self
+            .shared
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .map(|(k, (r, h))| (k, r, h))
+            .collect();
         warn!(
             count = running.len(),
             "grace period over: handing running jobs back to Zeebe"
         );
         for (key, retries, handle) in running {
             handle.abort();
-            let message = format!(
-                "{}: the worker shut down before the operation finished; the job is handed back unchanged",
-                ErrorCode::Internal
-            );
-            if let Err(status) = self
-                .shared
-                .gateway
-                .fail_job(key, retries, message, Duration::ZERO)
-                .await
-            {
-                warn!(
-                    job_key = key,
-                    "could not hand the job back: {}",
-                    status.message()
-                );
-            }
+            let job = ActivatedJob {
+                key,
+                retries,
+                ..Default::default()
+            };
+            hand_back(&self.shared, &job).await;
         }
     }
 }
@@ -299,18 +293,20 @@ async fn stream_loop(shared: Arc<Shared>, job_type: String, mut stop: watch::Rec
                 debug!(job_type = %job_type, "job stream open");
                 backoff.reset();
                 loop {
-                    // The permit comes first: while every slot is busy the stream is not read,
-                    // and the gateway holds back (or reroutes) further jobs.
-                    let permit = tokio::select! {
-                        p = shared.slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-                        _ = stop.changed() => return,
-                    };
                     let next = tokio::select! {
                         m = stream.message() => m,
                         _ = stop.changed() => return,
                     };
                     match next {
-                        Ok(Some(job)) => dispatch(&shared, job, permit),
+                        // Until this job has a slot the stream is not read again, so a busy
+                        // worker pushes back through HTTP/2 flow control. The slot is taken
+                        // after the job arrives, never while waiting for one: an idle stream
+                        // of one job type must not hold a slot another type needs.
+                        Ok(Some(job)) => {
+                            if !admit(&shared, job, &mut stop).await {
+                                return;
+                            }
+                        }
                         Ok(None) => {
                             debug!(job_type = %job_type, "the gateway closed the job stream");
                             break;
@@ -374,12 +370,14 @@ async fn poll_loop(shared: Arc<Shared>, job_type: String, mut stop: watch::Recei
                 };
                 match next {
                     Ok(Some(batch)) => {
-                        for job in batch.jobs {
+                        let mut jobs = batch.jobs.into_iter();
+                        while let Some(job) = jobs.next() {
                             received += 1;
-                            // These jobs are already ours; each waits for a slot, however long.
-                            match shared.slots.clone().acquire_owned().await {
-                                Ok(permit) => dispatch(&shared, job, permit),
-                                Err(_) => return,
+                            if !admit(&shared, job, &mut stop).await {
+                                for job in jobs {
+                                    hand_back(&shared, &job).await;
+                                }
+                                return;
                             }
                         }
                     }
@@ -432,23 +430,62 @@ fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Waits for a free slot and starts the job in it. A job still waiting when the worker stops
+/// is handed back to Zeebe at once. Returns false when the worker is stopping.
+async fn admit(shared: &Arc<Shared>, job: ActivatedJob, stop: &mut watch::Receiver<bool>) -> bool {
+    let permit = tokio::select! {
+        p = shared.slots.clone().acquire_owned() => p.ok(),
+        _ = stop.changed() => None,
+    };
+    match permit {
+        Some(permit) if !*stop.borrow() => {
+            dispatch(shared, job, permit);
+            true
+        }
+        _ => {
+            hand_back(shared, &job).await;
+            false
+        }
+    }
+}
+
+/// Fails a job without using up a retry, so another worker takes it without delay.
+async fn hand_back(shared: &Shared, job: &ActivatedJob) {
+    let message = format!(
+        "{}: the worker shut down before the operation finished; the job is handed back unchanged",
+        ErrorCode::Internal
+    );
+    if let Err(status) = shared
+        .gateway
+        .fail_job(job.key, job.retries, message, Duration::ZERO)
+        .await
+    {
+        warn!(
+            job_key = job.key,
+            "could not hand the job back: {}",
+            status.message()
+        );
+    }
+}
+
 fn dispatch(shared: &Arc<Shared>, job: ActivatedJob, permit: OwnedSemaphorePermit) {
     shared.status.jobs_activated.fetch_add(1, Ordering::Relaxed);
     let key = job.key;
     let retries = job.retries;
     let task_shared = shared.clone();
+    // The entry is written while the lock is held, so the task cannot remove it before it
+    // exists (the task takes the same lock when it ends).
+    let mut in_flight = shared.in_flight.lock().unwrap_or_else(|p| p.into_inner());
     let handle = tokio::spawn(async move {
         let _permit = permit;
         handle_job(&task_shared, job).await;
-        if let Ok(mut map) = task_shared.in_flight.lock() {
-            map.remove(&key);
-        }
+        task_shared
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key);
     });
-    if !handle.is_finished()
-        && let Ok(mut map) = shared.in_flight.lock()
-    {
-        map.insert(key, (retries, handle.abort_handle()));
-    }
+    in_flight.insert(key, (retries, handle.abort_handle()));
 }
 
 async fn handle_job(shared: &Shared, job: ActivatedJob) {

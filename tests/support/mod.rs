@@ -1,0 +1,147 @@
+//! Shared test support: the in-process gateway, the mail testbed, the worker as a real process,
+//! and a small IMAP reader to see what was delivered.
+#![allow(dead_code)]
+
+pub mod gateway;
+pub mod mailbox;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+/// The running testbed's settings (ports, CA file), started on first use.
+pub struct Testbed {
+    pub vars: HashMap<String, String>,
+}
+
+impl Testbed {
+    pub fn port(&self, name: &str) -> u16 {
+        self.vars[name].parse().expect("port")
+    }
+
+    pub fn ca_pem(&self) -> String {
+        std::fs::read_to_string(&self.vars["TESTBED_CA"]).expect("CA certificate")
+    }
+
+    pub fn other_ca_pem(&self) -> String {
+        std::fs::read_to_string(&self.vars["TESTBED_OTHER_CA"]).expect("other CA certificate")
+    }
+
+    pub fn dir(&self) -> &str {
+        &self.vars["TESTBED_DIR"]
+    }
+}
+
+/// Installs (when missing) and starts Dovecot and Postfix, once per test process. A testbed
+/// that cannot start fails the test: these tests never skip.
+pub fn testbed() -> &'static Testbed {
+    static TESTBED: OnceLock<Testbed> = OnceLock::new();
+    TESTBED.get_or_init(|| {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/testbed/testbed.sh");
+        let output = Command::new("bash")
+            .arg(script)
+            .arg("up")
+            .output()
+            .expect("run the testbed script");
+        assert!(
+            output.status.success(),
+            "the mail testbed did not start:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let vars = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Testbed { vars }
+    })
+}
+
+/// The worker binary, run as users run it, with its log captured.
+pub struct WorkerProcess {
+    child: Child,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl WorkerProcess {
+    pub fn start(gateway_url: &str, env: &[(&str, &str)]) -> WorkerProcess {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_email-connector"));
+        command
+            .arg("run")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("ZEEBE_ADDRESS", gateway_url)
+            .env(
+                "RUST_LOG",
+                "debug,h2=info,tower=info,hyper=info,hyper_util=info,tonic=info,rustls=info",
+            )
+            .env("EMAIL_SHUTDOWN_GRACE", "PT5S")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("start the worker");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+            }
+        });
+        WorkerProcess { child, logs }
+    }
+
+    pub fn logs(&self) -> String {
+        self.logs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .join("\n")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits for the exit, as Kubernetes stops a pod.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A unique marker for subjects, so parallel tests find their own messages.
+pub fn unique(label: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{label}-{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
