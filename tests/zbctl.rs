@@ -30,13 +30,26 @@ fn zbctl() -> PathBuf {
 
 async fn run(address: &str, args: &[&str]) -> (bool, String) {
     let binary = zbctl();
-    let mut all = vec!["--insecure".to_string(), "--address".to_string(), address.to_string()];
+    let mut all = vec![
+        "--insecure".to_string(),
+        "--address".to_string(),
+        address.to_string(),
+    ];
     all.extend(args.iter().map(|a| a.to_string()));
-    let output = tokio::task::spawn_blocking(move || Command::new(binary).args(&all).env_remove("ZEEBE_ADDRESS").output())
-        .await
-        .expect("join")
-        .expect("run zbctl");
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(binary)
+            .args(&all)
+            .env_remove("ZEEBE_ADDRESS")
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("run zbctl");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     (output.status.success(), text)
 }
 
@@ -56,9 +69,28 @@ async fn zbctl_activates_completes_fails_and_throws_against_the_test_gateway() {
     assert!(ok && text.contains("8.8.0-test"), "{text}");
 
     let keys: Vec<i64> = (0..3)
-        .map(|i| gateway.create_job("zbctl-check", json!({ "n": i }), json!({ "resultVariable": "r" }), 3))
+        .map(|i| {
+            gateway.create_job(
+                "zbctl-check",
+                json!({ "n": i }),
+                json!({ "resultVariable": "r" }),
+                3,
+            )
+        })
         .collect();
-    let (ok, text) = run(&address, &["activate", "jobs", "zbctl-check", "--maxJobsToActivate", "3", "--worker", "zbctl-test"]).await;
+    let (ok, text) = run(
+        &address,
+        &[
+            "activate",
+            "jobs",
+            "zbctl-check",
+            "--maxJobsToActivate",
+            "3",
+            "--worker",
+            "zbctl-test",
+        ],
+    )
+    .await;
     assert!(ok, "{text}");
     let json_start = text.find('{').expect("JSON output");
     let activated: Value = serde_json::from_str(&text[json_start..]).expect("zbctl prints JSON");
@@ -70,22 +102,70 @@ async fn zbctl_activates_completes_fails_and_throws_against_the_test_gateway() {
     assert_eq!(jobs[0]["worker"], "zbctl-test");
     assert_eq!(jobs[0]["retries"], 3);
 
-    let (ok, text) = run(&address, &["complete", "job", &keys[0].to_string(), "--variables", r#"{"a":1}"#]).await;
+    let (ok, text) = run(
+        &address,
+        &[
+            "complete",
+            "job",
+            &keys[0].to_string(),
+            "--variables",
+            r#"{"a":1}"#,
+        ],
+    )
+    .await;
     assert!(ok, "{text}");
-    assert_eq!(gateway.wait_outcome(keys[0], Duration::from_secs(5)).await, Outcome::Completed { variables: json!({ "a": 1 }) });
+    assert_eq!(
+        gateway.wait_outcome(keys[0], Duration::from_secs(5)).await,
+        Outcome::Completed {
+            variables: json!({ "a": 1 })
+        }
+    );
 
-    let (ok, text) = run(&address, &["fail", "job", &keys[1].to_string(), "--retries", "2", "--errorMessage", "boom", "--retryBackoff", "5s"]).await;
+    let (ok, text) = run(
+        &address,
+        &[
+            "fail",
+            "job",
+            &keys[1].to_string(),
+            "--retries",
+            "2",
+            "--errorMessage",
+            "boom",
+            "--retryBackoff",
+            "5s",
+        ],
+    )
+    .await;
     assert!(ok, "{text}");
     assert_eq!(
         gateway.wait_outcome(keys[1], Duration::from_secs(5)).await,
-        Outcome::Failed { retries: 2, message: "boom".into(), backoff_ms: 5000 }
+        Outcome::Failed {
+            retries: 2,
+            message: "boom".into(),
+            backoff_ms: 5000
+        }
     );
 
-    let (ok, text) = run(&address, &["throwError", "job", &keys[2].to_string(), "--errorCode", "EMAIL_NOT_FOUND", "--errorMessage", "gone"]).await;
+    let (ok, text) = run(
+        &address,
+        &[
+            "throwError",
+            "job",
+            &keys[2].to_string(),
+            "--errorCode",
+            "EMAIL_NOT_FOUND",
+            "--errorMessage",
+            "gone",
+        ],
+    )
+    .await;
     assert!(ok, "{text}");
     assert_eq!(
         gateway.wait_outcome(keys[2], Duration::from_secs(5)).await,
-        Outcome::Thrown { code: "EMAIL_NOT_FOUND".into(), message: "gone".into() }
+        Outcome::Thrown {
+            code: "EMAIL_NOT_FOUND".into(),
+            message: "gone".into()
+        }
     );
 
     // A job that is no longer activated cannot be completed twice.
