@@ -49,12 +49,17 @@ pub struct OperationArgs {
     /// Keep mail sessions open between jobs (pooled per server + user + security).
     #[arg(long, env = "EMAIL_SESSION_POOLING", default_value_t = true, action = clap::ArgAction::Set)]
     pub session_pooling: bool,
+    /// Attachments larger than this many bytes (decoded) are returned without content, with
+    /// `truncated: true`.
+    #[arg(long, env = "EMAIL_MAX_ATTACHMENT_BYTES", default_value_t = crate::operations::DEFAULT_MAX_ATTACHMENT_BYTES)]
+    pub max_attachment_bytes: usize,
 }
 
 impl OperationArgs {
     pub fn settings(&self) -> OperationSettings {
         OperationSettings {
             session_pooling: self.session_pooling,
+            max_attachment_bytes: self.max_attachment_bytes,
         }
     }
 

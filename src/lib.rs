@@ -18,6 +18,7 @@
 pub mod config;
 pub mod error;
 pub mod gateway;
+pub mod imap;
 pub mod job;
 pub mod mail;
 pub mod operations;

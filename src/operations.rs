@@ -11,9 +11,10 @@ use futures_util::future::BoxFuture;
 use serde_json::Value;
 
 use crate::error::Result;
+use crate::imap::pool::ImapPool;
 use crate::mail::server::Protocol;
 use crate::schema::InputSchema;
-use crate::smtp;
+use crate::{imap, smtp};
 
 /// What an operation may know about the job that runs it.
 #[derive(Debug, Clone, Default)]
@@ -94,19 +95,42 @@ pub struct Registry {
 pub struct OperationSettings {
     /// Keep mail sessions open between jobs.
     pub session_pooling: bool,
+    /// Attachments larger than this (decoded) are listed without content.
+    pub max_attachment_bytes: usize,
 }
+
+/// Zeebe's gateway accepts 4 MB messages by default; one attachment may take a quarter.
+pub const DEFAULT_MAX_ATTACHMENT_BYTES: usize = 1024 * 1024;
 
 impl Default for OperationSettings {
     fn default() -> Self {
         OperationSettings {
             session_pooling: true,
+            max_attachment_bytes: DEFAULT_MAX_ATTACHMENT_BYTES,
         }
     }
 }
 
 /// Every operation this build knows, in the order they are documented.
 fn all_operations(settings: &OperationSettings) -> Vec<Arc<dyn Operation>> {
-    vec![Arc::new(smtp::send::SendOperation::new(settings))]
+    let imap_pool = ImapPool::new(settings.session_pooling);
+    vec![
+        Arc::new(smtp::send::SendOperation::new(settings)),
+        Arc::new(imap::list::ListOperation {
+            pool: imap_pool.clone(),
+        }),
+        Arc::new(imap::read::ReadOperation {
+            pool: imap_pool.clone(),
+            max_attachment_bytes: settings.max_attachment_bytes,
+        }),
+        Arc::new(imap::delete::DeleteOperation {
+            pool: imap_pool.clone(),
+        }),
+        Arc::new(imap::search::SearchOperation {
+            pool: imap_pool.clone(),
+        }),
+        Arc::new(imap::move_::MoveOperation { pool: imap_pool }),
+    ]
 }
 
 impl Registry {

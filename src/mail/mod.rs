@@ -1,4 +1,6 @@
 //! What the mail protocols share: server settings, authentication and TLS.
 
+pub mod criteria;
+pub mod message;
 pub mod server;
 pub mod tls;

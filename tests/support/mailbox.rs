@@ -1,6 +1,7 @@
 //! Reads what arrived in a testbed mailbox over IMAP (plaintext port, LOGIN), independently of
 //! the code under test.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -58,4 +59,134 @@ async fn fetch_once(port: u16, user: &str, marker: &str) -> Vec<Vec<u8>> {
     }
     let _ = session.logout().await;
     messages
+}
+
+async fn login(user: &str) -> async_imap::Session<tokio::net::TcpStream> {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", 10143))
+        .await
+        .expect("connect IMAP");
+    async_imap::Client::new(tcp)
+        .login(format!("{user}@example.test"), format!("{user}-pw"))
+        .await
+        .map_err(|(e, _)| e)
+        .expect("IMAP login")
+}
+
+/// Creates `folder` (ASCII name, `.`-separated for Maildir++ users) if it is missing.
+pub async fn create_folder(user: &str, folder: &str) {
+    let mut session = login(user).await;
+    let _ = session.create(folder).await;
+    let _ = session.logout().await;
+}
+
+/// Appends raw messages to `folder` (created first), each with its flags (`"(\\Seen)"` or
+/// `""`), in order.
+pub async fn append(user: &str, folder: &str, messages: &[(&[u8], &str)]) {
+    let mut session = login(user).await;
+    let _ = session.create(folder).await;
+    for (raw, flags) in messages {
+        let flags = if flags.is_empty() { None } else { Some(*flags) };
+        session
+            .append(folder, flags, None, raw)
+            .await
+            .expect("append");
+    }
+    let _ = session.logout().await;
+}
+
+/// Message-ID → flags of every message in `folder`.
+pub async fn flags_by_message_id(user: &str, folder: &str) -> HashMap<String, Vec<String>> {
+    let mut session = login(user).await;
+    let mut result = HashMap::new();
+    if session.examine(folder).await.is_err() {
+        return result;
+    }
+    let mut fetches = session
+        .fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+        .await
+        .expect("fetch");
+    while let Some(item) = fetches.next().await {
+        let item = item.expect("fetch item");
+        let header =
+            String::from_utf8_lossy(item.header().or(item.body()).unwrap_or_default()).to_string();
+        let id = header
+            .split_once(':')
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default();
+        let flags = item.flags().map(|f| format!("{f:?}")).collect();
+        result.insert(id, flags);
+    }
+    drop(fetches);
+    let _ = session.logout().await;
+    result
+}
+
+/// Every folder name of `user`.
+pub async fn folders(user: &str) -> Vec<String> {
+    let mut session = login(user).await;
+    let names: Vec<String> = session
+        .list(Some(""), Some("*"))
+        .await
+        .expect("list")
+        .filter_map(|n| async move { n.ok().map(|n| n.name().to_string()) })
+        .collect()
+        .await;
+    let _ = session.logout().await;
+    names
+}
+
+/// Writes messages straight into a Maildir++ folder (seconds for thousands, where APPEND takes
+/// minutes). Each message's arrival time (INTERNALDATE) is its file's modification time.
+pub fn write_maildir(testbed_dir: &str, user: &str, folder: &str, messages: &[(Vec<u8>, i64)]) {
+    use std::os::unix::fs::chown;
+    let maildir = std::path::PathBuf::from(testbed_dir)
+        .join("mail/example.test")
+        .join(user)
+        .join("Maildir");
+    let dir = maildir.join(format!(".{folder}"));
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(dir.join(sub)).expect("create maildir");
+    }
+    let owner = std::fs::metadata(testbed_dir.to_string() + "/mail").expect("mail dir");
+    use std::os::unix::fs::MetadataExt;
+    let (uid, gid) = (owner.uid(), owner.gid());
+    for (index, (raw, arrival)) in messages.iter().enumerate() {
+        let name = format!(
+            "{arrival}.M{index}P{}.testbed,S={}:2,S",
+            std::process::id(),
+            raw.len()
+        );
+        let path = dir.join("cur").join(name);
+        std::fs::write(&path, raw).expect("write message");
+        let time = std::time::UNIX_EPOCH + Duration::from_secs(*arrival as u64);
+        let file = std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .expect("open message");
+        file.set_modified(time).expect("set mtime");
+        chown(&path, Some(uid), Some(gid)).expect("chown message");
+    }
+    let home = maildir.parent().expect("home").to_path_buf();
+    let domain = home.parent().expect("domain").to_path_buf();
+    for path in [
+        &domain,
+        &home,
+        &maildir,
+        &dir,
+        &dir.join("cur"),
+        &dir.join("new"),
+        &dir.join("tmp"),
+    ] {
+        chown(path, Some(uid), Some(gid)).expect("chown maildir");
+    }
+}
+
+/// Removes a folder written by [`write_maildir`].
+pub fn remove_maildir(testbed_dir: &str, user: &str, folder: &str) {
+    let dir = std::path::PathBuf::from(testbed_dir)
+        .join("mail/example.test")
+        .join(user)
+        .join("Maildir")
+        .join(format!(".{folder}"));
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -97,7 +97,7 @@ base_dir = $d/run
 state_dir = $d/state
 log_path = $d/dovecot.log
 protocols = imap pop3 lmtp
-listen = 127.0.0.1
+listen = 127.0.0.1, 127.0.0.2
 first_valid_uid = $uid
 last_valid_uid = $uid
 ssl = yes
@@ -164,6 +164,13 @@ service auth {
 }
 protocol lmtp {
   postmaster_address = postmaster@example.test
+}
+# 127.0.0.2 plays an older server: no SORT, MOVE, UIDPLUS or LITERAL+, so the fallback paths
+# of the client run against real Dovecot too.
+local 127.0.0.2 {
+  protocol imap {
+    imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE NAMESPACE CHILDREN
+  }
 }
 CONF
 }

@@ -1,0 +1,323 @@
+//! What the IMAP operations share: their common input, finding a message by Message-ID, and
+//! fetching the few headers a summary needs.
+
+use std::collections::HashMap;
+
+use mail_parser::MessageParser;
+use serde_json::{Map, Value, json};
+
+use super::session::{FetchItem, ImapSession};
+use super::wire::Command;
+use crate::error::{EmailError, ErrorCode, Result};
+use crate::mail::message::{from_address, iso_utc, message_id, sent_date};
+use crate::mail::server::{
+    Authentication, Endpoint, Protocol, ServerConfig, authentication_schema, server_schema,
+};
+use crate::schema::input_error;
+
+/// The folder when a model names none.
+pub const DEFAULT_FOLDER: &str = "INBOX";
+
+/// Server, login and the optional `folder` every IMAP operation takes.
+pub struct Mailbox {
+    pub endpoint: Endpoint,
+    pub authentication: Authentication,
+}
+
+impl Mailbox {
+    pub fn from_variables(variables: &Value) -> Result<Mailbox> {
+        let authentication =
+            Authentication::from_value(variables.get("authentication").unwrap_or(&Value::Null))
+                .map_err(input_error)?;
+        let server: ServerConfig =
+            serde_json::from_value(variables.get("server").cloned().unwrap_or(Value::Null))
+                .map_err(input_error)?;
+        Ok(Mailbox {
+            endpoint: server.endpoint(Protocol::Imap),
+            authentication,
+        })
+    }
+}
+
+/// A folder variable: absent, null or blank means INBOX.
+pub fn folder(variables: &Value, name: &str) -> String {
+    variables
+        .get(name)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .unwrap_or(DEFAULT_FOLDER)
+        .to_string()
+}
+
+/// The schema of an IMAP operation: the shared blocks plus `properties`, with `required`.
+pub fn operation_schema(properties: Value, required: &[&str]) -> Value {
+    let mut all = Map::new();
+    all.insert(
+        "authentication".into(),
+        authentication_schema(Protocol::Imap),
+    );
+    all.insert("server".into(), server_schema(Protocol::Imap));
+    if let Value::Object(extra) = properties {
+        all.extend(extra);
+    }
+    let mut required_all = vec!["authentication", "server"];
+    required_all.extend_from_slice(required);
+    json!({ "type": "object", "required": required_all, "properties": all })
+}
+
+/// The Message-ID without angle brackets or spaces, as messages are compared.
+pub fn bare_message_id(id: &str) -> String {
+    id.trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim()
+        .to_string()
+}
+
+/// Reads the `messageId` variable; blank or containing line breaks is invalid.
+pub fn message_id_input(variables: &Value) -> Result<String> {
+    let id = variables
+        .get("messageId")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if id.contains(['\r', '\n']) {
+        return Err(EmailError::invalid_input("/messageId: contains CR or LF"));
+    }
+    let bare = bare_message_id(id);
+    if bare.is_empty() {
+        return Err(EmailError::invalid_input("/messageId: must not be blank"));
+    }
+    Ok(id.trim().to_string())
+}
+
+pub fn uid_set(uids: &[u32]) -> String {
+    uids.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// UIDs (ascending) of the messages in the selected folder whose Message-ID is exactly `id`,
+/// with the Message-ID as found in the first of them. The server's HEADER search matches
+/// substrings, so each hit is checked.
+pub async fn find_by_message_id(
+    session: &mut ImapSession,
+    id: &str,
+) -> Result<(Vec<u32>, Option<String>)> {
+    let bare = bare_message_id(id);
+    let search = Command::new(if bare.is_ascii() {
+        "UID SEARCH"
+    } else {
+        "UID SEARCH CHARSET UTF-8"
+    })
+    .raw("HEADER")
+    .value("Message-ID")
+    .value(bare.clone());
+    let mut candidates = session
+        .execute(&search, ErrorCode::ConnectionFailed)
+        .await?
+        .ids();
+    if candidates.is_empty() {
+        return Ok((Vec::new(), None));
+    }
+    candidates.sort_unstable();
+    let fetch = Command::new("UID FETCH")
+        .raw(uid_set(&candidates))
+        .raw("(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])");
+    let mut found = Vec::new();
+    let mut as_found = None;
+    for item in session
+        .execute(&fetch, ErrorCode::ConnectionFailed)
+        .await?
+        .fetches()
+    {
+        let (Some(uid), Some(header)) = (item.uid, item.body) else {
+            continue;
+        };
+        let Some(parsed) = MessageParser::default().parse_headers(&header) else {
+            continue;
+        };
+        if let Some(raw) = message_id(&parsed)
+            && bare_message_id(&raw) == bare
+        {
+            found.push(uid);
+            as_found.get_or_insert(raw);
+        }
+    }
+    found.sort_unstable();
+    Ok((found, as_found))
+}
+
+/// `01-Feb-2024 10:00:00 +0100` (INTERNALDATE) as `2024-02-01T09:00:00Z`.
+pub fn internal_date_iso(text: &str) -> Option<String> {
+    internal_date_timestamp(text).map(iso_utc)
+}
+
+pub fn internal_date_timestamp(text: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    let mut parts = text.split_whitespace();
+    let date = parts.next()?;
+    let time = parts.next()?;
+    let zone = parts.next()?;
+    let mut d = date.split('-');
+    let day: i64 = d.next()?.trim().parse().ok()?;
+    let month_name = d.next()?;
+    let month = MONTHS
+        .iter()
+        .position(|m| m.eq_ignore_ascii_case(month_name))? as i64
+        + 1;
+    let year: i64 = d.next()?.parse().ok()?;
+    let mut t = time.split(':');
+    let (h, m, s): (i64, i64, i64) = (
+        t.next()?.parse().ok()?,
+        t.next()?.parse().ok()?,
+        t.next()?.parse().ok()?,
+    );
+    let sign = if zone.starts_with('-') { -1 } else { 1 };
+    let digits = zone.trim_start_matches(['+', '-']);
+    if digits.len() != 4 {
+        return None;
+    }
+    let offset =
+        sign * (digits[..2].parse::<i64>().ok()? * 3600 + digits[2..].parse::<i64>().ok()? * 60);
+    // Days from civil (Howard Hinnant's algorithm).
+    let (y, mo) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let doy = (153 * mo + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + m * 60 + s - offset)
+}
+
+/// The summary of one message as list and search return it.
+fn summary(item: &FetchItem) -> Value {
+    let parsed = item
+        .body
+        .as_deref()
+        .and_then(|h| MessageParser::default().parse_headers(h));
+    json!({
+        "messageId": parsed.as_ref().and_then(message_id),
+        "fromAddress": parsed.as_ref().and_then(from_address),
+        "subject": parsed.as_ref().and_then(|m| m.subject().map(str::to_string)),
+        "size": item.size,
+        "receivedDateTime": item.internal_date.as_deref().and_then(internal_date_iso),
+        "sentDate": parsed.as_ref().and_then(sent_date),
+    })
+}
+
+/// Summaries of `uids`, in the order given. Only the headers a summary shows are fetched.
+pub async fn summaries(session: &mut ImapSession, uids: &[u32]) -> Result<Vec<Value>> {
+    if uids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let fetch = Command::new("UID FETCH").raw(uid_set(uids)).raw(
+        "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID FROM SUBJECT DATE)])",
+    );
+    let mut by_uid: HashMap<u32, Value> = HashMap::new();
+    for item in session
+        .execute(&fetch, ErrorCode::ConnectionFailed)
+        .await?
+        .fetches()
+    {
+        if let Some(uid) = item.uid {
+            by_uid.insert(uid, summary(&item));
+        }
+    }
+    // A message expunged meanwhile by another client simply drops out.
+    Ok(uids.iter().filter_map(|uid| by_uid.remove(uid)).collect())
+}
+
+/// Whether EXPUNGE would remove only `ours`: used when the server lacks UIDPLUS.
+pub async fn only_ours_deleted(session: &mut ImapSession, ours: &[u32]) -> Result<bool> {
+    let flagged = session
+        .execute(
+            &Command::new("UID SEARCH DELETED"),
+            ErrorCode::ConnectionFailed,
+        )
+        .await?
+        .ids();
+    Ok(flagged.iter().all(|uid| ours.contains(uid)))
+}
+
+/// Flags `uids` \Deleted and expunges exactly them. With UIDPLUS that is UID EXPUNGE; without,
+/// a plain EXPUNGE is used only when no other message carries \Deleted, since it would remove
+/// those too.
+pub async fn expunge_only(session: &mut ImapSession, uids: &[u32]) -> Result<()> {
+    let set = uid_set(uids);
+    if !session.has("UIDPLUS") && !only_ours_deleted(session, uids).await? {
+        return Err(EmailError::new(
+            ErrorCode::TemporaryFailure,
+            "the server lacks UIDPLUS and other messages in the folder are flagged \\Deleted; expunging now would remove them too",
+        ));
+    }
+    session
+        .execute(
+            &Command::new("UID STORE")
+                .raw(set.clone())
+                .raw("+FLAGS.SILENT (\\Deleted)"),
+            ErrorCode::ConnectionFailed,
+        )
+        .await?;
+    let expunge = if session.has("UIDPLUS") {
+        Command::new("UID EXPUNGE").raw(set)
+    } else {
+        Command::new("EXPUNGE")
+    };
+    session
+        .execute(&expunge, ErrorCode::ConnectionFailed)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_dates_become_utc() {
+        assert_eq!(
+            internal_date_iso("01-Feb-2024 10:00:00 +0100").as_deref(),
+            Some("2024-02-01T09:00:00Z")
+        );
+        assert_eq!(
+            internal_date_iso(" 1-Jan-1970 00:00:00 +0000").as_deref(),
+            Some("1970-01-01T00:00:00Z")
+        );
+        assert_eq!(
+            internal_date_iso("29-Feb-2000 23:30:00 -0130").as_deref(),
+            Some("2000-03-01T01:00:00Z")
+        );
+        assert_eq!(internal_date_iso("garbage"), None);
+        assert_eq!(
+            internal_date_iso("21-Nov-2026 23:12:49 +0000").as_deref(),
+            Some("2026-11-21T23:12:49Z")
+        );
+    }
+
+    #[test]
+    fn message_ids_compare_without_brackets() {
+        assert_eq!(bare_message_id(" <a@b> "), "a@b");
+        assert_eq!(bare_message_id("a@b"), "a@b");
+        assert!(message_id_input(&json!({ "messageId": "<>" })).is_err());
+        assert!(message_id_input(&json!({ "messageId": "a\r\nb" })).is_err());
+        assert_eq!(
+            message_id_input(&json!({ "messageId": " <a@b> " })).unwrap(),
+            "<a@b>"
+        );
+    }
+
+    #[test]
+    fn folders_default_to_inbox() {
+        assert_eq!(folder(&json!({}), "folder"), "INBOX");
+        assert_eq!(folder(&json!({ "folder": " " }), "folder"), "INBOX");
+        assert_eq!(folder(&json!({ "folder": "Archive" }), "folder"), "Archive");
+    }
+}

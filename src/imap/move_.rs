@@ -1,0 +1,246 @@
+//! `imap:move`: moves a message to a folder, creating the missing folders along the path.
+//!
+//! The target is a dot-separated path (`Projects.2023.January`) or a list of segments for names
+//! that contain dots (`["Reports", "v1.2"]`); segments are joined with the server's own
+//! hierarchy delimiter. MOVE (RFC 6851) when the server has it, else COPY, flag and UID
+//! EXPUNGE of exactly the moved message.
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use serde_json::{Value, json};
+
+use super::common::{
+    Mailbox, expunge_only, find_by_message_id, folder, message_id_input, operation_schema, uid_set,
+};
+use super::pool::ImapPool;
+use super::session::ImapSession;
+use super::wire::Command;
+use crate::error::{EmailError, ErrorCode, Result};
+use crate::mail::server::Protocol;
+use crate::operations::{JobContext, Operation, Outcome};
+
+pub struct MoveOperation {
+    pub pool: Arc<ImapPool>,
+}
+
+/// The target's segments: a string splits on dots, a list is taken as it is.
+pub fn target_segments(target: &Value) -> Result<Vec<String>> {
+    let segments: Vec<String> = match target {
+        Value::String(path) => path.split('.').map(str::to_string).collect(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().unwrap_or_default().to_string())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut problems = Vec::new();
+    for (index, segment) in segments.iter().enumerate() {
+        let pointer = if target.is_array() {
+            format!("/targetFolder/{index}")
+        } else {
+            "/targetFolder".to_string()
+        };
+        if segment.trim().is_empty() {
+            problems.push(format!("{pointer}: empty folder name in the path"));
+        } else if segment.contains(['\r', '\n', '\0']) {
+            problems.push(format!("{pointer}: contains a control character"));
+        }
+    }
+    if segments.is_empty() {
+        problems
+            .push("/targetFolder: must be a dot-separated path or a list of folder names".into());
+    }
+    if problems.is_empty() {
+        Ok(segments)
+    } else {
+        Err(EmailError::invalid_input(problems.join("; ")))
+    }
+}
+
+/// Joins segments with the server's delimiter, refusing a segment that contains it (the
+/// server would read it as another level).
+pub fn join_path(
+    segments: &[String],
+    delimiter: Option<&str>,
+    pointer_is_list: bool,
+) -> Result<Vec<String>> {
+    let mut prefixes = Vec::new();
+    let mut path = String::new();
+    for (index, segment) in segments.iter().enumerate() {
+        match delimiter {
+            Some(d) if segment.contains(d) => {
+                let pointer = if pointer_is_list {
+                    format!("/targetFolder/{index}")
+                } else {
+                    "/targetFolder".into()
+                };
+                return Err(EmailError::invalid_input(format!(
+                    "{pointer}: folder name '{segment}' contains '{d}', which this server uses to separate folder levels"
+                )));
+            }
+            None if segments.len() > 1 => {
+                return Err(EmailError::invalid_input(
+                    "/targetFolder: this server has no folder hierarchy; give one folder name",
+                ));
+            }
+            _ => {}
+        }
+        if index > 0 {
+            path.push_str(delimiter.unwrap_or_default());
+        }
+        path.push_str(segment);
+        prefixes.push(path.clone());
+    }
+    Ok(prefixes)
+}
+
+/// Creates (and subscribes) each missing level of the path.
+async fn ensure_path(session: &mut ImapSession, prefixes: &[String]) -> Result<()> {
+    for prefix in prefixes {
+        if session.folder_exists(prefix).await? {
+            continue;
+        }
+        if let Err(e) = session
+            .execute(
+                &Command::new("CREATE").mailbox(prefix),
+                ErrorCode::FolderNotFound,
+            )
+            .await
+        {
+            // Another job may have created it meanwhile.
+            if !session.folder_exists(prefix).await? {
+                return Err(EmailError::new(
+                    ErrorCode::FolderNotFound,
+                    format!("cannot create folder '{prefix}': {}", e.message),
+                ));
+            }
+        }
+        // Subscription only makes the folder visible in mail clients; a refusal is harmless.
+        let _ = session
+            .execute(
+                &Command::new("SUBSCRIBE").mailbox(prefix),
+                ErrorCode::ConnectionFailed,
+            )
+            .await;
+    }
+    Ok(())
+}
+
+impl Operation for MoveOperation {
+    fn name(&self) -> &'static str {
+        "imap:move"
+    }
+
+    fn protocol(&self) -> Protocol {
+        Protocol::Imap
+    }
+
+    fn schema(&self) -> Value {
+        operation_schema(
+            json!({
+                "messageId": { "type": "string", "minLength": 1 },
+                "sourceFolder": { "type": ["string", "null"] },
+                "targetFolder": {
+                    "anyOf": [
+                        { "type": "string", "minLength": 1 },
+                        { "type": "array", "minItems": 1, "items": { "type": "string", "minLength": 1 } }
+                    ]
+                }
+            }),
+            &["messageId", "targetFolder"],
+        )
+    }
+
+    fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
+        Box::pin(async move {
+            let mailbox = Mailbox::from_variables(&variables)?;
+            let id = message_id_input(&variables)?;
+            let source = folder(&variables, "sourceFolder");
+            let segments = target_segments(&variables["targetFolder"])?;
+            let mut session = self
+                .pool
+                .acquire(&mailbox.endpoint, &mailbox.authentication)
+                .await?;
+            let delimiter = session.delimiter().await?;
+            let prefixes = join_path(
+                &segments,
+                delimiter.as_deref(),
+                variables["targetFolder"].is_array(),
+            )?;
+            let target = prefixes.last().cloned().unwrap_or_default();
+            session.select(&source, true).await?;
+            let (uids, as_found) = find_by_message_id(&mut session, &id).await?;
+            if uids.is_empty() {
+                return Err(EmailError::new(
+                    ErrorCode::EmailNotFound,
+                    format!("no message {id} in folder '{source}'"),
+                ));
+            }
+            ensure_path(&mut session, &prefixes).await?;
+            // CREATE may leave the session without a selected folder on some servers.
+            session.select(&source, true).await?;
+            let set = uid_set(&uids);
+            let target_uid = if session.has("MOVE") {
+                session
+                    .execute(
+                        &Command::new("UID MOVE").raw(set).mailbox(&target),
+                        ErrorCode::FolderNotFound,
+                    )
+                    .await?
+                    .copy_uid()
+            } else {
+                let copied = session
+                    .execute(
+                        &Command::new("UID COPY").raw(set).mailbox(&target),
+                        ErrorCode::FolderNotFound,
+                    )
+                    .await?;
+                expunge_only(&mut session, &uids).await?;
+                copied.copy_uid()
+            };
+            let to = match &variables["targetFolder"] {
+                Value::String(given) => given.clone(),
+                _ => target,
+            };
+            Ok(Outcome::respond(json!({
+                "messageId": as_found.unwrap_or(id),
+                "from": source,
+                "to": to,
+                "targetUid": target_uid,
+            })))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_join_with_the_server_delimiter() {
+        let dots = target_segments(&json!("Projects.2023.January")).unwrap();
+        assert_eq!(
+            join_path(&dots, Some("/"), false).unwrap(),
+            ["Projects", "Projects/2023", "Projects/2023/January"]
+        );
+        assert_eq!(
+            join_path(&dots, Some("."), false).unwrap().last().unwrap(),
+            "Projects.2023.January"
+        );
+        let list = target_segments(&json!(["Reports", "v1.2"])).unwrap();
+        assert_eq!(
+            join_path(&list, Some("/"), true).unwrap().last().unwrap(),
+            "Reports/v1.2"
+        );
+        let e = join_path(&list, Some("."), true).unwrap_err();
+        assert!(
+            e.message
+                .starts_with("/targetFolder/1: folder name 'v1.2' contains '.'"),
+            "{}",
+            e.message
+        );
+        assert!(target_segments(&json!("a..b")).is_err());
+        assert!(target_segments(&json!([])).is_err());
+    }
+}

@@ -1,0 +1,81 @@
+//! `imap:search`: the criteria tree as one server-side UID SEARCH program. Values travel as
+//! quoted strings or literals, with CHARSET UTF-8 when any is non-ASCII.
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use serde_json::{Value, json};
+
+use super::common::{Mailbox, folder, operation_schema, summaries};
+use super::pool::ImapPool;
+use super::wire::Command;
+use crate::error::{ErrorCode, Result};
+use crate::mail::criteria::Criterion;
+use crate::mail::server::Protocol;
+use crate::operations::{JobContext, Operation, Outcome};
+
+/// Results returned when a model sets no `maxResults`: job variables have a size limit.
+pub const DEFAULT_MAX_RESULTS: usize = 100;
+
+pub struct SearchOperation {
+    pub pool: Arc<ImapPool>,
+}
+
+/// The criteria input as the schema sees it: an object checked in depth by [`Criterion`], or
+/// its JSON text.
+pub fn criteria_schema() -> Value {
+    json!({ "type": ["object", "string"] })
+}
+
+impl Operation for SearchOperation {
+    fn name(&self) -> &'static str {
+        "imap:search"
+    }
+
+    fn protocol(&self) -> Protocol {
+        Protocol::Imap
+    }
+
+    fn schema(&self) -> Value {
+        operation_schema(
+            json!({
+                "folder": { "type": ["string", "null"] },
+                "criteria": criteria_schema(),
+                "maxResults": { "type": "integer", "minimum": 1, "maximum": 10000 }
+            }),
+            &["criteria"],
+        )
+    }
+
+    fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
+        Box::pin(async move {
+            let criteria = Criterion::parse(&variables["criteria"], "/criteria")?;
+            let mailbox = Mailbox::from_variables(&variables)?;
+            let folder = folder(&variables, "folder");
+            let limit = variables["maxResults"]
+                .as_u64()
+                .map_or(DEFAULT_MAX_RESULTS, |n| n as usize);
+            let program = criteria.to_imap();
+            let command = if program.needs_utf8() {
+                Command::new("UID SEARCH CHARSET UTF-8")
+            } else {
+                Command::new("UID SEARCH")
+            }
+            .extend(program);
+            let mut session = self
+                .pool
+                .acquire(&mailbox.endpoint, &mailbox.authentication)
+                .await?;
+            session.select(&folder, false).await?;
+            let mut uids = session
+                .execute(&command, ErrorCode::InvalidInput)
+                .await?
+                .ids();
+            uids.sort_unstable();
+            uids.truncate(limit);
+            Ok(Outcome::respond(Value::Array(
+                summaries(&mut session, &uids).await?,
+            )))
+        })
+    }
+}

@@ -1,0 +1,654 @@
+//! One IMAP session: connected (TLS, STARTTLS or plain), logged in, with every command under
+//! the server's timeout.
+//!
+//! async-imap does the framing and login; the commands it lacks or gets wrong for us (UID
+//! SORT, ordered SEARCH, literals, COPYUID, modified UTF-7 names) go through [`ImapSession::
+//! execute`], which sends a [`Command`] and collects the untagged responses up to its tagged
+//! completion.
+
+use std::collections::HashSet;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_imap::imap_proto::{MailboxDatum, Response, ResponseCode, Status};
+use async_imap::{Authenticator, Client, Session};
+use secrecy::ExposeSecret;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use super::wire::Command;
+use crate::error::{EmailError, ErrorCode, Result};
+use crate::mail::server::{Authentication, Endpoint, Security};
+use crate::mail::tls::{client_config, is_tls_failure};
+
+/// A TCP stream with or without TLS.
+#[derive(Debug)]
+pub enum MailStream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for MailStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            MailStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            MailStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for MailStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            MailStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            MailStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            MailStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            MailStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            MailStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            MailStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Opens TCP, then TLS when `tls`; shared by IMAP and POP3.
+pub async fn open_stream(endpoint: &Endpoint, tls: bool) -> Result<MailStream> {
+    let tcp = tokio::time::timeout(
+        endpoint.timeout,
+        TcpStream::connect((endpoint.host.as_str(), endpoint.port)),
+    )
+    .await
+    .map_err(|_| {
+        EmailError::new(
+            ErrorCode::Timeout,
+            format!("no TCP connection within {} s", endpoint.timeout.as_secs()),
+        )
+    })?
+    .map_err(|e| EmailError::new(ErrorCode::ConnectionFailed, format!("TCP connect: {e}")))?;
+    let _ = tcp.set_nodelay(true);
+    if tls {
+        upgrade(MailStream::Plain(tcp), endpoint).await
+    } else {
+        Ok(MailStream::Plain(tcp))
+    }
+}
+
+/// Runs the TLS handshake on a plain stream (implicit TLS, or after STARTTLS/STLS).
+pub async fn upgrade(stream: MailStream, endpoint: &Endpoint) -> Result<MailStream> {
+    let MailStream::Plain(tcp) = stream else {
+        return Ok(stream);
+    };
+    let config = client_config(
+        endpoint.server_certificate.as_deref(),
+        endpoint.accept_invalid_certificates,
+    )?;
+    let name = rustls::pki_types::ServerName::try_from(endpoint.host.clone()).map_err(|_| {
+        EmailError::invalid_input(format!(
+            "/server/host: '{}' is not a valid host name",
+            endpoint.host
+        ))
+    })?;
+    let handshake = TlsConnector::from(config).connect(name, tcp);
+    let tls = tokio::time::timeout(endpoint.timeout, handshake)
+        .await
+        .map_err(|_| {
+            EmailError::new(
+                ErrorCode::Timeout,
+                "the TLS handshake did not finish in time",
+            )
+        })?
+        .map_err(|e| EmailError::new(ErrorCode::TlsError, format!("TLS handshake: {e}")))?;
+    Ok(MailStream::Tls(Box::new(tls)))
+}
+
+/// Maps an async-imap error met outside a command's tagged reply.
+pub fn classify(error: async_imap::error::Error, doing: &str) -> EmailError {
+    use async_imap::error::Error;
+    match error {
+        Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+            EmailError::new(ErrorCode::Timeout, format!("{doing}: {io}"))
+        }
+        Error::Io(io) if is_tls_failure(&io) => {
+            EmailError::new(ErrorCode::TlsError, format!("{doing}: {io}"))
+        }
+        Error::Io(io) => EmailError::new(ErrorCode::ConnectionFailed, format!("{doing}: {io}")),
+        Error::ConnectionLost => EmailError::new(
+            ErrorCode::ConnectionFailed,
+            format!("{doing}: the server closed the connection"),
+        ),
+        Error::Validate(e) => EmailError::invalid_input(format!("{doing}: {e}")),
+        other => EmailError::new(ErrorCode::ConnectionFailed, format!("{doing}: {other}")),
+    }
+}
+
+struct XOAuth2 {
+    payload: String,
+}
+
+impl Authenticator for XOAuth2 {
+    type Response = String;
+    fn process(&mut self, _challenge: &[u8]) -> String {
+        self.payload.clone()
+    }
+}
+
+/// What a command's untagged responses told us, owned (async-imap's response type is private).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Untagged {
+    /// SEARCH or SORT results, in the server's order.
+    Ids(Vec<u32>),
+    Exists(u32),
+    UidValidity(u32),
+    /// The first destination UID of a COPYUID response code (RFC 4315).
+    CopyUid(u32),
+    List {
+        name: String,
+        delimiter: Option<String>,
+        selectable: bool,
+    },
+    Fetch(FetchItem),
+    Bye(String),
+    Other,
+}
+
+/// The attributes of one FETCH response that the operations use.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FetchItem {
+    pub uid: Option<u32>,
+    pub size: Option<u32>,
+    /// INTERNALDATE as the server sent it (`01-Feb-2024 10:00:00 +0000`).
+    pub internal_date: Option<String>,
+    /// The first body section or RFC822 data.
+    pub body: Option<Vec<u8>>,
+}
+
+enum Event {
+    Continue,
+    Done {
+        tag: String,
+        ok: bool,
+        text: String,
+        copy_uid: Option<u32>,
+    },
+    Untagged(Untagged),
+}
+
+fn copy_uid(code: &Option<ResponseCode<'_>>) -> Option<u32> {
+    match code {
+        Some(ResponseCode::CopyUid(_, _, to)) => to.first().map(|member| match member {
+            async_imap::imap_proto::rfc4315::UidSetMember::Uid(uid) => *uid,
+            async_imap::imap_proto::rfc4315::UidSetMember::UidRange(range) => *range.start(),
+        }),
+        _ => None,
+    }
+}
+
+fn event(response: &Response<'_>) -> Event {
+    use async_imap::imap_proto::AttributeValue;
+    match response {
+        Response::Continue { .. } => Event::Continue,
+        Response::Done {
+            tag,
+            status,
+            outcome,
+        } => Event::Done {
+            tag: tag.0.clone(),
+            ok: matches!(status, Status::Ok),
+            text: outcome
+                .information
+                .as_deref()
+                .unwrap_or("")
+                .trim()
+                .to_string(),
+            copy_uid: copy_uid(&outcome.code),
+        },
+        Response::Data {
+            status: Status::Bye,
+            outcome,
+        } => Event::Untagged(Untagged::Bye(
+            outcome.information.as_deref().unwrap_or("").to_string(),
+        )),
+        Response::Data { outcome, .. } => Event::Untagged(match &outcome.code {
+            Some(ResponseCode::UidValidity(v)) => Untagged::UidValidity(*v),
+            c => copy_uid(c).map_or(Untagged::Other, Untagged::CopyUid),
+        }),
+        Response::MailboxData(MailboxDatum::Search(ids) | MailboxDatum::Sort(ids)) => {
+            Event::Untagged(Untagged::Ids(ids.clone()))
+        }
+        Response::MailboxData(MailboxDatum::Exists(n)) => Event::Untagged(Untagged::Exists(*n)),
+        Response::MailboxData(MailboxDatum::List(list)) => Event::Untagged(Untagged::List {
+            name: list.name.to_string(),
+            delimiter: list.delimiter.as_ref().map(|d| d.to_string()),
+            selectable: !list
+                .name_attributes
+                .iter()
+                .any(|a| matches!(a, async_imap::imap_proto::NameAttribute::NoSelect)),
+        }),
+        Response::Fetch(_, attributes) => {
+            let mut item = FetchItem::default();
+            for attribute in attributes {
+                match attribute {
+                    AttributeValue::Uid(uid) => item.uid = Some(*uid),
+                    AttributeValue::Rfc822Size(size) => item.size = Some(*size),
+                    AttributeValue::InternalDate(date) => {
+                        item.internal_date = Some(date.to_string())
+                    }
+                    AttributeValue::BodySection {
+                        data: Some(data), ..
+                    }
+                    | AttributeValue::Rfc822(Some(data))
+                        if item.body.is_none() =>
+                    {
+                        item.body = Some(data.to_vec())
+                    }
+                    _ => {}
+                }
+            }
+            Event::Untagged(Untagged::Fetch(item))
+        }
+        _ => Event::Untagged(Untagged::Other),
+    }
+}
+
+/// The reply to one command: its untagged responses and the completion's COPYUID.
+#[derive(Debug, Default)]
+pub struct Reply {
+    pub data: Vec<Untagged>,
+    pub completion_copy_uid: Option<u32>,
+}
+
+impl Reply {
+    /// UIDs of the SEARCH or SORT responses, in the server's order.
+    pub fn ids(&self) -> Vec<u32> {
+        self.data
+            .iter()
+            .flat_map(|u| match u {
+                Untagged::Ids(ids) => ids.clone(),
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
+    /// The destination UID of a copied or moved message, from the completion or from an
+    /// untagged OK (servers send it either way).
+    pub fn copy_uid(&self) -> Option<u32> {
+        self.completion_copy_uid.or_else(|| {
+            self.data.iter().find_map(|u| match u {
+                Untagged::CopyUid(uid) => Some(*uid),
+                _ => None,
+            })
+        })
+    }
+
+    pub fn fetches(self) -> impl Iterator<Item = FetchItem> {
+        self.data.into_iter().filter_map(|u| match u {
+            Untagged::Fetch(item) => Some(item),
+            _ => None,
+        })
+    }
+}
+
+pub struct ImapSession {
+    inner: Session<MailStream>,
+    capabilities: HashSet<String>,
+    timeout: Duration,
+    /// Set when the session's state is unknown (timeout, protocol error): never reuse it.
+    pub broken: bool,
+    delimiter: Option<Option<String>>,
+}
+
+impl std::fmt::Debug for ImapSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImapSession")
+            .field("broken", &self.broken)
+            .finish()
+    }
+}
+
+impl ImapSession {
+    /// Connects, secures and logs in.
+    pub async fn connect(endpoint: &Endpoint, auth: &Authentication) -> Result<ImapSession> {
+        let stream = open_stream(endpoint, endpoint.security == Security::Tls).await?;
+        let timeout = endpoint.timeout;
+        let mut client = Client::new(stream);
+        let greeting = tokio::time::timeout(timeout, client.read_response())
+            .await
+            .map_err(|_| {
+                EmailError::new(
+                    ErrorCode::Timeout,
+                    format!("the server sent no greeting within {} s", timeout.as_secs()),
+                )
+            })?;
+        match greeting {
+            Ok(Some(response)) => {
+                if let Event::Untagged(Untagged::Bye(text)) = event(response.parsed()) {
+                    return Err(EmailError::new(
+                        ErrorCode::ConnectionFailed,
+                        format!("the server refused the connection: {text}"),
+                    ));
+                }
+            }
+            Ok(None) => {
+                return Err(EmailError::new(
+                    ErrorCode::ConnectionFailed,
+                    "the server closed the connection before greeting",
+                ));
+            }
+            Err(e) if is_tls_failure(&e) => {
+                return Err(EmailError::new(
+                    ErrorCode::TlsError,
+                    format!("greeting: {e}"),
+                ));
+            }
+            Err(e) => {
+                return Err(EmailError::new(
+                    ErrorCode::ConnectionFailed,
+                    format!("greeting: {e}"),
+                ));
+            }
+        }
+        if endpoint.security == Security::Starttls {
+            let started =
+                tokio::time::timeout(timeout, client.run_command_and_check_ok("STARTTLS", None))
+                    .await
+                    .map_err(|_| EmailError::new(ErrorCode::Timeout, "no answer to STARTTLS"))?;
+            if let Err(e) = started {
+                return Err(EmailError::new(
+                    ErrorCode::TlsError,
+                    format!(
+                        "the server does not offer STARTTLS; refusing to continue in clear text ({e})"
+                    ),
+                ));
+            }
+            let stream = upgrade(client.into_inner(), endpoint).await?;
+            client = Client::new(stream);
+        }
+        let login = match auth {
+            Authentication::Simple { username, password } => {
+                tokio::time::timeout(timeout, client.login(username, password.expose_secret()))
+                    .await
+            }
+            Authentication::Oauth2 {
+                username,
+                access_token,
+            } => {
+                let payload = format!(
+                    "user={username}\x01auth=Bearer {}\x01\x01",
+                    access_token.expose_secret()
+                );
+                tokio::time::timeout(timeout, client.authenticate("XOAUTH2", XOAuth2 { payload }))
+                    .await
+            }
+            Authentication::None => {
+                return Err(EmailError::invalid_input(
+                    "/authentication/type: IMAP needs a login; 'none' is for SMTP only",
+                ));
+            }
+        };
+        let mut inner = match login {
+            Err(_) => {
+                return Err(EmailError::new(
+                    ErrorCode::Timeout,
+                    "no answer to the login",
+                ));
+            }
+            Ok(Ok(session)) => session,
+            Ok(Err((
+                async_imap::error::Error::No(text) | async_imap::error::Error::Bad(text),
+                _,
+            ))) => {
+                return Err(EmailError::new(
+                    ErrorCode::AuthenticationFailed,
+                    format!(
+                        "login as {} refused: {}",
+                        auth.username().unwrap_or_default(),
+                        text.trim()
+                    ),
+                ));
+            }
+            Ok(Err((e, _))) => return Err(classify(e, "login")),
+        };
+        let capabilities = tokio::time::timeout(timeout, inner.capabilities())
+            .await
+            .map_err(|_| EmailError::new(ErrorCode::Timeout, "no answer to CAPABILITY"))?
+            .map_err(|e| classify(e, "CAPABILITY"))?;
+        let capabilities = capabilities
+            .iter()
+            .map(|c| match c {
+                async_imap::types::Capability::Imap4rev1 => "IMAP4REV1".to_string(),
+                async_imap::types::Capability::Auth(a) => {
+                    format!("AUTH={}", a.to_ascii_uppercase())
+                }
+                async_imap::types::Capability::Atom(a) => a.to_ascii_uppercase(),
+            })
+            .collect();
+        Ok(ImapSession {
+            inner,
+            capabilities,
+            timeout,
+            broken: false,
+            delimiter: None,
+        })
+    }
+
+    pub fn has(&self, capability: &str) -> bool {
+        self.capabilities.contains(capability)
+    }
+
+    pub fn capabilities(&self) -> Vec<String> {
+        let mut list: Vec<String> = self.capabilities.iter().cloned().collect();
+        list.sort();
+        list
+    }
+
+    async fn read(&mut self) -> Result<Event> {
+        match tokio::time::timeout(self.timeout, self.inner.read_response()).await {
+            Err(_) => {
+                self.broken = true;
+                Err(EmailError::new(
+                    ErrorCode::Timeout,
+                    format!("no answer within {} s", self.timeout.as_secs()),
+                ))
+            }
+            Ok(Ok(Some(response))) => Ok(event(response.parsed())),
+            Ok(Ok(None)) => {
+                self.broken = true;
+                Err(EmailError::new(
+                    ErrorCode::ConnectionFailed,
+                    "the server closed the connection",
+                ))
+            }
+            Ok(Err(e)) => {
+                self.broken = true;
+                Err(classify(
+                    async_imap::error::Error::Io(e),
+                    "reading a response",
+                ))
+            }
+        }
+    }
+
+    async fn send(&mut self, segment: &str, tagged: bool) -> Result<Option<String>> {
+        let sent = if tagged {
+            tokio::time::timeout(self.timeout, self.inner.run_command(segment))
+                .await
+                .map(|r| r.map(|id| Some(id.0)))
+        } else {
+            tokio::time::timeout(self.timeout, self.inner.run_command_untagged(segment))
+                .await
+                .map(|r| r.map(|_| None))
+        };
+        match sent {
+            Err(_) => {
+                self.broken = true;
+                Err(EmailError::new(
+                    ErrorCode::Timeout,
+                    "the server stopped reading",
+                ))
+            }
+            Ok(Err(e)) => {
+                self.broken = true;
+                Err(classify(e, "sending a command"))
+            }
+            Ok(Ok(id)) => Ok(id),
+        }
+    }
+
+    /// Runs a command and returns its reply. A NO or BAD completion becomes an error with the
+    /// server's text and `on_no` as its code (a NO to SELECT means a missing folder, say).
+    pub async fn execute(&mut self, command: &Command, on_no: ErrorCode) -> Result<Reply> {
+        let segments = command.segments(self.has("LITERAL+"));
+        let Some(tag) = self.send(&segments[0], true).await? else {
+            return Err(EmailError::internal("no tag for a command"));
+        };
+        let mut data = Vec::new();
+        for segment in &segments[1..] {
+            // A synchronizing literal: wait for the server's go-ahead.
+            loop {
+                match self.read().await? {
+                    Event::Continue => break,
+                    Event::Done { tag: t, text, .. } if t == tag => {
+                        return Err(EmailError::new(
+                            on_no,
+                            format!("{} refused: {text}", command.redacted()),
+                        ));
+                    }
+                    Event::Done { .. } => {}
+                    Event::Untagged(u) => data.push(u),
+                }
+            }
+            self.send(segment, false).await?;
+        }
+        loop {
+            match self.read().await? {
+                Event::Done {
+                    tag: t,
+                    ok,
+                    text,
+                    copy_uid,
+                } if t == tag => {
+                    if ok {
+                        return Ok(Reply {
+                            data,
+                            completion_copy_uid: copy_uid,
+                        });
+                    }
+                    return Err(EmailError::new(
+                        on_no,
+                        format!("{} refused: {text}", command.redacted()),
+                    ));
+                }
+                Event::Untagged(Untagged::Bye(text)) => {
+                    self.broken = true;
+                    return Err(EmailError::new(
+                        ErrorCode::ConnectionFailed,
+                        format!("the server ended the session: {text}"),
+                    ));
+                }
+                Event::Untagged(u) => data.push(u),
+                Event::Continue | Event::Done { .. } => {}
+            }
+        }
+    }
+
+    /// Selects a folder for reading (EXAMINE, no flag changes) or writing (SELECT). Returns
+    /// UIDVALIDITY and the message count.
+    pub async fn select(&mut self, folder: &str, writable: bool) -> Result<(u32, u32)> {
+        let verb = if writable { "SELECT" } else { "EXAMINE" };
+        let reply = self
+            .execute(
+                &Command::new(verb).mailbox(folder),
+                ErrorCode::FolderNotFound,
+            )
+            .await
+            .map_err(|e| {
+                if e.code == ErrorCode::FolderNotFound {
+                    EmailError::new(
+                        ErrorCode::FolderNotFound,
+                        format!("folder '{folder}': {}", e.message),
+                    )
+                } else {
+                    e
+                }
+            })?;
+        let mut validity = 0;
+        let mut exists = 0;
+        for untagged in &reply.data {
+            match untagged {
+                Untagged::Exists(n) => exists = *n,
+                Untagged::UidValidity(v) => validity = *v,
+                _ => {}
+            }
+        }
+        Ok((validity, exists))
+    }
+
+    /// The server's hierarchy delimiter (`LIST "" ""`), asked once per session.
+    pub async fn delimiter(&mut self) -> Result<Option<String>> {
+        if let Some(known) = &self.delimiter {
+            return Ok(known.clone());
+        }
+        let reply = self
+            .execute(
+                &Command::new("LIST").value("").value(""),
+                ErrorCode::ConnectionFailed,
+            )
+            .await?;
+        let delimiter = reply.data.iter().find_map(|u| match u {
+            Untagged::List { delimiter, .. } => delimiter.clone(),
+            _ => None,
+        });
+        self.delimiter = Some(delimiter.clone());
+        Ok(delimiter)
+    }
+
+    /// Whether a folder exists (LIST with its exact name).
+    pub async fn folder_exists(&mut self, folder: &str) -> Result<bool> {
+        let reply = self
+            .execute(
+                &Command::new("LIST").value("").mailbox(folder),
+                ErrorCode::ConnectionFailed,
+            )
+            .await?;
+        Ok(reply.data.iter().any(|u| {
+            matches!(
+                u,
+                Untagged::List {
+                    selectable: true,
+                    ..
+                }
+            )
+        }))
+    }
+
+    /// A cheap round trip that proves the session still works.
+    pub async fn noop(&mut self) -> Result<()> {
+        self.execute(&Command::new("NOOP"), ErrorCode::ConnectionFailed)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn logout(mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.inner.logout()).await;
+    }
+}

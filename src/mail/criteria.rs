@@ -1,0 +1,480 @@
+//! Search criteria (SPEC §6): a tree of leaves (`{ "field", "value" }`) and groups
+//! (`{ "operator": "AND" | "OR" | "NOT", "criteria": [...] }`).
+//!
+//! The tree is checked here rather than by JSON Schema: a schema's `oneOf` can only say that a
+//! node matches none of the shapes, while a modeler needs to read "`/criteria/criteria/1`: OR
+//! needs at least one criterion". Every problem is reported, each with its pointer.
+
+use serde_json::{Map, Value};
+
+use crate::error::{EmailError, Result};
+use crate::imap::wire::Command;
+
+/// Deeper trees are refused: no real search needs them, and recursion must stay bounded.
+pub const MAX_DEPTH: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextField {
+    From,
+    To,
+    Cc,
+    Subject,
+    Body,
+}
+
+impl TextField {
+    fn keyword(self) -> &'static str {
+        match self {
+            TextField::From => "FROM",
+            TextField::To => "TO",
+            TextField::Cc => "CC",
+            TextField::Subject => "SUBJECT",
+            TextField::Body => "BODY",
+        }
+    }
+}
+
+/// A calendar date, as IMAP's SINCE and BEFORE compare them (no time, no zone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Date {
+    pub year: u16,
+    pub month: u8,
+    pub day: u8,
+}
+
+impl Date {
+    fn parse(text: &str) -> Option<Date> {
+        let mut parts = text.split('-');
+        let year: u16 = parts.next()?.parse().ok()?;
+        let month: u8 = parts.next()?.parse().ok()?;
+        let day: u8 = parts.next()?.parse().ok()?;
+        if parts.next().is_some()
+            || !(1..=12).contains(&month)
+            || !(1..=31).contains(&day)
+            || year < 1900
+        {
+            return None;
+        }
+        Some(Date { year, month, day })
+    }
+
+    /// `1-Feb-2024`, the date form of RFC 3501.
+    fn imap(self) -> String {
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        format!(
+            "{}-{}-{}",
+            self.day,
+            MONTHS[usize::from(self.month - 1)],
+            self.year
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Criterion {
+    Text { field: TextField, value: String },
+    Header { name: String, value: String },
+    Since(Date),
+    Before(Date),
+    Seen,
+    Unseen,
+    And(Vec<Criterion>),
+    Or(Vec<Criterion>),
+    Not(Box<Criterion>),
+}
+
+const FIELDS: &str = "FROM, SUBJECT, BODY, TO, CC, HEADER, SINCE, BEFORE, SEEN, UNSEEN";
+
+impl Criterion {
+    /// Reads criteria from a job variable (an object, or a JSON text of one as a FEEL field may
+    /// give). `pointer` is where the variable sits, for messages.
+    pub fn parse(value: &Value, pointer: &str) -> Result<Criterion> {
+        let parsed;
+        let value = match value {
+            Value::String(text) => {
+                parsed = serde_json::from_str::<Value>(text).map_err(|e| {
+                    EmailError::invalid_input(format!("{pointer}: criteria text is not JSON ({e})"))
+                })?;
+                &parsed
+            }
+            other => other,
+        };
+        let mut problems = Vec::new();
+        let criterion = parse_node(value, pointer, 1, &mut problems);
+        match criterion {
+            Some(c) if problems.is_empty() => Ok(c),
+            _ => Err(EmailError::invalid_input(problems.join("; "))),
+        }
+    }
+
+    /// Whether evaluating the criterion needs message bodies (POP3 then downloads them).
+    pub fn needs_body(&self) -> bool {
+        match self {
+            Criterion::Text { field, .. } => *field == TextField::Body,
+            Criterion::And(items) | Criterion::Or(items) => items.iter().any(Criterion::needs_body),
+            Criterion::Not(inner) => inner.needs_body(),
+            _ => false,
+        }
+    }
+
+    /// The criterion as one IMAP SEARCH program (the part after `UID SEARCH [CHARSET UTF-8]`).
+    pub fn to_imap(&self) -> Command {
+        match self {
+            Criterion::And(items) => items
+                .iter()
+                .skip(1)
+                .fold(items[0].to_imap_key(), |acc, item| {
+                    acc.extend(item.to_imap_key())
+                }),
+            other => other.to_imap_key(),
+        }
+    }
+
+    /// One search key: an AND inside another key needs parentheses.
+    fn to_imap_key(&self) -> Command {
+        match self {
+            Criterion::Text { field, value } => Command::new(field.keyword()).value(value.clone()),
+            Criterion::Header { name, value } => Command::new("HEADER")
+                .value(name.clone())
+                .value(value.clone()),
+            Criterion::Since(date) => Command::new(format!("SINCE {}", date.imap())),
+            Criterion::Before(date) => Command::new(format!("BEFORE {}", date.imap())),
+            Criterion::Seen => Command::new("SEEN"),
+            Criterion::Unseen => Command::new("UNSEEN"),
+            Criterion::Not(inner) => Command::new("NOT").extend(inner.to_imap_key()),
+            Criterion::And(items) if items.len() == 1 => items[0].to_imap_key(),
+            Criterion::And(items) => {
+                let mut command = Command::new("(").extend(items[0].to_imap_key());
+                for item in &items[1..] {
+                    command = command.extend(item.to_imap_key());
+                }
+                command.raw(")")
+            }
+            // IMAP's OR takes two keys; more nest to the right.
+            Criterion::Or(items) => match items.as_slice() {
+                [only] => only.to_imap_key(),
+                [first, rest @ ..] => Command::new("OR")
+                    .extend(first.to_imap_key())
+                    .extend(Criterion::Or(rest.to_vec()).to_imap_key()),
+                [] => Command::new("ALL"),
+            },
+        }
+    }
+}
+
+fn expect_keys(
+    map: &Map<String, Value>,
+    allowed: &[&str],
+    pointer: &str,
+    problems: &mut Vec<String>,
+) {
+    for key in map.keys() {
+        if !allowed.contains(&key.as_str()) {
+            problems.push(format!(
+                "{pointer}: unknown property '{key}' (allowed: {})",
+                allowed.join(", ")
+            ));
+        }
+    }
+}
+
+fn text_value(
+    map: &Map<String, Value>,
+    key: &str,
+    what: &str,
+    pointer: &str,
+    problems: &mut Vec<String>,
+) -> Option<String> {
+    match map.get(key) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            problems.push(format!("{pointer}/{key}: must be a string"));
+            None
+        }
+        None => {
+            problems.push(format!("{pointer}: \"{key}\" is required for {what}"));
+            None
+        }
+    }
+}
+
+fn parse_node(
+    value: &Value,
+    pointer: &str,
+    depth: usize,
+    problems: &mut Vec<String>,
+) -> Option<Criterion> {
+    if depth > MAX_DEPTH {
+        problems.push(format!(
+            "{pointer}: criteria nest deeper than {MAX_DEPTH} levels"
+        ));
+        return None;
+    }
+    let Value::Object(map) = value else {
+        problems.push(format!(
+            "{pointer}: a criterion must be an object with \"field\" or \"operator\""
+        ));
+        return None;
+    };
+    match (map.get("field"), map.get("operator")) {
+        (Some(_), Some(_)) => {
+            problems.push(format!(
+                "{pointer}: has both \"field\" and \"operator\"; a criterion is a leaf or a group"
+            ));
+            None
+        }
+        (None, None) => {
+            problems.push(format!(
+                "{pointer}: needs \"field\" (a leaf) or \"operator\" (a group)"
+            ));
+            None
+        }
+        (Some(field), None) => parse_leaf(map, field, pointer, problems),
+        (None, Some(operator)) => parse_group(map, operator, pointer, depth, problems),
+    }
+}
+
+fn parse_leaf(
+    map: &Map<String, Value>,
+    field: &Value,
+    pointer: &str,
+    problems: &mut Vec<String>,
+) -> Option<Criterion> {
+    let Some(field) = field.as_str() else {
+        problems.push(format!(
+            "{pointer}/field: must be a string, one of {FIELDS}"
+        ));
+        return None;
+    };
+    let text = |f: TextField, problems: &mut Vec<String>| {
+        expect_keys(map, &["field", "value"], pointer, problems);
+        text_value(map, "value", field, pointer, problems)
+            .map(|value| Criterion::Text { field: f, value })
+    };
+    let date = |problems: &mut Vec<String>| {
+        expect_keys(map, &["field", "value"], pointer, problems);
+        let raw = text_value(map, "value", field, pointer, problems)?;
+        let parsed = Date::parse(&raw);
+        if parsed.is_none() {
+            problems.push(format!(
+                "{pointer}/value: '{raw}' is not a date of the form YYYY-MM-DD"
+            ));
+        }
+        parsed
+    };
+    match field.to_ascii_uppercase().as_str() {
+        "FROM" => text(TextField::From, problems),
+        "TO" => text(TextField::To, problems),
+        "CC" => text(TextField::Cc, problems),
+        "SUBJECT" => text(TextField::Subject, problems),
+        "BODY" => text(TextField::Body, problems),
+        "HEADER" => {
+            expect_keys(map, &["field", "name", "value"], pointer, problems);
+            let name = text_value(map, "name", "HEADER", pointer, problems);
+            let value = text_value(map, "value", "HEADER", pointer, problems);
+            if let Some(n) = &name
+                && (n.is_empty() || !n.bytes().all(|b| (33..=126).contains(&b) && b != b':'))
+            {
+                problems.push(format!("{pointer}/name: '{n}' is not a header name"));
+                return None;
+            }
+            Some(Criterion::Header {
+                name: name?,
+                value: value?,
+            })
+        }
+        "SINCE" => date(problems).map(Criterion::Since),
+        "BEFORE" => date(problems).map(Criterion::Before),
+        "SEEN" | "UNSEEN" => {
+            expect_keys(map, &["field"], pointer, problems);
+            Some(if field.eq_ignore_ascii_case("SEEN") {
+                Criterion::Seen
+            } else {
+                Criterion::Unseen
+            })
+        }
+        _ => {
+            problems.push(format!(
+                "{pointer}/field: unknown field '{field}'; use one of {FIELDS}"
+            ));
+            None
+        }
+    }
+}
+
+fn parse_group(
+    map: &Map<String, Value>,
+    operator: &Value,
+    pointer: &str,
+    depth: usize,
+    problems: &mut Vec<String>,
+) -> Option<Criterion> {
+    expect_keys(map, &["operator", "criteria"], pointer, problems);
+    let operator = match operator.as_str().map(str::to_ascii_uppercase) {
+        Some(op) if ["AND", "OR", "NOT"].contains(&op.as_str()) => op,
+        _ => {
+            problems.push(format!("{pointer}/operator: must be AND, OR or NOT"));
+            return None;
+        }
+    };
+    let items = match map.get("criteria") {
+        Some(Value::Array(items)) if items.is_empty() => {
+            problems.push(format!(
+                "{pointer}/criteria: {operator} needs at least one criterion"
+            ));
+            return None;
+        }
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            problems.push(format!("{pointer}/criteria: must be an array of criteria"));
+            return None;
+        }
+        None => {
+            problems.push(format!(
+                "{pointer}: \"criteria\" is required for {operator}"
+            ));
+            return None;
+        }
+    };
+    if operator == "NOT" && items.len() != 1 {
+        problems.push(format!(
+            "{pointer}/criteria: NOT takes exactly one criterion, got {}",
+            items.len()
+        ));
+        return None;
+    }
+    let children: Vec<Option<Criterion>> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            parse_node(
+                item,
+                &format!("{pointer}/criteria/{i}"),
+                depth + 1,
+                problems,
+            )
+        })
+        .collect();
+    let children: Vec<Criterion> = children.into_iter().collect::<Option<_>>()?;
+    Some(match operator.as_str() {
+        "AND" => Criterion::And(children),
+        "OR" => Criterion::Or(children),
+        _ => Criterion::Not(Box::new(children.into_iter().next()?)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn program(criteria: Value) -> Vec<String> {
+        Criterion::parse(&criteria, "/criteria")
+            .unwrap()
+            .to_imap()
+            .segments(false)
+    }
+
+    #[test]
+    fn nested_and_or_becomes_one_program() {
+        let criteria = json!({
+            "operator": "AND",
+            "criteria": [
+                { "field": "FROM", "value": "boss@example.com" },
+                { "operator": "OR", "criteria": [
+                    { "field": "SUBJECT", "value": "invoice" },
+                    { "field": "SUBJECT", "value": "bill" },
+                    { "operator": "AND", "criteria": [
+                        { "field": "BODY", "value": "urgent" },
+                        { "operator": "NOT", "criteria": [{ "field": "SEEN" }] }
+                    ]}
+                ]},
+                { "field": "SINCE", "value": "2024-02-01" }
+            ]
+        });
+        assert_eq!(
+            program(criteria),
+            [
+                r#"FROM "boss@example.com" OR SUBJECT "invoice" OR SUBJECT "bill" ( BODY "urgent" NOT SEEN ) SINCE 1-Feb-2024"#
+            ]
+        );
+    }
+
+    #[test]
+    fn a_single_leaf_and_a_string_form() {
+        assert_eq!(
+            program(json!({ "field": "subject", "value": "hi" })),
+            [r#"SUBJECT "hi""#]
+        );
+        let text = json!(
+            r#"{"operator":"OR","criteria":[{"field":"FROM","value":"a"},{"field":"TO","value":"b"}]}"#
+        );
+        assert_eq!(program(text), [r#"OR FROM "a" TO "b""#]);
+        assert_eq!(
+            program(json!({ "field": "HEADER", "name": "X-Prio", "value": "1" })),
+            [r#"HEADER "X-Prio" "1""#]
+        );
+    }
+
+    #[test]
+    fn every_invalid_shape_is_reported_with_its_pointer() {
+        let bad = json!({
+            "operator": "AND",
+            "criteria": [
+                { "field": "FROM" },
+                { "field": "COLOUR", "value": "red" },
+                { "operator": "OR" },
+                { "operator": "OR", "criteria": [] },
+                { "operator": "XOR", "criteria": [{ "field": "SEEN" }] },
+                { "field": "SUBJECT", "value": "x", "extra": 1 },
+                { "field": "SINCE", "value": "yesterday" },
+                { "operator": "NOT", "criteria": [{ "field": "SEEN" }, { "field": "UNSEEN" }] },
+                "just text",
+                { "field": "FROM", "operator": "AND" },
+                { "field": "BODY", "value": 42 }
+            ]
+        });
+        let message = Criterion::parse(&bad, "/criteria").unwrap_err().message;
+        for expected in [
+            "/criteria/criteria/0: \"value\" is required for FROM",
+            "/criteria/criteria/1/field: unknown field 'COLOUR'",
+            "/criteria/criteria/2: \"criteria\" is required for OR",
+            "/criteria/criteria/3/criteria: OR needs at least one criterion",
+            "/criteria/criteria/4/operator: must be AND, OR or NOT",
+            "/criteria/criteria/5: unknown property 'extra'",
+            "/criteria/criteria/6/value: 'yesterday' is not a date",
+            "/criteria/criteria/7/criteria: NOT takes exactly one criterion",
+            "/criteria/criteria/8: a criterion must be an object",
+            "/criteria/criteria/9: has both",
+            "/criteria/criteria/10/value: must be a string",
+        ] {
+            assert!(
+                message.contains(expected),
+                "missing {expected:?} in {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn depth_is_bounded() {
+        let mut node = json!({ "field": "SEEN" });
+        for _ in 0..MAX_DEPTH {
+            node = json!({ "operator": "NOT", "criteria": [node] });
+        }
+        let message = Criterion::parse(&node, "/criteria").unwrap_err().message;
+        assert!(message.contains("deeper than 32"), "{message}");
+    }
+
+    #[test]
+    fn body_need_is_detected() {
+        let with_body = Criterion::parse(&json!({ "operator": "OR", "criteria": [{ "field": "FROM", "value": "a" }, { "operator": "NOT", "criteria": [{ "field": "BODY", "value": "b" }] }] }), "/c").unwrap();
+        assert!(with_body.needs_body());
+        assert!(
+            !Criterion::parse(&json!({ "field": "FROM", "value": "a" }), "/c")
+                .unwrap()
+                .needs_body()
+        );
+    }
+}

@@ -1,0 +1,263 @@
+//! A raw RFC 5322 message turned into the read response (SPEC §4 read), shared by IMAP and
+//! POP3.
+//!
+//! Bodies come out as UTF-8 whatever their charset and transfer encoding; headers keep their
+//! order with encoded words decoded; attachments carry their original bytes (base64) up to a
+//! size limit. A malformed message gives whatever can be read; nothing here can panic on input.
+
+use base64::Engine;
+use mail_parser::decoders::base64::base64_decode;
+use mail_parser::decoders::quoted_printable::quoted_printable_decode;
+use mail_parser::parsers::MessageStream;
+use mail_parser::{
+    Encoding, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
+};
+use serde_json::{Value, json};
+
+/// What the server knows about a message besides its bytes.
+#[derive(Debug, Clone, Default)]
+pub struct Envelope {
+    /// The server's size of the whole message (IMAP RFC822.SIZE, POP3 LIST).
+    pub size: u64,
+    /// When the server received it (IMAP INTERNALDATE), as ISO-8601 UTC.
+    pub received: Option<String>,
+}
+
+/// The `messageId` of a message as the contract defines it: the Message-ID header as found,
+/// angle brackets included.
+pub fn message_id(message: &Message<'_>) -> Option<String> {
+    message
+        .header_raw("Message-ID")
+        .map(|raw| raw.split_whitespace().collect::<Vec<_>>().join(""))
+        .filter(|id| !id.is_empty())
+}
+
+/// The bare address of the first From mailbox.
+pub fn from_address(message: &Message<'_>) -> Option<String> {
+    message
+        .from()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .map(str::to_string)
+}
+
+/// Formats seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn iso_utc(timestamp: i64) -> String {
+    let days = timestamp.div_euclid(86_400);
+    let seconds = timestamp.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        seconds / 3600,
+        (seconds % 3600) / 60,
+        seconds % 60
+    )
+}
+
+/// The Date header in UTC, if it parses.
+pub fn sent_date(message: &Message<'_>) -> Option<String> {
+    message
+        .date()
+        .filter(|d| d.is_valid())
+        .map(|d| iso_utc(d.to_timestamp()))
+}
+
+/// A header value with folding removed and encoded words decoded.
+fn header_text(raw: &str) -> String {
+    let mut bytes = raw.as_bytes().to_vec();
+    if !bytes.ends_with(b"\n") {
+        bytes.extend_from_slice(b"\r\n");
+    }
+    match MessageStream::new(&bytes).parse_unstructured() {
+        HeaderValue::Text(text) => text.trim().to_string(),
+        HeaderValue::TextList(list) => list.join(" "),
+        _ => raw.split_whitespace().collect::<Vec<_>>().join(" "),
+    }
+}
+
+/// The bytes of a part as they were before transfer encoding: text parts too, so a
+/// windows-1252 attachment downloads as windows-1252, not as our UTF-8 rendering of it.
+fn original_bytes(raw: &[u8], part: &MessagePart<'_>) -> Vec<u8> {
+    if let PartType::Message(nested) = &part.body {
+        return nested.raw_message().to_vec();
+    }
+    let start = part.offset_body as usize;
+    let end = (part.offset_end as usize).min(raw.len());
+    let Some(body) = raw.get(start..end) else {
+        return part.contents().to_vec();
+    };
+    let decoded = match part.encoding {
+        Encoding::Base64 => base64_decode(body),
+        Encoding::QuotedPrintable => quoted_printable_decode(body),
+        Encoding::None => Some(body.to_vec()),
+    };
+    decoded.unwrap_or_else(|| part.contents().to_vec())
+}
+
+fn content_type_of(part: &MessagePart<'_>) -> String {
+    match part.content_type() {
+        Some(ct) => match ct.subtype() {
+            Some(sub) => format!("{}/{}", ct.ctype(), sub).to_ascii_lowercase(),
+            None => ct.ctype().to_ascii_lowercase(),
+        },
+        None if matches!(part.body, PartType::Message(_)) => "message/rfc822".into(),
+        None => "text/plain".into(),
+    }
+}
+
+fn attachment_json(raw: &[u8], part: &MessagePart<'_>, index: usize, max_bytes: usize) -> Value {
+    let bytes = original_bytes(raw, part);
+    let content_type = content_type_of(part);
+    let file_name = part
+        .attachment_name()
+        .map(str::to_string)
+        .unwrap_or_else(|| match &part.body {
+            PartType::Message(nested) => format!("{}.eml", nested.subject().unwrap_or("message")),
+            _ => format!("attachment-{}", index + 1),
+        });
+    let mut value = json!({
+        "fileName": file_name,
+        "contentType": content_type,
+        "size": bytes.len(),
+        "inline": part.content_disposition().is_some_and(|d| d.is_inline()),
+        "contentId": part.content_id().map(|id| id.trim_matches(['<', '>']).to_string()),
+    });
+    if bytes.len() <= max_bytes {
+        value["content"] = json!(base64::engine::general_purpose::STANDARD.encode(&bytes));
+    } else {
+        value["truncated"] = json!(true);
+    }
+    value
+}
+
+/// The first text/plain body, or None when the message has only HTML (mail-parser would
+/// offer a conversion of the HTML, which is not what the sender wrote).
+fn plain_text(message: &Message<'_>) -> Option<String> {
+    message
+        .text_bodies()
+        .find(|part| matches!(part.body, PartType::Text(_)))
+        .and_then(|part| part.text_contents().map(str::to_string))
+}
+
+fn html_text(message: &Message<'_>) -> Option<String> {
+    message
+        .html_bodies()
+        .find(|part| matches!(part.body, PartType::Html(_)))
+        .and_then(|part| part.text_contents().map(str::to_string))
+}
+
+/// The read response for `raw`. `max_attachment_bytes` bounds each attachment's content.
+pub fn read_response(raw: &[u8], envelope: &Envelope, max_attachment_bytes: usize) -> Value {
+    let Some(message) = MessageParser::default().parse(raw) else {
+        return json!({
+            "messageId": null, "fromAddress": null, "subject": null, "size": envelope.size,
+            "plainTextBody": String::from_utf8_lossy(raw), "htmlBody": null, "headers": [],
+            "receivedDateTime": envelope.received, "sentDate": null, "attachments": [],
+        });
+    };
+    let headers: Vec<Value> = message
+        .headers_raw()
+        .map(|(name, value)| json!({ "header": name, "value": header_text(value) }))
+        .collect();
+    let attachments: Vec<Value> = message
+        .attachments()
+        .enumerate()
+        .map(|(i, part)| attachment_json(raw, part, i, max_attachment_bytes))
+        .collect();
+    json!({
+        "messageId": message_id(&message),
+        "fromAddress": from_address(&message),
+        "subject": message.subject(),
+        "size": envelope.size,
+        "plainTextBody": plain_text(&message),
+        "htmlBody": html_text(&message),
+        "headers": headers,
+        "receivedDateTime": envelope.received,
+        "sentDate": sent_date(&message),
+        "attachments": attachments,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(raw: &str) -> Value {
+        read_response(
+            raw.as_bytes(),
+            &Envelope {
+                size: raw.len() as u64,
+                received: None,
+            },
+            1024,
+        )
+    }
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(iso_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso_utc(1_706_781_600), "2024-02-01T10:00:00Z");
+        assert_eq!(iso_utc(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn a_simple_message() {
+        let v = read(
+            "Message-ID: <abc@example.test>\r\nFrom: =?iso-8859-1?q?J=FCrgen?= <j@example.test>\r\nSubject: =?utf-8?b?R3LDvMOfZQ==?=\r\nDate: Thu, 1 Feb 2024 11:00:00 +0100\r\nX-Folded: one\r\n two\r\n\r\nHello\r\n",
+        );
+        assert_eq!(v["messageId"], "<abc@example.test>");
+        assert_eq!(v["fromAddress"], "j@example.test");
+        assert_eq!(v["subject"], "Grüße");
+        assert_eq!(v["sentDate"], "2024-02-01T10:00:00Z");
+        assert_eq!(v["plainTextBody"].as_str().map(str::trim), Some("Hello"));
+        assert_eq!(v["htmlBody"], Value::Null);
+        let headers = v["headers"].as_array().unwrap();
+        assert_eq!(
+            headers[1],
+            json!({ "header": "From", "value": "Jürgen <j@example.test>" })
+        );
+        assert_eq!(
+            headers[4],
+            json!({ "header": "X-Folded", "value": "one two" })
+        );
+    }
+
+    #[test]
+    fn attachments_keep_their_original_bytes_and_respect_the_limit() {
+        let latin1 = base64::engine::general_purpose::STANDARD.encode(b"caf\xe9");
+        let big = "A".repeat(2000);
+        let raw = format!(
+            "From: a@example.test\r\nSubject: s\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nbody\r\n--b\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Disposition: attachment; filename=\"menu.txt\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{latin1}\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=big.bin\r\n\r\n{big}\r\n--b--\r\n"
+        );
+        let v = read(&raw);
+        let attachments = v["attachments"].as_array().unwrap();
+        assert_eq!(attachments[0]["fileName"], "menu.txt");
+        assert_eq!(attachments[0]["size"], 4);
+        assert_eq!(attachments[0]["content"], latin1.as_str());
+        assert_eq!(attachments[1]["truncated"], true);
+        assert!(attachments[1].get("content").is_none());
+        assert_eq!(v["messageId"], Value::Null);
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        for raw in [
+            "",
+            "\r\n\r\n",
+            "Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n",
+            "\u{0}\u{1}From:\r\n\r\n=?utf-8?b?####?=",
+        ] {
+            let v = read(raw);
+            assert!(v.is_object());
+        }
+    }
+}
