@@ -39,6 +39,26 @@ impl Mailbox {
     }
 }
 
+/// Connects step by step and describes each step, for the `check` subcommand.
+pub async fn check(variables: &Value) -> Result<Vec<String>> {
+    let mailbox = Mailbox::from_variables(variables)?;
+    let mut steps = Vec::new();
+    let mut session =
+        ImapSession::connect_noting(&mailbox.endpoint, &mailbox.authentication, &mut steps).await?;
+    let delimiter = session.delimiter().await?;
+    steps.push(format!(
+        "imap: folder hierarchy delimiter {}",
+        delimiter
+            .as_deref()
+            .map_or("none".into(), |d| format!("'{d}'"))
+    ));
+    let folder = folder(variables, "folder");
+    let (_, exists) = session.select(&folder, false).await?;
+    steps.push(format!("imap: folder '{folder}' holds {exists} message(s)"));
+    session.logout().await;
+    Ok(steps)
+}
+
 /// A folder variable: absent, null or blank means INBOX.
 pub fn folder(variables: &Value, name: &str) -> String {
     variables

@@ -121,6 +121,18 @@ pub async fn upgrade(stream: MailStream, endpoint: &Endpoint) -> Result<MailStre
     Ok(MailStream::Tls(Box::new(tls)))
 }
 
+/// The server's own words from an async-imap NO/BAD error, which arrives as a debug string
+/// (`code: None, info: Some("[AUTHENTICATIONFAILED] Authentication failed.")`).
+pub fn server_text(raw: &str) -> String {
+    match raw.split_once("info: Some(\"") {
+        Some((_, rest)) => rest
+            .rsplit_once("\")")
+            .map_or(rest, |(text, _)| text)
+            .replace("\\\"", "\""),
+        None => raw.trim().to_string(),
+    }
+}
+
 /// Maps an async-imap error met outside a command's tagged reply.
 pub fn classify(error: async_imap::error::Error, doing: &str) -> EmailError {
     use async_imap::error::Error;
@@ -328,7 +340,20 @@ impl std::fmt::Debug for ImapSession {
 impl ImapSession {
     /// Connects, secures and logs in.
     pub async fn connect(endpoint: &Endpoint, auth: &Authentication) -> Result<ImapSession> {
+        Self::connect_noting(endpoint, auth, &mut Vec::new()).await
+    }
+
+    /// Like [`ImapSession::connect`], noting each step as it succeeds (the `check` command).
+    pub async fn connect_noting(
+        endpoint: &Endpoint,
+        auth: &Authentication,
+        steps: &mut Vec<String>,
+    ) -> Result<ImapSession> {
         let stream = open_stream(endpoint, endpoint.security == Security::Tls).await?;
+        steps.push(format!("tcp: connected to {}", endpoint.address()));
+        if endpoint.security == Security::Tls {
+            steps.push("tls: implicit TLS handshake done, certificate verified".into());
+        }
         let timeout = endpoint.timeout;
         let mut client = Client::new(stream);
         let greeting = tokio::time::timeout(timeout, client.read_response())
@@ -382,6 +407,7 @@ impl ImapSession {
             }
             let stream = upgrade(client.into_inner(), endpoint).await?;
             client = Client::new(stream);
+            steps.push("tls: STARTTLS upgrade done, certificate verified".into());
         }
         let login = match auth {
             Authentication::Simple { username, password } => {
@@ -422,7 +448,7 @@ impl ImapSession {
                     format!(
                         "login as {} refused: {}",
                         auth.username().unwrap_or_default(),
-                        text.trim()
+                        server_text(&text)
                     ),
                 ));
             }
@@ -442,13 +468,22 @@ impl ImapSession {
                 async_imap::types::Capability::Atom(a) => a.to_ascii_uppercase(),
             })
             .collect();
-        Ok(ImapSession {
+        steps.push(format!(
+            "auth: logged in as {}",
+            auth.username().unwrap_or_default()
+        ));
+        let session = ImapSession {
             inner,
             capabilities,
             timeout,
             broken: false,
             delimiter: None,
-        })
+        };
+        steps.push(format!(
+            "imap: capabilities {}",
+            session.capabilities().join(" ")
+        ));
+        Ok(session)
     }
 
     pub fn has(&self, capability: &str) -> bool {
@@ -650,5 +685,21 @@ impl ImapSession {
 
     pub async fn logout(mut self) {
         let _ = tokio::time::timeout(Duration::from_secs(2), self.inner.logout()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_words_are_taken_out_of_debug_text() {
+        assert_eq!(
+            server_text(
+                r#"code: None, info: Some("[AUTHENTICATIONFAILED] Authentication failed.")"#
+            ),
+            "[AUTHENTICATIONFAILED] Authentication failed."
+        );
+        assert_eq!(server_text(" plain words "), "plain words");
     }
 }
