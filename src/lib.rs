@@ -22,6 +22,7 @@ pub mod imap;
 pub mod job;
 pub mod mail;
 pub mod operations;
+pub mod pop3;
 pub mod schema;
 pub mod secrets;
 pub mod smtp;

@@ -14,7 +14,7 @@ use crate::error::Result;
 use crate::imap::pool::ImapPool;
 use crate::mail::server::Protocol;
 use crate::schema::InputSchema;
-use crate::{imap, smtp};
+use crate::{imap, pop3, smtp};
 
 /// What an operation may know about the job that runs it.
 #[derive(Debug, Clone, Default)]
@@ -130,6 +130,12 @@ fn all_operations(settings: &OperationSettings) -> Vec<Arc<dyn Operation>> {
             pool: imap_pool.clone(),
         }),
         Arc::new(imap::move_::MoveOperation { pool: imap_pool }),
+        Arc::new(pop3::list::ListOperation),
+        Arc::new(pop3::read::ReadOperation {
+            max_attachment_bytes: settings.max_attachment_bytes,
+        }),
+        Arc::new(pop3::delete::DeleteOperation),
+        Arc::new(pop3::search::SearchOperation),
     ]
 }
 

@@ -60,6 +60,8 @@ impl GatewayConfig {
     }
 }
 
+const UNARY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The gRPC client the worker uses. Cloning is cheap; clones share the connection.
 #[derive(Clone)]
 pub struct GatewayClient {
@@ -109,6 +111,14 @@ impl GatewayClient {
         &self.address
     }
 
+    /// A unary call's request, with a deadline: a job's result (and a POP3 session held open
+    /// for its after-completion step) must not wait forever on a stalled gateway.
+    async fn unary<T>(&self, message: T) -> Result<Request<T>, Status> {
+        let mut request = self.request(message).await?;
+        request.set_timeout(UNARY_TIMEOUT);
+        Ok(request)
+    }
+
     async fn request<T>(&self, message: T) -> Result<Request<T>, Status> {
         let mut request = Request::new(message);
         if let Some(tokens) = &self.tokens {
@@ -137,7 +147,7 @@ impl GatewayClient {
     }
 
     pub async fn topology(&self) -> Result<TopologyResponse, Status> {
-        let request = self.request(TopologyRequest {}).await?;
+        let request = self.unary(TopologyRequest {}).await?;
         let result = self
             .inner
             .clone()
@@ -177,7 +187,7 @@ impl GatewayClient {
 
     pub async fn complete_job(&self, job_key: i64, variables: String) -> Result<(), Status> {
         let request = self
-            .request(CompleteJobRequest { job_key, variables })
+            .unary(CompleteJobRequest { job_key, variables })
             .await?;
         let result = self.inner.clone().complete_job(request).await.map(|_| ());
         self.observe(result).await
@@ -191,7 +201,7 @@ impl GatewayClient {
         retry_back_off: Duration,
     ) -> Result<(), Status> {
         let request = self
-            .request(FailJobRequest {
+            .unary(FailJobRequest {
                 job_key,
                 retries,
                 error_message,
@@ -210,7 +220,7 @@ impl GatewayClient {
         error_message: String,
     ) -> Result<(), Status> {
         let request = self
-            .request(ThrowErrorRequest {
+            .unary(ThrowErrorRequest {
                 job_key,
                 error_code,
                 error_message,
@@ -223,7 +233,7 @@ impl GatewayClient {
 
     pub async fn update_job_timeout(&self, job_key: i64, timeout: Duration) -> Result<(), Status> {
         let request = self
-            .request(UpdateJobTimeoutRequest {
+            .unary(UpdateJobTimeoutRequest {
                 job_key,
                 timeout: i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX),
                 operation_reference: None,

@@ -72,7 +72,7 @@ pub fn sent_date(message: &Message<'_>) -> Option<String> {
 }
 
 /// A header value with folding removed and encoded words decoded.
-fn header_text(raw: &str) -> String {
+pub fn header_text(raw: &str) -> String {
     let mut bytes = raw.as_bytes().to_vec();
     if !bytes.ends_with(b"\n") {
         bytes.extend_from_slice(b"\r\n");

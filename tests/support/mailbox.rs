@@ -143,7 +143,12 @@ pub fn write_maildir(testbed_dir: &str, user: &str, folder: &str, messages: &[(V
         .join("mail/example.test")
         .join(user)
         .join("Maildir");
-    let dir = maildir.join(format!(".{folder}"));
+    // The INBOX is the Maildir itself; other folders are `.Name` inside it (Maildir++).
+    let dir = if folder == "INBOX" {
+        maildir.clone()
+    } else {
+        maildir.join(format!(".{folder}"))
+    };
     for sub in ["cur", "new", "tmp"] {
         std::fs::create_dir_all(dir.join(sub)).expect("create maildir");
     }
@@ -189,4 +194,23 @@ pub fn remove_maildir(testbed_dir: &str, user: &str, folder: &str) {
         .join("Maildir")
         .join(format!(".{folder}"));
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Removes every message from `user`'s INBOX.
+pub async fn clear_inbox(user: &str) {
+    let mut session = login(user).await;
+    if let Ok(mailbox) = session.select("INBOX").await
+        && mailbox.exists > 0
+    {
+        let updates: Vec<_> = session
+            .store("1:*", "+FLAGS.SILENT (\\Deleted)")
+            .await
+            .expect("store")
+            .collect()
+            .await;
+        drop(updates);
+        let expunged: Vec<_> = session.expunge().await.expect("expunge").collect().await;
+        drop(expunged);
+    }
+    let _ = session.logout().await;
 }

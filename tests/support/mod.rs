@@ -4,6 +4,7 @@
 
 pub mod gateway;
 pub mod mailbox;
+pub mod proxy;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};

@@ -1,0 +1,519 @@
+//! A POP3 client of our own (RFC 1939, CAPA from RFC 2449, STLS from RFC 2595, AUTH with an
+//! initial response from RFC 5034) on tokio and rustls.
+//!
+//! The crates that exist are unfit: none speaks STLS, and the live one leaves dot-stuffing in
+//! the message and re-parses its buffer on every read. Here multi-line responses are read line
+//! by line, un-stuffed, and capped in size; every command has the server's timeout; `-ERR`
+//! texts become coded errors.
+
+use std::time::Duration;
+
+use base64::Engine;
+use secrecy::ExposeSecret;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use crate::error::{EmailError, ErrorCode, Result};
+use crate::imap::session::{MailStream, open_stream, upgrade};
+use crate::mail::server::{Authentication, Endpoint, Security};
+
+/// No single response may exceed this: a message bigger than any sane limit, or a server that
+/// never ends a listing, must not exhaust memory.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+/// Longest line we accept (RFC 1939 allows 512 octets; real servers send longer headers).
+const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Reads one CRLF- (or LF-) terminated line, without the terminator. Errors on EOF and on a
+/// line longer than [`MAX_LINE_BYTES`].
+pub async fn read_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    line: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    line.clear();
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the server closed the connection",
+            ));
+        }
+        match available.iter().position(|b| *b == b'\n') {
+            Some(end) => {
+                line.extend_from_slice(&available[..end]);
+                reader.consume(end + 1);
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                return Ok(());
+            }
+            None => {
+                let n = available.len();
+                line.extend_from_slice(available);
+                reader.consume(n);
+                if line.len() > MAX_LINE_BYTES {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "a response line is too long",
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Reads the body of a multi-line response up to the terminating `.` line, undoing
+/// dot-stuffing, with lines joined by CRLF. Errors past `cap` bytes, and with `TimedOut` when
+/// one line takes longer than `line_timeout`: a large message on a slow link keeps going as
+/// long as data comes, a silent server does not.
+pub async fn read_multiline<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    cap: usize,
+    line_timeout: Duration,
+) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut line = Vec::new();
+    loop {
+        tokio::time::timeout(line_timeout, read_line(reader, &mut line))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "the server stopped sending")
+            })??;
+        if line == b"." {
+            return Ok(out);
+        }
+        let content = if line.first() == Some(&b'.') {
+            &line[1..]
+        } else {
+            &line[..]
+        };
+        if out.len() + content.len() + 2 > cap {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("the response exceeds {cap} bytes"),
+            ));
+        }
+        out.extend_from_slice(content);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// `+OK …` → Ok(rest), `-ERR …` → Err(rest), anything else → a protocol error.
+fn status(line: &[u8]) -> std::result::Result<std::result::Result<String, String>, String> {
+    let text = String::from_utf8_lossy(line).to_string();
+    if let Some(rest) = text.strip_prefix("+OK") {
+        Ok(Ok(rest.trim().to_string()))
+    } else if let Some(rest) = text.strip_prefix("-ERR") {
+        Ok(Err(rest.trim().to_string()))
+    } else {
+        Err(text.chars().take(200).collect())
+    }
+}
+
+/// Parses `n size` or `n uid` lines of LIST and UIDL, skipping malformed ones.
+pub fn parse_pairs(body: &[u8]) -> Vec<(u32, String)> {
+    String::from_utf8_lossy(body)
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.split_whitespace();
+            let number = parts.next()?.parse().ok()?;
+            let value = parts.next()?.to_string();
+            Some((number, value))
+        })
+        .collect()
+}
+
+pub struct Pop3Client {
+    reader: BufReader<MailStream>,
+    timeout: Duration,
+    capabilities: Vec<String>,
+    line: Vec<u8>,
+    /// Commands sent, in order (verbs only, never arguments): tests and logs read them.
+    pub sent: Vec<&'static str>,
+}
+
+impl std::fmt::Debug for Pop3Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pop3Client").finish_non_exhaustive()
+    }
+}
+
+impl Pop3Client {
+    /// Connects, secures, reads capabilities and logs in.
+    pub async fn connect(endpoint: &Endpoint, auth: &Authentication) -> Result<Pop3Client> {
+        Self::connect_noting(endpoint, auth, &mut Vec::new()).await
+    }
+
+    /// Like [`Pop3Client::connect`], noting each step (the `check` subcommand).
+    pub async fn connect_noting(
+        endpoint: &Endpoint,
+        auth: &Authentication,
+        steps: &mut Vec<String>,
+    ) -> Result<Pop3Client> {
+        let stream = open_stream(endpoint, endpoint.security == Security::Tls).await?;
+        steps.push(format!("tcp: connected to {}", endpoint.address()));
+        if endpoint.security == Security::Tls {
+            steps.push("tls: implicit TLS handshake done, certificate verified".into());
+        }
+        let mut client = Pop3Client {
+            reader: BufReader::new(stream),
+            timeout: endpoint.timeout,
+            capabilities: Vec::new(),
+            line: Vec::new(),
+            sent: Vec::new(),
+        };
+        let greeting = client.read_status().await?;
+        if let Err(text) = greeting {
+            return Err(EmailError::new(
+                ErrorCode::ConnectionFailed,
+                format!("the server refused the connection: {text}"),
+            ));
+        }
+        client.capabilities = client.capa().await.unwrap_or_default();
+        if endpoint.security == Security::Starttls {
+            if !client.has("STLS") {
+                return Err(EmailError::new(
+                    ErrorCode::TlsError,
+                    "the server does not offer STLS; refusing to continue in clear text",
+                ));
+            }
+            client.simple("STLS", "STLS", ErrorCode::TlsError).await?;
+            // Anything the server sent after its +OK is dropped with the buffer: bytes that
+            // arrived in clear text must not be read as if they came over TLS.
+            let Pop3Client { reader, sent, .. } = client;
+            client = Pop3Client {
+                reader: BufReader::new(upgrade(reader.into_inner(), endpoint).await?),
+                timeout: endpoint.timeout,
+                capabilities: Vec::new(),
+                line: Vec::new(),
+                sent,
+            };
+            steps.push("tls: STLS upgrade done, certificate verified".into());
+            client.capabilities = client.capa().await.unwrap_or_default();
+        }
+        client.login(auth).await?;
+        steps.push(format!(
+            "auth: logged in as {}",
+            auth.username().unwrap_or_default()
+        ));
+        client.capabilities = client.capa().await.unwrap_or(client.capabilities.clone());
+        steps.push(format!(
+            "pop3: capabilities {}",
+            client.capabilities.join(" ")
+        ));
+        Ok(client)
+    }
+
+    pub fn has(&self, capability: &str) -> bool {
+        self.capabilities
+            .iter()
+            .any(|c| c.split_whitespace().next() == Some(capability))
+    }
+
+    fn has_sasl(&self, mechanism: &str) -> bool {
+        self.capabilities.iter().any(|c| {
+            c.starts_with("SASL")
+                && c.split_whitespace()
+                    .skip(1)
+                    .any(|m| m.eq_ignore_ascii_case(mechanism))
+        })
+    }
+
+    async fn login(&mut self, auth: &Authentication) -> Result<()> {
+        let refused = |who: &str, text: String| {
+            EmailError::new(
+                ErrorCode::AuthenticationFailed,
+                format!("login as {who} refused: {text}"),
+            )
+        };
+        match auth {
+            Authentication::Simple { username, password } => {
+                if self.has_sasl("PLAIN") {
+                    let token = base64::engine::general_purpose::STANDARD
+                        .encode(format!("\0{username}\0{}", password.expose_secret()));
+                    match self
+                        .exchange(&format!("AUTH PLAIN {token}"), "AUTH")
+                        .await?
+                    {
+                        Ok(_) => Ok(()),
+                        Err(text) => Err(refused(username, text)),
+                    }
+                } else {
+                    if username.contains(['\r', '\n']) {
+                        return Err(EmailError::invalid_input(
+                            "/authentication/username: contains CR or LF",
+                        ));
+                    }
+                    if let Err(text) = self.exchange(&format!("USER {username}"), "USER").await? {
+                        return Err(refused(username, text));
+                    }
+                    match self
+                        .exchange(&format!("PASS {}", password.expose_secret()), "PASS")
+                        .await?
+                    {
+                        Ok(_) => Ok(()),
+                        Err(text) => Err(refused(username, text)),
+                    }
+                }
+            }
+            Authentication::Oauth2 {
+                username,
+                access_token,
+            } => {
+                let token = base64::engine::general_purpose::STANDARD.encode(format!(
+                    "user={username}\x01auth=Bearer {}\x01\x01",
+                    access_token.expose_secret()
+                ));
+                match self
+                    .exchange(&format!("AUTH XOAUTH2 {token}"), "AUTH")
+                    .await?
+                {
+                    Ok(_) => Ok(()),
+                    Err(text) => Err(refused(username, text)),
+                }
+            }
+            Authentication::None => Err(EmailError::invalid_input(
+                "/authentication/type: POP3 needs a login; 'none' is for SMTP only",
+            )),
+        }
+    }
+
+    async fn read_status(&mut self) -> Result<std::result::Result<String, String>> {
+        let mut line = std::mem::take(&mut self.line);
+        let result = timed(
+            self.timeout,
+            "reading a response",
+            read_line(&mut self.reader, &mut line),
+        )
+        .await;
+        let parsed = result.map(|_| status(&line));
+        self.line = line;
+        match parsed? {
+            Ok(s) => Ok(s),
+            Err(garbage) => Err(EmailError::new(
+                ErrorCode::ConnectionFailed,
+                format!("not a POP3 response: {garbage}"),
+            )),
+        }
+    }
+
+    async fn write(&mut self, command: &str) -> Result<()> {
+        let line = format!("{command}\r\n");
+        let stream = self.reader.get_mut();
+        let written = async {
+            stream.write_all(line.as_bytes()).await?;
+            stream.flush().await
+        };
+        match tokio::time::timeout(self.timeout, written).await {
+            Err(_) => Err(EmailError::new(
+                ErrorCode::Timeout,
+                "the server stopped reading",
+            )),
+            Ok(Err(e)) => Err(EmailError::new(
+                ErrorCode::ConnectionFailed,
+                format!("sending a command: {e}"),
+            )),
+            Ok(Ok(())) => Ok(()),
+        }
+    }
+
+    /// Sends a command and reads its status line.
+    async fn exchange(
+        &mut self,
+        command: &str,
+        verb: &'static str,
+    ) -> Result<std::result::Result<String, String>> {
+        self.sent.push(verb);
+        self.write(command).await?;
+        self.read_status().await
+    }
+
+    /// A single-line command whose `-ERR` becomes an error with `code`.
+    async fn simple(
+        &mut self,
+        command: &str,
+        verb: &'static str,
+        code: ErrorCode,
+    ) -> Result<String> {
+        self.exchange(command, verb)
+            .await?
+            .map_err(|text| EmailError::new(code, format!("{verb} refused: {text}")))
+    }
+
+    /// A multi-line command: its body, un-stuffed.
+    async fn multi(
+        &mut self,
+        command: &str,
+        verb: &'static str,
+        code: ErrorCode,
+    ) -> Result<Vec<u8>> {
+        self.simple(command, verb, code).await?;
+        self.read_body(verb).await
+    }
+
+    async fn read_body(&mut self, verb: &str) -> Result<Vec<u8>> {
+        match read_multiline(&mut self.reader, MAX_RESPONSE_BYTES, self.timeout).await {
+            Ok(body) => Ok(body),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                Err(EmailError::new(ErrorCode::Timeout, format!("{verb}: {e}")))
+            }
+            Err(e) => Err(EmailError::new(
+                ErrorCode::ConnectionFailed,
+                format!("{verb}: {e}"),
+            )),
+        }
+    }
+
+    async fn capa(&mut self) -> Result<Vec<String>> {
+        let body = self
+            .multi("CAPA", "CAPA", ErrorCode::ConnectionFailed)
+            .await?;
+        Ok(String::from_utf8_lossy(&body)
+            .lines()
+            .map(|l| l.trim().to_ascii_uppercase())
+            .collect())
+    }
+
+    /// Message numbers and sizes (LIST).
+    pub async fn list(&mut self) -> Result<Vec<(u32, u64)>> {
+        let body = self
+            .multi("LIST", "LIST", ErrorCode::ConnectionFailed)
+            .await?;
+        Ok(parse_pairs(&body)
+            .into_iter()
+            .filter_map(|(n, size)| Some((n, size.parse().ok()?)))
+            .collect())
+    }
+
+    /// The headers of each message in `numbers`, in order. With PIPELINING the TOP commands
+    /// go out in batches, so a thousand headers cost a few round trips, not a thousand.
+    pub async fn headers(&mut self, numbers: &[u32]) -> Result<Vec<Vec<u8>>> {
+        let batch = if self.has("PIPELINING") { 64 } else { 1 };
+        let mut result = Vec::with_capacity(numbers.len());
+        for chunk in numbers.chunks(batch) {
+            let commands: String = chunk.iter().map(|n| format!("TOP {n} 0\r\n")).collect();
+            self.sent.extend(std::iter::repeat_n("TOP", chunk.len()));
+            let stream = self.reader.get_mut();
+            let written = async {
+                stream.write_all(commands.as_bytes()).await?;
+                stream.flush().await
+            };
+            timed(self.timeout, "sending TOP", written).await?;
+            for n in chunk {
+                match self.read_status().await? {
+                    Ok(_) => result.push(self.read_body("TOP").await?),
+                    // Deleted meanwhile by another session: no headers.
+                    Err(text) => {
+                        tracing::debug!(message = n, "TOP refused: {text}");
+                        result.push(Vec::new());
+                    }
+                }
+            }
+        }
+        Ok(result)
+    }
+
+    pub async fn retr(&mut self, number: u32) -> Result<Vec<u8>> {
+        self.multi(&format!("RETR {number}"), "RETR", ErrorCode::EmailNotFound)
+            .await
+    }
+
+    pub async fn dele(&mut self, number: u32) -> Result<()> {
+        self.simple(&format!("DELE {number}"), "DELE", ErrorCode::EmailNotFound)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn rset(&mut self) -> Result<()> {
+        self.simple("RSET", "RSET", ErrorCode::ConnectionFailed)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn noop(&mut self) -> Result<()> {
+        self.simple("NOOP", "NOOP", ErrorCode::ConnectionFailed)
+            .await
+            .map(|_| ())
+    }
+
+    /// Ends the session; deletions marked with DELE take effect only now (RFC 1939 §6).
+    pub async fn quit(mut self) -> Result<()> {
+        self.simple("QUIT", "QUIT", ErrorCode::TemporaryFailure)
+            .await
+            .map(|_| ())
+    }
+}
+
+async fn timed<T>(
+    timeout: Duration,
+    what: &str,
+    future: impl std::future::Future<Output = std::io::Result<T>>,
+) -> Result<T> {
+    match tokio::time::timeout(timeout, future).await {
+        Err(_) => Err(EmailError::new(
+            ErrorCode::Timeout,
+            format!("{what}: no answer within {} s", timeout.as_secs()),
+        )),
+        Ok(Err(e)) => Err(EmailError::new(
+            ErrorCode::ConnectionFailed,
+            format!("{what}: {e}"),
+        )),
+        Ok(Ok(v)) => Ok(v),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn multiline(input: &[u8], cap: usize) -> std::io::Result<Vec<u8>> {
+        let mut reader = BufReader::new(input);
+        read_multiline(&mut reader, cap, Duration::from_secs(1)).await
+    }
+
+    #[tokio::test]
+    async fn dot_stuffing_is_undone() {
+        let body = multiline(b"Subject: x\r\n\r\n..leading dot\r\n.\r\n", 1024)
+            .await
+            .unwrap();
+        assert_eq!(body, b"Subject: x\r\n\r\n.leading dot\r\n");
+        let lf_only = multiline(b"a\n..b\n.\n", 1024).await.unwrap();
+        assert_eq!(lf_only, b"a\r\n.b\r\n");
+    }
+
+    #[tokio::test]
+    async fn malformed_input_errors_and_never_panics() {
+        assert!(multiline(b"no terminator\r\n", 1024).await.is_err());
+        assert!(multiline(b"", 1024).await.is_err());
+        assert!(multiline(b"0123456789\r\n.\r\n", 8).await.is_err());
+        let long = vec![b'x'; MAX_LINE_BYTES + 10];
+        assert!(multiline(&long, usize::MAX).await.is_err());
+        assert_eq!(multiline(b"\r\n.\r\n", 16).await.unwrap(), b"\r\n");
+        assert_eq!(
+            multiline(b"\xff\xfe\r\n.\r\n", 16).await.unwrap(),
+            b"\xff\xfe\r\n"
+        );
+    }
+
+    #[test]
+    fn status_lines() {
+        assert_eq!(status(b"+OK 2 320"), Ok(Ok("2 320".into())));
+        assert_eq!(
+            status(b"-ERR [AUTH] Authentication failed."),
+            Ok(Err("[AUTH] Authentication failed.".into()))
+        );
+        assert!(status(b"* OK imap?").is_err());
+        assert!(status(b"").is_err());
+    }
+
+    #[test]
+    fn list_and_uidl_pairs_skip_garbage() {
+        assert_eq!(
+            parse_pairs(b"1 120\r\n2 x\r\nbad\r\n3 99999\r\n"),
+            vec![
+                (1, "120".to_string()),
+                (2, "x".to_string()),
+                (3, "99999".to_string())
+            ]
+        );
+    }
+}

@@ -1,0 +1,120 @@
+//! What the POP3 operations share: input, schema, finding a message by Message-ID from its
+//! headers, and summaries.
+
+use mail_parser::MessageParser;
+use serde_json::{Map, Value, json};
+
+use super::client::Pop3Client;
+use crate::error::Result;
+use crate::imap::common::bare_message_id;
+use crate::mail::message::{from_address, message_id, sent_date};
+use crate::mail::server::{
+    Authentication, Endpoint, Protocol, ServerConfig, authentication_schema, server_schema,
+};
+use crate::schema::input_error;
+
+pub struct Maildrop {
+    pub endpoint: Endpoint,
+    pub authentication: Authentication,
+}
+
+impl Maildrop {
+    pub fn from_variables(variables: &Value) -> Result<Maildrop> {
+        let authentication =
+            Authentication::from_value(variables.get("authentication").unwrap_or(&Value::Null))
+                .map_err(input_error)?;
+        let server: ServerConfig =
+            serde_json::from_value(variables.get("server").cloned().unwrap_or(Value::Null))
+                .map_err(input_error)?;
+        Ok(Maildrop {
+            endpoint: server.endpoint(Protocol::Pop3),
+            authentication,
+        })
+    }
+
+    pub async fn connect(&self) -> Result<Pop3Client> {
+        Pop3Client::connect(&self.endpoint, &self.authentication).await
+    }
+}
+
+pub fn operation_schema(properties: Value, required: &[&str]) -> Value {
+    let mut all = Map::new();
+    all.insert(
+        "authentication".into(),
+        authentication_schema(Protocol::Pop3),
+    );
+    all.insert("server".into(), server_schema(Protocol::Pop3));
+    if let Value::Object(extra) = properties {
+        all.extend(extra);
+    }
+    let mut required_all = vec!["authentication", "server"];
+    required_all.extend_from_slice(required);
+    json!({ "type": "object", "required": required_all, "properties": all })
+}
+
+/// A message of the maildrop: number, size (LIST) and headers (TOP n 0).
+pub struct Listed {
+    pub number: u32,
+    pub size: u64,
+    pub headers: Vec<u8>,
+}
+
+/// Every message with its headers. Never RETR: only TOP n 0, pipelined.
+pub async fn list_with_headers(client: &mut Pop3Client) -> Result<Vec<Listed>> {
+    let sizes = client.list().await?;
+    let numbers: Vec<u32> = sizes.iter().map(|(n, _)| *n).collect();
+    let headers = client.headers(&numbers).await?;
+    Ok(sizes
+        .into_iter()
+        .zip(headers)
+        .map(|((number, size), headers)| Listed {
+            number,
+            size,
+            headers,
+        })
+        .collect())
+}
+
+/// The first message whose Message-ID is exactly `id`, with the Message-ID as found.
+pub async fn find_by_message_id(
+    client: &mut Pop3Client,
+    id: &str,
+) -> Result<Option<(Listed, String)>> {
+    let bare = bare_message_id(id);
+    for listed in list_with_headers(client).await? {
+        if let Some(found) = MessageParser::default()
+            .parse_headers(&listed.headers)
+            .as_ref()
+            .and_then(message_id)
+            && bare_message_id(&found) == bare
+        {
+            return Ok(Some((listed, found)));
+        }
+    }
+    Ok(None)
+}
+
+pub fn summary(listed: &Listed) -> Value {
+    let parsed = MessageParser::default().parse_headers(&listed.headers);
+    json!({
+        "messageId": parsed.as_ref().and_then(message_id),
+        "fromAddress": parsed.as_ref().and_then(from_address),
+        "subject": parsed.as_ref().and_then(|m| m.subject().map(str::to_string)),
+        "size": listed.size,
+        "receivedDateTime": null,
+        "sentDate": parsed.as_ref().and_then(sent_date),
+    })
+}
+
+/// Connects step by step and describes each step, for the `check` subcommand.
+pub async fn check(variables: &Value) -> Result<Vec<String>> {
+    let maildrop = Maildrop::from_variables(variables)?;
+    let mut steps = Vec::new();
+    let mut client =
+        Pop3Client::connect_noting(&maildrop.endpoint, &maildrop.authentication, &mut steps)
+            .await?;
+    let count = client.list().await?.len();
+    steps.push(format!("pop3: the maildrop holds {count} message(s)"));
+    client.quit().await?;
+    Ok(steps)
+}

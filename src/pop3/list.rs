@@ -1,0 +1,156 @@
+//! `pop3:list`: the first `maxToBeRead` messages by Date header or size. Sizes come from LIST,
+//! headers from pipelined `TOP n 0`; no message is ever downloaded whole.
+
+use futures_util::future::BoxFuture;
+use mail_parser::MessageParser;
+use serde_json::{Value, json};
+
+use super::common::{Listed, Maildrop, list_with_headers, operation_schema, summary};
+use crate::error::Result;
+use crate::imap::list::DEFAULT_MAX_TO_BE_READ;
+use crate::mail::server::Protocol;
+use crate::operations::{JobContext, Operation, Outcome};
+
+pub struct ListOperation;
+
+/// Orders messages: by Date header (messages without one last, whatever the order) or size;
+/// ties keep maildrop order.
+pub fn order(
+    mut listed: Vec<(Listed, Option<i64>)>,
+    by_size: bool,
+    descending: bool,
+) -> Vec<Listed> {
+    listed.sort_by(|(a, a_date), (b, b_date)| {
+        let primary = if by_size {
+            let o = a.size.cmp(&b.size);
+            if descending { o.reverse() } else { o }
+        } else {
+            match (a_date, b_date) {
+                (Some(x), Some(y)) => {
+                    if descending {
+                        y.cmp(x)
+                    } else {
+                        x.cmp(y)
+                    }
+                }
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            }
+        };
+        primary.then(a.number.cmp(&b.number))
+    });
+    listed.into_iter().map(|(l, _)| l).collect()
+}
+
+impl Operation for ListOperation {
+    fn name(&self) -> &'static str {
+        "pop3:list"
+    }
+
+    fn protocol(&self) -> Protocol {
+        Protocol::Pop3
+    }
+
+    fn schema(&self) -> Value {
+        operation_schema(
+            json!({
+                "maxToBeRead": { "type": "integer", "minimum": 1, "maximum": 10000 },
+                "sortField": { "enum": ["SENT_DATE", "SIZE", null] },
+                "sortOrder": { "enum": ["ASC", "DESC", null] }
+            }),
+            &[],
+        )
+    }
+
+    fn check<'a>(&'a self, variables: Value) -> BoxFuture<'a, Result<Vec<String>>> {
+        Box::pin(async move { super::common::check(&variables).await })
+    }
+
+    fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
+        Box::pin(async move {
+            let maildrop = Maildrop::from_variables(&variables)?;
+            let limit = variables["maxToBeRead"]
+                .as_u64()
+                .map_or(DEFAULT_MAX_TO_BE_READ, |n| n as usize);
+            let by_size = variables["sortField"].as_str() == Some("SIZE");
+            let descending = variables["sortOrder"].as_str() == Some("DESC");
+            let mut client = maildrop.connect().await?;
+            let listed = if by_size {
+                // Sizes alone decide the order: headers only for the messages returned.
+                let sizes = client.list().await?;
+                let keyed = sizes
+                    .into_iter()
+                    .map(|(number, size)| {
+                        (
+                            Listed {
+                                number,
+                                size,
+                                headers: Vec::new(),
+                            },
+                            None,
+                        )
+                    })
+                    .collect();
+                let mut chosen = order(keyed, true, descending);
+                chosen.truncate(limit);
+                let numbers: Vec<u32> = chosen.iter().map(|l| l.number).collect();
+                for (listed, headers) in chosen.iter_mut().zip(client.headers(&numbers).await?) {
+                    listed.headers = headers;
+                }
+                chosen
+            } else {
+                let keyed = list_with_headers(&mut client)
+                    .await?
+                    .into_iter()
+                    .map(|l| {
+                        let date =
+                            MessageParser::default()
+                                .parse_headers(&l.headers)
+                                .and_then(|m| {
+                                    m.date().filter(|d| d.is_valid()).map(|d| d.to_timestamp())
+                                });
+                        (l, date)
+                    })
+                    .collect();
+                let mut chosen = order(keyed, false, descending);
+                chosen.truncate(limit);
+                chosen
+            };
+            client.quit().await?;
+            Ok(Outcome::respond(Value::Array(
+                listed.iter().map(summary).collect(),
+            )))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn l(number: u32, size: u64) -> Listed {
+        Listed {
+            number,
+            size,
+            headers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn undated_messages_sort_last_both_ways() {
+        let numbers = |v: Vec<Listed>| v.iter().map(|l| l.number).collect::<Vec<_>>();
+        let input = || {
+            vec![
+                (l(1, 10), Some(30)),
+                (l(2, 5), None),
+                (l(3, 7), Some(10)),
+                (l(4, 1), Some(20)),
+            ]
+        };
+        assert_eq!(numbers(order(input(), false, false)), [3, 4, 1, 2]);
+        assert_eq!(numbers(order(input(), false, true)), [1, 4, 3, 2]);
+        assert_eq!(numbers(order(input(), true, false)), [4, 2, 3, 1]);
+        assert_eq!(numbers(order(input(), true, true)), [1, 3, 2, 4]);
+    }
+}

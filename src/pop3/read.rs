@@ -1,0 +1,127 @@
+//! `pop3:read`: one message by Message-ID. With `deleteAfterRead` (the default, as POP3 users
+//! expect) the message is deleted only after Zeebe has accepted the job's completion: the
+//! session stays open, and DELE + QUIT follow the accepted completion, while a rejected one
+//! (or a shutdown) ends with RSET + QUIT. A lost completion never loses mail.
+
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use serde_json::{Value, json};
+
+use super::client::Pop3Client;
+use super::common::{Maildrop, find_by_message_id, operation_schema};
+use crate::error::{EmailError, ErrorCode, Result};
+use crate::imap::common::message_id_input;
+use crate::mail::message::{Envelope, read_response};
+use crate::mail::server::Protocol;
+use crate::operations::{AfterCompletion, JobContext, Operation, Outcome};
+
+/// How long the open session may wait for its commit or rollback to finish.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct ReadOperation {
+    pub max_attachment_bytes: usize,
+}
+
+/// Deletes the read message once the completion is accepted.
+struct DeleteAfterCompletion {
+    client: Pop3Client,
+    number: u32,
+}
+
+impl AfterCompletion for DeleteAfterCompletion {
+    fn commit(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let DeleteAfterCompletion { mut client, number } = *self;
+            let done = tokio::time::timeout(FINISH_TIMEOUT, async {
+                client.dele(number).await?;
+                client.quit().await
+            })
+            .await;
+            match done {
+                Ok(Ok(())) => {
+                    tracing::debug!(message = number, "read message deleted after completion")
+                }
+                Ok(Err(e)) => tracing::warn!(
+                    "the read message could not be deleted and stays on the server: {e}"
+                ),
+                Err(_) => {
+                    tracing::warn!("deleting the read message timed out; it stays on the server")
+                }
+            }
+        })
+    }
+
+    fn rollback(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let DeleteAfterCompletion { mut client, .. } = *self;
+            let _ = tokio::time::timeout(FINISH_TIMEOUT, async {
+                client.rset().await?;
+                client.quit().await
+            })
+            .await;
+            tracing::info!("completion not accepted: the message stays on the server");
+        })
+    }
+}
+
+impl Operation for ReadOperation {
+    fn name(&self) -> &'static str {
+        "pop3:read"
+    }
+
+    fn protocol(&self) -> Protocol {
+        Protocol::Pop3
+    }
+
+    fn schema(&self) -> Value {
+        operation_schema(
+            json!({
+                "messageId": { "type": "string", "minLength": 1 },
+                "deleteAfterRead": { "type": ["boolean", "null"] }
+            }),
+            &["messageId"],
+        )
+    }
+
+    fn check<'a>(&'a self, variables: Value) -> BoxFuture<'a, Result<Vec<String>>> {
+        Box::pin(async move { super::common::check(&variables).await })
+    }
+
+    fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
+        Box::pin(async move {
+            let maildrop = Maildrop::from_variables(&variables)?;
+            let id = message_id_input(&variables)?;
+            let delete_after_read = variables["deleteAfterRead"].as_bool().unwrap_or(true);
+            let mut client = maildrop.connect().await?;
+            let Some((listed, _)) = find_by_message_id(&mut client, &id).await? else {
+                client.quit().await?;
+                return Err(EmailError::new(
+                    ErrorCode::EmailNotFound,
+                    format!("no message {id} in the maildrop"),
+                ));
+            };
+            let raw = client.retr(listed.number).await?;
+            let response = read_response(
+                &raw,
+                &Envelope {
+                    size: listed.size,
+                    received: None,
+                },
+                self.max_attachment_bytes,
+            );
+            if delete_after_read {
+                Ok(Outcome {
+                    response,
+                    after_completion: Some(Box::new(DeleteAfterCompletion {
+                        client,
+                        number: listed.number,
+                    })),
+                })
+            } else {
+                client.quit().await?;
+                Ok(Outcome::respond(response))
+            }
+        })
+    }
+}

@@ -1,0 +1,106 @@
+//! A TCP proxy in front of the plaintext POP3 port that records every command verb the client
+//! sends and, on request, cuts the connection in the middle of a RETR response.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+pub struct Pop3Proxy {
+    pub port: u16,
+    verbs: Arc<Mutex<Vec<String>>>,
+    cut_retr: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Pop3Proxy {
+    pub async fn start(upstream_port: u16) -> Pop3Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let port = listener.local_addr().expect("address").port();
+        let verbs = Arc::new(Mutex::new(Vec::new()));
+        let cut_retr = Arc::new(AtomicBool::new(false));
+        let (v, c) = (verbs.clone(), cut_retr.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream_port)).await else {
+                    continue;
+                };
+                tokio::spawn(relay(client, server, v.clone(), c.clone()));
+            }
+        });
+        Pop3Proxy {
+            port,
+            verbs,
+            cut_retr,
+            task,
+        }
+    }
+
+    /// Command verbs seen so far (`USER`, `LIST`, `TOP`, …).
+    pub fn verbs(&self) -> Vec<String> {
+        self.verbs.lock().unwrap().clone()
+    }
+
+    pub fn clear(&self) {
+        self.verbs.lock().unwrap().clear();
+    }
+
+    /// From now on, a RETR response is cut after its first bytes.
+    pub fn cut_retr(&self, cut: bool) {
+        self.cut_retr.store(cut, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Pop3Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn relay(
+    client: TcpStream,
+    server: TcpStream,
+    verbs: Arc<Mutex<Vec<String>>>,
+    cut_retr: Arc<AtomicBool>,
+) {
+    let (client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let cutting = Arc::new(AtomicBool::new(false));
+    let cut = cutting.clone();
+    let upstream = tokio::spawn(async move {
+        let mut lines = BufReader::new(client_read);
+        let mut line = String::new();
+        while lines.read_line(&mut line).await.unwrap_or(0) > 0 {
+            let verb = line
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase();
+            if verb == "RETR" && cut_retr.load(Ordering::SeqCst) {
+                cut.store(true, Ordering::SeqCst);
+            }
+            verbs.lock().unwrap().push(verb);
+            if server_write.write_all(line.as_bytes()).await.is_err() {
+                break;
+            }
+            line.clear();
+        }
+    });
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let n = server_read.read(&mut buffer).await.unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        if cutting.load(Ordering::SeqCst) {
+            let _ = client_write.write_all(&buffer[..n.min(40)]).await;
+            break;
+        }
+        if client_write.write_all(&buffer[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = client_write.shutdown().await;
+    upstream.abort();
+}
