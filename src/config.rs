@@ -119,6 +119,12 @@ pub struct RunArgs {
     /// How long shutdown waits for running jobs before handing them back.
     #[arg(long, env = "EMAIL_SHUTDOWN_GRACE", default_value = "PT30S", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+    /// Port of `/healthz`, `/readyz` and `/metrics`; 0 turns the endpoint off.
+    #[arg(long, env = "EMAIL_HTTP_PORT", default_value_t = 8080)]
+    pub http_port: u16,
+    /// Address the HTTP endpoint listens on.
+    #[arg(long, env = "EMAIL_HTTP_ADDRESS", default_value = "0.0.0.0")]
+    pub http_address: std::net::IpAddr,
     #[command(flatten)]
     pub operations: OperationArgs,
     #[command(flatten)]

@@ -18,9 +18,11 @@
 pub mod config;
 pub mod error;
 pub mod gateway;
+pub mod http;
 pub mod imap;
 pub mod job;
 pub mod mail;
+pub mod metrics;
 pub mod operations;
 pub mod pop3;
 pub mod schema;

@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 
 use email_connector::config::{OperationArgs, RunArgs, SecretArgs};
 use email_connector::gateway::GatewayClient;
+use email_connector::http::HttpState;
 use email_connector::operations::{JobContext, Registry};
 use email_connector::worker::{Worker, error_message, execute};
 
@@ -124,9 +125,30 @@ async fn run(args: RunArgs) -> Result<(), String> {
         max_jobs_active = args.max_jobs_active,
         "email connector starting"
     );
-    Worker::new(gateway, registry, args.worker_settings())
-        .run(shutdown_signal())
-        .await;
+    let settings = args.worker_settings();
+    let expected_streams = if settings.streaming {
+        registry.entries().len()
+    } else {
+        0
+    };
+    let worker = Worker::new(gateway, registry.clone(), settings);
+    let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
+    if args.http_port != 0 {
+        let address = std::net::SocketAddr::new(args.http_address, args.http_port);
+        let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| {
+            format!("cannot listen on {address} for /healthz, /readyz and /metrics: {e}")
+        })?;
+        tracing::info!(%address, "serving /healthz, /readyz and /metrics");
+        let state = HttpState {
+            status: worker.status(),
+            metrics: worker.metrics(),
+            registry,
+            expected_streams,
+        };
+        tokio::spawn(email_connector::http::serve(listener, state, http_stopped));
+    }
+    worker.run(shutdown_signal()).await;
+    let _ = stop_http.send(true);
     Ok(())
 }
 

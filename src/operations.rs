@@ -14,6 +14,7 @@ use crate::error::Result;
 use crate::imap::pool::ImapPool;
 use crate::mail::server::Protocol;
 use crate::schema::InputSchema;
+use crate::smtp::transport::SmtpTransports;
 use crate::{imap, pop3, smtp};
 
 /// What an operation may know about the job that runs it.
@@ -88,6 +89,7 @@ pub struct Registered {
 /// Job type → operation, for the operations this worker serves.
 pub struct Registry {
     entries: Vec<Registered>,
+    pools: Option<SessionPools>,
 }
 
 /// Settings that shape the operations themselves.
@@ -111,11 +113,27 @@ impl Default for OperationSettings {
     }
 }
 
+/// The mail sessions kept between jobs, shared by the operations of a protocol.
+#[derive(Clone)]
+pub struct SessionPools {
+    pub smtp: Arc<SmtpTransports>,
+    pub imap: Arc<ImapPool>,
+}
+
+impl SessionPools {
+    pub fn new(settings: &OperationSettings) -> SessionPools {
+        SessionPools {
+            smtp: Arc::new(SmtpTransports::new(settings.session_pooling)),
+            imap: ImapPool::new(settings.session_pooling),
+        }
+    }
+}
+
 /// Every operation this build knows, in the order they are documented.
-fn all_operations(settings: &OperationSettings) -> Vec<Arc<dyn Operation>> {
-    let imap_pool = ImapPool::new(settings.session_pooling);
+fn all_operations(settings: &OperationSettings, pools: &SessionPools) -> Vec<Arc<dyn Operation>> {
+    let imap_pool = pools.imap.clone();
     vec![
-        Arc::new(smtp::send::SendOperation::new(settings)),
+        Arc::new(smtp::send::SendOperation::new(pools.smtp.clone())),
         Arc::new(imap::list::ListOperation {
             pool: imap_pool.clone(),
         }),
@@ -146,7 +164,8 @@ impl Registry {
         enabled: Option<&[String]>,
         settings: &OperationSettings,
     ) -> std::result::Result<Registry, String> {
-        let operations = all_operations(settings);
+        let pools = SessionPools::new(settings);
+        let operations = all_operations(settings, &pools);
         if let Some(enabled) = enabled {
             let known: BTreeSet<&str> = operations.iter().map(|o| o.name()).collect();
             let unknown: Vec<&str> = enabled
@@ -166,7 +185,9 @@ impl Registry {
             .into_iter()
             .filter(|o| enabled.is_none_or(|names| names.iter().any(|n| n == o.name())))
             .collect();
-        Registry::from_operations(prefix, chosen)
+        let mut registry = Registry::from_operations(prefix, chosen)?;
+        registry.pools = Some(pools);
+        Ok(registry)
     }
 
     /// A registry of the given operations (tests use it with operations of their own).
@@ -184,7 +205,21 @@ impl Registry {
                 schema,
             });
         }
-        Ok(Registry { entries })
+        Ok(Registry {
+            entries,
+            pools: None,
+        })
+    }
+
+    /// Sessions (IMAP) or server transports (SMTP) kept open for reuse, by protocol.
+    pub fn session_counts(&self) -> Vec<(&'static str, usize)> {
+        match &self.pools {
+            Some(pools) => vec![
+                ("smtp", pools.smtp.len()),
+                ("imap", pools.imap.idle_count()),
+            ],
+            None => Vec::new(),
+        }
     }
 
     pub fn get(&self, job_type: &str) -> Option<&Registered> {
@@ -215,7 +250,8 @@ pub fn job_type(prefix: &str, name: &str) -> String {
 
 /// The names of every operation this build knows.
 pub fn operation_names() -> Vec<&'static str> {
-    all_operations(&OperationSettings::default())
+    let settings = OperationSettings::default();
+    all_operations(&settings, &SessionPools::new(&settings))
         .iter()
         .map(|o| o.name())
         .collect()

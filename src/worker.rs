@@ -11,7 +11,7 @@
 //! fails, hangs past its timeout or panics, the permit comes back when the task ends.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,7 @@ use crate::gateway::GatewayClient;
 use crate::gateway::proto::{ActivateJobsRequest, ActivatedJob, StreamActivatedJobsRequest};
 use crate::job::JobHeaders;
 use crate::mail::server::{DEFAULT_TIMEOUT_SECONDS, describe_server};
+use crate::metrics::{Metrics, job_type as job_label, job_type_and_code};
 use crate::operations::{JobContext, Outcome, Registered, Registry};
 use crate::secrets::{SecretMask, SecretProvider};
 
@@ -60,15 +61,12 @@ impl Default for WorkerSettings {
     }
 }
 
-/// Counters and flags other parts (health endpoints, tests) can read.
+/// Flags the health endpoints read.
 #[derive(Debug, Default)]
 pub struct WorkerStatus {
     pub gateway_reachable: AtomicBool,
     pub draining: AtomicBool,
-    pub jobs_activated: AtomicU64,
-    pub jobs_completed: AtomicU64,
-    pub jobs_failed: AtomicU64,
-    pub jobs_errored: AtomicU64,
+    pub streams_open: AtomicUsize,
 }
 
 /// How a job ended, before it is reported.
@@ -95,6 +93,7 @@ struct Shared {
     settings: WorkerSettings,
     slots: Arc<Semaphore>,
     status: Arc<WorkerStatus>,
+    metrics: Arc<Metrics>,
     /// Running jobs, so shutdown can hand back those that outlive the grace period.
     in_flight: Mutex<HashMap<i64, (i32, AbortHandle)>>,
 }
@@ -117,6 +116,7 @@ impl Worker {
                 settings,
                 slots,
                 status: Arc::new(WorkerStatus::default()),
+                metrics: Metrics::new(),
                 in_flight: Mutex::new(HashMap::new()),
             }),
         }
@@ -124,6 +124,10 @@ impl Worker {
 
     pub fn status(&self) -> Arc<WorkerStatus> {
         self.shared.status.clone()
+    }
+
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.shared.metrics.clone()
     }
 
     /// Runs until `shutdown` resolves, then stops activating, waits up to the grace period for
@@ -246,7 +250,8 @@ async fn watch_gateway(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                     );
                 }
                 backoff.reset();
-                Duration::from_secs(15)
+                // Often enough for readiness to follow the gateway within seconds.
+                Duration::from_secs(3)
             }
             Err(status) => {
                 shared
@@ -273,6 +278,7 @@ async fn watch_gateway(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
 async fn stream_loop(shared: Arc<Shared>, job_type: String, mut stop: watch::Receiver<bool>) {
     let mut backoff = Backoff::new();
     let fetch_variable = fetch_variables(&shared, &job_type);
+    let mut opened_before = false;
     loop {
         if *stop.borrow() {
             return;
@@ -292,6 +298,11 @@ async fn stream_loop(shared: Arc<Shared>, job_type: String, mut stop: watch::Rec
             Ok(mut stream) => {
                 debug!(job_type = %job_type, "job stream open");
                 backoff.reset();
+                if opened_before {
+                    shared.metrics.reconnects.inc();
+                }
+                opened_before = true;
+                let _open = StreamGuard::open(&shared.status);
                 loop {
                     let next = tokio::select! {
                         m = stream.message() => m,
@@ -329,6 +340,22 @@ async fn stream_loop(shared: Arc<Shared>, job_type: String, mut stop: watch::Rec
         if pause(backoff.next_delay(), &mut stop).await {
             return;
         }
+    }
+}
+
+/// Counts a job stream as open for as long as it lives.
+struct StreamGuard<'a>(&'a WorkerStatus);
+
+impl<'a> StreamGuard<'a> {
+    fn open(status: &'a WorkerStatus) -> Self {
+        status.streams_open.fetch_add(1, Ordering::SeqCst);
+        StreamGuard(status)
+    }
+}
+
+impl Drop for StreamGuard<'_> {
+    fn drop(&mut self) {
+        self.0.streams_open.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -468,16 +495,38 @@ async fn hand_back(shared: &Shared, job: &ActivatedJob) {
     }
 }
 
+/// Counts a job in the in-flight gauge until dropped, however its task ends.
+struct InFlightGauge(prometheus_client::metrics::gauge::Gauge);
+
+impl InFlightGauge {
+    fn enter(gauge: &prometheus_client::metrics::gauge::Gauge) -> Self {
+        gauge.inc();
+        InFlightGauge(gauge.clone())
+    }
+}
+
+impl Drop for InFlightGauge {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 fn dispatch(shared: &Arc<Shared>, job: ActivatedJob, permit: OwnedSemaphorePermit) {
-    shared.status.jobs_activated.fetch_add(1, Ordering::Relaxed);
+    shared
+        .metrics
+        .activated
+        .get_or_create(&job_label(&job.r#type))
+        .inc();
     let key = job.key;
     let retries = job.retries;
     let task_shared = shared.clone();
     // The entry is written while the lock is held, so the task cannot remove it before it
     // exists (the task takes the same lock when it ends).
     let mut in_flight = shared.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+    let gauge = InFlightGauge::enter(&shared.metrics.in_flight);
     let handle = tokio::spawn(async move {
         let _permit = permit;
+        let _gauge = gauge;
         handle_job(&task_shared, job).await;
         task_shared
             .in_flight
@@ -491,12 +540,21 @@ fn dispatch(shared: &Arc<Shared>, job: ActivatedJob, permit: OwnedSemaphorePermi
 async fn handle_job(shared: &Shared, job: ActivatedJob) {
     let started = Instant::now();
     let verdict = decide(shared, &job).await;
+    shared
+        .metrics
+        .duration
+        .get_or_create(&job_label(&job.r#type))
+        .observe(started.elapsed().as_secs_f64());
     let key = job.key;
     match verdict {
         Verdict::Complete { variables, after } => {
             match retry_call(|| shared.gateway.complete_job(key, variables.clone())).await {
                 Ok(()) => {
-                    shared.status.jobs_completed.fetch_add(1, Ordering::Relaxed);
+                    shared
+                        .metrics
+                        .completed
+                        .get_or_create(&job_label(&job.r#type))
+                        .inc();
                     info!(job_key = key, job_type = %job.r#type, elapsed_ms = started.elapsed().as_millis() as u64, "job completed");
                     if let Some(after) = after {
                         after.commit().await;
@@ -516,7 +574,11 @@ async fn handle_job(shared: &Shared, job: ActivatedJob) {
             retries,
             backoff,
         } => {
-            shared.status.jobs_failed.fetch_add(1, Ordering::Relaxed);
+            shared
+                .metrics
+                .failed
+                .get_or_create(&job_type_and_code(&job.r#type, code.as_str()))
+                .inc();
             warn!(job_key = key, job_type = %job.r#type, code = code.as_str(), retries, "job failed: {message}");
             if let Err(status) = retry_call(|| {
                 shared
@@ -533,7 +595,11 @@ async fn handle_job(shared: &Shared, job: ActivatedJob) {
             }
         }
         Verdict::Throw { code, message } => {
-            shared.status.jobs_errored.fetch_add(1, Ordering::Relaxed);
+            shared
+                .metrics
+                .errored
+                .get_or_create(&job_type_and_code(&job.r#type, code.as_str()))
+                .inc();
             info!(job_key = key, job_type = %job.r#type, code = code.as_str(), "BPMN error thrown: {message}");
             if let Err(status) = retry_call(|| {
                 shared

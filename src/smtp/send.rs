@@ -20,7 +20,7 @@ use crate::error::{EmailError, Result};
 use crate::mail::server::{
     Authentication, Endpoint, Protocol, ServerConfig, authentication_schema, server_schema,
 };
-use crate::operations::{JobContext, Operation, OperationSettings, Outcome};
+use crate::operations::{JobContext, Operation, Outcome};
 use crate::schema::input_error;
 
 pub struct SendOperation {
@@ -28,10 +28,8 @@ pub struct SendOperation {
 }
 
 impl SendOperation {
-    pub fn new(settings: &OperationSettings) -> Self {
-        SendOperation {
-            transports: Arc::new(SmtpTransports::new(settings.session_pooling)),
-        }
+    pub fn new(transports: Arc<SmtpTransports>) -> Self {
+        SendOperation { transports }
     }
 }
 
@@ -619,7 +617,7 @@ mod tests {
 
     #[test]
     fn schema_compiles_and_rejects_unknown_nested_fields() {
-        let op = SendOperation::new(&OperationSettings::default());
+        let op = SendOperation::new(Arc::new(SmtpTransports::new(true)));
         let schema = crate::schema::InputSchema::compile(&op.schema()).unwrap();
         schema.validate(&base()).unwrap();
         let mut vars = base();

@@ -79,6 +79,7 @@ impl WorkerProcess {
                 "debug,h2=info,tower=info,hyper=info,hyper_util=info,tonic=info,rustls=info",
             )
             .env("EMAIL_SHUTDOWN_GRACE", "PT5S")
+            .env("EMAIL_HTTP_PORT", "0")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (k, v) in env {
