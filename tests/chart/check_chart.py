@@ -1,0 +1,122 @@
+"""Checks the Helm chart with Helm's own library (helm-python-sdk): lint with default values and
+with every option on, render offline and assert on the manifests, and make sure the values
+schema refuses wrong values. Exits non-zero on the first failure."""
+
+import base64
+import os
+import sys
+
+import helm_python as helm
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CHART = os.path.join(HERE, "..", "..", "helm", "email-connector")
+ALL_ON = helm.values_from_yaml(open(os.path.join(HERE, "values-all-on.yaml")).read())
+checks = 0
+
+
+def check(condition, what):
+    global checks
+    checks += 1
+    if not condition:
+        print(f"FAILED: {what}")
+        sys.exit(1)
+
+
+def lint_errors(values):
+    report = helm.lint(CHART, values, strict=False)
+    return report["errors"] + [m["error"] for m in report["messages"] if m["severity"] >= 3]
+
+
+def render(values):
+    manifests = helm.Chart.load(CHART).render(values, name="mail", namespace="camunda", is_install=True)
+    return {
+        os.path.basename(path): helm.values_from_yaml(text)
+        for path, text in manifests.items()
+        if path.endswith(".yaml") and text.strip()
+    }
+
+
+for name, values in [("defaults", None), ("every option on", ALL_ON)]:
+    errors = lint_errors(values)
+    check(not errors, f"lint with {name}: {errors}")
+
+# Defaults: a hardened Deployment wired to its ConfigMap and Secret.
+docs = render(None)
+deployment = docs["deployment.yaml"]
+pod = deployment["spec"]["template"]["spec"]
+container = pod["containers"][0]
+selector = deployment["spec"]["selector"]["matchLabels"]
+check(selector == {"app.kubernetes.io/name": "email-connector", "app.kubernetes.io/instance": "mail"}, f"selector {selector}")
+labels = deployment["spec"]["template"]["metadata"]["labels"]
+check(all(labels.get(k) == v for k, v in selector.items()), "pod labels match the selector")
+check(docs["service.yaml"]["spec"]["selector"] == selector, "the Service selects the pods")
+check(docs["pdb.yaml"]["spec"]["selector"]["matchLabels"] == selector, "the PDB selects the pods")
+check(deployment["spec"]["replicas"] == 2, "two replicas by default")
+check(pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 65532, "pod runs as non-root")
+sc = container["securityContext"]
+check(sc["readOnlyRootFilesystem"] is True, "read-only root filesystem")
+check(sc["allowPrivilegeEscalation"] is False, "no privilege escalation")
+check(sc["capabilities"]["drop"] == ["ALL"], "all capabilities dropped")
+check(container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}, "liveness probe on /healthz")
+check(container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}, "readiness probe on /readyz")
+check(container["ports"][0]["containerPort"] == 8080, "HTTP port")
+check(container["args"] == ["run"], "runs the worker")
+config = docs["configmap.yaml"]["data"]
+check(pod["terminationGracePeriodSeconds"] > int(config["EMAIL_SHUTDOWN_GRACE"]), "grace period longer than the drain time")
+env_from = container["envFrom"]
+check({"configMapRef": {"name": "mail-email-connector"}} in env_from, "ConfigMap in envFrom")
+check({"secretRef": {"name": "mail-email-connector"}} in env_from, "Secret in envFrom")
+check(config["ZEEBE_ADDRESS"] == "http://camunda-zeebe-gateway:26500", "gateway address")
+check("ZEEBE_CLIENT_SECRET" not in config, "no secret in the ConfigMap")
+check("servicemonitor.yaml" not in docs and "hpa.yaml" not in docs, "optional objects off by default")
+
+# Every option on.
+docs = render(ALL_ON)
+deployment = docs["deployment.yaml"]
+pod = deployment["spec"]["template"]["spec"]
+container = pod["containers"][0]
+check("replicas" not in deployment["spec"], "the HPA owns the replica count")
+check(docs["hpa.yaml"]["spec"]["scaleTargetRef"]["name"] == "mail-email-connector", "HPA targets the Deployment")
+check(docs["servicemonitor.yaml"]["spec"]["endpoints"][0]["path"] == "/metrics", "ServiceMonitor scrapes /metrics")
+check(docs["servicemonitor.yaml"]["metadata"]["labels"]["release"] == "prometheus", "ServiceMonitor labels")
+check(container["image"] == "registry.example.com/email-connector:1.2.3", "image")
+secret = docs["secret.yaml"]["data"]
+decoded = {k: base64.b64decode(v).decode() for k, v in secret.items()}
+check(decoded == {"ZEEBE_CLIENT_SECRET": "client-secret-value", "EMAIL_SECRET_SMTP_PASSWORD": "smtp-password-value",
+                  "EMAIL_SECRET_IMAP_PASSWORD": "imap-password-value"}, f"secret keys {sorted(decoded)}")
+config = docs["configmap.yaml"]["data"]
+for value in decoded.values():
+    check(value not in str(config) and value not in str(deployment), "secret values stay in the Secret")
+check(config["EMAIL_OPERATIONS"] == "smtp:send,imap:list,pop3:read", "operations")
+check(config["EMAIL_HTTP_PORT"] == "9090" and container["ports"][0]["containerPort"] == 9090, "custom port")
+check({"secretRef": {"name": "more-mail-secrets"}} in container["envFrom"], "extra envFrom")
+check(container["env"] == [{"name": "EXTRA_SETTING", "value": "on"}], "extra env")
+check(any(v["name"] == "mail-secrets" for v in pod["volumes"]), "extra volume")
+check(pod["serviceAccountName"] == "mail-worker", "service account name")
+check(docs["serviceaccount.yaml"]["metadata"]["name"] == "mail-worker", "service account created")
+
+# An existing Secret instead of one made by the chart.
+docs = render({"secrets": {"create": False, "existingSecret": "mail-credentials"}})
+check("secret.yaml" not in docs, "no Secret rendered with existingSecret")
+env_from = docs["deployment.yaml"]["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+check({"secretRef": {"name": "mail-credentials"}} in env_from, "existingSecret referenced")
+
+# Wrong values are refused by the schema, or by the template where a schema cannot say it.
+chart = helm.Chart.load(CHART)
+for wrong in [{"replicaCount": "two"}, {"worker": {"maxJobsActive": 0}}, {"logging": {"format": "xml"}},
+              {"worker": {"operations": ["smtp:sned"]}}, {"worker": {"jobTimeout": "5 minutes"}},
+              {"colour": "blue"}, {"http": {"port": 70000}}, {"image": {"pullPolicy": "Sometimes"}}]:
+    try:
+        chart.validate_schema(wrong)
+    except helm.HelmError as error:
+        check(True, f"schema refuses {wrong}: {error}")
+    else:
+        check(False, f"schema accepted {wrong}")
+try:
+    render({"terminationGracePeriodSeconds": 20, "worker": {"shutdownGraceSeconds": 30}})
+except helm.HelmError as error:
+    check("terminationGracePeriodSeconds" in str(error), f"grace period check says why: {error}")
+else:
+    check(False, "a grace period shorter than the drain time was accepted")
+
+print(f"chart checks: {checks} passed, 0 failed")
