@@ -9,13 +9,13 @@ use std::sync::Arc;
 
 use base64::Engine;
 use futures_util::future::BoxFuture;
+use lettre::Message;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, Mailboxes, MultiPart, SinglePart};
-use lettre::{AsyncTransport, Message};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::transport::{SmtpTransports, classify};
+use super::transport::SmtpTransports;
 use crate::error::{EmailError, Result};
 use crate::mail::server::{
     Authentication, Endpoint, Protocol, ServerConfig, authentication_schema, server_schema,
@@ -454,25 +454,21 @@ impl Operation for SendOperation {
     fn run<'a>(&'a self, variables: Value, job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
             let prepared = prepare(variables, job)?;
-            let transport = self
-                .transports
-                .get(&prepared.endpoint, &prepared.authentication)?;
-            match transport.send(prepared.message).await {
-                Ok(_) => Ok(Outcome::respond(json!({
-                    "subject": prepared.subject,
-                    "sent": true,
-                    "messageId": prepared.message_id,
-                }))),
-                Err(error) => {
-                    let classified = classify(&error);
-                    if classified.code.is_retryable() {
-                        // Sessions to a failing server may all be broken; start afresh.
-                        self.transports
-                            .discard(&prepared.endpoint, &prepared.authentication);
-                    }
-                    Err(classified)
-                }
-            }
+            let envelope = prepared.message.envelope().clone();
+            let formatted = prepared.message.formatted();
+            self.transports
+                .send(
+                    &prepared.endpoint,
+                    &prepared.authentication,
+                    &envelope,
+                    &formatted,
+                )
+                .await?;
+            Ok(Outcome::respond(json!({
+                "subject": prepared.subject,
+                "sent": true,
+                "messageId": prepared.message_id,
+            })))
         })
     }
 

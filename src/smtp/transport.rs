@@ -1,96 +1,144 @@
-//! lettre transports, one per server + user + security, each keeping a pool of open sessions.
+//! SMTP sessions, one pool per server + user + security, on lettre's protocol code.
 //!
 //! Opening an SMTP session costs a TCP handshake, a TLS handshake, EHLO twice and AUTH: several
 //! round trips per message when each job starts from scratch, as Camunda's connector does.
 //! Reusing sessions keeps a process that sends mail in a loop at the speed of the server.
+//!
+//! We open the socket ourselves and hand it to lettre: lettre writes a message body and its
+//! final `.` in two writes, and without TCP_NODELAY the second one waits for the server's
+//! delayed ACK, about 40 ms per message. Our socket also carries our TLS settings.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use lettre::transport::smtp::PoolConfig;
+use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
+};
 use lettre::transport::smtp::extension::ClientId;
-use lettre::{AsyncSmtpTransport, Tokio1Executor};
 use secrecy::ExposeSecret;
 
 use crate::error::{EmailError, ErrorCode, Result};
+use crate::imap::session::{MailStream, open_stream};
 use crate::mail::server::{Authentication, Endpoint, Security};
 use crate::mail::tls::{is_tls_failure, parse_pem_certificates};
 
-pub type Transport = AsyncSmtpTransport<Tokio1Executor>;
-
 /// Sessions idle longer than this are closed; servers drop idle clients after a few minutes
-/// anyway (Postfix after 300 s) and a closed pooled session costs a failed attempt.
+/// anyway (Postfix after 300 s) and a dead pooled session costs a failed NOOP.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Open sessions per transport; above this, concurrent jobs to one server wait for a session.
-const SESSIONS_PER_SERVER: u32 = 16;
-/// Distinct transports kept; past this the least recently used is dropped (with its sessions).
-const MAX_TRANSPORTS: usize = 64;
+/// Idle sessions kept per server and login; more concurrent jobs open more, and the extra
+/// close when they are done.
+const IDLE_PER_KEY: usize = 16;
 
-/// The transports in use, keyed by everything that makes a session different.
+impl AsyncTokioStream for MailStream {
+    fn peer_addr(&self) -> std::io::Result<SocketAddr> {
+        match self {
+            MailStream::Plain(tcp) => tcp.peer_addr(),
+            MailStream::Tls(tls) => tls.get_ref().0.peer_addr(),
+        }
+    }
+}
+
+/// Idle SMTP sessions, keyed by everything that makes a session different.
 pub struct SmtpTransports {
     pooling: bool,
-    transports: Mutex<HashMap<u64, (Transport, Instant)>>,
+    idle: Mutex<HashMap<u64, Vec<(AsyncSmtpConnection, Instant)>>>,
 }
 
 impl SmtpTransports {
     pub fn new(pooling: bool) -> Self {
         SmtpTransports {
             pooling,
-            transports: Mutex::new(HashMap::new()),
+            idle: Mutex::new(HashMap::new()),
         }
     }
 
-    /// A transport for this server and login, shared with earlier jobs when pooling is on.
-    pub fn get(&self, endpoint: &Endpoint, auth: &Authentication) -> Result<Transport> {
-        if !self.pooling {
-            return build_transport(endpoint, auth, PoolConfig::new().max_size(1).min_idle(0));
-        }
+    /// Sends one message on a pooled or new session.
+    pub async fn send(
+        &self,
+        endpoint: &Endpoint,
+        auth: &Authentication,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> Result<()> {
         let key = session_key(endpoint, auth);
-        let mut transports = self
-            .transports
-            .lock()
-            .map_err(|_| EmailError::internal("SMTP transport table poisoned"))?;
-        if let Some((transport, used)) = transports.get_mut(&key) {
-            *used = Instant::now();
-            return Ok(transport.clone());
-        }
-        if transports.len() >= MAX_TRANSPORTS
-            && let Some(oldest) = transports
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| *k)
-        {
-            transports.remove(&oldest);
-        }
-        let transport = build_transport(
-            endpoint,
-            auth,
-            PoolConfig::new()
-                .max_size(SESSIONS_PER_SERVER)
-                .idle_timeout(IDLE_TIMEOUT),
-        )?;
-        transports.insert(key, (transport.clone(), Instant::now()));
-        Ok(transport)
-    }
-
-    /// Forgets the transport of a server whose sessions failed, so the next job starts fresh.
-    pub fn discard(&self, endpoint: &Endpoint, auth: &Authentication) {
-        if let Ok(mut transports) = self.transports.lock() {
-            transports.remove(&session_key(endpoint, auth));
+        let mut connection = match self.take_idle(key) {
+            Some(mut idle) => {
+                // Checked before reuse: the server may have closed it while it sat idle.
+                if within(endpoint, idle.test_connected())
+                    .await
+                    .unwrap_or(false)
+                {
+                    idle
+                } else {
+                    connect(endpoint, auth, &mut Vec::new()).await?
+                }
+            }
+            None => connect(endpoint, auth, &mut Vec::new()).await?,
+        };
+        match within(endpoint, connection.send(envelope, message)).await {
+            Ok(Ok(_)) => {
+                self.give_back(key, connection);
+                Ok(())
+            }
+            // lettre closes a session after a failed transaction; it is dropped here.
+            Ok(Err(error)) => Err(classify(&error)),
+            Err(timeout) => Err(timeout),
         }
     }
 
+    fn take_idle(&self, key: u64) -> Option<AsyncSmtpConnection> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let sessions = idle.get_mut(&key)?;
+        while let Some((session, since)) = sessions.pop() {
+            if since.elapsed() < IDLE_TIMEOUT && !session.has_broken() {
+                return Some(session);
+            }
+        }
+        None
+    }
+
+    fn give_back(&self, key: u64, connection: AsyncSmtpConnection) {
+        if !self.pooling || connection.has_broken() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        idle.retain(|_, sessions| {
+            sessions.retain(|(_, since)| since.elapsed() < IDLE_TIMEOUT);
+            !sessions.is_empty()
+        });
+        let sessions = idle.entry(key).or_default();
+        if sessions.len() < IDLE_PER_KEY {
+            sessions.push((connection, Instant::now()));
+        }
+    }
+
+    /// Idle sessions, for metrics.
     pub fn len(&self) -> usize {
-        self.transports.lock().map_or(0, |t| t.len())
+        self.idle
+            .lock()
+            .map_or(0, |idle| idle.values().map(Vec::len).sum())
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// Runs one SMTP step under the server's timeout.
+async fn within<T>(endpoint: &Endpoint, step: impl std::future::Future<Output = T>) -> Result<T> {
+    tokio::time::timeout(endpoint.timeout, step)
+        .await
+        .map_err(|_| {
+            EmailError::new(
+                ErrorCode::Timeout,
+                format!("no answer within {} s", endpoint.timeout.as_secs()),
+            )
+        })
 }
 
 /// A hash of the endpoint and credentials. The password takes part so that a changed password
@@ -111,6 +159,7 @@ fn session_key(endpoint: &Endpoint, auth: &Authentication) -> u64 {
     hasher.finish()
 }
 
+/// lettre's TLS settings for STARTTLS, trusting the system roots and `serverCertificate`.
 fn tls_parameters(endpoint: &Endpoint) -> Result<TlsParameters> {
     let mut builder = TlsParameters::builder(endpoint.host.clone());
     if let Some(pem) = &endpoint.server_certificate {
@@ -122,25 +171,11 @@ fn tls_parameters(endpoint: &Endpoint) -> Result<TlsParameters> {
         }
     }
     if endpoint.accept_invalid_certificates {
-        tracing::warn!(
-            server = %endpoint.address(),
-            "acceptInvalidCertificates is set: the server's certificate is not verified (development only)"
-        );
         builder = builder.dangerous_accept_invalid_certs(true);
     }
     builder
         .build_rustls()
         .map_err(|e| EmailError::new(ErrorCode::TlsError, e.to_string()))
-}
-
-fn tls_mode(endpoint: &Endpoint) -> Result<Tls> {
-    Ok(match endpoint.security {
-        Security::Tls => Tls::Wrapper(tls_parameters(endpoint)?),
-        // Required, not Opportunistic: a server that stops offering STARTTLS must not
-        // silently receive the password in clear text.
-        Security::Starttls => Tls::Required(tls_parameters(endpoint)?),
-        Security::None => Tls::None,
-    })
 }
 
 fn credentials(auth: &Authentication) -> Option<(Credentials, Vec<Mechanism>)> {
@@ -160,20 +195,61 @@ fn credentials(auth: &Authentication) -> Option<(Credentials, Vec<Mechanism>)> {
     }
 }
 
-fn build_transport(
+/// Connects, secures and logs in, noting each step (the `check` subcommand prints them).
+async fn connect(
     endpoint: &Endpoint,
     auth: &Authentication,
-    pool: PoolConfig,
-) -> Result<Transport> {
-    let mut builder = Transport::builder_dangerous(endpoint.host.clone())
-        .port(endpoint.port)
-        .tls(tls_mode(endpoint)?)
-        .timeout(Some(endpoint.timeout))
-        .pool_config(pool);
-    if let Some((credentials, mechanisms)) = credentials(auth) {
-        builder = builder.credentials(credentials).authentication(mechanisms);
+    steps: &mut Vec<String>,
+) -> Result<AsyncSmtpConnection> {
+    let stream = open_stream(endpoint, endpoint.security == Security::Tls).await?;
+    steps.push(format!("tcp: connected to {}", endpoint.address()));
+    if endpoint.security == Security::Tls {
+        steps.push("tls: implicit TLS handshake done, certificate verified".into());
     }
-    Ok(builder.build())
+    let hello = ClientId::default();
+    let mut connection = within(
+        endpoint,
+        AsyncSmtpConnection::connect_with_transport(Box::new(stream), &hello),
+    )
+    .await?
+    .map_err(|e| classify(&e))?;
+    steps.push(format!(
+        "smtp: greeted, EHLO answered by {}",
+        connection.server_info()
+    ));
+    if endpoint.security == Security::Starttls {
+        if !connection.can_starttls() {
+            return Err(EmailError::new(
+                ErrorCode::TlsError,
+                "the server does not offer STARTTLS; refusing to continue in clear text",
+            ));
+        }
+        within(
+            endpoint,
+            connection.starttls(tls_parameters(endpoint)?, &hello),
+        )
+        .await?
+        .map_err(|e| classify(&e))?;
+        steps.push(format!(
+            "tls: STARTTLS upgrade done, certificate verified; EHLO after TLS: {}",
+            connection.server_info()
+        ));
+    }
+    if let Some((credentials, mechanisms)) = credentials(auth) {
+        within(endpoint, connection.auth(&mechanisms, &credentials))
+            .await?
+            .map_err(|e| classify(&e))?;
+        steps.push(format!(
+            "auth: logged in as {}",
+            auth.username().unwrap_or_default()
+        ));
+    } else {
+        steps.push("auth: none requested".into());
+    }
+    if endpoint.accept_invalid_certificates {
+        tracing::warn!(server = %endpoint.address(), "acceptInvalidCertificates is set: the server's certificate is not verified (development only)");
+    }
+    Ok(connection)
 }
 
 /// Maps a lettre failure to a contract code. The server's reply text is kept: it is what an
@@ -231,65 +307,8 @@ fn classify_reply(code: &str, text: &str) -> ErrorCode {
 /// Connects step by step and describes each step, for the `check` subcommand.
 pub async fn check(endpoint: &Endpoint, auth: &Authentication) -> Result<Vec<String>> {
     let mut steps = Vec::new();
-    let started = Instant::now();
-    let tcp = tokio::time::timeout(
-        endpoint.timeout,
-        tokio::net::TcpStream::connect((endpoint.host.as_str(), endpoint.port)),
-    )
-    .await
-    .map_err(|_| EmailError::new(ErrorCode::Timeout, "TCP connect timed out"))?
-    .map_err(|e| EmailError::new(ErrorCode::ConnectionFailed, format!("TCP connect: {e}")))?;
-    drop(tcp);
-    steps.push(format!(
-        "tcp: connected to {} in {} ms",
-        endpoint.address(),
-        started.elapsed().as_millis()
-    ));
-    let hello = ClientId::default();
-    let wrapper_tls = match endpoint.security {
-        Security::Tls => Some(tls_parameters(endpoint)?),
-        _ => None,
-    };
-    let mut connection = AsyncSmtpConnection::connect_tokio1(
-        (endpoint.host.as_str(), endpoint.port),
-        Some(endpoint.timeout),
-        &hello,
-        wrapper_tls,
-        None,
-    )
-    .await
-    .map_err(|e| classify(&e))?;
-    if endpoint.security == Security::Tls {
-        steps.push("tls: implicit TLS handshake done, certificate verified".into());
-    }
-    steps.push(format!(
-        "smtp: greeted, EHLO answered by {}",
-        connection.server_info()
-    ));
-    if endpoint.security == Security::Starttls {
-        connection
-            .starttls(tls_parameters(endpoint)?, &hello)
-            .await
-            .map_err(|e| classify(&e))?;
-        steps.push(format!(
-            "tls: STARTTLS upgrade done, certificate verified; EHLO after TLS: {}",
-            connection.server_info()
-        ));
-    }
-    match credentials(auth) {
-        Some((credentials, mechanisms)) => {
-            connection
-                .auth(&mechanisms, &credentials)
-                .await
-                .map_err(|e| classify(&e))?;
-            steps.push(format!(
-                "auth: logged in as {}",
-                auth.username().unwrap_or_default()
-            ));
-        }
-        None => steps.push("auth: none requested".into()),
-    }
-    let _ = connection.quit().await;
+    let mut connection = connect(endpoint, auth, &mut steps).await?;
+    let _ = within(endpoint, connection.quit()).await;
     Ok(steps)
 }
 

@@ -13,6 +13,7 @@ use email_connector::gateway::proto::*;
 use futures_util::Stream;
 use serde_json::Value;
 use tokio::sync::{Notify, mpsc, oneshot};
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tonic::{Request, Response, Status};
 
@@ -181,9 +182,17 @@ impl TestGateway {
             state: state.clone(),
         };
         let server = tokio::spawn(async move {
+            // Small gRPC frames must go out at once, as a real gateway sends them; with Nagle's
+            // algorithm on, each waits for the peer's delayed ACK (about 40 ms).
+            let incoming = TcpListenerStream::new(listener).map(|stream| {
+                if let Ok(stream) = &stream {
+                    let _ = stream.set_nodelay(true);
+                }
+                stream
+            });
             let _ = tonic::transport::Server::builder()
                 .add_service(GatewayServer::new(service))
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+                .serve_with_incoming_shutdown(incoming, async {
                     let _ = stopped.await;
                 })
                 .await;

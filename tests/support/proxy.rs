@@ -10,6 +10,7 @@ use tokio::net::{TcpListener, TcpStream};
 pub struct Pop3Proxy {
     pub port: u16,
     verbs: Arc<Mutex<Vec<String>>>,
+    bytes_from_server: Arc<std::sync::atomic::AtomicU64>,
     cut_retr: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -20,18 +21,20 @@ impl Pop3Proxy {
         let port = listener.local_addr().expect("address").port();
         let verbs = Arc::new(Mutex::new(Vec::new()));
         let cut_retr = Arc::new(AtomicBool::new(false));
-        let (v, c) = (verbs.clone(), cut_retr.clone());
+        let bytes_from_server = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (v, c, b) = (verbs.clone(), cut_retr.clone(), bytes_from_server.clone());
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream_port)).await else {
                     continue;
                 };
-                tokio::spawn(relay(client, server, v.clone(), c.clone()));
+                tokio::spawn(relay(client, server, v.clone(), c.clone(), b.clone()));
             }
         });
         Pop3Proxy {
             port,
             verbs,
+            bytes_from_server,
             cut_retr,
             task,
         }
@@ -44,6 +47,12 @@ impl Pop3Proxy {
 
     pub fn clear(&self) {
         self.verbs.lock().unwrap().clear();
+        self.bytes_from_server.store(0, Ordering::SeqCst);
+    }
+
+    /// Bytes the server sent through the proxy since the last [`Pop3Proxy::clear`].
+    pub fn bytes_from_server(&self) -> u64 {
+        self.bytes_from_server.load(Ordering::SeqCst)
     }
 
     /// From now on, a RETR response is cut after its first bytes.
@@ -63,6 +72,7 @@ async fn relay(
     server: TcpStream,
     verbs: Arc<Mutex<Vec<String>>>,
     cut_retr: Arc<AtomicBool>,
+    bytes: Arc<std::sync::atomic::AtomicU64>,
 ) {
     let (client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
@@ -93,6 +103,7 @@ async fn relay(
         if n == 0 {
             break;
         }
+        bytes.fetch_add(n as u64, Ordering::SeqCst);
         if cutting.load(Ordering::SeqCst) {
             let _ = client_write.write_all(&buffer[..n.min(40)]).await;
             break;

@@ -1,0 +1,292 @@
+//! IMAP: list and search through the worker against a minimal raw client that sends the same
+//! commands on one session, and the worker's peak memory while reading a 25 MB message.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use crate::common::{InProcessWorker, Row, median, one_job, proc_kb, row, standard_registry};
+use crate::support::gateway::TestGateway;
+use crate::support::mailbox::write_maildir;
+use crate::support::{WorkerProcess, testbed};
+
+/// The smallest useful IMAP client: tagged commands, responses read line by line up to the tag.
+pub struct RawImap {
+    reader: BufReader<TcpStream>,
+    tag: u32,
+}
+
+impl RawImap {
+    pub async fn login(user: &str) -> RawImap {
+        let stream = TcpStream::connect(("127.0.0.1", testbed().port("PORT_IMAP")))
+            .await
+            .expect("connect");
+        let mut raw = RawImap {
+            reader: BufReader::new(stream),
+            tag: 0,
+        };
+        let mut greeting = String::new();
+        raw.reader.read_line(&mut greeting).await.expect("greeting");
+        raw.command(&format!("LOGIN {user}@example.test {user}-pw"))
+            .await;
+        raw
+    }
+
+    /// Sends a command and returns the untagged lines.
+    pub async fn command(&mut self, command: &str) -> Vec<String> {
+        self.tag += 1;
+        let tag = format!("R{}", self.tag);
+        self.reader
+            .get_mut()
+            .write_all(format!("{tag} {command}\r\n").as_bytes())
+            .await
+            .expect("write");
+        let mut lines = Vec::new();
+        loop {
+            let mut line = String::new();
+            if self.reader.read_line(&mut line).await.expect("read") == 0 {
+                panic!("connection closed during {command}");
+            }
+            if line.starts_with(&format!("{tag} ")) {
+                assert!(line[tag.len() + 1..].starts_with("OK"), "{command}: {line}");
+                return lines;
+            }
+            lines.push(line);
+        }
+    }
+}
+
+fn numbers_after(lines: &[String], prefix: &str) -> Vec<u32> {
+    lines
+        .iter()
+        .filter_map(|l| l.strip_prefix(prefix))
+        .flat_map(|rest| {
+            rest.split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+fn vars(folder: &str, extra: Value) -> Value {
+    let mut v = json!({
+        "authentication": { "username": "bench@example.test", "password": "bench-pw" },
+        "server": { "host": "127.0.0.1", "port": testbed().port("PORT_IMAP"), "security": "none" },
+        "folder": folder
+    });
+    for (k, val) in extra.as_object().expect("object") {
+        v[k] = val.clone();
+    }
+    v
+}
+
+/// A folder of `count` small messages for the bench user, written once and kept.
+fn ensure_folder(count: usize) -> String {
+    let tb = testbed();
+    let folder = format!("Bench{count}");
+    let cur = std::path::PathBuf::from(tb.dir())
+        .join(format!("mail/example.test/bench/Maildir/.{folder}/cur"));
+    if std::fs::read_dir(&cur).map_or(0, |r| r.count()) == count {
+        return folder;
+    }
+    let _ = std::fs::remove_dir_all(cur.parent().expect("folder"));
+    let base = 1_700_000_000i64;
+    let messages: Vec<(Vec<u8>, i64)> = (0..count)
+        .map(|i| {
+            let raw = format!(
+                "Message-ID: <bench-{i:06}@example.test>\r\nFrom: sender{:05}@example.test\r\nSubject: bulk {i:06}\r\nDate: Tue, 14 Nov 2023 22:13:20 +0000\r\n\r\nbody {i} {}\r\n",
+                i % 1000,
+                "x".repeat(i % 500)
+            );
+            (raw.into_bytes(), base + i as i64)
+        })
+        .collect();
+    write_maildir(tb.dir(), "bench", &folder, &messages);
+    folder
+}
+
+async fn time_jobs(
+    gateway: &TestGateway,
+    job_type: &str,
+    variables: &Value,
+    samples: usize,
+) -> f64 {
+    one_job(gateway, job_type, variables).await;
+    let mut ms = Vec::new();
+    for _ in 0..samples {
+        ms.push(one_job(gateway, job_type, variables).await.0.as_secs_f64() * 1000.0);
+    }
+    median(ms)
+}
+
+async fn time_raw<F>(samples: usize, mut iteration: F) -> f64
+where
+    F: AsyncFnMut(),
+{
+    iteration().await;
+    let mut ms = Vec::new();
+    for _ in 0..samples {
+        let started = Instant::now();
+        iteration().await;
+        ms.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    median(ms)
+}
+
+pub async fn scenarios(quick: bool, samples: usize, rows: &mut Vec<Row>) {
+    let gateway = TestGateway::start().await;
+    let worker = InProcessWorker::start(&gateway, standard_registry(true), 4);
+    let sizes: &[usize] = if quick {
+        &[1000]
+    } else {
+        &[1000, 10_000, 100_000]
+    };
+    for &count in sizes {
+        let folder = ensure_folder(count);
+        let ours = time_jobs(
+            &gateway,
+            "email:imap:list:1",
+            &vars(&folder, json!({ "maxToBeRead": 10, "sortOrder": "DESC" })),
+            samples,
+        )
+        .await;
+        let mut raw = RawImap::login("bench").await;
+        let base = time_raw(samples, async || {
+            raw.command(&format!("EXAMINE {folder}")).await;
+            let sorted = numbers_after(
+                &raw.command("UID SORT (REVERSE ARRIVAL) UTF-8 ALL").await,
+                "* SORT",
+            );
+            let set: Vec<String> = sorted.iter().take(10).map(u32::to_string).collect();
+            raw.command(&format!(
+                "UID FETCH {} (UID RFC822.SIZE ENVELOPE)",
+                set.join(",")
+            ))
+            .await;
+        })
+        .await;
+        rows.push(row(
+            &format!("IMAP list, limit 10, {count} messages"),
+            "ms per job",
+            ours,
+            Some(base),
+            "ms",
+            Some(ours / base),
+            "<= 2x, flat in size",
+            Some(ours / base <= 2.0),
+            "baseline: EXAMINE + UID SORT + UID FETCH of 10 envelopes on one open session",
+        ));
+    }
+
+    let folder = ensure_folder(if quick { 1000 } else { 10_000 });
+    let criteria = json!({ "operator": "OR", "criteria": [
+        { "operator": "AND", "criteria": [ { "field": "FROM", "value": "sender00042" }, { "field": "SUBJECT", "value": "bulk 0000" } ] },
+        { "operator": "AND", "criteria": [ { "field": "SUBJECT", "value": "bulk 00777" }, { "operator": "NOT", "criteria": [{ "field": "FROM", "value": "nobody" }] } ] }
+    ]});
+    let ours = time_jobs(
+        &gateway,
+        "email:imap:search:1",
+        &vars(&folder, json!({ "criteria": criteria })),
+        samples,
+    )
+    .await;
+    let mut raw = RawImap::login("bench").await;
+    let base = time_raw(samples, async || {
+        raw.command(&format!("EXAMINE {folder}")).await;
+        raw.command(r#"UID SEARCH OR FROM "sender00042" SUBJECT "bulk 0000" ( SUBJECT "bulk 00777" NOT FROM "nobody" )"#).await;
+    })
+    .await;
+    rows.push(row(
+        &format!(
+            "IMAP search, nested criteria, {} messages",
+            if quick { 1000 } else { 10_000 }
+        ),
+        "ms per job",
+        ours,
+        Some(base),
+        "ms",
+        Some(ours / base),
+        "<= 1.5x",
+        Some(ours / base <= 1.5),
+        "baseline: EXAMINE + the same UID SEARCH program; ours also fetches the hits' headers",
+    ));
+
+    // Session reuse on IMAPS: a TLS handshake and login per job, or one for all.
+    let folder = ensure_folder(1000);
+    let mut tls_vars = vars(&folder, json!({ "maxToBeRead": 10 }));
+    tls_vars["server"] = json!({ "host": "127.0.0.1", "port": testbed().port("PORT_IMAPS"), "security": "tls", "serverCertificate": testbed().ca_pem() });
+    worker.stop().await;
+    let mut rates = Vec::new();
+    for pooling in [true, false] {
+        let gateway = TestGateway::start().await;
+        let worker = InProcessWorker::start(&gateway, standard_registry(pooling), 1);
+        let ms = time_jobs(&gateway, "email:imap:list:1", &tls_vars, samples).await;
+        rates.push(1000.0 / ms);
+        worker.stop().await;
+    }
+    rows.push(row(
+        "IMAP session reuse (IMAPS list), sequential",
+        "jobs/s pooling on vs off",
+        rates[0],
+        Some(rates[1]),
+        "jobs/s",
+        Some(rates[0] / rates[1]),
+        "report",
+        None,
+        "list limit 10 on 1,000 messages over TLS",
+    ));
+
+    read_memory(quick, rows).await;
+}
+
+/// Peak RSS of the worker process while it reads one large message.
+async fn read_memory(quick: bool, rows: &mut Vec<Row>) {
+    let megabytes = if quick { 5 } else { 25 };
+    let tb = testbed();
+    let folder = format!("Big{megabytes}");
+    let id = format!("big-{megabytes}@example.test");
+    let line = "A".repeat(76);
+    let lines = megabytes * 1024 * 1024 / 78;
+    let mut raw = format!(
+        "Message-ID: <{id}>\r\nFrom: big@example.test\r\nSubject: big\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee attachment\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=big.bin\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    )
+    .into_bytes();
+    for _ in 0..lines {
+        raw.extend_from_slice(line.as_bytes());
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"--b--\r\n");
+    let size = raw.len();
+    let cur = std::path::PathBuf::from(tb.dir())
+        .join(format!("mail/example.test/bench/Maildir/.{folder}/cur"));
+    if std::fs::read_dir(&cur).map_or(0, |r| r.count()) != 1 {
+        let _ = std::fs::remove_dir_all(cur.parent().expect("folder"));
+        write_maildir(tb.dir(), "bench", &folder, &[(raw, 1_700_000_000)]);
+    }
+    let gateway = TestGateway::start().await;
+    let worker = WorkerProcess::start(&gateway.url(), &[("RUST_LOG", "info")]);
+    let before = proc_kb(worker.pid(), "VmHWM").unwrap_or(0);
+    let (elapsed, response) = one_job(
+        &gateway,
+        "email:imap:read:1",
+        &vars(&folder, json!({ "messageId": id })),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let peak_mb = proc_kb(worker.pid(), "VmHWM").unwrap_or(0) as f64 / 1024.0;
+    let size_mb = size as f64 / (1024.0 * 1024.0);
+    assert_eq!(response["attachments"][0]["truncated"], true);
+    rows.push(row(
+        &format!("IMAP read of a {megabytes} MB message"),
+        "peak RSS of the worker process",
+        peak_mb,
+        Some(size_mb),
+        "MB",
+        Some(peak_mb / size_mb),
+        "<= 3x",
+        Some(peak_mb / size_mb <= 3.0),
+        &format!("RSS before the job {:.1} MB; read took {:.0} ms; attachment above the 1 MiB limit, so returned without content", before as f64 / 1024.0, elapsed.as_secs_f64() * 1000.0),
+    ));
+}
