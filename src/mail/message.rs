@@ -115,7 +115,17 @@ fn content_type_of(part: &MessagePart<'_>) -> String {
 }
 
 fn attachment_json(raw: &[u8], part: &MessagePart<'_>, index: usize, max_bytes: usize) -> Value {
-    let bytes = original_bytes(raw, part);
+    // Binary parts are already decoded by the parser; only text parts need their original
+    // bytes recovered, and a part too large to return is never decoded a second time.
+    let decoded_len = match &part.body {
+        PartType::Binary(b) | PartType::InlineBinary(b) => Some(b.len()),
+        _ => None,
+    };
+    let bytes = match decoded_len {
+        Some(len) if len > max_bytes => Vec::new(),
+        _ => original_bytes(raw, part),
+    };
+    let size = decoded_len.unwrap_or(bytes.len());
     let content_type = content_type_of(part);
     let file_name = part
         .attachment_name()
@@ -127,11 +137,11 @@ fn attachment_json(raw: &[u8], part: &MessagePart<'_>, index: usize, max_bytes: 
     let mut value = json!({
         "fileName": file_name,
         "contentType": content_type,
-        "size": bytes.len(),
+        "size": size,
         "inline": part.content_disposition().is_some_and(|d| d.is_inline()),
         "contentId": part.content_id().map(|id| id.trim_matches(['<', '>']).to_string()),
     });
-    if bytes.len() <= max_bytes {
+    if size <= max_bytes {
         value["content"] = json!(base64::engine::general_purpose::STANDARD.encode(&bytes));
     } else {
         value["truncated"] = json!(true);

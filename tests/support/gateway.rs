@@ -53,7 +53,8 @@ struct Job {
 struct Inner {
     next_key: i64,
     jobs: HashMap<i64, Job>,
-    queue: Vec<i64>,
+    /// Activatable jobs by type, oldest first.
+    queues: HashMap<String, std::collections::VecDeque<i64>>,
     streams: Vec<(String, mpsc::Sender<Result<ActivatedJob, Status>>)>,
     outcomes: HashMap<i64, Vec<Outcome>>,
     deliveries: HashMap<i64, Vec<Delivery>>,
@@ -132,7 +133,12 @@ impl State {
             job.activated = false;
         }
         if !State::push_to_stream(&mut inner, key) {
-            inner.queue.push(key);
+            let job_type = inner
+                .jobs
+                .get(&key)
+                .map(|j| j.job.r#type.clone())
+                .unwrap_or_default();
+            inner.queues.entry(job_type).or_default().push_back(key);
         }
         drop(inner);
         self.changed.notify_waiters();
@@ -423,30 +429,24 @@ impl Gateway for Service {
             let taken = {
                 let mut inner = self.state.lock();
                 let mut taken = Vec::new();
-                let mut index = 0;
-                while index < inner.queue.len()
-                    && taken.len() < request.max_jobs_to_activate as usize
-                {
-                    let key = inner.queue[index];
-                    let matches = inner
-                        .jobs
-                        .get(&key)
-                        .is_some_and(|j| j.job.r#type == request.r#type);
-                    if matches {
-                        inner.queue.remove(index);
-                        if let Some(job) = inner.jobs.get_mut(&key) {
-                            job.activated = true;
-                            job.job.worker = request.worker.clone();
-                            taken.push(job.job.clone());
-                        }
-                        inner
-                            .deliveries
-                            .entry(key)
-                            .or_default()
-                            .push(Delivery::Polled);
-                    } else {
-                        index += 1;
+                while taken.len() < request.max_jobs_to_activate as usize {
+                    let Some(key) = inner
+                        .queues
+                        .get_mut(&request.r#type)
+                        .and_then(|q| q.pop_front())
+                    else {
+                        break;
+                    };
+                    if let Some(job) = inner.jobs.get_mut(&key) {
+                        job.activated = true;
+                        job.job.worker = request.worker.clone();
+                        taken.push(job.job.clone());
                     }
+                    inner
+                        .deliveries
+                        .entry(key)
+                        .or_default()
+                        .push(Delivery::Polled);
                 }
                 taken
             };

@@ -28,6 +28,10 @@ impl Pop3Proxy {
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream_port)).await else {
                     continue;
                 };
+                // Forward each piece at once: with Nagle on, pipelined commands would wait
+                // for delayed ACKs here and the proxy, not the client, would set the pace.
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
                 tokio::spawn(relay(client, server, v.clone(), c.clone(), b.clone()));
             }
         });
