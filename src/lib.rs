@@ -8,12 +8,14 @@
 //! 2. [`job`] reads its task headers, [`secrets`] resolves `{{secrets.NAME}}` placeholders;
 //! 3. the [`operations`] registry finds the operation for the job type and its compiled
 //!    [`schema`] checks the variables;
-//! 4. the operation ([`smtp`], …) runs against the mail server under its timeout;
+//! 4. the operation ([`smtp`], [`imap`], [`pop3`]; one file each) runs against the mail server
+//!    under its timeout, on a pooled session where the protocol allows;
 //! 5. the worker completes the job, fails it (retries and backoff by [`error`] code) or throws
 //!    a BPMN error, and then runs any after-completion step the operation left.
 //!
 //! [`gateway`] holds the gRPC client generated from `proto/gateway.proto`; [`mail`] what the
-//! protocols share (server settings, authentication, TLS).
+//! protocols share (server settings, authentication, TLS, MIME to response, search criteria);
+//! [`http`] and [`metrics`] the health endpoints and Prometheus metrics.
 
 pub mod config;
 pub mod error;

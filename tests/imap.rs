@@ -324,7 +324,7 @@ fn bulk(count: usize, tag: &str) -> (Vec<(Vec<u8>, i64)>, Vec<Generated>) {
         // Fixed-width numbers: the padding alone (a permutation of 0..count) sets the size.
         let id = format!("bulk-{i:05}-{tag}@example.test");
         let padding = "x".repeat((i * 31) % count);
-        let date = support_date(sent);
+        let date = support::rfc5322_date(sent);
         let raw = format!(
             "Message-ID: <{id}>\r\nFrom: sender{i:05}@example.test\r\nSubject: bulk {i:05}\r\nDate: {date:>31}\r\n\r\nbody {i:05} {padding}\r\n"
         );
@@ -337,56 +337,6 @@ fn bulk(count: usize, tag: &str) -> (Vec<(Vec<u8>, i64)>, Vec<Generated>) {
         messages.push((raw.into_bytes(), arrival));
     }
     (messages, meta)
-}
-
-/// RFC 5322 date of a timestamp, computed independently of the code under test.
-fn support_date(ts: i64) -> String {
-    let days = ts / 86_400;
-    let secs = ts % 86_400;
-    let (mut y, mut d) = (1970i64, days);
-    loop {
-        let len = if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 {
-            366
-        } else {
-            365
-        };
-        if d < len {
-            break;
-        }
-        d -= len;
-        y += 1;
-    }
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let lengths = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    let names = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let mut m = 0;
-    while d >= lengths[m] {
-        d -= lengths[m];
-        m += 1;
-    }
-    format!(
-        "{} {} {y} {:02}:{:02}:{:02} +0000",
-        d + 1,
-        names[m],
-        secs / 3600,
-        (secs % 3600) / 60,
-        secs % 60
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

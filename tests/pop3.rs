@@ -99,7 +99,7 @@ async fn list_sorts_a_thousand_messages_from_headers_alone() {
         // Same length with or without a Date, so the padding alone decides the size.
         let date = sent.map_or_else(
             || format!("X-Undated: {}\r\n", "u".repeat(21)),
-            |t| format!("Date: {}\r\n", rfc5322(t)),
+            |t| format!("Date: {}\r\n", support::rfc5322_date(t)),
         );
         let padding = "p".repeat((i * 7) % count);
         let raw = format!(
@@ -188,55 +188,6 @@ async fn list_sorts_a_thousand_messages_from_headers_alone() {
     );
     assert_eq!(first[0]["receivedDateTime"], Value::Null);
     clear_inbox("pop1").await;
-}
-
-fn rfc5322(ts: i64) -> String {
-    let names = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = ts / 86_400;
-    let secs = ts % 86_400;
-    let (mut y, mut d) = (1970i64, days);
-    loop {
-        let len = if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 {
-            366
-        } else {
-            365
-        };
-        if d < len {
-            break;
-        }
-        d -= len;
-        y += 1;
-    }
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let lengths = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    let mut m = 0;
-    while d >= lengths[m] {
-        d -= lengths[m];
-        m += 1;
-    }
-    format!(
-        "{:02} {} {y} {:02}:{:02}:{:02} +0000",
-        d + 1,
-        names[m],
-        secs / 3600,
-        (secs % 3600) / 60,
-        secs % 60
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

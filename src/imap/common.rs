@@ -4,44 +4,25 @@
 use std::collections::HashMap;
 
 use mail_parser::MessageParser;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::session::{FetchItem, ImapSession};
 use super::wire::Command;
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::message::{from_address, iso_utc, message_id, sent_date};
-use crate::mail::server::{
-    Authentication, Endpoint, Protocol, ServerConfig, authentication_schema, server_schema,
-};
-use crate::schema::input_error;
+use crate::mail::server::{Protocol, Target};
 
 /// The folder when a model names none.
 pub const DEFAULT_FOLDER: &str = "INBOX";
 
-/// Server, login and the optional `folder` every IMAP operation takes.
-pub struct Mailbox {
-    pub endpoint: Endpoint,
-    pub authentication: Authentication,
-}
-
-impl Mailbox {
-    pub fn from_variables(variables: &Value) -> Result<Mailbox> {
-        let authentication =
-            Authentication::from_value(variables.get("authentication").unwrap_or(&Value::Null))
-                .map_err(input_error)?;
-        let server: ServerConfig =
-            serde_json::from_value(variables.get("server").cloned().unwrap_or(Value::Null))
-                .map_err(input_error)?;
-        Ok(Mailbox {
-            endpoint: server.endpoint(Protocol::Imap),
-            authentication,
-        })
-    }
+/// Server and login of an IMAP operation.
+pub fn target(variables: &Value) -> Result<Target> {
+    Target::from_variables(variables, Protocol::Imap)
 }
 
 /// Connects step by step and describes each step, for the `check` subcommand.
 pub async fn check(variables: &Value) -> Result<Vec<String>> {
-    let mailbox = Mailbox::from_variables(variables)?;
+    let mailbox = target(variables)?;
     let mut steps = Vec::new();
     let mut session =
         ImapSession::connect_noting(&mailbox.endpoint, &mailbox.authentication, &mut steps).await?;
@@ -72,18 +53,7 @@ pub fn folder(variables: &Value, name: &str) -> String {
 
 /// The schema of an IMAP operation: the shared blocks plus `properties`, with `required`.
 pub fn operation_schema(properties: Value, required: &[&str]) -> Value {
-    let mut all = Map::new();
-    all.insert(
-        "authentication".into(),
-        authentication_schema(Protocol::Imap),
-    );
-    all.insert("server".into(), server_schema(Protocol::Imap));
-    if let Value::Object(extra) = properties {
-        all.extend(extra);
-    }
-    let mut required_all = vec!["authentication", "server"];
-    required_all.extend_from_slice(required);
-    json!({ "type": "object", "required": required_all, "properties": all })
+    crate::mail::server::operation_schema(Protocol::Imap, properties, required)
 }
 
 /// The Message-ID without angle brackets or spaces, as messages are compared.

@@ -10,7 +10,7 @@ use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::common::{
-    Mailbox, expunge_only, find_by_message_id, folder, message_id_input, operation_schema,
+    expunge_only, find_by_message_id, folder, message_id_input, operation_schema, target,
 };
 use super::pool::ImapPool;
 use crate::error::Result;
@@ -46,7 +46,7 @@ impl Operation for DeleteOperation {
 
     fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
-            let mailbox = Mailbox::from_variables(&variables)?;
+            let mailbox = target(&variables)?;
             let id = message_id_input(&variables)?;
             let folder = folder(&variables, "folder");
             let mut session = self

@@ -10,7 +10,7 @@ use futures_util::future::BoxFuture;
 use mail_parser::MessageParser;
 use serde_json::{Value, json};
 
-use super::common::{Mailbox, folder, internal_date_timestamp, operation_schema, summaries};
+use super::common::{folder, internal_date_timestamp, operation_schema, summaries, target};
 use super::pool::ImapPool;
 use super::session::ImapSession;
 use super::wire::Command;
@@ -144,7 +144,7 @@ impl Operation for ListOperation {
 
     fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
-            let mailbox = Mailbox::from_variables(&variables)?;
+            let mailbox = target(&variables)?;
             let folder = folder(&variables, "folder");
             let limit = variables["maxToBeRead"]
                 .as_u64()

@@ -11,7 +11,7 @@ use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::common::{
-    Mailbox, expunge_only, find_by_message_id, folder, message_id_input, operation_schema, uid_set,
+    expunge_only, find_by_message_id, folder, message_id_input, operation_schema, target, uid_set,
 };
 use super::pool::ImapPool;
 use super::session::ImapSession;
@@ -154,7 +154,7 @@ impl Operation for MoveOperation {
 
     fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
-            let mailbox = Mailbox::from_variables(&variables)?;
+            let mailbox = target(&variables)?;
             let id = message_id_input(&variables)?;
             let source = folder(&variables, "sourceFolder");
             let segments = target_segments(&variables["targetFolder"])?;

@@ -5,16 +5,13 @@
 //! protocol error or timeout, and closed once idle for [`IDLE_TIMEOUT`].
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use secrecy::ExposeSecret;
-
 use super::session::ImapSession;
 use crate::error::Result;
-use crate::mail::server::{Authentication, Endpoint};
+use crate::mail::server::{Authentication, Endpoint, Target};
 
 /// Servers drop idle clients after 30 minutes at the earliest (RFC 3501 §5.4); we close ours
 /// much sooner to hold few connections on shared servers.
@@ -60,22 +57,6 @@ impl Drop for Lease {
     }
 }
 
-fn session_key(endpoint: &Endpoint, auth: &Authentication) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    endpoint.hash(&mut hasher);
-    match auth {
-        Authentication::Simple { username, password } => {
-            (1u8, username, password.expose_secret()).hash(&mut hasher)
-        }
-        Authentication::Oauth2 {
-            username,
-            access_token,
-        } => (2u8, username, access_token.expose_secret()).hash(&mut hasher),
-        Authentication::None => 0u8.hash(&mut hasher),
-    }
-    hasher.finish()
-}
-
 impl ImapPool {
     pub fn new(pooling: bool) -> Arc<ImapPool> {
         Arc::new(ImapPool {
@@ -91,7 +72,11 @@ impl ImapPool {
         endpoint: &Endpoint,
         auth: &Authentication,
     ) -> Result<Lease> {
-        let key = session_key(endpoint, auth);
+        let key = Target {
+            endpoint: endpoint.clone(),
+            authentication: auth.clone(),
+        }
+        .session_key();
         if self.pooling {
             self.start_reaper();
             while let Some(mut session) = self.take_idle(key) {

@@ -7,7 +7,7 @@ use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::common::{
-    Mailbox, find_by_message_id, folder, internal_date_iso, message_id_input, operation_schema,
+    find_by_message_id, folder, internal_date_iso, message_id_input, operation_schema, target,
 };
 use super::pool::ImapPool;
 use super::wire::Command;
@@ -47,7 +47,7 @@ impl Operation for ReadOperation {
 
     fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
-            let mailbox = Mailbox::from_variables(&variables)?;
+            let mailbox = target(&variables)?;
             let id = message_id_input(&variables)?;
             let folder = folder(&variables, "folder");
             let mark_as_read = variables["markAsRead"].as_bool().unwrap_or(false);

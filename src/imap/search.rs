@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
-use super::common::{Mailbox, folder, operation_schema, summaries};
+use super::common::{folder, operation_schema, summaries, target};
 use super::pool::ImapPool;
 use super::wire::Command;
 use crate::error::{ErrorCode, Result};
@@ -54,7 +54,7 @@ impl Operation for SearchOperation {
     fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
             let criteria = Criterion::parse(&variables["criteria"], "/criteria")?;
-            let mailbox = Mailbox::from_variables(&variables)?;
+            let mailbox = target(&variables)?;
             let folder = folder(&variables, "folder");
             let limit = variables["maxResults"]
                 .as_u64()

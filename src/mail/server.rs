@@ -169,6 +169,65 @@ impl std::fmt::Debug for Authentication {
     }
 }
 
+/// Where and as whom an operation connects: the `server` and `authentication` blocks, parsed.
+pub struct Target {
+    pub endpoint: Endpoint,
+    pub authentication: Authentication,
+}
+
+impl Target {
+    pub fn from_variables(
+        variables: &Value,
+        protocol: Protocol,
+    ) -> Result<Target, crate::error::EmailError> {
+        let authentication =
+            Authentication::from_value(variables.get("authentication").unwrap_or(&Value::Null))
+                .map_err(crate::schema::input_error)?;
+        let server: ServerConfig =
+            serde_json::from_value(variables.get("server").cloned().unwrap_or(Value::Null))
+                .map_err(crate::schema::input_error)?;
+        Ok(Target {
+            endpoint: server.endpoint(protocol),
+            authentication,
+        })
+    }
+
+    /// A hash of the endpoint and credentials, to key pooled sessions. The password takes part
+    /// so that a changed password never reuses a session logged in with the old one; only the
+    /// hash is kept.
+    pub fn session_key(&self) -> u64 {
+        use secrecy::ExposeSecret;
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.endpoint.hash(&mut hasher);
+        match &self.authentication {
+            Authentication::Simple { username, password } => {
+                (1u8, username, password.expose_secret()).hash(&mut hasher)
+            }
+            Authentication::Oauth2 {
+                username,
+                access_token,
+            } => (2u8, username, access_token.expose_secret()).hash(&mut hasher),
+            Authentication::None => 0u8.hash(&mut hasher),
+        }
+        hasher.finish()
+    }
+}
+
+/// The schema of a mailbox or SMTP operation: the shared blocks for `protocol`, plus
+/// `properties`, with `required`.
+pub fn operation_schema(protocol: Protocol, properties: Value, required: &[&str]) -> Value {
+    let mut all = serde_json::Map::new();
+    all.insert("authentication".into(), authentication_schema(protocol));
+    all.insert("server".into(), server_schema(protocol));
+    if let Value::Object(extra) = properties {
+        all.extend(extra);
+    }
+    let mut required_all = vec!["authentication", "server"];
+    required_all.extend_from_slice(required);
+    json!({ "type": "object", "required": required_all, "properties": all })
+}
+
 /// JSON Schema of the `server` block for a protocol.
 pub fn server_schema(protocol: Protocol) -> Value {
     json!({
@@ -263,6 +322,35 @@ mod tests {
         assert_eq!(format!("{auth:?}"), "Authentication(u, ***)");
         let none = Authentication::from_value(&json!({ "type": "none" })).unwrap();
         assert!(matches!(none, Authentication::None));
+    }
+
+    #[test]
+    fn session_keys_differ_by_password_and_security() {
+        let endpoint = Endpoint {
+            host: "h".into(),
+            port: 25,
+            security: Security::None,
+            server_certificate: None,
+            accept_invalid_certificates: false,
+            timeout: Duration::from_secs(1),
+        };
+        let key = |endpoint: &Endpoint, password: &str| {
+            Target {
+                endpoint: endpoint.clone(),
+                authentication: Authentication::Simple {
+                    username: "u".into(),
+                    password: password.to_string().into(),
+                },
+            }
+            .session_key()
+        };
+        assert_ne!(key(&endpoint, "1"), key(&endpoint, "2"));
+        let tls = Endpoint {
+            security: Security::Tls,
+            ..endpoint.clone()
+        };
+        assert_ne!(key(&endpoint, "1"), key(&tls, "1"));
+        assert_eq!(key(&endpoint, "1"), key(&endpoint, "1"));
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 const MAX_LINE_BYTES: usize = 64 * 1024;
 
 /// Reads one CRLF- (or LF-) terminated line, without the terminator. Errors on EOF and on a
-/// line longer than [`MAX_LINE_BYTES`].
+/// line longer than `MAX_LINE_BYTES`.
 pub async fn read_line<R: AsyncBufRead + Unpin>(
     reader: &mut R,
     line: &mut Vec<u8>,

@@ -2,54 +2,29 @@
 //! headers, and summaries.
 
 use mail_parser::MessageParser;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::client::Pop3Client;
 use crate::error::Result;
 use crate::imap::common::bare_message_id;
 use crate::mail::message::{from_address, message_id, sent_date};
-use crate::mail::server::{
-    Authentication, Endpoint, Protocol, ServerConfig, authentication_schema, server_schema,
-};
-use crate::schema::input_error;
+use crate::mail::server::{Protocol, Target};
 
-pub struct Maildrop {
-    pub endpoint: Endpoint,
-    pub authentication: Authentication,
-}
+/// Server and login of a POP3 operation.
+pub struct Maildrop(pub Target);
 
 impl Maildrop {
     pub fn from_variables(variables: &Value) -> Result<Maildrop> {
-        let authentication =
-            Authentication::from_value(variables.get("authentication").unwrap_or(&Value::Null))
-                .map_err(input_error)?;
-        let server: ServerConfig =
-            serde_json::from_value(variables.get("server").cloned().unwrap_or(Value::Null))
-                .map_err(input_error)?;
-        Ok(Maildrop {
-            endpoint: server.endpoint(Protocol::Pop3),
-            authentication,
-        })
+        Target::from_variables(variables, Protocol::Pop3).map(Maildrop)
     }
 
     pub async fn connect(&self) -> Result<Pop3Client> {
-        Pop3Client::connect(&self.endpoint, &self.authentication).await
+        Pop3Client::connect(&self.0.endpoint, &self.0.authentication).await
     }
 }
 
 pub fn operation_schema(properties: Value, required: &[&str]) -> Value {
-    let mut all = Map::new();
-    all.insert(
-        "authentication".into(),
-        authentication_schema(Protocol::Pop3),
-    );
-    all.insert("server".into(), server_schema(Protocol::Pop3));
-    if let Value::Object(extra) = properties {
-        all.extend(extra);
-    }
-    let mut required_all = vec!["authentication", "server"];
-    required_all.extend_from_slice(required);
-    json!({ "type": "object", "required": required_all, "properties": all })
+    crate::mail::server::operation_schema(Protocol::Pop3, properties, required)
 }
 
 /// A message of the maildrop: number, size (LIST) and headers (TOP n 0).
@@ -111,7 +86,7 @@ pub async fn check(variables: &Value) -> Result<Vec<String>> {
     let maildrop = Maildrop::from_variables(variables)?;
     let mut steps = Vec::new();
     let mut client =
-        Pop3Client::connect_noting(&maildrop.endpoint, &maildrop.authentication, &mut steps)
+        Pop3Client::connect_noting(&maildrop.0.endpoint, &maildrop.0.authentication, &mut steps)
             .await?;
     let count = client.list().await?.len();
     steps.push(format!("pop3: the maildrop holds {count} message(s)"));

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use super::transport::SmtpTransports;
 use crate::error::{EmailError, Result};
 use crate::mail::server::{
-    Authentication, Endpoint, Protocol, ServerConfig, authentication_schema, server_schema,
+    Authentication, Endpoint, Protocol, ServerConfig, Target, authentication_schema, server_schema,
 };
 use crate::operations::{JobContext, Operation, Outcome};
 use crate::schema::input_error;
@@ -474,13 +474,8 @@ impl Operation for SendOperation {
 
     fn check<'a>(&'a self, variables: Value) -> BoxFuture<'a, Result<Vec<String>>> {
         Box::pin(async move {
-            let authentication =
-                Authentication::from_value(variables.get("authentication").unwrap_or(&Value::Null))
-                    .map_err(input_error)?;
-            let server: ServerConfig =
-                serde_json::from_value(variables.get("server").cloned().unwrap_or(Value::Null))
-                    .map_err(input_error)?;
-            super::transport::check(&server.endpoint(Protocol::Smtp), &authentication).await
+            let target = Target::from_variables(&variables, Protocol::Smtp)?;
+            super::transport::check(&target.endpoint, &target.authentication).await
         })
     }
 }

@@ -9,7 +9,6 @@
 //! delayed ACK, about 40 ms per message. Our socket also carries our TLS settings.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -24,7 +23,7 @@ use secrecy::ExposeSecret;
 
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::imap::session::{MailStream, open_stream};
-use crate::mail::server::{Authentication, Endpoint, Security};
+use crate::mail::server::{Authentication, Endpoint, Security, Target};
 use crate::mail::tls::{is_tls_failure, parse_pem_certificates};
 
 /// Sessions idle longer than this are closed; servers drop idle clients after a few minutes
@@ -65,7 +64,11 @@ impl SmtpTransports {
         envelope: &Envelope,
         message: &[u8],
     ) -> Result<()> {
-        let key = session_key(endpoint, auth);
+        let key = Target {
+            endpoint: endpoint.clone(),
+            authentication: auth.clone(),
+        }
+        .session_key();
         let mut connection = match self.take_idle(key) {
             Some(mut idle) => {
                 // Checked before reuse: the server may have closed it while it sat idle.
@@ -139,24 +142,6 @@ async fn within<T>(endpoint: &Endpoint, step: impl std::future::Future<Output = 
                 format!("no answer within {} s", endpoint.timeout.as_secs()),
             )
         })
-}
-
-/// A hash of the endpoint and credentials. The password takes part so that a changed password
-/// never reuses a session logged in with the old one; only the hash is kept as the key.
-fn session_key(endpoint: &Endpoint, auth: &Authentication) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    endpoint.hash(&mut hasher);
-    match auth {
-        Authentication::Simple { username, password } => {
-            (1u8, username, password.expose_secret()).hash(&mut hasher)
-        }
-        Authentication::Oauth2 {
-            username,
-            access_token,
-        } => (2u8, username, access_token.expose_secret()).hash(&mut hasher),
-        Authentication::None => 0u8.hash(&mut hasher),
-    }
-    hasher.finish()
 }
 
 /// lettre's TLS settings for STARTTLS, trusting the system roots and `serverCertificate`.
@@ -352,32 +337,5 @@ mod tests {
             c("454", "transient error (454): 4.7.0 TLS not available"),
             ErrorCode::TemporaryFailure
         );
-    }
-
-    #[test]
-    fn session_keys_differ_by_password_and_security() {
-        let endpoint = Endpoint {
-            host: "h".into(),
-            port: 25,
-            security: Security::None,
-            server_certificate: None,
-            accept_invalid_certificates: false,
-            timeout: Duration::from_secs(1),
-        };
-        let a = Authentication::Simple {
-            username: "u".into(),
-            password: "1".to_string().into(),
-        };
-        let b = Authentication::Simple {
-            username: "u".into(),
-            password: "2".to_string().into(),
-        };
-        assert_ne!(session_key(&endpoint, &a), session_key(&endpoint, &b));
-        let tls = Endpoint {
-            security: Security::Tls,
-            ..endpoint.clone()
-        };
-        assert_ne!(session_key(&endpoint, &a), session_key(&tls, &a));
-        assert_eq!(session_key(&endpoint, &a), session_key(&endpoint, &a));
     }
 }

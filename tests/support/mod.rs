@@ -147,3 +147,45 @@ pub fn unique(label: &str) -> String {
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// An RFC 5322 date (`02 Jan 2024 10:00:00 +0000`, fixed width) for a Unix time, computed here
+/// independently of the code under test.
+pub fn rfc5322_date(ts: i64) -> String {
+    let names = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let (mut year, mut day) = (1970i64, ts / 86_400);
+    while day >= if leap(year) { 366 } else { 365 } {
+        day -= if leap(year) { 366 } else { 365 };
+        year += 1;
+    }
+    let lengths = [
+        31,
+        if leap(year) { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    let mut month = 0;
+    while day >= lengths[month] {
+        day -= lengths[month];
+        month += 1;
+    }
+    let secs = ts % 86_400;
+    format!(
+        "{:02} {} {year} {:02}:{:02}:{:02} +0000",
+        day + 1,
+        names[month],
+        secs / 3600,
+        (secs % 3600) / 60,
+        secs % 60
+    )
+}
