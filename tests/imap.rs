@@ -4,16 +4,11 @@
 
 mod support;
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
-use support::gateway::{Outcome, TestGateway};
 use support::mailbox::{
     append, create_folder, flags_by_message_id, folders, remove_maildir, write_maildir,
 };
-use support::{WorkerProcess, testbed, unique};
-
-const WAIT: Duration = Duration::from_secs(30);
+use support::{Jobs, testbed, unique};
 
 fn vars(user: &str, extra: Value) -> Value {
     let tb = testbed();
@@ -34,49 +29,6 @@ fn old_server_vars(user: &str, extra: Value) -> Value {
     v
 }
 
-struct Setup {
-    gateway: TestGateway,
-    _worker: WorkerProcess,
-}
-
-async fn setup() -> Setup {
-    testbed();
-    let gateway = TestGateway::start().await;
-    let worker = WorkerProcess::start(&gateway.url(), &[]);
-    Setup {
-        gateway,
-        _worker: worker,
-    }
-}
-
-impl Setup {
-    async fn run(&self, operation: &str, variables: Value) -> Outcome {
-        let key = self.gateway.create_job(
-            &format!("email:imap:{operation}:1"),
-            variables,
-            json!({ "resultVariable": "r" }),
-            3,
-        );
-        self.gateway.wait_outcome(key, WAIT).await
-    }
-
-    async fn ok(&self, operation: &str, variables: Value) -> Value {
-        match self.run(operation, variables).await {
-            Outcome::Completed { variables } => variables["r"].clone(),
-            other => panic!("{operation}: expected completion, got {other:?}"),
-        }
-    }
-
-    async fn fails(&self, operation: &str, variables: Value) -> (i32, String) {
-        match self.run(operation, variables).await {
-            Outcome::Failed {
-                retries, message, ..
-            } => (retries, message),
-            other => panic!("{operation}: expected failure, got {other:?}"),
-        }
-    }
-}
-
 fn simple(id: &str, subject: &str, from: &str, body: &str) -> Vec<u8> {
     format!(
         "Message-ID: <{id}>\r\nFrom: {from}\r\nTo: someone@example.test\r\nSubject: {subject}\r\nDate: Thu, 1 Feb 2024 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}\r\n"
@@ -94,7 +46,7 @@ fn ids(list: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_decodes_charsets_encodings_and_nested_parts() {
-    let s = setup().await;
+    let s = Jobs::start("imap").await;
     let folder = unique("Read");
     let tag = unique("r");
     let qp = format!(
@@ -251,7 +203,7 @@ async fn read_decodes_charsets_encodings_and_nested_parts() {
         "{listed}"
     );
 
-    let (retries, message) = s
+    let (retries, message, _) = s
         .fails(
             "read",
             vars(
@@ -269,7 +221,7 @@ async fn read_decodes_charsets_encodings_and_nested_parts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_keeps_messages_unseen_unless_asked() {
-    let s = setup().await;
+    let s = Jobs::start("imap").await;
     let folder = unique("Seen");
     let (a, b) = (unique("a") + "@example.test", unique("b") + "@example.test");
     append(
@@ -341,7 +293,7 @@ fn bulk(count: usize, tag: &str) -> (Vec<(Vec<u8>, i64)>, Vec<Generated>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_sorts_then_limits_on_a_folder_of_ten_thousand() {
-    let s = setup().await;
+    let s = Jobs::start("imap").await;
     let tb = testbed();
     let folder = unique("Bulk");
     let (messages, meta) = bulk(10_000, &folder);
@@ -409,7 +361,7 @@ fn deleted_neighbour_setup(tag: &str) -> (String, String, String, Vec<u8>, Vec<u
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_removes_only_its_message_and_a_second_delete_is_false() {
-    let s = setup().await;
+    let s = Jobs::start("imap").await;
     let folder = unique("Del");
     let tag = unique("d");
     let (target, neighbour, other, t, n, o) = deleted_neighbour_setup(&tag);
@@ -447,7 +399,7 @@ async fn delete_removes_only_its_message_and_a_second_delete_is_false() {
     // Without UIDPLUS, EXPUNGE would take the flagged neighbour along: refuse, and keep all.
     let folder = unique("DelOld");
     append("carol", &folder, &[(&t, ""), (&n, "(\\Deleted)")]).await;
-    let (retries, message) = s
+    let (retries, message, _) = s
         .fails(
             "delete",
             old_server_vars("carol", json!({ "folder": folder, "messageId": target })),
@@ -480,7 +432,7 @@ async fn delete_removes_only_its_message_and_a_second_delete_is_false() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn move_creates_the_path_on_both_folder_layouts() {
-    let s = setup().await;
+    let s = Jobs::start("imap").await;
     for (user, delimiter) in [("move1", "."), ("fsuser", "/")] {
         let tag = unique("m");
         let source = unique("Src");
@@ -554,7 +506,7 @@ async fn move_creates_the_path_on_both_folder_layouts() {
             );
         } else {
             // With '.' as the delimiter a folder cannot be named "v1.2": say so, move nothing.
-            let (retries, message) = s.fails("move", job).await;
+            let (retries, message, _) = s.fails("move", job).await;
             assert_eq!(retries, 0);
             assert!(
                 message.contains("/targetFolder/1: folder name 'v1.2' contains '.'"),
@@ -595,14 +547,14 @@ async fn move_creates_the_path_on_both_folder_layouts() {
     );
     assert!(flags_by_message_id("move2", &source).await.is_empty());
 
-    let (retries, message) = s.fails("move", vars("move2", json!({ "messageId": "nope@example.test", "sourceFolder": source, "targetFolder": "X" }))).await;
+    let (retries, message, _) = s.fails("move", vars("move2", json!({ "messageId": "nope@example.test", "sourceFolder": source, "targetFolder": "X" }))).await;
     assert_eq!(retries, 0);
     assert!(message.starts_with("EMAIL_NOT_FOUND"), "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_runs_nested_criteria_with_utf8_and_quoted_values_on_the_server() {
-    let s = setup().await;
+    let s = Jobs::start("imap").await;
     let folder = unique("Search");
     let tag = unique("s");
     let messages = [
@@ -742,7 +694,7 @@ async fn search_runs_nested_criteria_with_utf8_and_quoted_values_on_the_server()
             "/criteria/criteria/0: unknown property 'colour'",
         ),
     ] {
-        let (retries, message) = s
+        let (retries, message, _) = s
             .fails(
                 "search",
                 vars("dave", json!({ "folder": folder, "criteria": bad })),
@@ -758,7 +710,7 @@ async fn search_runs_nested_criteria_with_utf8_and_quoted_values_on_the_server()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_security_mode_and_the_failures_that_need_a_person() {
-    let s = setup().await;
+    let s = Jobs::start("imap").await;
     let tb = testbed();
     let folder = "Übersicht";
     create_folder("erin", "&ANw-bersicht").await;
@@ -789,7 +741,7 @@ async fn every_security_mode_and_the_failures_that_need_a_person() {
     }
     let mut v = vars("erin", json!({}));
     v["server"]["serverCertificate"] = json!(tb.other_ca_pem());
-    let (retries, message) = s.fails("list", v).await;
+    let (retries, message, _) = s.fails("list", v).await;
     assert_eq!(retries, 0);
     assert!(
         message.starts_with("TLS_ERROR: imap:list on 127.0.0.1:10993"),
@@ -798,7 +750,7 @@ async fn every_security_mode_and_the_failures_that_need_a_person() {
 
     let mut v = vars("erin", json!({}));
     v["server"]["port"] = json!(tb.port("PORT_IMAP"));
-    let (_, message) = s.fails("list", v).await;
+    let (_, message, _) = s.fails("list", v).await;
     assert!(
         message.starts_with("TLS_ERROR: "),
         "TLS to a plaintext port: {message}"
@@ -806,14 +758,14 @@ async fn every_security_mode_and_the_failures_that_need_a_person() {
 
     let mut v = vars("erin", json!({}));
     v["authentication"]["password"] = json!("wrong");
-    let (retries, message) = s.fails("list", v).await;
+    let (retries, message, _) = s.fails("list", v).await;
     assert_eq!(retries, 0);
     assert!(
         message.starts_with("AUTHENTICATION_FAILED: ") && !message.contains("wrong"),
         "{message}"
     );
 
-    let (retries, message) = s
+    let (retries, message, _) = s
         .fails("list", vars("erin", json!({ "folder": "Does.Not.Exist" })))
         .await;
     assert_eq!(retries, 0);
@@ -824,7 +776,7 @@ async fn every_security_mode_and_the_failures_that_need_a_person() {
 
     let mut v = vars("erin", json!({}));
     v["authentication"] = json!({ "type": "none" });
-    let (retries, message) = s.fails("list", v).await;
+    let (retries, message, _) = s.fails("list", v).await;
     assert_eq!(retries, 0);
     assert!(
         message.starts_with("INVALID_INPUT: ") && message.contains("/authentication/type"),

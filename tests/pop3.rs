@@ -6,10 +6,9 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::gateway::{Outcome, TestGateway};
 use support::mailbox::{append, clear_inbox, flags_by_message_id, write_maildir};
 use support::proxy::Pop3Proxy;
-use support::{WorkerProcess, testbed, unique};
+use support::{Jobs, testbed, unique};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -22,51 +21,6 @@ fn vars(user: &str, security: &str, port: u16, extra: Value) -> Value {
         v[k] = val.clone();
     }
     v
-}
-
-struct Setup {
-    gateway: TestGateway,
-    _worker: WorkerProcess,
-}
-
-async fn setup() -> Setup {
-    testbed();
-    let gateway = TestGateway::start().await;
-    let worker = WorkerProcess::start(&gateway.url(), &[]);
-    Setup {
-        gateway,
-        _worker: worker,
-    }
-}
-
-impl Setup {
-    async fn run(&self, operation: &str, variables: Value) -> (i64, Outcome) {
-        let key = self.gateway.create_job(
-            &format!("email:pop3:{operation}:1"),
-            variables,
-            json!({ "resultVariable": "r", "retryBackoff": "PT2S" }),
-            3,
-        );
-        (key, self.gateway.wait_outcome(key, WAIT).await)
-    }
-
-    async fn ok(&self, operation: &str, variables: Value) -> Value {
-        match self.run(operation, variables).await.1 {
-            Outcome::Completed { variables } => variables["r"].clone(),
-            other => panic!("{operation}: expected completion, got {other:?}"),
-        }
-    }
-
-    async fn fails(&self, operation: &str, variables: Value) -> (i32, String, i64) {
-        match self.run(operation, variables).await.1 {
-            Outcome::Failed {
-                retries,
-                message,
-                backoff_ms,
-            } => (retries, message, backoff_ms),
-            other => panic!("{operation}: expected failure, got {other:?}"),
-        }
-    }
 }
 
 fn message(id: &str, subject: &str, from: &str, body: &str) -> Vec<u8> {
@@ -84,7 +38,7 @@ async fn inbox_ids(user: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_sorts_a_thousand_messages_from_headers_alone() {
-    let s = setup().await;
+    let s = Jobs::start("pop3").await;
     let tb = testbed();
     clear_inbox("pop1").await;
     let tag = unique("l");
@@ -192,7 +146,7 @@ async fn list_sorts_a_thousand_messages_from_headers_alone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_deletes_only_after_the_completion_is_accepted() {
-    let s = setup().await;
+    let s = Jobs::start("pop3").await;
     let tb = testbed();
     clear_inbox("pop2").await;
     let tag = unique("r");
@@ -277,7 +231,7 @@ async fn read_deletes_only_after_the_completion_is_accepted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_twice_and_search_with_nested_criteria_including_body() {
-    let s = setup().await;
+    let s = Jobs::start("pop3").await;
     let tb = testbed();
     clear_inbox("pop3").await;
     let tag = unique("d");
@@ -373,7 +327,7 @@ async fn delete_twice_and_search_with_nested_criteria_including_body() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn security_modes_wrong_password_and_a_connection_cut_mid_retr() {
-    let s = setup().await;
+    let s = Jobs::start("pop3").await;
     let tb = testbed();
     clear_inbox("pop4").await;
     let id = format!("{}@example.test", unique("cut"));

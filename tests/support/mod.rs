@@ -134,6 +134,67 @@ impl Drop for WorkerProcess {
     }
 }
 
+/// The test gateway with the worker process attached, running the jobs of one protocol, as
+/// the protocol test files use it.
+pub struct Jobs {
+    pub gateway: gateway::TestGateway,
+    _worker: WorkerProcess,
+    protocol: &'static str,
+}
+
+impl Jobs {
+    pub async fn start(protocol: &'static str) -> Jobs {
+        testbed();
+        let gateway = gateway::TestGateway::start().await;
+        let worker = WorkerProcess::start(&gateway.url(), &[]);
+        Jobs {
+            gateway,
+            _worker: worker,
+            protocol,
+        }
+    }
+
+    /// Runs `<protocol>:<operation>` with `resultVariable: r` and a 2 s retry backoff.
+    pub async fn run(
+        &self,
+        operation: &str,
+        variables: serde_json::Value,
+    ) -> (i64, gateway::Outcome) {
+        let key = self.gateway.create_job(
+            &format!("email:{}:{operation}:1", self.protocol),
+            variables,
+            serde_json::json!({ "resultVariable": "r", "retryBackoff": "PT2S" }),
+            3,
+        );
+        (
+            key,
+            self.gateway
+                .wait_outcome(key, Duration::from_secs(30))
+                .await,
+        )
+    }
+
+    /// The response of a job that must complete.
+    pub async fn ok(&self, operation: &str, variables: serde_json::Value) -> serde_json::Value {
+        match self.run(operation, variables).await.1 {
+            gateway::Outcome::Completed { variables } => variables["r"].clone(),
+            other => panic!("{operation}: expected completion, got {other:?}"),
+        }
+    }
+
+    /// Retries, message and backoff of a job that must fail.
+    pub async fn fails(&self, operation: &str, variables: serde_json::Value) -> (i32, String, i64) {
+        match self.run(operation, variables).await.1 {
+            gateway::Outcome::Failed {
+                retries,
+                message,
+                backoff_ms,
+            } => (retries, message, backoff_ms),
+            other => panic!("{operation}: expected failure, got {other:?}"),
+        }
+    }
+}
+
 /// A unique marker for subjects, so parallel tests find their own messages.
 pub fn unique(label: &str) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
