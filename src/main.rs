@@ -54,8 +54,25 @@ enum Command {
     },
 }
 
+/// Targets whose verbose output may carry credentials: async-imap traces every command it sends
+/// (LOGIN included), and the HTTP/2 and HTTP stacks can trace request headers (the bearer
+/// token). They are capped whatever `RUST_LOG` asks for, so no log level reveals a secret.
+const CAPPED_TARGETS: [&str; 6] = [
+    "async_imap=info",
+    "imap_proto=info",
+    "h2=info",
+    "hyper=info",
+    "hyper_util=info",
+    "tonic=info",
+];
+
 fn init_logging() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    for directive in CAPPED_TARGETS {
+        if let Ok(directive) = directive.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -783,3 +783,40 @@ async fn every_security_mode_and_the_failures_that_need_a_person() {
         "{message}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_log_level_reveals_a_password() {
+    let tb = testbed();
+    let gateway = support::gateway::TestGateway::start().await;
+    let worker = support::WorkerProcess::start(
+        &gateway.url(),
+        &[("RUST_LOG", "trace"), ("EMAIL_SECRET_IMAP_PW", "grace-pw")],
+    );
+    let mut imap = vars("grace", json!({}));
+    imap["authentication"]["password"] = json!("{{secrets.IMAP_PW}}");
+    let mut smtp = json!({
+        "authentication": { "username": "grace@example.test", "password": "{{secrets.IMAP_PW}}" },
+        "server": { "host": "127.0.0.1", "port": tb.port("PORT_SUBMISSION"), "security": "starttls", "serverCertificate": tb.ca_pem() },
+        "from": "grace@example.test", "to": "grace@example.test", "subject": "trace", "body": "x"
+    });
+    for (job_type, variables) in [
+        ("email:imap:list:1", imap.clone()),
+        ("email:smtp:send:1", smtp.take()),
+    ] {
+        let key = gateway.create_job(job_type, variables, json!({}), 3);
+        let outcome = gateway
+            .wait_outcome(key, std::time::Duration::from_secs(30))
+            .await;
+        assert!(
+            matches!(outcome, support::gateway::Outcome::Completed { .. }),
+            "{job_type}: {outcome:?}"
+        );
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let logs = worker.logs();
+    assert!(logs.contains("TRACE"), "the worker did log at trace level");
+    assert!(
+        !logs.contains("grace-pw"),
+        "a password reached the log at trace level"
+    );
+}
