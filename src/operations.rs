@@ -64,15 +64,22 @@ pub trait Operation: Send + Sync + 'static {
     fn run<'a>(&'a self, variables: Value, job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>>;
 
     /// Tests the connection step by step (the `check` subcommand) and returns the steps as
-    /// text lines. The default covers operations whose protocol has no check yet.
+    /// text lines: the protocol's own check, from the same `server` and `authentication`.
     fn check<'a>(&'a self, variables: Value) -> BoxFuture<'a, Result<Vec<String>>> {
-        let _ = variables;
-        Box::pin(async move {
-            Err(crate::error::EmailError::invalid_input(format!(
-                "no connection check is available for {}",
-                self.name()
-            )))
-        })
+        let protocol = self.protocol();
+        Box::pin(async move { check_connection(protocol, &variables).await })
+    }
+}
+
+/// Connects to the server an operation's variables name, step by step, for its protocol.
+pub async fn check_connection(protocol: Protocol, variables: &Value) -> Result<Vec<String>> {
+    match protocol {
+        Protocol::Smtp => {
+            let target = crate::mail::server::Target::from_variables(variables, Protocol::Smtp)?;
+            smtp::transport::check(&target.endpoint, &target.authentication).await
+        }
+        Protocol::Imap => imap::common::check(variables).await,
+        Protocol::Pop3 => pop3::common::check(variables).await,
     }
 }
 

@@ -40,10 +40,6 @@ impl Operation for DeleteOperation {
         )
     }
 
-    fn check<'a>(&'a self, variables: Value) -> BoxFuture<'a, Result<Vec<String>>> {
-        Box::pin(async move { super::common::check(&variables).await })
-    }
-
     fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
             let mailbox = target(&variables)?;

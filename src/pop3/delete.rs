@@ -28,10 +28,6 @@ impl Operation for DeleteOperation {
         )
     }
 
-    fn check<'a>(&'a self, variables: Value) -> BoxFuture<'a, Result<Vec<String>>> {
-        Box::pin(async move { super::common::check(&variables).await })
-    }
-
     fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
             let maildrop = Maildrop::from_variables(&variables)?;

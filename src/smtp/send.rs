@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use super::transport::SmtpTransports;
 use crate::error::{EmailError, Result};
 use crate::mail::server::{
-    Authentication, Endpoint, Protocol, ServerConfig, Target, authentication_schema, server_schema,
+    Authentication, Endpoint, Protocol, ServerConfig, authentication_schema, server_schema,
 };
 use crate::operations::{JobContext, Operation, Outcome};
 use crate::schema::input_error;
@@ -469,13 +469,6 @@ impl Operation for SendOperation {
                 "sent": true,
                 "messageId": prepared.message_id,
             })))
-        })
-    }
-
-    fn check<'a>(&'a self, variables: Value) -> BoxFuture<'a, Result<Vec<String>>> {
-        Box::pin(async move {
-            let target = Target::from_variables(&variables, Protocol::Smtp)?;
-            super::transport::check(&target.endpoint, &target.authentication).await
         })
     }
 }
