@@ -255,15 +255,6 @@ pub fn job_type(prefix: &str, name: &str) -> String {
     format!("{prefix}:{name}:{CONTRACT_VERSION}")
 }
 
-/// The names of every operation this build knows.
-pub fn operation_names() -> Vec<&'static str> {
-    let settings = OperationSettings::default();
-    all_operations(&settings, &SessionPools::new(&settings))
-        .iter()
-        .map(|o| o.name())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
