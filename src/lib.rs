@@ -15,7 +15,9 @@
 //!
 //! [`gateway`] holds the gRPC client generated from `proto/gateway.proto`; [`mail`] what the
 //! protocols share (server settings, authentication, TLS, MIME to response, search criteria);
-//! [`http`] and [`metrics`] the health endpoints and Prometheus metrics.
+//! [`http`] and [`metrics`] the health endpoints and Prometheus metrics; [`templates`] the
+//! Camunda Modeler element templates, generated from the same input definitions the schemas
+//! validate with.
 
 pub mod config;
 pub mod error;
@@ -30,4 +32,5 @@ pub mod pop3;
 pub mod schema;
 pub mod secrets;
 pub mod smtp;
+pub mod templates;
 pub mod worker;

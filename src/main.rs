@@ -1,4 +1,5 @@
-//! The command line: `run` the worker, `invoke` one operation, `check` a connection.
+//! The command line: `run` the worker, `invoke` one operation, `check` a connection, write the
+//! element `templates`.
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -46,6 +47,18 @@ enum Command {
         file: String,
         #[command(flatten)]
         secrets: SecretArgs,
+    },
+    /// Write the Camunda Modeler element templates (one per protocol) into a folder, or with
+    /// `--check` fail when the folder's files differ from what this build generates.
+    Templates {
+        /// Folder for the `email-<protocol>.json` files.
+        #[arg(long, default_value = "element-templates")]
+        out: String,
+        /// Compare instead of writing; exit 1 when a file is missing or differs.
+        #[arg(long)]
+        check: bool,
+        #[command(flatten)]
+        operations: OperationArgs,
     },
     /// List the job types this build serves.
     JobTypes {
@@ -218,6 +231,36 @@ async fn check(operation: String, file: String, secrets: SecretArgs) -> Result<(
     }
 }
 
+fn templates(out: &str, check: bool, operations: &OperationArgs) -> Result<(), String> {
+    let templates = email_connector::templates::generate(&registry(operations)?)?;
+    let dir = std::path::Path::new(out);
+    if !check {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {out}: {e}"))?;
+    }
+    let mut stale = Vec::new();
+    for template in &templates {
+        let path = dir.join(&template.file_name);
+        let text = template.text();
+        if check {
+            if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+                stale.push(path.display().to_string());
+            }
+        } else {
+            std::fs::write(&path, text)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            println!("{}", path.display());
+        }
+    }
+    if stale.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "out of date (run `email-connector templates --out {out}`): {}",
+            stale.join(", ")
+        ))
+    }
+}
+
 fn unknown_operation(registry: &Registry, name: &str) -> String {
     let known: Vec<&str> = registry
         .entries()
@@ -253,6 +296,11 @@ fn main() -> ExitCode {
                 file,
                 secrets,
             } => check(operation, file, secrets).await,
+            Command::Templates {
+                out,
+                check,
+                operations,
+            } => templates(&out, check, &operations),
             Command::JobTypes { operations } => {
                 for job_type in registry(&operations)?.job_types() {
                     println!("{job_type}");

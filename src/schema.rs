@@ -14,6 +14,8 @@ const MAX_VIOLATION_CHARS: usize = 300;
 
 pub struct InputSchema {
     validator: jsonschema::Validator,
+    /// The schema itself, to tell which properties are declared (see [`InputSchema::unset_nulls`]).
+    schema: Value,
 }
 
 impl InputSchema {
@@ -24,7 +26,19 @@ impl InputSchema {
             .should_validate_formats(true)
             .build(schema)
             .map_err(|e| format!("invalid schema at {}: {e}", e.schema_path()))?;
-        Ok(InputSchema { validator })
+        Ok(InputSchema {
+            validator,
+            schema: schema.clone(),
+        })
+    }
+
+    /// Removes declared properties whose value is null, at the top level and inside declared
+    /// blocks (`server`, `authentication`). A field left empty in the modeler becomes an empty
+    /// input mapping, which Zeebe 8.8+ resolves to null: for the user that means "not set", so
+    /// the default applies, as it would had the field never been mapped. Undeclared variables
+    /// and the inside of free-form values (criteria, headers, attachments) are left alone.
+    pub fn unset_nulls(&self, instance: &mut Value) {
+        remove_declared_nulls(&self.schema, instance);
     }
 
     /// Checks `instance`; the error lists every violation as `<pointer>: <what is wrong>`.
@@ -48,6 +62,21 @@ impl InputSchema {
             Ok(())
         } else {
             Err(EmailError::invalid_input(violations.join("; ")))
+        }
+    }
+}
+
+fn remove_declared_nulls(schema: &Value, instance: &mut Value) {
+    let (Some(declared), Value::Object(map)) = (
+        schema.get("properties").and_then(Value::as_object),
+        instance,
+    ) else {
+        return;
+    };
+    map.retain(|name, value| !(value.is_null() && declared.contains_key(name)));
+    for (name, value) in map.iter_mut() {
+        if let Some(block) = declared.get(name).filter(|s| s.get("properties").is_some()) {
+            remove_declared_nulls(block, value);
         }
     }
 }
@@ -83,6 +112,22 @@ mod tests {
             }
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn declared_nulls_mean_not_set() {
+        let schema = schema();
+        let mut vars = json!({
+            "server": { "host": "h", "port": null },
+            "unrelated": null,
+            "maxToBeRead": null
+        });
+        schema.unset_nulls(&mut vars);
+        assert_eq!(
+            vars,
+            json!({ "server": { "host": "h" }, "unrelated": null })
+        );
+        schema.validate(&vars).unwrap();
     }
 
     #[test]

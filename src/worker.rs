@@ -785,6 +785,7 @@ pub async fn execute(
         Ok(mask) => mask,
         Err(e) => return (Err(e), SecretMask::default()),
     };
+    entry.schema.unset_nulls(&mut variables);
     if let Err(e) = entry.schema.validate(&variables) {
         return (Err(e), mask);
     }

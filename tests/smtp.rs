@@ -588,3 +588,45 @@ async fn job_timeout_header_is_applied_and_no_result_variable_means_no_variables
     );
     delivered("ivan", &marker, 1).await;
 }
+
+/// What a task made with the element template sends when the modeler leaves fields empty:
+/// Zeebe maps an empty input to null, which must mean "not set" and apply the default.
+#[tokio::test]
+async fn fields_left_empty_in_the_modeler_arrive_as_null_and_mean_not_set() {
+    let s = setup(&[]).await;
+    let marker = unique("nulls");
+    let mut vars = with(
+        submission("alice"),
+        json!({
+            "to": "bob@example.test", "subject": marker, "body": "from the template",
+            "cc": null, "bcc": null, "replyTo": null, "htmlBody": null, "attachments": null,
+            "headers": null, "inReplyTo": null, "references": null
+        }),
+    );
+    vars["server"]["timeoutSeconds"] = Value::Null;
+    vars["server"]["acceptInvalidCertificates"] = json!(false);
+    let (_, outcome) = run_job(&s, vars, result_headers(), 3).await;
+    assert_eq!(completed_result(&outcome)["sent"], true);
+    let raw = &delivered("bob", &marker, 1).await[0];
+    let message = MessageParser::default().parse(raw).expect("parse");
+    let content_type = message.content_type().expect("content type");
+    assert_eq!(
+        (content_type.ctype(), content_type.subtype()),
+        ("text", Some("plain"))
+    );
+    assert!(message.cc().is_none() && message.reply_to().is_none());
+
+    // A required field left empty is still a mistake, named by its pointer.
+    let mut vars = submission("alice");
+    vars["from"] = Value::Null;
+    vars["authentication"]["password"] = Value::Null;
+    vars["to"] = json!("bob@example.test");
+    let (_, outcome) = run_job(&s, vars, result_headers(), 3).await;
+    let (retries, message, _) = failure(&outcome);
+    assert_eq!(retries, 0);
+    assert!(message.starts_with("INVALID_INPUT"), "{message}");
+    assert!(
+        message.contains("from") && message.contains("/authentication"),
+        "{message}"
+    );
+}

@@ -51,11 +51,6 @@ pub fn folder(variables: &Value, name: &str) -> String {
         .to_string()
 }
 
-/// The schema of an IMAP operation: the shared blocks plus `properties`, with `required`.
-pub fn operation_schema(properties: Value, required: &[&str]) -> Value {
-    crate::mail::server::operation_schema(Protocol::Imap, properties, required)
-}
-
 /// The Message-ID without angle brackets or spaces, as messages are compared.
 pub fn bare_message_id(id: &str) -> String {
     id.trim()

@@ -9,11 +9,10 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
-use super::common::{
-    expunge_only, find_by_message_id, folder, message_id_input, operation_schema, target,
-};
+use super::common::{expunge_only, find_by_message_id, folder, message_id_input, target};
 use super::pool::ImapPool;
 use crate::error::Result;
+use crate::mail::inputs::{folder_field, message_id_field, operation_schema};
 use crate::mail::server::Protocol;
 use crate::operations::{JobContext, Operation, Outcome};
 
@@ -32,9 +31,12 @@ impl Operation for DeleteOperation {
 
     fn schema(&self) -> Value {
         operation_schema(
+            Protocol::Imap,
+            "Delete an email",
+            "Deletes one message and expunges only that message; deleting it twice is no error.",
             json!({
-                "folder": { "type": ["string", "null"] },
-                "messageId": { "type": "string", "minLength": 1 }
+                "folder": folder_field("Folder"),
+                "messageId": message_id_field()
             }),
             &["messageId"],
         )

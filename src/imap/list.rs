@@ -10,15 +10,16 @@ use futures_util::future::BoxFuture;
 use mail_parser::MessageParser;
 use serde_json::{Value, json};
 
-use super::common::{folder, internal_date_timestamp, operation_schema, summaries, target};
+use super::common::{folder, internal_date_timestamp, summaries, target};
 use super::pool::ImapPool;
 use super::session::ImapSession;
 use super::wire::Command;
 use crate::error::{ErrorCode, Result};
+use crate::mail::inputs::{
+    DEFAULT_MAX_TO_BE_READ, folder_field, max_to_be_read_field, operation_schema, sort_order_field,
+};
 use crate::mail::server::Protocol;
 use crate::operations::{JobContext, Operation, Outcome};
-
-pub const DEFAULT_MAX_TO_BE_READ: usize = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortField {
@@ -128,11 +129,21 @@ impl Operation for ListOperation {
 
     fn schema(&self) -> Value {
         operation_schema(
+            Protocol::Imap,
+            "List emails",
+            "Lists the first messages of a folder in the chosen order; the server sorts.",
             json!({
-                "folder": { "type": ["string", "null"] },
-                "maxToBeRead": { "type": "integer", "minimum": 1, "maximum": 10000 },
-                "sortField": { "enum": ["RECEIVED_DATE", "SENT_DATE", "SIZE", null] },
-                "sortOrder": { "enum": ["ASC", "DESC", null] }
+                "folder": folder_field("Folder"),
+                "maxToBeRead": max_to_be_read_field(),
+                "sortField": {
+                    "title": "Sort by",
+                    "default": "RECEIVED_DATE",
+                    "enum": ["RECEIVED_DATE", "SENT_DATE", "SIZE", null],
+                    "x-template": { "choices": {
+                        "RECEIVED_DATE": "Received date", "SENT_DATE": "Sent date", "SIZE": "Size"
+                    } }
+                },
+                "sortOrder": sort_order_field()
             }),
             &[],
         )

@@ -10,13 +10,12 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
-use super::common::{
-    expunge_only, find_by_message_id, folder, message_id_input, operation_schema, target, uid_set,
-};
+use super::common::{expunge_only, find_by_message_id, folder, message_id_input, target, uid_set};
 use super::pool::ImapPool;
 use super::session::ImapSession;
 use super::wire::Command;
 use crate::error::{EmailError, ErrorCode, Result};
+use crate::mail::inputs::{folder_field, message_id_field, operation_schema};
 use crate::mail::server::Protocol;
 use crate::operations::{JobContext, Operation, Outcome};
 
@@ -138,14 +137,23 @@ impl Operation for MoveOperation {
 
     fn schema(&self) -> Value {
         operation_schema(
+            Protocol::Imap,
+            "Move an email",
+            "Moves one message to another folder, creating missing folders along the path.",
             json!({
-                "messageId": { "type": "string", "minLength": 1 },
-                "sourceFolder": { "type": ["string", "null"] },
+                "messageId": message_id_field(),
+                "sourceFolder": folder_field("Source folder"),
                 "targetFolder": {
+                    "title": "Target folder",
+                    "description": "A dot-separated path such as Archive.2026.Invoices, or a FEEL \
+                                    list of segments for names that contain dots. Missing \
+                                    folders are created.",
+                    "examples": ["Archive.Invoices"],
                     "anyOf": [
                         { "type": "string", "minLength": 1 },
                         { "type": "array", "minItems": 1, "items": { "type": "string", "minLength": 1 } }
-                    ]
+                    ],
+                    "x-template": { "feel": "optional" }
                 }
             }),
             &["messageId", "targetFolder"],

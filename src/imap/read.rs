@@ -6,12 +6,11 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
-use super::common::{
-    find_by_message_id, folder, internal_date_iso, message_id_input, operation_schema, target,
-};
+use super::common::{find_by_message_id, folder, internal_date_iso, message_id_input, target};
 use super::pool::ImapPool;
 use super::wire::Command;
 use crate::error::{EmailError, ErrorCode, Result};
+use crate::mail::inputs::{folder_field, message_id_field, operation_schema};
 use crate::mail::message::{Envelope, read_response};
 use crate::mail::server::Protocol;
 use crate::operations::{JobContext, Operation, Outcome};
@@ -32,10 +31,18 @@ impl Operation for ReadOperation {
 
     fn schema(&self) -> Value {
         operation_schema(
+            Protocol::Imap,
+            "Read an email",
+            "Reads one message: bodies decoded to UTF-8, headers and attachments.",
             json!({
-                "folder": { "type": ["string", "null"] },
-                "messageId": { "type": "string", "minLength": 1 },
-                "markAsRead": { "type": ["boolean", "null"] }
+                "folder": folder_field("Folder"),
+                "messageId": message_id_field(),
+                "markAsRead": {
+                    "title": "Mark as read",
+                    "description": "Sets \\Seen; otherwise the message stays as it was.",
+                    "default": false,
+                    "type": ["boolean", "null"]
+                }
             }),
             &["messageId"],
         )

@@ -6,25 +6,19 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
-use super::common::{folder, operation_schema, summaries, target};
+use super::common::{folder, summaries, target};
 use super::pool::ImapPool;
 use super::wire::Command;
 use crate::error::{ErrorCode, Result};
 use crate::mail::criteria::Criterion;
+use crate::mail::inputs::{
+    DEFAULT_MAX_RESULTS, criteria_field, folder_field, max_results_field, operation_schema,
+};
 use crate::mail::server::Protocol;
 use crate::operations::{JobContext, Operation, Outcome};
 
-/// Results returned when a model sets no `maxResults`: job variables have a size limit.
-pub const DEFAULT_MAX_RESULTS: usize = 100;
-
 pub struct SearchOperation {
     pub pool: Arc<ImapPool>,
-}
-
-/// The criteria input as the schema sees it: an object checked in depth by [`Criterion`], or
-/// its JSON text.
-pub fn criteria_schema() -> Value {
-    json!({ "type": ["object", "string"] })
 }
 
 impl Operation for SearchOperation {
@@ -38,10 +32,13 @@ impl Operation for SearchOperation {
 
     fn schema(&self) -> Value {
         operation_schema(
+            Protocol::Imap,
+            "Search emails",
+            "Searches a folder on the server (IMAP SEARCH) with nested AND / OR / NOT criteria.",
             json!({
-                "folder": { "type": ["string", "null"] },
-                "criteria": criteria_schema(),
-                "maxResults": { "type": "integer", "minimum": 1, "maximum": 10000 }
+                "folder": folder_field("Folder"),
+                "criteria": criteria_field(),
+                "maxResults": max_results_field()
             }),
             &["criteria"],
         )

@@ -214,81 +214,6 @@ impl Target {
     }
 }
 
-/// The schema of a mailbox or SMTP operation: the shared blocks for `protocol`, plus
-/// `properties`, with `required`.
-pub fn operation_schema(protocol: Protocol, properties: Value, required: &[&str]) -> Value {
-    let mut all = serde_json::Map::new();
-    all.insert("authentication".into(), authentication_schema(protocol));
-    all.insert("server".into(), server_schema(protocol));
-    if let Value::Object(extra) = properties {
-        all.extend(extra);
-    }
-    let mut required_all = vec!["authentication", "server"];
-    required_all.extend_from_slice(required);
-    json!({ "type": "object", "required": required_all, "properties": all })
-}
-
-/// JSON Schema of the `server` block for a protocol.
-pub fn server_schema(protocol: Protocol) -> Value {
-    json!({
-        "type": "object",
-        "description": format!("The {} server", protocol.name().to_uppercase()),
-        "required": ["host"],
-        "additionalProperties": false,
-        "properties": {
-            "host": { "type": "string", "minLength": 1, "pattern": "^[^\\s/]+$" },
-            "port": { "type": "integer", "minimum": 1, "maximum": 65535 },
-            "security": { "enum": ["tls", "starttls", "none"] },
-            "serverCertificate": { "type": "string" },
-            "acceptInvalidCertificates": { "type": "boolean" },
-            "timeoutSeconds": { "type": "integer", "minimum": 1, "maximum": 3600 }
-        }
-    })
-}
-
-/// JSON Schema of the `authentication` block. `none` exists only for SMTP: a mailbox cannot be
-/// opened anonymously.
-pub fn authentication_schema(protocol: Protocol) -> Value {
-    let types: Vec<&str> = match protocol {
-        Protocol::Smtp => vec!["simple", "none", "oauth2"],
-        _ => vec!["simple", "oauth2"],
-    };
-    json!({
-        "type": "object",
-        "properties": { "type": { "enum": types } },
-        "allOf": [
-            {
-                "if": { "properties": { "type": { "const": "simple" } } },
-                "then": {
-                    "required": ["username", "password"],
-                    "additionalProperties": false,
-                    "properties": {
-                        "type": true,
-                        "username": { "type": "string", "minLength": 1 },
-                        "password": { "type": "string" }
-                    }
-                }
-            },
-            {
-                "if": { "required": ["type"], "properties": { "type": { "const": "none" } } },
-                "then": { "additionalProperties": false, "properties": { "type": true } }
-            },
-            {
-                "if": { "required": ["type"], "properties": { "type": { "const": "oauth2" } } },
-                "then": {
-                    "required": ["username", "accessToken"],
-                    "additionalProperties": false,
-                    "properties": {
-                        "type": true,
-                        "username": { "type": "string", "minLength": 1 },
-                        "accessToken": { "type": "string", "minLength": 1 }
-                    }
-                }
-            }
-        ]
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,30 +276,5 @@ mod tests {
         };
         assert_ne!(key(&endpoint, "1"), key(&tls, "1"));
         assert_eq!(key(&endpoint, "1"), key(&endpoint, "1"));
-    }
-
-    #[test]
-    fn schemas_reject_unknown_fields_and_none_for_mailboxes() {
-        let imap = crate::schema::InputSchema::compile(&json!({
-            "type": "object",
-            "properties": { "authentication": authentication_schema(Protocol::Imap) }
-        }))
-        .unwrap();
-        let e = imap
-            .validate(&json!({ "authentication": { "type": "none" } }))
-            .unwrap_err();
-        assert!(e.message.contains("/authentication/type"), "{}", e.message);
-        let e = imap
-            .validate(&json!({ "authentication": { "username": "u", "password": "p", "x": 1 } }))
-            .unwrap_err();
-        assert!(e.message.contains("'x' was unexpected"), "{}", e.message);
-        let e = imap
-            .validate(&json!({ "authentication": { "type": "simple", "username": "u" } }))
-            .unwrap_err();
-        assert!(
-            e.message.contains("\"password\" is a required property"),
-            "{}",
-            e.message
-        );
     }
 }

@@ -23,10 +23,6 @@ impl Maildrop {
     }
 }
 
-pub fn operation_schema(properties: Value, required: &[&str]) -> Value {
-    crate::mail::server::operation_schema(Protocol::Pop3, properties, required)
-}
-
 /// A message of the maildrop: number, size (LIST) and headers (TOP n 0).
 pub struct Listed {
     pub number: u32,

@@ -4,9 +4,10 @@
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
-use super::common::{Maildrop, find_by_message_id, operation_schema};
+use super::common::{Maildrop, find_by_message_id};
 use crate::error::Result;
 use crate::imap::common::message_id_input;
+use crate::mail::inputs::{message_id_field, operation_schema};
 use crate::mail::server::Protocol;
 use crate::operations::{JobContext, Operation, Outcome};
 
@@ -23,7 +24,10 @@ impl Operation for DeleteOperation {
 
     fn schema(&self) -> Value {
         operation_schema(
-            json!({ "messageId": { "type": "string", "minLength": 1 } }),
+            Protocol::Pop3,
+            "Delete an email",
+            "Deletes one message; deleting it twice is no error.",
+            json!({ "messageId": message_id_field() }),
             &["messageId"],
         )
     }

@@ -5,9 +5,11 @@ use futures_util::future::BoxFuture;
 use mail_parser::MessageParser;
 use serde_json::{Value, json};
 
-use super::common::{Listed, Maildrop, list_with_headers, operation_schema, summary};
+use super::common::{Listed, Maildrop, list_with_headers, summary};
 use crate::error::Result;
-use crate::imap::list::DEFAULT_MAX_TO_BE_READ;
+use crate::mail::inputs::{
+    DEFAULT_MAX_TO_BE_READ, max_to_be_read_field, operation_schema, sort_order_field,
+};
 use crate::mail::server::Protocol;
 use crate::operations::{JobContext, Operation, Outcome};
 
@@ -54,10 +56,18 @@ impl Operation for ListOperation {
 
     fn schema(&self) -> Value {
         operation_schema(
+            Protocol::Pop3,
+            "List emails",
+            "Lists the maildrop from headers only (TOP), never downloading whole messages.",
             json!({
-                "maxToBeRead": { "type": "integer", "minimum": 1, "maximum": 10000 },
-                "sortField": { "enum": ["SENT_DATE", "SIZE", null] },
-                "sortOrder": { "enum": ["ASC", "DESC", null] }
+                "maxToBeRead": max_to_be_read_field(),
+                "sortField": {
+                    "title": "Sort by",
+                    "default": "SENT_DATE",
+                    "enum": ["SENT_DATE", "SIZE", null],
+                    "x-template": { "choices": { "SENT_DATE": "Sent date", "SIZE": "Size" } }
+                },
+                "sortOrder": sort_order_field()
             }),
             &[],
         )

@@ -9,9 +9,10 @@ use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::client::Pop3Client;
-use super::common::{Maildrop, find_by_message_id, operation_schema};
+use super::common::{Maildrop, find_by_message_id};
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::imap::common::message_id_input;
+use crate::mail::inputs::{message_id_field, operation_schema};
 use crate::mail::message::{Envelope, read_response};
 use crate::mail::server::Protocol;
 use crate::operations::{AfterCompletion, JobContext, Operation, Outcome};
@@ -76,9 +77,19 @@ impl Operation for ReadOperation {
 
     fn schema(&self) -> Value {
         operation_schema(
+            Protocol::Pop3,
+            "Read an email",
+            "Reads one message; deletes it only after the process has received it.",
             json!({
-                "messageId": { "type": "string", "minLength": 1 },
-                "deleteAfterRead": { "type": ["boolean", "null"] }
+                "messageId": message_id_field(),
+                "deleteAfterRead": {
+                    "title": "Delete after reading",
+                    "description": "POP3 mailboxes are usually emptied as they are read. The \
+                                    message is deleted only once Zeebe has accepted the job's \
+                                    result, so no mail is lost.",
+                    "default": true,
+                    "type": ["boolean", "null"]
+                }
             }),
             &["messageId"],
         )

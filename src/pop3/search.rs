@@ -5,10 +5,12 @@
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
-use super::common::{Maildrop, list_with_headers, operation_schema, summary};
+use super::common::{Maildrop, list_with_headers, summary};
 use crate::error::Result;
-use crate::imap::search::{DEFAULT_MAX_RESULTS, criteria_schema};
 use crate::mail::criteria::{Criterion, MessageView};
+use crate::mail::inputs::{
+    DEFAULT_MAX_RESULTS, criteria_field, max_results_field, operation_schema,
+};
 use crate::mail::server::Protocol;
 use crate::operations::{JobContext, Operation, Outcome};
 
@@ -25,9 +27,12 @@ impl Operation for SearchOperation {
 
     fn schema(&self) -> Value {
         operation_schema(
+            Protocol::Pop3,
+            "Search emails",
+            "Searches the maildrop by headers, fetching bodies only when the criteria need them.",
             json!({
-                "criteria": criteria_schema(),
-                "maxResults": { "type": "integer", "minimum": 1, "maximum": 10000 }
+                "criteria": criteria_field(),
+                "maxResults": max_results_field()
             }),
             &["criteria"],
         )

@@ -17,9 +17,8 @@ use serde_json::{Value, json};
 
 use super::transport::SmtpTransports;
 use crate::error::{EmailError, Result};
-use crate::mail::server::{
-    Authentication, Endpoint, Protocol, ServerConfig, authentication_schema, server_schema,
-};
+use crate::mail::inputs::operation_schema;
+use crate::mail::server::{Authentication, Endpoint, Protocol, ServerConfig};
 use crate::operations::{JobContext, Operation, Outcome};
 use crate::schema::input_error;
 
@@ -406,33 +405,62 @@ impl Operation for SendOperation {
     }
 
     fn schema(&self) -> Value {
-        let addresses = json!({
-            "anyOf": [
-                { "type": "string" },
-                { "type": "array", "items": { "type": "string" } },
-                { "type": "null" }
-            ]
-        });
-        let optional_text = json!({ "type": ["string", "null"] });
-        json!({
-            "type": "object",
-            "required": ["authentication", "server", "from"],
-            "properties": {
-                "authentication": authentication_schema(Protocol::Smtp),
-                "server": server_schema(Protocol::Smtp),
-                "from": { "type": "string", "minLength": 1 },
-                "to": addresses,
-                "cc": addresses,
-                "bcc": addresses,
-                "replyTo": addresses,
-                "subject": optional_text,
-                "body": optional_text,
-                "htmlBody": optional_text,
-                "headers": {
-                    "type": ["object", "null"],
-                    "additionalProperties": { "type": "string" }
+        let addresses = |title: &str, description: &str, example: &str| {
+            json!({
+                "title": title,
+                "description": description,
+                "examples": [example],
+                "anyOf": [
+                    { "type": "string" },
+                    { "type": "array", "items": { "type": "string" } },
+                    { "type": "null" }
+                ],
+                "x-template": { "feel": "optional" }
+            })
+        };
+        let text = |title: &str, description: &str, multiline: bool| {
+            json!({
+                "title": title,
+                "description": description,
+                "type": ["string", "null"],
+                "x-template": { "feel": "optional", "multiline": multiline }
+            })
+        };
+        operation_schema(
+            Protocol::Smtp,
+            "Send an email",
+            "Sends one message; a retried job sends the same Message-ID.",
+            json!({
+                "from": {
+                    "title": "From",
+                    "description": "The sender: an address or \"Name <address>\".",
+                    "examples": ["Support <support@example.com>"],
+                    "type": "string", "minLength": 1,
+                    "x-template": { "feel": "optional" }
                 },
+                "to": addresses(
+                    "To",
+                    "Comma-separated addresses, or a FEEL list of them. At least one of To, Cc \
+                     and Bcc is needed.",
+                    "a@example.com, B <b@example.com>"
+                ),
+                "cc": addresses("Cc", "Comma-separated addresses, or a FEEL list.", "=[manager.email]"),
+                "bcc": addresses("Bcc", "Comma-separated addresses, or a FEEL list.", "archive@example.com"),
+                "replyTo": addresses("Reply to", "Where replies should go, if not to From.", "help@example.com"),
+                "subject": text("Subject", "Non-ASCII text is encoded for you.", false),
+                "body": text(
+                    "Text body",
+                    "The text/plain body. With an HTML body as well, the message is \
+                     multipart/alternative.",
+                    true
+                ),
+                "htmlBody": text("HTML body", "The text/html body.", true),
                 "attachments": {
+                    "title": "Attachments",
+                    "description": "A FEEL list of { fileName, contentType, content } with the \
+                                    content base64-encoded; contentType defaults to \
+                                    application/octet-stream.",
+                    "examples": ["=[{fileName: \"report.pdf\", contentType: \"application/pdf\", content: reportBase64}]"],
                     "type": ["array", "null"],
                     "items": {
                         "type": "object",
@@ -443,12 +471,34 @@ impl Operation for SendOperation {
                             "contentType": { "type": ["string", "null"] },
                             "content": { "type": "string" }
                         }
-                    }
+                    },
+                    "x-template": { "feel": "required" }
                 },
-                "inReplyTo": optional_text,
-                "references": addresses
-            }
-        })
+                "headers": {
+                    "title": "Extra headers",
+                    "description": "A FEEL context of header name to value. Headers that would \
+                                    replace From, To, Cc, Bcc, Subject, Message-ID, Date or the \
+                                    MIME structure are refused.",
+                    "examples": ["={\"X-Ticket\": ticket.id}"],
+                    "type": ["object", "null"],
+                    "additionalProperties": { "type": "string" },
+                    "x-template": { "feel": "required" }
+                },
+                "inReplyTo": {
+                    "title": "In reply to",
+                    "description": "The Message-ID this message answers, for threading.",
+                    "examples": ["=mail.messageId"],
+                    "type": ["string", "null"],
+                    "x-template": { "feel": "optional" }
+                },
+                "references": addresses(
+                    "References",
+                    "Message-IDs of the thread, oldest first (a string or a FEEL list).",
+                    "=[mail.messageId]"
+                )
+            }),
+            &["from"],
+        )
     }
 
     fn run<'a>(&'a self, variables: Value, job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
