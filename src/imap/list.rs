@@ -137,6 +137,9 @@ impl Operation for ListOperation {
                 "maxToBeRead": max_to_be_read_field(),
                 "sortField": {
                     "title": "Sort by",
+                    "description": "Received date is when the server got the message, sent \
+                                    date its Date header, size its size in bytes. The server \
+                                    sorts when it supports IMAP SORT.",
                     "default": "RECEIVED_DATE",
                     "enum": ["RECEIVED_DATE", "SENT_DATE", "SIZE", null],
                     "x-template": { "choices": {

@@ -135,6 +135,8 @@ pub fn authentication_schema(protocol: Protocol) -> Value {
         "properties": {
             "type": {
                 "title": "Type",
+                "description": "How the worker logs in: a username and password, an OAuth 2.0 \
+                                access token, or (SMTP relays only) not at all.",
                 "default": "simple",
                 "enum": types,
                 "x-template": { "choices": choices }
@@ -275,6 +277,7 @@ pub fn max_results_field() -> Value {
 pub fn sort_order_field() -> Value {
     json!({
         "title": "Sort order",
+        "description": "Ascending lists the oldest (or smallest) message first.",
         "default": "ASC",
         "enum": ["ASC", "DESC", null],
         "x-template": { "choices": { "ASC": "Ascending", "DESC": "Descending" } }

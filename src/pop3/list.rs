@@ -63,6 +63,8 @@ impl Operation for ListOperation {
                 "maxToBeRead": max_to_be_read_field(),
                 "sortField": {
                     "title": "Sort by",
+                    "description": "Sent date is the message's Date header, size its size in \
+                                    bytes. POP3 has no received date.",
                     "default": "SENT_DATE",
                     "enum": ["SENT_DATE", "SIZE", null],
                     "x-template": { "choices": { "SENT_DATE": "Sent date", "SIZE": "Size" } }

@@ -150,6 +150,8 @@ fn operation_property(entries: &[&Registered]) -> Result<Value, String> {
     Ok(json!({
         "id": "operation",
         "label": "Operation",
+        "tooltip": "What the task does. It sets the task's job type, to which the worker \
+                    subscribes, and shows the operation's fields.",
         "type": "Dropdown",
         "value": entries.first().map(|e| e.job_type.as_str()),
         "choices": choices,
