@@ -145,14 +145,10 @@ fn property(
         {
             p.insert("placeholder".into(), json!(example));
         }
-        let (kind, feel) = if simple("integer") {
-            ("Number", feel.unwrap_or("optional"))
+        let kind = if simple("integer") {
+            "Number"
         } else if simple("string") || feel.is_some() {
-            let kind = if multiline { "Text" } else { "String" };
-            match feel {
-                Some(feel) => (kind, feel),
-                None => (kind, "optional"),
-            }
+            if multiline { "Text" } else { "String" }
         } else {
             return Err(format!(
                 "field {path} is neither text, number nor choice: say how it is entered with \
@@ -163,7 +159,7 @@ fn property(
         if let Some(default) = field.get("default") {
             p.insert("value".into(), default.clone());
         }
-        p.insert("feel".into(), json!(feel));
+        p.insert("feel".into(), json!(feel.unwrap_or("optional")));
     }
     if not_empty {
         p.insert("constraints".into(), json!({ "notEmpty": true }));

@@ -70,7 +70,7 @@ pub fn generate(registry: &Registry) -> Result<Vec<Template>, String> {
                 .iter()
                 .filter(|e| e.operation.protocol() == protocol)
                 .collect();
-            (!entries.is_empty()).then(|| template(protocol, &entries))
+            (!entries.is_empty()).then(|| template(protocol, &offered(&entries)?))
         })
         .collect()
 }
@@ -80,19 +80,44 @@ pub fn template_id(protocol: Protocol) -> String {
     format!("email-connector.{}", protocol.name())
 }
 
-fn template(protocol: Protocol, entries: &[&Registered]) -> Result<Template, String> {
+/// An operation as its template offers it: job type, schema (built once) and title.
+struct Offered<'a> {
+    job_type: &'a str,
+    schema: Value,
+    title: String,
+}
+
+fn offered<'a>(entries: &[&'a Registered]) -> Result<Vec<Offered<'a>>, String> {
+    entries
+        .iter()
+        .map(|e| {
+            let schema = e.operation.schema();
+            let title = schema["title"]
+                .as_str()
+                .ok_or_else(|| format!("the schema of {} has no title", e.job_type))?
+                .to_string();
+            Ok(Offered {
+                job_type: &e.job_type,
+                schema,
+                title,
+            })
+        })
+        .collect()
+}
+
+fn template(protocol: Protocol, operations: &[Offered]) -> Result<Template, String> {
     let upper = protocol.name().to_uppercase();
     let (work_group, work_label, description) = match protocol {
-        Protocol::Smtp => ("message", "Message", "Send email over SMTP"),
-        _ => ("mailbox", "Mailbox", "Read and manage a mailbox"),
+        Protocol::Smtp => ("message", "Message", "Send email over SMTP".to_string()),
+        _ => (
+            "mailbox",
+            "Mailbox",
+            format!("Read and manage a mailbox over {upper}"),
+        ),
     };
-    let description = match protocol {
-        Protocol::Smtp => description.to_string(),
-        _ => format!("{description} over {upper}"),
-    };
-    let mut properties = vec![operation_property(entries)?];
-    let all_types: Vec<&str> = entries.iter().map(|e| e.job_type.as_str()).collect();
-    for field in merged_fields(entries, work_group)? {
+    let mut properties = vec![operation_property(operations)];
+    let all_types: Vec<&str> = operations.iter().map(|o| o.job_type).collect();
+    for field in merged_fields(operations, work_group)? {
         properties.push(field.into_property(&all_types));
     }
     properties.extend(standard_tail(protocol));
@@ -101,11 +126,7 @@ fn template(protocol: Protocol, entries: &[&Registered]) -> Result<Template, Str
         base64::engine::general_purpose::STANDARD.encode(ICON_SVG)
     );
     let mut keywords = vec!["email".to_string(), "mail".to_string(), upper.clone()];
-    keywords.extend(entries.iter().filter_map(|e| {
-        e.operation.schema()["title"]
-            .as_str()
-            .map(str::to_lowercase)
-    }));
+    keywords.extend(operations.iter().map(|o| o.title.to_lowercase()));
     let content = json!({
         "$schema": SCHEMA_URL,
         "name": format!("Email ({upper})"),
@@ -136,28 +157,22 @@ fn template(protocol: Protocol, entries: &[&Registered]) -> Result<Template, Str
 }
 
 /// The operation picker: its value is the task's job type.
-fn operation_property(entries: &[&Registered]) -> Result<Value, String> {
-    let choices = entries
+fn operation_property(operations: &[Offered]) -> Value {
+    let choices: Vec<Value> = operations
         .iter()
-        .map(|e| {
-            let schema = e.operation.schema();
-            let title = schema["title"]
-                .as_str()
-                .ok_or_else(|| format!("the schema of {} has no title", e.job_type))?;
-            Ok(json!({ "name": title, "value": e.job_type }))
-        })
-        .collect::<Result<Vec<_>, String>>()?;
-    Ok(json!({
+        .map(|o| json!({ "name": o.title, "value": o.job_type }))
+        .collect();
+    json!({
         "id": "operation",
         "label": "Operation",
         "tooltip": "What the task does. It sets the task's job type, to which the worker \
                     subscribes, and shows the operation's fields.",
         "type": "Dropdown",
-        "value": entries.first().map(|e| e.job_type.as_str()),
+        "value": operations.first().map(|o| o.job_type),
         "choices": choices,
         "group": "operation",
         "binding": { "type": "zeebe:taskDefinition", "property": "type" }
-    }))
+    })
 }
 
 /// One template property before it learns which operations show it.
@@ -194,23 +209,23 @@ impl Field {
 
 /// Every operation's fields, with fields that are the same in several operations shown once
 /// (so switching between them keeps what the user typed). Order: first appearance.
-fn merged_fields(entries: &[&Registered], work_group: &str) -> Result<Vec<Field>, String> {
+fn merged_fields(operations: &[Offered], work_group: &str) -> Result<Vec<Field>, String> {
     let mut fields: Vec<Field> = Vec::new();
-    for entry in entries {
-        let schema = entry.operation.schema();
+    for operation in operations {
         let mut own = Vec::new();
-        walk(&schema, "", work_group, &mut own).map_err(|e| format!("{}: {e}", entry.job_type))?;
+        walk(&operation.schema, "", work_group, &mut own)
+            .map_err(|e| format!("{}: {e}", operation.job_type))?;
         for (id, property, siblings) in own {
             let same = fields
                 .iter_mut()
                 .find(|f| f.id == id && f.property == property && f.siblings == siblings);
             match same {
-                Some(field) => field.job_types.push(entry.job_type.clone()),
+                Some(field) => field.job_types.push(operation.job_type.to_string()),
                 None => fields.push(Field {
                     id,
                     property,
                     siblings,
-                    job_types: vec![entry.job_type.clone()],
+                    job_types: vec![operation.job_type.to_string()],
                 }),
             }
         }
