@@ -16,7 +16,7 @@ use super::session::ImapSession;
 use super::wire::Command;
 use crate::error::{ErrorCode, Result};
 use crate::mail::inputs::{
-    DEFAULT_MAX_TO_BE_READ, folder_field, max_to_be_read_field, operation_schema, sort_order_field,
+    folder_field, max_to_be_read, max_to_be_read_field, operation_schema, sort_order_field,
 };
 use crate::mail::server::Protocol;
 use crate::operations::{JobContext, Operation, Outcome};
@@ -156,9 +156,7 @@ impl Operation for ListOperation {
         Box::pin(async move {
             let mailbox = target(&variables)?;
             let folder = folder(&variables, "folder");
-            let limit = variables["maxToBeRead"]
-                .as_u64()
-                .map_or(DEFAULT_MAX_TO_BE_READ, |n| n as usize);
+            let limit = max_to_be_read(&variables);
             let field = SortField::parse(variables["sortField"].as_str());
             let descending = variables["sortOrder"].as_str() == Some("DESC");
             let mut session = self

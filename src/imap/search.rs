@@ -12,7 +12,7 @@ use super::wire::Command;
 use crate::error::{ErrorCode, Result};
 use crate::mail::criteria::Criterion;
 use crate::mail::inputs::{
-    DEFAULT_MAX_RESULTS, criteria_field, folder_field, max_results_field, operation_schema,
+    criteria_field, folder_field, max_results, max_results_field, operation_schema,
 };
 use crate::mail::server::Protocol;
 use crate::operations::{JobContext, Operation, Outcome};
@@ -49,9 +49,7 @@ impl Operation for SearchOperation {
             let criteria = Criterion::parse(&variables["criteria"], "/criteria")?;
             let mailbox = target(&variables)?;
             let folder = folder(&variables, "folder");
-            let limit = variables["maxResults"]
-                .as_u64()
-                .map_or(DEFAULT_MAX_RESULTS, |n| n as usize);
+            let limit = max_results(&variables);
             let program = criteria.to_imap();
             let command = if program.needs_utf8() {
                 Command::new("UID SEARCH CHARSET UTF-8")

@@ -241,10 +241,10 @@ pub fn criteria_field() -> Value {
 
 /// Messages a listing returns when a model sets no `maxToBeRead`: job variables have a size
 /// limit.
-pub const DEFAULT_MAX_TO_BE_READ: usize = 100;
+const DEFAULT_MAX_TO_BE_READ: usize = 100;
 
 /// Results a search returns when a model sets no `maxResults`.
-pub const DEFAULT_MAX_RESULTS: usize = 100;
+const DEFAULT_MAX_RESULTS: usize = 100;
 
 fn limit_field(title: &str, description: &str, default: usize) -> Value {
     json!({
@@ -253,6 +253,20 @@ fn limit_field(title: &str, description: &str, default: usize) -> Value {
         "default": default,
         "type": "integer", "minimum": 1, "maximum": 10000
     })
+}
+
+fn limit(variables: &Value, name: &str, default: usize) -> usize {
+    variables[name].as_u64().map_or(default, |n| n as usize)
+}
+
+/// The `maxToBeRead` of validated variables, or its default.
+pub fn max_to_be_read(variables: &Value) -> usize {
+    limit(variables, "maxToBeRead", DEFAULT_MAX_TO_BE_READ)
+}
+
+/// The `maxResults` of validated variables, or its default.
+pub fn max_results(variables: &Value) -> usize {
+    limit(variables, "maxResults", DEFAULT_MAX_RESULTS)
 }
 
 /// How many messages a listing returns, after sorting.

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::common::{Listed, Maildrop, list_with_headers, summary};
 use crate::error::Result;
 use crate::mail::inputs::{
-    DEFAULT_MAX_TO_BE_READ, max_to_be_read_field, operation_schema, sort_order_field,
+    max_to_be_read, max_to_be_read_field, operation_schema, sort_order_field,
 };
 use crate::mail::server::Protocol;
 use crate::operations::{JobContext, Operation, Outcome};
@@ -78,9 +78,7 @@ impl Operation for ListOperation {
     fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
             let maildrop = Maildrop::from_variables(&variables)?;
-            let limit = variables["maxToBeRead"]
-                .as_u64()
-                .map_or(DEFAULT_MAX_TO_BE_READ, |n| n as usize);
+            let limit = max_to_be_read(&variables);
             let by_size = variables["sortField"].as_str() == Some("SIZE");
             let descending = variables["sortOrder"].as_str() == Some("DESC");
             let mut client = maildrop.connect().await?;

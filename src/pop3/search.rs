@@ -8,9 +8,7 @@ use serde_json::{Value, json};
 use super::common::{Maildrop, list_with_headers, summary};
 use crate::error::Result;
 use crate::mail::criteria::{Criterion, MessageView};
-use crate::mail::inputs::{
-    DEFAULT_MAX_RESULTS, criteria_field, max_results_field, operation_schema,
-};
+use crate::mail::inputs::{criteria_field, max_results, max_results_field, operation_schema};
 use crate::mail::server::Protocol;
 use crate::operations::{JobContext, Operation, Outcome};
 
@@ -42,9 +40,7 @@ impl Operation for SearchOperation {
         Box::pin(async move {
             let criteria = Criterion::parse(&variables["criteria"], "/criteria")?;
             let maildrop = Maildrop::from_variables(&variables)?;
-            let limit = variables["maxResults"]
-                .as_u64()
-                .map_or(DEFAULT_MAX_RESULTS, |n| n as usize);
+            let limit = max_results(&variables);
             let mut client = maildrop.connect().await?;
             let mut found = Vec::new();
             for listed in list_with_headers(&mut client).await? {
