@@ -238,12 +238,9 @@ fn templates_validate_and_work_in_the_real_modeling_ui() {
 
         // The same task with its required text fields left empty names each of them.
         let mut empty = variables_from_inputs(inputs);
-        for (target, source) in inputs {
-            if source.is_string() && !target.starts_with("server.") && target.contains('.') {
-                let (block, field) = target.split_once('.').expect("dotted");
-                if field != "type" {
-                    empty[block][field] = Value::Null;
-                }
+        for field in ["username", "password", "accessToken"] {
+            if empty["authentication"].get(field).is_some() {
+                empty["authentication"][field] = Value::Null;
             }
         }
         entry.schema.unset_nulls(&mut empty);

@@ -33,7 +33,7 @@ const [, major, minor] = /^\^(\d+)\.(\d+)/.exec(range) ?? [];
 const configs = Object.keys(plugin.configs)
   .map((name) => [name, /^camunda-cloud-(\d+)-(\d+)$/.exec(name)])
   .filter(([, m]) => m && Number(m[1]) === Number(major) && Number(m[2]) >= Number(minor))
-  .map(([name]) => name);
+  .map(([name, m]) => ({ name, minor: Number(m[2]) }));
 if (configs.length === 0) {
   console.error(`no camunda-compat rule set for ${range}`);
   process.exit(1);
@@ -75,14 +75,12 @@ for (const file of files) {
     if (!served.has(type)) fail(`${file}: job type ${type} is not served by the worker`);
   }
 
-  for (const config of configs) {
+  for (const { name: config, minor: configMinor } of configs) {
     // From 8.10 the rule asks to move `{{secrets.NAME}}` to the engine's `camunda.secrets.NAME`.
     // That would make Zeebe resolve the secret and hand its value to the job (and show it
     // among the task's variables); this worker resolves `{{secrets.NAME}}` itself, so the
     // secret never enters Zeebe. The examples keep the worker's format on purpose.
-    const rules = config === 'camunda-cloud-8-8' || config === 'camunda-cloud-8-9'
-      ? {}
-      : { 'camunda-compat/secrets': 'off' };
+    const rules = configMinor >= 10 ? { 'camunda-compat/secrets': 'off' } : {};
     const linter = new bpmnlint.Linter({
       config: { extends: `plugin:camunda-compat/${config}`, rules },
       resolver: new NodeResolver(),
@@ -94,6 +92,6 @@ for (const file of files) {
       }
     }
   }
-  console.log(`${file}: parsed, ${types.length} service tasks (${[...new Set(types)].join(', ')}), linted for ${configs.join(', ')}`);
+  console.log(`${file}: parsed, ${types.length} service tasks (${[...new Set(types)].join(', ')}), linted for ${configs.map((c) => c.name).join(', ')}`);
 }
 process.exit(problems === 0 ? 0 : 1);
