@@ -20,13 +20,16 @@ pub enum ErrorCode {
     FolderNotFound,
     MessageRejected,
     RecipientsRejected,
+    /// The gateway refused the job's completion as larger than its message limit (SPEC §7.1).
+    /// Not retried: the same mail gives the same response until a limit is changed.
+    ResponseTooLarge,
     /// A defect of ours (a panic in an operation, a response we cannot serialize). Retried,
     /// because the next attempt may land on a healthier replica.
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 12] = [
         ErrorCode::InvalidInput,
         ErrorCode::AuthenticationFailed,
         ErrorCode::TlsError,
@@ -37,6 +40,7 @@ impl ErrorCode {
         ErrorCode::FolderNotFound,
         ErrorCode::MessageRejected,
         ErrorCode::RecipientsRejected,
+        ErrorCode::ResponseTooLarge,
         ErrorCode::Internal,
     ];
 
@@ -52,6 +56,7 @@ impl ErrorCode {
             ErrorCode::FolderNotFound => "FOLDER_NOT_FOUND",
             ErrorCode::MessageRejected => "MESSAGE_REJECTED",
             ErrorCode::RecipientsRejected => "RECIPIENTS_REJECTED",
+            ErrorCode::ResponseTooLarge => "RESPONSE_TOO_LARGE",
             ErrorCode::Internal => "INTERNAL_ERROR",
         }
     }
@@ -144,6 +149,7 @@ mod tests {
                 "FOLDER_NOT_FOUND",
                 "MESSAGE_REJECTED",
                 "RECIPIENTS_REJECTED",
+                "RESPONSE_TOO_LARGE",
                 "INTERNAL_ERROR"
             ]
         );

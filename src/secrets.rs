@@ -2,6 +2,10 @@
 //! after.
 //!
 //! Camunda's connector runtime resolves the same syntax, so models written for it keep working.
+//! Unlike that runtime, placeholders are resolved only inside the connection settings
+//! ([`SECRET_SCOPES`]): subjects, bodies, addresses, folders and criteria routinely carry text
+//! from incoming mail, and a stranger who writes `{{secrets.MAIL_PASSWORD}}` into a subject
+//! must get that text back, not the password.
 //! Values come from environment variables with a prefix (so an operator decides which variables
 //! a model may read; the whole environment is never exposed) or from files in a directory, the
 //! way a Kubernetes Secret is mounted.
@@ -12,6 +16,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use crate::error::{EmailError, Result};
+
+/// The only top-level variables whose strings may hold `{{secrets.NAME}}` placeholders: the
+/// connection settings, which a process author writes and mail never fills.
+pub const SECRET_SCOPES: &[&str] = &["authentication", "server"];
 
 /// Where secret values come from.
 #[derive(Debug, Clone)]
@@ -46,12 +54,21 @@ impl SecretProvider {
         Some(trimmed.to_string().into())
     }
 
-    /// Replaces every placeholder in every string of `variables`, in place, and returns the
-    /// values it used so that they can be masked in anything the job reports.
+    /// Replaces every placeholder in the connection settings of `variables` (the top-level
+    /// blocks named in [`SECRET_SCOPES`]), in place, and returns the values it used so that
+    /// they can be masked in anything the job reports. Every other variable is left exactly
+    /// as typed.
     pub fn resolve(&self, variables: &mut Value) -> Result<SecretMask> {
         let mut mask = SecretMask::default();
         let mut missing = Vec::new();
-        self.resolve_value(variables, &mut String::new(), &mut mask, &mut missing);
+        if let Value::Object(map) = variables {
+            for scope in SECRET_SCOPES {
+                if let Some(block) = map.get_mut(*scope) {
+                    let mut pointer = format!("/{scope}");
+                    self.resolve_value(block, &mut pointer, &mut mask, &mut missing);
+                }
+            }
+        }
         if missing.is_empty() {
             Ok(mask)
         } else {
@@ -172,6 +189,30 @@ impl SecretMask {
         masked
     }
 
+    /// Masks every string of a response in place, so that a secret value that reached the
+    /// response by any path (a server echoing it, a mail quoting it) is not handed to Zeebe.
+    pub fn apply_to_value(&self, value: &mut Value) {
+        if self.is_empty() {
+            return;
+        }
+        // serde_json bounds nesting on input, but an operation builds its own responses:
+        // an explicit stack keeps this safe for any shape.
+        let mut pending = vec![value];
+        while let Some(value) = pending.pop() {
+            match value {
+                Value::String(text) => {
+                    let masked = self.apply(text);
+                    if masked != *text {
+                        *text = masked;
+                    }
+                }
+                Value::Array(items) => pending.extend(items.iter_mut()),
+                Value::Object(map) => pending.extend(map.values_mut()),
+                _ => {}
+            }
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }
@@ -193,21 +234,34 @@ mod tests {
     }
 
     #[test]
-    fn resolves_from_the_environment_and_masks() {
+    fn resolves_only_in_the_connection_settings_and_masks() {
         // SAFETY: the variable name is unique to this test, so no other thread reads it.
         unsafe { std::env::set_var("EMAIL_CONNECTOR_UNIT_TEST_PW", "s3cr3t!") };
         let mut vars = json!({
             "authentication": { "password": "{{secrets.PW}}", "username": "u" },
+            "server": { "host": "a {{ secrets.PW }} b", "list": ["{{secrets.PW}}"] },
+            "subject": "Re: {{secrets.PW}}",
             "list": ["a {{ secrets.PW }} b"],
+            "criteria": { "field": "SUBJECT", "value": "{{secrets.NOT_EVEN_DEFINED}}" },
             "other": "{{notASecret}} and {{secrets.}}"
         });
         let mask = provider_with(None).resolve(&mut vars).unwrap();
         assert_eq!(vars["authentication"]["password"], "s3cr3t!");
-        assert_eq!(vars["list"][0], "a s3cr3t! b");
+        assert_eq!(vars["server"]["host"], "a s3cr3t! b");
+        assert_eq!(vars["server"]["list"][0], "s3cr3t!");
+        assert_eq!(vars["subject"], "Re: {{secrets.PW}}");
+        assert_eq!(vars["list"][0], "a {{ secrets.PW }} b");
+        assert_eq!(vars["criteria"]["value"], "{{secrets.NOT_EVEN_DEFINED}}");
         assert_eq!(vars["other"], "{{notASecret}} and {{secrets.}}");
         assert_eq!(
             mask.apply("login failed for s3cr3t! (s3cr3t!)"),
             "login failed for *** (***)"
+        );
+        let mut response = json!({ "subject": "s3cr3t!", "list": [{ "x": "a s3cr3t!" }], "n": 1 });
+        mask.apply_to_value(&mut response);
+        assert_eq!(
+            response,
+            json!({ "subject": "***", "list": [{ "x": "a ***" }], "n": 1 })
         );
     }
 
@@ -216,9 +270,9 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("secrets-unit-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("FILE_PW"), "from-file\n").unwrap();
-        let mut vars = json!({ "p": "{{secrets.FILE_PW}}" });
+        let mut vars = json!({ "authentication": { "password": "{{secrets.FILE_PW}}" } });
         provider_with(Some(dir.clone())).resolve(&mut vars).unwrap();
-        assert_eq!(vars["p"], "from-file");
+        assert_eq!(vars["authentication"]["password"], "from-file");
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -74,6 +74,10 @@ enum Verdict {
     Complete {
         variables: String,
         after: Option<Box<dyn crate::operations::AfterCompletion>>,
+        /// What the job becomes if the gateway refuses the completion as too large: the
+        /// headers (bpmnErrors may catch the code) and where it ran, for the message.
+        headers: JobHeaders,
+        context: String,
     },
     Fail {
         code: ErrorCode,
@@ -546,28 +550,52 @@ async fn handle_job(shared: &Shared, job: ActivatedJob) {
         .get_or_create(&job_label(&job.r#type))
         .observe(started.elapsed().as_secs_f64());
     let key = job.key;
-    match verdict {
-        Verdict::Complete { variables, after } => {
-            match retry_call(|| shared.gateway.complete_job(key, variables.clone())).await {
-                Ok(()) => {
-                    shared
-                        .metrics
-                        .completed
-                        .get_or_create(&job_label(&job.r#type))
-                        .inc();
-                    info!(job_key = key, job_type = %job.r#type, elapsed_ms = started.elapsed().as_millis() as u64, "job completed");
-                    if let Some(after) = after {
-                        after.commit().await;
-                    }
+    let mut verdict = verdict;
+    // A completion the gateway refuses as too large turns into a failure, reported below.
+    while let Verdict::Complete {
+        variables,
+        after,
+        headers,
+        context,
+    } = verdict
+    {
+        match retry_call(|| shared.gateway.complete_job(key, variables.clone())).await {
+            Ok(()) => {
+                shared
+                    .metrics
+                    .completed
+                    .get_or_create(&job_label(&job.r#type))
+                    .inc();
+                info!(job_key = key, job_type = %job.r#type, elapsed_ms = started.elapsed().as_millis() as u64, "job completed");
+                if let Some(after) = after {
+                    after.commit().await;
                 }
-                Err(status) => {
-                    warn!(job_key = key, job_type = %job.r#type, "the gateway did not accept the completion: {}", status.message());
-                    if let Some(after) = after {
-                        after.rollback().await;
-                    }
+                return;
+            }
+            Err(status) if is_too_large(&status) => {
+                if let Some(after) = after {
+                    after.rollback().await;
                 }
+                let error = too_large_error(variables.len(), &status);
+                verdict = fail_verdict(
+                    error,
+                    &job,
+                    Some(&headers),
+                    &context,
+                    &SecretMask::default(),
+                );
+            }
+            Err(status) => {
+                warn!(job_key = key, job_type = %job.r#type, "the gateway did not accept the completion: {}", status.message());
+                if let Some(after) = after {
+                    after.rollback().await;
+                }
+                return;
             }
         }
+    }
+    match verdict {
+        Verdict::Complete { .. } => {}
         Verdict::Fail {
             code,
             message,
@@ -618,6 +646,46 @@ async fn handle_job(shared: &Shared, job: ActivatedJob) {
     }
 }
 
+/// Whether the gateway refused a request for its size: grpc-java (Zeebe's gateway) answers
+/// RESOURCE_EXHAUSTED "gRPC message exceeds maximum size", tonic-based gateways OUT_OF_RANGE
+/// "decoded message length too large", and the broker RESOURCE_EXHAUSTED for a record batch
+/// over its limit. A busy gateway's RESOURCE_EXHAUSTED (backpressure) says nothing of size.
+fn is_too_large(status: &tonic::Status) -> bool {
+    if !matches!(
+        status.code(),
+        tonic::Code::ResourceExhausted | tonic::Code::OutOfRange | tonic::Code::InvalidArgument
+    ) {
+        return false;
+    }
+    let text = status.message().to_ascii_lowercase();
+    [
+        "maximum size",
+        "too large",
+        "max message size",
+        "exceeds",
+        "larger than",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
+}
+
+/// The failure for a refused completion: which limits to change, never the response itself.
+fn too_large_error(bytes: usize, status: &tonic::Status) -> EmailError {
+    let mut reason: String = status.message().chars().take(300).collect();
+    if reason.is_empty() {
+        reason = format!("{:?}", status.code());
+    }
+    EmailError::new(
+        ErrorCode::ResponseTooLarge,
+        format!(
+            "the gateway refused the job's completion ({bytes} bytes of variables) as too large \
+             ({reason}); lower EMAIL_MAX_RESPONSE_BYTES on the worker (or EMAIL_MAX_ATTACHMENT_BYTES), \
+             or raise the gateway's and broker's maximum message size \
+             (zeebe.gateway.network.maxMessageSize, zeebe.broker.network.maxMessageSize)"
+        ),
+    )
+}
+
 /// Calls the gateway again after a short pause when the failure is one a second try can fix.
 async fn retry_call<F, Fut>(mut call: F) -> Result<(), tonic::Status>
 where
@@ -631,6 +699,7 @@ where
             Ok(()) => return Ok(()),
             Err(status)
                 if attempt < 3
+                    && !is_too_large(&status)
                     && matches!(
                         status.code(),
                         tonic::Code::Unavailable
@@ -700,6 +769,8 @@ async fn decide(shared: &Shared, job: &ActivatedJob) -> Verdict {
             Ok(variables) => Verdict::Complete {
                 variables,
                 after: outcome.after_completion,
+                context: format!("{} on {server}", entry.operation.name()),
+                headers,
             },
             Err(e) => {
                 if let Some(after) = outcome.after_completion {
@@ -799,7 +870,10 @@ pub async fn execute(
     let task = tokio::spawn(async move { operation.run(variables, &job).await });
     let abort = task.abort_handle();
     let result = match tokio::time::timeout(timeout, task).await {
-        Ok(Ok(result)) => result,
+        Ok(Ok(result)) => result.map(|mut outcome| {
+            mask.apply_to_value(&mut outcome.response);
+            outcome
+        }),
         Ok(Err(join_error)) => {
             let reason = if join_error.is_panic() {
                 let payload = join_error.into_panic();

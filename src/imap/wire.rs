@@ -111,14 +111,24 @@ impl Command {
 
     /// Appends protocol text, preceded by a space.
     pub fn raw(mut self, raw: impl Into<String>) -> Self {
-        self.parts.push(Part::Raw(raw.into()));
+        self.push_raw(raw);
         self
     }
 
     /// Appends a value as a string argument, preceded by a space.
     pub fn value(mut self, value: impl Into<String>) -> Self {
-        self.parts.push(Part::Value(value.into()));
+        self.push_value(value);
         self
+    }
+
+    /// [`Command::raw`] on a command being built in place.
+    pub fn push_raw(&mut self, raw: impl Into<String>) {
+        self.parts.push(Part::Raw(raw.into()));
+    }
+
+    /// [`Command::value`] on a command being built in place.
+    pub fn push_value(&mut self, value: impl Into<String>) {
+        self.parts.push(Part::Value(value.into()));
     }
 
     /// Appends a mailbox name (modified UTF-7, then quoted).

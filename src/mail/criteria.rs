@@ -12,6 +12,9 @@ use crate::imap::wire::Command;
 
 /// Deeper trees are refused: no real search needs them, and recursion must stay bounded.
 pub const MAX_DEPTH: usize = 32;
+/// Larger trees are refused (SPEC §7.1): a search of more leaves is not a search a server
+/// should run, and the bound keeps a job's work and memory in proportion.
+pub const MAX_NODES: usize = 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TextField {
@@ -101,6 +104,12 @@ impl Criterion {
             }
             other => other,
         };
+        if exceeds_node_limit(value) {
+            return Err(EmailError::invalid_input(format!(
+                "{pointer}: more than {MAX_NODES} criteria (leaves and groups together); \
+                 at most {MAX_NODES} are allowed"
+            )));
+        }
         let mut problems = Vec::new();
         let criterion = parse_node(value, pointer, 1, &mut problems);
         match criterion {
@@ -120,46 +129,67 @@ impl Criterion {
     }
 
     /// The criterion as one IMAP SEARCH program (the part after `UID SEARCH [CHARSET UTF-8]`).
+    /// Built into one command in a single pass: recursion follows the tree's depth (at most
+    /// [`MAX_DEPTH`]) and, for OR, the logarithm of a list's length, never the length itself.
     pub fn to_imap(&self) -> Command {
+        let mut program = Command::default();
         match self {
-            Criterion::And(items) => items
-                .iter()
-                .skip(1)
-                .fold(items[0].to_imap_key(), |acc, item| {
-                    acc.extend(item.to_imap_key())
-                }),
-            other => other.to_imap_key(),
+            // A top-level AND is the program itself: IMAP ANDs the keys it is given.
+            Criterion::And(items) => {
+                for item in items {
+                    item.push_imap_key(&mut program);
+                }
+            }
+            other => other.push_imap_key(&mut program),
         }
+        program
     }
 
-    /// One search key: an AND inside another key needs parentheses.
-    fn to_imap_key(&self) -> Command {
+    /// Appends one search key: an AND inside another key needs parentheses.
+    fn push_imap_key(&self, program: &mut Command) {
         match self {
-            Criterion::Text { field, value } => Command::new(field.keyword()).value(value.clone()),
-            Criterion::Header { name, value } => Command::new("HEADER")
-                .value(name.clone())
-                .value(value.clone()),
-            Criterion::Since(date) => Command::new(format!("SINCE {}", date.imap())),
-            Criterion::Before(date) => Command::new(format!("BEFORE {}", date.imap())),
-            Criterion::Seen => Command::new("SEEN"),
-            Criterion::Unseen => Command::new("UNSEEN"),
-            Criterion::Not(inner) => Command::new("NOT").extend(inner.to_imap_key()),
-            Criterion::And(items) if items.len() == 1 => items[0].to_imap_key(),
-            Criterion::And(items) => {
-                let mut command = Command::new("(").extend(items[0].to_imap_key());
-                for item in &items[1..] {
-                    command = command.extend(item.to_imap_key());
-                }
-                command.raw(")")
+            Criterion::Text { field, value } => {
+                program.push_raw(field.keyword());
+                program.push_value(value.clone());
             }
-            // IMAP's OR takes two keys; more nest to the right.
-            Criterion::Or(items) => match items.as_slice() {
-                [only] => only.to_imap_key(),
-                [first, rest @ ..] => Command::new("OR")
-                    .extend(first.to_imap_key())
-                    .extend(Criterion::Or(rest.to_vec()).to_imap_key()),
-                [] => Command::new("ALL"),
-            },
+            Criterion::Header { name, value } => {
+                program.push_raw("HEADER");
+                program.push_value(name.clone());
+                program.push_value(value.clone());
+            }
+            Criterion::Since(date) => program.push_raw(format!("SINCE {}", date.imap())),
+            Criterion::Before(date) => program.push_raw(format!("BEFORE {}", date.imap())),
+            Criterion::Seen => program.push_raw("SEEN"),
+            Criterion::Unseen => program.push_raw("UNSEEN"),
+            Criterion::Not(inner) => {
+                program.push_raw("NOT");
+                inner.push_imap_key(program);
+            }
+            Criterion::And(items) if items.len() == 1 => items[0].push_imap_key(program),
+            Criterion::And(items) => {
+                program.push_raw("(");
+                for item in items {
+                    item.push_imap_key(program);
+                }
+                program.push_raw(")");
+            }
+            Criterion::Or(items) => push_or(items, program),
+        }
+    }
+}
+
+/// IMAP's OR takes two keys. A longer list becomes a balanced tree of ORs, so neither this
+/// code nor the server's parser nests deeper than log2 of the list's length.
+fn push_or(items: &[Criterion], program: &mut Command) {
+    match items {
+        [] => program.push_raw("ALL"),
+        [only] => only.push_imap_key(program),
+        _ => {
+            // The left half no larger than the right keeps three items as `OR a OR b c`.
+            let (left, right) = items.split_at(items.len() / 2);
+            program.push_raw("OR");
+            push_or(left, program);
+            push_or(right, program);
         }
     }
 }
@@ -283,6 +313,27 @@ impl Criterion {
             }
         }
     }
+}
+
+/// Counts the nodes of a criteria tree without recursion, stopping at the first one past
+/// [`MAX_NODES`], so a list of millions costs no more than a list of a thousand. Depth is
+/// left to the parser, which reports the offending node.
+fn exceeds_node_limit(root: &Value) -> bool {
+    let mut count = 0usize;
+    let mut pending = vec![(root, 1usize)];
+    while let Some((node, depth)) = pending.pop() {
+        count += 1;
+        if count > MAX_NODES {
+            return true;
+        }
+        if depth > MAX_DEPTH {
+            continue;
+        }
+        if let Some(Value::Array(items)) = node.get("criteria") {
+            pending.extend(items.iter().map(|item| (item, depth + 1)));
+        }
+    }
+    false
 }
 
 fn expect_keys(
@@ -630,6 +681,59 @@ mod tests {
         }
         let message = Criterion::parse(&node, "/criteria").unwrap_err().message;
         assert!(message.contains("deeper than 32"), "{message}");
+    }
+
+    fn leaves(count: usize) -> Vec<Value> {
+        (0..count)
+            .map(|i| json!({ "field": "SUBJECT", "value": format!("s{i}") }))
+            .collect()
+    }
+
+    #[test]
+    fn wide_trees_are_refused_fast_naming_criteria() {
+        for (operator, count) in [("OR", 20_000), ("AND", 5_000), ("OR", 1_000)] {
+            let tree = json!({ "operator": operator, "criteria": leaves(count) });
+            let started = std::time::Instant::now();
+            let message = Criterion::parse(&tree, "/criteria").unwrap_err().message;
+            assert!(
+                message.starts_with("/criteria: more than 1000 criteria"),
+                "{message}"
+            );
+            assert!(started.elapsed() < std::time::Duration::from_millis(200));
+        }
+        // 999 leaves and their group: exactly the limit.
+        let tree = json!({ "operator": "OR", "criteria": leaves(MAX_NODES - 1) });
+        assert!(Criterion::parse(&tree, "/criteria").is_ok());
+        // Nodes count across levels, not per list.
+        let nested = json!({ "operator": "AND", "criteria": [
+            { "operator": "OR", "criteria": leaves(600) },
+            { "operator": "OR", "criteria": leaves(600) },
+        ]});
+        assert!(Criterion::parse(&nested, "/criteria").is_err());
+    }
+
+    #[test]
+    fn a_long_or_is_a_balanced_program() {
+        let tree = json!({ "operator": "OR", "criteria": leaves(MAX_NODES - 1) });
+        let program = Criterion::parse(&tree, "/criteria")
+            .unwrap()
+            .to_imap()
+            .segments(false)
+            .join("");
+        assert_eq!(program.matches("OR ").count(), MAX_NODES - 2);
+        assert_eq!(program.matches("SUBJECT ").count(), MAX_NODES - 1);
+        assert_eq!(
+            program_of(json!({ "operator": "OR", "criteria": leaves(4) })),
+            r#"OR OR SUBJECT "s0" SUBJECT "s1" OR SUBJECT "s2" SUBJECT "s3""#
+        );
+        // Evaluated locally (POP3) too, without recursion over the list.
+        let criterion = Criterion::parse(&tree, "/criteria").unwrap();
+        let view = MessageView::new(b"Subject: s998\r\n\r\nx", false);
+        assert_eq!(criterion.evaluate(&view), Some(true));
+    }
+
+    fn program_of(criteria: Value) -> String {
+        program(criteria).join("")
     }
 
     #[test]

@@ -109,6 +109,21 @@ fn status(line: &[u8]) -> std::result::Result<std::result::Result<String, String
     }
 }
 
+/// What a refused login means, by the response code in its `-ERR` text (RFC 2449, RFC 3206).
+/// A maildrop locked by another session (`[IN-USE]`), a passing server problem (`[SYS/TEMP]`)
+/// or logging in too often (`[LOGIN-DELAY]`) is worth another try later; a wrong password is
+/// not, and retrying it only risks locking the account.
+fn login_refusal_code(text: &str) -> ErrorCode {
+    let code = text
+        .strip_prefix('[')
+        .and_then(|rest| rest.split_once(']'))
+        .map(|(code, _)| code.to_ascii_uppercase());
+    match code.as_deref() {
+        Some("IN-USE" | "SYS/TEMP" | "LOGIN-DELAY") => ErrorCode::TemporaryFailure,
+        _ => ErrorCode::AuthenticationFailed,
+    }
+}
+
 /// Parses `n size` or `n uid` lines of LIST and UIDL, skipping malformed ones.
 pub fn parse_pairs(body: &[u8]) -> Vec<(u32, String)> {
     String::from_utf8_lossy(body)
@@ -221,7 +236,7 @@ impl Pop3Client {
     async fn login(&mut self, auth: &Authentication) -> Result<()> {
         let refused = |who: &str, text: String| {
             EmailError::new(
-                ErrorCode::AuthenticationFailed,
+                login_refusal_code(&text),
                 format!("login as {who} refused: {text}"),
             )
         };
@@ -492,6 +507,32 @@ mod tests {
             multiline(b"\xff\xfe\r\n.\r\n", 16).await.unwrap(),
             b"\xff\xfe\r\n"
         );
+    }
+
+    #[test]
+    fn login_refusals_by_response_code() {
+        for (text, code) in [
+            (
+                "[IN-USE] Mailbox is locked by another POP3 session",
+                ErrorCode::TemporaryFailure,
+            ),
+            ("[SYS/TEMP] Try again later", ErrorCode::TemporaryFailure),
+            ("[in-use] lower case", ErrorCode::TemporaryFailure),
+            ("[LOGIN-DELAY] Wait 5 minutes", ErrorCode::TemporaryFailure),
+            (
+                "[AUTH] Authentication failed.",
+                ErrorCode::AuthenticationFailed,
+            ),
+            (
+                "[SYS/PERM] Mailbox is broken",
+                ErrorCode::AuthenticationFailed,
+            ),
+            ("Authentication failed.", ErrorCode::AuthenticationFailed),
+            ("[IN-USE", ErrorCode::AuthenticationFailed),
+            ("", ErrorCode::AuthenticationFailed),
+        ] {
+            assert_eq!(login_refusal_code(text), code, "{text}");
+        }
     }
 
     #[test]

@@ -152,6 +152,9 @@ pub struct TestGateway {
     server: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// The default maximum message size of Zeebe's gateway and broker.
+pub const ZEEBE_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
 struct Service {
     state: Arc<State>,
 }
@@ -197,7 +200,9 @@ impl TestGateway {
                 stream
             });
             let _ = tonic::transport::Server::builder()
-                .add_service(GatewayServer::new(service))
+                .add_service(
+                    GatewayServer::new(service).max_decoding_message_size(64 * 1024 * 1024),
+                )
                 .serve_with_incoming_shutdown(incoming, async {
                     let _ = stopped.await;
                 })
@@ -483,6 +488,14 @@ impl Gateway for Service {
     ) -> Result<Response<CompleteJobResponse>, Status> {
         self.state.check_auth(&request)?;
         let request = request.into_inner();
+        // Zeebe's gateway (grpc-java) refuses a request above its message limit, 4 MiB by
+        // default, with these words; tonic's own limit is lifted below so this one applies.
+        if request.variables.len() > ZEEBE_MAX_MESSAGE_BYTES {
+            return Err(Status::resource_exhausted(format!(
+                "gRPC message exceeds maximum size {ZEEBE_MAX_MESSAGE_BYTES}: {}",
+                request.variables.len()
+            )));
+        }
         if self.state.lock().reject_complete {
             return Err(Status::not_found(
                 "the test gateway was told to reject completions",
