@@ -7,6 +7,7 @@
 mod support;
 
 mod common;
+mod criteria;
 mod imap;
 mod pop3;
 mod smtp;
@@ -69,6 +70,9 @@ fn main() {
     let rows = runtime.block_on(async {
         support::testbed();
         let mut rows = Vec::new();
+        if wanted("criteria") {
+            criteria::scenarios(quick, samples, &mut rows);
+        }
         if wanted("worker") {
             worker::scenarios(quick, runs, &mut rows).await;
         }
