@@ -3,7 +3,8 @@
 pub mod client;
 pub mod oauth;
 
-/// Client and server code generated from `proto/gateway.proto` at build time.
+/// Client code generated from `proto/gateway.proto` at build time (the server side is built
+/// for the test gateway only; see `build.rs`).
 pub mod proto {
     #![allow(clippy::all, clippy::pedantic)]
     tonic::include_proto!("gateway_protocol");
