@@ -70,7 +70,7 @@ impl HttpState {
                 }
                 (
                     StatusCode::OK,
-                    "text/plain; version=0.0.4; charset=utf-8",
+                    crate::metrics::CONTENT_TYPE,
                     self.metrics.encode(),
                 )
             }

@@ -1,4 +1,5 @@
-//! Prometheus metrics of the worker, exposed at `/metrics` in the text format.
+//! Prometheus metrics of the worker, exposed at `/metrics` in the OpenMetrics text format
+//! (what prometheus-client writes; Prometheus reads it by its content type).
 
 use std::sync::Arc;
 
@@ -7,7 +8,11 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
+
+/// The content type of [`Metrics::encode`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct JobType {
@@ -34,6 +39,7 @@ pub struct Metrics {
     pub duration: Family<JobType, Histogram>,
     pub in_flight: Gauge,
     pub reconnects: Counter,
+    /// Sessions idle in the pools (a session in use is not counted).
     pub sessions: Family<Protocol, Gauge>,
 }
 
@@ -79,9 +85,15 @@ impl Metrics {
             reconnects.clone(),
         );
         registry.register(
-            "mail_sessions",
-            "Mail sessions or transports kept open for reuse",
+            "mail_sessions_idle",
+            "Mail sessions or transports idle in the pool, kept open for reuse",
             sessions.clone(),
+        );
+        // Exposed as `email_connector_build_info{version="…"} 1`.
+        registry.register(
+            "build",
+            "The worker's version",
+            Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
         );
         Arc::new(Metrics {
             registry,
@@ -151,5 +163,12 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("email_connector_jobs_in_flight 0"), "{text}");
+        assert!(
+            text.contains(&format!(
+                "email_connector_build_info{{version=\"{}\"}} 1",
+                env!("CARGO_PKG_VERSION")
+            )),
+            "{text}"
+        );
     }
 }

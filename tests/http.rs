@@ -13,6 +13,13 @@ use support::gateway::{Outcome, TestGateway};
 use support::{WorkerProcess, testbed, unique};
 
 async fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    get_typed(port, path)
+        .await
+        .map(|(status, _, body)| (status, body))
+}
+
+/// Status, Content-Type and body.
+async fn get_typed(port: u16, path: &str) -> Option<(u16, String, String)> {
     let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .ok()?;
@@ -26,8 +33,18 @@ async fn get(port: u16, path: &str) -> Option<(u16, String)> {
         .ok()?;
     let response = sender.send_request(request).await.ok()?;
     let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     let body = response.into_body().collect().await.ok()?.to_bytes();
-    Some((status, String::from_utf8_lossy(&body).to_string()))
+    Some((
+        status,
+        content_type,
+        String::from_utf8_lossy(&body).to_string(),
+    ))
 }
 
 async fn wait_for(port: u16, path: &str, status: u16) -> String {
@@ -115,8 +132,30 @@ async fn health_readiness_and_metrics_follow_the_gateway_and_the_jobs() {
 
     // A job's slot is released just after its result is reported.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (status, text) = get(port, "/metrics").await.expect("metrics");
+    let (status, content_type, text) = get_typed(port, "/metrics").await.expect("metrics");
     assert_eq!(status, 200);
+    // prometheus-client writes OpenMetrics text (it ends in `# EOF`): say so, or a scraper
+    // that trusts the header parses it as the older format.
+    assert!(text.trim_end().ends_with("# EOF"), "{text}");
+    assert_eq!(
+        content_type,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    assert!(
+        text.contains(&format!(
+            "email_connector_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{text}"
+    );
+    assert!(
+        metric(
+            &text,
+            r#"email_connector_mail_sessions_idle{protocol="smtp"}"#
+        )
+        .is_some(),
+        "{text}"
+    );
     let label = r#"{job_type="email:smtp:send:1""#;
     assert_eq!(
         metric(
@@ -164,7 +203,10 @@ async fn health_readiness_and_metrics_follow_the_gateway_and_the_jobs() {
         "{text}"
     );
     assert_eq!(
-        metric(&text, r#"email_connector_mail_sessions{protocol="smtp"}"#),
+        metric(
+            &text,
+            r#"email_connector_mail_sessions_idle{protocol="smtp"}"#
+        ),
         Some(1.0),
         "one pooled SMTP transport: {text}"
     );
