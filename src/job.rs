@@ -119,47 +119,22 @@ impl JobHeaders {
     }
 }
 
-/// Parses an ISO-8601 duration of days, hours, minutes and seconds (`PT30S`, `PT1M30.5S`,
-/// `P1DT2H`). Years and months are refused: their length depends on a calendar date.
+/// Parses an ISO-8601 duration of weeks, days, hours, minutes and seconds (`PT30S`,
+/// `PT1M30.5S`, `P1DT2H`), a day counted as 24 hours. Years and months are refused: their
+/// length depends on a calendar date.
 pub fn parse_iso8601_duration(text: &str) -> std::result::Result<Duration, String> {
     let bad = || format!("'{text}' is not an ISO-8601 duration such as PT30S or PT5M");
-    let rest = text.strip_prefix(['P', 'p']).ok_or_else(bad)?;
-    if rest.is_empty() {
-        return Err(bad());
+    static PARSER: jiff::fmt::temporal::SpanParser = jiff::fmt::temporal::SpanParser::new();
+    let span = PARSER.parse_span(text).map_err(|_| bad())?;
+    if span.get_years() != 0 || span.get_months() != 0 {
+        return Err(format!(
+            "'{text}': years and months have no fixed length; use days"
+        ));
     }
-    let mut seconds = 0f64;
-    let mut in_time = false;
-    let mut number = String::new();
-    let mut saw_unit = false;
-    for c in rest.chars() {
-        match c {
-            'T' | 't' if !in_time && number.is_empty() => in_time = true,
-            '0'..='9' | '.' | ',' => number.push(if c == ',' { '.' } else { c }),
-            unit => {
-                let value: f64 = number.parse().map_err(|_| bad())?;
-                number.clear();
-                saw_unit = true;
-                seconds += value
-                    * match (unit.to_ascii_uppercase(), in_time) {
-                        ('W', false) => 7.0 * 86_400.0,
-                        ('D', false) => 86_400.0,
-                        ('H', true) => 3_600.0,
-                        ('M', true) => 60.0,
-                        ('S', true) => 1.0,
-                        ('Y' | 'M', false) => {
-                            return Err(format!(
-                                "'{text}': years and months have no fixed length; use days"
-                            ));
-                        }
-                        _ => return Err(bad()),
-                    };
-            }
-        }
-    }
-    if !number.is_empty() || !saw_unit || !seconds.is_finite() || seconds > 1e10 {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs_f64(seconds))
+    let duration = span
+        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .map_err(|_| bad())?;
+    Duration::try_from(duration).map_err(|_| bad())
 }
 
 #[cfg(test)]
@@ -180,6 +155,9 @@ mod tests {
         assert!(s("P").is_err());
         assert!(s("PT5").is_err());
         assert!(s("PTXS").is_err());
+        assert_eq!(s("pt1m"), Ok(60.0));
+        assert!(s("-PT5S").is_err());
+        assert!(s("P1Y").is_err_and(|e| e.contains("years and months")));
     }
 
     #[test]

@@ -139,47 +139,13 @@ pub fn internal_date_iso(text: &str) -> Option<String> {
     internal_date_timestamp(text).map(iso_utc)
 }
 
+/// INTERNALDATE (`date-time` of RFC 3501: `" 1-Feb-2024 10:00:00 +0100"`, the day padded with a
+/// space) as seconds since the epoch.
 pub fn internal_date_timestamp(text: &str) -> Option<i64> {
-    const MONTHS: [&str; 12] = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ];
-    let mut parts = text.split_whitespace();
-    let date = parts.next()?;
-    let time = parts.next()?;
-    let zone = parts.next()?;
-    let mut d = date.split('-');
-    let day: i64 = d.next()?.trim().parse().ok()?;
-    let month_name = d.next()?;
-    let month = MONTHS
-        .iter()
-        .position(|m| m.eq_ignore_ascii_case(month_name))? as i64
-        + 1;
-    let year: i64 = d.next()?.parse().ok()?;
-    let mut t = time.split(':');
-    let (h, m, s): (i64, i64, i64) = (
-        t.next()?.parse().ok()?,
-        t.next()?.parse().ok()?,
-        t.next()?.parse().ok()?,
-    );
-    let sign = if zone.starts_with('-') { -1 } else { 1 };
-    let digits = zone.trim_start_matches(['+', '-']);
-    if digits.len() != 4 {
-        return None;
-    }
-    let offset =
-        sign * (digits[..2].parse::<i64>().ok()? * 3600 + digits[2..].parse::<i64>().ok()? * 60);
-    // Days from civil (Howard Hinnant's algorithm).
-    let (y, mo) = if month <= 2 {
-        (year - 1, month + 9)
-    } else {
-        (year, month - 3)
-    };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let doy = (153 * mo + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + h * 3600 + m * 60 + s - offset)
+    jiff::fmt::strtime::parse("%d-%b-%Y %H:%M:%S %z", text.trim())
+        .and_then(|parsed| parsed.to_timestamp())
+        .ok()
+        .map(|timestamp| timestamp.as_second())
 }
 
 /// The summary of one message as list and search return it.
