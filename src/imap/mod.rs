@@ -6,6 +6,7 @@ pub mod delete;
 pub mod list;
 pub mod move_;
 pub mod pool;
+pub mod program;
 pub mod read;
 pub mod search;
 pub mod session;

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::common::{folder, summaries, target};
 use super::pool::ImapPool;
+use super::program::search_program;
 use super::wire::Command;
 use crate::error::{ErrorCode, Result};
 use crate::mail::criteria::Criterion;
@@ -50,7 +51,7 @@ impl Operation for SearchOperation {
             let mailbox = target(&variables)?;
             let folder = folder(&variables, "folder");
             let limit = max_results(&variables);
-            let program = criteria.to_imap();
+            let program = search_program(&criteria);
             let command = if program.needs_utf8() {
                 Command::new("UID SEARCH CHARSET UTF-8")
             } else {

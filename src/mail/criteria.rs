@@ -8,7 +8,6 @@
 use serde_json::{Map, Value};
 
 use crate::error::{EmailError, Result};
-use crate::imap::wire::Command;
 
 /// Deeper trees are refused: no real search needs them, and recursion must stay bounded.
 pub const MAX_DEPTH: usize = 32;
@@ -26,7 +25,8 @@ pub enum TextField {
 }
 
 impl TextField {
-    fn keyword(self) -> &'static str {
+    /// The field's name, as the contract and IMAP SEARCH both spell it.
+    pub fn name(self) -> &'static str {
         match self {
             TextField::From => "FROM",
             TextField::To => "TO",
@@ -59,19 +59,6 @@ impl Date {
             return None;
         }
         Some(Date { year, month, day })
-    }
-
-    /// `1-Feb-2024`, the date form of RFC 3501.
-    fn imap(self) -> String {
-        const MONTHS: [&str; 12] = [
-            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-        ];
-        format!(
-            "{}-{}-{}",
-            self.day,
-            MONTHS[usize::from(self.month - 1)],
-            self.year
-        )
     }
 }
 
@@ -125,71 +112,6 @@ impl Criterion {
             Criterion::And(items) | Criterion::Or(items) => items.iter().any(Criterion::needs_body),
             Criterion::Not(inner) => inner.needs_body(),
             _ => false,
-        }
-    }
-
-    /// The criterion as one IMAP SEARCH program (the part after `UID SEARCH [CHARSET UTF-8]`).
-    /// Built into one command in a single pass: recursion follows the tree's depth (at most
-    /// [`MAX_DEPTH`]) and, for OR, the logarithm of a list's length, never the length itself.
-    pub fn to_imap(&self) -> Command {
-        let mut program = Command::default();
-        match self {
-            // A top-level AND is the program itself: IMAP ANDs the keys it is given.
-            Criterion::And(items) => {
-                for item in items {
-                    item.push_imap_key(&mut program);
-                }
-            }
-            other => other.push_imap_key(&mut program),
-        }
-        program
-    }
-
-    /// Appends one search key: an AND inside another key needs parentheses.
-    fn push_imap_key(&self, program: &mut Command) {
-        match self {
-            Criterion::Text { field, value } => {
-                program.push_raw(field.keyword());
-                program.push_value(value.clone());
-            }
-            Criterion::Header { name, value } => {
-                program.push_raw("HEADER");
-                program.push_value(name.clone());
-                program.push_value(value.clone());
-            }
-            Criterion::Since(date) => program.push_raw(format!("SINCE {}", date.imap())),
-            Criterion::Before(date) => program.push_raw(format!("BEFORE {}", date.imap())),
-            Criterion::Seen => program.push_raw("SEEN"),
-            Criterion::Unseen => program.push_raw("UNSEEN"),
-            Criterion::Not(inner) => {
-                program.push_raw("NOT");
-                inner.push_imap_key(program);
-            }
-            Criterion::And(items) if items.len() == 1 => items[0].push_imap_key(program),
-            Criterion::And(items) => {
-                program.push_raw("(");
-                for item in items {
-                    item.push_imap_key(program);
-                }
-                program.push_raw(")");
-            }
-            Criterion::Or(items) => push_or(items, program),
-        }
-    }
-}
-
-/// IMAP's OR takes two keys. A longer list becomes a balanced tree of ORs, so neither this
-/// code nor the server's parser nests deeper than log2 of the list's length.
-fn push_or(items: &[Criterion], program: &mut Command) {
-    match items {
-        [] => program.push_raw("ALL"),
-        [only] => only.push_imap_key(program),
-        _ => {
-            // The left half no larger than the right keeps three items as `OR a OR b c`.
-            let (left, right) = items.split_at(items.len() / 2);
-            program.push_raw("OR");
-            push_or(left, program);
-            push_or(right, program);
         }
     }
 }
@@ -542,54 +464,6 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn program(criteria: Value) -> Vec<String> {
-        Criterion::parse(&criteria, "/criteria")
-            .unwrap()
-            .to_imap()
-            .segments(false)
-    }
-
-    #[test]
-    fn nested_and_or_becomes_one_program() {
-        let criteria = json!({
-            "operator": "AND",
-            "criteria": [
-                { "field": "FROM", "value": "boss@example.com" },
-                { "operator": "OR", "criteria": [
-                    { "field": "SUBJECT", "value": "invoice" },
-                    { "field": "SUBJECT", "value": "bill" },
-                    { "operator": "AND", "criteria": [
-                        { "field": "BODY", "value": "urgent" },
-                        { "operator": "NOT", "criteria": [{ "field": "SEEN" }] }
-                    ]}
-                ]},
-                { "field": "SINCE", "value": "2024-02-01" }
-            ]
-        });
-        assert_eq!(
-            program(criteria),
-            [
-                r#"FROM "boss@example.com" OR SUBJECT "invoice" OR SUBJECT "bill" ( BODY "urgent" NOT SEEN ) SINCE 1-Feb-2024"#
-            ]
-        );
-    }
-
-    #[test]
-    fn a_single_leaf_and_a_string_form() {
-        assert_eq!(
-            program(json!({ "field": "subject", "value": "hi" })),
-            [r#"SUBJECT "hi""#]
-        );
-        let text = json!(
-            r#"{"operator":"OR","criteria":[{"field":"FROM","value":"a"},{"field":"TO","value":"b"}]}"#
-        );
-        assert_eq!(program(text), [r#"OR FROM "a" TO "b""#]);
-        assert_eq!(
-            program(json!({ "field": "HEADER", "name": "X-Prio", "value": "1" })),
-            [r#"HEADER "X-Prio" "1""#]
-        );
-    }
-
     #[test]
     fn every_invalid_shape_is_reported_with_its_pointer() {
         let bad = json!({
@@ -713,27 +587,13 @@ mod tests {
     }
 
     #[test]
-    fn a_long_or_is_a_balanced_program() {
+    fn a_long_or_is_evaluated_locally() {
         let tree = json!({ "operator": "OR", "criteria": leaves(MAX_NODES - 1) });
-        let program = Criterion::parse(&tree, "/criteria")
-            .unwrap()
-            .to_imap()
-            .segments(false)
-            .join("");
-        assert_eq!(program.matches("OR ").count(), MAX_NODES - 2);
-        assert_eq!(program.matches("SUBJECT ").count(), MAX_NODES - 1);
-        assert_eq!(
-            program_of(json!({ "operator": "OR", "criteria": leaves(4) })),
-            r#"OR OR SUBJECT "s0" SUBJECT "s1" OR SUBJECT "s2" SUBJECT "s3""#
-        );
-        // Evaluated locally (POP3) too, without recursion over the list.
         let criterion = Criterion::parse(&tree, "/criteria").unwrap();
         let view = MessageView::new(b"Subject: s998\r\n\r\nx", false);
         assert_eq!(criterion.evaluate(&view), Some(true));
-    }
-
-    fn program_of(criteria: Value) -> String {
-        program(criteria).join("")
+        let other = MessageView::new(b"Subject: none\r\n\r\nx", false);
+        assert_eq!(criterion.evaluate(&other), Some(false));
     }
 
     #[test]
