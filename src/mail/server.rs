@@ -192,25 +192,74 @@ impl Target {
         })
     }
 
-    /// A hash of the endpoint and credentials, to key pooled sessions. The password takes part
-    /// so that a changed password never reuses a session logged in with the old one; only the
-    /// hash is kept.
-    pub fn session_key(&self) -> u64 {
+    /// What pooled sessions are keyed by. The password takes part so that a changed password
+    /// never reuses a session logged in with the old one; only its digest is kept.
+    pub fn session_key(&self) -> SessionKey {
         use secrecy::ExposeSecret;
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        self.endpoint.hash(&mut hasher);
-        match &self.authentication {
-            Authentication::Simple { username, password } => {
-                (1u8, username, password.expose_secret()).hash(&mut hasher)
-            }
+        let (kind, username, secret) = match &self.authentication {
+            Authentication::Simple { username, password } => (
+                AuthKind::Simple,
+                Some(username),
+                Some(password.expose_secret()),
+            ),
             Authentication::Oauth2 {
                 username,
                 access_token,
-            } => (2u8, username, access_token.expose_secret()).hash(&mut hasher),
-            Authentication::None => 0u8.hash(&mut hasher),
+            } => (
+                AuthKind::Oauth2,
+                Some(username),
+                Some(access_token.expose_secret()),
+            ),
+            Authentication::None => (AuthKind::None, None, None),
+        };
+        SessionKey {
+            endpoint: self.endpoint.clone(),
+            kind,
+            username: username.cloned(),
+            secret_sha256: secret.map(|s| {
+                let digest = ring::digest::digest(&ring::digest::SHA256, s.as_bytes());
+                let mut bytes = [0u8; 32];
+                bytes.copy_from_slice(digest.as_ref());
+                bytes
+            }),
         }
-        hasher.finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthKind {
+    Simple,
+    Oauth2,
+    None,
+}
+
+/// A pooled session's identity, compared by value: a session is handed out only for exactly
+/// the endpoint and login it was opened with. (A 64-bit hash of them, as the pools used
+/// before, could collide and give one user's logged-in session to another.)
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SessionKey {
+    endpoint: Endpoint,
+    kind: AuthKind,
+    username: Option<String>,
+    secret_sha256: Option<[u8; 32]>,
+}
+
+impl std::fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not even the digest: a short password's SHA-256 is easily reversed.
+        write!(
+            f,
+            "SessionKey({}, {:?}, {:?}, {:?}, {})",
+            self.endpoint.address(),
+            self.endpoint.security,
+            self.kind,
+            self.username.as_deref().unwrap_or(""),
+            if self.secret_sha256.is_some() {
+                "***"
+            } else {
+                "-"
+            }
+        )
     }
 }
 
@@ -249,32 +298,85 @@ mod tests {
         assert!(matches!(none, Authentication::None));
     }
 
-    #[test]
-    fn session_keys_differ_by_password_and_security() {
-        let endpoint = Endpoint {
+    fn key(endpoint: &Endpoint, username: &str, password: &str) -> SessionKey {
+        Target {
+            endpoint: endpoint.clone(),
+            authentication: Authentication::Simple {
+                username: username.into(),
+                password: password.to_string().into(),
+            },
+        }
+        .session_key()
+    }
+
+    fn endpoint() -> Endpoint {
+        Endpoint {
             host: "h".into(),
             port: 25,
             security: Security::None,
             server_certificate: None,
             accept_invalid_certificates: false,
             timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn session_keys_differ_by_every_part_and_are_equal_for_equal_inputs() {
+        let e = endpoint();
+        assert_eq!(key(&e, "u", "1"), key(&e, "u", "1"));
+        assert_ne!(key(&e, "u", "1"), key(&e, "u", "2"));
+        assert_ne!(key(&e, "u", "1"), key(&e, "v", "1"));
+        let variants = [
+            Endpoint {
+                port: 26,
+                ..e.clone()
+            },
+            Endpoint {
+                host: "g".into(),
+                ..e.clone()
+            },
+            Endpoint {
+                security: Security::Tls,
+                ..e.clone()
+            },
+            Endpoint {
+                server_certificate: Some("pem".into()),
+                ..e.clone()
+            },
+            Endpoint {
+                accept_invalid_certificates: true,
+                ..e.clone()
+            },
+            Endpoint {
+                timeout: Duration::from_secs(2),
+                ..e.clone()
+            },
+        ];
+        for other in &variants {
+            assert_ne!(key(&e, "u", "1"), key(other, "u", "1"), "{other:?}");
+        }
+        let oauth = Target {
+            endpoint: e.clone(),
+            authentication: Authentication::Oauth2 {
+                username: "u".into(),
+                access_token: "1".to_string().into(),
+            },
         };
-        let key = |endpoint: &Endpoint, password: &str| {
-            Target {
-                endpoint: endpoint.clone(),
-                authentication: Authentication::Simple {
-                    username: "u".into(),
-                    password: password.to_string().into(),
-                },
-            }
-            .session_key()
+        assert_ne!(oauth.session_key(), key(&e, "u", "1"));
+        let none = Target {
+            endpoint: e.clone(),
+            authentication: Authentication::None,
         };
-        assert_ne!(key(&endpoint, "1"), key(&endpoint, "2"));
-        let tls = Endpoint {
-            security: Security::Tls,
-            ..endpoint.clone()
-        };
-        assert_ne!(key(&endpoint, "1"), key(&tls, "1"));
-        assert_eq!(key(&endpoint, "1"), key(&endpoint, "1"));
+        assert_eq!(none.session_key(), none.session_key());
+    }
+
+    #[test]
+    fn a_session_keys_debug_never_shows_the_secret() {
+        let text = format!("{:?}", key(&endpoint(), "user@x", "hunter2-secret"));
+        assert!(text.contains("user@x"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+        let digest = ring::digest::digest(&ring::digest::SHA256, b"hunter2-secret");
+        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        assert!(!text.contains(&hex[..8]), "{text}");
     }
 }

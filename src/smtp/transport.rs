@@ -1,4 +1,4 @@
-//! SMTP sessions, one pool per server + user + security, on lettre's protocol code.
+//! SMTP sessions, pooled per endpoint and login ([`SessionKey`]), on lettre's protocol code.
 //!
 //! Opening an SMTP session costs a TCP handshake, a TLS handshake, EHLO twice and AUTH: several
 //! round trips per message when each job starts from scratch, as Camunda's connector does.
@@ -23,7 +23,7 @@ use secrecy::ExposeSecret;
 
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::imap::session::{MailStream, open_stream};
-use crate::mail::server::{Authentication, Endpoint, Security, Target};
+use crate::mail::server::{Authentication, Endpoint, Security, SessionKey, Target};
 use crate::mail::tls::{is_tls_failure, parse_pem_certificates};
 
 /// Sessions idle longer than this are closed; servers drop idle clients after a few minutes
@@ -45,7 +45,7 @@ impl AsyncTokioStream for MailStream {
 /// Idle SMTP sessions, keyed by everything that makes a session different.
 pub struct SmtpTransports {
     pooling: bool,
-    idle: Mutex<HashMap<u64, Vec<(AsyncSmtpConnection, Instant)>>>,
+    idle: Mutex<HashMap<SessionKey, Vec<(AsyncSmtpConnection, Instant)>>>,
 }
 
 impl SmtpTransports {
@@ -69,7 +69,7 @@ impl SmtpTransports {
             authentication: auth.clone(),
         }
         .session_key();
-        let mut connection = match self.take_idle(key) {
+        let mut connection = match self.take_idle(&key) {
             Some(mut idle) => {
                 // Checked before reuse: the server may have closed it while it sat idle.
                 if within(endpoint, idle.test_connected())
@@ -94,9 +94,9 @@ impl SmtpTransports {
         }
     }
 
-    fn take_idle(&self, key: u64) -> Option<AsyncSmtpConnection> {
+    fn take_idle(&self, key: &SessionKey) -> Option<AsyncSmtpConnection> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let sessions = idle.get_mut(&key)?;
+        let sessions = idle.get_mut(key)?;
         while let Some((session, since)) = sessions.pop() {
             if since.elapsed() < IDLE_TIMEOUT && !session.has_broken() {
                 return Some(session);
@@ -105,7 +105,7 @@ impl SmtpTransports {
         None
     }
 
-    fn give_back(&self, key: u64, connection: AsyncSmtpConnection) {
+    fn give_back(&self, key: SessionKey, connection: AsyncSmtpConnection) {
         if !self.pooling || connection.has_broken() {
             return;
         }
