@@ -150,6 +150,46 @@ impl Authentication {
         serde_json::from_value(value)
     }
 
+    /// The `authentication` block of a job's variables, parsed and checked: credentials are
+    /// written into protocol lines (USER, PASS, LOGIN, AUTH), where a CR or LF would end the
+    /// line and let the rest run as a command of its own. Refused here, before any connection;
+    /// the message names the field, never its value.
+    pub fn from_variables(variables: &Value) -> crate::error::Result<Authentication> {
+        let authentication =
+            Authentication::from_value(variables.get("authentication").unwrap_or(&Value::Null))
+                .map_err(crate::schema::input_error)?;
+        authentication.refuse_line_breaks()?;
+        Ok(authentication)
+    }
+
+    fn refuse_line_breaks(&self) -> crate::error::Result<()> {
+        use secrecy::ExposeSecret;
+        let fields: Vec<(&str, &str)> = match self {
+            Authentication::Simple { username, password } => vec![
+                ("username", username.as_str()),
+                ("password", password.expose_secret()),
+            ],
+            Authentication::Oauth2 {
+                username,
+                access_token,
+            } => vec![
+                ("username", username.as_str()),
+                ("accessToken", access_token.expose_secret()),
+            ],
+            Authentication::None => Vec::new(),
+        };
+        let problems: Vec<String> = fields
+            .into_iter()
+            .filter(|(_, value)| value.contains(['\r', '\n']))
+            .map(|(name, _)| format!("/authentication/{name}: contains CR or LF"))
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(crate::error::EmailError::invalid_input(problems.join("; ")))
+        }
+    }
+
     pub fn username(&self) -> Option<&str> {
         match self {
             Authentication::Simple { username, .. } | Authentication::Oauth2 { username, .. } => {
@@ -180,9 +220,7 @@ impl Target {
         variables: &Value,
         protocol: Protocol,
     ) -> Result<Target, crate::error::EmailError> {
-        let authentication =
-            Authentication::from_value(variables.get("authentication").unwrap_or(&Value::Null))
-                .map_err(crate::schema::input_error)?;
+        let authentication = Authentication::from_variables(variables)?;
         let server: ServerConfig =
             serde_json::from_value(variables.get("server").cloned().unwrap_or(Value::Null))
                 .map_err(crate::schema::input_error)?;
@@ -286,6 +324,26 @@ mod tests {
         let tls: ServerConfig =
             serde_json::from_value(json!({ "host": "h", "security": "tls" })).unwrap();
         assert_eq!(tls.endpoint(Protocol::Smtp).port, 465);
+    }
+
+    #[test]
+    fn line_breaks_in_credentials_are_refused_naming_the_field_not_the_value() {
+        let check =
+            |auth: Value| Authentication::from_variables(&json!({ "authentication": auth }));
+        let e = check(json!({ "username": "u", "password": "pw\r\nDELE 1" })).unwrap_err();
+        assert_eq!(e.code, crate::error::ErrorCode::InvalidInput);
+        assert_eq!(e.message, "/authentication/password: contains CR or LF");
+        let e = check(json!({ "username": "u\nx", "password": "p\r" })).unwrap_err();
+        assert!(
+            e.message.contains("/authentication/username")
+                && e.message.contains("/authentication/password")
+        );
+        assert!(!e.message.contains("u\nx"));
+        let e =
+            check(json!({ "type": "oauth2", "username": "u", "accessToken": "t\n" })).unwrap_err();
+        assert_eq!(e.message, "/authentication/accessToken: contains CR or LF");
+        assert!(check(json!({ "username": "u", "password": "p w\t!" })).is_ok());
+        assert!(check(json!({ "type": "none" })).is_ok());
     }
 
     #[test]
