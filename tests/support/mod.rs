@@ -144,9 +144,15 @@ pub struct Jobs {
 
 impl Jobs {
     pub async fn start(protocol: &'static str) -> Jobs {
+        Self::start_with(protocol, &[]).await
+    }
+
+    /// Like [`Jobs::start`], with extra environment for the worker process (operator settings,
+    /// `SSL_CERT_FILE`).
+    pub async fn start_with(protocol: &'static str, env: &[(&str, &str)]) -> Jobs {
         testbed();
         let gateway = gateway::TestGateway::start().await;
-        let worker = WorkerProcess::start(&gateway.url(), &[]);
+        let worker = WorkerProcess::start(&gateway.url(), env);
         Jobs {
             gateway,
             _worker: worker,
