@@ -10,7 +10,9 @@
 //! Semantics, exactly:
 //! - A host is compared in a normal form: trimmed, without `[...]` around an IPv6 literal,
 //!   lower case, without one trailing dot. An address compares as its canonical form, so the
-//!   IPv4-mapped `::ffff:169.254.169.254` is `169.254.169.254`.
+//!   IPv4-mapped `::ffff:169.254.169.254` is `169.254.169.254`; a denied IPv4 network is also
+//!   denied inside NAT64 (`64:ff9b::a9fe:a9fe`) and IPv4-compatible (`::169.254.169.254`)
+//!   addresses.
 //! - Entries are `*` (everything), a name (`mail.example.com`, exact), a name pattern
 //!   (`*.example.com`: any name below `example.com`, not `example.com` itself), an address
 //!   (`10.1.2.3`, the same as `/32` or `/128`) or a CIDR (`10.0.0.0/8`, `fd00::/8`). Names match
@@ -83,6 +85,20 @@ fn canonical_network(address: IpAddr, prefix: u8) -> (IpAddr, u8) {
         },
         _ => (address, prefix),
     }
+}
+
+/// The IPv4 address inside an IPv6 address that reaches it: the NAT64 well-known prefix
+/// (`64:ff9b::/96`) and the deprecated IPv4-compatible form (`::a.b.c.d`). A denied IPv4
+/// network is denied in these forms too; IPv4-mapped addresses are handled by `to_canonical`.
+fn embedded_ipv4(address: IpAddr) -> Option<IpAddr> {
+    let IpAddr::V6(v6) = address else {
+        return None;
+    };
+    let [a, b, c, d, e, f, _, _] = v6.segments();
+    let nat64 = [a, b, c, d, e, f] == [0x64, 0xff9b, 0, 0, 0, 0];
+    let compatible = [a, b, c, d, e, f] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified();
+    let [.., w, x, y, z] = v6.octets();
+    (nat64 || compatible).then(|| IpAddr::V4(Ipv4Addr::new(w, x, y, z)))
 }
 
 fn in_network(address: IpAddr, base: IpAddr, prefix: u8) -> bool {
@@ -172,6 +188,12 @@ impl HostRules {
         })
     }
 
+    /// Whether the address, or the IPv4 address it carries, is in one of these networks.
+    fn holds_address(&self, address: IpAddr) -> bool {
+        self.matches_address(address)
+            || embedded_ipv4(address).is_some_and(|v4| self.matches_address(v4))
+    }
+
     fn has_networks(&self) -> bool {
         self.0
             .iter()
@@ -259,7 +281,7 @@ impl HostPolicy {
         let name = normal_name(host);
         if let Ok(address) = name.parse::<IpAddr>() {
             let address = address.to_canonical();
-            if self.denied.matches_address(address) {
+            if self.denied.holds_address(address) {
                 return Err(refused(format!(
                     "{address} is refused on this worker (EMAIL_DENIED_HOSTS)"
                 )));
@@ -297,7 +319,7 @@ impl HostPolicy {
     ) -> Result<()> {
         let name = normal_name(host);
         for address in addresses.iter().map(|a| a.to_canonical()) {
-            if self.denied.matches_address(address) {
+            if self.denied.holds_address(address) {
                 return Err(refused(format!(
                     "'{name}' resolves to {address}, which is refused on this worker (EMAIL_DENIED_HOSTS)"
                 )));

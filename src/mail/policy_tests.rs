@@ -75,6 +75,15 @@ fn star_allows_everything_not_denied() {
     assert!(!permits(&p, "fe80::1", &[]));
     assert!(!permits(&p, "[fe80::1]", &[]));
     assert!(!permits(&p, "::ffff:169.254.169.254", &[]));
+    assert!(!permits(&p, "64:ff9b::169.254.169.254", &[]));
+    assert!(!permits(&p, "::169.254.169.254", &[]));
+    assert!(!permits(
+        &p,
+        "innocent.example.com",
+        &["64:ff9b::a9fe:a9fe"]
+    ));
+    assert!(permits(&p, "64:ff9b::192.0.2.1", &[]));
+    assert!(permits(&p, "::", &[]));
     assert!(!permits(&p, "metadata.google.internal", &[]));
     assert!(!permits(&p, "Metadata.Google.Internal.", &[]));
     // A harmless name that resolves into a denied network (DNS rebinding, /etc/hosts).
