@@ -241,9 +241,30 @@ async fn allow_insecure_false_refuses_clear_text_and_unverified_certificates() {
 
 /// Runs `email-connector invoke` inside a new network namespace with only loopback up.
 fn invoke_isolated(operation: &str, vars: &Value, env: &[(&str, &str)]) -> (bool, String) {
+    invoke_isolated_with_hosts(operation, vars, env, None)
+}
+
+/// The same, with `hosts` (a file) mounted over /etc/hosts in a private mount namespace, so a
+/// name can resolve to any address without a DNS server.
+fn invoke_isolated_with_hosts(
+    operation: &str,
+    vars: &Value,
+    env: &[(&str, &str)],
+    hosts: Option<&str>,
+) -> (bool, String) {
     let mut command = Command::new("unshare");
+    match hosts {
+        None => command.args(["-n", "sh", "-c", "ip link set lo up && exec \"$@\"", "sh"]),
+        Some(file) => command.args([
+            "-n",
+            "-m",
+            "sh",
+            "-c",
+            &format!("ip link set lo up && mount --bind {file} /etc/hosts && exec \"$@\""),
+            "sh",
+        ]),
+    };
     command
-        .args(["-n", "sh", "-c", "ip link set lo up && exec \"$@\"", "sh"])
         .arg(env!("CARGO_BIN_EXE_email-connector"))
         .args(["invoke", operation, "-"])
         .env_clear()
@@ -336,6 +357,52 @@ fn an_operator_can_clear_the_denied_list() {
     // Without a route off the namespace, a connection that is attempted fails at once: the
     // proof that the refusal above came from the policy and that clearing it works.
     let (ok, stderr) = invoke_isolated("imap:list", &v, &[("EMAIL_DENIED_HOSTS", "")]);
+    assert!(!ok);
+    assert!(
+        stderr.starts_with("CONNECTION_FAILED: ") || stderr.starts_with("TIMEOUT: "),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_name_that_resolves_into_a_denied_network_is_refused() {
+    if !namespaces_work() {
+        return;
+    }
+    let hosts = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(unique("hosts"));
+    std::fs::write(
+        &hosts,
+        "127.0.0.1 localhost\n169.254.169.254 rebound.example.test\n\
+         127.0.0.1 twofaced.example.test\n169.254.169.254 twofaced.example.test\n",
+    )
+    .unwrap();
+    let hosts = hosts.to_str().unwrap();
+    for protocol in PROTOCOLS {
+        let operation = if protocol == "smtp" {
+            "smtp:send".to_string()
+        } else {
+            format!("{protocol}:list")
+        };
+        for host in ["rebound.example.test", "twofaced.example.test"] {
+            let mut v = vars(protocol, host, Some(993));
+            v["server"]["timeoutSeconds"] = json!(2);
+            let (ok, stderr) = invoke_isolated_with_hosts(&operation, &v, &[], Some(hosts));
+            assert!(!ok, "{protocol} {host}: {stderr}");
+            assert!(
+                stderr.starts_with("INVALID_INPUT: "),
+                "{protocol} {host}: {stderr}"
+            );
+            assert!(
+                stderr.contains("resolves to 169.254.169.254") && stderr.contains("/server/host"),
+                "{protocol} {host}: {stderr}"
+            );
+        }
+    }
+    // The control: the same name with the list cleared gets as far as connecting.
+    let v = vars("imap", "rebound.example.test", Some(993));
+    let (ok, stderr) =
+        invoke_isolated_with_hosts("imap:list", &v, &[("EMAIL_DENIED_HOSTS", "")], Some(hosts));
+    let _ = std::fs::remove_file(hosts);
     assert!(!ok);
     assert!(
         stderr.starts_with("CONNECTION_FAILED: ") || stderr.starts_with("TIMEOUT: "),
