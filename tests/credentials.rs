@@ -3,28 +3,10 @@
 
 mod support;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use serde_json::{Value, json};
-use support::{Jobs, testbed};
-
-/// A listener that counts the connections it gets: the server of these jobs, which must see
-/// none.
-async fn counting_listener() -> (u16, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = count.clone();
-    let task = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            seen.fetch_add(1, Ordering::SeqCst);
-            held.push(socket);
-        }
-    });
-    (port, count, task)
-}
+use support::{Jobs, counting_listener, testbed};
 
 /// Each way a credential can carry a line break, with the field the error must name and the
 /// text it must never repeat.

@@ -10,13 +10,12 @@ mod support;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::gateway::{Outcome, TestGateway};
-use support::{WorkerProcess, testbed, unique};
+use support::{WorkerProcess, counting_listener, testbed, unique};
 
 const PROTOCOLS: [&str; 3] = ["smtp", "imap", "pop3"];
 
@@ -82,22 +81,6 @@ fn vars(protocol: &str, host: &str, port: Option<u16>) -> Value {
         });
     }
     v
-}
-
-/// A listener that counts the connections it gets.
-async fn counting_listener() -> (u16, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = count.clone();
-    let task = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            seen.fetch_add(1, Ordering::SeqCst);
-            held.push(socket);
-        }
-    });
-    (port, count, task)
 }
 
 async fn accepted(worker: &Worker, host: &str) {

@@ -7,4 +7,5 @@ pub mod message;
 pub mod net;
 pub mod policy;
 pub mod server;
+pub mod session_key;
 pub mod tls;

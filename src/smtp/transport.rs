@@ -21,7 +21,7 @@ use lettre::transport::smtp::extension::ClientId;
 use secrecy::ExposeSecret;
 
 use crate::error::{EmailError, ErrorCode, Result};
-use crate::imap::session::{MailStream, open_stream};
+use crate::mail::net::{MailStream, open_stream};
 use crate::mail::server::{Authentication, Endpoint, Security, SessionKey, Target};
 use crate::mail::tls::is_tls_failure;
 

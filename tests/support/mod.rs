@@ -201,6 +201,29 @@ impl Jobs {
     }
 }
 
+/// A listener on 127.0.0.1 that accepts and holds connections, counting them: the "server" of
+/// jobs that must be refused before they connect.
+pub async fn counting_listener() -> (
+    u16,
+    Arc<std::sync::atomic::AtomicUsize>,
+    tokio::task::JoinHandle<()>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    (port, count, task)
+}
+
 /// A unique marker for subjects, so parallel tests find their own messages.
 pub fn unique(label: &str) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
