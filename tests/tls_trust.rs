@@ -183,3 +183,103 @@ async fn smtp_starttls_not_offered_is_tls_error_and_nothing_is_sent_in_clear_tex
         "{received}"
     );
 }
+
+/// A TLS acceptor with the testbed's server certificate (signed by its CA).
+fn testbed_acceptor() -> tokio_rustls::TlsAcceptor {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let dir = testbed().dir().to_string();
+    let certs = CertificateDer::pem_file_iter(format!("{dir}/certs/server-chain.crt"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(format!("{dir}/certs/server.key")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))
+}
+
+/// An SMTP server that answers STARTTLS with `220` plus a reply the client never asked for,
+/// in the same packet (the STARTTLS injection of CVE-2011-0411), then speaks real SMTP over
+/// TLS and accepts one message. Returns what it saw after TLS.
+async fn smtp_server_injecting_after_starttls() -> (u16, tokio::task::JoinHandle<String>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let acceptor = testbed_acceptor();
+    let task = tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let mut plain = BufReader::new(socket);
+        plain
+            .get_mut()
+            .write_all(b"220 inject.example.test ESMTP\r\n")
+            .await
+            .unwrap();
+        let mut line = String::new();
+        plain.read_line(&mut line).await.unwrap();
+        plain
+            .get_mut()
+            .write_all(b"250-inject.example.test\r\n250 STARTTLS\r\n")
+            .await
+            .unwrap();
+        line.clear();
+        plain.read_line(&mut line).await.unwrap();
+        assert_eq!(line, "STARTTLS\r\n");
+        plain
+            .get_mut()
+            .write_all(b"220 go ahead\r\n250-injected.example.test\r\n250 AUTH PLAIN\r\n")
+            .await
+            .unwrap();
+        let tls = acceptor.accept(plain.into_inner()).await.unwrap();
+        let mut tls = BufReader::new(tls);
+        let mut seen = String::new();
+        let mut in_data = false;
+        loop {
+            line.clear();
+            if tls.read_line(&mut line).await.unwrap_or(0) == 0 {
+                return seen;
+            }
+            seen.push_str(&line);
+            let reply: &[u8] = if in_data {
+                if line != ".\r\n" {
+                    continue;
+                }
+                in_data = false;
+                b"250 queued\r\n"
+            } else {
+                match line.get(..4).unwrap_or("").to_ascii_uppercase().as_str() {
+                    "EHLO" => b"250-inject.example.test\r\n250 8BITMIME\r\n",
+                    "DATA" => {
+                        in_data = true;
+                        b"354 go on\r\n"
+                    }
+                    "QUIT" => b"221 bye\r\n",
+                    _ => b"250 ok\r\n",
+                }
+            };
+            tls.get_mut().write_all(reply).await.unwrap();
+        }
+    });
+    (port, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_replies_injected_before_the_tls_handshake_are_discarded() {
+    let jobs = Jobs::start_with("smtp", &[("EMAIL_SESSION_POOLING", "false")]).await;
+    let (port, server) = smtp_server_injecting_after_starttls().await;
+    let (operation, mut vars) = job("smtp", "starttls", port, Some(testbed().ca_pem()));
+    vars["authentication"] = json!({ "type": "none" });
+    // Completion shows the client stayed in step: had it taken the injected 250 as the answer
+    // to its EHLO over TLS, every later reply would have answered the wrong command.
+    assert_eq!(verdict(&jobs, &operation, vars).await, Ok(()));
+    let seen = server.await.unwrap();
+    assert!(seen.starts_with("EHLO "), "{seen}");
+    assert!(seen.contains("MAIL FROM:<net1@example.test>"), "{seen}");
+    assert!(!seen.contains("AUTH"), "{seen}");
+}
