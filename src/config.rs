@@ -9,6 +9,7 @@ use clap::Args;
 use crate::gateway::GatewayConfig;
 use crate::gateway::oauth::OAuthConfig;
 use crate::job::parse_iso8601_duration;
+use crate::mail::policy::{HostPolicy, HostRules};
 use crate::operations::OperationSettings;
 use crate::secrets::SecretProvider;
 use crate::worker::WorkerSettings;
@@ -35,6 +36,38 @@ pub struct SecretArgs {
 impl SecretArgs {
     pub fn provider(&self) -> SecretProvider {
         SecretProvider::new(self.secret_prefix.clone(), self.secrets_dir.clone())
+    }
+}
+
+/// The host policy of `mail::policy` (SPEC §11), for `run`, `invoke` and `check` alike.
+#[derive(Debug, Clone, Args)]
+pub struct HostPolicyArgs {
+    /// Mail servers jobs may connect to, comma-separated: names (`mail.example.com`), name
+    /// patterns (`*.example.com`), addresses and CIDRs (`10.0.0.0/8`, `fd00::/8`); `*` allows
+    /// every host not denied.
+    #[arg(long, env = "EMAIL_ALLOWED_HOSTS", default_value = crate::mail::policy::DEFAULT_ALLOWED, value_parser = parse_host_rules)]
+    pub allowed_hosts: HostRules,
+    /// Refused even when allowed, in the same syntax; an empty value clears the list.
+    #[arg(long, env = "EMAIL_DENIED_HOSTS", default_value = crate::mail::policy::DEFAULT_DENIED, value_parser = parse_host_rules)]
+    pub denied_hosts: HostRules,
+    /// `false` refuses `security: none` and `acceptInvalidCertificates: true`.
+    #[arg(long, env = "EMAIL_ALLOW_INSECURE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub allow_insecure: bool,
+}
+
+fn parse_host_rules(text: &str) -> Result<HostRules, String> {
+    text.parse()
+}
+
+impl HostPolicyArgs {
+    /// Makes these settings the process's policy; called once, at start.
+    pub fn install(&self) -> Result<(), String> {
+        let policy = HostPolicy::new(
+            self.allowed_hosts.clone(),
+            self.denied_hosts.clone(),
+            self.allow_insecure,
+        )?;
+        crate::mail::policy::install(policy)
     }
 }
 
@@ -129,6 +162,8 @@ pub struct RunArgs {
     pub operations: OperationArgs,
     #[command(flatten)]
     pub secrets: SecretArgs,
+    #[command(flatten)]
+    pub host_policy: HostPolicyArgs,
 }
 
 impl RunArgs {

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use serde_json::Value;
 use tracing_subscriber::EnvFilter;
 
-use email_connector::config::{OperationArgs, RunArgs, SecretArgs};
+use email_connector::config::{HostPolicyArgs, OperationArgs, RunArgs, SecretArgs};
 use email_connector::gateway::GatewayClient;
 use email_connector::http::HttpState;
 use email_connector::operations::{JobContext, Registry};
@@ -38,6 +38,8 @@ enum Command {
         file: String,
         #[command(flatten)]
         secrets: SecretArgs,
+        #[command(flatten)]
+        host_policy: HostPolicyArgs,
     },
     /// Test the connection described by a variables JSON file, step by step.
     Check {
@@ -47,6 +49,8 @@ enum Command {
         file: String,
         #[command(flatten)]
         secrets: SecretArgs,
+        #[command(flatten)]
+        host_policy: HostPolicyArgs,
     },
     /// Write the Camunda Modeler element templates (one per protocol) into a folder, or with
     /// `--check` fail when the folder's files differ from what this build generates.
@@ -285,17 +289,28 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Run(args) => run(*args).await,
+            Command::Run(args) => {
+                args.host_policy.install()?;
+                run(*args).await
+            }
             Command::Invoke {
                 operation,
                 file,
                 secrets,
-            } => invoke(operation, file, secrets).await,
+                host_policy,
+            } => {
+                host_policy.install()?;
+                invoke(operation, file, secrets).await
+            }
             Command::Check {
                 operation,
                 file,
                 secrets,
-            } => check(operation, file, secrets).await,
+                host_policy,
+            } => {
+                host_policy.install()?;
+                check(operation, file, secrets).await
+            }
             Command::Templates {
                 out,
                 check,

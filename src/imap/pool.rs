@@ -1,4 +1,5 @@
-//! IMAP sessions kept open between jobs, keyed by server + user + password + security.
+//! IMAP sessions kept open between jobs, keyed by the full endpoint, the login and a digest of
+//! its secret ([`SessionKey`]).
 //!
 //! A login costs several round trips and, with TLS, a handshake; a process that reads mail in a
 //! loop should pay it once. A session is checked with NOOP before reuse, dropped after any
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::session::ImapSession;
 use crate::error::Result;
-use crate::mail::server::{Authentication, Endpoint, Target};
+use crate::mail::server::{Authentication, Endpoint, SessionKey, Target};
 
 /// Servers drop idle clients after 30 minutes at the earliest (RFC 3501 §5.4); we close ours
 /// much sooner to hold few connections on shared servers.
@@ -21,14 +22,14 @@ const IDLE_PER_KEY: usize = 8;
 
 pub struct ImapPool {
     pooling: bool,
-    idle: Mutex<HashMap<u64, Vec<(ImapSession, Instant)>>>,
+    idle: Mutex<HashMap<SessionKey, Vec<(ImapSession, Instant)>>>,
     reaper_started: std::sync::atomic::AtomicBool,
 }
 
 /// A session on loan from the pool; it goes back when dropped, unless broken.
 pub struct Lease {
     session: Option<ImapSession>,
-    key: u64,
+    key: SessionKey,
     pool: Arc<ImapPool>,
 }
 
@@ -52,7 +53,7 @@ impl DerefMut for Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         if let Some(session) = self.session.take() {
-            self.pool.give_back(self.key, session);
+            self.pool.give_back(&self.key, session);
         }
     }
 }
@@ -79,7 +80,7 @@ impl ImapPool {
         .session_key();
         if self.pooling {
             self.start_reaper();
-            while let Some(mut session) = self.take_idle(key) {
+            while let Some(mut session) = self.take_idle(&key) {
                 if session.noop().await.is_ok() && !session.broken {
                     return Ok(Lease {
                         session: Some(session),
@@ -97,9 +98,9 @@ impl ImapPool {
         })
     }
 
-    fn take_idle(&self, key: u64) -> Option<ImapSession> {
+    fn take_idle(&self, key: &SessionKey) -> Option<ImapSession> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let sessions = idle.get_mut(&key)?;
+        let sessions = idle.get_mut(key)?;
         while let Some((session, since)) = sessions.pop() {
             if since.elapsed() < IDLE_TIMEOUT {
                 return Some(session);
@@ -108,12 +109,12 @@ impl ImapPool {
         None
     }
 
-    fn give_back(&self, key: u64, session: ImapSession) {
+    fn give_back(&self, key: &SessionKey, session: ImapSession) {
         if !self.pooling || session.broken {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let sessions = idle.entry(key).or_default();
+        let sessions = idle.entry(key.clone()).or_default();
         if sessions.len() < IDLE_PER_KEY {
             sessions.push((session, Instant::now()));
         }

@@ -7,119 +7,19 @@
 //! completion.
 
 use std::collections::HashSet;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_imap::imap_proto::{MailboxDatum, Response, ResponseCode, Status};
 use async_imap::{Authenticator, Client, Session};
 use secrecy::ExposeSecret;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
 
 use super::wire::Command;
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::server::{Authentication, Endpoint, Security};
-use crate::mail::tls::{client_config, is_tls_failure};
-
-/// A TCP stream with or without TLS.
-#[derive(Debug)]
-pub enum MailStream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for MailStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            MailStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            MailStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for MailStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            MailStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            MailStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            MailStream::Plain(s) => Pin::new(s).poll_flush(cx),
-            MailStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            MailStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            MailStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
-
-/// Opens TCP, then TLS when `tls`; shared by IMAP and POP3.
-pub async fn open_stream(endpoint: &Endpoint, tls: bool) -> Result<MailStream> {
-    let tcp = tokio::time::timeout(
-        endpoint.timeout,
-        TcpStream::connect((endpoint.host.as_str(), endpoint.port)),
-    )
-    .await
-    .map_err(|_| {
-        EmailError::new(
-            ErrorCode::Timeout,
-            format!("no TCP connection within {} s", endpoint.timeout.as_secs()),
-        )
-    })?
-    .map_err(|e| EmailError::new(ErrorCode::ConnectionFailed, format!("TCP connect: {e}")))?;
-    let _ = tcp.set_nodelay(true);
-    if tls {
-        upgrade(MailStream::Plain(tcp), endpoint).await
-    } else {
-        Ok(MailStream::Plain(tcp))
-    }
-}
-
-/// Runs the TLS handshake on a plain stream (implicit TLS, or after STARTTLS/STLS).
-pub async fn upgrade(stream: MailStream, endpoint: &Endpoint) -> Result<MailStream> {
-    let MailStream::Plain(tcp) = stream else {
-        return Ok(stream);
-    };
-    let config = client_config(
-        endpoint.server_certificate.as_deref(),
-        endpoint.accept_invalid_certificates,
-    )?;
-    let name = rustls::pki_types::ServerName::try_from(endpoint.host.clone()).map_err(|_| {
-        EmailError::invalid_input(format!(
-            "/server/host: '{}' is not a valid host name",
-            endpoint.host
-        ))
-    })?;
-    let handshake = TlsConnector::from(config).connect(name, tcp);
-    let tls = tokio::time::timeout(endpoint.timeout, handshake)
-        .await
-        .map_err(|_| {
-            EmailError::new(
-                ErrorCode::Timeout,
-                "the TLS handshake did not finish in time",
-            )
-        })?
-        .map_err(|e| EmailError::new(ErrorCode::TlsError, format!("TLS handshake: {e}")))?;
-    Ok(MailStream::Tls(Box::new(tls)))
-}
+use crate::mail::tls::is_tls_failure;
+// The connection code moved to `mail::net` (it is shared by every protocol); re-exported here
+// so that existing imports keep working.
+pub use crate::mail::net::{MailStream, open_stream, upgrade};
 
 /// The server's own words from an async-imap NO/BAD error, which arrives as a debug string
 /// (`code: None, info: Some("[AUTHENTICATIONFAILED] Authentication failed.")`).

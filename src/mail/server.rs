@@ -6,6 +6,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+pub use super::session_key::SessionKey;
+
 /// Bounds connect, each command and the whole operation when the model sets nothing.
 pub const DEFAULT_TIMEOUT_SECONDS: u64 = 30;
 
@@ -150,6 +152,46 @@ impl Authentication {
         serde_json::from_value(value)
     }
 
+    /// The `authentication` block of a job's variables, parsed and checked: credentials are
+    /// written into protocol lines (USER, PASS, LOGIN, AUTH), where a CR or LF would end the
+    /// line and let the rest run as a command of its own. Refused here, before any connection;
+    /// the message names the field, never its value.
+    pub fn from_variables(variables: &Value) -> crate::error::Result<Authentication> {
+        let authentication =
+            Authentication::from_value(variables.get("authentication").unwrap_or(&Value::Null))
+                .map_err(crate::schema::input_error)?;
+        authentication.refuse_line_breaks()?;
+        Ok(authentication)
+    }
+
+    fn refuse_line_breaks(&self) -> crate::error::Result<()> {
+        use secrecy::ExposeSecret;
+        let fields: Vec<(&str, &str)> = match self {
+            Authentication::Simple { username, password } => vec![
+                ("username", username.as_str()),
+                ("password", password.expose_secret()),
+            ],
+            Authentication::Oauth2 {
+                username,
+                access_token,
+            } => vec![
+                ("username", username.as_str()),
+                ("accessToken", access_token.expose_secret()),
+            ],
+            Authentication::None => Vec::new(),
+        };
+        let problems: Vec<String> = fields
+            .into_iter()
+            .filter(|(_, value)| value.contains(['\r', '\n']))
+            .map(|(name, _)| format!("/authentication/{name}: contains CR or LF"))
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(crate::error::EmailError::invalid_input(problems.join("; ")))
+        }
+    }
+
     pub fn username(&self) -> Option<&str> {
         match self {
             Authentication::Simple { username, .. } | Authentication::Oauth2 { username, .. } => {
@@ -180,9 +222,7 @@ impl Target {
         variables: &Value,
         protocol: Protocol,
     ) -> Result<Target, crate::error::EmailError> {
-        let authentication =
-            Authentication::from_value(variables.get("authentication").unwrap_or(&Value::Null))
-                .map_err(crate::schema::input_error)?;
+        let authentication = Authentication::from_variables(variables)?;
         let server: ServerConfig =
             serde_json::from_value(variables.get("server").cloned().unwrap_or(Value::Null))
                 .map_err(crate::schema::input_error)?;
@@ -192,25 +232,9 @@ impl Target {
         })
     }
 
-    /// A hash of the endpoint and credentials, to key pooled sessions. The password takes part
-    /// so that a changed password never reuses a session logged in with the old one; only the
-    /// hash is kept.
-    pub fn session_key(&self) -> u64 {
-        use secrecy::ExposeSecret;
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        self.endpoint.hash(&mut hasher);
-        match &self.authentication {
-            Authentication::Simple { username, password } => {
-                (1u8, username, password.expose_secret()).hash(&mut hasher)
-            }
-            Authentication::Oauth2 {
-                username,
-                access_token,
-            } => (2u8, username, access_token.expose_secret()).hash(&mut hasher),
-            Authentication::None => 0u8.hash(&mut hasher),
-        }
-        hasher.finish()
+    /// What pooled sessions are keyed by (see [`SessionKey`]).
+    pub fn session_key(&self) -> SessionKey {
+        SessionKey::new(&self.endpoint, &self.authentication)
     }
 }
 
@@ -240,6 +264,26 @@ mod tests {
     }
 
     #[test]
+    fn line_breaks_in_credentials_are_refused_naming_the_field_not_the_value() {
+        let check =
+            |auth: Value| Authentication::from_variables(&json!({ "authentication": auth }));
+        let e = check(json!({ "username": "u", "password": "pw\r\nDELE 1" })).unwrap_err();
+        assert_eq!(e.code, crate::error::ErrorCode::InvalidInput);
+        assert_eq!(e.message, "/authentication/password: contains CR or LF");
+        let e = check(json!({ "username": "u\nx", "password": "p\r" })).unwrap_err();
+        assert!(
+            e.message.contains("/authentication/username")
+                && e.message.contains("/authentication/password")
+        );
+        assert!(!e.message.contains("u\nx"));
+        let e =
+            check(json!({ "type": "oauth2", "username": "u", "accessToken": "t\n" })).unwrap_err();
+        assert_eq!(e.message, "/authentication/accessToken: contains CR or LF");
+        assert!(check(json!({ "username": "u", "password": "p w\t!" })).is_ok());
+        assert!(check(json!({ "type": "none" })).is_ok());
+    }
+
+    #[test]
     fn authentication_defaults_to_simple_and_hides_the_password() {
         let auth =
             Authentication::from_value(&json!({ "username": "u", "password": "pw" })).unwrap();
@@ -247,34 +291,5 @@ mod tests {
         assert_eq!(format!("{auth:?}"), "Authentication(u, ***)");
         let none = Authentication::from_value(&json!({ "type": "none" })).unwrap();
         assert!(matches!(none, Authentication::None));
-    }
-
-    #[test]
-    fn session_keys_differ_by_password_and_security() {
-        let endpoint = Endpoint {
-            host: "h".into(),
-            port: 25,
-            security: Security::None,
-            server_certificate: None,
-            accept_invalid_certificates: false,
-            timeout: Duration::from_secs(1),
-        };
-        let key = |endpoint: &Endpoint, password: &str| {
-            Target {
-                endpoint: endpoint.clone(),
-                authentication: Authentication::Simple {
-                    username: "u".into(),
-                    password: password.to_string().into(),
-                },
-            }
-            .session_key()
-        };
-        assert_ne!(key(&endpoint, "1"), key(&endpoint, "2"));
-        let tls = Endpoint {
-            security: Security::Tls,
-            ..endpoint.clone()
-        };
-        assert_ne!(key(&endpoint, "1"), key(&tls, "1"));
-        assert_eq!(key(&endpoint, "1"), key(&endpoint, "1"));
     }
 }

@@ -253,10 +253,17 @@ impl Pop3Client {
                         Err(text) => Err(refused(username, text)),
                     }
                 } else {
-                    if username.contains(['\r', '\n']) {
-                        return Err(EmailError::invalid_input(
-                            "/authentication/username: contains CR or LF",
-                        ));
+                    // Checked when the variables are read; again here because USER and PASS
+                    // put them on a command line as they are.
+                    for (field, value) in [
+                        ("username", username.as_str()),
+                        ("password", password.expose_secret()),
+                    ] {
+                        if value.contains(['\r', '\n']) {
+                            return Err(EmailError::invalid_input(format!(
+                                "/authentication/{field}: contains CR or LF"
+                            )));
+                        }
                     }
                     if let Err(text) = self.exchange(&format!("USER {username}"), "USER").await? {
                         return Err(refused(username, text));

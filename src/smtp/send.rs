@@ -177,9 +177,7 @@ fn message_id_for(job: &JobContext, domain: &str) -> String {
 }
 
 fn prepare(variables: Value, job: &JobContext) -> Result<PreparedMessage> {
-    let authentication =
-        Authentication::from_value(variables.get("authentication").unwrap_or(&Value::Null))
-            .map_err(input_error)?;
+    let authentication = Authentication::from_variables(&variables)?;
     let input: SendVariables = serde_json::from_value(variables).map_err(input_error)?;
     let mut problems = Problems::default();
 

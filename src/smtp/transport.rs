@@ -1,4 +1,4 @@
-//! SMTP sessions, one pool per server + user + security, on lettre's protocol code.
+//! SMTP sessions, pooled per endpoint and login ([`SessionKey`]), on lettre's protocol code.
 //!
 //! Opening an SMTP session costs a TCP handshake, a TLS handshake, EHLO twice and AUTH: several
 //! round trips per message when each job starts from scratch, as Camunda's connector does.
@@ -6,7 +6,8 @@
 //!
 //! We open the socket ourselves and hand it to lettre: lettre writes a message body and its
 //! final `.` in two writes, and without TCP_NODELAY the second one waits for the server's
-//! delayed ACK, about 40 ms per message. Our socket also carries our TLS settings.
+//! delayed ACK, about 40 ms per message. Our socket also carries our TLS settings, for
+//! implicit TLS and (through [`super::starttls`]) for STARTTLS alike.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,16 +16,14 @@ use std::time::{Duration, Instant};
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{
-    AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
-};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream};
 use lettre::transport::smtp::extension::ClientId;
 use secrecy::ExposeSecret;
 
 use crate::error::{EmailError, ErrorCode, Result};
-use crate::imap::session::{MailStream, open_stream};
-use crate::mail::server::{Authentication, Endpoint, Security, Target};
-use crate::mail::tls::{is_tls_failure, parse_pem_certificates};
+use crate::mail::net::{MailStream, open_stream};
+use crate::mail::server::{Authentication, Endpoint, Security, SessionKey, Target};
+use crate::mail::tls::is_tls_failure;
 
 /// Sessions idle longer than this are closed; servers drop idle clients after a few minutes
 /// anyway (Postfix after 300 s) and a dead pooled session costs a failed NOOP.
@@ -45,7 +44,7 @@ impl AsyncTokioStream for MailStream {
 /// Idle SMTP sessions, keyed by everything that makes a session different.
 pub struct SmtpTransports {
     pooling: bool,
-    idle: Mutex<HashMap<u64, Vec<(AsyncSmtpConnection, Instant)>>>,
+    idle: Mutex<HashMap<SessionKey, Vec<(AsyncSmtpConnection, Instant)>>>,
 }
 
 impl SmtpTransports {
@@ -69,7 +68,7 @@ impl SmtpTransports {
             authentication: auth.clone(),
         }
         .session_key();
-        let mut connection = match self.take_idle(key) {
+        let mut connection = match self.take_idle(&key) {
             Some(mut idle) => {
                 // Checked before reuse: the server may have closed it while it sat idle.
                 if within(endpoint, idle.test_connected())
@@ -94,9 +93,9 @@ impl SmtpTransports {
         }
     }
 
-    fn take_idle(&self, key: u64) -> Option<AsyncSmtpConnection> {
+    fn take_idle(&self, key: &SessionKey) -> Option<AsyncSmtpConnection> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let sessions = idle.get_mut(&key)?;
+        let sessions = idle.get_mut(key)?;
         while let Some((session, since)) = sessions.pop() {
             if since.elapsed() < IDLE_TIMEOUT && !session.has_broken() {
                 return Some(session);
@@ -105,7 +104,7 @@ impl SmtpTransports {
         None
     }
 
-    fn give_back(&self, key: u64, connection: AsyncSmtpConnection) {
+    fn give_back(&self, key: SessionKey, connection: AsyncSmtpConnection) {
         if !self.pooling || connection.has_broken() {
             return;
         }
@@ -133,7 +132,10 @@ impl SmtpTransports {
 }
 
 /// Runs one SMTP step under the server's timeout.
-async fn within<T>(endpoint: &Endpoint, step: impl std::future::Future<Output = T>) -> Result<T> {
+pub(super) async fn within<T>(
+    endpoint: &Endpoint,
+    step: impl std::future::Future<Output = T>,
+) -> Result<T> {
     tokio::time::timeout(endpoint.timeout, step)
         .await
         .map_err(|_| {
@@ -142,25 +144,6 @@ async fn within<T>(endpoint: &Endpoint, step: impl std::future::Future<Output = 
                 format!("no answer within {} s", endpoint.timeout.as_secs()),
             )
         })
-}
-
-/// lettre's TLS settings for STARTTLS, trusting the system roots and `serverCertificate`.
-fn tls_parameters(endpoint: &Endpoint) -> Result<TlsParameters> {
-    let mut builder = TlsParameters::builder(endpoint.host.clone());
-    if let Some(pem) = &endpoint.server_certificate {
-        for der in parse_pem_certificates(pem)? {
-            let cert = Certificate::from_der(der.to_vec()).map_err(|e| {
-                EmailError::invalid_input(format!("/server/serverCertificate: {e}"))
-            })?;
-            builder = builder.add_root_certificate(cert);
-        }
-    }
-    if endpoint.accept_invalid_certificates {
-        builder = builder.dangerous_accept_invalid_certs(true);
-    }
-    builder
-        .build_rustls()
-        .map_err(|e| EmailError::new(ErrorCode::TlsError, e.to_string()))
 }
 
 fn credentials(auth: &Authentication) -> Option<(Credentials, Vec<Mechanism>)> {
@@ -192,9 +175,16 @@ async fn connect(
         steps.push("tls: implicit TLS handshake done, certificate verified".into());
     }
     let hello = ClientId::default();
+    let transport: Box<dyn AsyncTokioStream> = if endpoint.security == Security::Starttls {
+        let upgraded = super::starttls::upgrade_to_tls(stream, endpoint, &hello).await?;
+        steps.push("tls: STARTTLS upgrade done, certificate verified".into());
+        Box::new(upgraded)
+    } else {
+        Box::new(stream)
+    };
     let mut connection = within(
         endpoint,
-        AsyncSmtpConnection::connect_with_transport(Box::new(stream), &hello),
+        AsyncSmtpConnection::connect_with_transport(transport, &hello),
     )
     .await?
     .map_err(|e| classify(&e))?;
@@ -202,24 +192,6 @@ async fn connect(
         "smtp: greeted, EHLO answered by {}",
         connection.server_info()
     ));
-    if endpoint.security == Security::Starttls {
-        if !connection.can_starttls() {
-            return Err(EmailError::new(
-                ErrorCode::TlsError,
-                "the server does not offer STARTTLS; refusing to continue in clear text",
-            ));
-        }
-        within(
-            endpoint,
-            connection.starttls(tls_parameters(endpoint)?, &hello),
-        )
-        .await?
-        .map_err(|e| classify(&e))?;
-        steps.push(format!(
-            "tls: STARTTLS upgrade done, certificate verified; EHLO after TLS: {}",
-            connection.server_info()
-        ));
-    }
     if let Some((credentials, mechanisms)) = credentials(auth) {
         within(endpoint, connection.auth(&mechanisms, &credentials))
             .await?

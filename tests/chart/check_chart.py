@@ -69,6 +69,9 @@ check({"secretRef": {"name": "mail-email-connector"}} in env_from, "Secret in en
 check(config["ZEEBE_ADDRESS"] == "http://camunda-zeebe-gateway:26500", "gateway address")
 check("ZEEBE_CLIENT_SECRET" not in config, "no secret in the ConfigMap")
 check("servicemonitor.yaml" not in docs and "hpa.yaml" not in docs, "optional objects off by default")
+check(config["EMAIL_ALLOWED_HOSTS"] == "*", "every host allowed by default")
+check(config["EMAIL_DENIED_HOSTS"] == "169.254.0.0/16,fe80::/10,metadata.google.internal", "link-local and metadata denied by default")
+check(config["EMAIL_ALLOW_INSECURE"] == "true", "insecure settings allowed by default")
 
 # Every option on.
 docs = render(ALL_ON)
@@ -88,6 +91,9 @@ config = docs["configmap.yaml"]["data"]
 for value in decoded.values():
     check(value not in str(config) and value not in str(deployment), "secret values stay in the Secret")
 check(config["EMAIL_OPERATIONS"] == "smtp:send,imap:list,pop3:read", "operations")
+check(config["EMAIL_ALLOWED_HOSTS"] == "*.mail.example.com,smtp.example.org,10.0.0.0/8,fd00::/8", "allowed hosts")
+check(config["EMAIL_DENIED_HOSTS"] == "", "an empty denied list clears it")
+check(config["EMAIL_ALLOW_INSECURE"] == "false", "insecure settings refused")
 check(config["EMAIL_HTTP_PORT"] == "9090" and container["ports"][0]["containerPort"] == 9090, "custom port")
 check({"secretRef": {"name": "more-mail-secrets"}} in container["envFrom"], "extra envFrom")
 check(container["env"] == [{"name": "EXTRA_SETTING", "value": "on"}], "extra env")
@@ -105,7 +111,9 @@ check({"secretRef": {"name": "mail-credentials"}} in env_from, "existingSecret r
 chart = helm.Chart.load(CHART)
 for wrong in [{"replicaCount": "two"}, {"worker": {"maxJobsActive": 0}}, {"logging": {"format": "xml"}},
               {"worker": {"operations": ["smtp:sned"]}}, {"worker": {"jobTimeout": "5 minutes"}},
-              {"colour": "blue"}, {"http": {"port": 70000}}, {"image": {"pullPolicy": "Sometimes"}}]:
+              {"colour": "blue"}, {"http": {"port": 70000}}, {"image": {"pullPolicy": "Sometimes"}},
+              {"hostPolicy": {"allowedHosts": []}}, {"hostPolicy": {"deniedHosts": ["mail server"]}},
+              {"hostPolicy": {"allowedHosts": "*"}}, {"hostPolicy": {"allowInsecure": "no"}}]:
     try:
         chart.validate_schema(wrong)
     except helm.HelmError as error:

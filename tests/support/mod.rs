@@ -144,9 +144,15 @@ pub struct Jobs {
 
 impl Jobs {
     pub async fn start(protocol: &'static str) -> Jobs {
+        Self::start_with(protocol, &[]).await
+    }
+
+    /// Like [`Jobs::start`], with extra environment for the worker process (operator settings,
+    /// `SSL_CERT_FILE`).
+    pub async fn start_with(protocol: &'static str, env: &[(&str, &str)]) -> Jobs {
         testbed();
         let gateway = gateway::TestGateway::start().await;
-        let worker = WorkerProcess::start(&gateway.url(), &[]);
+        let worker = WorkerProcess::start(&gateway.url(), env);
         Jobs {
             gateway,
             _worker: worker,
@@ -193,6 +199,29 @@ impl Jobs {
             other => panic!("{operation}: expected failure, got {other:?}"),
         }
     }
+}
+
+/// A listener on 127.0.0.1 that accepts and holds connections, counting them: the "server" of
+/// jobs that must be refused before they connect.
+pub async fn counting_listener() -> (
+    u16,
+    Arc<std::sync::atomic::AtomicUsize>,
+    tokio::task::JoinHandle<()>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    (port, count, task)
 }
 
 /// A unique marker for subjects, so parallel tests find their own messages.

@@ -1,0 +1,155 @@
+//! Outbound mail connections, shared by SMTP, IMAP and POP3: TCP to the addresses the host
+//! policy checked, then TLS (implicit, or an upgrade after STARTTLS/STLS) with the one client
+//! configuration of [`crate::mail::tls`].
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use crate::error::{EmailError, ErrorCode, Result};
+use crate::mail::policy::{self, HostPolicy, NameVerdict};
+use crate::mail::server::Endpoint;
+use crate::mail::tls::client_config;
+
+/// A TCP stream with or without TLS.
+#[derive(Debug)]
+pub enum MailStream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for MailStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            MailStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            MailStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for MailStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            MailStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            MailStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            MailStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            MailStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            MailStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            MailStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Opens TCP, then TLS when `tls`: every outbound mail connection starts here, so the
+/// operator's host policy is applied here, before any connection.
+pub async fn open_stream(endpoint: &Endpoint, tls: bool) -> Result<MailStream> {
+    let policy = policy::current();
+    policy.check_settings(endpoint)?;
+    let verdict = policy.check_name(&endpoint.host)?;
+    let tcp = tokio::time::timeout(endpoint.timeout, connect_checked(policy, endpoint, verdict))
+        .await
+        .map_err(|_| {
+            EmailError::new(
+                ErrorCode::Timeout,
+                format!("no TCP connection within {} s", endpoint.timeout.as_secs()),
+            )
+        })??;
+    let _ = tcp.set_nodelay(true);
+    if tls {
+        upgrade(MailStream::Plain(tcp), endpoint).await
+    } else {
+        Ok(MailStream::Plain(tcp))
+    }
+}
+
+/// Resolves the host once, checks every address, and connects to those very addresses in
+/// turn: a second lookup (as `TcpStream::connect(host)` would make) could be answered
+/// differently by a hostile DNS server.
+async fn connect_checked(
+    policy: &HostPolicy,
+    endpoint: &Endpoint,
+    verdict: NameVerdict,
+) -> Result<TcpStream> {
+    let addresses: Vec<SocketAddr> = match verdict {
+        NameVerdict::Address(address) => vec![SocketAddr::new(address, endpoint.port)],
+        _ => {
+            let resolved = tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
+                .await
+                .map_err(|e| {
+                    EmailError::new(
+                        ErrorCode::ConnectionFailed,
+                        format!("cannot resolve '{}': {e}", endpoint.host),
+                    )
+                })?
+                .collect::<Vec<_>>();
+            let ips: Vec<_> = resolved.iter().map(SocketAddr::ip).collect();
+            policy.check_addresses(&endpoint.host, &verdict, &ips)?;
+            resolved
+        }
+    };
+    let mut last_error = None;
+    for address in addresses {
+        match TcpStream::connect(address).await {
+            Ok(tcp) => return Ok(tcp),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(EmailError::new(
+        ErrorCode::ConnectionFailed,
+        match last_error {
+            Some(e) => format!("TCP connect: {e}"),
+            None => format!("'{}' resolves to no address", endpoint.host),
+        },
+    ))
+}
+
+/// Runs the TLS handshake on a plain stream (implicit TLS, or after STARTTLS/STLS).
+pub async fn upgrade(stream: MailStream, endpoint: &Endpoint) -> Result<MailStream> {
+    let MailStream::Plain(tcp) = stream else {
+        return Ok(stream);
+    };
+    let config = client_config(
+        endpoint.server_certificate.as_deref(),
+        endpoint.accept_invalid_certificates,
+    )?;
+    let name = rustls::pki_types::ServerName::try_from(endpoint.host.clone()).map_err(|_| {
+        EmailError::invalid_input(format!(
+            "/server/host: '{}' is not a valid host name",
+            endpoint.host
+        ))
+    })?;
+    let handshake = TlsConnector::from(config).connect(name, tcp);
+    let tls = tokio::time::timeout(endpoint.timeout, handshake)
+        .await
+        .map_err(|_| {
+            EmailError::new(
+                ErrorCode::Timeout,
+                "the TLS handshake did not finish in time",
+            )
+        })?
+        .map_err(|e| EmailError::new(ErrorCode::TlsError, format!("TLS handshake: {e}")))?;
+    Ok(MailStream::Tls(Box::new(tls)))
+}

@@ -1,0 +1,394 @@
+//! The operator's host policy (`EMAIL_ALLOWED_HOSTS`, `EMAIL_DENIED_HOSTS`,
+//! `EMAIL_ALLOW_INSECURE`) on every protocol, through the worker process.
+//!
+//! Refusals are checked against a listener that counts connections: a refused host must be
+//! refused before anything connects. Link-local and metadata hosts are only ever named inside
+//! a private network namespace with nothing but loopback, so a policy bug cannot send a packet
+//! off this machine.
+
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::gateway::{Outcome, TestGateway};
+use support::{WorkerProcess, counting_listener, testbed, unique};
+
+const PROTOCOLS: [&str; 3] = ["smtp", "imap", "pop3"];
+
+/// The worker with an operator's environment, serving every protocol.
+struct Worker {
+    gateway: TestGateway,
+    _process: WorkerProcess,
+}
+
+impl Worker {
+    async fn start(env: &[(&str, &str)]) -> Worker {
+        testbed();
+        let gateway = TestGateway::start().await;
+        let process = WorkerProcess::start(&gateway.url(), env);
+        Worker {
+            gateway,
+            _process: process,
+        }
+    }
+
+    async fn run(&self, protocol: &str, vars: Value) -> Result<(), (i32, String)> {
+        let operation = if protocol == "smtp" { "send" } else { "list" };
+        let key = self.gateway.create_job(
+            &format!("email:{protocol}:{operation}:1"),
+            vars,
+            json!({ "resultVariable": "r", "retryBackoff": "PT1S" }),
+            3,
+        );
+        match self
+            .gateway
+            .wait_outcome(key, Duration::from_secs(30))
+            .await
+        {
+            Outcome::Completed { .. } => Ok(()),
+            Outcome::Failed {
+                retries, message, ..
+            } => Err((retries, message)),
+            other => panic!("{protocol}: unexpected {other:?}"),
+        }
+    }
+}
+
+/// Variables for each protocol's cheapest operation, as user net2, over implicit TLS to the
+/// testbed on `host`, or to `port` when given (a counting listener).
+fn vars(protocol: &str, host: &str, port: Option<u16>) -> Value {
+    let tb = testbed();
+    let port = port.unwrap_or_else(|| {
+        tb.port(match protocol {
+            "smtp" => "PORT_SUBMISSIONS",
+            "imap" => "PORT_IMAPS",
+            _ => "PORT_POP3S",
+        })
+    });
+    let mut v = json!({
+        "authentication": { "type": "simple", "username": "net2@example.test", "password": "net2-pw" },
+        "server": { "host": host, "port": port, "security": "tls", "serverCertificate": tb.ca_pem(), "timeoutSeconds": 10 },
+        "maxToBeRead": 1
+    });
+    if protocol == "smtp" {
+        v = json!({
+            "authentication": v["authentication"], "server": v["server"],
+            "from": "net2@example.test", "to": "policy@discard.test", "subject": unique("policy"), "body": "x"
+        });
+    }
+    v
+}
+
+async fn accepted(worker: &Worker, host: &str) {
+    for protocol in PROTOCOLS {
+        let result = worker.run(protocol, vars(protocol, host, None)).await;
+        assert_eq!(result, Ok(()), "{protocol} to {host} must be allowed");
+    }
+}
+
+/// Refused on every protocol with INVALID_INPUT naming `pointer` (and `also`), with nothing
+/// connected.
+async fn refused(
+    worker: &Worker,
+    host: &str,
+    edit: impl Fn(&mut Value),
+    pointer: &str,
+    also: &str,
+) {
+    let (port, connections, listener) = counting_listener().await;
+    for protocol in PROTOCOLS {
+        let mut v = vars(protocol, host, Some(port));
+        edit(&mut v);
+        let (retries, message) = worker
+            .run(protocol, v)
+            .await
+            .expect_err(&format!("{protocol} to {host} must be refused"));
+        assert_eq!(retries, 0, "{message}");
+        assert!(message.starts_with("INVALID_INPUT: "), "{message}");
+        assert!(message.contains(pointer), "{message}");
+        assert!(message.contains(also), "{message}");
+    }
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        0,
+        "{host}: connected although refused"
+    );
+    listener.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cidrs_allow_addresses_and_names_that_resolve_into_them() {
+    let worker = Worker::start(&[("EMAIL_ALLOWED_HOSTS", "127.0.0.0/8,::1/128")]).await;
+    accepted(&worker, "127.0.0.1").await;
+    accepted(&worker, "localhost").await;
+    let worker = Worker::start(&[("EMAIL_ALLOWED_HOSTS", "10.0.0.0/8")]).await;
+    refused(
+        &worker,
+        "127.0.0.1",
+        |_| {},
+        "/server/host",
+        "EMAIL_ALLOWED_HOSTS",
+    )
+    .await;
+    refused(
+        &worker,
+        "localhost",
+        |_| {},
+        "/server/host",
+        "resolves to 127.0.0.1",
+    )
+    .await;
+    refused(
+        &worker,
+        "::ffff:127.0.0.1",
+        |_| {},
+        "/server/host",
+        "EMAIL_ALLOWED_HOSTS",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_allow_names_and_denied_addresses_win_over_an_allowed_name() {
+    let worker = Worker::start(&[("EMAIL_ALLOWED_HOSTS", "LOCALHOST.")]).await;
+    accepted(&worker, "localhost").await;
+    accepted(&worker, "LOCALHOST").await;
+    refused(
+        &worker,
+        "127.0.0.1",
+        |_| {},
+        "/server/host",
+        "EMAIL_ALLOWED_HOSTS",
+    )
+    .await;
+
+    let worker = Worker::start(&[
+        ("EMAIL_ALLOWED_HOSTS", "localhost,*.example.test"),
+        ("EMAIL_DENIED_HOSTS", "127.0.0.0/8,::1"),
+    ])
+    .await;
+    refused(
+        &worker,
+        "localhost",
+        |_| {},
+        "/server/host",
+        "EMAIL_DENIED_HOSTS",
+    )
+    .await;
+    refused(
+        &worker,
+        "127.0.0.2",
+        |_| {},
+        "/server/host",
+        "EMAIL_DENIED_HOSTS",
+    )
+    .await;
+
+    let worker = Worker::start(&[("EMAIL_DENIED_HOSTS", "localhost")]).await;
+    refused(
+        &worker,
+        "LocalHost.",
+        |_| {},
+        "/server/host",
+        "EMAIL_DENIED_HOSTS",
+    )
+    .await;
+    accepted(&worker, "127.0.0.1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allow_insecure_false_refuses_clear_text_and_unverified_certificates() {
+    let worker = Worker::start(&[("EMAIL_ALLOW_INSECURE", "false")]).await;
+    accepted(&worker, "127.0.0.1").await;
+    refused(
+        &worker,
+        "127.0.0.1",
+        |v| v["server"]["security"] = json!("none"),
+        "/server/security",
+        "EMAIL_ALLOW_INSECURE",
+    )
+    .await;
+    refused(
+        &worker,
+        "127.0.0.1",
+        |v| v["server"]["acceptInvalidCertificates"] = json!(true),
+        "/server/acceptInvalidCertificates",
+        "EMAIL_ALLOW_INSECURE",
+    )
+    .await;
+}
+
+/// Runs `email-connector invoke` inside a new network namespace with only loopback up.
+fn invoke_isolated(operation: &str, vars: &Value, env: &[(&str, &str)]) -> (bool, String) {
+    invoke_isolated_with_hosts(operation, vars, env, None)
+}
+
+/// The same, with `hosts` (a file) mounted over /etc/hosts in a private mount namespace, so a
+/// name can resolve to any address without a DNS server.
+fn invoke_isolated_with_hosts(
+    operation: &str,
+    vars: &Value,
+    env: &[(&str, &str)],
+    hosts: Option<&str>,
+) -> (bool, String) {
+    let mut command = Command::new("unshare");
+    match hosts {
+        None => command.args(["-n", "sh", "-c", "ip link set lo up && exec \"$@\"", "sh"]),
+        Some(file) => command.args([
+            "-n",
+            "-m",
+            "sh",
+            "-c",
+            &format!("ip link set lo up && mount --bind {file} /etc/hosts && exec \"$@\""),
+            "sh",
+        ]),
+    };
+    command
+        .arg(env!("CARGO_BIN_EXE_email-connector"))
+        .args(["invoke", operation, "-"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("run unshare");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(vars.to_string().as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).to_string(),
+    )
+}
+
+/// Fails (never skips) under CI=true when no private network namespace can be made.
+fn namespaces_work() -> bool {
+    let works = Command::new("unshare")
+        .args(["-n", "sh", "-c", "ip link set lo up"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !works {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "`unshare -n` with `ip link set lo up` must work in CI for the link-local tests"
+        );
+        eprintln!("SKIPPED: no private network namespace (unshare -n) on this machine");
+    }
+    works
+}
+
+#[test]
+fn link_local_and_metadata_hosts_are_refused_by_default() {
+    if !namespaces_work() {
+        return;
+    }
+    let hosts = [
+        "169.254.169.254",
+        "::ffff:169.254.169.254",
+        "[fe80::1]",
+        "fe80::a:b",
+        "metadata.google.internal",
+        "METADATA.google.internal.",
+    ];
+    for protocol in PROTOCOLS {
+        let operation = if protocol == "smtp" {
+            "smtp:send"
+        } else {
+            &format!("{protocol}:list")
+        };
+        for host in hosts {
+            let mut v = vars(protocol, host, Some(993));
+            v["server"]["serverCertificate"] = Value::Null;
+            let (ok, stderr) = invoke_isolated(operation, &v, &[]);
+            assert!(!ok, "{protocol} {host}: {stderr}");
+            assert!(
+                stderr.starts_with("INVALID_INPUT: "),
+                "{protocol} {host}: {stderr}"
+            );
+            assert!(
+                stderr.contains("/server/host"),
+                "{protocol} {host}: {stderr}"
+            );
+            assert!(
+                stderr.contains("EMAIL_DENIED_HOSTS"),
+                "{protocol} {host}: {stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_operator_can_clear_the_denied_list() {
+    if !namespaces_work() {
+        return;
+    }
+    let mut v = vars("imap", "169.254.169.254", Some(993));
+    v["server"]["timeoutSeconds"] = json!(2);
+    // Without a route off the namespace, a connection that is attempted fails at once: the
+    // proof that the refusal above came from the policy and that clearing it works.
+    let (ok, stderr) = invoke_isolated("imap:list", &v, &[("EMAIL_DENIED_HOSTS", "")]);
+    assert!(!ok);
+    assert!(
+        stderr.starts_with("CONNECTION_FAILED: ") || stderr.starts_with("TIMEOUT: "),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_name_that_resolves_into_a_denied_network_is_refused() {
+    if !namespaces_work() {
+        return;
+    }
+    let hosts = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(unique("hosts"));
+    std::fs::write(
+        &hosts,
+        "127.0.0.1 localhost\n169.254.169.254 rebound.example.test\n\
+         127.0.0.1 twofaced.example.test\n169.254.169.254 twofaced.example.test\n",
+    )
+    .unwrap();
+    let hosts = hosts.to_str().unwrap();
+    for protocol in PROTOCOLS {
+        let operation = if protocol == "smtp" {
+            "smtp:send".to_string()
+        } else {
+            format!("{protocol}:list")
+        };
+        for host in ["rebound.example.test", "twofaced.example.test"] {
+            let mut v = vars(protocol, host, Some(993));
+            v["server"]["timeoutSeconds"] = json!(2);
+            let (ok, stderr) = invoke_isolated_with_hosts(&operation, &v, &[], Some(hosts));
+            assert!(!ok, "{protocol} {host}: {stderr}");
+            assert!(
+                stderr.starts_with("INVALID_INPUT: "),
+                "{protocol} {host}: {stderr}"
+            );
+            assert!(
+                stderr.contains("resolves to 169.254.169.254") && stderr.contains("/server/host"),
+                "{protocol} {host}: {stderr}"
+            );
+        }
+    }
+    // The control: the same name with the list cleared gets as far as connecting.
+    let v = vars("imap", "rebound.example.test", Some(993));
+    let (ok, stderr) =
+        invoke_isolated_with_hosts("imap:list", &v, &[("EMAIL_DENIED_HOSTS", "")], Some(hosts));
+    let _ = std::fs::remove_file(hosts);
+    assert!(!ok);
+    assert!(
+        stderr.starts_with("CONNECTION_FAILED: ") || stderr.starts_with("TIMEOUT: "),
+        "{stderr}"
+    );
+}
