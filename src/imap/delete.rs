@@ -7,14 +7,32 @@
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::common::{expunge_only, find_by_message_id, folder, message_id_input, target};
+use super::common::{expunge_only, find_by_message_id};
 use super::pool::ImapPool;
 use crate::error::Result;
-use crate::mail::inputs::{folder_field, message_id_field, operation_schema};
+use crate::mail::inputs::{Folder, Imap, Login, MessageId, Server, decode, input_schema};
 use crate::mail::server::Protocol;
 use crate::operations::{JobContext, Operation, Outcome};
+
+/// What `imap:delete` takes.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(
+    title = "Delete an email",
+    description = "Deletes one message and expunges only that message; deleting it twice is no error."
+)]
+pub struct DeleteInput {
+    pub authentication: Login<Imap>,
+    pub server: Server<Imap>,
+    #[serde(default)]
+    #[schemars(title = "Folder")]
+    pub folder: Folder,
+    pub message_id: MessageId,
+}
 
 pub struct DeleteOperation {
     pub pool: Arc<ImapPool>,
@@ -30,28 +48,18 @@ impl Operation for DeleteOperation {
     }
 
     fn schema(&self) -> Value {
-        operation_schema(
-            Protocol::Imap,
-            "Delete an email",
-            "Deletes one message and expunges only that message; deleting it twice is no error.",
-            json!({
-                "folder": folder_field("Folder"),
-                "messageId": message_id_field()
-            }),
-            &["messageId"],
-        )
+        input_schema::<DeleteInput>()
     }
 
     fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
-            let mailbox = target(&variables)?;
-            let id = message_id_input(&variables)?;
-            let folder = folder(&variables, "folder");
+            let input: DeleteInput = decode(variables)?;
+            let id = input.message_id.as_given().to_string();
             let mut session = self
                 .pool
-                .acquire(&mailbox.endpoint, &mailbox.authentication)
+                .acquire(&input.server.endpoint(), &input.authentication)
                 .await?;
-            session.select(&folder, true).await?;
+            session.select(input.folder.name(), true).await?;
             let (uids, as_found) = find_by_message_id(&mut session, &id).await?;
             if uids.is_empty() {
                 return Ok(Outcome::respond(

@@ -8,35 +8,60 @@ use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use mail_parser::MessageParser;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::common::{folder, internal_date_timestamp, summaries, target};
+use super::common::{internal_date_timestamp, summaries};
 use super::pool::ImapPool;
 use super::session::ImapSession;
 use super::wire::Command;
 use crate::error::{ErrorCode, Result};
 use crate::mail::inputs::{
-    folder_field, max_to_be_read, max_to_be_read_field, operation_schema, sort_order_field,
+    Folder, Imap, Login, MaxToBeRead, Server, SortOrder, decode, input_schema,
 };
 use crate::mail::server::Protocol;
 use crate::operations::{JobContext, Operation, Outcome};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What `imap:list` takes.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(
+    title = "List emails",
+    description = "Lists the first messages of a folder in the chosen order; the server sorts."
+)]
+pub struct ListInput {
+    pub authentication: Login<Imap>,
+    pub server: Server<Imap>,
+    #[serde(default)]
+    #[schemars(title = "Folder")]
+    pub folder: Folder,
+    #[serde(default)]
+    pub max_to_be_read: MaxToBeRead,
+    #[serde(default)]
+    pub sort_field: SortField,
+    #[serde(default)]
+    pub sort_order: SortOrder,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[schemars(
+    title = "Sort by",
+    description = "Received date is when the server got the message, sent date its Date header, \
+                   size its size in bytes. The server sorts when it supports IMAP SORT.",
+    extend("x-template" = { "choices": {
+        "RECEIVED_DATE": "Received date", "SENT_DATE": "Sent date", "SIZE": "Size"
+    } })
+)]
 pub enum SortField {
+    #[default]
     ReceivedDate,
     SentDate,
     Size,
 }
 
 impl SortField {
-    fn parse(value: Option<&str>) -> SortField {
-        match value {
-            Some("SENT_DATE") => SortField::SentDate,
-            Some("SIZE") => SortField::Size,
-            _ => SortField::ReceivedDate,
-        }
-    }
-
     fn sort_key(self) -> &'static str {
         match self {
             SortField::ReceivedDate => "ARRIVAL",
@@ -128,42 +153,19 @@ impl Operation for ListOperation {
     }
 
     fn schema(&self) -> Value {
-        operation_schema(
-            Protocol::Imap,
-            "List emails",
-            "Lists the first messages of a folder in the chosen order; the server sorts.",
-            json!({
-                "folder": folder_field("Folder"),
-                "maxToBeRead": max_to_be_read_field(),
-                "sortField": {
-                    "title": "Sort by",
-                    "description": "Received date is when the server got the message, sent \
-                                    date its Date header, size its size in bytes. The server \
-                                    sorts when it supports IMAP SORT.",
-                    "default": "RECEIVED_DATE",
-                    "enum": ["RECEIVED_DATE", "SENT_DATE", "SIZE", null],
-                    "x-template": { "choices": {
-                        "RECEIVED_DATE": "Received date", "SENT_DATE": "Sent date", "SIZE": "Size"
-                    } }
-                },
-                "sortOrder": sort_order_field()
-            }),
-            &[],
-        )
+        input_schema::<ListInput>()
     }
 
     fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
-            let mailbox = target(&variables)?;
-            let folder = folder(&variables, "folder");
-            let limit = max_to_be_read(&variables);
-            let field = SortField::parse(variables["sortField"].as_str());
-            let descending = variables["sortOrder"].as_str() == Some("DESC");
+            let input: ListInput = decode(variables)?;
+            let field = input.sort_field;
+            let descending = input.sort_order == SortOrder::Desc;
             let mut session = self
                 .pool
-                .acquire(&mailbox.endpoint, &mailbox.authentication)
+                .acquire(&input.server.endpoint(), &input.authentication)
                 .await?;
-            let (_, exists) = session.select(&folder, false).await?;
+            let (_, exists) = session.select(input.folder.name(), false).await?;
             if exists == 0 {
                 return Ok(Outcome::respond(json!([])));
             }
@@ -172,7 +174,7 @@ impl Operation for ListOperation {
             } else {
                 locally_sorted(&mut session, field, descending).await?
             };
-            uids.truncate(limit);
+            uids.truncate(input.max_to_be_read.0);
             Ok(Outcome::respond(Value::Array(
                 summaries(&mut session, &uids).await?,
             )))

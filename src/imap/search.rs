@@ -4,19 +4,38 @@
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
 
-use super::common::{folder, summaries, target};
+use super::common::summaries;
 use super::pool::ImapPool;
 use super::program::search_program;
 use super::wire::Command;
 use crate::error::{ErrorCode, Result};
-use crate::mail::criteria::Criterion;
 use crate::mail::inputs::{
-    criteria_field, folder_field, max_results, max_results_field, operation_schema,
+    Criteria, Folder, Imap, Login, MaxResults, Server, decode, input_schema,
 };
 use crate::mail::server::Protocol;
 use crate::operations::{JobContext, Operation, Outcome};
+
+/// What `imap:search` takes.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(
+    title = "Search emails",
+    description = "Searches a folder on the server (IMAP SEARCH) with nested AND / OR / NOT criteria."
+)]
+pub struct SearchInput {
+    pub authentication: Login<Imap>,
+    pub server: Server<Imap>,
+    #[serde(default)]
+    #[schemars(title = "Folder")]
+    pub folder: Folder,
+    pub criteria: Criteria,
+    #[serde(default)]
+    pub max_results: MaxResults,
+}
 
 pub struct SearchOperation {
     pub pool: Arc<ImapPool>,
@@ -32,26 +51,13 @@ impl Operation for SearchOperation {
     }
 
     fn schema(&self) -> Value {
-        operation_schema(
-            Protocol::Imap,
-            "Search emails",
-            "Searches a folder on the server (IMAP SEARCH) with nested AND / OR / NOT criteria.",
-            json!({
-                "folder": folder_field("Folder"),
-                "criteria": criteria_field(),
-                "maxResults": max_results_field()
-            }),
-            &["criteria"],
-        )
+        input_schema::<SearchInput>()
     }
 
     fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
-            let criteria = Criterion::parse(&variables["criteria"], "/criteria")?;
-            let mailbox = target(&variables)?;
-            let folder = folder(&variables, "folder");
-            let limit = max_results(&variables);
-            let program = search_program(&criteria);
+            let input: SearchInput = decode(variables)?;
+            let program = search_program(&input.criteria.0);
             let command = if program.needs_utf8() {
                 Command::new("UID SEARCH CHARSET UTF-8")
             } else {
@@ -60,15 +66,15 @@ impl Operation for SearchOperation {
             .extend(program);
             let mut session = self
                 .pool
-                .acquire(&mailbox.endpoint, &mailbox.authentication)
+                .acquire(&input.server.endpoint(), &input.authentication)
                 .await?;
-            session.select(&folder, false).await?;
+            session.select(input.folder.name(), false).await?;
             let mut uids = session
                 .execute(&command, ErrorCode::InvalidInput)
                 .await?
                 .ids();
             uids.sort_unstable();
-            uids.truncate(limit);
+            uids.truncate(input.max_results.0);
             Ok(Outcome::respond(Value::Array(
                 summaries(&mut session, &uids).await?,
             )))

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -48,28 +49,55 @@ impl Protocol {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Security {
-    /// TLS from the first byte.
+    // TLS from the first byte.
     Tls,
-    /// Plaintext greeting, then an upgrade that must succeed.
+    // Plaintext greeting, then an upgrade that must succeed. (Plain comments: a doc comment
+    // here would become a `oneOf` of described constants in the schema.)
     Starttls,
     None,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// The `server` block as every protocol reads it. The schema's protocol-dependent parts (the
+/// default security and ports, the words naming the protocol) are filled in by
+/// [`crate::mail::inputs::Server`].
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(title = "Server")]
 pub struct ServerConfig {
+    #[schemars(title = "Host", length(min = 1), regex(pattern = r"^[^\s/]+$"))]
     pub host: String,
-    pub port: Option<u16>,
+    #[schemars(
+        title = "Security",
+        description = "How the connection is encrypted. Certificates are always verified."
+    )]
     pub security: Option<Security>,
+    #[schemars(title = "Port", range(min = 1, max = 65535))]
+    pub port: Option<u16>,
+    #[schemars(
+        title = "Timeout (seconds)",
+        description = "Bounds connecting, each command and the whole operation.",
+        range(min = 1, max = 3600),
+        extend("default" = DEFAULT_TIMEOUT_SECONDS)
+    )]
+    pub timeout_seconds: Option<u64>,
     /// PEM of the server's own certificate or of its private CA, trusted besides the system
     /// roots.
+    #[schemars(
+        title = "Server certificate (PEM)",
+        description = "The server's self-signed certificate or its private CA, trusted besides the system roots.",
+        extend("examples" = ["-----BEGIN CERTIFICATE-----"], "x-template" = { "multiline": true, "feel": "optional" })
+    )]
     pub server_certificate: Option<String>,
     #[serde(default)]
+    #[schemars(
+        title = "Accept invalid certificates (development only)",
+        description = "Skips certificate verification; logs a warning on every use.",
+        extend("default" = false)
+    )]
     pub accept_invalid_certificates: bool,
-    pub timeout_seconds: Option<u64>,
 }
 
 /// A server with every default applied.
@@ -164,7 +192,7 @@ impl Authentication {
         Ok(authentication)
     }
 
-    fn refuse_line_breaks(&self) -> crate::error::Result<()> {
+    pub(crate) fn refuse_line_breaks(&self) -> crate::error::Result<()> {
         use secrecy::ExposeSecret;
         let fields: Vec<(&str, &str)> = match self {
             Authentication::Simple { username, password } => vec![

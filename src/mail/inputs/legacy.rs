@@ -10,7 +10,7 @@
 
 use serde_json::{Value, json};
 
-use super::server::{DEFAULT_TIMEOUT_SECONDS, Protocol, Security};
+use crate::mail::server::{DEFAULT_TIMEOUT_SECONDS, Protocol, Security};
 
 /// The schema of an operation: its title and description (the operation's name in the
 /// modeler), the shared blocks for `protocol`, then `properties`, with `required`.

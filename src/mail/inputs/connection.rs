@@ -1,0 +1,261 @@
+//! The `server` and `authentication` blocks as input types. Both read the same way for every
+//! protocol; what differs by protocol (default port and security, whether a mailbox may be
+//! opened without login, the words a modeler reads) comes from the protocol marker `P`, so
+//! `Server<Imap>` describes and validates an IMAP server.
+
+use std::marker::PhantomData;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value, json};
+
+use crate::mail::server::{Authentication, Endpoint, Protocol, Security, ServerConfig};
+
+/// A protocol at the type level, for input types whose schema depends on it.
+pub trait ProtocolKind: Send + Sync + 'static {
+    const PROTOCOL: Protocol;
+}
+
+/// SMTP submission.
+#[derive(Debug, Clone)]
+pub enum Smtp {}
+/// IMAP mailbox access.
+#[derive(Debug, Clone)]
+pub enum Imap {}
+/// POP3 mailbox access.
+#[derive(Debug, Clone)]
+pub enum Pop3 {}
+
+impl ProtocolKind for Smtp {
+    const PROTOCOL: Protocol = Protocol::Smtp;
+}
+impl ProtocolKind for Imap {
+    const PROTOCOL: Protocol = Protocol::Imap;
+}
+impl ProtocolKind for Pop3 {
+    const PROTOCOL: Protocol = Protocol::Pop3;
+}
+
+/// The security choices as the modeler labels them, in the order it offers them.
+pub const SECURITY_CHOICES: [(Security, &str, &str); 3] = [
+    (Security::Tls, "tls", "TLS (encrypted from the first byte)"),
+    (
+        Security::Starttls,
+        "starttls",
+        "STARTTLS (upgrade; fails if not offered)",
+    ),
+    (
+        Security::None,
+        "none",
+        "None (plaintext; for local test servers)",
+    ),
+];
+
+/// The `server` block of a `P` operation.
+#[derive(Debug, Clone)]
+pub struct Server<P> {
+    pub config: ServerConfig,
+    protocol: PhantomData<fn() -> P>,
+}
+
+impl<P: ProtocolKind> Server<P> {
+    /// The server with the protocol's defaults applied.
+    pub fn endpoint(&self) -> Endpoint {
+        self.config.endpoint(P::PROTOCOL)
+    }
+}
+
+impl<'de, P> Deserialize<'de> for Server<P> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Server {
+            config: ServerConfig::deserialize(deserializer)?,
+            protocol: PhantomData,
+        })
+    }
+}
+
+impl<P: ProtocolKind> JsonSchema for Server<P> {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("Server_{}", P::PROTOCOL.name()).into()
+    }
+
+    /// [`ServerConfig`]'s own schema, with what depends on the protocol filled in: the words,
+    /// the default security, and the default port of each security (the port field's default
+    /// follows the chosen security, as the worker applies it when the port is left empty).
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let protocol = P::PROTOCOL;
+        let name = protocol.name().to_uppercase();
+        let mut schema = ServerConfig::json_schema(generator);
+        schema.insert("description".into(), json!(format!("The {name} server")));
+        let default_security = SECURITY_CHOICES
+            .iter()
+            .find(|(s, _, _)| *s == protocol.default_security())
+            .map_or("tls", |(_, value, _)| value);
+        let ports: Map<String, Value> = SECURITY_CHOICES
+            .iter()
+            .map(|(security, value, _)| {
+                (value.to_string(), json!(protocol.default_port(*security)))
+            })
+            .collect();
+        if let Some(Value::Object(properties)) = schema.get_mut("properties") {
+            if let Some(Value::Object(host)) = properties.get_mut("host") {
+                host.insert(
+                    "description".into(),
+                    json!(format!("Host name or IP address of the {name} server.")),
+                );
+                host.insert(
+                    "examples".into(),
+                    json!([format!("{}.example.com", protocol.name())]),
+                );
+            }
+            if let Some(Value::Object(security)) = properties.get_mut("security") {
+                let choices: Map<String, Value> = SECURITY_CHOICES
+                    .iter()
+                    .map(|(_, value, label)| (value.to_string(), json!(label)))
+                    .collect();
+                security.insert("default".into(), json!(default_security));
+                security.insert("x-template".into(), json!({ "choices": choices }));
+            }
+            if let Some(Value::Object(port)) = properties.get_mut("port") {
+                port.insert(
+                    "description".into(),
+                    json!(format!(
+                        "Leave empty for the {name} default of the chosen security."
+                    )),
+                );
+                port.insert(
+                    "x-template".into(),
+                    json!({ "defaultBy": { "security": ports } }),
+                );
+            }
+        }
+        schema
+    }
+}
+
+/// The `authentication` block of a `P` operation: the runtime [`Authentication`], read with
+/// `type` defaulting to `simple` and credentials checked for line breaks.
+#[derive(Debug, Clone)]
+pub struct Login<P> {
+    pub authentication: Authentication,
+    protocol: PhantomData<fn() -> P>,
+}
+
+impl<P> std::ops::Deref for Login<P> {
+    type Target = Authentication;
+
+    fn deref(&self) -> &Authentication {
+        &self.authentication
+    }
+}
+
+impl<'de, P> Deserialize<'de> for Login<P> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        let authentication =
+            Authentication::from_value(&value).map_err(serde::de::Error::custom)?;
+        authentication
+            .refuse_line_breaks()
+            .map_err(|e| serde::de::Error::custom(e.message))?;
+        Ok(Login {
+            authentication,
+            protocol: PhantomData,
+        })
+    }
+}
+
+impl<P: ProtocolKind> JsonSchema for Login<P> {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("Authentication_{}", P::PROTOCOL.name()).into()
+    }
+
+    /// Written out rather than derived: serde reads an internally tagged enum whose tag may be
+    /// missing (it means `simple`, as Camunda's templates send it), which a derived `oneOf`
+    /// cannot say, and a `oneOf` would report "not valid under any of the schemas" where a
+    /// modeler needs "`password` is a required property". The fields are declared once at the
+    /// top (with their annotations); each type then says which of them it requires and allows.
+    /// `none` exists only for SMTP: a mailbox cannot be opened anonymously.
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let mut choices = Map::new();
+        choices.insert("simple".into(), json!("Username and password"));
+        if P::PROTOCOL == Protocol::Smtp {
+            choices.insert("none".into(), json!("None (relay without login)"));
+        }
+        choices.insert("oauth2".into(), json!("OAuth 2.0 access token"));
+        let types: Vec<&String> = choices.keys().collect();
+        json_schema!({
+            "title": "Authentication",
+            "type": "object",
+            "properties": {
+                "type": {
+                    "title": "Type",
+                    "description": "How the worker logs in: a username and password, an OAuth 2.0 \
+                                    access token, or (SMTP relays only) not at all.",
+                    "default": "simple",
+                    "enum": types,
+                    "x-template": { "choices": choices }
+                },
+                "username": {
+                    "title": "Username",
+                    "description": "Usually the full email address.",
+                    "examples": ["someone@example.com"],
+                    "type": "string", "minLength": 1,
+                    "x-template": { "feel": "optional", "when": { "type": ["simple", "oauth2"] } }
+                },
+                "password": {
+                    "title": "Password",
+                    "description": "Keep it out of the model: reference a secret, resolved by the \
+                                    worker from EMAIL_SECRET_<NAME> or its secrets directory.",
+                    "examples": ["{{secrets.MAIL_PASSWORD}}"],
+                    "type": "string",
+                    "x-template": {
+                        "feel": "optional",
+                        "when": { "type": ["simple"] },
+                        "hint": "Use a secret: {{secrets.MAIL_PASSWORD}}"
+                    }
+                },
+                "accessToken": {
+                    "title": "Access token",
+                    "description": "An OAuth 2.0 access token for XOAUTH2 / OAUTHBEARER.",
+                    "examples": ["{{secrets.MAIL_ACCESS_TOKEN}}"],
+                    "type": "string", "minLength": 1,
+                    "x-template": {
+                        "feel": "optional",
+                        "when": { "type": ["oauth2"] },
+                        "hint": "Use a secret: {{secrets.MAIL_ACCESS_TOKEN}}"
+                    }
+                }
+            },
+            "allOf": [
+                {
+                    "if": { "properties": { "type": { "const": "simple" } } },
+                    "then": {
+                        "required": ["username", "password"],
+                        "additionalProperties": false,
+                        "properties": { "type": true, "username": true, "password": true }
+                    }
+                },
+                {
+                    "if": { "required": ["type"], "properties": { "type": { "const": "none" } } },
+                    "then": { "additionalProperties": false, "properties": { "type": true } }
+                },
+                {
+                    "if": { "required": ["type"], "properties": { "type": { "const": "oauth2" } } },
+                    "then": {
+                        "required": ["username", "accessToken"],
+                        "additionalProperties": false,
+                        "properties": { "type": true, "username": true, "accessToken": true }
+                    }
+                }
+            ]
+        })
+    }
+}
