@@ -18,6 +18,7 @@ use crate::operations::{JobContext, Operation, Outcome};
 pub struct ReadOperation {
     pub pool: Arc<ImapPool>,
     pub max_attachment_bytes: usize,
+    pub max_response_bytes: usize,
 }
 
 impl Operation for ReadOperation {

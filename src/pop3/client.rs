@@ -97,6 +97,30 @@ pub async fn read_multiline<R: AsyncBufRead + Unpin>(
     }
 }
 
+/// Like [`read_multiline`], but hands each un-stuffed line (without its CRLF) to `each`
+/// instead of collecting them: RETR of a message of any size keeps only what `each` keeps.
+pub async fn read_multiline_each<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    line_timeout: Duration,
+    mut each: impl FnMut(&[u8]),
+) -> std::io::Result<()> {
+    let mut line = Vec::new();
+    loop {
+        tokio::time::timeout(line_timeout, read_line(reader, &mut line))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "the server stopped sending")
+            })??;
+        if line == b"." {
+            return Ok(());
+        }
+        match line.strip_prefix(b".") {
+            Some(content) => each(content),
+            None => each(&line),
+        }
+    }
+}
+
 /// `+OK …` → Ok(rest), `-ERR …` → Err(rest), anything else → a protocol error.
 fn status(line: &[u8]) -> std::result::Result<std::result::Result<String, String>, String> {
     let text = String::from_utf8_lossy(line).to_string();
@@ -415,6 +439,23 @@ impl Pop3Client {
     pub async fn retr(&mut self, number: u32) -> Result<Vec<u8>> {
         self.multi(&format!("RETR {number}"), "RETR", ErrorCode::EmailNotFound)
             .await
+    }
+
+    /// RETR, streamed: each line of the message (un-stuffed, without CRLF) goes to `each`,
+    /// so no cap applies and nothing is held here.
+    pub async fn retr_each(&mut self, number: u32, each: impl FnMut(&[u8])) -> Result<()> {
+        self.simple(&format!("RETR {number}"), "RETR", ErrorCode::EmailNotFound)
+            .await?;
+        match read_multiline_each(&mut self.reader, self.timeout, each).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                Err(EmailError::new(ErrorCode::Timeout, format!("RETR: {e}")))
+            }
+            Err(e) => Err(EmailError::new(
+                ErrorCode::ConnectionFailed,
+                format!("RETR: {e}"),
+            )),
+        }
     }
 
     pub async fn dele(&mut self, number: u32) -> Result<()> {

@@ -14,7 +14,7 @@ set -euo pipefail
 
 TESTBED_DIR=${TESTBED_DIR:-/tmp/email-connector-testbed}
 SCRIPT_PATH=$(readlink -f "${BASH_SOURCE[0]}")
-USERS=(alice bob carol dave erin frank grace heidi ivan judy mallory bench popbench pop1 pop2 pop3 pop4 move1 move2)
+USERS=(alice bob carol dave erin frank grace heidi ivan judy mallory bench popbench pop1 pop2 pop3 pop4 move1 move2 hostile1 hostile2 hostile3 budget1 budget2 budget3 budget4 net1 net2 net3 net4)
 
 PORT_IMAP=10143 PORT_IMAPS=10993 PORT_POP3=10110 PORT_POP3S=10995
 PORT_LMTP=10024 PORT_SMTP=10025 PORT_SUBMISSION=10587 PORT_SUBMISSIONS=10465

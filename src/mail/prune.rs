@@ -1,0 +1,396 @@
+//! A streaming MIME pruner: reads a message line by line and keeps a skeleton that mail-parser
+//! can parse, with at most as many body bytes as the response could still return.
+//!
+//! POP3 has to RETR a message whole; this lets a 100 MB message cost about the response
+//! budget in memory. The same pass repairs what mail-parser would otherwise lose (see
+//! [`crate::mail::normalize`]): a header block with no blank line before the body, a
+//! `Content-Type: text` without subtype, NUL bytes and invalid UTF-8 in headers, boundary
+//! lines with trailing whitespace. A part whose body was cut gets a marker header (see
+//! [`crate::mail::cut::marker_name`]) with its real decoded size, which the response builder turns into
+//! `truncated: true`.
+
+pub use super::cut::{CutReason, Limits, marker_name, parse_marker};
+use super::cut::{Encoding, decoded_len, marker_line, param, safe_prefix, trim_end_ws};
+use super::normalize::{HeaderField, is_header_line, normalize_field};
+
+/// The pruned message.
+#[derive(Debug, Default)]
+pub struct Pruned {
+    pub raw: Vec<u8>,
+    /// Something was dropped for the budget (top headers, a body, an attachment).
+    pub budget_cut: bool,
+}
+
+/// What a leaf part is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Text,
+    Attachment,
+}
+
+#[derive(Debug)]
+struct Leaf {
+    role: Role,
+    encoding: Encoding,
+    /// Where the blank line after the part's header starts in the output.
+    header_end: usize,
+    body_start: usize,
+    allowance: u64,
+    /// Decoded bytes kept and seen (base64: in bits, see [`decoded_len`]).
+    kept: u64,
+    seen: u64,
+    last_eol: usize,
+    cut: bool,
+}
+
+#[derive(Debug)]
+enum Mode {
+    Header,
+    Body(Leaf),
+    /// A multipart's preamble or epilogue, or anything after the last closing delimiter.
+    Skip,
+}
+
+/// See the module documentation.
+pub struct Pruner {
+    limits: Limits,
+    out: Vec<u8>,
+    boundaries: Vec<Vec<u8>>,
+    mode: Mode,
+    top: bool,
+    field: HeaderField,
+    /// The header fields of the part being read, for its structure.
+    content_type: String,
+    transfer_encoding: String,
+    disposition: String,
+    header_kept: usize,
+    text_pool: u64,
+    attachment_pool: u64,
+    /// Skeleton bytes spent on part headers; past the budget, parts are dropped whole.
+    skeleton: usize,
+    /// Where the current part's delimiter line starts in the output.
+    part_start: usize,
+    budget_cut: bool,
+}
+
+impl Pruner {
+    pub fn new(limits: Limits) -> Pruner {
+        Pruner {
+            limits,
+            out: Vec::new(),
+            boundaries: Vec::new(),
+            mode: Mode::Header,
+            top: true,
+            field: HeaderField::default(),
+            content_type: String::new(),
+            transfer_encoding: String::new(),
+            disposition: String::new(),
+            header_kept: 0,
+            text_pool: 2 * limits.text_allowance() as u64,
+            attachment_pool: limits.attachment_pool() as u64,
+            skeleton: 0,
+            part_start: 0,
+            budget_cut: false,
+        }
+    }
+
+    /// Feeds one line: its content and its line ending (`\r\n`, `\n`, or empty at the end).
+    pub fn push(&mut self, content: &[u8], eol: &[u8]) {
+        if let Mode::Header = self.mode {
+            self.header_line(content, eol);
+            return;
+        }
+        if content.starts_with(b"--") && !self.boundaries.is_empty() {
+            let trimmed = trim_end_ws(content);
+            for depth in (0..self.boundaries.len()).rev() {
+                let boundary = &self.boundaries[depth];
+                let Some(rest) = trimmed[2..].strip_prefix(boundary.as_slice()) else {
+                    continue;
+                };
+                let closing = match rest {
+                    b"" => false,
+                    b"--" => true,
+                    _ => continue,
+                };
+                let boundary = boundary.clone();
+                self.end_leaf();
+                self.boundaries.truncate(depth + 1);
+                self.part_start = self.out.len();
+                self.out.extend_from_slice(b"--");
+                self.out.extend_from_slice(&boundary);
+                if closing {
+                    self.out.extend_from_slice(b"--");
+                    self.boundaries.pop();
+                    self.mode = Mode::Skip;
+                } else {
+                    self.mode = Mode::Header;
+                    self.top = false;
+                    self.start_part();
+                }
+                self.out
+                    .extend_from_slice(if eol.is_empty() { b"\r\n" } else { eol });
+                return;
+            }
+        }
+        if let Mode::Body(leaf) = &mut self.mode {
+            body_line(
+                leaf,
+                &mut self.out,
+                content,
+                eol,
+                !self.boundaries.is_empty(),
+            );
+        }
+    }
+
+    fn start_part(&mut self) {
+        self.field = HeaderField::default();
+        self.content_type.clear();
+        self.transfer_encoding.clear();
+        self.disposition.clear();
+        self.header_kept = 0;
+    }
+
+    fn header_line(&mut self, content: &[u8], eol: &[u8]) {
+        let eol: &[u8] = if eol.is_empty() { b"\r\n" } else { eol };
+        let continuation = matches!(content.first(), Some(b' ' | b'\t'));
+        if continuation && !self.field.is_empty() {
+            self.field.continue_with(content, eol);
+            return;
+        }
+        self.flush_field();
+        if content.is_empty() {
+            self.end_header(eol);
+        } else if is_header_line(content) || continuation {
+            self.field.start(content, eol);
+        } else {
+            // Not a header: the body starts here, as Python's email package reads it.
+            self.end_header(eol);
+            self.push(content, eol);
+        }
+    }
+
+    /// Writes the header field collected so far, normalized, when it fits.
+    fn flush_field(&mut self) {
+        let Some(field) = normalize_field(std::mem::take(&mut self.field)) else {
+            return;
+        };
+        let structural = match field.name_lower.as_str() {
+            "content-type" => Some(&mut self.content_type),
+            "content-transfer-encoding" => Some(&mut self.transfer_encoding),
+            "content-disposition" => Some(&mut self.disposition),
+            _ => None,
+        };
+        let cap = if self.top {
+            self.limits.header_allowance()
+        } else {
+            64 * 1024
+        };
+        let fits = self.header_kept + field.bytes.len() <= cap;
+        if let Some(slot) = structural {
+            // Structure is kept whatever the cap (once, bounded), or the parts are lost.
+            if slot.is_empty() && field.value.len() <= 16 * 1024 {
+                *slot = field.value.clone();
+                self.out.extend_from_slice(&field.bytes);
+                self.header_kept += field.bytes.len();
+                return;
+            }
+        }
+        if fits {
+            self.out.extend_from_slice(&field.bytes);
+            self.header_kept += field.bytes.len();
+        } else if self.top {
+            self.budget_cut = true;
+        }
+    }
+
+    fn end_header(&mut self, eol: &[u8]) {
+        if !self.top {
+            self.skeleton += self.header_kept;
+        }
+        let content_type = self.content_type.to_ascii_lowercase();
+        let mime_type = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        if mime_type.starts_with("multipart/")
+            && let Some(boundary) = param(&self.content_type, "boundary")
+            && !boundary.is_empty()
+        {
+            self.out.extend_from_slice(eol);
+            self.boundaries.push(boundary.into_bytes());
+            self.mode = Mode::Skip;
+            return;
+        }
+        let attachment = self
+            .disposition
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("attachment");
+        let text = mime_type.is_empty() || mime_type == "text/plain" || mime_type == "text/html";
+        let role = if text && !attachment {
+            Role::Text
+        } else {
+            Role::Attachment
+        };
+        let allowance = match role {
+            Role::Text => self.text_pool.min(self.limits.text_allowance() as u64),
+            Role::Attachment => self
+                .attachment_pool
+                .min(self.limits.max_attachment_bytes as u64),
+        };
+        let header_end = self.out.len();
+        self.out.extend_from_slice(eol);
+        let body_start = self.out.len();
+        let mut leaf = Leaf {
+            role,
+            encoding: Encoding::from_name(&self.transfer_encoding),
+            header_end,
+            body_start,
+            allowance,
+            kept: 0,
+            seen: 0,
+            last_eol: 0,
+            cut: false,
+        };
+        if self.skeleton > self.limits.max_response_bytes {
+            leaf.cut = true;
+            leaf.allowance = 0;
+            self.budget_cut = true;
+        }
+        self.mode = Mode::Body(leaf);
+    }
+
+    /// Closes the leaf being read: adds its marker when its body was cut.
+    fn end_leaf(&mut self) {
+        let Mode::Body(leaf) = std::mem::replace(&mut self.mode, Mode::Skip) else {
+            return;
+        };
+        let seen = actual(leaf.encoding, leaf.seen, leaf.last_eol);
+        if !leaf.cut {
+            let kept = actual(leaf.encoding, leaf.kept, leaf.last_eol);
+            match leaf.role {
+                Role::Text => self.text_pool = self.text_pool.saturating_sub(kept),
+                Role::Attachment => {
+                    self.attachment_pool = self.attachment_pool.saturating_sub(kept)
+                }
+            }
+            return;
+        }
+        let reason =
+            if leaf.role == Role::Attachment && seen > self.limits.max_attachment_bytes as u64 {
+                CutReason::Limit
+            } else {
+                self.budget_cut = true;
+                CutReason::Budget
+            };
+        if leaf.role == Role::Attachment {
+            self.out.truncate(leaf.body_start);
+        } else {
+            self.text_pool = self
+                .text_pool
+                .saturating_sub(actual(leaf.encoding, leaf.kept, 0));
+        }
+        if self.skeleton > self.limits.max_response_bytes && !self.boundaries.is_empty() {
+            // Too many parts to even list: this one goes whole, delimiter and header too.
+            self.out.truncate(self.part_start);
+            return;
+        }
+        let marker = marker_line(seen, reason);
+        self.out
+            .splice(leaf.header_end..leaf.header_end, marker.into_bytes());
+    }
+
+    pub fn finish(mut self) -> Pruned {
+        if let Mode::Header = self.mode {
+            self.flush_field();
+            self.end_header(b"\r\n");
+        }
+        self.end_leaf();
+        // Unclosed multiparts are closed, so that the parser sees every part that was kept.
+        while let Some(boundary) = self.boundaries.pop() {
+            self.out.extend_from_slice(b"\r\n--");
+            self.out.extend_from_slice(&boundary);
+            self.out.extend_from_slice(b"--\r\n");
+        }
+        Pruned {
+            raw: self.out,
+            budget_cut: self.budget_cut,
+        }
+    }
+}
+
+/// Decoded bytes from a counter (base64 counts bits) less the final line ending, which
+/// belongs to the next boundary.
+fn actual(encoding: Encoding, count: u64, last_eol: usize) -> u64 {
+    match encoding {
+        Encoding::Base64 => count / 8,
+        _ => count.saturating_sub(last_eol as u64),
+    }
+}
+
+fn body_line(leaf: &mut Leaf, out: &mut Vec<u8>, content: &[u8], eol: &[u8], in_multipart: bool) {
+    let size = decoded_len(leaf.encoding, content, eol);
+    leaf.seen += size;
+    leaf.last_eol = eol.len();
+    if leaf.cut {
+        return;
+    }
+    let unit = if leaf.encoding == Encoding::Base64 {
+        8
+    } else {
+        1
+    };
+    if leaf.kept + size <= leaf.allowance * unit {
+        out.extend_from_slice(content);
+        out.extend_from_slice(eol);
+        leaf.kept += size;
+        return;
+    }
+    leaf.cut = true;
+    if leaf.role == Role::Attachment {
+        return;
+    }
+    // Part of the line still fits: keep a prefix that decodes to a prefix of the text.
+    let room = (leaf.allowance * unit - leaf.kept) / unit;
+    let prefix = safe_prefix(leaf.encoding, content, room as usize);
+    if prefix.is_empty() {
+        return;
+    }
+    out.extend_from_slice(prefix);
+    leaf.kept += decoded_len(leaf.encoding, prefix, b"");
+    match leaf.encoding {
+        // A soft line break adds nothing to the decoded text.
+        Encoding::QuotedPrintable => out.extend_from_slice(b"=\r\n"),
+        // The next boundary absorbs this line ending.
+        _ if in_multipart => out.extend_from_slice(b"\r\n"),
+        _ => {}
+    }
+}
+
+/// Prunes a message held in memory (IMAP).
+pub fn prune(raw: &[u8], limits: Limits) -> Pruned {
+    let mut pruner = Pruner::new(limits);
+    for line in raw.split_inclusive(|b| *b == b'\n') {
+        let (content, eol) = split_eol(line);
+        pruner.push(content, eol);
+    }
+    pruner.finish()
+}
+
+/// Splits a line into content and its ending (`\r\n`, `\n` or nothing).
+pub fn split_eol(line: &[u8]) -> (&[u8], &[u8]) {
+    if let Some(content) = line.strip_suffix(b"\r\n") {
+        (content, &line[content.len()..])
+    } else if let Some(content) = line.strip_suffix(b"\n") {
+        (content, &line[content.len()..])
+    } else {
+        (line, b"")
+    }
+}
+
+#[cfg(test)]
+#[path = "prune_tests.rs"]
+mod tests;
