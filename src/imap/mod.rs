@@ -9,4 +9,5 @@ pub mod pool;
 pub mod read;
 pub mod search;
 pub mod session;
+pub mod structure;
 pub mod wire;

@@ -144,9 +144,14 @@ pub struct Jobs {
 
 impl Jobs {
     pub async fn start(protocol: &'static str) -> Jobs {
+        Jobs::start_with_env(protocol, &[]).await
+    }
+
+    /// Like [`Jobs::start`], with extra environment for the worker (its settings).
+    pub async fn start_with_env(protocol: &'static str, env: &[(&str, &str)]) -> Jobs {
         testbed();
         let gateway = gateway::TestGateway::start().await;
-        let worker = WorkerProcess::start(&gateway.url(), &[]);
+        let worker = WorkerProcess::start(&gateway.url(), env);
         Jobs {
             gateway,
             _worker: worker,

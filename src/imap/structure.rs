@@ -1,0 +1,411 @@
+//! Reading a large message by its BODYSTRUCTURE: only the sections the response can return
+//! are fetched (text bodies as partial fetches sized to the budget, attachments that fit the
+//! limits whole), and the rest is described from the structure. The fetched pieces are put
+//! back together into a message skeleton that the usual response builder reads, so a 100 MB
+//! message costs about the budget, and the server never sends the rest.
+//!
+//! Sizes of parts left on the server are estimates from their encoded size: base64 carries
+//! 57 bytes in each 78-octet line (76 characters and CRLF), so decoded ≈ octets × 57 / 78;
+//! other encodings count their octets (quoted-printable: an upper bound).
+
+use async_imap::imap_proto::{
+    BodyParams, BodyStructure, ContentEncoding, MessageSection, SectionPath,
+};
+
+use crate::mail::cut::{CutReason, Encoding, Limits, marker_line, safe_prefix};
+
+pub type Params = Vec<(String, String)>;
+
+/// One part of a message as BODYSTRUCTURE describes it, owned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Structure {
+    Multipart {
+        subtype: String,
+        params: Params,
+        parts: Vec<Structure>,
+    },
+    Leaf(Leaf),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leaf {
+    /// `type/subtype`, lower case.
+    pub mime: String,
+    pub params: Params,
+    pub id: Option<String>,
+    pub encoding: String,
+    /// Encoded size.
+    pub octets: u32,
+    pub disposition: Option<(String, Params)>,
+}
+
+fn params(p: &BodyParams<'_>) -> Params {
+    p.iter()
+        .flatten()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn encoding_name(e: &ContentEncoding<'_>) -> String {
+    match e {
+        ContentEncoding::SevenBit => "7bit".into(),
+        ContentEncoding::EightBit => "8bit".into(),
+        ContentEncoding::Binary => "binary".into(),
+        ContentEncoding::Base64 => "base64".into(),
+        ContentEncoding::QuotedPrintable => "quoted-printable".into(),
+        ContentEncoding::Other(other) => other.to_ascii_lowercase(),
+    }
+}
+
+impl Structure {
+    pub fn from_proto(body: &BodyStructure<'_>) -> Structure {
+        let (common, other) = match body {
+            BodyStructure::Multipart { common, bodies, .. } => {
+                return Structure::Multipart {
+                    subtype: common.ty.subtype.to_ascii_lowercase(),
+                    params: params(&common.ty.params),
+                    parts: bodies.iter().map(Structure::from_proto).collect(),
+                };
+            }
+            BodyStructure::Basic { common, other, .. }
+            | BodyStructure::Text { common, other, .. }
+            | BodyStructure::Message { common, other, .. } => (common, other),
+        };
+        Structure::Leaf(Leaf {
+            mime: format!("{}/{}", common.ty.ty, common.ty.subtype).to_ascii_lowercase(),
+            params: params(&common.ty.params),
+            id: other.id.as_ref().map(|id| id.to_string()),
+            encoding: encoding_name(&other.transfer_encoding),
+            octets: other.octets,
+            disposition: common
+                .disposition
+                .as_ref()
+                .map(|d| (d.ty.to_ascii_lowercase(), params(&d.params))),
+        })
+    }
+}
+
+/// A section path as FETCH responses name it: `HEADER`, `1.2`, `1.MIME`, `TEXT`, or empty for
+/// the whole message.
+pub fn section_name(section: &Option<SectionPath>) -> String {
+    let part = |s: &MessageSection| match s {
+        MessageSection::Header => "HEADER",
+        MessageSection::Mime => "MIME",
+        MessageSection::Text => "TEXT",
+    };
+    match section {
+        None => String::new(),
+        Some(SectionPath::Full(s)) => part(s).into(),
+        Some(SectionPath::Part(path, s)) => {
+            let mut name: Vec<String> = path.iter().map(u32::to_string).collect();
+            name.extend(s.as_ref().map(|s| part(s).to_string()));
+            name.join(".")
+        }
+    }
+}
+
+/// What to do with one leaf.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Whole,
+    /// The first this many octets: a text body longer than could be returned.
+    Partial(u32),
+    /// Left on the server: listed with its estimated decoded size.
+    Cut(u64, CutReason),
+}
+
+/// Decoded size of a part left on the server (see the module documentation).
+pub fn estimated_size(leaf: &Leaf) -> u64 {
+    match Encoding::from_name(&leaf.encoding) {
+        Encoding::Base64 => u64::from(leaf.octets) * 57 / 78,
+        _ => u64::from(leaf.octets),
+    }
+}
+
+/// Octets of encoded text that decode to about `allowance` bytes.
+fn encoded_allowance(encoding: Encoding, allowance: usize) -> u64 {
+    let allowance = allowance as u64;
+    match encoding {
+        Encoding::Base64 => allowance * 78 / 57 + 78,
+        // Mostly-ASCII text grows little; a prefix decoding shorter is still a prefix.
+        Encoding::QuotedPrintable => allowance * 3 / 2,
+        Encoding::Identity => allowance,
+    }
+}
+
+fn is_text_body(leaf: &Leaf) -> bool {
+    (leaf.mime == "text/plain" || leaf.mime == "text/html")
+        && leaf
+            .disposition
+            .as_ref()
+            .is_none_or(|(d, _)| d != "attachment")
+}
+
+/// Every leaf with its section and decision, in order.
+pub fn plan(structure: &Structure, limits: Limits) -> Vec<(String, Decision)> {
+    let mut out = Vec::new();
+    let mut text_pool = 2 * limits.text_allowance() as u64;
+    let mut attachment_pool = limits.attachment_pool() as u64;
+    let mut walk = Vec::new();
+    match structure {
+        Structure::Leaf(leaf) => walk.push(("TEXT".to_string(), leaf)),
+        Structure::Multipart { .. } => leaves(structure, "", &mut walk),
+    }
+    for (section, leaf) in walk {
+        let decision = if is_text_body(leaf) {
+            let want =
+                encoded_allowance(Encoding::from_name(&leaf.encoding), limits.text_allowance())
+                    .min(text_pool);
+            text_pool -= want.min(u64::from(leaf.octets));
+            if u64::from(leaf.octets) <= want {
+                Decision::Whole
+            } else {
+                Decision::Partial(u32::try_from(want).unwrap_or(u32::MAX))
+            }
+        } else {
+            let size = estimated_size(leaf);
+            if size > limits.max_attachment_bytes as u64 {
+                Decision::Cut(size, CutReason::Limit)
+            } else if size > attachment_pool {
+                Decision::Cut(size, CutReason::Budget)
+            } else {
+                attachment_pool -= size;
+                Decision::Whole
+            }
+        };
+        out.push((section, decision));
+    }
+    out
+}
+
+fn leaves<'a>(node: &'a Structure, prefix: &str, out: &mut Vec<(String, &'a Leaf)>) {
+    match node {
+        Structure::Leaf(leaf) => out.push((prefix.to_string(), leaf)),
+        Structure::Multipart { parts, .. } => {
+            for (i, part) in parts.iter().enumerate() {
+                let section = if prefix.is_empty() {
+                    (i + 1).to_string()
+                } else {
+                    format!("{prefix}.{}", i + 1)
+                };
+                leaves(part, &section, out);
+            }
+        }
+    }
+}
+
+/// The FETCH items for a plan: the top header (capped) and each section to read.
+pub fn fetch_items(plan: &[(String, Decision)], limits: Limits) -> String {
+    let mut items = vec![
+        "UID".to_string(),
+        format!("BODY.PEEK[HEADER]<0.{}>", limits.header_allowance()),
+    ];
+    for (section, decision) in plan {
+        match decision {
+            Decision::Whole => items.push(format!("BODY.PEEK[{section}]")),
+            Decision::Partial(n) => items.push(format!("BODY.PEEK[{section}]<0.{n}>")),
+            Decision::Cut(..) => {}
+        }
+    }
+    format!("({})", items.join(" "))
+}
+
+/// A parameter list as header text, each value quoted (RFC 2231 extended values bare).
+fn write_params(out: &mut String, params: &Params) {
+    for (name, value) in params {
+        let name: String = name
+            .chars()
+            .filter(|c| c.is_ascii_graphic() && !"()<>@,;:\\\"/[]?=".contains(*c))
+            .collect();
+        let value: String = value.chars().filter(|c| !c.is_control()).collect();
+        if name.is_empty() {
+            continue;
+        }
+        if name.ends_with('*') && value.bytes().all(|b| b.is_ascii_graphic() && b != b'"') {
+            out.push_str(&format!(";\r\n {name}={value}"));
+        } else {
+            let quoted = value.replace('\\', "\\\\").replace('"', "\\\"");
+            out.push_str(&format!(";\r\n {name}=\"{quoted}\""));
+        }
+    }
+}
+
+fn boundary_of(params: &Params, section: &str) -> String {
+    params
+        .iter()
+        .find(|(k, v)| k.eq_ignore_ascii_case("boundary") && !v.is_empty())
+        .map(|(_, v)| v.chars().filter(|c| !c.is_control()).collect())
+        .unwrap_or_else(|| format!("=_email-connector-{section}"))
+}
+
+/// The fetched pieces put back together, and whether the budget cut any of it.
+pub struct Assembly<'a> {
+    pub plan: &'a [(String, Decision)],
+    pub sections: &'a [(String, Vec<u8>)],
+    out: Vec<u8>,
+    top: Option<Vec<u8>>,
+    index: usize,
+    budget_cut: bool,
+}
+
+impl<'a> Assembly<'a> {
+    pub fn new(plan: &'a [(String, Decision)], sections: &'a [(String, Vec<u8>)]) -> Self {
+        Assembly {
+            plan,
+            sections,
+            out: Vec::new(),
+            top: None,
+            index: 0,
+            budget_cut: false,
+        }
+    }
+
+    /// The skeleton message: the MIME fields written anew from the structure, then `header`
+    /// (the top header as fetched, possibly cut at `cap`) without its own. Ours come first: a
+    /// header block that runs into text without a blank line then still ends where the
+    /// pruner sees the text start, and our fields stay in the header.
+    pub fn build(mut self, structure: &Structure, header: &[u8], cap: usize) -> (Vec<u8>, bool) {
+        let header = if header.len() >= cap {
+            self.budget_cut = true;
+            let end = header
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |p| p + 1);
+            &header[..end]
+        } else {
+            header
+        };
+        self.top = Some(without_mime_fields(header));
+        self.node(structure, "");
+        (self.out, self.budget_cut)
+    }
+
+    /// Ends a part's header: the top header goes in once, then the blank line.
+    fn end_header(&mut self, header: &str) {
+        self.out.extend_from_slice(header.as_bytes());
+        if let Some(top) = self.top.take() {
+            self.out.extend_from_slice(&top);
+        }
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    fn node(&mut self, node: &Structure, section: &str) {
+        match node {
+            Structure::Multipart {
+                subtype,
+                params,
+                parts,
+            } => {
+                let boundary = boundary_of(params, section);
+                let mut header = format!("Content-Type: multipart/{subtype}");
+                let mut params = params.clone();
+                params.retain(|(k, _)| !k.eq_ignore_ascii_case("boundary"));
+                params.push(("boundary".into(), boundary.clone()));
+                write_params(&mut header, &params);
+                header.push_str("\r\n");
+                self.end_header(&header);
+                for (i, part) in parts.iter().enumerate() {
+                    let child = if section.is_empty() {
+                        (i + 1).to_string()
+                    } else {
+                        format!("{section}.{}", i + 1)
+                    };
+                    self.out
+                        .extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+                    self.node(part, &child);
+                    self.out.extend_from_slice(b"\r\n");
+                }
+                self.out
+                    .extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+            }
+            Structure::Leaf(leaf) => self.leaf(leaf),
+        }
+    }
+
+    fn leaf(&mut self, leaf: &Leaf) {
+        let Some((section, decision)) = self.plan.get(self.index) else {
+            return;
+        };
+        self.index += 1;
+        let mut header = format!("Content-Type: {}", leaf.mime);
+        write_params(&mut header, &leaf.params);
+        header.push_str("\r\n");
+        if !leaf.encoding.is_empty() {
+            header.push_str(&format!(
+                "Content-Transfer-Encoding: {}\r\n",
+                leaf.encoding.replace(['\r', '\n'], "")
+            ));
+        }
+        if let Some(id) = &leaf.id {
+            header.push_str(&format!("Content-ID: {}\r\n", id.replace(['\r', '\n'], "")));
+        }
+        if let Some((kind, params)) = &leaf.disposition {
+            header.push_str(&format!("Content-Disposition: {kind}"));
+            write_params(&mut header, params);
+            header.push_str("\r\n");
+        }
+        let data = self
+            .sections
+            .iter()
+            .find(|(s, _)| s == section)
+            .map_or(&[][..], |(_, d)| d.as_slice());
+        let body = match decision {
+            Decision::Whole => data,
+            Decision::Partial(n) if data.len() < *n as usize => data,
+            Decision::Partial(_) => {
+                self.budget_cut = true;
+                header.push_str(&marker_line(estimated_size(leaf), CutReason::Budget));
+                trim_partial(Encoding::from_name(&leaf.encoding), data)
+            }
+            Decision::Cut(size, reason) => {
+                self.budget_cut |= *reason == CutReason::Budget;
+                header.push_str(&marker_line(*size, *reason));
+                &[]
+            }
+        };
+        self.end_header(&header);
+        self.out.extend_from_slice(body);
+    }
+}
+
+/// A partial fetch ends anywhere: keep whole lines, or a clean prefix of a single line.
+fn trim_partial(encoding: Encoding, data: &[u8]) -> &[u8] {
+    match data.iter().rposition(|b| *b == b'\n') {
+        Some(end) => &data[..=end],
+        None => safe_prefix(encoding, data, data.len()),
+    }
+}
+
+/// The header without Content-Type and Content-Transfer-Encoding (folded lines included)
+/// and without its closing blank line.
+fn without_mime_fields(header: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(header.len());
+    let mut skipping = false;
+    for line in header.split_inclusive(|b| *b == b'\n') {
+        let content = line.strip_suffix(b"\n").unwrap_or(line);
+        let content = content.strip_suffix(b"\r").unwrap_or(content);
+        if content.is_empty() {
+            break;
+        }
+        if matches!(content.first(), Some(b' ' | b'\t')) {
+            if !skipping {
+                out.extend_from_slice(line);
+            }
+            continue;
+        }
+        let lower = content.to_ascii_lowercase();
+        skipping =
+            lower.starts_with(b"content-type:") || lower.starts_with(b"content-transfer-encoding:");
+        if !skipping {
+            out.extend_from_slice(line);
+            if !line.ends_with(b"\n") {
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "structure_tests.rs"]
+mod tests;

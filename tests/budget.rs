@@ -1,0 +1,276 @@
+//! The response budget end to end (SPEC §7.1): large messages read over IMAP and POP3 through
+//! the worker process complete under Zeebe's 4 MiB message limit, with prefixes of the real
+//! bodies and attachment metadata, and IMAP never fetches what it cannot return.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use base64::Engine;
+use serde_json::{Value, json};
+use support::gateway::Outcome;
+use support::mailbox::{clear_inbox, write_maildir};
+use support::{Jobs, testbed, unique};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const MIB: usize = 1024 * 1024;
+/// The default budget, and Zeebe's default message limit.
+const BUDGET: usize = 3 * MIB;
+const ZEEBE_LIMIT: usize = 4 * MIB;
+
+fn imap_vars(user: &str, port: u16, folder: &str, id: &str) -> Value {
+    json!({
+        "authentication": { "type": "simple", "username": format!("{user}@example.test"), "password": format!("{user}-pw") },
+        "server": { "host": "127.0.0.1", "port": port, "security": "none", "timeoutSeconds": 60 },
+        "folder": folder, "messageId": id
+    })
+}
+
+fn pop3_vars(user: &str, id: &str) -> Value {
+    json!({
+        "authentication": { "type": "simple", "username": format!("{user}@example.test"), "password": format!("{user}-pw") },
+        "server": { "host": "127.0.0.1", "port": testbed().port("PORT_POP3S"), "security": "tls", "serverCertificate": testbed().ca_pem(), "timeoutSeconds": 60 },
+        "messageId": id, "deleteAfterRead": false
+    })
+}
+
+/// UTF-8 text of about `bytes` bytes in lines, with characters JSON must escape.
+fn text(bytes: usize, tag: &str) -> String {
+    let mut out = String::with_capacity(bytes + 100);
+    let mut i = 0;
+    while out.len() < bytes {
+        out.push_str(&format!(
+            "{tag} line {i:07}: Grüße \"quoted\" \\ tab\there – 世界\r\n"
+        ));
+        i += 1;
+    }
+    out
+}
+
+fn b64_lines(bytes: &[u8]) -> String {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let mut out = String::with_capacity(encoded.len() * 78 / 76 + 2);
+    for chunk in encoded.as_bytes().chunks(76) {
+        out.push_str(std::str::from_utf8(chunk).unwrap());
+        out.push_str("\r\n");
+    }
+    out
+}
+
+fn six_mb_plain(id: &str) -> (Vec<u8>, String) {
+    let body = text(6_000_000, "plain");
+    let raw = format!(
+        "Message-ID: <{id}>\r\nFrom: big@example.test\r\nSubject: six megabytes\r\nDate: Thu, 1 Feb 2024 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}"
+    );
+    (raw.into_bytes(), body)
+}
+
+fn attachment_bytes(n: usize, len: usize) -> Vec<u8> {
+    (0..len).map(|i| ((i * 7 + n * 13) % 256) as u8).collect()
+}
+
+/// Five 1 MB attachments and a 2 MB HTML body.
+fn five_attachments(id: &str) -> (Vec<u8>, String) {
+    let html = format!(
+        "<html><body>{}</body></html>",
+        text(2_000_000, "<p>html</p>")
+    );
+    let mut raw = format!(
+        "Message-ID: <{id}>\r\nFrom: \"Big Sender\" <big@example.test>\r\nSubject: five attachments\r\nDate: Thu, 1 Feb 2024 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"mix\"\r\n\r\n--mix\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{html}\r\n"
+    );
+    for n in 0..5 {
+        raw.push_str(&format!(
+            "--mix\r\nContent-Type: application/octet-stream; name=\"file{n}.bin\"\r\nContent-Disposition: attachment; filename=\"file{n}.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}",
+            b64_lines(&attachment_bytes(n, 1_000_000))
+        ));
+    }
+    raw.push_str("--mix--\r\n");
+    (raw.into_bytes(), html)
+}
+
+/// The response of a job that must complete, and the size of its serialized variables.
+async fn completed(jobs: &Jobs, variables: Value) -> (Value, usize) {
+    match jobs.run("read", variables).await.1 {
+        Outcome::Completed { variables } => {
+            let size = variables.to_string().len();
+            (variables["r"].clone(), size)
+        }
+        other => panic!("read: expected completion, got {other:?}"),
+    }
+}
+
+fn check_six(r: &Value, size: usize, body: &str) {
+    assert!(size < ZEEBE_LIMIT, "{size}");
+    assert!(
+        size <= BUDGET + 16,
+        "the budget plus the variable's name: {size}"
+    );
+    assert_eq!(r["truncated"], true);
+    assert_eq!(r["subject"], "six megabytes");
+    let plain = r["plainTextBody"].as_str().expect("plain text");
+    assert!(plain.len() > 2 * MIB, "only {} bytes kept", plain.len());
+    assert!(body.starts_with(plain), "not a prefix of the real body");
+    assert_eq!(r["htmlBody"], Value::Null);
+}
+
+fn check_five(r: &Value, size: usize, html: &str, exact_sizes: bool) {
+    assert!(size < ZEEBE_LIMIT, "{size}");
+    assert!(
+        size <= BUDGET + 16,
+        "the budget plus the variable's name: {size}"
+    );
+    assert_eq!(r["truncated"], true);
+    let got = r["htmlBody"].as_str().expect("html");
+    assert!(
+        !got.is_empty() && html.starts_with(got),
+        "html not a prefix"
+    );
+    let attachments = r["attachments"].as_array().expect("attachments");
+    assert_eq!(attachments.len(), 5, "{attachments:?}");
+    for (n, a) in attachments.iter().enumerate() {
+        assert_eq!(a["fileName"], format!("file{n}.bin"));
+        assert_eq!(a["contentType"], "application/octet-stream");
+        let size = a["size"].as_u64().expect("size");
+        if exact_sizes {
+            assert_eq!(size, 1_000_000);
+        } else {
+            assert!(size.abs_diff(1_000_000) < 10_000, "estimate {size}");
+        }
+        match a.get("content") {
+            Some(content) => assert_eq!(
+                content.as_str().unwrap(),
+                base64::engine::general_purpose::STANDARD.encode(attachment_bytes(n, 1_000_000))
+            ),
+            None => assert_eq!(a["truncated"], true),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_messages_over_imap_fit_the_budget() {
+    let jobs = Jobs::start("imap").await;
+    let tb = testbed();
+    let folder = unique("Budget").replace('-', "");
+    let (six_id, five_id) = (
+        format!("six-{}@example.test", unique("b")),
+        format!("five-{}@example.test", unique("b")),
+    );
+    let (six, body) = six_mb_plain(&six_id);
+    let (five, html) = five_attachments(&five_id);
+    write_maildir(
+        tb.dir(),
+        "budget1",
+        &folder,
+        &[(six, 1_700_000_000), (five, 1_700_000_001)],
+    );
+    let port = tb.port("PORT_IMAP");
+    let (r, size) = completed(&jobs, imap_vars("budget1", port, &folder, &six_id)).await;
+    check_six(&r, size, &body);
+    let (r, size) = completed(&jobs, imap_vars("budget1", port, &folder, &five_id)).await;
+    check_five(&r, size, &html, false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_messages_over_pop3_fit_the_budget() {
+    let jobs = Jobs::start("pop3").await;
+    let tb = testbed();
+    clear_inbox("budget2").await;
+    let (six_id, five_id) = (
+        format!("six-{}@example.test", unique("b")),
+        format!("five-{}@example.test", unique("b")),
+    );
+    let (six, body) = six_mb_plain(&six_id);
+    let (five, html) = five_attachments(&five_id);
+    write_maildir(
+        tb.dir(),
+        "budget2",
+        "INBOX",
+        &[(six, 1_700_000_000), (five, 1_700_000_001)],
+    );
+    let (r, size) = completed(&jobs, pop3_vars("budget2", &six_id)).await;
+    check_six(&r, size, &body);
+    let (r, size) = completed(&jobs, pop3_vars("budget2", &five_id)).await;
+    check_five(&r, size, &html, true);
+    clear_inbox("budget2").await;
+}
+
+/// A TCP proxy to the plaintext IMAP port that counts the bytes the server sends.
+async fn counting_proxy(upstream: u16) -> (u16, Arc<AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let count = Arc::new(AtomicU64::new(0));
+    let counter = count.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await else {
+                continue;
+            };
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                let up = tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+                    let _ = server_write.shutdown().await;
+                });
+                let mut buffer = vec![0u8; 64 * 1024];
+                loop {
+                    match server_read.read(&mut buffer).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            counter.fetch_add(n as u64, Ordering::SeqCst);
+                            if client_write.write_all(&buffer[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                let _ = client_write.shutdown().await;
+                up.abort();
+            });
+        }
+    });
+    (port, count)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imap_fetches_only_what_the_response_can_return() {
+    let jobs = Jobs::start("imap").await;
+    let tb = testbed();
+    let (proxy, received) = counting_proxy(tb.port("PORT_IMAP")).await;
+    let folder = unique("Huge").replace('-', "");
+    let id = format!("huge-{}@example.test", unique("b"));
+    let html = text(10_000_000, "<i>html</i>");
+    let attachment = attachment_bytes(9, 20_000_000);
+    let raw = format!(
+        "Message-ID: <{id}>\r\nFrom: huge@example.test\r\nSubject: huge\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=h\r\n\r\n--h\r\nContent-Type: multipart/alternative; boundary=alt\r\n\r\n--alt\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nshort plain text\r\n--alt\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{html}\r\n--alt--\r\n--h\r\nContent-Type: application/zip\r\nContent-Disposition: attachment; filename*=utf-8''gro%C3%9F.zip\r\nContent-Transfer-Encoding: base64\r\n\r\n{}--h--\r\n",
+        b64_lines(&attachment)
+    );
+    let total = raw.len();
+    write_maildir(
+        tb.dir(),
+        "budget3",
+        &folder,
+        &[(raw.into_bytes(), 1_700_000_000)],
+    );
+    received.store(0, Ordering::SeqCst);
+    let (r, size) = completed(&jobs, imap_vars("budget3", proxy, &folder, &id)).await;
+    let transferred = received.load(Ordering::SeqCst) as usize;
+    assert!(
+        transferred < BUDGET + MIB,
+        "{transferred} bytes came from the server for a {total}-byte message"
+    );
+    assert!(size <= BUDGET + 16, "{size}");
+    assert_eq!(r["truncated"], true);
+    assert_eq!(r["plainTextBody"], "short plain text");
+    let got = r["htmlBody"].as_str().expect("html");
+    assert!(got.len() > 2 * MIB && html.starts_with(got));
+    let zip = &r["attachments"][0];
+    assert_eq!(zip["fileName"], "groß.zip");
+    assert_eq!(zip["contentType"], "application/zip");
+    assert_eq!(zip["truncated"], true);
+    let estimate = zip["size"].as_u64().unwrap();
+    assert!(estimate.abs_diff(20_000_000) < 200_000, "{estimate}");
+    assert_eq!(r["size"].as_u64(), Some(total as u64));
+}
