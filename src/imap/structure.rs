@@ -72,7 +72,7 @@ impl Structure {
             | BodyStructure::Message { common, other, .. } => (common, other),
         };
         Structure::Leaf(Leaf {
-            mime: format!("{}/{}", common.ty.ty, common.ty.subtype).to_ascii_lowercase(),
+            mime: mime_type(&common.ty.ty, &common.ty.subtype),
             params: params(&common.ty.params),
             id: other.id.as_ref().map(|id| id.to_string()),
             encoding: encoding_name(&other.transfer_encoding),
@@ -82,6 +82,24 @@ impl Structure {
                 .as_ref()
                 .map(|d| (d.ty.to_ascii_lowercase(), params(&d.params))),
         })
+    }
+}
+
+/// `type/subtype` in lower case. A server describes `Content-Type: text` (no subtype) with
+/// empty or NIL fields; RFC 2045 §5.2 makes that text/plain.
+fn mime_type(ty: &str, subtype: &str) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_ascii_graphic() && *c != '/' && *c != ';')
+            .collect::<String>()
+            .to_ascii_lowercase()
+    };
+    let (ty, subtype) = (clean(ty), clean(subtype));
+    match (ty.as_str(), subtype.as_str()) {
+        ("" | "text", "") | ("", "plain") => "text/plain".into(),
+        ("", _) => format!("application/{subtype}"),
+        (_, "") => format!("{ty}/octet-stream"),
+        _ => format!("{ty}/{subtype}"),
     }
 }
 
