@@ -31,6 +31,13 @@ pub fn json_len(value: &Value) -> usize {
     counter.0
 }
 
+/// Serialized size of a string value, quotes included.
+fn str_len(text: &str) -> usize {
+    let mut counter = Counter(0);
+    let _ = serde_json::to_writer(&mut counter, text);
+    counter.0
+}
+
 /// Serialized size of one char inside a JSON string, as serde_json escapes it.
 fn escaped_len(c: char) -> usize {
     match c {
@@ -144,7 +151,7 @@ fn cut_bodies(response: &mut Value, budget: usize, total: &mut usize) {
         if let Some(Value::String(text)) = response.get_mut(key) {
             let keep = cut_to(text, max).len();
             text.truncate(keep);
-            *total = total.saturating_sub(had) + json_len(&Value::String(text.clone()));
+            *total = total.saturating_sub(had) + str_len(text);
         }
     }
 }
