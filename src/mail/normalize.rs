@@ -44,12 +44,14 @@ pub struct Field {
     pub bytes: Vec<u8>,
 }
 
-/// `name:` with a name of printable ASCII other than `:` (RFC 5322 §2.2; Python's rule).
+/// `name:` with a name of printable ASCII other than `:` (RFC 5322 §2.2; Python's rule),
+/// also with blanks before the colon (RFC 822's obsolete `Subject : x`).
 pub fn is_header_line(line: &[u8]) -> bool {
-    match line.iter().position(|b| *b == b':') {
-        Some(0) | None => false,
-        Some(colon) => line[..colon].iter().all(|b| (33..=126).contains(b)),
-    }
+    let Some(colon) = line.iter().position(|b| *b == b':') else {
+        return false;
+    };
+    let name = line[..colon].trim_ascii_end();
+    !name.is_empty() && name.iter().all(|b| (33..=126).contains(b))
 }
 
 /// NUL bytes go; bytes that are not UTF-8 become U+FFFD (the parser would drop the whole
@@ -132,6 +134,8 @@ mod tests {
         assert!(!is_header_line(b": no name"));
         assert!(!is_header_line(b"Two words: no"));
         assert!(!is_header_line(b""));
+        assert!(is_header_line(b"Subject : obsolete"));
+        assert!(!is_header_line(b" : x"));
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! [`crate::mail::normalize`]): a header block with no blank line before the body, a
 //! `Content-Type: text` without subtype, NUL bytes and invalid UTF-8 in headers, boundary
 //! lines with trailing whitespace. A part whose body was cut gets a marker header (see
-//! [`crate::mail::cut::marker_name`]) with its real decoded size, which the response builder turns into
-//! `truncated: true`.
+//! [`crate::mail::cut::marker_name`]) with its real decoded size, which the response builder
+//! turns into `truncated: true`.
 
 pub use super::cut::{CutReason, Limits, marker_name, parse_marker};
 use super::cut::{Encoding, decoded_len, marker_line, param, safe_prefix, trim_end_ws};
@@ -153,6 +153,11 @@ impl Pruner {
 
     fn header_line(&mut self, content: &[u8], eol: &[u8]) {
         let eol: &[u8] = if eol.is_empty() { b"\r\n" } else { eol };
+        if self.top && self.out.is_empty() && self.field.is_empty() && content.starts_with(b"From ")
+        {
+            // An mbox separator ("From sender date"), not a header: skipped, as Python does.
+            return;
+        }
         let continuation = matches!(content.first(), Some(b' ' | b'\t'));
         if continuation && !self.field.is_empty() {
             self.field.continue_with(content, eol);

@@ -204,7 +204,8 @@ fn malformed_mail_is_read_like_pythons_email() {
     assert_eq!(v["subject"], "s");
     assert_eq!(v["plainTextBody"], "This is the body\r\nsecond line\r\n");
 
-    let v = read(b"From: foo\r\nSubject: s\r\n\r\nbody\r\n", LIMITS);
+    let v = read(b"From sender@example.test Thu Feb  1 10:00:00 2024\r\nFrom: foo\r\nSubject : s\r\n\r\nbody\r\n", LIMITS);
+    assert_eq!(v["subject"], "s");
     assert_eq!(v["fromAddress"], "foo");
 
     let v = read(b"From: a@example.test\r\nSubject: he\x00llo \xff\xfe w\r\nX-Bad: \x80\x00x\r\nX-Other: ok\r\n\r\nbody text\r\n", LIMITS);
