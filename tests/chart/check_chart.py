@@ -88,6 +88,7 @@ config = docs["configmap.yaml"]["data"]
 for value in decoded.values():
     check(value not in str(config) and value not in str(deployment), "secret values stay in the Secret")
 check(config["EMAIL_OPERATIONS"] == "smtp:send,imap:list,pop3:read", "operations")
+check(config["EMAIL_MAX_RESPONSE_BYTES"] == "2097152", "response budget")
 check(config["EMAIL_HTTP_PORT"] == "9090" and container["ports"][0]["containerPort"] == 9090, "custom port")
 check({"secretRef": {"name": "more-mail-secrets"}} in container["envFrom"], "extra envFrom")
 check(container["env"] == [{"name": "EXTRA_SETTING", "value": "on"}], "extra env")
