@@ -274,3 +274,60 @@ async fn imap_fetches_only_what_the_response_can_return() {
     assert!(estimate.abs_diff(20_000_000) < 200_000, "{estimate}");
     assert_eq!(r["size"].as_u64(), Some(total as u64));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_thousand_headers_keep_a_prefix_over_imap_and_pop3() {
+    let tb = testbed();
+    let id = format!("headers-{}@example.test", unique("b"));
+    let mut raw =
+        format!("Message-ID: <{id}>\r\nFrom: many@example.test\r\nSubject: many headers\r\n");
+    for i in 0..100_000 {
+        raw.push_str(&format!(
+            "X-Filler-{i:06}: a value that fills the header block\r\n"
+        ));
+    }
+    let body = text(2_000_000, "body");
+    raw.push_str(&format!(
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n{body}"
+    ));
+    let folder = unique("Headers").replace('-', "");
+    write_maildir(
+        tb.dir(),
+        "budget3",
+        &folder,
+        &[(raw.clone().into_bytes(), 1_700_000_000)],
+    );
+    clear_inbox("budget2").await;
+    write_maildir(
+        tb.dir(),
+        "budget2",
+        "INBOX",
+        &[(raw.into_bytes(), 1_700_000_000)],
+    );
+
+    let imap = Jobs::start("imap").await;
+    let pop3 = Jobs::start("pop3").await;
+    for (jobs, vars) in [
+        (
+            &imap,
+            imap_vars("budget3", tb.port("PORT_IMAP"), &folder, &id),
+        ),
+        (&pop3, pop3_vars("budget2", &id)),
+    ] {
+        let (r, size) = completed(jobs, vars).await;
+        assert!(size <= BUDGET + 16, "{size}");
+        assert_eq!(r["truncated"], true);
+        assert_eq!(r["subject"], "many headers");
+        assert_eq!(r["fromAddress"], "many@example.test");
+        let headers = r["headers"].as_array().expect("headers");
+        assert!(
+            headers.len() > 1000 && headers.len() < 100_000,
+            "{}",
+            headers.len()
+        );
+        assert_eq!(headers[0]["header"], "Message-ID");
+        let plain = r["plainTextBody"].as_str().expect("body");
+        assert!(!plain.is_empty() && body.starts_with(plain));
+    }
+    clear_inbox("budget2").await;
+}

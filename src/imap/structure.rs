@@ -13,6 +13,7 @@ use async_imap::imap_proto::{
 };
 
 use crate::mail::cut::{CutReason, Encoding, Limits, marker_line, safe_prefix};
+use crate::mail::normalize::is_header_line;
 
 pub type Params = Vec<(String, String)>;
 
@@ -262,6 +263,7 @@ pub struct Assembly<'a> {
     pub sections: &'a [(String, Vec<u8>)],
     out: Vec<u8>,
     top: Option<Vec<u8>>,
+    top_rest: Vec<u8>,
     index: usize,
     budget_cut: bool,
 }
@@ -273,15 +275,15 @@ impl<'a> Assembly<'a> {
             sections,
             out: Vec::new(),
             top: None,
+            top_rest: Vec::new(),
             index: 0,
             budget_cut: false,
         }
     }
 
-    /// The skeleton message: the MIME fields written anew from the structure, then `header`
-    /// (the top header as fetched, possibly cut at `cap`) without its own. Ours come first: a
-    /// header block that runs into text without a blank line then still ends where the
-    /// pruner sees the text start, and our fields stay in the header.
+    /// The skeleton message: `header` (the top header as fetched, possibly cut at `cap`)
+    /// without its MIME fields, then those written anew from the structure. Text that the
+    /// header block ran into without a blank line starts the body, as the pruner reads it.
     pub fn build(mut self, structure: &Structure, header: &[u8], cap: usize) -> (Vec<u8>, bool) {
         let header = if header.len() >= cap {
             self.budget_cut = true;
@@ -293,18 +295,25 @@ impl<'a> Assembly<'a> {
         } else {
             header
         };
-        self.top = Some(without_mime_fields(header));
+        let (top, rest) = without_mime_fields(header);
+        self.top = Some(top);
+        self.top_rest = rest;
         self.node(structure, "");
         (self.out, self.budget_cut)
     }
 
     /// Ends a part's header: the top header goes in once, then the blank line.
     fn end_header(&mut self, header: &str) {
-        self.out.extend_from_slice(header.as_bytes());
         if let Some(top) = self.top.take() {
             self.out.extend_from_slice(&top);
         }
+        self.out.extend_from_slice(header.as_bytes());
         self.out.extend_from_slice(b"\r\n");
+        // Only a single-part message has its body right here; a multipart's would be preamble.
+        let rest = std::mem::take(&mut self.top_rest);
+        if !header.starts_with("Content-Type: multipart/") {
+            self.out.extend_from_slice(&rest);
+        }
     }
 
     fn node(&mut self, node: &Structure, section: &str) {
@@ -395,33 +404,38 @@ fn trim_partial(encoding: Encoding, data: &[u8]) -> &[u8] {
 }
 
 /// The header without Content-Type and Content-Transfer-Encoding (folded lines included)
-/// and without its closing blank line.
-fn without_mime_fields(header: &[u8]) -> Vec<u8> {
+/// and without its closing blank line; and, when the block runs into text that is not a
+/// header (no blank line between), that text, which is where the body starts.
+fn without_mime_fields(header: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let mut out = Vec::with_capacity(header.len());
     let mut skipping = false;
+    let mut offset = 0;
     for line in header.split_inclusive(|b| *b == b'\n') {
         let content = line.strip_suffix(b"\n").unwrap_or(line);
         let content = content.strip_suffix(b"\r").unwrap_or(content);
         if content.is_empty() {
-            break;
+            return (out, Vec::new());
         }
         if matches!(content.first(), Some(b' ' | b'\t')) {
             if !skipping {
                 out.extend_from_slice(line);
             }
-            continue;
-        }
-        let lower = content.to_ascii_lowercase();
-        skipping =
-            lower.starts_with(b"content-type:") || lower.starts_with(b"content-transfer-encoding:");
-        if !skipping {
-            out.extend_from_slice(line);
-            if !line.ends_with(b"\n") {
-                out.extend_from_slice(b"\r\n");
+        } else if !is_header_line(content) {
+            return (out, header[offset..].to_vec());
+        } else {
+            let lower = content.to_ascii_lowercase();
+            skipping = lower.starts_with(b"content-type:")
+                || lower.starts_with(b"content-transfer-encoding:");
+            if !skipping {
+                out.extend_from_slice(line);
+                if !line.ends_with(b"\n") {
+                    out.extend_from_slice(b"\r\n");
+                }
             }
         }
+        offset += line.len();
     }
-    out
+    (out, Vec::new())
 }
 
 #[cfg(test)]

@@ -135,3 +135,22 @@ fn section_names() {
         "3.MIME"
     );
 }
+
+#[test]
+fn a_header_block_running_into_text_starts_the_body_there() {
+    let structure = parse(r#"("text" "plain" NIL NIL NIL "7bit" 0 0 NIL NIL NIL NIL)"#);
+    let plan = plan(&structure, LIMITS);
+    let sections = vec![("TEXT".to_string(), Vec::new())];
+    let header = b"Subject: s\r\nThis is the body\r\nsecond: line?\r\n\r\n";
+    let (raw, _) = Assembly::new(&plan, &sections).build(&structure, header, 1024);
+    let v = respond(prune(&raw, LIMITS), &Envelope::default(), LIMITS);
+    assert_eq!(v["subject"], "s");
+    assert_eq!(v["headers"][0]["header"], "Subject");
+    assert!(
+        v["plainTextBody"]
+            .as_str()
+            .unwrap()
+            .starts_with("This is the body\r\nsecond: line?\r\n"),
+        "{v}"
+    );
+}
