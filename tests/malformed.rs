@@ -57,6 +57,25 @@ fn fixtures() -> Vec<(&'static str, &'static str, Check)> {
             },
         ),
         (
+            // A body no mailer broke into lines: POP3 reads it in pieces instead of failing.
+            "one-overlong-line",
+            "Message-ID: <{id}>\r\nFrom: a@example.test\r\nSubject: one line\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>{line}</p>\r\n",
+            |r| {
+                let html = r["htmlBody"].as_str().expect("html");
+                assert!(
+                    html.len() > 30_000 && html.starts_with("<p>ÄÖÜ"),
+                    "{}",
+                    html.len()
+                );
+                assert!(
+                    html.trim_start_matches("<p>")
+                        .trim_end_matches("</p>\r\n")
+                        .chars()
+                        .all(|c| "ÄÖÜ".contains(c))
+                );
+            },
+        ),
+        (
             "from-without-domain",
             "Message-ID: <{id}>\r\nFrom: foo\r\nSubject: local only\r\n\r\nbody\r\n{pad}",
             |r| assert_eq!(r["fromAddress"], "foo"),
@@ -97,6 +116,7 @@ fn messages(tag: &str) -> Vec<(String, Vec<u8>, Check)> {
             let mut raw = template
                 .replace("{id}", &id)
                 .replace("{pad}", &padding())
+                .replace("{line}", &"ÄÖÜ".repeat(50_000))
                 .into_bytes();
             if name.starts_with("nul") {
                 // Latin-1 and stray bytes in the Subject, as broken mailers send them.

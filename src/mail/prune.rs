@@ -13,6 +13,11 @@ pub use super::cut::{CutReason, Limits, marker_name, parse_marker};
 use super::cut::{Encoding, decoded_len, marker_line, param, safe_prefix, trim_end_ws};
 use super::normalize::{HeaderField, is_header_line, normalize_field};
 
+/// Longest line held back while it comes in pieces (a header field's own cap).
+const MAX_PENDING: usize = 256 * 1024;
+/// A delimiter is `--`, at most 70 boundary characters and `--` (RFC 2046), plus some blanks.
+const MAX_BOUNDARY_LINE: usize = 1024;
+
 /// The pruned message.
 #[derive(Debug, Default)]
 pub struct Pruned {
@@ -70,6 +75,10 @@ pub struct Pruner {
     skeleton: usize,
     /// Where the current part's delimiter line starts in the output.
     part_start: usize,
+    /// The start of a line that came in pieces (see [`Pruner::push_piece`]).
+    pending: Vec<u8>,
+    /// A long body line is being passed on piece by piece.
+    continuing: bool,
     budget_cut: bool,
 }
 
@@ -90,12 +99,58 @@ impl Pruner {
             attachment_pool: limits.attachment_pool() as u64,
             skeleton: 0,
             part_start: 0,
+            pending: Vec::new(),
+            continuing: false,
             budget_cut: false,
+        }
+    }
+
+    /// Feeds a piece of a line too long to hold (POP3 hands those over in pieces); the next
+    /// [`Pruner::push`] ends the line. Body text goes on at once; a header or a line that
+    /// could still be a boundary waits, up to a cap.
+    pub fn push_piece(&mut self, piece: &[u8]) {
+        if self.continuing {
+            if let Mode::Body(leaf) = &mut self.mode {
+                body_line(leaf, &mut self.out, piece, b"", false);
+            }
+            return;
+        }
+        if self.pending.len() + piece.len() <= MAX_PENDING {
+            self.pending.extend_from_slice(piece);
+        }
+        if !matches!(self.mode, Mode::Header) && self.pending.len() > MAX_BOUNDARY_LINE {
+            // Too long for a boundary: body text from here to the line's end.
+            let pending = std::mem::take(&mut self.pending);
+            if let Mode::Body(leaf) = &mut self.mode {
+                body_line(leaf, &mut self.out, &pending, b"", false);
+            }
+            self.continuing = true;
         }
     }
 
     /// Feeds one line: its content and its line ending (`\r\n`, `\n`, or empty at the end).
     pub fn push(&mut self, content: &[u8], eol: &[u8]) {
+        if self.continuing {
+            self.continuing = false;
+            if let Mode::Body(leaf) = &mut self.mode {
+                body_line(
+                    leaf,
+                    &mut self.out,
+                    content,
+                    eol,
+                    !self.boundaries.is_empty(),
+                );
+            }
+            return;
+        }
+        if !self.pending.is_empty() {
+            let mut line = std::mem::take(&mut self.pending);
+            if line.len() + content.len() <= MAX_PENDING {
+                line.extend_from_slice(content);
+            }
+            self.push(&line, eol);
+            return;
+        }
         if let Mode::Header = self.mode {
             self.header_line(content, eol);
             return;
@@ -115,6 +170,10 @@ impl Pruner {
                 let boundary = boundary.clone();
                 self.end_leaf();
                 self.boundaries.truncate(depth + 1);
+                if !self.out.is_empty() && !self.out.ends_with(b"\n") {
+                    // A body cut inside a long line: the delimiter still starts a line.
+                    self.out.extend_from_slice(b"\r\n");
+                }
                 self.part_start = self.out.len();
                 self.out.extend_from_slice(b"--");
                 self.out.extend_from_slice(&boundary);
@@ -309,6 +368,9 @@ impl Pruner {
     }
 
     pub fn finish(mut self) -> Pruned {
+        if self.continuing || !self.pending.is_empty() {
+            self.push(b"", b"");
+        }
         if let Mode::Header = self.mode {
             self.flush_field();
             self.end_header(b"\r\n");
@@ -361,11 +423,12 @@ fn body_line(leaf: &mut Leaf, out: &mut Vec<u8>, content: &[u8], eol: &[u8], in_
     // Part of the line still fits: keep a prefix that decodes to a prefix of the text.
     let room = (leaf.allowance * unit - leaf.kept) / unit;
     let prefix = safe_prefix(leaf.encoding, content, room as usize);
-    if prefix.is_empty() {
-        return;
-    }
     out.extend_from_slice(prefix);
     leaf.kept += decoded_len(leaf.encoding, prefix, b"");
+    tidy_cut(leaf.encoding, out, leaf.body_start);
+    if out.ends_with(b"\n") {
+        return;
+    }
     match leaf.encoding {
         // A soft line break adds nothing to the decoded text.
         Encoding::QuotedPrintable => out.extend_from_slice(b"=\r\n"),
@@ -373,6 +436,53 @@ fn body_line(leaf: &mut Leaf, out: &mut Vec<u8>, content: &[u8], eol: &[u8], in_
         _ if in_multipart => out.extend_from_slice(b"\r\n"),
         _ => {}
     }
+}
+
+/// A line that came in pieces may have been cut just after a piece that ended inside a
+/// UTF-8 sequence, a QP escape or a base64 quantum: those last bytes go too.
+fn tidy_cut(encoding: Encoding, out: &mut Vec<u8>, body_start: usize) {
+    let body = &out[body_start.min(out.len())..];
+    let keep = match encoding {
+        Encoding::Identity => {
+            let tail = &body[body.len().saturating_sub(4)..];
+            match tail.iter().rposition(|b| *b & 0xC0 != 0x80) {
+                Some(lead) => {
+                    let need = match tail[lead] {
+                        b if b >= 0xF0 => 4,
+                        b if b >= 0xE0 => 3,
+                        b if b >= 0xC0 => 2,
+                        _ => 1,
+                    };
+                    if tail.len() - lead < need {
+                        body.len() - (tail.len() - lead)
+                    } else {
+                        body.len()
+                    }
+                }
+                None => body.len(),
+            }
+        }
+        Encoding::QuotedPrintable => {
+            let tail = &body[body.len().saturating_sub(2)..];
+            match tail.iter().position(|b| *b == b'=') {
+                Some(at) => body.len() - (tail.len() - at),
+                None => body.len(),
+            }
+        }
+        Encoding::Base64 => {
+            let is_b64 = |b: &u8| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/';
+            let mut extra = body.iter().filter(|b| is_b64(b)).count() % 4;
+            let mut end = body.len();
+            while extra > 0 && end > 0 {
+                end -= 1;
+                if is_b64(&body[end]) {
+                    extra -= 1;
+                }
+            }
+            end
+        }
+    };
+    out.truncate(body_start.min(out.len()) + keep);
 }
 
 /// Prunes a message held in memory (IMAP).

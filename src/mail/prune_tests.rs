@@ -24,6 +24,26 @@ fn streamed(raw: &[u8], limits: Limits) -> Pruned {
     pruner.finish()
 }
 
+/// As POP3 feeds a message whose lines may be longer than it holds: pieces of at most `max`.
+fn in_pieces(raw: &[u8], limits: Limits, max: usize) -> Pruned {
+    let mut pruner = Pruner::new(limits);
+    for line in raw.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let mut chunks = line.chunks(max).peekable();
+        if chunks.peek().is_none() {
+            pruner.push(b"", b"\r\n");
+        }
+        while let Some(chunk) = chunks.next() {
+            if chunks.peek().is_some() {
+                pruner.push_piece(chunk);
+            } else {
+                pruner.push(chunk, b"\r\n");
+            }
+        }
+    }
+    pruner.finish()
+}
+
 fn b64_lines(bytes: &[u8]) -> String {
     let text = base64::engine::general_purpose::STANDARD.encode(bytes);
     text.as_bytes()
@@ -185,6 +205,7 @@ fn garbage_and_truncated_input_never_panics() {
         let v = read(&raw, limits);
         assert!(v.is_object(), "round {round}");
         let _ = streamed(&raw, limits);
+        let _ = in_pieces(&raw, limits, 1 + next() as usize % 16);
     }
 }
 
@@ -219,4 +240,42 @@ fn malformed_mail_is_read_like_pythons_email() {
     assert_eq!(v["plainTextBody"], "first");
     assert_eq!(v["attachments"][0]["fileName"], "etc_passwd");
     assert_eq!(v["attachments"][0]["content"], "YWJj");
+}
+
+#[test]
+fn lines_in_pieces_read_like_whole_lines() {
+    let attachment: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    let one_line = base64::engine::general_purpose::STANDARD.encode(&attachment);
+    let html = "<p>".to_string() + &"ä".repeat(100_000) + "</p>";
+    let subject = "s".repeat(3000);
+    let raw = format!(
+        "Subject: {subject}\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n--b\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\n{one_line}\r\n--b\r\nContent-Type: text/plain\r\n\r\nafter\r\n--b--\r\n"
+    );
+    let limits = Limits {
+        max_attachment_bytes: 1000,
+        max_response_bytes: 40_000,
+    };
+    let whole = prune(raw.as_bytes(), limits);
+    let pieces = in_pieces(raw.as_bytes(), limits, 1000);
+    let at = whole.raw.iter().zip(&pieces.raw).position(|(a, b)| a != b);
+    let show = |raw: &[u8], at: usize| {
+        String::from_utf8_lossy(&raw[at.saturating_sub(40)..(at + 80).min(raw.len())]).into_owned()
+    };
+    if let Some(at) = at
+        .or((whole.raw.len() != pieces.raw.len()).then_some(whole.raw.len().min(pieces.raw.len())))
+    {
+        panic!(
+            "differ at {at} ({} vs {}):\n{:?}\n{:?}",
+            whole.raw.len(),
+            pieces.raw.len(),
+            show(&whole.raw, at),
+            show(&pieces.raw, at)
+        );
+    }
+    let v = respond(pieces, &Envelope::default(), limits);
+    assert_eq!(v["subject"], subject);
+    assert_eq!(v["attachments"][0]["size"], 300_000);
+    assert_eq!(v["plainTextBody"], "after");
+    let got = v["htmlBody"].as_str().unwrap();
+    assert!(got.len() > 10_000 && html.starts_with(got));
 }

@@ -118,7 +118,13 @@ impl Operation for ReadOperation {
             // only what the response could return.
             let mut pruner = Pruner::new(limits);
             client
-                .retr_each(listed.number, |line| pruner.push(line, b"\r\n"))
+                .retr_each(listed.number, |piece, complete| {
+                    if complete {
+                        pruner.push(piece, b"\r\n")
+                    } else {
+                        pruner.push_piece(piece)
+                    }
+                })
                 .await?;
             let response = respond(
                 pruner.finish(),
