@@ -9,5 +9,6 @@ pub mod pool;
 pub mod read;
 pub mod search;
 pub mod session;
+pub mod skeleton;
 pub mod structure;
 pub mod wire;

@@ -3,6 +3,7 @@
 use async_imap::imap_proto::{AttributeValue, Response};
 
 use super::*;
+use crate::imap::skeleton::Assembly;
 use crate::mail::message::{Envelope, respond};
 use crate::mail::prune::prune;
 

@@ -9,8 +9,12 @@
 //! [`crate::mail::cut::marker_name`]) with its real decoded size, which the response builder
 //! turns into `truncated: true`.
 
+mod body;
+
+use body::{Leaf, Role, actual, body_line};
+
 pub use super::cut::{CutReason, Limits, marker_name, parse_marker};
-use super::cut::{Encoding, decoded_len, marker_line, param, safe_prefix, trim_end_ws};
+use super::cut::{Encoding, marker_line, param, trim_end_ws};
 use super::normalize::{HeaderField, is_header_line, normalize_field};
 
 /// Longest line held back while it comes in pieces (a header field's own cap).
@@ -24,28 +28,6 @@ pub struct Pruned {
     pub raw: Vec<u8>,
     /// Something was dropped for the budget (top headers, a body, an attachment).
     pub budget_cut: bool,
-}
-
-/// What a leaf part is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    Text,
-    Attachment,
-}
-
-#[derive(Debug)]
-struct Leaf {
-    role: Role,
-    encoding: Encoding,
-    /// Where the blank line after the part's header starts in the output.
-    header_end: usize,
-    body_start: usize,
-    allowance: u64,
-    /// Decoded bytes kept and seen (base64: in bits, see [`decoded_len`]).
-    kept: u64,
-    seen: u64,
-    last_eol: usize,
-    cut: bool,
 }
 
 #[derive(Debug)]
@@ -389,102 +371,6 @@ impl Pruner {
     }
 }
 
-/// Decoded bytes from a counter (base64 counts bits) less the final line ending, which
-/// belongs to the next boundary.
-fn actual(encoding: Encoding, count: u64, last_eol: usize) -> u64 {
-    match encoding {
-        Encoding::Base64 => count / 8,
-        _ => count.saturating_sub(last_eol as u64),
-    }
-}
-
-fn body_line(leaf: &mut Leaf, out: &mut Vec<u8>, content: &[u8], eol: &[u8], in_multipart: bool) {
-    let size = decoded_len(leaf.encoding, content, eol);
-    leaf.seen += size;
-    leaf.last_eol = eol.len();
-    if leaf.cut {
-        return;
-    }
-    let unit = if leaf.encoding == Encoding::Base64 {
-        8
-    } else {
-        1
-    };
-    if leaf.kept + size <= leaf.allowance * unit {
-        out.extend_from_slice(content);
-        out.extend_from_slice(eol);
-        leaf.kept += size;
-        return;
-    }
-    leaf.cut = true;
-    if leaf.role == Role::Attachment {
-        return;
-    }
-    // Part of the line still fits: keep a prefix that decodes to a prefix of the text.
-    let room = (leaf.allowance * unit - leaf.kept) / unit;
-    let prefix = safe_prefix(leaf.encoding, content, room as usize);
-    out.extend_from_slice(prefix);
-    leaf.kept += decoded_len(leaf.encoding, prefix, b"");
-    tidy_cut(leaf.encoding, out, leaf.body_start);
-    if out.ends_with(b"\n") {
-        return;
-    }
-    match leaf.encoding {
-        // A soft line break adds nothing to the decoded text.
-        Encoding::QuotedPrintable => out.extend_from_slice(b"=\r\n"),
-        // The next boundary absorbs this line ending.
-        _ if in_multipart => out.extend_from_slice(b"\r\n"),
-        _ => {}
-    }
-}
-
-/// A line that came in pieces may have been cut just after a piece that ended inside a
-/// UTF-8 sequence, a QP escape or a base64 quantum: those last bytes go too.
-fn tidy_cut(encoding: Encoding, out: &mut Vec<u8>, body_start: usize) {
-    let body = &out[body_start.min(out.len())..];
-    let keep = match encoding {
-        Encoding::Identity => {
-            let tail = &body[body.len().saturating_sub(4)..];
-            match tail.iter().rposition(|b| *b & 0xC0 != 0x80) {
-                Some(lead) => {
-                    let need = match tail[lead] {
-                        b if b >= 0xF0 => 4,
-                        b if b >= 0xE0 => 3,
-                        b if b >= 0xC0 => 2,
-                        _ => 1,
-                    };
-                    if tail.len() - lead < need {
-                        body.len() - (tail.len() - lead)
-                    } else {
-                        body.len()
-                    }
-                }
-                None => body.len(),
-            }
-        }
-        Encoding::QuotedPrintable => {
-            let tail = &body[body.len().saturating_sub(2)..];
-            match tail.iter().position(|b| *b == b'=') {
-                Some(at) => body.len() - (tail.len() - at),
-                None => body.len(),
-            }
-        }
-        Encoding::Base64 => {
-            let is_b64 = |b: &u8| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/';
-            let mut extra = body.iter().filter(|b| is_b64(b)).count() % 4;
-            let mut end = body.len();
-            while extra > 0 && end > 0 {
-                end -= 1;
-                if is_b64(&body[end]) {
-                    extra -= 1;
-                }
-            }
-            end
-        }
-    };
-    out.truncate(body_start.min(out.len()) + keep);
-}
-
 /// Prunes a message held in memory (IMAP).
 pub fn prune(raw: &[u8], limits: Limits) -> Pruned {
     let mut pruner = Pruner::new(limits);
@@ -507,5 +393,4 @@ pub fn split_eol(line: &[u8]) -> (&[u8], &[u8]) {
 }
 
 #[cfg(test)]
-#[path = "prune_tests.rs"]
 mod tests;
