@@ -99,6 +99,8 @@ impl Pruner {
         }
         if self.pending.len() + piece.len() <= MAX_PENDING {
             self.pending.extend_from_slice(piece);
+        } else {
+            self.budget_cut = true;
         }
         if !matches!(self.mode, Mode::Header) && self.pending.len() > MAX_BOUNDARY_LINE {
             // Too long for a boundary: body text from here to the line's end.
@@ -129,6 +131,8 @@ impl Pruner {
             let mut line = std::mem::take(&mut self.pending);
             if line.len() + content.len() <= MAX_PENDING {
                 line.extend_from_slice(content);
+            } else {
+                self.budget_cut = true;
             }
             self.push(&line, eol);
             return;
@@ -245,8 +249,10 @@ impl Pruner {
         if fits {
             self.out.extend_from_slice(&field.bytes);
             self.header_kept += field.bytes.len();
-        } else if self.top {
-            self.budget_cut = true;
+        } else {
+            // Full: later fields go too, so what stays is a prefix of the header.
+            self.header_kept = cap + 1;
+            self.budget_cut |= self.top;
         }
     }
 
