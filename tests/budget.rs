@@ -58,12 +58,78 @@ fn b64_lines(bytes: &[u8]) -> String {
     out
 }
 
-fn six_mb_plain(id: &str) -> (Vec<u8>, String) {
+/// Quoted-printable with soft breaks, as mailers write it.
+fn quoted_printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    for line in text.split_inclusive("\r\n") {
+        let mut width = 0;
+        for b in line.trim_end_matches("\r\n").bytes() {
+            let piece = if (b' '..=b'~').contains(&b) && b != b'=' {
+                (b as char).to_string()
+            } else {
+                format!("={b:02X}")
+            };
+            if width + piece.len() > 73 {
+                out.push_str("=\r\n");
+                width = 0;
+            }
+            width += piece.len();
+            out.push_str(&piece);
+        }
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// A 6 MB text/plain body in `encoding` (8bit, base64 or quoted-printable), and the text.
+fn six_mb_plain(id: &str, encoding: &str) -> (Vec<u8>, String) {
     let body = text(6_000_000, "plain");
+    let encoded = match encoding {
+        "base64" => b64_lines(body.as_bytes()),
+        "quoted-printable" => quoted_printable(&body),
+        _ => body.clone(),
+    };
     let raw = format!(
-        "Message-ID: <{id}>\r\nFrom: big@example.test\r\nSubject: six megabytes\r\nDate: Thu, 1 Feb 2024 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}"
+        "Message-ID: <{id}>\r\nFrom: big@example.test\r\nSubject: six megabytes\r\nDate: Thu, 1 Feb 2024 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: {encoding}\r\n\r\n{encoded}"
     );
     (raw.into_bytes(), body)
+}
+
+/// The large messages both protocols read: three 6 MB bodies and the five attachments.
+fn large_messages(tag: &str) -> Large {
+    let mut messages = Vec::new();
+    let mut body = String::new();
+    for encoding in ["8bit", "base64", "quoted-printable"] {
+        let id = format!("six-{encoding}-{tag}@example.test");
+        let (raw, text) = six_mb_plain(&id, encoding);
+        body = text;
+        messages.push((id, raw));
+    }
+    let id = format!("five-{tag}@example.test");
+    let (raw, html) = five_attachments(&id);
+    messages.push((id, raw));
+    (messages, body, html)
+}
+
+type Large = (Vec<(String, Vec<u8>)>, String, String);
+
+async fn read_large(jobs: &Jobs, vars: impl Fn(&str) -> Value, large: &Large, exact_sizes: bool) {
+    let (messages, body, html) = large;
+    for (id, _) in &messages[..3] {
+        let (r, size) = completed(jobs, vars(id)).await;
+        check_six(&r, size, body);
+    }
+    let (r, size) = completed(jobs, vars(&messages[3].0)).await;
+    check_five(&r, size, html, exact_sizes);
+}
+
+fn stored(large: &Large) -> Vec<(Vec<u8>, i64)> {
+    large
+        .0
+        .iter()
+        .enumerate()
+        .map(|(i, (_, raw))| (raw.clone(), 1_700_000_000 + i as i64))
+        .collect()
 }
 
 fn attachment_bytes(n: usize, len: usize) -> Vec<u8> {
@@ -152,23 +218,11 @@ async fn large_messages_over_imap_fit_the_budget() {
     let jobs = Jobs::start("imap").await;
     let tb = testbed();
     let folder = unique("Budget").replace('-', "");
-    let (six_id, five_id) = (
-        format!("six-{}@example.test", unique("b")),
-        format!("five-{}@example.test", unique("b")),
-    );
-    let (six, body) = six_mb_plain(&six_id);
-    let (five, html) = five_attachments(&five_id);
-    write_maildir(
-        tb.dir(),
-        "budget1",
-        &folder,
-        &[(six, 1_700_000_000), (five, 1_700_000_001)],
-    );
+    let large = large_messages(&unique("b"));
+    write_maildir(tb.dir(), "budget1", &folder, &stored(&large));
     let port = tb.port("PORT_IMAP");
-    let (r, size) = completed(&jobs, imap_vars("budget1", port, &folder, &six_id)).await;
-    check_six(&r, size, &body);
-    let (r, size) = completed(&jobs, imap_vars("budget1", port, &folder, &five_id)).await;
-    check_five(&r, size, &html, false);
+    let vars = |id: &str| imap_vars("budget1", port, &folder, id);
+    read_large(&jobs, vars, &large, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,22 +230,9 @@ async fn large_messages_over_pop3_fit_the_budget() {
     let jobs = Jobs::start("pop3").await;
     let tb = testbed();
     clear_inbox("budget2").await;
-    let (six_id, five_id) = (
-        format!("six-{}@example.test", unique("b")),
-        format!("five-{}@example.test", unique("b")),
-    );
-    let (six, body) = six_mb_plain(&six_id);
-    let (five, html) = five_attachments(&five_id);
-    write_maildir(
-        tb.dir(),
-        "budget2",
-        "INBOX",
-        &[(six, 1_700_000_000), (five, 1_700_000_001)],
-    );
-    let (r, size) = completed(&jobs, pop3_vars("budget2", &six_id)).await;
-    check_six(&r, size, &body);
-    let (r, size) = completed(&jobs, pop3_vars("budget2", &five_id)).await;
-    check_five(&r, size, &html, true);
+    let large = large_messages(&unique("b"));
+    write_maildir(tb.dir(), "budget2", "INBOX", &stored(&large));
+    read_large(&jobs, |id| pop3_vars("budget2", id), &large, true).await;
     clear_inbox("budget2").await;
 }
 
