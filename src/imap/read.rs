@@ -93,25 +93,27 @@ impl Operation for ReadOperation {
                         .is_some_and(|s| s as usize > limits.max_response_bytes) =>
                 {
                     let plan = plan(structure, limits);
-                    let mut item =
-                        fetch(&mut session, uid, &fetch_items(&plan, limits), &id).await?;
-                    if let (Some(section), Some(body)) =
-                        (item.body_section.take(), item.body.take())
-                    {
-                        item.sections.push((section, body));
+                    let mut sections = Vec::new();
+                    for items in fetch_items(&plan, limits) {
+                        let mut item = fetch(&mut session, uid, &items, &id).await?;
+                        if let (Some(section), Some(body)) =
+                            (item.body_section.take(), item.body.take())
+                        {
+                            sections.push((section, body));
+                        }
+                        sections.append(&mut item.sections);
                     }
-                    let header = item
-                        .sections
+                    let header = sections
                         .iter()
                         .position(|(s, _)| s == "HEADER")
-                        .map(|i| item.sections.swap_remove(i).1)
+                        .map(|i| sections.swap_remove(i).1)
                         .unwrap_or_default();
-                    let (skeleton, cut) = Assembly::new(&plan, &item.sections).build(
+                    let (skeleton, cut) = Assembly::new(&plan, &sections).build(
                         structure,
                         &header,
                         limits.header_allowance(),
                     );
-                    drop(item);
+                    drop(sections);
                     let mut pruned = prune(&skeleton, limits);
                     pruned.budget_cut |= cut;
                     pruned

@@ -177,6 +177,9 @@ pub fn plan(structure: &Structure, limits: Limits) -> Vec<(String, Decision)> {
             text_pool -= want.min(u64::from(leaf.octets));
             if u64::from(leaf.octets) <= want {
                 Decision::Whole
+            } else if want == 0 {
+                // The text pool is spent (and `<0.0>` is not a valid partial fetch).
+                Decision::Cut(estimated_size(leaf), CutReason::Budget)
             } else {
                 Decision::Partial(u32::try_from(want).unwrap_or(u32::MAX))
             }
@@ -212,12 +215,17 @@ fn leaves<'a>(node: &'a Structure, prefix: &str, out: &mut Vec<(String, &'a Leaf
     }
 }
 
-/// The FETCH items for a plan: the top header (capped) and each section to read.
-pub fn fetch_items(plan: &[(String, Decision)], limits: Limits) -> String {
-    let mut items = vec![
-        "UID".to_string(),
-        format!("BODY.PEEK[HEADER]<0.{}>", limits.header_allowance()),
-    ];
+/// Sections asked for in one FETCH: a message of thousands of small parts must not make a
+/// command line longer than servers accept (Dovecot: 64 KiB).
+const SECTIONS_PER_FETCH: usize = 100;
+
+/// The FETCH item lists for a plan, one per command: the top header (capped) first, then
+/// each section to read.
+pub fn fetch_items(plan: &[(String, Decision)], limits: Limits) -> Vec<String> {
+    let mut items = vec![format!(
+        "BODY.PEEK[HEADER]<0.{}>",
+        limits.header_allowance()
+    )];
     for (section, decision) in plan {
         match decision {
             Decision::Whole => items.push(format!("BODY.PEEK[{section}]")),
@@ -225,7 +233,10 @@ pub fn fetch_items(plan: &[(String, Decision)], limits: Limits) -> String {
             Decision::Cut(..) => {}
         }
     }
-    format!("({})", items.join(" "))
+    items
+        .chunks(SECTIONS_PER_FETCH)
+        .map(|chunk| format!("(UID {})", chunk.join(" ")))
+        .collect()
 }
 
 #[cfg(test)]

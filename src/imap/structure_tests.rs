@@ -44,7 +44,7 @@ fn plans_fetch_text_partially_and_small_attachments_whole() {
     );
     assert_eq!(
         fetch_items(&plan, LIMITS),
-        "(UID BODY.PEEK[HEADER]<0.1024> BODY.PEEK[1]<0.4000> BODY.PEEK[2] BODY.PEEK[3])"
+        ["(UID BODY.PEEK[HEADER]<0.1024> BODY.PEEK[1]<0.4000> BODY.PEEK[2] BODY.PEEK[3])"]
     );
     let single = parse(r#"("text" "plain" NIL NIL NIL "7bit" 10 1 NIL NIL NIL NIL)"#);
     assert_eq!(
@@ -153,5 +153,37 @@ fn a_header_block_running_into_text_starts_the_body_there() {
             .unwrap()
             .starts_with("This is the body\r\nsecond: line?\r\n"),
         "{v}"
+    );
+}
+
+#[test]
+fn many_parts_are_fetched_in_several_commands_and_a_spent_text_pool_cuts() {
+    let part = r#"("text" "plain" NIL NIL NIL "7bit" 9000 100 NIL NIL NIL NIL)"#;
+    let structure = parse(&format!(
+        "({} \"mixed\" (\"boundary\" \"b\") NIL NIL NIL)",
+        part.repeat(250)
+    ));
+    let decisions = plan(&structure, LIMITS);
+    // 4000 per body from a pool of 8000: two partial fetches, then nothing left to fetch.
+    assert_eq!(decisions[1].1, Decision::Partial(4000));
+    assert_eq!(decisions[2].1, Decision::Cut(9000, CutReason::Budget));
+    let small = r#"("image" "gif" NIL NIL NIL "base64" 4 NIL NIL NIL NIL)"#;
+    let structure = parse(&format!(
+        "({} \"mixed\" (\"boundary\" \"b\") NIL NIL NIL)",
+        small.repeat(250)
+    ));
+    let roomy = Limits {
+        max_attachment_bytes: 1000,
+        max_response_bytes: 1_000_000,
+    };
+    let commands = fetch_items(&plan(&structure, roomy), roomy);
+    assert_eq!(commands.len(), 3);
+    assert!(commands.iter().all(|c| c.len() < 4096));
+    assert_eq!(
+        commands
+            .iter()
+            .map(|c| c.matches("BODY.PEEK[").count())
+            .sum::<usize>(),
+        251
     );
 }
