@@ -372,3 +372,69 @@ async fn a_hundred_thousand_headers_keep_a_prefix_over_imap_and_pop3() {
     }
     clear_inbox("budget2").await;
 }
+
+/// A message above the budget whose response is within it: IMAP takes the BODYSTRUCTURE path
+/// (fetching 500 sections over several commands), and nothing is cut for the budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundreds_of_small_attachments_all_arrive_over_imap_and_pop3() {
+    let tb = testbed();
+    let id = format!("parts-{}@example.test", unique("b"));
+    let body = text(1_500_000, "parts");
+    let mut raw = format!(
+        "Message-ID: <{id}>\r\nFrom: parts@example.test\r\nSubject: parts\r\nContent-Type: multipart/mixed; boundary=p\r\n\r\n--p\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    );
+    for n in 0..500 {
+        raw.push_str(&format!(
+            "--p\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"part{n}.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}",
+            b64_lines(&attachment_bytes(n, 1000))
+        ));
+    }
+    raw.push_str(&format!(
+        "--p\r\nContent-Type: video/mp4\r\nContent-Disposition: attachment; filename=\"big.mp4\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}--p--\r\n",
+        b64_lines(&attachment_bytes(7, 3_000_000))
+    ));
+    assert!(raw.len() > BUDGET);
+    let folder = unique("Parts").replace('-', "");
+    write_maildir(
+        tb.dir(),
+        "budget3",
+        &folder,
+        &[(raw.clone().into_bytes(), 1_700_000_000)],
+    );
+    clear_inbox("budget2").await;
+    write_maildir(
+        tb.dir(),
+        "budget2",
+        "INBOX",
+        &[(raw.into_bytes(), 1_700_000_000)],
+    );
+    let imap = Jobs::start("imap").await;
+    let pop3 = Jobs::start("pop3").await;
+    for (jobs, vars) in [
+        (
+            &imap,
+            imap_vars("budget3", tb.port("PORT_IMAP"), &folder, &id),
+        ),
+        (&pop3, pop3_vars("budget2", &id)),
+    ] {
+        let (r, size) = completed(jobs, vars).await;
+        assert!(size <= BUDGET, "{size}");
+        assert_eq!(r["truncated"], false, "only the attachment limit applied");
+        assert!(body.starts_with(r["plainTextBody"].as_str().expect("body")));
+        assert!(r["plainTextBody"].as_str().unwrap().len() + 2 >= body.len());
+        let attachments = r["attachments"].as_array().expect("attachments");
+        assert_eq!(attachments.len(), 501);
+        for (n, a) in attachments[..500].iter().enumerate() {
+            assert_eq!(a["fileName"], format!("part{n}.bin"));
+            assert_eq!(
+                a["content"],
+                base64::engine::general_purpose::STANDARD.encode(attachment_bytes(n, 1000))
+            );
+        }
+        assert_eq!(attachments[500]["fileName"], "big.mp4");
+        assert_eq!(attachments[500]["truncated"], true);
+        let estimate = attachments[500]["size"].as_u64().unwrap();
+        assert!(estimate.abs_diff(3_000_000) < 30_000, "{estimate}");
+    }
+    clear_inbox("budget2").await;
+}
