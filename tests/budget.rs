@@ -19,6 +19,9 @@ const MIB: usize = 1024 * 1024;
 const BUDGET: usize = 3 * MIB;
 const ZEEBE_LIMIT: usize = 4 * MIB;
 
+/// The POP3 tests share budget2's INBOX (POP3 reads only the INBOX) and empty it: one at a time.
+static POP3_INBOX: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn imap_vars(user: &str, port: u16, folder: &str, id: &str) -> Value {
     json!({
         "authentication": { "type": "simple", "username": format!("{user}@example.test"), "password": format!("{user}-pw") },
@@ -229,6 +232,7 @@ async fn large_messages_over_imap_fit_the_budget() {
 async fn large_messages_over_pop3_fit_the_budget() {
     let jobs = Jobs::start("pop3").await;
     let tb = testbed();
+    let _inbox = POP3_INBOX.lock().await;
     clear_inbox("budget2").await;
     let large = large_messages(&unique("b"));
     write_maildir(tb.dir(), "budget2", "INBOX", &stored(&large));
@@ -338,6 +342,7 @@ async fn a_hundred_thousand_headers_keep_a_prefix_over_imap_and_pop3() {
         &folder,
         &[(raw.clone().into_bytes(), 1_700_000_000)],
     );
+    let _inbox = POP3_INBOX.lock().await;
     clear_inbox("budget2").await;
     write_maildir(
         tb.dir(),
@@ -401,6 +406,7 @@ async fn hundreds_of_small_attachments_all_arrive_over_imap_and_pop3() {
         &folder,
         &[(raw.clone().into_bytes(), 1_700_000_000)],
     );
+    let _inbox = POP3_INBOX.lock().await;
     clear_inbox("budget2").await;
     write_maildir(
         tb.dir(),
