@@ -4,6 +4,8 @@
 //! Bodies come out as UTF-8 whatever their charset and transfer encoding; headers keep their
 //! order with encoded words decoded; attachments carry their original bytes (base64) up to a
 //! size limit. A malformed message gives whatever can be read; nothing here can panic on input.
+//! Messages arrive pruned and repaired (see [`super::prune`]); the response is then fitted to
+//! the budget (see [`super::budget`]).
 
 use base64::Engine;
 use mail_parser::decoders::base64::base64_decode;
@@ -151,7 +153,10 @@ fn attachment_json(raw: &[u8], part: &MessagePart<'_>, index: usize, max_bytes: 
         .attachment_name()
         .map(|name| sanitize_file_name(name, index))
         .unwrap_or_else(|| match &part.body {
-            PartType::Message(nested) => format!("{}.eml", nested.subject().unwrap_or("message")),
+            PartType::Message(nested) => sanitize_file_name(
+                &format!("{}.eml", nested.subject().unwrap_or("message")),
+                index,
+            ),
             _ => format!("attachment-{}", index + 1),
         });
     let mut value = json!({
