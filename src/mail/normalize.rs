@@ -44,14 +44,15 @@ pub struct Field {
     pub bytes: Vec<u8>,
 }
 
-/// `name:` with a name of printable ASCII other than `:` (RFC 5322 §2.2; Python's rule),
-/// also with blanks before the colon (RFC 822's obsolete `Subject : x`).
+/// `name:` with a name of printable ASCII other than `:` (RFC 5322 §2.2, Python's rule), also
+/// with blanks before the colon (RFC 822's obsolete `Subject : x`) and with 8-bit bytes in the
+/// name (a broken mailer's header is still a header, not the start of the body).
 pub fn is_header_line(line: &[u8]) -> bool {
     let Some(colon) = line.iter().position(|b| *b == b':') else {
         return false;
     };
     let name = line[..colon].trim_ascii_end();
-    !name.is_empty() && name.iter().all(|b| (33..=126).contains(b))
+    !name.is_empty() && name.iter().all(|b| *b > 32 && *b != 127)
 }
 
 /// NUL bytes go; bytes that are not UTF-8 become U+FFFD (the parser would drop the whole
@@ -135,6 +136,7 @@ mod tests {
         assert!(!is_header_line(b"Two words: no"));
         assert!(!is_header_line(b""));
         assert!(is_header_line(b"Subject : obsolete"));
+        assert!(is_header_line(b"X-\xc3\x9cber: 8-bit name"));
         assert!(!is_header_line(b" : x"));
     }
 
