@@ -3,6 +3,8 @@
 //! from BODYSTRUCTURE, the bodies that were fetched (whole or a prefix), and for each part
 //! left on the server a marker with its estimated size.
 
+use std::collections::HashMap;
+
 use super::structure::{Decision, Leaf, Params, Structure, estimated_size};
 use crate::mail::cut::{CutReason, Encoding, marker_line, safe_prefix};
 use crate::mail::normalize::is_header_line;
@@ -38,7 +40,8 @@ fn boundary_of(params: &Params, section: &str) -> String {
 /// The fetched pieces put back together, and whether the budget cut any of it.
 pub struct Assembly<'a> {
     pub plan: &'a [(String, Decision)],
-    pub sections: &'a [(String, Vec<u8>)],
+    /// The fetched sections by name, looked up once per leaf.
+    sections: HashMap<&'a str, &'a [u8]>,
     out: Vec<u8>,
     top: Option<Vec<u8>>,
     top_rest: Vec<u8>,
@@ -50,7 +53,10 @@ impl<'a> Assembly<'a> {
     pub fn new(plan: &'a [(String, Decision)], sections: &'a [(String, Vec<u8>)]) -> Self {
         Assembly {
             plan,
-            sections,
+            sections: sections
+                .iter()
+                .map(|(name, data)| (name.as_str(), data.as_slice()))
+                .collect(),
             out: Vec::new(),
             top: None,
             top_rest: Vec::new(),
@@ -145,15 +151,16 @@ impl<'a> Assembly<'a> {
             header.push_str(&format!("Content-ID: {}\r\n", id.replace(['\r', '\n'], "")));
         }
         if let Some((kind, params)) = &leaf.disposition {
+            let kind: String = kind.chars().filter(|c| !c.is_control()).collect();
             header.push_str(&format!("Content-Disposition: {kind}"));
             write_params(&mut header, params);
             header.push_str("\r\n");
         }
         let data = self
             .sections
-            .iter()
-            .find(|(s, _)| s == section)
-            .map_or(&[][..], |(_, d)| d.as_slice());
+            .get(section.as_str())
+            .copied()
+            .unwrap_or_default();
         let body = match decision {
             Decision::Whole => data,
             Decision::Partial(n) if data.len() < *n as usize => data,
