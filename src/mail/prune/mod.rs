@@ -22,6 +22,10 @@ const MAX_PENDING: usize = 256 * 1024;
 /// A delimiter is `--`, at most 70 boundary characters and `--` (RFC 2046), plus some blanks.
 const MAX_BOUNDARY_LINE: usize = 1024;
 
+/// Multiparts nested deeper are read as one opaque part: every `--` line is checked against
+/// each open boundary, so unbounded nesting would make a hostile message cost quadratic time.
+const MAX_DEPTH: usize = 64;
+
 /// The pruned message.
 #[derive(Debug, Default)]
 pub struct Pruned {
@@ -268,6 +272,7 @@ impl Pruner {
             .trim()
             .to_string();
         if mime_type.starts_with("multipart/")
+            && self.boundaries.len() < MAX_DEPTH
             && let Some(boundary) = param(&self.content_type, "boundary")
             && !boundary.is_empty()
         {

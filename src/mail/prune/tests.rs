@@ -279,3 +279,23 @@ fn lines_in_pieces_read_like_whole_lines() {
     let got = v["htmlBody"].as_str().unwrap();
     assert!(got.len() > 10_000 && html.starts_with(got));
 }
+
+#[test]
+fn deep_nesting_is_bounded_and_fast() {
+    let depth = 5000;
+    let mut raw = String::from("Subject: deep\r\n");
+    for i in 0..depth {
+        raw.push_str(&format!(
+            "Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n"
+        ));
+    }
+    raw.push_str("Content-Type: text/plain\r\n\r\ninnermost\r\n");
+    for _ in 0..20_000 {
+        raw.push_str("--not-a-boundary\r\n");
+    }
+    let started = std::time::Instant::now();
+    let v = read(raw.as_bytes(), LIMITS);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(v["subject"], "deep");
+    assert!(serde_json::to_vec(&v).unwrap().len() <= LIMITS.max_response_bytes);
+}
