@@ -163,12 +163,23 @@ fn is_text_body(leaf: &Leaf) -> bool {
 pub fn plan(structure: &Structure, limits: Limits) -> Vec<(String, Decision)> {
     let mut out = Vec::new();
     let mut text_pool = 2 * limits.text_allowance() as u64;
-    let mut attachment_pool = limits.attachment_pool() as u64;
     let mut walk = Vec::new();
     match structure {
         Structure::Leaf(leaf) => walk.push(("TEXT".to_string(), leaf)),
         Structure::Multipart { .. } => leaves(structure, "", &mut walk),
     }
+    // Bodies come before attachment contents in the budget, so attachments get only what the
+    // bodies will leave (base64 makes 4 of every 3 bytes): none is fetched only to be dropped.
+    let text: u64 = walk
+        .iter()
+        .filter(|(_, leaf)| is_text_body(leaf))
+        .map(|(_, leaf)| estimated_size(leaf).min(limits.text_allowance() as u64))
+        .sum();
+    let mut attachment_pool = (limits.max_response_bytes as u64)
+        .saturating_sub(text)
+        .saturating_mul(3)
+        / 4;
+    attachment_pool = attachment_pool.min(limits.attachment_pool() as u64);
     for (section, leaf) in walk {
         let decision = if is_text_body(leaf) {
             let want =

@@ -30,37 +30,47 @@ fn parse(bodystructure: &str) -> Structure {
 const MIXED: &str = r#"(("text" "plain" ("charset" "utf-8") NIL NIL "8bit" 20000 400 NIL NIL NIL NIL)("text" "html" ("charset" "utf-8") NIL NIL "quoted-printable" 300 5 NIL NIL NIL NIL)("application" "pdf" ("name" "=?utf-8?q?R=C3=A9sum=C3=A9.pdf?=") NIL NIL "base64" 780 NIL ("attachment" ("filename*" "utf-8''R%C3%A9sum%C3%A9.pdf")) NIL NIL)("image" "png" NIL "<logo@x>" NIL "base64" 7800 NIL ("inline" ("filename" "../logo.png")) NIL NIL) "mixed" ("boundary" "outer b") NIL NIL NIL)"#;
 
 #[test]
-fn plans_fetch_text_partially_and_small_attachments_whole() {
+fn plans_fetch_text_partially_and_attachments_only_where_the_bodies_leave_room() {
     let structure = parse(MIXED);
-    let plan = plan(&structure, LIMITS);
+    // The bodies take the whole 4000: the small PDF would only be dropped again.
+    let decisions = plan(&structure, LIMITS);
     assert_eq!(
-        plan,
+        decisions,
         vec![
             ("1".to_string(), Decision::Partial(4000)),
             ("2".to_string(), Decision::Whole),
-            ("3".to_string(), Decision::Whole),
+            ("3".to_string(), Decision::Cut(570, CutReason::Budget)),
             ("4".to_string(), Decision::Cut(5700, CutReason::Limit)),
         ]
     );
     assert_eq!(
-        fetch_items(&plan, LIMITS),
-        ["(UID BODY.PEEK[HEADER]<0.1024> BODY.PEEK[1]<0.4000> BODY.PEEK[2] BODY.PEEK[3])"]
+        fetch_items(&decisions, LIMITS),
+        ["(UID BODY.PEEK[HEADER]<0.1024> BODY.PEEK[1]<0.4000> BODY.PEEK[2])"]
     );
+    let roomy = Limits {
+        max_response_bytes: 40_000,
+        ..LIMITS
+    };
+    let decisions = plan(&structure, roomy);
+    assert_eq!(decisions[0].1, Decision::Whole);
+    assert_eq!(decisions[2].1, Decision::Whole);
+    assert_eq!(decisions[3].1, Decision::Cut(5700, CutReason::Limit));
     let single = parse(r#"("text" "plain" NIL NIL NIL "7bit" 10 1 NIL NIL NIL NIL)"#);
     assert_eq!(
-        plan_of(&single),
+        plan(&single, LIMITS),
         vec![("TEXT".to_string(), Decision::Whole)]
     );
-}
-
-fn plan_of(structure: &Structure) -> Vec<(String, Decision)> {
-    plan(structure, LIMITS)
 }
 
 #[test]
 fn skeletons_read_back_with_names_sizes_and_prefixes() {
     let structure = parse(MIXED);
-    let plan = plan(&structure, LIMITS);
+    let plan = vec![
+        ("1".to_string(), Decision::Partial(4000)),
+        ("2".to_string(), Decision::Whole),
+        ("3".to_string(), Decision::Whole),
+        ("4".to_string(), Decision::Cut(5700, CutReason::Limit)),
+    ];
     let plain: String = (0..400)
         .map(|i| format!("line {i:04} of plain text\r\n"))
         .collect();
