@@ -86,6 +86,10 @@ pub struct OperationArgs {
     /// `truncated: true`.
     #[arg(long, env = "EMAIL_MAX_ATTACHMENT_BYTES", default_value_t = crate::operations::DEFAULT_MAX_ATTACHMENT_BYTES)]
     pub max_attachment_bytes: usize,
+    /// The read response's budget in bytes of serialized JSON: attachment contents are
+    /// dropped first, then the bodies cut, and the response gets `truncated: true`.
+    #[arg(long, env = "EMAIL_MAX_RESPONSE_BYTES", default_value_t = crate::operations::DEFAULT_MAX_RESPONSE_BYTES)]
+    pub max_response_bytes: usize,
 }
 
 impl OperationArgs {
@@ -93,6 +97,7 @@ impl OperationArgs {
         OperationSettings {
             session_pooling: self.session_pooling,
             max_attachment_bytes: self.max_attachment_bytes,
+            max_response_bytes: self.max_response_bytes,
         }
     }
 

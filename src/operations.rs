@@ -106,16 +106,22 @@ pub struct OperationSettings {
     pub session_pooling: bool,
     /// Attachments larger than this (decoded) are listed without content.
     pub max_attachment_bytes: usize,
+    /// The read response's budget, serialized JSON (SPEC §7.1).
+    pub max_response_bytes: usize,
 }
 
 /// Zeebe's gateway accepts 4 MB messages by default; one attachment may take a quarter.
 pub const DEFAULT_MAX_ATTACHMENT_BYTES: usize = 1024 * 1024;
+
+/// 3 MiB of JSON leaves room under Zeebe's 4 MiB message limit for the job's other variables.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 3 * 1024 * 1024;
 
 impl Default for OperationSettings {
     fn default() -> Self {
         OperationSettings {
             session_pooling: true,
             max_attachment_bytes: DEFAULT_MAX_ATTACHMENT_BYTES,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -147,6 +153,7 @@ fn all_operations(settings: &OperationSettings, pools: &SessionPools) -> Vec<Arc
         Arc::new(imap::read::ReadOperation {
             pool: imap_pool.clone(),
             max_attachment_bytes: settings.max_attachment_bytes,
+            max_response_bytes: settings.max_response_bytes,
         }),
         Arc::new(imap::delete::DeleteOperation {
             pool: imap_pool.clone(),
@@ -158,6 +165,7 @@ fn all_operations(settings: &OperationSettings, pools: &SessionPools) -> Vec<Arc
         Arc::new(pop3::list::ListOperation),
         Arc::new(pop3::read::ReadOperation {
             max_attachment_bytes: settings.max_attachment_bytes,
+            max_response_bytes: settings.max_response_bytes,
         }),
         Arc::new(pop3::delete::DeleteOperation),
         Arc::new(pop3::search::SearchOperation),

@@ -85,6 +85,10 @@ fn main() {
         if wanted("pop3") {
             pop3::scenarios(quick, samples, &mut rows).await;
         }
+        // Only when named: the read-memory rows alone (the `imap` set includes them).
+        if only.iter().any(|o| o == "read-memory") {
+            imap::read_memory(quick, &mut rows).await;
+        }
         rows
     });
     print_table(&rows);

@@ -10,4 +10,6 @@ pub mod program;
 pub mod read;
 pub mod search;
 pub mod session;
+pub mod skeleton;
+pub mod structure;
 pub mod wire;

@@ -1,5 +1,8 @@
 //! `imap:read`: one message by Message-ID, parsed into the read response. The message is
 //! fetched with BODY.PEEK, so it stays unread unless `markAsRead` is set.
+//!
+//! A message within the response budget is fetched whole. A larger one is read by its
+//! BODYSTRUCTURE (see [`super::structure`]): the server sends only what can be returned.
 
 use std::sync::Arc;
 
@@ -8,16 +11,22 @@ use serde_json::{Value, json};
 
 use super::common::{find_by_message_id, folder, internal_date_iso, message_id_input, target};
 use super::pool::ImapPool;
+use super::session::{FetchItem, ImapSession};
+use super::skeleton::Assembly;
+use super::structure::{fetch_items, plan};
 use super::wire::Command;
 use crate::error::{EmailError, ErrorCode, Result};
+use crate::mail::cut::Limits;
 use crate::mail::inputs::{folder_field, message_id_field, operation_schema};
-use crate::mail::message::{Envelope, read_response};
+use crate::mail::message::{Envelope, respond};
+use crate::mail::prune::prune;
 use crate::mail::server::Protocol;
 use crate::operations::{JobContext, Operation, Outcome};
 
 pub struct ReadOperation {
     pub pool: Arc<ImapPool>,
     pub max_attachment_bytes: usize,
+    pub max_response_bytes: usize,
 }
 
 impl Operation for ReadOperation {
@@ -66,20 +75,54 @@ impl Operation for ReadOperation {
                     format!("no message {id} in folder '{folder}'"),
                 ));
             };
-            let fetch = Command::new("UID FETCH")
-                .raw(uid.to_string())
-                .raw("(UID RFC822.SIZE INTERNALDATE BODY.PEEK[])");
-            let item = session
-                .execute(&fetch, ErrorCode::ConnectionFailed)
-                .await?
-                .fetches()
-                .find(|item| item.uid == Some(uid))
-                .ok_or_else(|| {
-                    EmailError::new(
-                        ErrorCode::EmailNotFound,
-                        format!("message {id} vanished while being read"),
-                    )
-                })?;
+            let limits = Limits {
+                max_attachment_bytes: self.max_attachment_bytes,
+                max_response_bytes: self.max_response_bytes,
+            };
+            let meta = fetch(
+                &mut session,
+                uid,
+                "(UID RFC822.SIZE INTERNALDATE BODYSTRUCTURE)",
+                &id,
+            )
+            .await?;
+            let pruned = match &meta.structure {
+                Some(structure)
+                    if meta
+                        .size
+                        .is_some_and(|s| s as usize > limits.max_response_bytes) =>
+                {
+                    let plan = plan(structure, limits);
+                    let mut sections = Vec::new();
+                    for items in fetch_items(&plan, limits) {
+                        let mut item = fetch(&mut session, uid, &items, &id).await?;
+                        if let (Some(section), Some(body)) =
+                            (item.body_section.take(), item.body.take())
+                        {
+                            sections.push((section, body));
+                        }
+                        sections.append(&mut item.sections);
+                    }
+                    let header = sections
+                        .iter()
+                        .position(|(s, _)| s == "HEADER")
+                        .map(|i| sections.swap_remove(i).1)
+                        .unwrap_or_default();
+                    let (skeleton, cut) = Assembly::new(&plan, &sections).build(
+                        structure,
+                        &header,
+                        limits.header_allowance(),
+                    );
+                    drop(sections);
+                    let mut pruned = prune(&skeleton, limits);
+                    pruned.budget_cut |= cut;
+                    pruned
+                }
+                _ => {
+                    let item = fetch(&mut session, uid, "(UID BODY.PEEK[])", &id).await?;
+                    prune(&item.body.unwrap_or_default(), limits)
+                }
+            };
             if mark_as_read {
                 session
                     .execute(
@@ -90,16 +133,27 @@ impl Operation for ReadOperation {
                     )
                     .await?;
             }
-            let raw = item.body.unwrap_or_default();
             let envelope = Envelope {
-                size: item.size.map_or(raw.len() as u64, u64::from),
-                received: item.internal_date.as_deref().and_then(internal_date_iso),
+                size: meta.size.map_or(0, u64::from),
+                received: meta.internal_date.as_deref().and_then(internal_date_iso),
             };
-            Ok(Outcome::respond(read_response(
-                &raw,
-                &envelope,
-                self.max_attachment_bytes,
-            )))
+            Ok(Outcome::respond(respond(pruned, &envelope, limits)))
         })
     }
+}
+
+/// One UID FETCH whose answer must be there.
+async fn fetch(session: &mut ImapSession, uid: u32, items: &str, id: &str) -> Result<FetchItem> {
+    let command = Command::new("UID FETCH").raw(uid.to_string()).raw(items);
+    session
+        .execute(&command, ErrorCode::ConnectionFailed)
+        .await?
+        .fetches()
+        .find(|item| item.uid == Some(uid))
+        .ok_or_else(|| {
+            EmailError::new(
+                ErrorCode::EmailNotFound,
+                format!("message {id} vanished while being read"),
+            )
+        })
 }

@@ -92,6 +92,11 @@ pub struct FetchItem {
     pub internal_date: Option<String>,
     /// The first body section or RFC822 data.
     pub body: Option<Vec<u8>>,
+    /// Which section `body` is (`HEADER`, `1.2`, `TEXT`; empty for `BODY[]`).
+    pub body_section: Option<String>,
+    /// The body sections after the first, by section (each is held once).
+    pub sections: Vec<(String, Vec<u8>)>,
+    pub structure: Option<Box<super::structure::Structure>>,
 }
 
 enum Event {
@@ -166,12 +171,26 @@ fn event(response: &Response<'_>) -> Event {
                         item.internal_date = Some(date.to_string())
                     }
                     AttributeValue::BodySection {
-                        data: Some(data), ..
+                        data: Some(data),
+                        section,
+                        ..
+                    } if item.body.is_none() => {
+                        item.body = Some(data.to_vec());
+                        item.body_section = Some(super::structure::section_name(section));
                     }
-                    | AttributeValue::Rfc822(Some(data))
-                        if item.body.is_none() =>
-                    {
+                    AttributeValue::BodySection {
+                        data: Some(data),
+                        section,
+                        ..
+                    } => item
+                        .sections
+                        .push((super::structure::section_name(section), data.to_vec())),
+                    AttributeValue::Rfc822(Some(data)) if item.body.is_none() => {
                         item.body = Some(data.to_vec())
+                    }
+                    AttributeValue::BodyStructure(structure) => {
+                        item.structure =
+                            Some(Box::new(super::structure::Structure::from_proto(structure)))
                     }
                     _ => {}
                 }

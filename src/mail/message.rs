@@ -4,6 +4,8 @@
 //! Bodies come out as UTF-8 whatever their charset and transfer encoding; headers keep their
 //! order with encoded words decoded; attachments carry their original bytes (base64) up to a
 //! size limit. A malformed message gives whatever can be read; nothing here can panic on input.
+//! Messages arrive pruned and repaired (see [`super::prune`]); the response is then fitted to
+//! the budget (see [`super::budget`]).
 
 use base64::Engine;
 use mail_parser::decoders::base64::base64_decode;
@@ -13,6 +15,10 @@ use mail_parser::{
     Encoding, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
 };
 use serde_json::{Value, json};
+
+use super::budget;
+use super::normalize::sanitize_file_name;
+use super::prune::{CutReason, Limits, Pruned, marker_name, parse_marker, prune};
 
 /// What the server knows about a message besides its bytes.
 #[derive(Debug, Clone, Default)]
@@ -32,13 +38,15 @@ pub fn message_id(message: &Message<'_>) -> Option<String> {
         .filter(|id| !id.is_empty())
 }
 
-/// The bare address of the first From mailbox.
+/// The bare address of the first From mailbox; for `From: foo` (no domain, which
+/// mail-parser reads as a name) that word, as Python's `email` would give it.
 pub fn from_address(message: &Message<'_>) -> Option<String> {
     message
         .from()
         .and_then(|a| a.first())
-        .and_then(|a| a.address())
-        .map(str::to_string)
+        .and_then(|a| a.address().or(a.name()))
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty())
 }
 
 /// Formats seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
@@ -114,7 +122,18 @@ fn content_type_of(part: &MessagePart<'_>) -> String {
     }
 }
 
+/// The marker the pruner left on a part whose body it cut: real size and reason.
+fn cut_marker(raw: &[u8], part: &MessagePart<'_>) -> Option<(u64, CutReason)> {
+    let header = part
+        .headers()
+        .iter()
+        .find(|h| h.name.as_str().eq_ignore_ascii_case(marker_name()))?;
+    let value = raw.get(header.offset_start as usize..header.offset_end as usize)?;
+    parse_marker(&String::from_utf8_lossy(value))
+}
+
 fn attachment_json(raw: &[u8], part: &MessagePart<'_>, index: usize, max_bytes: usize) -> Value {
+    let cut = cut_marker(raw, part);
     // Binary parts are already decoded by the parser; only text parts need their original
     // bytes recovered, and a part too large to return is never decoded a second time.
     let decoded_len = match &part.body {
@@ -122,16 +141,22 @@ fn attachment_json(raw: &[u8], part: &MessagePart<'_>, index: usize, max_bytes: 
         _ => None,
     };
     let bytes = match decoded_len {
+        _ if cut.is_some() => Vec::new(),
         Some(len) if len > max_bytes => Vec::new(),
         _ => original_bytes(raw, part),
     };
-    let size = decoded_len.unwrap_or(bytes.len());
+    let size = cut.map_or(decoded_len.unwrap_or(bytes.len()), |(size, _)| {
+        size as usize
+    });
     let content_type = content_type_of(part);
     let file_name = part
         .attachment_name()
-        .map(str::to_string)
+        .map(|name| sanitize_file_name(name, index))
         .unwrap_or_else(|| match &part.body {
-            PartType::Message(nested) => format!("{}.eml", nested.subject().unwrap_or("message")),
+            PartType::Message(nested) => sanitize_file_name(
+                &format!("{}.eml", nested.subject().unwrap_or("message")),
+                index,
+            ),
             _ => format!("attachment-{}", index + 1),
         });
     let mut value = json!({
@@ -141,7 +166,7 @@ fn attachment_json(raw: &[u8], part: &MessagePart<'_>, index: usize, max_bytes: 
         "inline": part.content_disposition().is_some_and(|d| d.is_inline()),
         "contentId": part.content_id().map(|id| id.trim_matches(['<', '>']).to_string()),
     });
-    if size <= max_bytes {
+    if size <= max_bytes && cut.is_none() {
         value["content"] = json!(base64::engine::general_purpose::STANDARD.encode(&bytes));
     } else {
         value["truncated"] = json!(true);
@@ -165,8 +190,35 @@ fn html_text(message: &Message<'_>) -> Option<String> {
         .and_then(|part| part.text_contents().map(str::to_string))
 }
 
-/// The read response for `raw`. `max_attachment_bytes` bounds each attachment's content.
+/// The read response for `raw` under the default response budget. `max_attachment_bytes`
+/// bounds each attachment's content.
 pub fn read_response(raw: &[u8], envelope: &Envelope, max_attachment_bytes: usize) -> Value {
+    read_response_within(
+        raw,
+        envelope,
+        Limits {
+            max_attachment_bytes,
+            max_response_bytes: crate::operations::DEFAULT_MAX_RESPONSE_BYTES,
+        },
+    )
+}
+
+/// The read response for a whole message held in memory, within `limits`.
+pub fn read_response_within(raw: &[u8], envelope: &Envelope, limits: Limits) -> Value {
+    respond(prune(raw, limits), envelope, limits)
+}
+
+/// The read response for a pruned message (see [`crate::mail::prune`]), fitted to the budget.
+/// `truncated` is always present: true when the budget cut anything.
+pub fn respond(pruned: Pruned, envelope: &Envelope, limits: Limits) -> Value {
+    let mut cut = pruned.budget_cut;
+    let mut response = build(&pruned.raw, envelope, limits.max_attachment_bytes, &mut cut);
+    cut |= budget::fit(&mut response, limits.max_response_bytes);
+    response["truncated"] = Value::Bool(cut);
+    response
+}
+
+fn build(raw: &[u8], envelope: &Envelope, max_attachment_bytes: usize, cut: &mut bool) -> Value {
     let Some(message) = MessageParser::default().parse(raw) else {
         return json!({
             "messageId": null, "fromAddress": null, "subject": null, "size": envelope.size,
@@ -174,14 +226,21 @@ pub fn read_response(raw: &[u8], envelope: &Envelope, max_attachment_bytes: usiz
             "receivedDateTime": envelope.received, "sentDate": null, "attachments": [],
         });
     };
+    let marker = marker_name();
     let headers: Vec<Value> = message
         .headers_raw()
+        .filter(|(name, _)| !name.eq_ignore_ascii_case(marker))
         .map(|(name, value)| json!({ "header": name, "value": header_text(value) }))
         .collect();
     let attachments: Vec<Value> = message
         .attachments()
         .enumerate()
-        .map(|(i, part)| attachment_json(raw, part, i, max_attachment_bytes))
+        .map(|(i, part)| {
+            if let Some((_, CutReason::Budget)) = cut_marker(raw, part) {
+                *cut = true;
+            }
+            attachment_json(raw, part, i, max_attachment_bytes)
+        })
         .collect();
     json!({
         "messageId": message_id(&message),

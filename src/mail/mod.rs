@@ -1,11 +1,15 @@
 //! What the mail protocols share: server settings, authentication, connections, the host
 //! policy and TLS.
 
+pub mod budget;
 pub mod criteria;
+pub mod cut;
 pub mod inputs;
 pub mod message;
 pub mod net;
+pub mod normalize;
 pub mod policy;
+pub mod prune;
 pub mod server;
 pub mod session_key;
 pub mod tls;

@@ -97,6 +97,87 @@ pub async fn read_multiline<R: AsyncBufRead + Unpin>(
     }
 }
 
+/// Reads up to a line end (dropping CRLF or LF), or `max` bytes of a longer line. Returns
+/// whether the line ended.
+async fn read_line_piece<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<bool> {
+    line.clear();
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the server closed the connection",
+            ));
+        }
+        match available.iter().position(|b| *b == b'\n') {
+            Some(end) if line.len() + end <= max => {
+                line.extend_from_slice(&available[..end]);
+                reader.consume(end + 1);
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                return Ok(true);
+            }
+            _ => {
+                let take = available.len().min(max - line.len());
+                line.extend_from_slice(&available[..take]);
+                reader.consume(take);
+                if line.len() >= max {
+                    return Ok(false);
+                }
+            }
+        }
+    }
+}
+
+/// Like [`read_multiline`], but hands the message to `each` line by line (un-stuffed,
+/// without CRLF, `true` when the line ends there) instead of collecting it: RETR of a message
+/// of any size keeps only what `each` keeps. A line longer than `MAX_LINE_BYTES` (a body
+/// some mailer never broke into lines) comes in pieces instead of failing the read.
+pub async fn read_multiline_each<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    line_timeout: Duration,
+    mut each: impl FnMut(&[u8], bool),
+) -> std::io::Result<()> {
+    let mut line = Vec::new();
+    let mut piece = Vec::new();
+    let mut at_start = true;
+    // A CR that ended one piece: it belongs to a CRLF if the next piece starts the LF.
+    let mut held_cr = false;
+    loop {
+        let complete = tokio::time::timeout(
+            line_timeout,
+            read_line_piece(reader, &mut line, MAX_LINE_BYTES),
+        )
+        .await
+        .map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "the server stopped sending")
+        })??;
+        if at_start && complete && line == b"." {
+            return Ok(());
+        }
+        piece.clear();
+        if held_cr && !(complete && line.is_empty()) {
+            piece.push(b'\r');
+        }
+        let content = match line.strip_prefix(b".") {
+            Some(rest) if at_start => rest,
+            _ => &line[..],
+        };
+        piece.extend_from_slice(content);
+        held_cr = !complete && piece.last() == Some(&b'\r');
+        if held_cr {
+            piece.pop();
+        }
+        each(&piece, complete);
+        at_start = complete;
+    }
+}
+
 /// `+OK …` → Ok(rest), `-ERR …` → Err(rest), anything else → a protocol error.
 fn status(line: &[u8]) -> std::result::Result<std::result::Result<String, String>, String> {
     let text = String::from_utf8_lossy(line).to_string();
@@ -439,6 +520,23 @@ impl Pop3Client {
             .await
     }
 
+    /// RETR, streamed: the message goes to `each` line by line (see
+    /// [`read_multiline_each`]), so no cap applies and nothing is held here.
+    pub async fn retr_each(&mut self, number: u32, each: impl FnMut(&[u8], bool)) -> Result<()> {
+        self.simple(&format!("RETR {number}"), "RETR", ErrorCode::EmailNotFound)
+            .await?;
+        match read_multiline_each(&mut self.reader, self.timeout, each).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                Err(EmailError::new(ErrorCode::Timeout, format!("RETR: {e}")))
+            }
+            Err(e) => Err(EmailError::new(
+                ErrorCode::ConnectionFailed,
+                format!("RETR: {e}"),
+            )),
+        }
+    }
+
     pub async fn dele(&mut self, number: u32) -> Result<()> {
         self.simple(&format!("DELE {number}"), "DELE", ErrorCode::EmailNotFound)
             .await
@@ -514,6 +612,45 @@ mod tests {
             multiline(b"\xff\xfe\r\n.\r\n", 16).await.unwrap(),
             b"\xff\xfe\r\n"
         );
+    }
+
+    #[tokio::test]
+    async fn long_lines_come_in_pieces_and_dots_are_undone_at_line_starts_only() {
+        let long = vec![b'x'; MAX_LINE_BYTES * 2 + 10];
+        let mut input = b"..a\r\n".to_vec();
+        input.extend_from_slice(&long);
+        input.extend_from_slice(b".b\r\n.\r\n");
+        let mut reader = BufReader::new(&input[..]);
+        let mut got: Vec<(Vec<u8>, bool)> = Vec::new();
+        read_multiline_each(&mut reader, Duration::from_secs(1), |piece, complete| {
+            got.push((piece.to_vec(), complete))
+        })
+        .await
+        .unwrap();
+        assert_eq!(got[0], (b".a".to_vec(), true));
+        let joined: Vec<u8> = got[1..].iter().flat_map(|(p, _)| p.clone()).collect();
+        let mut expected = long.clone();
+        expected.extend_from_slice(b".b");
+        assert_eq!(joined, expected, "a dot inside a long line stays");
+        assert_eq!(got.last().map(|g| g.1), Some(true));
+        assert!(got[1..got.len() - 1].iter().all(|g| !g.1));
+
+        // A CR that ends a piece and the LF that starts the next make one line end.
+        let mut input = vec![b'y'; MAX_LINE_BYTES - 1];
+        input.extend_from_slice(b"\r\nz\r\n.\r\n");
+        let mut reader = BufReader::new(&input[..]);
+        let mut joined = Vec::new();
+        read_multiline_each(&mut reader, Duration::from_secs(1), |piece, complete| {
+            joined.extend_from_slice(piece);
+            if complete {
+                joined.push(b'|');
+            }
+        })
+        .await
+        .unwrap();
+        let mut expected = vec![b'y'; MAX_LINE_BYTES - 1];
+        expected.extend_from_slice(b"|z|");
+        assert_eq!(joined, expected);
     }
 
     #[test]

@@ -13,7 +13,8 @@ use super::common::{Maildrop, find_by_message_id};
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::imap::common::message_id_input;
 use crate::mail::inputs::{message_id_field, operation_schema};
-use crate::mail::message::{Envelope, read_response};
+use crate::mail::message::{Envelope, respond};
+use crate::mail::prune::{Limits, Pruner};
 use crate::mail::server::Protocol;
 use crate::operations::{AfterCompletion, JobContext, Operation, Outcome};
 
@@ -22,6 +23,7 @@ const FINISH_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct ReadOperation {
     pub max_attachment_bytes: usize,
+    pub max_response_bytes: usize,
 }
 
 /// Deletes the read message once the completion is accepted.
@@ -108,14 +110,29 @@ impl Operation for ReadOperation {
                     format!("no message {id} in the maildrop"),
                 ));
             };
-            let raw = client.retr(listed.number).await?;
-            let response = read_response(
-                &raw,
+            let limits = Limits {
+                max_attachment_bytes: self.max_attachment_bytes,
+                max_response_bytes: self.max_response_bytes,
+            };
+            // POP3 cannot fetch parts: the message streams through the pruner, which keeps
+            // only what the response could return.
+            let mut pruner = Pruner::new(limits);
+            client
+                .retr_each(listed.number, |piece, complete| {
+                    if complete {
+                        pruner.push(piece, b"\r\n")
+                    } else {
+                        pruner.push_piece(piece)
+                    }
+                })
+                .await?;
+            let response = respond(
+                pruner.finish(),
                 &Envelope {
                     size: listed.size,
                     received: None,
                 },
-                self.max_attachment_bytes,
+                limits,
             );
             if delete_after_read {
                 Ok(Outcome {

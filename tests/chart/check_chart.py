@@ -94,6 +94,7 @@ check(config["EMAIL_OPERATIONS"] == "smtp:send,imap:list,pop3:read", "operations
 check(config["EMAIL_ALLOWED_HOSTS"] == "*.mail.example.com,smtp.example.org,10.0.0.0/8,fd00::/8", "allowed hosts")
 check(config["EMAIL_DENIED_HOSTS"] == "", "an empty denied list clears it")
 check(config["EMAIL_ALLOW_INSECURE"] == "false", "insecure settings refused")
+check(config["EMAIL_MAX_RESPONSE_BYTES"] == "2097152", "response budget")
 check(config["EMAIL_HTTP_PORT"] == "9090" and container["ports"][0]["containerPort"] == 9090, "custom port")
 check({"secretRef": {"name": "more-mail-secrets"}} in container["envFrom"], "extra envFrom")
 check(container["env"] == [{"name": "EXTRA_SETTING", "value": "on"}], "extra env")

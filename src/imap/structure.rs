@@ -1,0 +1,255 @@
+//! Reading a large message by its BODYSTRUCTURE: only the sections the response can return
+//! are fetched (text bodies as partial fetches sized to the budget, attachments that fit the
+//! limits whole), and the rest is described from the structure. The fetched pieces are put
+//! back together (see [`super::skeleton`]) into a message the usual response builder reads,
+//! so a 100 MB message costs about the budget, and the server never sends the rest.
+//!
+//! Sizes of parts left on the server are estimates from their encoded size: base64 carries
+//! 57 bytes in each 78-octet line (76 characters and CRLF), so decoded ≈ octets × 57 / 78;
+//! other encodings count their octets (quoted-printable: an upper bound).
+
+use async_imap::imap_proto::{
+    BodyParams, BodyStructure, ContentEncoding, MessageSection, SectionPath,
+};
+
+use crate::mail::cut::{CutReason, Encoding, Limits};
+
+pub type Params = Vec<(String, String)>;
+
+/// One part of a message as BODYSTRUCTURE describes it, owned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Structure {
+    Multipart {
+        subtype: String,
+        params: Params,
+        parts: Vec<Structure>,
+    },
+    Leaf(Leaf),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leaf {
+    /// `type/subtype`, lower case.
+    pub mime: String,
+    pub params: Params,
+    pub id: Option<String>,
+    pub encoding: String,
+    /// Encoded size.
+    pub octets: u32,
+    pub disposition: Option<(String, Params)>,
+}
+
+fn params(p: &BodyParams<'_>) -> Params {
+    p.iter()
+        .flatten()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn encoding_name(e: &ContentEncoding<'_>) -> String {
+    match e {
+        ContentEncoding::SevenBit => "7bit".into(),
+        ContentEncoding::EightBit => "8bit".into(),
+        ContentEncoding::Binary => "binary".into(),
+        ContentEncoding::Base64 => "base64".into(),
+        ContentEncoding::QuotedPrintable => "quoted-printable".into(),
+        ContentEncoding::Other(other) => other.to_ascii_lowercase(),
+    }
+}
+
+impl Structure {
+    pub fn from_proto(body: &BodyStructure<'_>) -> Structure {
+        let (common, other) = match body {
+            BodyStructure::Multipart { common, bodies, .. } => {
+                return Structure::Multipart {
+                    subtype: common.ty.subtype.to_ascii_lowercase(),
+                    params: params(&common.ty.params),
+                    parts: bodies.iter().map(Structure::from_proto).collect(),
+                };
+            }
+            BodyStructure::Basic { common, other, .. }
+            | BodyStructure::Text { common, other, .. }
+            | BodyStructure::Message { common, other, .. } => (common, other),
+        };
+        Structure::Leaf(Leaf {
+            mime: mime_type(&common.ty.ty, &common.ty.subtype),
+            params: params(&common.ty.params),
+            id: other.id.as_ref().map(|id| id.to_string()),
+            encoding: encoding_name(&other.transfer_encoding),
+            octets: other.octets,
+            disposition: common
+                .disposition
+                .as_ref()
+                .map(|d| (d.ty.to_ascii_lowercase(), params(&d.params))),
+        })
+    }
+}
+
+/// `type/subtype` in lower case. A server describes `Content-Type: text` (no subtype) with
+/// empty or NIL fields; RFC 2045 §5.2 makes that text/plain.
+fn mime_type(ty: &str, subtype: &str) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_ascii_graphic() && *c != '/' && *c != ';')
+            .collect::<String>()
+            .to_ascii_lowercase()
+    };
+    let (ty, subtype) = (clean(ty), clean(subtype));
+    match (ty.as_str(), subtype.as_str()) {
+        ("" | "text", "") | ("", "plain") => "text/plain".into(),
+        ("", _) => format!("application/{subtype}"),
+        (_, "") => format!("{ty}/octet-stream"),
+        _ => format!("{ty}/{subtype}"),
+    }
+}
+
+/// A section path as FETCH responses name it: `HEADER`, `1.2`, `1.MIME`, `TEXT`, or empty for
+/// the whole message.
+pub fn section_name(section: &Option<SectionPath>) -> String {
+    let part = |s: &MessageSection| match s {
+        MessageSection::Header => "HEADER",
+        MessageSection::Mime => "MIME",
+        MessageSection::Text => "TEXT",
+    };
+    match section {
+        None => String::new(),
+        Some(SectionPath::Full(s)) => part(s).into(),
+        Some(SectionPath::Part(path, s)) => {
+            let mut name: Vec<String> = path.iter().map(u32::to_string).collect();
+            name.extend(s.as_ref().map(|s| part(s).to_string()));
+            name.join(".")
+        }
+    }
+}
+
+/// What to do with one leaf.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Whole,
+    /// The first this many octets: a text body longer than could be returned.
+    Partial(u32),
+    /// Left on the server: listed with its estimated decoded size.
+    Cut(u64, CutReason),
+}
+
+/// Decoded size of a part left on the server (see the module documentation).
+pub fn estimated_size(leaf: &Leaf) -> u64 {
+    match Encoding::from_name(&leaf.encoding) {
+        Encoding::Base64 => u64::from(leaf.octets) * 57 / 78,
+        _ => u64::from(leaf.octets),
+    }
+}
+
+/// Octets of encoded text that decode to about `allowance` bytes.
+fn encoded_allowance(encoding: Encoding, allowance: usize) -> u64 {
+    let allowance = allowance as u64;
+    match encoding {
+        Encoding::Base64 => allowance * 78 / 57 + 78,
+        // Mostly-ASCII text grows little; a prefix decoding shorter is still a prefix.
+        Encoding::QuotedPrintable => allowance * 3 / 2,
+        Encoding::Identity => allowance,
+    }
+}
+
+fn is_text_body(leaf: &Leaf) -> bool {
+    (leaf.mime == "text/plain" || leaf.mime == "text/html")
+        && leaf
+            .disposition
+            .as_ref()
+            .is_none_or(|(d, _)| d != "attachment")
+}
+
+/// Every leaf with its section and decision, in order.
+pub fn plan(structure: &Structure, limits: Limits) -> Vec<(String, Decision)> {
+    let mut out = Vec::new();
+    let mut text_pool = 2 * limits.text_allowance() as u64;
+    let mut walk = Vec::new();
+    match structure {
+        Structure::Leaf(leaf) => walk.push(("TEXT".to_string(), leaf)),
+        Structure::Multipart { .. } => leaves(structure, "", &mut walk),
+    }
+    // Bodies come before attachment contents in the budget, so attachments get only what the
+    // bodies will leave (base64 makes 4 of every 3 bytes): none is fetched only to be dropped.
+    let text: u64 = walk
+        .iter()
+        .filter(|(_, leaf)| is_text_body(leaf))
+        .map(|(_, leaf)| estimated_size(leaf).min(limits.text_allowance() as u64))
+        .sum();
+    let mut attachment_pool = (limits.max_response_bytes as u64)
+        .saturating_sub(text)
+        .saturating_mul(3)
+        / 4;
+    attachment_pool = attachment_pool.min(limits.attachment_pool() as u64);
+    for (section, leaf) in walk {
+        let decision = if is_text_body(leaf) {
+            let want =
+                encoded_allowance(Encoding::from_name(&leaf.encoding), limits.text_allowance())
+                    .min(text_pool);
+            text_pool -= want.min(u64::from(leaf.octets));
+            if u64::from(leaf.octets) <= want {
+                Decision::Whole
+            } else if want == 0 {
+                // The text pool is spent (and `<0.0>` is not a valid partial fetch).
+                Decision::Cut(estimated_size(leaf), CutReason::Budget)
+            } else {
+                Decision::Partial(u32::try_from(want).unwrap_or(u32::MAX))
+            }
+        } else {
+            let size = estimated_size(leaf);
+            if size > limits.max_attachment_bytes as u64 {
+                Decision::Cut(size, CutReason::Limit)
+            } else if size > attachment_pool {
+                Decision::Cut(size, CutReason::Budget)
+            } else {
+                attachment_pool -= size;
+                Decision::Whole
+            }
+        };
+        out.push((section, decision));
+    }
+    out
+}
+
+fn leaves<'a>(node: &'a Structure, prefix: &str, out: &mut Vec<(String, &'a Leaf)>) {
+    match node {
+        Structure::Leaf(leaf) => out.push((prefix.to_string(), leaf)),
+        Structure::Multipart { parts, .. } => {
+            for (i, part) in parts.iter().enumerate() {
+                let section = if prefix.is_empty() {
+                    (i + 1).to_string()
+                } else {
+                    format!("{prefix}.{}", i + 1)
+                };
+                leaves(part, &section, out);
+            }
+        }
+    }
+}
+
+/// Sections asked for in one FETCH: a message of thousands of small parts must not make a
+/// command line longer than servers accept (Dovecot: 64 KiB).
+const SECTIONS_PER_FETCH: usize = 100;
+
+/// The FETCH item lists for a plan, one per command: the top header (capped) first, then
+/// each section to read.
+pub fn fetch_items(plan: &[(String, Decision)], limits: Limits) -> Vec<String> {
+    let mut items = vec![format!(
+        "BODY.PEEK[HEADER]<0.{}>",
+        limits.header_allowance()
+    )];
+    for (section, decision) in plan {
+        match decision {
+            Decision::Whole => items.push(format!("BODY.PEEK[{section}]")),
+            Decision::Partial(n) => items.push(format!("BODY.PEEK[{section}]<0.{n}>")),
+            Decision::Cut(..) => {}
+        }
+    }
+    items
+        .chunks(SECTIONS_PER_FETCH)
+        .map(|chunk| format!("(UID {})", chunk.join(" ")))
+        .collect()
+}
+
+#[cfg(test)]
+#[path = "structure_tests.rs"]
+mod tests;

@@ -1,0 +1,199 @@
+//! Plans and skeletons from BODYSTRUCTURE, read back by the response builder.
+
+use async_imap::imap_proto::{AttributeValue, Response};
+
+use super::*;
+use crate::imap::skeleton::Assembly;
+use crate::mail::message::{Envelope, respond};
+use crate::mail::prune::prune;
+
+const LIMITS: Limits = Limits {
+    max_attachment_bytes: 1000,
+    max_response_bytes: 4000,
+};
+
+/// The structure as Dovecot would send it in a FETCH response.
+fn parse(bodystructure: &str) -> Structure {
+    let line = format!("* 1 FETCH (UID 7 BODYSTRUCTURE {bodystructure})\r\n");
+    let Ok((_, Response::Fetch(_, attributes))) = Response::parse(line.as_bytes()) else {
+        panic!("not a FETCH response: {line}");
+    };
+    attributes
+        .iter()
+        .find_map(|a| match a {
+            AttributeValue::BodyStructure(b) => Some(Structure::from_proto(b)),
+            _ => None,
+        })
+        .expect("a body structure")
+}
+
+const MIXED: &str = r#"(("text" "plain" ("charset" "utf-8") NIL NIL "8bit" 20000 400 NIL NIL NIL NIL)("text" "html" ("charset" "utf-8") NIL NIL "quoted-printable" 300 5 NIL NIL NIL NIL)("application" "pdf" ("name" "=?utf-8?q?R=C3=A9sum=C3=A9.pdf?=") NIL NIL "base64" 780 NIL ("attachment" ("filename*" "utf-8''R%C3%A9sum%C3%A9.pdf")) NIL NIL)("image" "png" NIL "<logo@x>" NIL "base64" 7800 NIL ("inline" ("filename" "../logo.png")) NIL NIL) "mixed" ("boundary" "outer b") NIL NIL NIL)"#;
+
+#[test]
+fn plans_fetch_text_partially_and_attachments_only_where_the_bodies_leave_room() {
+    let structure = parse(MIXED);
+    // The bodies take the whole 4000: the small PDF would only be dropped again.
+    let decisions = plan(&structure, LIMITS);
+    assert_eq!(
+        decisions,
+        vec![
+            ("1".to_string(), Decision::Partial(4000)),
+            ("2".to_string(), Decision::Whole),
+            ("3".to_string(), Decision::Cut(570, CutReason::Budget)),
+            ("4".to_string(), Decision::Cut(5700, CutReason::Limit)),
+        ]
+    );
+    assert_eq!(
+        fetch_items(&decisions, LIMITS),
+        ["(UID BODY.PEEK[HEADER]<0.1024> BODY.PEEK[1]<0.4000> BODY.PEEK[2])"]
+    );
+    let roomy = Limits {
+        max_response_bytes: 40_000,
+        ..LIMITS
+    };
+    let decisions = plan(&structure, roomy);
+    assert_eq!(decisions[0].1, Decision::Whole);
+    assert_eq!(decisions[2].1, Decision::Whole);
+    assert_eq!(decisions[3].1, Decision::Cut(5700, CutReason::Limit));
+    let single = parse(r#"("text" "plain" NIL NIL NIL "7bit" 10 1 NIL NIL NIL NIL)"#);
+    assert_eq!(
+        plan(&single, LIMITS),
+        vec![("TEXT".to_string(), Decision::Whole)]
+    );
+}
+
+#[test]
+fn skeletons_read_back_with_names_sizes_and_prefixes() {
+    let structure = parse(MIXED);
+    let plan = vec![
+        ("1".to_string(), Decision::Partial(4000)),
+        ("2".to_string(), Decision::Whole),
+        ("3".to_string(), Decision::Whole),
+        ("4".to_string(), Decision::Cut(5700, CutReason::Limit)),
+    ];
+    let plain: String = (0..400)
+        .map(|i| format!("line {i:04} of plain text\r\n"))
+        .collect();
+    let sections = vec![
+        ("1".to_string(), plain.as_bytes()[..4000].to_vec()),
+        ("2".to_string(), b"<p>caf=C3=A9</p>".to_vec()),
+        ("3".to_string(), b"JVBERi0xLjQ=".to_vec()),
+    ];
+    let header = b"Message-ID: <s@x>\r\nSubject: skeleton\r\nContent-Type: multipart/mixed;\r\n boundary=\"outer b\"\r\nFrom: a@example.test\r\n\r\n";
+    let (raw, cut) = Assembly::new(&plan, &sections).build(&structure, header, 1024);
+    assert!(cut);
+    // Read with room to spare, so that what the skeleton kept is all returned.
+    let roomy = Limits {
+        max_response_bytes: 10_000,
+        ..LIMITS
+    };
+    let mut pruned = prune(&raw, roomy);
+    pruned.budget_cut |= cut;
+    let v = respond(pruned, &Envelope::default(), roomy);
+    assert_eq!(v["subject"], "skeleton");
+    assert_eq!(v["fromAddress"], "a@example.test");
+    assert_eq!(v["truncated"], true);
+    let got = v["plainTextBody"].as_str().unwrap();
+    assert!(got.len() > 3000 && plain.starts_with(got), "{got:?}");
+    assert_eq!(v["htmlBody"], "<p>café</p>");
+    assert_eq!(v["attachments"][0]["fileName"], "Résumé.pdf");
+    assert_eq!(v["attachments"][0]["content"], "JVBERi0xLjQ=");
+    assert_eq!(v["attachments"][1]["fileName"], "logo.png");
+    assert_eq!(v["attachments"][1]["size"], 5700);
+    assert_eq!(v["attachments"][1]["truncated"], true);
+    assert_eq!(v["attachments"][1]["contentId"], "logo@x");
+    let headers: Vec<&str> = v["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["header"].as_str().unwrap())
+        .collect();
+    assert!(!headers.iter().any(|h| h.starts_with("X-Email-Connector")));
+}
+
+#[test]
+fn a_cut_top_header_keeps_whole_lines() {
+    let structure = parse(r#"("text" "plain" NIL NIL NIL "7bit" 5 1 NIL NIL NIL NIL)"#);
+    let plan = plan(&structure, LIMITS);
+    let sections = vec![("TEXT".to_string(), b"hello".to_vec())];
+    let header = b"Subject: cut\r\nX-Long: aaaaaaaaaa\r\nX-Cut-He";
+    let (raw, cut) = Assembly::new(&plan, &sections).build(&structure, header, header.len());
+    assert!(cut);
+    let v = respond(prune(&raw, LIMITS), &Envelope::default(), LIMITS);
+    assert_eq!(v["subject"], "cut");
+    assert_eq!(v["plainTextBody"], "hello");
+    let headers = v["headers"].as_array().unwrap();
+    assert_eq!(headers.len(), 4, "{headers:?}");
+    assert!(!headers.iter().any(|h| h["header"] == "X-Cut-He"));
+}
+
+#[test]
+fn section_names() {
+    assert_eq!(section_name(&None), "");
+    assert_eq!(
+        section_name(&Some(SectionPath::Full(MessageSection::Header))),
+        "HEADER"
+    );
+    assert_eq!(
+        section_name(&Some(SectionPath::Part(vec![1, 2], None))),
+        "1.2"
+    );
+    assert_eq!(
+        section_name(&Some(SectionPath::Part(
+            vec![3],
+            Some(MessageSection::Mime)
+        ))),
+        "3.MIME"
+    );
+}
+
+#[test]
+fn a_header_block_running_into_text_starts_the_body_there() {
+    let structure = parse(r#"("text" "plain" NIL NIL NIL "7bit" 0 0 NIL NIL NIL NIL)"#);
+    let plan = plan(&structure, LIMITS);
+    let sections = vec![("TEXT".to_string(), Vec::new())];
+    let header = b"Subject: s\r\nThis is the body\r\nsecond: line?\r\n\r\n";
+    let (raw, _) = Assembly::new(&plan, &sections).build(&structure, header, 1024);
+    let v = respond(prune(&raw, LIMITS), &Envelope::default(), LIMITS);
+    assert_eq!(v["subject"], "s");
+    assert_eq!(v["headers"][0]["header"], "Subject");
+    assert!(
+        v["plainTextBody"]
+            .as_str()
+            .unwrap()
+            .starts_with("This is the body\r\nsecond: line?\r\n"),
+        "{v}"
+    );
+}
+
+#[test]
+fn many_parts_are_fetched_in_several_commands_and_a_spent_text_pool_cuts() {
+    let part = r#"("text" "plain" NIL NIL NIL "7bit" 9000 100 NIL NIL NIL NIL)"#;
+    let structure = parse(&format!(
+        "({} \"mixed\" (\"boundary\" \"b\") NIL NIL NIL)",
+        part.repeat(250)
+    ));
+    let decisions = plan(&structure, LIMITS);
+    // 4000 per body from a pool of 8000: two partial fetches, then nothing left to fetch.
+    assert_eq!(decisions[1].1, Decision::Partial(4000));
+    assert_eq!(decisions[2].1, Decision::Cut(9000, CutReason::Budget));
+    let small = r#"("image" "gif" NIL NIL NIL "base64" 4 NIL NIL NIL NIL)"#;
+    let structure = parse(&format!(
+        "({} \"mixed\" (\"boundary\" \"b\") NIL NIL NIL)",
+        small.repeat(250)
+    ));
+    let roomy = Limits {
+        max_attachment_bytes: 1000,
+        max_response_bytes: 1_000_000,
+    };
+    let commands = fetch_items(&plan(&structure, roomy), roomy);
+    assert_eq!(commands.len(), 3);
+    assert!(commands.iter().all(|c| c.len() < 4096));
+    assert_eq!(
+        commands
+            .iter()
+            .map(|c| c.matches("BODY.PEEK[").count())
+            .sum::<usize>(),
+        251
+    );
+}

@@ -1,0 +1,264 @@
+//! Fitting a read response into `EMAIL_MAX_RESPONSE_BYTES` of serialized JSON (SPEC §7.1).
+//!
+//! In order: headers beyond a quarter of the budget go (a prefix stays), attachment contents
+//! go (largest first, each keeping its metadata and getting `truncated: true`), then
+//! `htmlBody` and `plainTextBody` are cut to prefixes. Sizes are measured as serde_json
+//! writes them, each field once, so the cost stays linear in the response.
+
+use serde_json::Value;
+
+/// Room kept for the `"truncated":true` member the caller adds.
+const RESERVE: usize = 32;
+
+/// Counts the bytes serde_json would write, without writing them.
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Serialized size of a value, in bytes.
+pub fn json_len(value: &Value) -> usize {
+    let mut counter = Counter(0);
+    // Writing to a counter cannot fail, and a Value always serializes.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
+}
+
+/// Serialized size of a string value, quotes included.
+fn str_len(text: &str) -> usize {
+    let mut counter = Counter(0);
+    let _ = serde_json::to_writer(&mut counter, text);
+    counter.0
+}
+
+/// Serialized size of one char inside a JSON string, as serde_json escapes it.
+fn escaped_len(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\u{8}' | '\u{c}' | '\n' | '\r' | '\t' => 2,
+        c if (c as u32) < 0x20 => 6,
+        c => c.len_utf8(),
+    }
+}
+
+/// The longest prefix of `text` whose JSON string (quotes included) takes at most `max`.
+pub fn cut_to(text: &str, max: usize) -> &str {
+    let mut used = 2;
+    for (index, c) in text.char_indices() {
+        used += escaped_len(c);
+        if used > max {
+            return &text[..index];
+        }
+    }
+    text
+}
+
+/// Shrinks `response` until it serializes within `budget` bytes. Returns whether anything
+/// was cut; the caller then sets `truncated`.
+pub fn fit(response: &mut Value, budget: usize) -> bool {
+    let budget = budget.saturating_sub(RESERVE);
+    let mut total = json_len(response);
+    if total <= budget {
+        return false;
+    }
+    cap_headers(response, budget / 4, &mut total);
+    if total > budget {
+        drop_contents(response, budget, &mut total);
+    }
+    if total > budget {
+        cut_bodies(response, budget, &mut total);
+    }
+    if total > budget {
+        last_resort(response, budget);
+    }
+    true
+}
+
+/// Keeps the longest prefix of headers that fits `cap`.
+fn cap_headers(response: &mut Value, cap: usize, total: &mut usize) {
+    let Some(headers) = response.get_mut("headers").and_then(Value::as_array_mut) else {
+        return;
+    };
+    let mut used = 2;
+    let mut keep = headers.len();
+    for (index, header) in headers.iter().enumerate() {
+        used += json_len(header) + 1;
+        if used > cap {
+            keep = index;
+            break;
+        }
+    }
+    if keep < headers.len() {
+        let removed: usize = headers[keep..].iter().map(|h| json_len(h) + 1).sum();
+        headers.truncate(keep);
+        *total = total.saturating_sub(removed);
+    }
+}
+
+fn drop_contents(response: &mut Value, budget: usize, total: &mut usize) {
+    let Some(attachments) = response
+        .get_mut("attachments")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    let mut sized: Vec<(usize, usize)> = attachments
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| Some((i, json_len(a.get("content")?))))
+        .collect();
+    sized.sort_by_key(|s| std::cmp::Reverse(s.1));
+    for (index, content_len) in sized {
+        if *total <= budget {
+            break;
+        }
+        let Some(attachment) = attachments[index].as_object_mut() else {
+            continue;
+        };
+        attachment.remove("content");
+        attachment.insert("truncated".into(), Value::Bool(true));
+        // `,"content":<content>` out, `,"truncated":true` in.
+        *total = (*total + 17).saturating_sub(content_len + 11);
+    }
+}
+
+fn cut_bodies(response: &mut Value, budget: usize, total: &mut usize) {
+    let size = |v: &Value, key: &str| v.get(key).map_or(0, json_len);
+    let (plain, html) = (size(response, "plainTextBody"), size(response, "htmlBody"));
+    let others = total.saturating_sub(plain + html);
+    let room = budget.saturating_sub(others);
+    // The shorter body keeps what it has when it fits in half; the other gets the rest.
+    let (plain_max, html_max) = if plain <= room / 2 {
+        (plain, room - plain)
+    } else if html <= room / 2 {
+        (room - html, html)
+    } else {
+        (room / 2, room - room / 2)
+    };
+    for (key, max, had) in [
+        ("plainTextBody", plain_max, plain),
+        ("htmlBody", html_max, html),
+    ] {
+        if had <= max {
+            continue;
+        }
+        if let Some(Value::String(text)) = response.get_mut(key) {
+            let keep = cut_to(text, max).len();
+            text.truncate(keep);
+            *total = total.saturating_sub(had) + str_len(text);
+        }
+    }
+}
+
+/// Metadata alone is over the budget (a huge subject, thousands of attachments): trim those
+/// too, measuring once more.
+fn last_resort(response: &mut Value, budget: usize) {
+    for key in ["subject", "messageId", "fromAddress"] {
+        if let Some(Value::String(text)) = response.get_mut(key) {
+            let keep = cut_to(text, 1024).len();
+            text.truncate(keep);
+        }
+    }
+    let mut total = json_len(response);
+    for key in ["attachments", "headers"] {
+        let Some(list) = response.get_mut(key).and_then(Value::as_array_mut) else {
+            continue;
+        };
+        while total > budget {
+            let Some(last) = list.pop() else { break };
+            total = total.saturating_sub(json_len(&last) + 1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn cuts_respect_escaping_and_char_boundaries() {
+        assert_eq!(cut_to("abc", 5), "abc");
+        assert_eq!(cut_to("abc", 4), "ab");
+        assert_eq!(cut_to("a\"b", 4), "a");
+        assert_eq!(cut_to("a\u{1}b", 8), "a");
+        assert_eq!(cut_to("a\u{1}b", 9), "a\u{1}");
+        assert_eq!(cut_to("€€", 5), "€");
+        assert_eq!(cut_to("€€", 4), "");
+        assert_eq!(cut_to("", 0), "");
+    }
+
+    #[test]
+    fn small_responses_are_left_alone() {
+        let mut v = json!({ "plainTextBody": "hi", "attachments": [] });
+        let before = v.clone();
+        assert!(!fit(&mut v, 1000));
+        assert_eq!(v, before);
+    }
+
+    #[test]
+    fn attachment_contents_go_first_then_bodies() {
+        let big = "Q".repeat(4000);
+        let mut v = json!({
+            "plainTextBody": "p".repeat(500),
+            "htmlBody": "h".repeat(500),
+            "headers": [],
+            "attachments": [
+                { "fileName": "a", "content": big.clone() },
+                { "fileName": "b", "content": "QUJD" }
+            ]
+        });
+        assert!(fit(&mut v, 2000));
+        assert!(json_len(&v) <= 2000 - RESERVE);
+        assert_eq!(v["attachments"][0]["truncated"], true);
+        assert!(v["attachments"][0].get("content").is_none());
+        assert_eq!(v["attachments"][0]["fileName"], "a");
+        // The small one still fits, and the bodies are untouched.
+        assert_eq!(v["attachments"][1]["content"], "QUJD");
+        assert_eq!(v["plainTextBody"].as_str().unwrap().len(), 500);
+
+        let mut v = json!({
+            "plainTextBody": "p\n".repeat(3000),
+            "htmlBody": "<b>\"x\"</b>".repeat(300),
+            "headers": [],
+            "attachments": [{ "fileName": "a", "content": "QUJD".repeat(100) }]
+        });
+        let plain = v["plainTextBody"].as_str().unwrap().to_string();
+        let html = v["htmlBody"].as_str().unwrap().to_string();
+        assert!(fit(&mut v, 3000));
+        assert!(json_len(&v) <= 3000 - RESERVE, "{}", json_len(&v));
+        assert!(v["attachments"][0].get("content").is_none());
+        let p = v["plainTextBody"].as_str().unwrap();
+        let h = v["htmlBody"].as_str().unwrap();
+        assert!(plain.starts_with(p) && html.starts_with(h));
+        assert!(!p.is_empty() && !h.is_empty());
+    }
+
+    #[test]
+    fn a_short_body_keeps_all_and_the_long_one_takes_the_rest() {
+        let mut v = json!({ "plainTextBody": "short", "htmlBody": "x".repeat(10_000) });
+        assert!(fit(&mut v, 1000));
+        assert_eq!(v["plainTextBody"], "short");
+        assert!(json_len(&v) <= 1000 - RESERVE);
+        assert!(v["htmlBody"].as_str().unwrap().len() > 800);
+    }
+
+    #[test]
+    fn headers_and_metadata_are_capped_too() {
+        let headers: Vec<Value> = (0..100_000)
+            .map(|i| json!({ "header": format!("X-H{i}"), "value": "v" }))
+            .collect();
+        let mut v = json!({ "subject": "s".repeat(50_000), "headers": headers, "attachments":
+            (0..10_000).map(|i| json!({ "fileName": format!("f{i}") })).collect::<Vec<_>>() });
+        assert!(fit(&mut v, 10_000));
+        assert!(json_len(&v) <= 10_000, "{}", json_len(&v));
+        assert!(!v["headers"].as_array().unwrap().is_empty());
+        assert_eq!(v["headers"][0]["header"], "X-H0");
+    }
+}

@@ -1,0 +1,407 @@
+//! A streaming MIME pruner: reads a message line by line and keeps a skeleton that mail-parser
+//! can parse, with at most as many body bytes as the response could still return.
+//!
+//! POP3 has to RETR a message whole; this lets a 100 MB message cost about the response
+//! budget in memory. The same pass repairs what mail-parser would otherwise lose (see
+//! [`crate::mail::normalize`]): a header block with no blank line before the body, a
+//! `Content-Type: text` without subtype, NUL bytes and invalid UTF-8 in headers, boundary
+//! lines with trailing whitespace. A part whose body was cut gets a marker header (see
+//! [`crate::mail::cut::marker_name`]) with its real decoded size, which the response builder
+//! turns into `truncated: true`.
+
+mod body;
+
+use body::{Leaf, Role, actual, body_line};
+
+pub use super::cut::{CutReason, Limits, marker_name, parse_marker};
+use super::cut::{Encoding, marker_line, param, trim_end_ws};
+use super::normalize::{HeaderField, is_header_line, normalize_field};
+
+/// Longest line held back while it comes in pieces (a header field's own cap).
+const MAX_PENDING: usize = 256 * 1024;
+/// A delimiter is `--`, at most 70 boundary characters and `--` (RFC 2046), plus some blanks.
+const MAX_BOUNDARY_LINE: usize = 1024;
+
+/// Multiparts nested deeper are read as one opaque part: every `--` line is checked against
+/// each open boundary, so unbounded nesting would make a hostile message cost quadratic time.
+const MAX_DEPTH: usize = 64;
+
+/// The pruned message.
+#[derive(Debug, Default)]
+pub struct Pruned {
+    pub raw: Vec<u8>,
+    /// Something was dropped for the budget (top headers, a body, an attachment).
+    pub budget_cut: bool,
+}
+
+#[derive(Debug)]
+enum Mode {
+    Header,
+    Body(Leaf),
+    /// A multipart's preamble or epilogue, or anything after the last closing delimiter.
+    Skip,
+}
+
+/// See the module documentation.
+pub struct Pruner {
+    limits: Limits,
+    out: Vec<u8>,
+    boundaries: Vec<Vec<u8>>,
+    mode: Mode,
+    top: bool,
+    field: HeaderField,
+    /// The header fields of the part being read, for its structure.
+    content_type: String,
+    transfer_encoding: String,
+    disposition: String,
+    header_kept: usize,
+    text_pool: u64,
+    attachment_pool: u64,
+    /// Skeleton bytes spent on part headers; past the budget, parts are dropped whole.
+    skeleton: usize,
+    /// Where the current part's delimiter line starts in the output.
+    part_start: usize,
+    /// The start of a line that came in pieces (see [`Pruner::push_piece`]).
+    pending: Vec<u8>,
+    /// A long body line is being passed on piece by piece.
+    continuing: bool,
+    budget_cut: bool,
+}
+
+impl Pruner {
+    pub fn new(limits: Limits) -> Pruner {
+        Pruner {
+            limits,
+            out: Vec::new(),
+            boundaries: Vec::new(),
+            mode: Mode::Header,
+            top: true,
+            field: HeaderField::default(),
+            content_type: String::new(),
+            transfer_encoding: String::new(),
+            disposition: String::new(),
+            header_kept: 0,
+            text_pool: 2 * limits.text_allowance() as u64,
+            attachment_pool: limits.attachment_pool() as u64,
+            skeleton: 0,
+            part_start: 0,
+            pending: Vec::new(),
+            continuing: false,
+            budget_cut: false,
+        }
+    }
+
+    /// Feeds a piece of a line too long to hold (POP3 hands those over in pieces); the next
+    /// [`Pruner::push`] ends the line. Body text goes on at once; a header or a line that
+    /// could still be a boundary waits, up to a cap.
+    pub fn push_piece(&mut self, piece: &[u8]) {
+        if self.continuing {
+            if let Mode::Body(leaf) = &mut self.mode {
+                body_line(leaf, &mut self.out, piece, b"", false);
+            }
+            return;
+        }
+        if self.pending.len() + piece.len() <= MAX_PENDING {
+            self.pending.extend_from_slice(piece);
+        } else {
+            self.budget_cut = true;
+        }
+        if !matches!(self.mode, Mode::Header) && self.pending.len() > MAX_BOUNDARY_LINE {
+            // Too long for a boundary: body text from here to the line's end.
+            let pending = std::mem::take(&mut self.pending);
+            if let Mode::Body(leaf) = &mut self.mode {
+                body_line(leaf, &mut self.out, &pending, b"", false);
+            }
+            self.continuing = true;
+        }
+    }
+
+    /// Feeds one line: its content and its line ending (`\r\n`, `\n`, or empty at the end).
+    pub fn push(&mut self, content: &[u8], eol: &[u8]) {
+        if self.continuing {
+            self.continuing = false;
+            if let Mode::Body(leaf) = &mut self.mode {
+                body_line(
+                    leaf,
+                    &mut self.out,
+                    content,
+                    eol,
+                    !self.boundaries.is_empty(),
+                );
+            }
+            return;
+        }
+        if !self.pending.is_empty() {
+            let mut line = std::mem::take(&mut self.pending);
+            if line.len() + content.len() <= MAX_PENDING {
+                line.extend_from_slice(content);
+            } else {
+                self.budget_cut = true;
+            }
+            self.push(&line, eol);
+            return;
+        }
+        if let Mode::Header = self.mode {
+            self.header_line(content, eol);
+            return;
+        }
+        if content.starts_with(b"--") && !self.boundaries.is_empty() {
+            let trimmed = trim_end_ws(content);
+            for depth in (0..self.boundaries.len()).rev() {
+                let boundary = &self.boundaries[depth];
+                let Some(rest) = trimmed[2..].strip_prefix(boundary.as_slice()) else {
+                    continue;
+                };
+                let closing = match rest {
+                    b"" => false,
+                    b"--" => true,
+                    _ => continue,
+                };
+                let boundary = boundary.clone();
+                self.end_leaf();
+                self.boundaries.truncate(depth + 1);
+                if !self.out.is_empty() && !self.out.ends_with(b"\n") {
+                    // A body cut inside a long line: the delimiter still starts a line.
+                    self.out.extend_from_slice(b"\r\n");
+                }
+                self.part_start = self.out.len();
+                self.out.extend_from_slice(b"--");
+                self.out.extend_from_slice(&boundary);
+                if closing {
+                    self.out.extend_from_slice(b"--");
+                    self.boundaries.pop();
+                    self.mode = Mode::Skip;
+                } else {
+                    self.mode = Mode::Header;
+                    self.top = false;
+                    self.start_part();
+                }
+                self.out
+                    .extend_from_slice(if eol.is_empty() { b"\r\n" } else { eol });
+                return;
+            }
+        }
+        if let Mode::Body(leaf) = &mut self.mode {
+            body_line(
+                leaf,
+                &mut self.out,
+                content,
+                eol,
+                !self.boundaries.is_empty(),
+            );
+        }
+    }
+
+    fn start_part(&mut self) {
+        self.field = HeaderField::default();
+        self.content_type.clear();
+        self.transfer_encoding.clear();
+        self.disposition.clear();
+        self.header_kept = 0;
+    }
+
+    fn header_line(&mut self, content: &[u8], eol: &[u8]) {
+        let eol: &[u8] = if eol.is_empty() { b"\r\n" } else { eol };
+        if self.top && self.out.is_empty() && self.field.is_empty() && content.starts_with(b"From ")
+        {
+            // An mbox separator ("From sender date"), not a header: skipped, as Python does.
+            return;
+        }
+        let continuation = matches!(content.first(), Some(b' ' | b'\t'));
+        if continuation && !self.field.is_empty() {
+            self.field.continue_with(content, eol);
+            return;
+        }
+        self.flush_field();
+        if content.is_empty() {
+            self.end_header(eol);
+        } else if is_header_line(content) || continuation {
+            self.field.start(content, eol);
+        } else {
+            // Not a header: the body starts here, as Python's email package reads it.
+            self.end_header(eol);
+            self.push(content, eol);
+        }
+    }
+
+    /// Writes the header field collected so far, normalized, when it fits.
+    fn flush_field(&mut self) {
+        let Some(field) = normalize_field(std::mem::take(&mut self.field)) else {
+            return;
+        };
+        let structural = match field.name_lower.as_str() {
+            "content-type" => Some(&mut self.content_type),
+            "content-transfer-encoding" => Some(&mut self.transfer_encoding),
+            "content-disposition" => Some(&mut self.disposition),
+            _ => None,
+        };
+        let cap = if self.top {
+            self.limits.header_allowance()
+        } else {
+            64 * 1024
+        };
+        let fits = self.header_kept + field.bytes.len() <= cap;
+        if let Some(slot) = structural {
+            // Structure is kept whatever the cap (once, bounded), or the parts are lost.
+            if slot.is_empty() && field.value.len() <= 16 * 1024 {
+                *slot = field.value.clone();
+                self.out.extend_from_slice(&field.bytes);
+                self.header_kept += field.bytes.len();
+                return;
+            }
+        }
+        if fits {
+            self.out.extend_from_slice(&field.bytes);
+            self.header_kept += field.bytes.len();
+        } else {
+            // Full: later fields go too, so what stays is a prefix of the header.
+            self.header_kept = cap + 1;
+            self.budget_cut |= self.top;
+        }
+    }
+
+    fn end_header(&mut self, eol: &[u8]) {
+        if !self.top {
+            self.skeleton += self.header_kept;
+        }
+        let content_type = self.content_type.to_ascii_lowercase();
+        let mime_type = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        if mime_type.starts_with("multipart/")
+            && self.boundaries.len() < MAX_DEPTH
+            && let Some(boundary) = param(&self.content_type, "boundary")
+            && !boundary.is_empty()
+        {
+            self.out.extend_from_slice(eol);
+            self.boundaries.push(boundary.into_bytes());
+            self.mode = Mode::Skip;
+            return;
+        }
+        let attachment = self
+            .disposition
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("attachment");
+        let text = mime_type.is_empty() || mime_type == "text/plain" || mime_type == "text/html";
+        let role = if text && !attachment {
+            Role::Text
+        } else {
+            Role::Attachment
+        };
+        let allowance = match role {
+            Role::Text => self.text_pool.min(self.limits.text_allowance() as u64),
+            Role::Attachment => self
+                .attachment_pool
+                .min(self.limits.max_attachment_bytes as u64),
+        };
+        let header_end = self.out.len();
+        self.out.extend_from_slice(eol);
+        let body_start = self.out.len();
+        let mut leaf = Leaf {
+            role,
+            encoding: Encoding::from_name(&self.transfer_encoding),
+            header_end,
+            body_start,
+            allowance,
+            kept: 0,
+            seen: 0,
+            last_eol: 0,
+            cut: false,
+        };
+        if self.skeleton > self.limits.max_response_bytes {
+            leaf.cut = true;
+            leaf.allowance = 0;
+            self.budget_cut = true;
+        }
+        self.mode = Mode::Body(leaf);
+    }
+
+    /// Closes the leaf being read: adds its marker when its body was cut.
+    fn end_leaf(&mut self) {
+        let Mode::Body(leaf) = std::mem::replace(&mut self.mode, Mode::Skip) else {
+            return;
+        };
+        let seen = actual(leaf.encoding, leaf.seen, leaf.last_eol);
+        if !leaf.cut {
+            let kept = actual(leaf.encoding, leaf.kept, leaf.last_eol);
+            match leaf.role {
+                Role::Text => self.text_pool = self.text_pool.saturating_sub(kept),
+                Role::Attachment => {
+                    self.attachment_pool = self.attachment_pool.saturating_sub(kept)
+                }
+            }
+            return;
+        }
+        let reason =
+            if leaf.role == Role::Attachment && seen > self.limits.max_attachment_bytes as u64 {
+                CutReason::Limit
+            } else {
+                self.budget_cut = true;
+                CutReason::Budget
+            };
+        if leaf.role == Role::Attachment {
+            self.out.truncate(leaf.body_start);
+        } else {
+            self.text_pool = self
+                .text_pool
+                .saturating_sub(actual(leaf.encoding, leaf.kept, 0));
+        }
+        if self.skeleton > self.limits.max_response_bytes && !self.boundaries.is_empty() {
+            // Too many parts to even list: this one goes whole, delimiter and header too.
+            self.out.truncate(self.part_start);
+            return;
+        }
+        let marker = marker_line(seen, reason);
+        self.out
+            .splice(leaf.header_end..leaf.header_end, marker.into_bytes());
+    }
+
+    pub fn finish(mut self) -> Pruned {
+        if self.continuing || !self.pending.is_empty() {
+            self.push(b"", b"");
+        }
+        if let Mode::Header = self.mode {
+            self.flush_field();
+            self.end_header(b"\r\n");
+        }
+        self.end_leaf();
+        // Unclosed multiparts are closed, so that the parser sees every part that was kept.
+        while let Some(boundary) = self.boundaries.pop() {
+            self.out.extend_from_slice(b"\r\n--");
+            self.out.extend_from_slice(&boundary);
+            self.out.extend_from_slice(b"--\r\n");
+        }
+        Pruned {
+            raw: self.out,
+            budget_cut: self.budget_cut,
+        }
+    }
+}
+
+/// Prunes a message held in memory (IMAP).
+pub fn prune(raw: &[u8], limits: Limits) -> Pruned {
+    let mut pruner = Pruner::new(limits);
+    for line in raw.split_inclusive(|b| *b == b'\n') {
+        let (content, eol) = split_eol(line);
+        pruner.push(content, eol);
+    }
+    pruner.finish()
+}
+
+/// Splits a line into content and its ending (`\r\n`, `\n` or nothing).
+pub fn split_eol(line: &[u8]) -> (&[u8], &[u8]) {
+    if let Some(content) = line.strip_suffix(b"\r\n") {
+        (content, &line[content.len()..])
+    } else if let Some(content) = line.strip_suffix(b"\n") {
+        (content, &line[content.len()..])
+    } else {
+        (line, b"")
+    }
+}
+
+#[cfg(test)]
+mod tests;

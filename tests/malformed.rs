@@ -1,0 +1,172 @@
+//! Malformed mail read over IMAP and POP3 as Python's `email` package would read it: each
+//! fixture is read through a worker with the default budget (IMAP fetches it whole) and
+//! through one with a 64 KiB budget, where the fixture, padded past it, goes the IMAP
+//! BODYSTRUCTURE path; POP3 always streams it through the pruner.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::mailbox::{clear_inbox, write_maildir};
+use support::{Jobs, testbed, unique};
+
+/// The padding that puts a fixture above the small budget.
+const PAD: usize = 100_000;
+
+fn padding() -> String {
+    (0..PAD / 50)
+        .map(|i| format!("padding line {i:06} ..........................\r\n"))
+        .collect()
+}
+
+/// Name, message (with `{id}` and `{pad}` to fill in), and what the response must show.
+type Check = fn(&Value);
+
+fn fixtures() -> Vec<(&'static str, &'static str, Check)> {
+    vec![
+        (
+            "text-without-subtype",
+            "Message-ID: <{id}>\r\nFrom: a@example.test\r\nSubject: no subtype\r\nContent-Type: text; charset=utf-8\r\n\r\nhello body\r\n{pad}",
+            |r| {
+                assert!(body(r).starts_with("hello body\r\n"), "{r}");
+                assert_eq!(r["attachments"], json!([]));
+            },
+        ),
+        (
+            "no-blank-line",
+            "Message-ID: <{id}>\r\nFrom: a@example.test\r\nSubject: no blank line\r\nThis is the body\r\nsecond line\r\n{pad}",
+            |r| {
+                assert_eq!(r["subject"], "no blank line");
+                assert!(
+                    body(r).starts_with("This is the body\r\nsecond line\r\n"),
+                    "{r}"
+                );
+            },
+        ),
+        (
+            "boundary-with-trailing-whitespace",
+            "Message-ID: <{id}>\r\nFrom: a@example.test\r\nSubject: spaces\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b  \r\nContent-Type: text/plain\r\n\r\nfirst part\r\n--b\t\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"../../etc/passwd\"\r\n\r\nabc\r\n--b \r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=\"pad\\\\..\\\\x\u{7}.txt\"\r\n\r\n{pad}--b-- \r\n",
+            |r| {
+                assert_eq!(r["plainTextBody"], "first part", "{r}");
+                let names: Vec<&str> = r["attachments"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a["fileName"].as_str().unwrap())
+                    .collect();
+                assert_eq!(names, ["etc_passwd", "pad_x.txt"]);
+            },
+        ),
+        (
+            // A body no mailer broke into lines: POP3 reads it in pieces instead of failing.
+            "one-overlong-line",
+            "Message-ID: <{id}>\r\nFrom: a@example.test\r\nSubject: one line\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>{line}</p>\r\n",
+            |r| {
+                let html = r["htmlBody"].as_str().expect("html");
+                assert!(
+                    html.len() > 30_000 && html.starts_with("<p>ÄÖÜ"),
+                    "{}",
+                    html.len()
+                );
+                assert!(
+                    html.trim_start_matches("<p>")
+                        .trim_end_matches("</p>\r\n")
+                        .chars()
+                        .all(|c| "ÄÖÜ".contains(c))
+                );
+            },
+        ),
+        (
+            "from-without-domain",
+            "Message-ID: <{id}>\r\nFrom: foo\r\nSubject: local only\r\n\r\nbody\r\n{pad}",
+            |r| assert_eq!(r["fromAddress"], "foo"),
+        ),
+        (
+            "nul-and-8bit-in-headers",
+            "Message-ID: <{id}>\r\nFrom: a@example.test\r\nSubject: he\u{0}llo \u{1}wor\u{7f}ld\r\nX-Garbage: \u{0}\u{0}x\r\nX-Other: ok\r\n\r\nbody text\r\n{pad}",
+            |r| {
+                let subject = r["subject"].as_str().expect("subject");
+                assert!(
+                    subject.starts_with("he") && subject.contains("llo"),
+                    "{subject:?}"
+                );
+                assert!(!subject.contains('\u{0}'));
+                assert!(
+                    r["headers"]
+                        .as_array()
+                        .unwrap()
+                        .contains(&json!({ "header": "X-Other", "value": "ok" })),
+                    "{r}"
+                );
+                assert!(body(r).starts_with("body text\r\n"), "{r}");
+            },
+        ),
+    ]
+}
+
+fn body(r: &Value) -> &str {
+    r["plainTextBody"].as_str().unwrap_or_default()
+}
+
+/// The fixtures' raw bytes with ids; the 8-bit garbage is put in as bytes.
+fn messages(tag: &str) -> Vec<(String, Vec<u8>, Check)> {
+    fixtures()
+        .into_iter()
+        .map(|(name, template, check)| {
+            let id = format!("{name}-{tag}@example.test");
+            let mut raw = template
+                .replace("{id}", &id)
+                .replace("{pad}", &padding())
+                .replace("{line}", &"ÄÖÜ".repeat(50_000))
+                .into_bytes();
+            if name.starts_with("nul") {
+                // Latin-1 and stray bytes in the Subject, as broken mailers send them.
+                let at = raw.windows(3).position(|w| w == b"wor").unwrap();
+                raw.splice(at..at, [0xff, 0xe9, 0x80]);
+            }
+            (id, raw, check)
+        })
+        .collect()
+}
+
+async fn read_all(jobs: &Jobs, vars: impl Fn(&str) -> Value, tag: &str) {
+    for (id, _, check) in messages(tag) {
+        let r = jobs.ok("read", vars(&id)).await;
+        check(&r);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_mail_is_read_over_imap_and_pop3_whole_and_pruned() {
+    let tb = testbed();
+    let tag = unique("m");
+    let folder = unique("Malformed").replace('-', "");
+    let stored: Vec<(Vec<u8>, i64)> = messages(&tag)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, raw, _))| (raw, 1_700_000_000 + i as i64))
+        .collect();
+    write_maildir(tb.dir(), "budget1", &folder, &stored);
+    clear_inbox("budget4").await;
+    write_maildir(tb.dir(), "budget4", "INBOX", &stored);
+    let imap = |id: &str| {
+        json!({
+            "authentication": { "username": "budget1@example.test", "password": "budget1-pw" },
+            "server": { "host": "127.0.0.1", "port": tb.port("PORT_IMAP"), "security": "none" },
+            "folder": folder, "messageId": id
+        })
+    };
+    let pop3 = |id: &str| {
+        json!({
+            "authentication": { "username": "budget4@example.test", "password": "budget4-pw" },
+            "server": { "host": "127.0.0.1", "port": tb.port("PORT_POP3"), "security": "none" },
+            "messageId": id, "deleteAfterRead": false
+        })
+    };
+    for env in [&[][..], &[("EMAIL_MAX_RESPONSE_BYTES", "65536")][..]] {
+        let jobs = Jobs::start_with("imap", env).await;
+        read_all(&jobs, imap, &tag).await;
+        let jobs = Jobs::start_with("pop3", env).await;
+        read_all(&jobs, pop3, &tag).await;
+    }
+    clear_inbox("budget4").await;
+}
