@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::error::Result;
 use crate::imap::pool::ImapPool;
+use crate::mail::inputs::{Connection, Smtp, decode};
 use crate::mail::server::Protocol;
 use crate::schema::InputSchema;
 use crate::smtp::transport::SmtpTransports;
@@ -75,8 +76,8 @@ pub trait Operation: Send + Sync + 'static {
 pub async fn check_connection(protocol: Protocol, variables: &Value) -> Result<Vec<String>> {
     match protocol {
         Protocol::Smtp => {
-            let target = crate::mail::server::Target::from_variables(variables, Protocol::Smtp)?;
-            smtp::transport::check(&target.endpoint, &target.authentication).await
+            let input: Connection<Smtp> = decode(variables.clone())?;
+            smtp::transport::check(&input.server.endpoint(), &input.authentication).await
         }
         Protocol::Imap => imap::common::check(variables).await,
         Protocol::Pop3 => pop3::common::check(variables).await,

@@ -9,20 +9,13 @@ use serde_json::{Value, json};
 use super::session::{FetchItem, ImapSession};
 use super::wire::Command;
 use crate::error::{EmailError, ErrorCode, Result};
+use crate::mail::inputs::{Connection, Imap, bare_message_id, decode};
 use crate::mail::message::{from_address, iso_utc, message_id, sent_date};
-use crate::mail::server::{Protocol, Target};
-
-/// The folder when a model names none.
-pub const DEFAULT_FOLDER: &str = "INBOX";
-
-/// Server and login of an IMAP operation.
-pub fn target(variables: &Value) -> Result<Target> {
-    Target::from_variables(variables, Protocol::Imap)
-}
 
 /// Connects step by step and describes each step, for the `check` subcommand.
 pub async fn check(variables: &Value) -> Result<Vec<String>> {
-    let mailbox = target(variables)?;
+    let input: Connection<Imap> = decode(variables.clone())?;
+    let mailbox = input.target();
     let mut steps = Vec::new();
     let mut session =
         ImapSession::connect_noting(&mailbox.endpoint, &mailbox.authentication, &mut steps).await?;
@@ -33,47 +26,11 @@ pub async fn check(variables: &Value) -> Result<Vec<String>> {
             .as_deref()
             .map_or("none".into(), |d| format!("'{d}'"))
     ));
-    let folder = folder(variables, "folder");
-    let (_, exists) = session.select(&folder, false).await?;
+    let folder = input.folder.name();
+    let (_, exists) = session.select(folder, false).await?;
     steps.push(format!("imap: folder '{folder}' holds {exists} message(s)"));
     session.logout().await;
     Ok(steps)
-}
-
-/// A folder variable: absent, null or blank means INBOX.
-pub fn folder(variables: &Value, name: &str) -> String {
-    variables
-        .get(name)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|f| !f.is_empty())
-        .unwrap_or(DEFAULT_FOLDER)
-        .to_string()
-}
-
-/// The Message-ID without angle brackets or spaces, as messages are compared.
-pub fn bare_message_id(id: &str) -> String {
-    id.trim()
-        .trim_start_matches('<')
-        .trim_end_matches('>')
-        .trim()
-        .to_string()
-}
-
-/// Reads the `messageId` variable; blank or containing line breaks is invalid.
-pub fn message_id_input(variables: &Value) -> Result<String> {
-    let id = variables
-        .get("messageId")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    if id.contains(['\r', '\n']) {
-        return Err(EmailError::invalid_input("/messageId: contains CR or LF"));
-    }
-    let bare = bare_message_id(id);
-    if bare.is_empty() {
-        return Err(EmailError::invalid_input("/messageId: must not be blank"));
-    }
-    Ok(id.trim().to_string())
 }
 
 pub fn uid_set(uids: &[u32]) -> String {
@@ -251,24 +208,5 @@ mod tests {
             internal_date_iso("21-Nov-2026 23:12:49 +0000").as_deref(),
             Some("2026-11-21T23:12:49Z")
         );
-    }
-
-    #[test]
-    fn message_ids_compare_without_brackets() {
-        assert_eq!(bare_message_id(" <a@b> "), "a@b");
-        assert_eq!(bare_message_id("a@b"), "a@b");
-        assert!(message_id_input(&json!({ "messageId": "<>" })).is_err());
-        assert!(message_id_input(&json!({ "messageId": "a\r\nb" })).is_err());
-        assert_eq!(
-            message_id_input(&json!({ "messageId": " <a@b> " })).unwrap(),
-            "<a@b>"
-        );
-    }
-
-    #[test]
-    fn folders_default_to_inbox() {
-        assert_eq!(folder(&json!({}), "folder"), "INBOX");
-        assert_eq!(folder(&json!({ "folder": " " }), "folder"), "INBOX");
-        assert_eq!(folder(&json!({ "folder": "Archive" }), "folder"), "Archive");
     }
 }

@@ -8,53 +8,41 @@
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::common::{expunge_only, find_by_message_id, folder, message_id_input, target, uid_set};
+use super::common::{expunge_only, find_by_message_id, uid_set};
 use super::pool::ImapPool;
 use super::session::ImapSession;
 use super::wire::Command;
 use crate::error::{EmailError, ErrorCode, Result};
-use crate::mail::inputs::{folder_field, message_id_field, operation_schema};
+use crate::mail::inputs::{
+    Folder, FolderPath, Imap, Login, MessageId, Server, decode, input_schema,
+};
 use crate::mail::server::Protocol;
 use crate::operations::{JobContext, Operation, Outcome};
 
-pub struct MoveOperation {
-    pub pool: Arc<ImapPool>,
+/// What `imap:move` takes.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(
+    title = "Move an email",
+    description = "Moves one message to another folder, creating missing folders along the path."
+)]
+pub struct MoveInput {
+    pub authentication: Login<Imap>,
+    pub server: Server<Imap>,
+    pub message_id: MessageId,
+    #[serde(default)]
+    #[schemars(title = "Source folder")]
+    pub source_folder: Folder,
+    #[schemars(title = "Target folder")]
+    pub target_folder: FolderPath,
 }
 
-/// The target's segments: a string splits on dots, a list is taken as it is.
-pub fn target_segments(target: &Value) -> Result<Vec<String>> {
-    let segments: Vec<String> = match target {
-        Value::String(path) => path.split('.').map(str::to_string).collect(),
-        Value::Array(items) => items
-            .iter()
-            .map(|i| i.as_str().unwrap_or_default().to_string())
-            .collect(),
-        _ => Vec::new(),
-    };
-    let mut problems = Vec::new();
-    for (index, segment) in segments.iter().enumerate() {
-        let pointer = if target.is_array() {
-            format!("/targetFolder/{index}")
-        } else {
-            "/targetFolder".to_string()
-        };
-        if segment.trim().is_empty() {
-            problems.push(format!("{pointer}: empty folder name in the path"));
-        } else if segment.contains(['\r', '\n', '\0']) {
-            problems.push(format!("{pointer}: contains a control character"));
-        }
-    }
-    if segments.is_empty() {
-        problems
-            .push("/targetFolder: must be a dot-separated path or a list of folder names".into());
-    }
-    if problems.is_empty() {
-        Ok(segments)
-    } else {
-        Err(EmailError::invalid_input(problems.join("; ")))
-    }
+pub struct MoveOperation {
+    pub pool: Arc<ImapPool>,
 }
 
 /// Joins segments with the server's delimiter, refusing a segment that contains it (the
@@ -136,48 +124,26 @@ impl Operation for MoveOperation {
     }
 
     fn schema(&self) -> Value {
-        operation_schema(
-            Protocol::Imap,
-            "Move an email",
-            "Moves one message to another folder, creating missing folders along the path.",
-            json!({
-                "messageId": message_id_field(),
-                "sourceFolder": folder_field("Source folder"),
-                "targetFolder": {
-                    "title": "Target folder",
-                    "description": "A dot-separated path such as Archive.2026.Invoices, or a FEEL \
-                                    list of segments for names that contain dots. Missing \
-                                    folders are created.",
-                    "examples": ["Archive.Invoices"],
-                    "anyOf": [
-                        { "type": "string", "minLength": 1 },
-                        { "type": "array", "minItems": 1, "items": { "type": "string", "minLength": 1 } }
-                    ],
-                    "x-template": { "feel": "optional" }
-                }
-            }),
-            &["messageId", "targetFolder"],
-        )
+        input_schema::<MoveInput>()
     }
 
     fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
-            let mailbox = target(&variables)?;
-            let id = message_id_input(&variables)?;
-            let source = folder(&variables, "sourceFolder");
-            let segments = target_segments(&variables["targetFolder"])?;
+            let input: MoveInput = decode(variables)?;
+            let id = input.message_id.as_given().to_string();
+            let source = input.source_folder.name();
             let mut session = self
                 .pool
-                .acquire(&mailbox.endpoint, &mailbox.authentication)
+                .acquire(&input.server.endpoint(), &input.authentication)
                 .await?;
             let delimiter = session.delimiter().await?;
             let prefixes = join_path(
-                &segments,
+                &input.target_folder.segments,
                 delimiter.as_deref(),
-                variables["targetFolder"].is_array(),
+                input.target_folder.is_list(),
             )?;
             let target = prefixes.last().cloned().unwrap_or_default();
-            session.select(&source, true).await?;
+            session.select(source, true).await?;
             let (uids, as_found) = find_by_message_id(&mut session, &id).await?;
             if uids.is_empty() {
                 return Err(EmailError::new(
@@ -187,7 +153,7 @@ impl Operation for MoveOperation {
             }
             ensure_path(&mut session, &prefixes).await?;
             // CREATE may leave the session without a selected folder on some servers.
-            session.select(&source, true).await?;
+            session.select(source, true).await?;
             let set = uid_set(&uids);
             let target_uid = if session.has("MOVE") {
                 session
@@ -207,10 +173,7 @@ impl Operation for MoveOperation {
                 expunge_only(&mut session, &uids).await?;
                 copied.copy_uid()
             };
-            let to = match &variables["targetFolder"] {
-                Value::String(given) => given.clone(),
-                _ => target,
-            };
+            let to = input.target_folder.given.unwrap_or(target);
             Ok(Outcome::respond(json!({
                 "messageId": as_found.unwrap_or(id),
                 "from": source,
@@ -227,7 +190,8 @@ mod tests {
 
     #[test]
     fn paths_join_with_the_server_delimiter() {
-        let dots = target_segments(&json!("Projects.2023.January")).unwrap();
+        let path = |v: Value| FolderPath::parse(&v, "/targetFolder").unwrap();
+        let dots = path(json!("Projects.2023.January")).segments;
         assert_eq!(
             join_path(&dots, Some("/"), false).unwrap(),
             ["Projects", "Projects/2023", "Projects/2023/January"]
@@ -236,7 +200,7 @@ mod tests {
             join_path(&dots, Some("."), false).unwrap().last().unwrap(),
             "Projects.2023.January"
         );
-        let list = target_segments(&json!(["Reports", "v1.2"])).unwrap();
+        let list = path(json!(["Reports", "v1.2"])).segments;
         assert_eq!(
             join_path(&list, Some("/"), true).unwrap().last().unwrap(),
             "Reports/v1.2"
@@ -248,7 +212,5 @@ mod tests {
             "{}",
             e.message
         );
-        assert!(target_segments(&json!("a..b")).is_err());
-        assert!(target_segments(&json!([])).is_err());
     }
 }

@@ -7,9 +7,11 @@
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
 
-use super::common::{find_by_message_id, folder, internal_date_iso, message_id_input, target};
+use super::common::{find_by_message_id, internal_date_iso};
 use super::pool::ImapPool;
 use super::session::{FetchItem, ImapSession};
 use super::skeleton::Assembly;
@@ -17,11 +19,33 @@ use super::structure::{fetch_items, plan};
 use super::wire::Command;
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::cut::Limits;
-use crate::mail::inputs::{folder_field, message_id_field, operation_schema};
+use crate::mail::inputs::{Folder, Imap, Login, MessageId, Server, decode, input_schema};
 use crate::mail::message::{Envelope, respond};
 use crate::mail::prune::prune;
 use crate::mail::server::Protocol;
 use crate::operations::{JobContext, Operation, Outcome};
+
+/// What `imap:read` takes.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(
+    title = "Read an email",
+    description = "Reads one message: bodies decoded to UTF-8, headers and attachments."
+)]
+pub struct ReadInput {
+    pub authentication: Login<Imap>,
+    pub server: Server<Imap>,
+    #[serde(default)]
+    #[schemars(title = "Folder")]
+    pub folder: Folder,
+    pub message_id: MessageId,
+    #[serde(default)]
+    #[schemars(
+        title = "Mark as read",
+        description = "Sets \\Seen; otherwise the message stays as it was."
+    )]
+    pub mark_as_read: bool,
+}
 
 pub struct ReadOperation {
     pub pool: Arc<ImapPool>,
@@ -39,35 +63,20 @@ impl Operation for ReadOperation {
     }
 
     fn schema(&self) -> Value {
-        operation_schema(
-            Protocol::Imap,
-            "Read an email",
-            "Reads one message: bodies decoded to UTF-8, headers and attachments.",
-            json!({
-                "folder": folder_field("Folder"),
-                "messageId": message_id_field(),
-                "markAsRead": {
-                    "title": "Mark as read",
-                    "description": "Sets \\Seen; otherwise the message stays as it was.",
-                    "default": false,
-                    "type": ["boolean", "null"]
-                }
-            }),
-            &["messageId"],
-        )
+        input_schema::<ReadInput>()
     }
 
     fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
-            let mailbox = target(&variables)?;
-            let id = message_id_input(&variables)?;
-            let folder = folder(&variables, "folder");
-            let mark_as_read = variables["markAsRead"].as_bool().unwrap_or(false);
+            let input: ReadInput = decode(variables)?;
+            let id = input.message_id.as_given().to_string();
+            let folder = input.folder.name();
+            let mark_as_read = input.mark_as_read;
             let mut session = self
                 .pool
-                .acquire(&mailbox.endpoint, &mailbox.authentication)
+                .acquire(&input.server.endpoint(), &input.authentication)
                 .await?;
-            session.select(&folder, mark_as_read).await?;
+            session.select(folder, mark_as_read).await?;
             let (uids, _) = find_by_message_id(&mut session, &id).await?;
             let Some(uid) = uids.first().copied() else {
                 return Err(EmailError::new(

@@ -180,18 +180,9 @@ impl Authentication {
         serde_json::from_value(value)
     }
 
-    /// The `authentication` block of a job's variables, parsed and checked: credentials are
-    /// written into protocol lines (USER, PASS, LOGIN, AUTH), where a CR or LF would end the
-    /// line and let the rest run as a command of its own. Refused here, before any connection;
-    /// the message names the field, never its value.
-    pub fn from_variables(variables: &Value) -> crate::error::Result<Authentication> {
-        let authentication =
-            Authentication::from_value(variables.get("authentication").unwrap_or(&Value::Null))
-                .map_err(crate::schema::input_error)?;
-        authentication.refuse_line_breaks()?;
-        Ok(authentication)
-    }
-
+    /// Credentials are written into protocol lines (USER, PASS, LOGIN, AUTH), where a CR or LF
+    /// would end the line and let the rest run as a command of its own: refused before any
+    /// connection, naming the field, never its value.
     pub(crate) fn refuse_line_breaks(&self) -> crate::error::Result<()> {
         use secrecy::ExposeSecret;
         let fields: Vec<(&str, &str)> = match self {
@@ -246,20 +237,6 @@ pub struct Target {
 }
 
 impl Target {
-    pub fn from_variables(
-        variables: &Value,
-        protocol: Protocol,
-    ) -> Result<Target, crate::error::EmailError> {
-        let authentication = Authentication::from_variables(variables)?;
-        let server: ServerConfig =
-            serde_json::from_value(variables.get("server").cloned().unwrap_or(Value::Null))
-                .map_err(crate::schema::input_error)?;
-        Ok(Target {
-            endpoint: server.endpoint(protocol),
-            authentication,
-        })
-    }
-
     /// What pooled sessions are keyed by (see [`SessionKey`]).
     pub fn session_key(&self) -> SessionKey {
         SessionKey::new(&self.endpoint, &self.authentication)
@@ -293,8 +270,11 @@ mod tests {
 
     #[test]
     fn line_breaks_in_credentials_are_refused_naming_the_field_not_the_value() {
-        let check =
-            |auth: Value| Authentication::from_variables(&json!({ "authentication": auth }));
+        let check = |auth: Value| {
+            crate::mail::inputs::decode::<crate::mail::inputs::Connection<crate::mail::inputs::Imap>>(
+                json!({ "authentication": auth, "server": { "host": "h" } }),
+            )
+        };
         let e = check(json!({ "username": "u", "password": "pw\r\nDELE 1" })).unwrap_err();
         assert_eq!(e.code, crate::error::ErrorCode::InvalidInput);
         assert_eq!(e.message, "/authentication/password: contains CR or LF");

@@ -6,16 +6,20 @@ use serde_json::{Value, json};
 
 use super::client::Pop3Client;
 use crate::error::Result;
-use crate::imap::common::bare_message_id;
+use crate::mail::inputs::{Connection, Login, Pop3, Server, bare_message_id, decode};
 use crate::mail::message::{from_address, message_id, sent_date};
-use crate::mail::server::{Protocol, Target};
+use crate::mail::server::Target;
 
 /// Server and login of a POP3 operation.
 pub struct Maildrop(pub Target);
 
 impl Maildrop {
-    pub fn from_variables(variables: &Value) -> Result<Maildrop> {
-        Target::from_variables(variables, Protocol::Pop3).map(Maildrop)
+    /// The maildrop an operation's input names.
+    pub fn of(server: &Server<Pop3>, login: &Login<Pop3>) -> Maildrop {
+        Maildrop(Target {
+            endpoint: server.endpoint(),
+            authentication: login.authentication.clone(),
+        })
     }
 
     pub async fn connect(&self) -> Result<Pop3Client> {
@@ -79,7 +83,8 @@ pub fn summary(listed: &Listed) -> Value {
 
 /// Connects step by step and describes each step, for the `check` subcommand.
 pub async fn check(variables: &Value) -> Result<Vec<String>> {
-    let maildrop = Maildrop::from_variables(variables)?;
+    let input: Connection<Pop3> = decode(variables.clone())?;
+    let maildrop = Maildrop(input.target());
     let mut steps = Vec::new();
     let mut client =
         Pop3Client::connect_noting(&maildrop.0.endpoint, &maildrop.0.authentication, &mut steps)

@@ -2,14 +2,28 @@
 //! not there is `deleted: false`, so a retried delete is not an error.
 
 use futures_util::future::BoxFuture;
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::common::{Maildrop, find_by_message_id};
 use crate::error::Result;
-use crate::imap::common::message_id_input;
-use crate::mail::inputs::{message_id_field, operation_schema};
+use crate::mail::inputs::{Login, MessageId, Pop3, Server, decode, input_schema};
 use crate::mail::server::Protocol;
 use crate::operations::{JobContext, Operation, Outcome};
+
+/// What `pop3:delete` takes.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(
+    title = "Delete an email",
+    description = "Deletes one message; deleting it twice is no error."
+)]
+pub struct DeleteInput {
+    pub authentication: Login<Pop3>,
+    pub server: Server<Pop3>,
+    pub message_id: MessageId,
+}
 
 pub struct DeleteOperation;
 
@@ -23,19 +37,14 @@ impl Operation for DeleteOperation {
     }
 
     fn schema(&self) -> Value {
-        operation_schema(
-            Protocol::Pop3,
-            "Delete an email",
-            "Deletes one message; deleting it twice is no error.",
-            json!({ "messageId": message_id_field() }),
-            &["messageId"],
-        )
+        input_schema::<DeleteInput>()
     }
 
     fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
-            let maildrop = Maildrop::from_variables(&variables)?;
-            let id = message_id_input(&variables)?;
+            let input: DeleteInput = decode(variables)?;
+            let maildrop = Maildrop::of(&input.server, &input.authentication);
+            let id = input.message_id.as_given().to_string();
             let mut client = maildrop.connect().await?;
             let response = match find_by_message_id(&mut client, &id).await? {
                 Some((listed, found)) => {

@@ -3,15 +3,48 @@
 
 use futures_util::future::BoxFuture;
 use mail_parser::MessageParser;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::common::{Listed, Maildrop, list_with_headers, summary};
 use crate::error::Result;
-use crate::mail::inputs::{
-    max_to_be_read, max_to_be_read_field, operation_schema, sort_order_field,
-};
+use crate::mail::inputs::{Login, MaxToBeRead, Pop3, Server, SortOrder, decode, input_schema};
 use crate::mail::server::Protocol;
 use crate::operations::{JobContext, Operation, Outcome};
+
+/// What `pop3:list` takes.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(
+    title = "List emails",
+    description = "Lists the maildrop from headers only (TOP), never downloading whole messages."
+)]
+pub struct ListInput {
+    pub authentication: Login<Pop3>,
+    pub server: Server<Pop3>,
+    #[serde(default)]
+    pub max_to_be_read: MaxToBeRead,
+    #[serde(default)]
+    pub sort_field: SortField,
+    #[serde(default)]
+    pub sort_order: SortOrder,
+}
+
+/// POP3 knows no arrival time: a message sorts by its Date header or its size.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[schemars(
+    title = "Sort by",
+    description = "Sent date is the message's Date header, size its size in bytes. POP3 has no \
+                   received date.",
+    extend("x-template" = { "choices": { "SENT_DATE": "Sent date", "SIZE": "Size" } })
+)]
+pub enum SortField {
+    #[default]
+    SentDate,
+    Size,
+}
 
 pub struct ListOperation;
 
@@ -55,32 +88,16 @@ impl Operation for ListOperation {
     }
 
     fn schema(&self) -> Value {
-        operation_schema(
-            Protocol::Pop3,
-            "List emails",
-            "Lists the maildrop from headers only (TOP), never downloading whole messages.",
-            json!({
-                "maxToBeRead": max_to_be_read_field(),
-                "sortField": {
-                    "title": "Sort by",
-                    "description": "Sent date is the message's Date header, size its size in \
-                                    bytes. POP3 has no received date.",
-                    "default": "SENT_DATE",
-                    "enum": ["SENT_DATE", "SIZE", null],
-                    "x-template": { "choices": { "SENT_DATE": "Sent date", "SIZE": "Size" } }
-                },
-                "sortOrder": sort_order_field()
-            }),
-            &[],
-        )
+        input_schema::<ListInput>()
     }
 
     fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
-            let maildrop = Maildrop::from_variables(&variables)?;
-            let limit = max_to_be_read(&variables);
-            let by_size = variables["sortField"].as_str() == Some("SIZE");
-            let descending = variables["sortOrder"].as_str() == Some("DESC");
+            let input: ListInput = decode(variables)?;
+            let maildrop = Maildrop::of(&input.server, &input.authentication);
+            let limit = input.max_to_be_read.0;
+            let by_size = input.sort_field == SortField::Size;
+            let descending = input.sort_order == SortOrder::Desc;
             let mut client = maildrop.connect().await?;
             let listed = if by_size {
                 // Sizes alone decide the order: headers only for the messages returned.

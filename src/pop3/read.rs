@@ -6,13 +6,14 @@
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
 
 use super::client::Pop3Client;
 use super::common::{Maildrop, find_by_message_id};
 use crate::error::{EmailError, ErrorCode, Result};
-use crate::imap::common::message_id_input;
-use crate::mail::inputs::{message_id_field, operation_schema};
+use crate::mail::inputs::{Login, MessageId, Pop3, Server, decode, input_schema};
 use crate::mail::message::{Envelope, respond};
 use crate::mail::prune::{Limits, Pruner};
 use crate::mail::server::Protocol;
@@ -20,6 +21,31 @@ use crate::operations::{AfterCompletion, JobContext, Operation, Outcome};
 
 /// How long the open session may wait for its commit or rollback to finish.
 const FINISH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What `pop3:read` takes.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(
+    title = "Read an email",
+    description = "Reads one message; deletes it only after the process has received it."
+)]
+pub struct ReadInput {
+    pub authentication: Login<Pop3>,
+    pub server: Server<Pop3>,
+    pub message_id: MessageId,
+    /// POP3 users expect a maildrop to be emptied as it is read (the seed's warning).
+    #[serde(default = "delete_after_read_by_default")]
+    #[schemars(
+        title = "Delete after reading",
+        description = "POP3 mailboxes are usually emptied as they are read. The message is \
+                       deleted only once Zeebe has accepted the job's result, so no mail is lost."
+    )]
+    pub delete_after_read: bool,
+}
+
+fn delete_after_read_by_default() -> bool {
+    true
+}
 
 pub struct ReadOperation {
     pub max_attachment_bytes: usize,
@@ -78,30 +104,15 @@ impl Operation for ReadOperation {
     }
 
     fn schema(&self) -> Value {
-        operation_schema(
-            Protocol::Pop3,
-            "Read an email",
-            "Reads one message; deletes it only after the process has received it.",
-            json!({
-                "messageId": message_id_field(),
-                "deleteAfterRead": {
-                    "title": "Delete after reading",
-                    "description": "POP3 mailboxes are usually emptied as they are read. The \
-                                    message is deleted only once Zeebe has accepted the job's \
-                                    result, so no mail is lost.",
-                    "default": true,
-                    "type": ["boolean", "null"]
-                }
-            }),
-            &["messageId"],
-        )
+        input_schema::<ReadInput>()
     }
 
     fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
-            let maildrop = Maildrop::from_variables(&variables)?;
-            let id = message_id_input(&variables)?;
-            let delete_after_read = variables["deleteAfterRead"].as_bool().unwrap_or(true);
+            let input: ReadInput = decode(variables)?;
+            let maildrop = Maildrop::of(&input.server, &input.authentication);
+            let id = input.message_id.as_given().to_string();
+            let delete_after_read = input.delete_after_read;
             let mut client = maildrop.connect().await?;
             let Some((listed, _)) = find_by_message_id(&mut client, &id).await? else {
                 client.quit().await?;

@@ -3,14 +3,31 @@
 //! (the criteria ask about the body and the rest does not settle it).
 
 use futures_util::future::BoxFuture;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
 
 use super::common::{Maildrop, list_with_headers, summary};
 use crate::error::Result;
-use crate::mail::criteria::{Criterion, MessageView};
-use crate::mail::inputs::{criteria_field, max_results, max_results_field, operation_schema};
+use crate::mail::criteria::MessageView;
+use crate::mail::inputs::{Criteria, Login, MaxResults, Pop3, Server, decode, input_schema};
 use crate::mail::server::Protocol;
 use crate::operations::{JobContext, Operation, Outcome};
+
+/// What `pop3:search` takes.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(
+    title = "Search emails",
+    description = "Searches the maildrop by headers, fetching bodies only when the criteria need them."
+)]
+pub struct SearchInput {
+    pub authentication: Login<Pop3>,
+    pub server: Server<Pop3>,
+    pub criteria: Criteria,
+    #[serde(default)]
+    pub max_results: MaxResults,
+}
 
 pub struct SearchOperation;
 
@@ -24,23 +41,15 @@ impl Operation for SearchOperation {
     }
 
     fn schema(&self) -> Value {
-        operation_schema(
-            Protocol::Pop3,
-            "Search emails",
-            "Searches the maildrop by headers, fetching bodies only when the criteria need them.",
-            json!({
-                "criteria": criteria_field(),
-                "maxResults": max_results_field()
-            }),
-            &["criteria"],
-        )
+        input_schema::<SearchInput>()
     }
 
     fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
-            let criteria = Criterion::parse(&variables["criteria"], "/criteria")?;
-            let maildrop = Maildrop::from_variables(&variables)?;
-            let limit = max_results(&variables);
+            let input: SearchInput = decode(variables)?;
+            let criteria = input.criteria.0;
+            let maildrop = Maildrop::of(&input.server, &input.authentication);
+            let limit = input.max_results.0;
             let mut client = maildrop.connect().await?;
             let mut found = Vec::new();
             for listed in list_with_headers(&mut client).await? {

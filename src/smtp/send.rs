@@ -12,15 +12,15 @@ use futures_util::future::BoxFuture;
 use lettre::Message;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, Mailboxes, MultiPart, SinglePart};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::transport::SmtpTransports;
 use crate::error::{EmailError, Result};
-use crate::mail::inputs::operation_schema;
-use crate::mail::server::{Authentication, Endpoint, Protocol, ServerConfig};
+use crate::mail::inputs::{Login, Server, Smtp, decode, input_schema};
+use crate::mail::server::{Authentication, Endpoint, Protocol};
 use crate::operations::{JobContext, Operation, Outcome};
-use crate::schema::input_error;
 
 pub struct SendOperation {
     transports: Arc<SmtpTransports>,
@@ -32,8 +32,9 @@ impl SendOperation {
     }
 }
 
-/// A comma-separated string or a list of strings: FEEL gives either.
-#[derive(Debug, Clone, Deserialize)]
+// A comma-separated string or a list of strings: FEEL gives either. (A plain comment: a doc
+// comment would become the schema's description of every address field.)
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
 enum StringOrList {
     One(String),
@@ -49,29 +50,104 @@ impl StringOrList {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct AttachmentInput {
+    #[schemars(length(min = 1))]
     file_name: String,
     content_type: Option<String>,
     content: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// What `smtp:send` takes (SPEC §3).
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct SendVariables {
-    server: ServerConfig,
+#[schemars(
+    title = "Send an email",
+    description = "Sends one message; a retried job sends the same Message-ID."
+)]
+pub struct SendInput {
+    authentication: Login<Smtp>,
+    server: Server<Smtp>,
+    #[schemars(
+        title = "From",
+        description = "The sender: an address or \"Name <address>\".",
+        length(min = 1),
+        extend("examples" = ["Support <support@example.com>"], "x-template" = { "feel": "optional" })
+    )]
     from: String,
+    #[schemars(
+        title = "To",
+        description = "Comma-separated addresses, or a FEEL list of them. At least one of To, Cc \
+                       and Bcc is needed.",
+        extend("examples" = ["a@example.com, B <b@example.com>"], "x-template" = { "feel": "optional" })
+    )]
     to: Option<StringOrList>,
+    #[schemars(
+        title = "Cc",
+        description = "Comma-separated addresses, or a FEEL list.",
+        extend("examples" = ["=[manager.email]"], "x-template" = { "feel": "optional" })
+    )]
     cc: Option<StringOrList>,
+    #[schemars(
+        title = "Bcc",
+        description = "Comma-separated addresses, or a FEEL list.",
+        extend("examples" = ["archive@example.com"], "x-template" = { "feel": "optional" })
+    )]
     bcc: Option<StringOrList>,
+    #[schemars(
+        title = "Reply to",
+        description = "Where replies should go, if not to From.",
+        extend("examples" = ["help@example.com"], "x-template" = { "feel": "optional" })
+    )]
     reply_to: Option<StringOrList>,
+    #[schemars(
+        title = "Subject",
+        description = "Non-ASCII text is encoded for you.",
+        extend("x-template" = { "feel": "optional", "multiline": false })
+    )]
     subject: Option<String>,
+    #[schemars(
+        title = "Text body",
+        description = "The text/plain body. With an HTML body as well, the message is \
+                       multipart/alternative.",
+        extend("x-template" = { "feel": "optional", "multiline": true })
+    )]
     body: Option<String>,
+    #[schemars(
+        title = "HTML body",
+        description = "The text/html body.",
+        extend("x-template" = { "feel": "optional", "multiline": true })
+    )]
     html_body: Option<String>,
-    headers: Option<BTreeMap<String, String>>,
+    #[schemars(
+        title = "Attachments",
+        description = "A FEEL list of { fileName, contentType, content } with the content \
+                       base64-encoded; contentType defaults to application/octet-stream.",
+        extend(
+            "examples" = ["=[{fileName: \"report.pdf\", contentType: \"application/pdf\", content: reportBase64}]"],
+            "x-template" = { "feel": "required" }
+        )
+    )]
     attachments: Option<Vec<AttachmentInput>>,
+    #[schemars(
+        title = "Extra headers",
+        description = "A FEEL context of header name to value. Headers that would replace From, \
+                       To, Cc, Bcc, Subject, Message-ID, Date or the MIME structure are refused.",
+        extend("examples" = ["={\"X-Ticket\": ticket.id}"], "x-template" = { "feel": "required" })
+    )]
+    headers: Option<BTreeMap<String, String>>,
+    #[schemars(
+        title = "In reply to",
+        description = "The Message-ID this message answers, for threading.",
+        extend("examples" = ["=mail.messageId"], "x-template" = { "feel": "optional" })
+    )]
     in_reply_to: Option<String>,
+    #[schemars(
+        title = "References",
+        description = "Message-IDs of the thread, oldest first (a string or a FEEL list).",
+        extend("examples" = ["=[mail.messageId]"], "x-template" = { "feel": "optional" })
+    )]
     references: Option<StringOrList>,
 }
 
@@ -177,8 +253,8 @@ fn message_id_for(job: &JobContext, domain: &str) -> String {
 }
 
 fn prepare(variables: Value, job: &JobContext) -> Result<PreparedMessage> {
-    let authentication = Authentication::from_variables(&variables)?;
-    let input: SendVariables = serde_json::from_value(variables).map_err(input_error)?;
+    let input: SendInput = decode(variables)?;
+    let authentication = input.authentication.authentication.clone();
     let mut problems = Problems::default();
 
     problems.check_single_line("/from", &input.from);
@@ -318,7 +394,7 @@ fn prepare(variables: Value, job: &JobContext) -> Result<PreparedMessage> {
         }
     }
 
-    let endpoint = input.server.endpoint(Protocol::Smtp);
+    let endpoint = input.server.endpoint();
     if !problems.0.is_empty() {
         return Err(EmailError::invalid_input(problems.0.join("; ")));
     }
@@ -403,100 +479,7 @@ impl Operation for SendOperation {
     }
 
     fn schema(&self) -> Value {
-        let addresses = |title: &str, description: &str, example: &str| {
-            json!({
-                "title": title,
-                "description": description,
-                "examples": [example],
-                "anyOf": [
-                    { "type": "string" },
-                    { "type": "array", "items": { "type": "string" } },
-                    { "type": "null" }
-                ],
-                "x-template": { "feel": "optional" }
-            })
-        };
-        let text = |title: &str, description: &str, multiline: bool| {
-            json!({
-                "title": title,
-                "description": description,
-                "type": ["string", "null"],
-                "x-template": { "feel": "optional", "multiline": multiline }
-            })
-        };
-        operation_schema(
-            Protocol::Smtp,
-            "Send an email",
-            "Sends one message; a retried job sends the same Message-ID.",
-            json!({
-                "from": {
-                    "title": "From",
-                    "description": "The sender: an address or \"Name <address>\".",
-                    "examples": ["Support <support@example.com>"],
-                    "type": "string", "minLength": 1,
-                    "x-template": { "feel": "optional" }
-                },
-                "to": addresses(
-                    "To",
-                    "Comma-separated addresses, or a FEEL list of them. At least one of To, Cc \
-                     and Bcc is needed.",
-                    "a@example.com, B <b@example.com>"
-                ),
-                "cc": addresses("Cc", "Comma-separated addresses, or a FEEL list.", "=[manager.email]"),
-                "bcc": addresses("Bcc", "Comma-separated addresses, or a FEEL list.", "archive@example.com"),
-                "replyTo": addresses("Reply to", "Where replies should go, if not to From.", "help@example.com"),
-                "subject": text("Subject", "Non-ASCII text is encoded for you.", false),
-                "body": text(
-                    "Text body",
-                    "The text/plain body. With an HTML body as well, the message is \
-                     multipart/alternative.",
-                    true
-                ),
-                "htmlBody": text("HTML body", "The text/html body.", true),
-                "attachments": {
-                    "title": "Attachments",
-                    "description": "A FEEL list of { fileName, contentType, content } with the \
-                                    content base64-encoded; contentType defaults to \
-                                    application/octet-stream.",
-                    "examples": ["=[{fileName: \"report.pdf\", contentType: \"application/pdf\", content: reportBase64}]"],
-                    "type": ["array", "null"],
-                    "items": {
-                        "type": "object",
-                        "required": ["fileName", "content"],
-                        "additionalProperties": false,
-                        "properties": {
-                            "fileName": { "type": "string", "minLength": 1 },
-                            "contentType": { "type": ["string", "null"] },
-                            "content": { "type": "string" }
-                        }
-                    },
-                    "x-template": { "feel": "required" }
-                },
-                "headers": {
-                    "title": "Extra headers",
-                    "description": "A FEEL context of header name to value. Headers that would \
-                                    replace From, To, Cc, Bcc, Subject, Message-ID, Date or the \
-                                    MIME structure are refused.",
-                    "examples": ["={\"X-Ticket\": ticket.id}"],
-                    "type": ["object", "null"],
-                    "additionalProperties": { "type": "string" },
-                    "x-template": { "feel": "required" }
-                },
-                "inReplyTo": {
-                    "title": "In reply to",
-                    "description": "The Message-ID this message answers, for threading.",
-                    "examples": ["=mail.messageId"],
-                    "type": ["string", "null"],
-                    "x-template": { "feel": "optional" }
-                },
-                "references": addresses(
-                    "References",
-                    "Message-IDs of the thread, oldest first (a string or a FEEL list).",
-                    "=[mail.messageId]"
-                )
-            }),
-            &["from"],
-        )
+        input_schema::<SendInput>()
     }
 
     fn run<'a>(&'a self, variables: Value, job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {

@@ -9,7 +9,8 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value, json};
 
-use crate::mail::server::{Authentication, Endpoint, Protocol, Security, ServerConfig};
+use super::Folder;
+use crate::mail::server::{Authentication, Endpoint, Protocol, Security, ServerConfig, Target};
 
 /// A protocol at the type level, for input types whose schema depends on it.
 pub trait ProtocolKind: Send + Sync + 'static {
@@ -137,6 +138,26 @@ impl<P: ProtocolKind> JsonSchema for Server<P> {
     }
 }
 
+/// The connection blocks of any `P` operation, and the folder IMAP opens: what the `check`
+/// subcommand reads.
+#[derive(Debug, Deserialize)]
+#[serde(bound = "")]
+pub struct Connection<P> {
+    pub authentication: Login<P>,
+    pub server: Server<P>,
+    #[serde(default)]
+    pub folder: Folder,
+}
+
+impl<P: ProtocolKind> Connection<P> {
+    pub fn target(&self) -> Target {
+        Target {
+            endpoint: self.server.endpoint(),
+            authentication: self.authentication.authentication.clone(),
+        }
+    }
+}
+
 /// The `authentication` block of a `P` operation: the runtime [`Authentication`], read with
 /// `type` defaulting to `simple` and credentials checked for line breaks.
 #[derive(Debug, Clone)]
@@ -257,5 +278,78 @@ impl<P: ProtocolKind> JsonSchema for Login<P> {
                 }
             ]
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mail::inputs::input_schema;
+    use crate::schema::InputSchema;
+
+    fn compiled<T: JsonSchema>(name: &str) -> InputSchema {
+        InputSchema::compile(&json!({
+            "type": "object",
+            "properties": { name: input_schema::<T>() }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn logins_reject_unknown_fields_and_none_for_mailboxes() {
+        let imap = compiled::<Login<Imap>>("authentication");
+        let check = |v: Value| imap.validate(&json!({ "authentication": v }));
+        assert!(check(json!({ "type": "none" })).is_err());
+        assert!(check(json!({ "username": "u", "password": "p", "x": 1 })).is_err());
+        let missing = check(json!({ "type": "simple", "username": "u" })).unwrap_err();
+        assert!(
+            missing
+                .message
+                .contains("/authentication: \"password\" is a required property"),
+            "{}",
+            missing.message
+        );
+        assert!(check(json!({ "type": "oauth2", "username": "u", "password": "p" })).is_err());
+        check(json!({ "username": "u", "password": "" })).unwrap();
+        check(json!({ "type": "oauth2", "username": "u", "accessToken": "t" })).unwrap();
+        let smtp = compiled::<Login<Smtp>>("authentication");
+        smtp.validate(&json!({ "authentication": { "type": "none" } }))
+            .unwrap();
+    }
+
+    #[test]
+    fn the_port_default_of_each_security_is_the_one_the_worker_applies() {
+        fn defaults<P: ProtocolKind>() {
+            let schema = input_schema::<Server<P>>();
+            let by = &schema["properties"]["port"]["x-template"]["defaultBy"]["security"];
+            for (security, value, _) in SECURITY_CHOICES {
+                assert_eq!(by[value], json!(P::PROTOCOL.default_port(security)));
+            }
+            assert_eq!(
+                schema["properties"]["security"]["default"],
+                SECURITY_CHOICES
+                    .iter()
+                    .find(|(s, _, _)| *s == P::PROTOCOL.default_security())
+                    .map(|(_, v, _)| json!(v))
+                    .unwrap()
+            );
+        }
+        defaults::<Smtp>();
+        defaults::<Imap>();
+        defaults::<Pop3>();
+    }
+
+    #[test]
+    fn a_server_reads_with_the_protocol_defaults() {
+        let server: Server<Pop3> =
+            serde_json::from_value(json!({ "host": " pop.example.com " })).unwrap();
+        let endpoint = server.endpoint();
+        assert_eq!(
+            (endpoint.host.as_str(), endpoint.port, endpoint.security),
+            ("pop.example.com", 995, Security::Tls)
+        );
+        assert!(
+            serde_json::from_value::<Server<Pop3>>(json!({ "host": "h", "colour": 1 })).is_err()
+        );
     }
 }

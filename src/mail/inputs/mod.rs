@@ -11,16 +11,10 @@
 
 mod connection;
 mod fields;
-pub mod legacy;
-pub use legacy::{
-    authentication_schema, criteria_field, folder_field, max_results, max_results_field,
-    max_to_be_read, max_to_be_read_field, message_id_field, operation_schema, server_schema,
-    sort_order_field,
-};
 
-pub use connection::{Imap, Login, Pop3, ProtocolKind, SECURITY_CHOICES, Server, Smtp};
+pub use connection::{Connection, Imap, Login, Pop3, ProtocolKind, SECURITY_CHOICES, Server, Smtp};
 pub use fields::{
-    Criteria, Folder, MaxResults, MaxToBeRead, MessageId, SortOrder, bare_message_id,
+    Criteria, Folder, FolderPath, MaxResults, MaxToBeRead, MessageId, SortOrder, bare_message_id,
 };
 
 use schemars::JsonSchema;
