@@ -10,7 +10,7 @@ use crate::gateway::GatewayConfig;
 use crate::gateway::oauth::OAuthConfig;
 use crate::job::parse_iso8601_duration;
 use crate::mail::policy::{HostPolicy, HostRules};
-use crate::operations::OperationSettings;
+use crate::operation::OperationSettings;
 use crate::secrets::SecretProvider;
 use crate::worker::WorkerSettings;
 
@@ -84,11 +84,11 @@ pub struct OperationArgs {
     pub session_pooling: bool,
     /// Attachments larger than this many bytes (decoded) are returned without content, with
     /// `truncated: true`.
-    #[arg(long, env = "EMAIL_MAX_ATTACHMENT_BYTES", default_value_t = crate::operations::DEFAULT_MAX_ATTACHMENT_BYTES)]
+    #[arg(long, env = "EMAIL_MAX_ATTACHMENT_BYTES", default_value_t = crate::operation::DEFAULT_MAX_ATTACHMENT_BYTES)]
     pub max_attachment_bytes: usize,
     /// The read response's budget in bytes of serialized JSON: attachment contents are
     /// dropped first, then the bodies cut, and the response gets `truncated: true`.
-    #[arg(long, env = "EMAIL_MAX_RESPONSE_BYTES", default_value_t = crate::operations::DEFAULT_MAX_RESPONSE_BYTES)]
+    #[arg(long, env = "EMAIL_MAX_RESPONSE_BYTES", default_value_t = crate::operation::DEFAULT_MAX_RESPONSE_BYTES)]
     pub max_response_bytes: usize,
 }
 

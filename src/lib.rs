@@ -27,6 +27,7 @@ pub mod imap;
 pub mod job;
 pub mod mail;
 pub mod metrics;
+pub mod operation;
 pub mod operations;
 pub mod pop3;
 pub mod schema;

@@ -224,7 +224,9 @@ async fn check(operation: String, file: String, secrets: SecretArgs) -> Result<(
         .provider()
         .resolve(&mut variables)
         .map_err(|e| e.to_string())?;
-    match entry.operation.check(variables).await {
+    match email_connector::operations::check_connection(entry.operation.protocol(), &variables)
+        .await
+    {
         Ok(steps) => {
             for step in steps {
                 println!("ok   {}", mask.apply(&step));

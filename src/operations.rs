@@ -1,13 +1,18 @@
-//! The Operation trait and the registry that maps each job type to its operation.
+//! The registry that maps each job type to its operation.
 //!
 //! This is the one place that knows both worlds: an operation knows mail and nothing of Zeebe,
-//! the worker knows Zeebe and nothing of mail. To add an operation, write its file and add one
-//! line to [`Registry::standard`].
+//! the worker knows Zeebe and nothing of mail. Each protocol module lists its operations
+//! (`smtp::operations`, `imap::operations`, `pop3::operations`); the registry only gathers the
+//! lists. To add an operation, write its file and add it to its protocol's list.
+
+pub use crate::operation::{
+    AfterCompletion, DEFAULT_MAX_ATTACHMENT_BYTES, DEFAULT_MAX_RESPONSE_BYTES, JobContext,
+    Operation, OperationSettings, Outcome,
+};
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use futures_util::future::BoxFuture;
 use serde_json::Value;
 
 use crate::error::Result;
@@ -17,60 +22,6 @@ use crate::mail::server::Protocol;
 use crate::schema::InputSchema;
 use crate::smtp::transport::SmtpTransports;
 use crate::{imap, pop3, smtp};
-
-/// What an operation may know about the job that runs it.
-#[derive(Debug, Clone, Default)]
-pub struct JobContext {
-    pub job_key: i64,
-    pub process_instance_key: i64,
-    /// Retries left, counting this attempt.
-    pub retries: i32,
-}
-
-/// Work an operation leaves for after the job's completion: `commit` runs once the gateway has
-/// accepted the completion, `rollback` runs when it did not (or the worker shuts down). POP3
-/// uses it to delete a message only once the process has it.
-pub trait AfterCompletion: Send {
-    fn commit(self: Box<Self>) -> BoxFuture<'static, ()>;
-    fn rollback(self: Box<Self>) -> BoxFuture<'static, ()>;
-}
-
-/// A successful run: the response (the documented JSON shape) and any after-completion work.
-pub struct Outcome {
-    pub response: Value,
-    pub after_completion: Option<Box<dyn AfterCompletion>>,
-}
-
-impl Outcome {
-    pub fn respond(response: Value) -> Outcome {
-        Outcome {
-            response,
-            after_completion: None,
-        }
-    }
-}
-
-/// One mail operation, such as "send over SMTP" or "list over IMAP".
-pub trait Operation: Send + Sync + 'static {
-    /// `protocol:action`, such as `smtp:send`; the job type is `<prefix>:<name>:1`.
-    fn name(&self) -> &'static str;
-
-    fn protocol(&self) -> Protocol;
-
-    /// The JSON Schema its variables must satisfy. Top-level variables it does not use are
-    /// allowed (a job carries every variable in scope); nested blocks are strict.
-    fn schema(&self) -> Value;
-
-    /// Runs the operation on variables that passed the schema, secrets already resolved.
-    fn run<'a>(&'a self, variables: Value, job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>>;
-
-    /// Tests the connection step by step (the `check` subcommand) and returns the steps as
-    /// text lines: the protocol's own check, from the same `server` and `authentication`.
-    fn check<'a>(&'a self, variables: Value) -> BoxFuture<'a, Result<Vec<String>>> {
-        let protocol = self.protocol();
-        Box::pin(async move { check_connection(protocol, &variables).await })
-    }
-}
 
 /// Connects to the server an operation's variables name, step by step, for its protocol.
 pub async fn check_connection(protocol: Protocol, variables: &Value) -> Result<Vec<String>> {
@@ -100,33 +51,6 @@ pub struct Registry {
     pools: Option<SessionPools>,
 }
 
-/// Settings that shape the operations themselves.
-#[derive(Debug, Clone)]
-pub struct OperationSettings {
-    /// Keep mail sessions open between jobs.
-    pub session_pooling: bool,
-    /// Attachments larger than this (decoded) are listed without content.
-    pub max_attachment_bytes: usize,
-    /// The read response's budget, serialized JSON (SPEC §7.1).
-    pub max_response_bytes: usize,
-}
-
-/// Zeebe's gateway accepts 4 MB messages by default; one attachment may take a quarter.
-pub const DEFAULT_MAX_ATTACHMENT_BYTES: usize = 1024 * 1024;
-
-/// 3 MiB of JSON leaves room under Zeebe's 4 MiB message limit for the job's other variables.
-pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 3 * 1024 * 1024;
-
-impl Default for OperationSettings {
-    fn default() -> Self {
-        OperationSettings {
-            session_pooling: true,
-            max_attachment_bytes: DEFAULT_MAX_ATTACHMENT_BYTES,
-            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
-        }
-    }
-}
-
 /// The mail sessions kept between jobs, shared by the operations of a protocol.
 #[derive(Clone)]
 pub struct SessionPools {
@@ -145,32 +69,10 @@ impl SessionPools {
 
 /// Every operation this build knows, in the order they are documented.
 fn all_operations(settings: &OperationSettings, pools: &SessionPools) -> Vec<Arc<dyn Operation>> {
-    let imap_pool = pools.imap.clone();
-    vec![
-        Arc::new(smtp::send::SendOperation::new(pools.smtp.clone())),
-        Arc::new(imap::list::ListOperation {
-            pool: imap_pool.clone(),
-        }),
-        Arc::new(imap::read::ReadOperation {
-            pool: imap_pool.clone(),
-            max_attachment_bytes: settings.max_attachment_bytes,
-            max_response_bytes: settings.max_response_bytes,
-        }),
-        Arc::new(imap::delete::DeleteOperation {
-            pool: imap_pool.clone(),
-        }),
-        Arc::new(imap::search::SearchOperation {
-            pool: imap_pool.clone(),
-        }),
-        Arc::new(imap::move_::MoveOperation { pool: imap_pool }),
-        Arc::new(pop3::list::ListOperation),
-        Arc::new(pop3::read::ReadOperation {
-            max_attachment_bytes: settings.max_attachment_bytes,
-            max_response_bytes: settings.max_response_bytes,
-        }),
-        Arc::new(pop3::delete::DeleteOperation),
-        Arc::new(pop3::search::SearchOperation),
-    ]
+    let mut all = smtp::operations(&pools.smtp);
+    all.extend(imap::operations(settings, &pools.imap));
+    all.extend(pop3::operations(settings));
+    all
 }
 
 impl Registry {

@@ -16,7 +16,7 @@ use super::pool::ImapPool;
 use crate::error::Result;
 use crate::mail::inputs::{Folder, Imap, Login, MessageId, Server, decode, input_schema};
 use crate::mail::server::Protocol;
-use crate::operations::{JobContext, Operation, Outcome};
+use crate::operation::{JobContext, Operation, Outcome};
 
 /// What `imap:delete` takes.
 #[derive(Debug, Deserialize, JsonSchema)]

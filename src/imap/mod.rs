@@ -13,3 +13,25 @@ pub mod session;
 pub mod skeleton;
 pub mod structure;
 pub mod wire;
+
+use std::sync::Arc;
+
+use crate::operation::{Operation, OperationSettings};
+
+/// The IMAP operations, in the order they are documented, on one session pool.
+pub fn operations(
+    settings: &OperationSettings,
+    pool: &Arc<pool::ImapPool>,
+) -> Vec<Arc<dyn Operation>> {
+    vec![
+        Arc::new(list::ListOperation { pool: pool.clone() }),
+        Arc::new(read::ReadOperation {
+            pool: pool.clone(),
+            max_attachment_bytes: settings.max_attachment_bytes,
+            max_response_bytes: settings.max_response_bytes,
+        }),
+        Arc::new(delete::DeleteOperation { pool: pool.clone() }),
+        Arc::new(search::SearchOperation { pool: pool.clone() }),
+        Arc::new(move_::MoveOperation { pool: pool.clone() }),
+    ]
+}

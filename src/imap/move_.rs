@@ -21,7 +21,7 @@ use crate::mail::inputs::{
     Folder, FolderPath, Imap, Login, MessageId, Server, decode, input_schema,
 };
 use crate::mail::server::Protocol;
-use crate::operations::{JobContext, Operation, Outcome};
+use crate::operation::{JobContext, Operation, Outcome};
 
 /// What `imap:move` takes.
 #[derive(Debug, Deserialize, JsonSchema)]

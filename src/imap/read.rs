@@ -23,7 +23,7 @@ use crate::mail::inputs::{Folder, Imap, Login, MessageId, Server, decode, input_
 use crate::mail::message::{Envelope, respond};
 use crate::mail::prune::prune;
 use crate::mail::server::Protocol;
-use crate::operations::{JobContext, Operation, Outcome};
+use crate::operation::{JobContext, Operation, Outcome};
 
 /// What `imap:read` takes.
 #[derive(Debug, Deserialize, JsonSchema)]

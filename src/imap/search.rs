@@ -17,7 +17,7 @@ use crate::mail::inputs::{
     Criteria, Folder, Imap, Login, MaxResults, Server, decode, input_schema,
 };
 use crate::mail::server::Protocol;
-use crate::operations::{JobContext, Operation, Outcome};
+use crate::operation::{JobContext, Operation, Outcome};
 
 /// What `imap:search` takes.
 #[derive(Debug, Deserialize, JsonSchema)]

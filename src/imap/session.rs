@@ -15,11 +15,9 @@ use secrecy::ExposeSecret;
 
 use super::wire::Command;
 use crate::error::{EmailError, ErrorCode, Result};
+use crate::mail::net::{MailStream, open_stream, upgrade};
 use crate::mail::server::{Authentication, Endpoint, Security};
 use crate::mail::tls::is_tls_failure;
-// The connection code moved to `mail::net` (it is shared by every protocol); re-exported here
-// so that existing imports keep working.
-pub use crate::mail::net::{MailStream, open_stream, upgrade};
 
 /// The server's own words from an async-imap NO/BAD error, which arrives as a debug string
 /// (`code: None, info: Some("[AUTHENTICATIONFAILED] Authentication failed.")`).

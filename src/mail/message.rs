@@ -198,7 +198,7 @@ pub fn read_response(raw: &[u8], envelope: &Envelope, max_attachment_bytes: usiz
         envelope,
         Limits {
             max_attachment_bytes,
-            max_response_bytes: crate::operations::DEFAULT_MAX_RESPONSE_BYTES,
+            max_response_bytes: crate::operation::DEFAULT_MAX_RESPONSE_BYTES,
         },
     )
 }

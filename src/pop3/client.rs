@@ -13,7 +13,7 @@ use secrecy::ExposeSecret;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::error::{EmailError, ErrorCode, Result};
-use crate::imap::session::{MailStream, open_stream, upgrade};
+use crate::mail::net::{MailStream, open_stream, upgrade};
 use crate::mail::server::{Authentication, Endpoint, Security};
 
 /// No single response may exceed this: a message bigger than any sane limit, or a server that

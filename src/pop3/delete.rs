@@ -10,7 +10,7 @@ use super::common::{Maildrop, find_by_message_id};
 use crate::error::Result;
 use crate::mail::inputs::{Login, MessageId, Pop3, Server, decode, input_schema};
 use crate::mail::server::Protocol;
-use crate::operations::{JobContext, Operation, Outcome};
+use crate::operation::{JobContext, Operation, Outcome};
 
 /// What `pop3:delete` takes.
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -11,7 +11,7 @@ use super::common::{Listed, Maildrop, list_with_headers, summary};
 use crate::error::Result;
 use crate::mail::inputs::{Login, MaxToBeRead, Pop3, Server, SortOrder, decode, input_schema};
 use crate::mail::server::Protocol;
-use crate::operations::{JobContext, Operation, Outcome};
+use crate::operation::{JobContext, Operation, Outcome};
 
 /// What `pop3:list` takes.
 #[derive(Debug, Deserialize, JsonSchema)]

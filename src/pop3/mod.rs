@@ -7,3 +7,20 @@ pub mod delete;
 pub mod list;
 pub mod read;
 pub mod search;
+
+use std::sync::Arc;
+
+use crate::operation::{Operation, OperationSettings};
+
+/// The POP3 operations, in the order they are documented.
+pub fn operations(settings: &OperationSettings) -> Vec<Arc<dyn Operation>> {
+    vec![
+        Arc::new(list::ListOperation),
+        Arc::new(read::ReadOperation {
+            max_attachment_bytes: settings.max_attachment_bytes,
+            max_response_bytes: settings.max_response_bytes,
+        }),
+        Arc::new(delete::DeleteOperation),
+        Arc::new(search::SearchOperation),
+    ]
+}

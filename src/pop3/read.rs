@@ -17,7 +17,7 @@ use crate::mail::inputs::{Login, MessageId, Pop3, Server, decode, input_schema};
 use crate::mail::message::{Envelope, respond};
 use crate::mail::prune::{Limits, Pruner};
 use crate::mail::server::Protocol;
-use crate::operations::{AfterCompletion, JobContext, Operation, Outcome};
+use crate::operation::{AfterCompletion, JobContext, Operation, Outcome};
 
 /// How long the open session may wait for its commit or rollback to finish.
 const FINISH_TIMEOUT: Duration = Duration::from_secs(30);

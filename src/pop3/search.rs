@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::mail::criteria::MessageView;
 use crate::mail::inputs::{Criteria, Login, MaxResults, Pop3, Server, decode, input_schema};
 use crate::mail::server::Protocol;
-use crate::operations::{JobContext, Operation, Outcome};
+use crate::operation::{JobContext, Operation, Outcome};
 
 /// What `pop3:search` takes.
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -3,3 +3,12 @@
 pub mod send;
 pub mod starttls;
 pub mod transport;
+
+use std::sync::Arc;
+
+use crate::operation::Operation;
+
+/// The SMTP operations, on the shared transports.
+pub fn operations(transports: &Arc<transport::SmtpTransports>) -> Vec<Arc<dyn Operation>> {
+    vec![Arc::new(send::SendOperation::new(transports.clone()))]
+}

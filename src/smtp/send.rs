@@ -20,7 +20,7 @@ use super::transport::SmtpTransports;
 use crate::error::{EmailError, Result};
 use crate::mail::inputs::{Login, Server, Smtp, decode, input_schema};
 use crate::mail::server::{Authentication, Endpoint, Protocol};
-use crate::operations::{JobContext, Operation, Outcome};
+use crate::operation::{JobContext, Operation, Outcome};
 
 pub struct SendOperation {
     transports: Arc<SmtpTransports>,

@@ -8,7 +8,8 @@ use tracing::error;
 
 use crate::error::{EmailError, ErrorCode};
 use crate::mail::server::DEFAULT_TIMEOUT_SECONDS;
-use crate::operations::{JobContext, Outcome, Registered};
+use crate::operation::{JobContext, Outcome};
+use crate::operations::Registered;
 use crate::secrets::{SecretMask, SecretProvider};
 
 /// Resolves secrets, validates and runs one operation under its timeout, isolated in a task of

@@ -14,14 +14,14 @@ use crate::gateway::proto::ActivatedJob;
 use crate::job::JobHeaders;
 use crate::mail::server::describe_server;
 use crate::metrics::{job_type as job_label, job_type_and_code};
-use crate::operations::JobContext;
+use crate::operation::JobContext;
 use crate::secrets::SecretMask;
 
 /// How a job ended, before it is reported.
 enum Verdict {
     Complete {
         variables: String,
-        after: Option<Box<dyn crate::operations::AfterCompletion>>,
+        after: Option<Box<dyn crate::operation::AfterCompletion>>,
         /// What the job becomes if the gateway refuses the completion as too large: the
         /// headers (bpmnErrors may catch the code) and where it ran, for the message.
         headers: JobHeaders,

@@ -1,0 +1,84 @@
+//! What an operation is, and nothing else: the [`Operation`] trait, what it may know of its
+//! job, what it returns, and the settings that shape it. A leaf: every operation depends on
+//! this module, and this module on no operation, so the registry in
+//! [`crate::operations`] can gather them without a cycle.
+
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+
+use crate::error::Result;
+use crate::mail::server::Protocol;
+
+/// What an operation may know about the job that runs it.
+#[derive(Debug, Clone, Default)]
+pub struct JobContext {
+    pub job_key: i64,
+    pub process_instance_key: i64,
+    /// Retries left, counting this attempt.
+    pub retries: i32,
+}
+
+/// Work an operation leaves for after the job's completion: `commit` runs once the gateway has
+/// accepted the completion, `rollback` runs when it did not (or the worker shuts down). POP3
+/// uses it to delete a message only once the process has it.
+pub trait AfterCompletion: Send {
+    fn commit(self: Box<Self>) -> BoxFuture<'static, ()>;
+    fn rollback(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
+
+/// A successful run: the response (the documented JSON shape) and any after-completion work.
+pub struct Outcome {
+    pub response: Value,
+    pub after_completion: Option<Box<dyn AfterCompletion>>,
+}
+
+impl Outcome {
+    pub fn respond(response: Value) -> Outcome {
+        Outcome {
+            response,
+            after_completion: None,
+        }
+    }
+}
+
+/// One mail operation, such as "send over SMTP" or "list over IMAP".
+pub trait Operation: Send + Sync + 'static {
+    /// `protocol:action`, such as `smtp:send`; the job type is `<prefix>:<name>:1`.
+    fn name(&self) -> &'static str;
+
+    fn protocol(&self) -> Protocol;
+
+    /// The JSON Schema its variables must satisfy. Top-level variables it does not use are
+    /// allowed (a job carries every variable in scope); nested blocks are strict.
+    fn schema(&self) -> Value;
+
+    /// Runs the operation on variables that passed the schema, secrets already resolved.
+    fn run<'a>(&'a self, variables: Value, job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>>;
+}
+
+/// Settings that shape the operations themselves.
+#[derive(Debug, Clone)]
+pub struct OperationSettings {
+    /// Keep mail sessions open between jobs.
+    pub session_pooling: bool,
+    /// Attachments larger than this (decoded) are listed without content.
+    pub max_attachment_bytes: usize,
+    /// The read response's budget, serialized JSON (SPEC §7.1).
+    pub max_response_bytes: usize,
+}
+
+/// Zeebe's gateway accepts 4 MB messages by default; one attachment may take a quarter.
+pub const DEFAULT_MAX_ATTACHMENT_BYTES: usize = 1024 * 1024;
+
+/// 3 MiB of JSON leaves room under Zeebe's 4 MiB message limit for the job's other variables.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 3 * 1024 * 1024;
+
+impl Default for OperationSettings {
+    fn default() -> Self {
+        OperationSettings {
+            session_pooling: true,
+            max_attachment_bytes: DEFAULT_MAX_ATTACHMENT_BYTES,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+        }
+    }
+}
