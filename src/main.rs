@@ -26,32 +26,28 @@ struct Cli {
     command: Command,
 }
 
+/// What `invoke` and `check` take: an operation and the variables a job would carry.
+#[derive(clap::Args)]
+struct VariablesArgs {
+    /// Operation (`smtp:send`) or job type (`email:smtp:send:1`); `check` also takes a
+    /// protocol (`smtp`).
+    operation: String,
+    /// Variables JSON file, or `-` for standard input.
+    file: String,
+    #[command(flatten)]
+    secrets: SecretArgs,
+    #[command(flatten)]
+    host_policy: HostPolicyArgs,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the job worker against a Zeebe gateway until SIGTERM or SIGINT.
     Run(Box<RunArgs>),
     /// Run one operation on a variables JSON file (`-` for stdin) and print the response.
-    Invoke {
-        /// Operation (`smtp:send`) or job type (`email:smtp:send:1`).
-        operation: String,
-        /// Variables JSON file, or `-` for standard input.
-        file: String,
-        #[command(flatten)]
-        secrets: SecretArgs,
-        #[command(flatten)]
-        host_policy: HostPolicyArgs,
-    },
+    Invoke(VariablesArgs),
     /// Test the connection described by a variables JSON file, step by step.
-    Check {
-        /// Protocol (`smtp`) or operation (`smtp:send`).
-        operation: String,
-        /// Variables JSON file, or `-` for standard input.
-        file: String,
-        #[command(flatten)]
-        secrets: SecretArgs,
-        #[command(flatten)]
-        host_policy: HostPolicyArgs,
-    },
+    Check(VariablesArgs),
     /// Write the Camunda Modeler element templates (one per protocol) into a folder, or with
     /// `--check` fail when the folder's files differ from what this build generates.
     Templates {
@@ -295,23 +291,13 @@ fn main() -> ExitCode {
                 args.host_policy.install()?;
                 run(*args).await
             }
-            Command::Invoke {
-                operation,
-                file,
-                secrets,
-                host_policy,
-            } => {
-                host_policy.install()?;
-                invoke(operation, file, secrets).await
+            Command::Invoke(args) => {
+                args.host_policy.install()?;
+                invoke(args.operation, args.file, args.secrets).await
             }
-            Command::Check {
-                operation,
-                file,
-                secrets,
-                host_policy,
-            } => {
-                host_policy.install()?;
-                check(operation, file, secrets).await
+            Command::Check(args) => {
+                args.host_policy.install()?;
+                check(args.operation, args.file, args.secrets).await
             }
             Command::Templates {
                 out,

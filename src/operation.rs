@@ -4,9 +4,13 @@
 //! [`crate::operations`] can gather them without a cycle.
 
 use futures_util::future::BoxFuture;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::Result;
+use crate::mail::cut::Limits;
+use crate::mail::inputs::{decode, input_schema};
 use crate::mail::server::Protocol;
 
 /// What an operation may know about the job that runs it.
@@ -56,6 +60,44 @@ pub trait Operation: Send + Sync + 'static {
     fn run<'a>(&'a self, variables: Value, job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>>;
 }
 
+/// A mail operation written against its input type: the name, protocol and schema an
+/// [`Operation`] reports all follow from it, and [`MailOperation::apply`] receives the
+/// variables already read into `Input` (they passed its schema first). Every operation of
+/// this crate is one; [`Operation`] stays for operations that take raw variables (tests).
+pub trait MailOperation: Send + Sync + 'static {
+    type Input: DeserializeOwned + JsonSchema + Send;
+    /// `protocol:action`, such as `smtp:send`.
+    const NAME: &'static str;
+    const PROTOCOL: Protocol;
+
+    fn apply<'a>(
+        &'a self,
+        input: Self::Input,
+        job: &'a JobContext,
+    ) -> BoxFuture<'a, Result<Outcome>>;
+}
+
+impl<T: MailOperation> Operation for T {
+    fn name(&self) -> &'static str {
+        T::NAME
+    }
+
+    fn protocol(&self) -> Protocol {
+        T::PROTOCOL
+    }
+
+    fn schema(&self) -> Value {
+        input_schema::<T::Input>()
+    }
+
+    fn run<'a>(&'a self, variables: Value, job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
+        match decode::<T::Input>(variables) {
+            Ok(input) => self.apply(input, job),
+            Err(error) => Box::pin(async move { Err(error) }),
+        }
+    }
+}
+
 /// Settings that shape the operations themselves.
 #[derive(Debug, Clone)]
 pub struct OperationSettings {
@@ -72,6 +114,16 @@ pub const DEFAULT_MAX_ATTACHMENT_BYTES: usize = 1024 * 1024;
 
 /// 3 MiB of JSON leaves room under Zeebe's 4 MiB message limit for the job's other variables.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 3 * 1024 * 1024;
+
+impl OperationSettings {
+    /// What a read response may hold.
+    pub fn read_limits(&self) -> Limits {
+        Limits {
+            max_attachment_bytes: self.max_attachment_bytes,
+            max_response_bytes: self.max_response_bytes,
+        }
+    }
+}
 
 impl Default for OperationSettings {
     fn default() -> Self {

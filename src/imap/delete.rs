@@ -9,14 +9,14 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::common::{expunge_only, find_by_message_id};
 use super::pool::ImapPool;
 use crate::error::Result;
-use crate::mail::inputs::{Folder, Imap, Login, MessageId, Server, decode, input_schema};
+use crate::mail::inputs::{Folder, Imap, Login, MessageId, Server};
 use crate::mail::server::Protocol;
-use crate::operation::{JobContext, Operation, Outcome};
+use crate::operation::{JobContext, MailOperation, Outcome};
 
 /// What `imap:delete` takes.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -38,22 +38,17 @@ pub struct DeleteOperation {
     pub pool: Arc<ImapPool>,
 }
 
-impl Operation for DeleteOperation {
-    fn name(&self) -> &'static str {
-        "imap:delete"
-    }
+impl MailOperation for DeleteOperation {
+    type Input = DeleteInput;
+    const NAME: &'static str = "imap:delete";
+    const PROTOCOL: Protocol = Protocol::Imap;
 
-    fn protocol(&self) -> Protocol {
-        Protocol::Imap
-    }
-
-    fn schema(&self) -> Value {
-        input_schema::<DeleteInput>()
-    }
-
-    fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
+    fn apply<'a>(
+        &'a self,
+        input: DeleteInput,
+        _job: &'a JobContext,
+    ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
-            let input: DeleteInput = decode(variables)?;
             let id = input.message_id.as_given().to_string();
             let mut session = self
                 .pool

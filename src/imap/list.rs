@@ -17,11 +17,9 @@ use super::pool::ImapPool;
 use super::session::ImapSession;
 use super::wire::Command;
 use crate::error::{ErrorCode, Result};
-use crate::mail::inputs::{
-    Folder, Imap, Login, MaxToBeRead, Server, SortOrder, decode, input_schema,
-};
+use crate::mail::inputs::{Folder, Imap, Login, MaxToBeRead, Server, SortOrder};
 use crate::mail::server::Protocol;
-use crate::operation::{JobContext, Operation, Outcome};
+use crate::operation::{JobContext, MailOperation, Outcome};
 
 /// What `imap:list` takes.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -143,22 +141,17 @@ async fn locally_sorted(
     Ok(keyed.into_iter().map(|(_, uid)| uid).collect())
 }
 
-impl Operation for ListOperation {
-    fn name(&self) -> &'static str {
-        "imap:list"
-    }
+impl MailOperation for ListOperation {
+    type Input = ListInput;
+    const NAME: &'static str = "imap:list";
+    const PROTOCOL: Protocol = Protocol::Imap;
 
-    fn protocol(&self) -> Protocol {
-        Protocol::Imap
-    }
-
-    fn schema(&self) -> Value {
-        input_schema::<ListInput>()
-    }
-
-    fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
+    fn apply<'a>(
+        &'a self,
+        input: ListInput,
+        _job: &'a JobContext,
+    ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
-            let input: ListInput = decode(variables)?;
             let field = input.sort_field;
             let descending = input.sort_order == SortOrder::Desc;
             let mut session = self

@@ -27,8 +27,7 @@ pub fn operations(
         Arc::new(list::ListOperation { pool: pool.clone() }),
         Arc::new(read::ReadOperation {
             pool: pool.clone(),
-            max_attachment_bytes: settings.max_attachment_bytes,
-            max_response_bytes: settings.max_response_bytes,
+            limits: settings.read_limits(),
         }),
         Arc::new(delete::DeleteOperation { pool: pool.clone() }),
         Arc::new(search::SearchOperation { pool: pool.clone() }),

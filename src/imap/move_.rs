@@ -10,18 +10,16 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::common::{expunge_only, find_by_message_id, uid_set};
 use super::pool::ImapPool;
 use super::session::ImapSession;
 use super::wire::Command;
 use crate::error::{EmailError, ErrorCode, Result};
-use crate::mail::inputs::{
-    Folder, FolderPath, Imap, Login, MessageId, Server, decode, input_schema,
-};
+use crate::mail::inputs::{Folder, FolderPath, Imap, Login, MessageId, Server};
 use crate::mail::server::Protocol;
-use crate::operation::{JobContext, Operation, Outcome};
+use crate::operation::{JobContext, MailOperation, Outcome};
 
 /// What `imap:move` takes.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -114,22 +112,17 @@ async fn ensure_path(session: &mut ImapSession, prefixes: &[String]) -> Result<(
     Ok(())
 }
 
-impl Operation for MoveOperation {
-    fn name(&self) -> &'static str {
-        "imap:move"
-    }
+impl MailOperation for MoveOperation {
+    type Input = MoveInput;
+    const NAME: &'static str = "imap:move";
+    const PROTOCOL: Protocol = Protocol::Imap;
 
-    fn protocol(&self) -> Protocol {
-        Protocol::Imap
-    }
-
-    fn schema(&self) -> Value {
-        input_schema::<MoveInput>()
-    }
-
-    fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
+    fn apply<'a>(
+        &'a self,
+        input: MoveInput,
+        _job: &'a JobContext,
+    ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
-            let input: MoveInput = decode(variables)?;
             let id = input.message_id.as_given().to_string();
             let source = input.source_folder.name();
             let mut session = self
@@ -190,7 +183,7 @@ mod tests {
 
     #[test]
     fn paths_join_with_the_server_delimiter() {
-        let path = |v: Value| FolderPath::parse(&v, "/targetFolder").unwrap();
+        let path = |v: serde_json::Value| FolderPath::parse(&v, "/targetFolder").unwrap();
         let dots = path(json!("Projects.2023.January")).segments;
         assert_eq!(
             join_path(&dots, Some("/"), false).unwrap(),

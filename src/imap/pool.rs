@@ -5,14 +5,14 @@
 //! loop should pay it once. A session is checked with NOOP before reuse, dropped after any
 //! protocol error or timeout, and closed once idle for [`IDLE_TIMEOUT`].
 
-use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
-use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use super::session::ImapSession;
 use crate::error::Result;
-use crate::mail::server::{Authentication, Endpoint, SessionKey, Target};
+use crate::mail::idle::IdleSessions;
+use crate::mail::server::{Authentication, Endpoint, SessionKey};
 
 /// Servers drop idle clients after 30 minutes at the earliest (RFC 3501 §5.4); we close ours
 /// much sooner to hold few connections on shared servers.
@@ -22,7 +22,7 @@ const IDLE_PER_KEY: usize = 8;
 
 pub struct ImapPool {
     pooling: bool,
-    idle: Mutex<HashMap<SessionKey, Vec<(ImapSession, Instant)>>>,
+    idle: IdleSessions<ImapSession>,
     reaper_started: std::sync::atomic::AtomicBool,
 }
 
@@ -62,7 +62,7 @@ impl ImapPool {
     pub fn new(pooling: bool) -> Arc<ImapPool> {
         Arc::new(ImapPool {
             pooling,
-            idle: Mutex::new(HashMap::new()),
+            idle: IdleSessions::new(IDLE_TIMEOUT, IDLE_PER_KEY),
             reaper_started: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -73,14 +73,10 @@ impl ImapPool {
         endpoint: &Endpoint,
         auth: &Authentication,
     ) -> Result<Lease> {
-        let key = Target {
-            endpoint: endpoint.clone(),
-            authentication: auth.clone(),
-        }
-        .session_key();
+        let key = SessionKey::new(endpoint, auth);
         if self.pooling {
             self.start_reaper();
-            while let Some(mut session) = self.take_idle(&key) {
+            while let Some(mut session) = self.idle.take(&key, |s| !s.broken) {
                 if session.noop().await.is_ok() && !session.broken {
                     return Ok(Lease {
                         session: Some(session),
@@ -98,33 +94,17 @@ impl ImapPool {
         })
     }
 
-    fn take_idle(&self, key: &SessionKey) -> Option<ImapSession> {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let sessions = idle.get_mut(key)?;
-        while let Some((session, since)) = sessions.pop() {
-            if since.elapsed() < IDLE_TIMEOUT {
-                return Some(session);
-            }
-        }
-        None
-    }
-
     fn give_back(&self, key: &SessionKey, session: ImapSession) {
         if !self.pooling || session.broken {
             return;
         }
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let sessions = idle.entry(key.clone()).or_default();
-        if sessions.len() < IDLE_PER_KEY {
-            sessions.push((session, Instant::now()));
-        }
+        // A full key drops the session; its connection closes with it.
+        drop(self.idle.put(key.clone(), session));
     }
 
     /// Idle sessions, for metrics and tests.
     pub fn idle_count(&self) -> usize {
-        self.idle
-            .lock()
-            .map_or(0, |idle| idle.values().map(Vec::len).sum())
+        self.idle.len()
     }
 
     /// Closes idle sessions past their time, every so often, for as long as the pool lives.
@@ -140,19 +120,7 @@ impl ImapPool {
             loop {
                 tokio::time::sleep(IDLE_TIMEOUT / 4).await;
                 let Some(pool) = weak.upgrade() else { return };
-                let expired: Vec<ImapSession> = {
-                    let mut idle = pool.idle.lock().unwrap_or_else(|p| p.into_inner());
-                    let mut expired = Vec::new();
-                    for sessions in idle.values_mut() {
-                        let (old, fresh): (Vec<_>, Vec<_>) = sessions
-                            .drain(..)
-                            .partition(|(_, since)| since.elapsed() >= IDLE_TIMEOUT);
-                        *sessions = fresh;
-                        expired.extend(old.into_iter().map(|(s, _)| s));
-                    }
-                    idle.retain(|_, sessions| !sessions.is_empty());
-                    expired
-                };
+                let expired = pool.idle.expired();
                 for session in expired {
                     session.logout().await;
                 }

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::common::{find_by_message_id, internal_date_iso};
 use super::pool::ImapPool;
@@ -19,11 +18,11 @@ use super::structure::{fetch_items, plan};
 use super::wire::Command;
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::cut::Limits;
-use crate::mail::inputs::{Folder, Imap, Login, MessageId, Server, decode, input_schema};
+use crate::mail::inputs::{Folder, Imap, Login, MessageId, Server};
 use crate::mail::message::{Envelope, respond};
 use crate::mail::prune::prune;
 use crate::mail::server::Protocol;
-use crate::operation::{JobContext, Operation, Outcome};
+use crate::operation::{JobContext, MailOperation, Outcome};
 
 /// What `imap:read` takes.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -49,26 +48,21 @@ pub struct ReadInput {
 
 pub struct ReadOperation {
     pub pool: Arc<ImapPool>,
-    pub max_attachment_bytes: usize,
-    pub max_response_bytes: usize,
+    /// What a response may hold (the attachment limit and the response budget).
+    pub limits: Limits,
 }
 
-impl Operation for ReadOperation {
-    fn name(&self) -> &'static str {
-        "imap:read"
-    }
+impl MailOperation for ReadOperation {
+    type Input = ReadInput;
+    const NAME: &'static str = "imap:read";
+    const PROTOCOL: Protocol = Protocol::Imap;
 
-    fn protocol(&self) -> Protocol {
-        Protocol::Imap
-    }
-
-    fn schema(&self) -> Value {
-        input_schema::<ReadInput>()
-    }
-
-    fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
+    fn apply<'a>(
+        &'a self,
+        input: ReadInput,
+        _job: &'a JobContext,
+    ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
-            let input: ReadInput = decode(variables)?;
             let id = input.message_id.as_given().to_string();
             let folder = input.folder.name();
             let mark_as_read = input.mark_as_read;
@@ -84,10 +78,7 @@ impl Operation for ReadOperation {
                     format!("no message {id} in folder '{folder}'"),
                 ));
             };
-            let limits = Limits {
-                max_attachment_bytes: self.max_attachment_bytes,
-                max_response_bytes: self.max_response_bytes,
-            };
+            let limits = self.limits;
             let meta = fetch(
                 &mut session,
                 uid,

@@ -13,11 +13,9 @@ use super::pool::ImapPool;
 use super::program::search_program;
 use super::wire::Command;
 use crate::error::{ErrorCode, Result};
-use crate::mail::inputs::{
-    Criteria, Folder, Imap, Login, MaxResults, Server, decode, input_schema,
-};
+use crate::mail::inputs::{Criteria, Folder, Imap, Login, MaxResults, Server};
 use crate::mail::server::Protocol;
-use crate::operation::{JobContext, Operation, Outcome};
+use crate::operation::{JobContext, MailOperation, Outcome};
 
 /// What `imap:search` takes.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -41,22 +39,17 @@ pub struct SearchOperation {
     pub pool: Arc<ImapPool>,
 }
 
-impl Operation for SearchOperation {
-    fn name(&self) -> &'static str {
-        "imap:search"
-    }
+impl MailOperation for SearchOperation {
+    type Input = SearchInput;
+    const NAME: &'static str = "imap:search";
+    const PROTOCOL: Protocol = Protocol::Imap;
 
-    fn protocol(&self) -> Protocol {
-        Protocol::Imap
-    }
-
-    fn schema(&self) -> Value {
-        input_schema::<SearchInput>()
-    }
-
-    fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
+    fn apply<'a>(
+        &'a self,
+        input: SearchInput,
+        _job: &'a JobContext,
+    ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
-            let input: SearchInput = decode(variables)?;
             let program = search_program(&input.criteria.0);
             let command = if program.needs_utf8() {
                 Command::new("UID SEARCH CHARSET UTF-8")

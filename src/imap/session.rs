@@ -15,7 +15,7 @@ use secrecy::ExposeSecret;
 
 use super::wire::Command;
 use crate::error::{EmailError, ErrorCode, Result};
-use crate::mail::net::{MailStream, open_stream, upgrade};
+use crate::mail::net::{MailStream, open_noting, upgrade};
 use crate::mail::server::{Authentication, Endpoint, Security};
 use crate::mail::tls::is_tls_failure;
 
@@ -266,11 +266,7 @@ impl ImapSession {
         auth: &Authentication,
         steps: &mut Vec<String>,
     ) -> Result<ImapSession> {
-        let stream = open_stream(endpoint, endpoint.security == Security::Tls).await?;
-        steps.push(format!("tcp: connected to {}", endpoint.address()));
-        if endpoint.security == Security::Tls {
-            steps.push("tls: implicit TLS handshake done, certificate verified".into());
-        }
+        let stream = open_noting(endpoint, steps).await?;
         let timeout = endpoint.timeout;
         let mut client = Client::new(stream);
         let greeting = tokio::time::timeout(timeout, client.read_response())

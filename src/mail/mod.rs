@@ -4,6 +4,7 @@
 pub mod budget;
 pub mod criteria;
 pub mod cut;
+pub mod idle;
 pub mod inputs;
 pub mod message;
 pub mod net;

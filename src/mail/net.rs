@@ -13,7 +13,7 @@ use tokio_rustls::client::TlsStream;
 
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::policy::{self, HostPolicy, NameVerdict};
-use crate::mail::server::Endpoint;
+use crate::mail::server::{Endpoint, Security};
 use crate::mail::tls::client_config;
 
 /// A TCP stream with or without TLS.
@@ -61,6 +61,19 @@ impl AsyncWrite for MailStream {
             MailStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
+}
+
+/// Opens the connection an endpoint asks for (TCP, then TLS from the first byte for
+/// `security: tls`), noting each step as it succeeds for the `check` subcommand. An upgrade
+/// after STARTTLS/STLS is the protocol's own next step.
+pub async fn open_noting(endpoint: &Endpoint, steps: &mut Vec<String>) -> Result<MailStream> {
+    let implicit_tls = endpoint.security == Security::Tls;
+    let stream = open_stream(endpoint, implicit_tls).await?;
+    steps.push(format!("tcp: connected to {}", endpoint.address()));
+    if implicit_tls {
+        steps.push("tls: implicit TLS handshake done, certificate verified".into());
+    }
+    Ok(stream)
 }
 
 /// Opens TCP, then TLS when `tls`: every outbound mail connection starts here, so the

@@ -4,13 +4,13 @@
 use futures_util::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::common::{Maildrop, find_by_message_id};
 use crate::error::Result;
-use crate::mail::inputs::{Login, MessageId, Pop3, Server, decode, input_schema};
+use crate::mail::inputs::{Login, MessageId, Pop3, Server};
 use crate::mail::server::Protocol;
-use crate::operation::{JobContext, Operation, Outcome};
+use crate::operation::{JobContext, MailOperation, Outcome};
 
 /// What `pop3:delete` takes.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -27,22 +27,17 @@ pub struct DeleteInput {
 
 pub struct DeleteOperation;
 
-impl Operation for DeleteOperation {
-    fn name(&self) -> &'static str {
-        "pop3:delete"
-    }
+impl MailOperation for DeleteOperation {
+    type Input = DeleteInput;
+    const NAME: &'static str = "pop3:delete";
+    const PROTOCOL: Protocol = Protocol::Pop3;
 
-    fn protocol(&self) -> Protocol {
-        Protocol::Pop3
-    }
-
-    fn schema(&self) -> Value {
-        input_schema::<DeleteInput>()
-    }
-
-    fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
+    fn apply<'a>(
+        &'a self,
+        input: DeleteInput,
+        _job: &'a JobContext,
+    ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
-            let input: DeleteInput = decode(variables)?;
             let maildrop = Maildrop::of(&input.server, &input.authentication);
             let id = input.message_id.as_given().to_string();
             let mut client = maildrop.connect().await?;

@@ -9,9 +9,9 @@ use serde_json::Value;
 
 use super::common::{Listed, Maildrop, list_with_headers, summary};
 use crate::error::Result;
-use crate::mail::inputs::{Login, MaxToBeRead, Pop3, Server, SortOrder, decode, input_schema};
+use crate::mail::inputs::{Login, MaxToBeRead, Pop3, Server, SortOrder};
 use crate::mail::server::Protocol;
-use crate::operation::{JobContext, Operation, Outcome};
+use crate::operation::{JobContext, MailOperation, Outcome};
 
 /// What `pop3:list` takes.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -78,22 +78,17 @@ pub fn order(
     listed.into_iter().map(|(l, _)| l).collect()
 }
 
-impl Operation for ListOperation {
-    fn name(&self) -> &'static str {
-        "pop3:list"
-    }
+impl MailOperation for ListOperation {
+    type Input = ListInput;
+    const NAME: &'static str = "pop3:list";
+    const PROTOCOL: Protocol = Protocol::Pop3;
 
-    fn protocol(&self) -> Protocol {
-        Protocol::Pop3
-    }
-
-    fn schema(&self) -> Value {
-        input_schema::<ListInput>()
-    }
-
-    fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
+    fn apply<'a>(
+        &'a self,
+        input: ListInput,
+        _job: &'a JobContext,
+    ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
-            let input: ListInput = decode(variables)?;
             let maildrop = Maildrop::of(&input.server, &input.authentication);
             let limit = input.max_to_be_read.0;
             let by_size = input.sort_field == SortField::Size;

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod common;
 pub mod delete;
+pub mod lines;
 pub mod list;
 pub mod read;
 pub mod search;
@@ -17,8 +18,7 @@ pub fn operations(settings: &OperationSettings) -> Vec<Arc<dyn Operation>> {
     vec![
         Arc::new(list::ListOperation),
         Arc::new(read::ReadOperation {
-            max_attachment_bytes: settings.max_attachment_bytes,
-            max_response_bytes: settings.max_response_bytes,
+            limits: settings.read_limits(),
         }),
         Arc::new(delete::DeleteOperation),
         Arc::new(search::SearchOperation),

@@ -8,16 +8,15 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::client::Pop3Client;
 use super::common::{Maildrop, find_by_message_id};
 use crate::error::{EmailError, ErrorCode, Result};
-use crate::mail::inputs::{Login, MessageId, Pop3, Server, decode, input_schema};
+use crate::mail::inputs::{Login, MessageId, Pop3, Server};
 use crate::mail::message::{Envelope, respond};
 use crate::mail::prune::{Limits, Pruner};
 use crate::mail::server::Protocol;
-use crate::operation::{AfterCompletion, JobContext, Operation, Outcome};
+use crate::operation::{AfterCompletion, JobContext, MailOperation, Outcome};
 
 /// How long the open session may wait for its commit or rollback to finish.
 const FINISH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -48,8 +47,8 @@ fn delete_after_read_by_default() -> bool {
 }
 
 pub struct ReadOperation {
-    pub max_attachment_bytes: usize,
-    pub max_response_bytes: usize,
+    /// What a response may hold (the attachment limit and the response budget).
+    pub limits: Limits,
 }
 
 /// Deletes the read message once the completion is accepted.
@@ -94,22 +93,17 @@ impl AfterCompletion for DeleteAfterCompletion {
     }
 }
 
-impl Operation for ReadOperation {
-    fn name(&self) -> &'static str {
-        "pop3:read"
-    }
+impl MailOperation for ReadOperation {
+    type Input = ReadInput;
+    const NAME: &'static str = "pop3:read";
+    const PROTOCOL: Protocol = Protocol::Pop3;
 
-    fn protocol(&self) -> Protocol {
-        Protocol::Pop3
-    }
-
-    fn schema(&self) -> Value {
-        input_schema::<ReadInput>()
-    }
-
-    fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
+    fn apply<'a>(
+        &'a self,
+        input: ReadInput,
+        _job: &'a JobContext,
+    ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
-            let input: ReadInput = decode(variables)?;
             let maildrop = Maildrop::of(&input.server, &input.authentication);
             let id = input.message_id.as_given().to_string();
             let delete_after_read = input.delete_after_read;
@@ -121,10 +115,7 @@ impl Operation for ReadOperation {
                     format!("no message {id} in the maildrop"),
                 ));
             };
-            let limits = Limits {
-                max_attachment_bytes: self.max_attachment_bytes,
-                max_response_bytes: self.max_response_bytes,
-            };
+            let limits = self.limits;
             // POP3 cannot fetch parts: the message streams through the pruner, which keeps
             // only what the response could return.
             let mut pruner = Pruner::new(limits);

@@ -10,9 +10,9 @@ use serde_json::Value;
 use super::common::{Maildrop, list_with_headers, summary};
 use crate::error::Result;
 use crate::mail::criteria::MessageView;
-use crate::mail::inputs::{Criteria, Login, MaxResults, Pop3, Server, decode, input_schema};
+use crate::mail::inputs::{Criteria, Login, MaxResults, Pop3, Server};
 use crate::mail::server::Protocol;
-use crate::operation::{JobContext, Operation, Outcome};
+use crate::operation::{JobContext, MailOperation, Outcome};
 
 /// What `pop3:search` takes.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -31,22 +31,17 @@ pub struct SearchInput {
 
 pub struct SearchOperation;
 
-impl Operation for SearchOperation {
-    fn name(&self) -> &'static str {
-        "pop3:search"
-    }
+impl MailOperation for SearchOperation {
+    type Input = SearchInput;
+    const NAME: &'static str = "pop3:search";
+    const PROTOCOL: Protocol = Protocol::Pop3;
 
-    fn protocol(&self) -> Protocol {
-        Protocol::Pop3
-    }
-
-    fn schema(&self) -> Value {
-        input_schema::<SearchInput>()
-    }
-
-    fn run<'a>(&'a self, variables: Value, _job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
+    fn apply<'a>(
+        &'a self,
+        input: SearchInput,
+        _job: &'a JobContext,
+    ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
-            let input: SearchInput = decode(variables)?;
             let criteria = input.criteria.0;
             let maildrop = Maildrop::of(&input.server, &input.authentication);
             let limit = input.max_results.0;

@@ -14,13 +14,13 @@ use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, Mailboxes, MultiPart, SinglePart};
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::transport::SmtpTransports;
 use crate::error::{EmailError, Result};
-use crate::mail::inputs::{Login, Server, Smtp, decode, input_schema};
+use crate::mail::inputs::{Login, Server, Smtp};
 use crate::mail::server::{Authentication, Endpoint, Protocol};
-use crate::operation::{JobContext, Operation, Outcome};
+use crate::operation::{JobContext, MailOperation, Outcome};
 
 pub struct SendOperation {
     transports: Arc<SmtpTransports>,
@@ -252,8 +252,7 @@ fn message_id_for(job: &JobContext, domain: &str) -> String {
     }
 }
 
-fn prepare(variables: Value, job: &JobContext) -> Result<PreparedMessage> {
-    let input: SendInput = decode(variables)?;
+fn prepare(input: SendInput, job: &JobContext) -> Result<PreparedMessage> {
     let authentication = input.authentication.authentication.clone();
     let mut problems = Problems::default();
 
@@ -469,22 +468,18 @@ enum Content {
     Multi(MultiPart),
 }
 
-impl Operation for SendOperation {
-    fn name(&self) -> &'static str {
-        "smtp:send"
-    }
+impl MailOperation for SendOperation {
+    type Input = SendInput;
+    const NAME: &'static str = "smtp:send";
+    const PROTOCOL: Protocol = Protocol::Smtp;
 
-    fn protocol(&self) -> Protocol {
-        Protocol::Smtp
-    }
-
-    fn schema(&self) -> Value {
-        input_schema::<SendInput>()
-    }
-
-    fn run<'a>(&'a self, variables: Value, job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
+    fn apply<'a>(
+        &'a self,
+        input: SendInput,
+        job: &'a JobContext,
+    ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
-            let prepared = prepare(variables, job)?;
+            let prepared = prepare(input, job)?;
             let envelope = prepared.message.envelope().clone();
             let formatted = prepared.message.formatted();
             self.transports
@@ -507,6 +502,9 @@ impl Operation for SendOperation {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mail::inputs::decode;
+    use crate::operation::Operation;
+    use serde_json::Value;
 
     fn base() -> Value {
         json!({
@@ -525,11 +523,20 @@ mod tests {
             process_instance_key: 7,
             retries: 3,
         };
-        String::from_utf8(prepare(vars, &job).unwrap().message.formatted()).unwrap()
+        let input = decode(vars).unwrap();
+        String::from_utf8(prepare(input, &job).unwrap().message.formatted()).unwrap()
     }
 
     fn problems(vars: Value) -> String {
-        prepare(vars, &JobContext::default()).err().unwrap().message
+        match decode(vars) {
+            Ok(input) => {
+                prepare(input, &JobContext::default())
+                    .err()
+                    .unwrap()
+                    .message
+            }
+            Err(e) => e.message,
+        }
     }
 
     #[test]
@@ -602,7 +609,7 @@ mod tests {
             process_instance_key: 1,
             retries: 1,
         };
-        let prepared = prepare(vars, &job).unwrap();
+        let prepared = prepare(decode(vars).unwrap(), &job).unwrap();
         let envelope: Vec<String> = prepared
             .message
             .envelope()

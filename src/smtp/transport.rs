@@ -9,10 +9,8 @@
 //! delayed ACK, about 40 ms per message. Our socket also carries our TLS settings, for
 //! implicit TLS and (through [`super::starttls`]) for STARTTLS alike.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
@@ -21,8 +19,9 @@ use lettre::transport::smtp::extension::ClientId;
 use secrecy::ExposeSecret;
 
 use crate::error::{EmailError, ErrorCode, Result};
-use crate::mail::net::{MailStream, open_stream};
-use crate::mail::server::{Authentication, Endpoint, Security, SessionKey, Target};
+use crate::mail::idle::IdleSessions;
+use crate::mail::net::{MailStream, open_noting};
+use crate::mail::server::{Authentication, Endpoint, Security, SessionKey};
 use crate::mail::tls::is_tls_failure;
 
 /// Sessions idle longer than this are closed; servers drop idle clients after a few minutes
@@ -44,14 +43,14 @@ impl AsyncTokioStream for MailStream {
 /// Idle SMTP sessions, keyed by everything that makes a session different.
 pub struct SmtpTransports {
     pooling: bool,
-    idle: Mutex<HashMap<SessionKey, Vec<(AsyncSmtpConnection, Instant)>>>,
+    idle: IdleSessions<AsyncSmtpConnection>,
 }
 
 impl SmtpTransports {
     pub fn new(pooling: bool) -> Self {
         SmtpTransports {
             pooling,
-            idle: Mutex::new(HashMap::new()),
+            idle: IdleSessions::new(IDLE_TIMEOUT, IDLE_PER_KEY),
         }
     }
 
@@ -63,12 +62,8 @@ impl SmtpTransports {
         envelope: &Envelope,
         message: &[u8],
     ) -> Result<()> {
-        let key = Target {
-            endpoint: endpoint.clone(),
-            authentication: auth.clone(),
-        }
-        .session_key();
-        let mut connection = match self.take_idle(&key) {
+        let key = SessionKey::new(endpoint, auth);
+        let mut connection = match self.idle.take(&key, |c| !c.has_broken()) {
             Some(mut idle) => {
                 // Checked before reuse: the server may have closed it while it sat idle.
                 if within(endpoint, idle.test_connected())
@@ -93,37 +88,18 @@ impl SmtpTransports {
         }
     }
 
-    fn take_idle(&self, key: &SessionKey) -> Option<AsyncSmtpConnection> {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let sessions = idle.get_mut(key)?;
-        while let Some((session, since)) = sessions.pop() {
-            if since.elapsed() < IDLE_TIMEOUT && !session.has_broken() {
-                return Some(session);
-            }
-        }
-        None
-    }
-
     fn give_back(&self, key: SessionKey, connection: AsyncSmtpConnection) {
         if !self.pooling || connection.has_broken() {
             return;
         }
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        idle.retain(|_, sessions| {
-            sessions.retain(|(_, since)| since.elapsed() < IDLE_TIMEOUT);
-            !sessions.is_empty()
-        });
-        let sessions = idle.entry(key).or_default();
-        if sessions.len() < IDLE_PER_KEY {
-            sessions.push((connection, Instant::now()));
-        }
+        // SMTP has no reaper: sessions past their idle time go whenever one comes back.
+        drop(self.idle.expired());
+        drop(self.idle.put(key, connection));
     }
 
     /// Idle sessions, for metrics.
     pub fn len(&self) -> usize {
-        self.idle
-            .lock()
-            .map_or(0, |idle| idle.values().map(Vec::len).sum())
+        self.idle.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -169,11 +145,7 @@ async fn connect(
     auth: &Authentication,
     steps: &mut Vec<String>,
 ) -> Result<AsyncSmtpConnection> {
-    let stream = open_stream(endpoint, endpoint.security == Security::Tls).await?;
-    steps.push(format!("tcp: connected to {}", endpoint.address()));
-    if endpoint.security == Security::Tls {
-        steps.push("tls: implicit TLS handshake done, certificate verified".into());
-    }
+    let stream = open_noting(endpoint, steps).await?;
     let hello = ClientId::default();
     let transport: Box<dyn AsyncTokioStream> = if endpoint.security == Security::Starttls {
         let upgraded = super::starttls::upgrade_to_tls(stream, endpoint, &hello).await?;

@@ -120,15 +120,7 @@ impl Pruner {
     pub fn push(&mut self, content: &[u8], eol: &[u8]) {
         if self.continuing {
             self.continuing = false;
-            if let Mode::Body(leaf) = &mut self.mode {
-                body_line(
-                    leaf,
-                    &mut self.out,
-                    content,
-                    eol,
-                    !self.boundaries.is_empty(),
-                );
-            }
+            self.body(content, eol);
             return;
         }
         if !self.pending.is_empty() {
@@ -181,14 +173,14 @@ impl Pruner {
                 return;
             }
         }
+        self.body(content, eol);
+    }
+
+    /// A line of body text, kept or counted by the current leaf (nothing outside a leaf).
+    fn body(&mut self, content: &[u8], eol: &[u8]) {
+        let in_multipart = !self.boundaries.is_empty();
         if let Mode::Body(leaf) = &mut self.mode {
-            body_line(
-                leaf,
-                &mut self.out,
-                content,
-                eol,
-                !self.boundaries.is_empty(),
-            );
+            body_line(leaf, &mut self.out, content, eol, in_multipart);
         }
     }
 
