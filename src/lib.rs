@@ -3,21 +3,27 @@
 //!
 //! How a job travels, in one direction:
 //!
-//! 1. [`worker`] receives it from the gateway (a job stream per job type, plus long polling to
-//!    drain the backlog), holding one of `maxJobsActive` slots;
-//! 2. [`job`] reads its task headers, [`secrets`] resolves `{{secrets.NAME}}` placeholders;
-//! 3. the [`operations`] registry finds the operation for the job type and its compiled
-//!    [`schema`] checks the variables;
-//! 4. the operation ([`smtp`], [`imap`], [`pop3`]; one file each) runs against the mail server
-//!    under its timeout, on a pooled session where the protocol allows;
-//! 5. the worker completes the job, fails it (retries and backoff by [`error`] code) or throws
-//!    a BPMN error, and then runs any after-completion step the operation left.
+//! 1. [`worker`]`::activation` receives it from the gateway (a job stream per job type, plus
+//!    long polling to drain the backlog); `worker::slots` gives it one of `maxJobsActive`
+//!    slots and a task of its own;
+//! 2. `worker::verdict` reads its task headers ([`job`]) and finds its operation in the
+//!    [`operations`] registry;
+//! 3. `worker::execute` resolves `{{secrets.NAME}}` in the connection settings ([`secrets`]),
+//!    validates the variables against the operation's compiled [`schema`] and runs it under
+//!    its timeout;
+//! 4. the operation ([`smtp`], [`imap`], [`pop3`]; one file each, implementing
+//!    [`operation::MailOperation`]) reads the variables into its input type
+//!    ([`mail::inputs`]) and runs against the mail server, on a pooled session where the
+//!    protocol allows ([`mail::net`] connects, after the host policy of [`mail::policy`]);
+//! 5. `worker::verdict` completes the job, fails it (retries and backoff by [`error`] code;
+//!    `RESPONSE_TOO_LARGE` when the gateway refuses the completion) or throws a BPMN error,
+//!    and then runs any after-completion step the operation left.
 //!
 //! [`gateway`] holds the gRPC client generated from `proto/gateway.proto`; [`mail`] what the
-//! protocols share (server settings, authentication, TLS, MIME to response, search criteria);
-//! [`http`] and [`metrics`] the health endpoints and Prometheus metrics; [`templates`] the
-//! Camunda Modeler element templates, generated from the same input definitions the schemas
-//! validate with.
+//! protocols share (inputs, server settings, authentication, connections, TLS, MIME to a
+//! budgeted response, search criteria); [`http`] and [`metrics`] the health endpoints and
+//! Prometheus metrics; [`templates`] the Camunda Modeler element templates, generated from the
+//! same input types the schemas come from.
 
 pub mod config;
 pub mod error;

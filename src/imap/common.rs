@@ -93,7 +93,7 @@ pub async fn find_by_message_id(
 
 /// `01-Feb-2024 10:00:00 +0100` (INTERNALDATE) as `2024-02-01T09:00:00Z`.
 pub fn internal_date_iso(text: &str) -> Option<String> {
-    internal_date_timestamp(text).map(iso_utc)
+    internal_date_timestamp(text).and_then(iso_utc)
 }
 
 /// INTERNALDATE (`date-time` of RFC 3501: `" 1-Feb-2024 10:00:00 +0100"`, the day padded with a

@@ -2,8 +2,11 @@
 //! its secret ([`SessionKey`]).
 //!
 //! A login costs several round trips and, with TLS, a handshake; a process that reads mail in a
-//! loop should pay it once. A session is checked with NOOP before reuse, dropped after any
-//! protocol error or timeout, and closed once idle for [`IDLE_TIMEOUT`].
+//! loop should pay it once. A session whose command failed at the protocol level or ran past
+//! its timeout marks itself broken and is closed when its lease ends instead of returning. A
+//! lease dropped while a command is still in flight (its job cancelled from outside) does come
+//! back unmarked; only the NOOP check before reuse stands between it and the next job. Idle
+//! sessions are closed after [`IDLE_TIMEOUT`].
 
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Weak};

@@ -49,26 +49,12 @@ pub fn from_address(message: &Message<'_>) -> Option<String> {
         .filter(|a| !a.is_empty())
 }
 
-/// Formats seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
-pub fn iso_utc(timestamp: i64) -> String {
-    let days = timestamp.div_euclid(86_400);
-    let seconds = timestamp.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        seconds / 3600,
-        (seconds % 3600) / 60,
-        seconds % 60
-    )
+/// Formats seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`; None outside the years
+/// -9999 to 9999 (a forged Date header can claim any number).
+pub fn iso_utc(timestamp: i64) -> Option<String> {
+    jiff::Timestamp::from_second(timestamp)
+        .ok()
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
 }
 
 /// The Date header in UTC, if it parses.
@@ -76,7 +62,7 @@ pub fn sent_date(message: &Message<'_>) -> Option<String> {
     message
         .date()
         .filter(|d| d.is_valid())
-        .map(|d| iso_utc(d.to_timestamp()))
+        .and_then(|d| iso_utc(d.to_timestamp()))
 }
 
 /// A header value with folding removed and encoded words decoded.
@@ -273,9 +259,16 @@ mod tests {
 
     #[test]
     fn utc_dates() {
-        assert_eq!(iso_utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(iso_utc(1_706_781_600), "2024-02-01T10:00:00Z");
-        assert_eq!(iso_utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(iso_utc(0).as_deref(), Some("1970-01-01T00:00:00Z"));
+        assert_eq!(
+            iso_utc(1_706_781_600).as_deref(),
+            Some("2024-02-01T10:00:00Z")
+        );
+        assert_eq!(
+            iso_utc(951_782_400).as_deref(),
+            Some("2000-02-29T00:00:00Z")
+        );
+        assert_eq!(iso_utc(i64::MAX), None);
     }
 
     #[test]

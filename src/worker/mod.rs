@@ -1,17 +1,17 @@
 //! The job loop: activation, one slot per running job, the operation under its timeout, and the
 //! job's result reported back to the gateway. One job travels through these rooms in order:
 //!
-//! 1. [`activation`]: a job stream per job type pushes new jobs the moment they are created, and
+//! 1. `activation`: a job stream per job type pushes new jobs the moment they are created, and
 //!    long polling drains the backlog that existed before the stream opened (streams never see
 //!    it), both with capped backoff while the gateway is away;
-//! 2. [`slots`]: a semaphore of `maxJobsActive` permits bounds how many jobs run at once across
+//! 2. `slots`: a semaphore of `maxJobsActive` permits bounds how many jobs run at once across
 //!    both. A job takes a permit only once it has arrived (an idle stream never holds one), and
 //!    until it has one its stream is not read again, so a busy worker pushes back through
 //!    HTTP/2 flow control instead of buffering jobs. Each job runs in a task of its own that
 //!    owns its permit, so the permit comes back however the task ends;
 //! 3. [`execute`]: secrets, schema, the operation under its timeout, a panic isolated (shared
 //!    with the `invoke` subcommand);
-//! 4. [`verdict`]: complete, fail (retries and backoff by error code) or throw a BPMN error,
+//! 4. `verdict`: complete, fail (retries and backoff by error code) or throw a BPMN error,
 //!    then the operation's after-completion step.
 //!
 //! On shutdown ([`Worker::run`]) activation stops, running jobs get a grace period, and the
