@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use mail_parser::MessageParser;
 use serde_json::{Value, json};
 
-use super::session::{FetchItem, ImapSession};
+use super::response::FetchItem;
+use super::session::ImapSession;
 use super::wire::Command;
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::inputs::{Connection, Imap, bare_message_id, decode};

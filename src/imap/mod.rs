@@ -8,6 +8,7 @@ pub mod move_;
 pub mod pool;
 pub mod program;
 pub mod read;
+pub mod response;
 pub mod search;
 pub mod session;
 pub mod skeleton;

@@ -12,7 +12,8 @@ use serde::Deserialize;
 
 use super::common::{find_by_message_id, internal_date_iso};
 use super::pool::ImapPool;
-use super::session::{FetchItem, ImapSession};
+use super::response::FetchItem;
+use super::session::ImapSession;
 use super::skeleton::Assembly;
 use super::structure::{fetch_items, plan};
 use super::wire::Command;

@@ -1,5 +1,6 @@
 //! SMTP: the send operation and the pooled transport behind it.
 
+mod compose;
 pub mod send;
 pub mod starttls;
 pub mod transport;

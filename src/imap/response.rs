@@ -1,0 +1,180 @@
+//! IMAP responses as the operations use them: async-imap's borrowed, private response types
+//! turned into owned values ([`Untagged`], [`FetchItem`]) and collected per command
+//! ([`Reply`]).
+
+use async_imap::imap_proto::{MailboxDatum, Response, ResponseCode, Status};
+
+/// What a command's untagged responses told us, owned (async-imap's response type is private).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Untagged {
+    /// SEARCH or SORT results, in the server's order.
+    Ids(Vec<u32>),
+    Exists(u32),
+    UidValidity(u32),
+    /// The first destination UID of a COPYUID response code (RFC 4315).
+    CopyUid(u32),
+    List {
+        name: String,
+        delimiter: Option<String>,
+        selectable: bool,
+    },
+    Fetch(FetchItem),
+    Bye(String),
+    Other,
+}
+
+/// The attributes of one FETCH response that the operations use.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FetchItem {
+    pub uid: Option<u32>,
+    pub size: Option<u32>,
+    /// INTERNALDATE as the server sent it (`01-Feb-2024 10:00:00 +0000`).
+    pub internal_date: Option<String>,
+    /// The first body section or RFC822 data.
+    pub body: Option<Vec<u8>>,
+    /// Which section `body` is (`HEADER`, `1.2`, `TEXT`; empty for `BODY[]`).
+    pub body_section: Option<String>,
+    /// The body sections after the first, by section (each is held once).
+    pub sections: Vec<(String, Vec<u8>)>,
+    pub structure: Option<Box<super::structure::Structure>>,
+}
+
+pub(super) enum Event {
+    Continue,
+    Done {
+        tag: String,
+        ok: bool,
+        text: String,
+        copy_uid: Option<u32>,
+    },
+    Untagged(Untagged),
+}
+
+fn copy_uid(code: &Option<ResponseCode<'_>>) -> Option<u32> {
+    match code {
+        Some(ResponseCode::CopyUid(_, _, to)) => to.first().map(|member| match member {
+            async_imap::imap_proto::rfc4315::UidSetMember::Uid(uid) => *uid,
+            async_imap::imap_proto::rfc4315::UidSetMember::UidRange(range) => *range.start(),
+        }),
+        _ => None,
+    }
+}
+
+pub(super) fn event(response: &Response<'_>) -> Event {
+    use async_imap::imap_proto::AttributeValue;
+    match response {
+        Response::Continue { .. } => Event::Continue,
+        Response::Done {
+            tag,
+            status,
+            outcome,
+        } => Event::Done {
+            tag: tag.0.clone(),
+            ok: matches!(status, Status::Ok),
+            text: outcome
+                .information
+                .as_deref()
+                .unwrap_or("")
+                .trim()
+                .to_string(),
+            copy_uid: copy_uid(&outcome.code),
+        },
+        Response::Data {
+            status: Status::Bye,
+            outcome,
+        } => Event::Untagged(Untagged::Bye(
+            outcome.information.as_deref().unwrap_or("").to_string(),
+        )),
+        Response::Data { outcome, .. } => Event::Untagged(match &outcome.code {
+            Some(ResponseCode::UidValidity(v)) => Untagged::UidValidity(*v),
+            c => copy_uid(c).map_or(Untagged::Other, Untagged::CopyUid),
+        }),
+        Response::MailboxData(MailboxDatum::Search(ids) | MailboxDatum::Sort(ids)) => {
+            Event::Untagged(Untagged::Ids(ids.clone()))
+        }
+        Response::MailboxData(MailboxDatum::Exists(n)) => Event::Untagged(Untagged::Exists(*n)),
+        Response::MailboxData(MailboxDatum::List(list)) => Event::Untagged(Untagged::List {
+            name: list.name.to_string(),
+            delimiter: list.delimiter.as_ref().map(|d| d.to_string()),
+            selectable: !list
+                .name_attributes
+                .iter()
+                .any(|a| matches!(a, async_imap::imap_proto::NameAttribute::NoSelect)),
+        }),
+        Response::Fetch(_, attributes) => {
+            let mut item = FetchItem::default();
+            for attribute in attributes {
+                match attribute {
+                    AttributeValue::Uid(uid) => item.uid = Some(*uid),
+                    AttributeValue::Rfc822Size(size) => item.size = Some(*size),
+                    AttributeValue::InternalDate(date) => {
+                        item.internal_date = Some(date.to_string())
+                    }
+                    AttributeValue::BodySection {
+                        data: Some(data),
+                        section,
+                        ..
+                    } if item.body.is_none() => {
+                        item.body = Some(data.to_vec());
+                        item.body_section = Some(super::structure::section_name(section));
+                    }
+                    AttributeValue::BodySection {
+                        data: Some(data),
+                        section,
+                        ..
+                    } => item
+                        .sections
+                        .push((super::structure::section_name(section), data.to_vec())),
+                    AttributeValue::Rfc822(Some(data)) if item.body.is_none() => {
+                        item.body = Some(data.to_vec())
+                    }
+                    AttributeValue::BodyStructure(structure) => {
+                        item.structure =
+                            Some(Box::new(super::structure::Structure::from_proto(structure)))
+                    }
+                    _ => {}
+                }
+            }
+            Event::Untagged(Untagged::Fetch(item))
+        }
+        _ => Event::Untagged(Untagged::Other),
+    }
+}
+
+/// The reply to one command: its untagged responses and the completion's COPYUID.
+#[derive(Debug, Default)]
+pub struct Reply {
+    pub data: Vec<Untagged>,
+    pub completion_copy_uid: Option<u32>,
+}
+
+impl Reply {
+    /// UIDs of the SEARCH or SORT responses, in the server's order.
+    pub fn ids(&self) -> Vec<u32> {
+        self.data
+            .iter()
+            .flat_map(|u| match u {
+                Untagged::Ids(ids) => ids.clone(),
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
+    /// The destination UID of a copied or moved message, from the completion or from an
+    /// untagged OK (servers send it either way).
+    pub fn copy_uid(&self) -> Option<u32> {
+        self.completion_copy_uid.or_else(|| {
+            self.data.iter().find_map(|u| match u {
+                Untagged::CopyUid(uid) => Some(*uid),
+                _ => None,
+            })
+        })
+    }
+
+    pub fn fetches(self) -> impl Iterator<Item = FetchItem> {
+        self.data.into_iter().filter_map(|u| match u {
+            Untagged::Fetch(item) => Some(item),
+            _ => None,
+        })
+    }
+}
