@@ -7,6 +7,7 @@
 use serde_json::Value;
 
 use crate::error::{EmailError, Result};
+use crate::secrets::SecretMask;
 
 /// Longest text kept from one violation: a wrong type on a 10 MB attachment must not turn into
 /// a 10 MB incident message.
@@ -43,13 +44,20 @@ impl InputSchema {
 
     /// Checks `instance`; the error lists every violation as `<pointer>: <what is wrong>`.
     pub fn validate(&self, instance: &Value) -> Result<()> {
+        self.validate_masked(instance, &SecretMask::default())
+    }
+
+    /// [`InputSchema::validate`] with the job's resolved secrets masked in each violation
+    /// before it is cut to length: a violation quotes the offending value, and a cut that
+    /// came first could leave part of a secret that the mask no longer recognises.
+    pub fn validate_masked(&self, instance: &Value, mask: &SecretMask) -> Result<()> {
         let mut violations: Vec<String> = self
             .validator
             .iter_errors(instance)
             .map(|error| {
                 let pointer = error.instance_path().as_str();
                 let pointer = if pointer.is_empty() { "/" } else { pointer };
-                let mut text = error.to_string();
+                let mut text = mask.apply(&error.to_string());
                 if let Some((cut, _)) = text.char_indices().nth(MAX_VIOLATION_CHARS) {
                     text.truncate(cut);
                     text.push('…');

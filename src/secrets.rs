@@ -170,20 +170,33 @@ pub struct SecretMask {
 }
 
 impl SecretMask {
-    /// Masks every known secret value in `text`. Longer values go first so that a secret
-    /// containing another is masked whole.
+    /// Masks every known secret value in `text`, also as JSON and as Rust's debug formatting
+    /// escape it (validation and parse errors quote values that way, so a password with a
+    /// quote or a backslash would otherwise slip through). Longer forms go first so that a
+    /// secret containing another is masked whole.
     pub fn apply(&self, text: &str) -> String {
-        let mut values: Vec<&str> = self
-            .values
-            .iter()
-            .map(|v| v.expose_secret())
-            .filter(|v| !v.is_empty())
-            .collect();
-        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        let mut forms: Vec<String> = Vec::new();
+        for value in self.values.iter().map(|v| v.expose_secret()) {
+            if value.is_empty() {
+                continue;
+            }
+            forms.push(value.to_string());
+            for quoted in [
+                serde_json::to_string(value).unwrap_or_default(),
+                format!("{value:?}"),
+            ] {
+                if let Some(inner) = quoted.strip_prefix('"').and_then(|q| q.strip_suffix('"'))
+                    && inner != value
+                {
+                    forms.push(inner.to_string());
+                }
+            }
+        }
+        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
         let mut masked = text.to_string();
-        for value in values {
-            if masked.contains(value) {
-                masked = masked.replace(value, "***");
+        for form in forms {
+            if masked.contains(&form) {
+                masked = masked.replace(&form, "***");
             }
         }
         masked
@@ -290,6 +303,21 @@ mod tests {
         let provider = provider_with(Some(PathBuf::from("/etc")));
         assert!(provider.lookup("../etc/passwd").is_none());
         assert!(provider.lookup(".hidden").is_none());
+    }
+
+    #[test]
+    fn escaped_forms_are_masked_too() {
+        let mask = SecretMask {
+            values: vec!["pa\"ss\\wörd".to_string().into()],
+        };
+        assert_eq!(
+            mask.apply(r#"/server/port: "pa\"ss\\wörd" is not of type "integer""#),
+            r#"/server/port: "***" is not of type "integer""#
+        );
+        assert_eq!(
+            mask.apply("invalid type: string \"pa\\\"ss\\\\wörd\""),
+            "invalid type: string \"***\""
+        );
     }
 
     #[test]

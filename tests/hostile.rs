@@ -409,3 +409,36 @@ async fn a_locked_pop3_maildrop_is_a_temporary_failure_not_a_wrong_password() {
         assert!(message.starts_with(code), "{reply}: {message}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_quoted_by_a_validation_error_are_masked_escaped_and_long() {
+    // A quote and a backslash are escaped when the validator quotes the value; a long secret
+    // used to be cut to 300 characters before masking, leaving a prefix nobody recognised.
+    let odd = "pa\"ss\\wörd-4711";
+    let long: String = (0..450u32)
+        .map(|i| char::from(b'a' + u8::try_from((i * 7 + i / 26) % 26).unwrap_or(0)))
+        .collect();
+    let h = Harness::start(&[
+        ("EMAIL_SECRET_ODD", odd),
+        ("EMAIL_SECRET_LONG", long.as_str()),
+    ])
+    .await;
+    let mut variables = connection("imap", "hostile2", Some("hostile2-pw"));
+    variables["server"]["port"] = json!("{{secrets.ODD}}");
+    variables["server"]["security"] = json!("{{secrets.LONG}}");
+    let (retries, message) = h.fails("imap:list", variables).await;
+    assert_eq!(retries, 0, "{message}");
+    assert!(message.starts_with("INVALID_INPUT"), "{message}");
+    assert!(
+        message.contains("/server/port") && message.contains("/server/security"),
+        "{message}"
+    );
+    assert!(!message.contains("wörd"), "{message}");
+    for window in long.as_bytes().windows(12) {
+        let piece = std::str::from_utf8(window).unwrap_or_default();
+        assert!(
+            !message.contains(piece),
+            "a piece of the long secret in: {message}"
+        );
+    }
+}

@@ -175,9 +175,6 @@ async fn connect(
     } else {
         steps.push("auth: none requested".into());
     }
-    if endpoint.accept_invalid_certificates {
-        tracing::warn!(server = %endpoint.address(), "acceptInvalidCertificates is set: the server's certificate is not verified (development only)");
-    }
     Ok(connection)
 }
 

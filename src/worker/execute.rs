@@ -26,7 +26,7 @@ pub async fn execute(
         Err(e) => return (Err(e), SecretMask::default()),
     };
     entry.schema.unset_nulls(&mut variables);
-    if let Err(e) = entry.schema.validate(&variables) {
+    if let Err(e) = entry.schema.validate_masked(&variables, &mask) {
         return (Err(e), mask);
     }
     let timeout = Duration::from_secs(
