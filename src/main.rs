@@ -272,10 +272,18 @@ fn unknown_operation(registry: &Registry, name: &str) -> String {
     format!("unknown operation '{name}'; known: {}", known.join(", "))
 }
 
+/// The stack of each runtime thread (the default is 2 MiB).
+const WORKER_STACK_BYTES: usize = 16 * 1024 * 1024;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+    // Parsers we do not own (imap-proto on a server's BODYSTRUCTURE, mail-parser on a message)
+    // recurse over nesting a hostile peer chooses; a stack overflow aborts the whole process,
+    // every job in flight with it. Our own code bounds its depth; a larger stack (address
+    // space only, touched pages cost memory) gives the others headroom.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(WORKER_STACK_BYTES)
         .enable_all()
         .build()
     {

@@ -442,3 +442,53 @@ async fn secrets_quoted_by_a_validation_error_are_masked_escaped_and_long() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_mail_with_a_huge_subject_does_not_break_every_listing() {
+    let h = Harness::start(&[]).await;
+    clear_inbox("net3").await;
+    // A 5 MB subject, folded as a mailer would fold it.
+    let words: Vec<String> = (0..70_000)
+        .map(|i| format!("spam{i:06}-xxxxxxxxx"))
+        .collect();
+    let subject = words.join("\r\n ");
+    let huge = format!(
+        "Message-ID: <huge@example.test>\r\nFrom: stranger@example.test\r\nSubject: {subject}\r\n\
+         Date: Thu, 1 Feb 2024 10:00:00 +0000\r\n\r\nhello\r\n"
+    );
+    let normal = b"Message-ID: <normal@example.test>\r\nFrom: friend@example.test\r\nSubject: lunch\r\nDate: Thu, 1 Feb 2024 11:00:00 +0000\r\n\r\nhi\r\n";
+    append("net3", "INBOX", &[(huge.as_bytes(), ""), (normal, "")]).await;
+    for protocol in ["imap", "pop3"] {
+        let listed = h
+            .ok(
+                &format!("{protocol}:list"),
+                connection(protocol, "net3", Some("net3-pw")),
+            )
+            .await;
+        let listed = listed.as_array().expect("a list").clone();
+        assert_eq!(listed.len(), 2, "{protocol}");
+        let text = serde_json::to_string(&listed).unwrap_or_default();
+        assert!(text.len() < 8 * 1024, "{protocol}: {} bytes", text.len());
+        let subjects: Vec<&str> = listed
+            .iter()
+            .filter_map(|m| m["subject"].as_str())
+            .collect();
+        assert!(subjects.contains(&"lunch"), "{protocol}: {subjects:?}");
+        assert!(
+            subjects
+                .iter()
+                .any(|s| s.starts_with("spam000000") && s.ends_with('…')),
+            "{protocol}: {subjects:?}"
+        );
+    }
+    let found = h
+        .ok(
+            "imap:search",
+            with(
+                connection("imap", "net3", Some("net3-pw")),
+                json!({ "criteria": { "field": "FROM", "value": "stranger" } }),
+            ),
+        )
+        .await;
+    assert_eq!(found.as_array().map(Vec::len), Some(1), "{found}");
+}

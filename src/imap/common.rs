@@ -4,14 +4,14 @@
 use std::collections::HashMap;
 
 use mail_parser::MessageParser;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::response::FetchItem;
 use super::session::ImapSession;
 use super::wire::Command;
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::inputs::{Connection, Imap, bare_message_id, decode};
-use crate::mail::message::{from_address, iso_utc, message_id, sent_date};
+use crate::mail::message::{iso_utc, message_id};
+use crate::mail::summary::summary;
 
 /// Connects step by step and describes each step, for the `check` subcommand.
 pub async fn check(variables: &Value) -> Result<Vec<String>> {
@@ -106,22 +106,6 @@ pub fn internal_date_timestamp(text: &str) -> Option<i64> {
         .map(|timestamp| timestamp.as_second())
 }
 
-/// The summary of one message as list and search return it.
-fn summary(item: &FetchItem) -> Value {
-    let parsed = item
-        .body
-        .as_deref()
-        .and_then(|h| MessageParser::default().parse_headers(h));
-    json!({
-        "messageId": parsed.as_ref().and_then(message_id),
-        "fromAddress": parsed.as_ref().and_then(from_address),
-        "subject": parsed.as_ref().and_then(|m| m.subject().map(str::to_string)),
-        "size": item.size,
-        "receivedDateTime": item.internal_date.as_deref().and_then(internal_date_iso),
-        "sentDate": parsed.as_ref().and_then(sent_date),
-    })
-}
-
 /// Summaries of `uids`, in the order given. Only the headers a summary shows are fetched.
 pub async fn summaries(session: &mut ImapSession, uids: &[u32]) -> Result<Vec<Value>> {
     if uids.is_empty() {
@@ -137,7 +121,9 @@ pub async fn summaries(session: &mut ImapSession, uids: &[u32]) -> Result<Vec<Va
         .fetches()
     {
         if let Some(uid) = item.uid {
-            by_uid.insert(uid, summary(&item));
+            let received = item.internal_date.as_deref().and_then(internal_date_iso);
+            let headers = item.body.as_deref().unwrap_or_default();
+            by_uid.insert(uid, summary(headers, item.size.map(u64::from), received));
         }
     }
     // A message expunged meanwhile by another client simply drops out.

@@ -19,6 +19,7 @@ use super::wire::Command;
 use crate::error::{ErrorCode, Result};
 use crate::mail::inputs::{Folder, Imap, Login, MaxToBeRead, Server, SortOrder};
 use crate::mail::server::Protocol;
+use crate::mail::summary::within_budget;
 use crate::operation::{JobContext, MailOperation, Outcome};
 
 /// What `imap:list` takes.
@@ -71,6 +72,8 @@ impl SortField {
 
 pub struct ListOperation {
     pub pool: Arc<ImapPool>,
+    /// The response budget (SPEC §7.1): a listing keeps the leading entries that fit.
+    pub max_response_bytes: usize,
 }
 
 /// UIDs in the requested order, sorted by the server.
@@ -168,9 +171,11 @@ impl MailOperation for ListOperation {
                 locally_sorted(&mut session, field, descending).await?
             };
             uids.truncate(input.max_to_be_read.0);
-            Ok(Outcome::respond(Value::Array(
-                summaries(&mut session, &uids).await?,
-            )))
+            let entries = summaries(&mut session, &uids).await?;
+            Ok(Outcome::respond(Value::Array(within_budget(
+                entries,
+                self.max_response_bytes,
+            ))))
         })
     }
 }

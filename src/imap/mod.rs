@@ -25,13 +25,19 @@ pub fn operations(
     pool: &Arc<pool::ImapPool>,
 ) -> Vec<Arc<dyn Operation>> {
     vec![
-        Arc::new(list::ListOperation { pool: pool.clone() }),
+        Arc::new(list::ListOperation {
+            pool: pool.clone(),
+            max_response_bytes: settings.max_response_bytes,
+        }),
         Arc::new(read::ReadOperation {
             pool: pool.clone(),
             limits: settings.read_limits(),
         }),
         Arc::new(delete::DeleteOperation { pool: pool.clone() }),
-        Arc::new(search::SearchOperation { pool: pool.clone() }),
+        Arc::new(search::SearchOperation {
+            pool: pool.clone(),
+            max_response_bytes: settings.max_response_bytes,
+        }),
         Arc::new(move_::MoveOperation { pool: pool.clone() }),
     ]
 }

@@ -15,6 +15,7 @@ use super::wire::Command;
 use crate::error::{ErrorCode, Result};
 use crate::mail::inputs::{Criteria, Folder, Imap, Login, MaxResults, Server};
 use crate::mail::server::Protocol;
+use crate::mail::summary::within_budget;
 use crate::operation::{JobContext, MailOperation, Outcome};
 
 /// What `imap:search` takes.
@@ -37,6 +38,8 @@ pub struct SearchInput {
 
 pub struct SearchOperation {
     pub pool: Arc<ImapPool>,
+    /// The response budget (SPEC §7.1): a result list keeps the leading entries that fit.
+    pub max_response_bytes: usize,
 }
 
 impl MailOperation for SearchOperation {
@@ -68,9 +71,11 @@ impl MailOperation for SearchOperation {
                 .ids();
             uids.sort_unstable();
             uids.truncate(input.max_results.0);
-            Ok(Outcome::respond(Value::Array(
-                summaries(&mut session, &uids).await?,
-            )))
+            let entries = summaries(&mut session, &uids).await?;
+            Ok(Outcome::respond(Value::Array(within_budget(
+                entries,
+                self.max_response_bytes,
+            ))))
         })
     }
 }

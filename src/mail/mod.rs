@@ -13,4 +13,5 @@ pub mod policy;
 pub mod prune;
 pub mod server;
 pub mod session_key;
+pub mod summary;
 pub mod tls;

@@ -2,12 +2,12 @@
 //! headers, and summaries.
 
 use mail_parser::MessageParser;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::client::Pop3Client;
 use crate::error::Result;
 use crate::mail::inputs::{Connection, Login, Pop3, Server, bare_message_id, decode};
-use crate::mail::message::{from_address, message_id, sent_date};
+use crate::mail::message::message_id;
 use crate::mail::server::Target;
 
 /// Server and login of a POP3 operation.
@@ -69,16 +69,9 @@ pub async fn find_by_message_id(
     Ok(None)
 }
 
+/// The summary of a listed message (POP3 knows no arrival time).
 pub fn summary(listed: &Listed) -> Value {
-    let parsed = MessageParser::default().parse_headers(&listed.headers);
-    json!({
-        "messageId": parsed.as_ref().and_then(message_id),
-        "fromAddress": parsed.as_ref().and_then(from_address),
-        "subject": parsed.as_ref().and_then(|m| m.subject().map(str::to_string)),
-        "size": listed.size,
-        "receivedDateTime": null,
-        "sentDate": parsed.as_ref().and_then(sent_date),
-    })
+    crate::mail::summary::summary(&listed.headers, Some(listed.size), None)
 }
 
 /// Connects step by step and describes each step, for the `check` subcommand.

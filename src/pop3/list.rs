@@ -11,6 +11,7 @@ use super::common::{Listed, Maildrop, list_with_headers, summary};
 use crate::error::Result;
 use crate::mail::inputs::{Login, MaxToBeRead, Pop3, Server, SortOrder};
 use crate::mail::server::Protocol;
+use crate::mail::summary::within_budget;
 use crate::operation::{JobContext, MailOperation, Outcome};
 
 /// What `pop3:list` takes.
@@ -46,7 +47,10 @@ pub enum SortField {
     Size,
 }
 
-pub struct ListOperation;
+pub struct ListOperation {
+    /// The response budget (SPEC §7.1): a listing keeps the leading entries that fit.
+    pub max_response_bytes: usize,
+}
 
 /// Orders messages: by Date header (messages without one last, whatever the order) or size;
 /// ties keep maildrop order.
@@ -136,9 +140,10 @@ impl MailOperation for ListOperation {
                 chosen
             };
             client.quit().await?;
-            Ok(Outcome::respond(Value::Array(
+            Ok(Outcome::respond(Value::Array(within_budget(
                 listed.iter().map(summary).collect(),
-            )))
+                self.max_response_bytes,
+            ))))
         })
     }
 }

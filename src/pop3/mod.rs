@@ -16,11 +16,15 @@ use crate::operation::{Operation, OperationSettings};
 /// The POP3 operations, in the order they are documented.
 pub fn operations(settings: &OperationSettings) -> Vec<Arc<dyn Operation>> {
     vec![
-        Arc::new(list::ListOperation),
+        Arc::new(list::ListOperation {
+            max_response_bytes: settings.max_response_bytes,
+        }),
         Arc::new(read::ReadOperation {
             limits: settings.read_limits(),
         }),
         Arc::new(delete::DeleteOperation),
-        Arc::new(search::SearchOperation),
+        Arc::new(search::SearchOperation {
+            max_response_bytes: settings.max_response_bytes,
+        }),
     ]
 }

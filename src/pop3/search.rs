@@ -12,6 +12,7 @@ use crate::error::Result;
 use crate::mail::criteria::MessageView;
 use crate::mail::inputs::{Criteria, Login, MaxResults, Pop3, Server};
 use crate::mail::server::Protocol;
+use crate::mail::summary::within_budget;
 use crate::operation::{JobContext, MailOperation, Outcome};
 
 /// What `pop3:search` takes.
@@ -29,7 +30,10 @@ pub struct SearchInput {
     pub max_results: MaxResults,
 }
 
-pub struct SearchOperation;
+pub struct SearchOperation {
+    /// The response budget (SPEC §7.1): a result list keeps the leading entries that fit.
+    pub max_response_bytes: usize,
+}
 
 impl MailOperation for SearchOperation {
     type Input = SearchInput;
@@ -65,7 +69,10 @@ impl MailOperation for SearchOperation {
                 }
             }
             client.quit().await?;
-            Ok(Outcome::respond(Value::Array(found)))
+            Ok(Outcome::respond(Value::Array(within_budget(
+                found,
+                self.max_response_bytes,
+            ))))
         })
     }
 }

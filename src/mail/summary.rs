@@ -1,0 +1,107 @@
+//! The summary of one message as list and search return it (IMAP and POP3 alike), and the
+//! response budget applied to a list of them.
+//!
+//! A summary carries text a stranger wrote (subject, sender), so each text is capped: one mail
+//! with a 5 MB subject must not make every listing that includes it too large to report.
+
+use mail_parser::MessageParser;
+use serde_json::{Value, json};
+
+use super::message::{from_address, message_id, sent_date};
+
+/// Characters kept of a summary's subject or sender; a longer one ends in `…`.
+pub const MAX_TEXT_CHARS: usize = 1000;
+
+/// RFC 5322 §2.1.1: no line may exceed 998 characters, and a Message-ID cannot be folded, so a
+/// longer one is not a Message-ID (and could not be found again by it).
+const MAX_MESSAGE_ID_CHARS: usize = 998;
+
+fn capped(text: &str) -> String {
+    match text.char_indices().nth(MAX_TEXT_CHARS) {
+        None => text.to_string(),
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+    }
+}
+
+/// The summary of a message from its header block: `size` is the server's size of the whole
+/// message, `received` its arrival time where the protocol knows it.
+pub fn summary(headers: &[u8], size: Option<u64>, received: Option<String>) -> Value {
+    let parsed = MessageParser::default().parse_headers(headers);
+    json!({
+        "messageId": parsed
+            .as_ref()
+            .and_then(message_id)
+            .filter(|id| id.chars().count() <= MAX_MESSAGE_ID_CHARS),
+        "fromAddress": parsed.as_ref().and_then(from_address).map(|a| capped(&a)),
+        "subject": parsed.as_ref().and_then(|m| m.subject().map(capped)),
+        "size": size,
+        "receivedDateTime": received,
+        "sentDate": parsed.as_ref().and_then(sent_date),
+    })
+}
+
+/// Keeps the leading entries whose serialized array fits `max_bytes` (the response budget of
+/// SPEC §7.1): a listing stays answerable however long its entries are; the model pages with a
+/// smaller `maxToBeRead`. Dropping entries is logged.
+pub fn within_budget(entries: Vec<Value>, max_bytes: usize) -> Vec<Value> {
+    // `[` and `]`, then each entry and its comma.
+    let mut used = 2usize;
+    let total = entries.len();
+    let mut kept = Vec::with_capacity(total);
+    for entry in entries {
+        let size = serde_json::to_string(&entry).map_or(usize::MAX, |s| s.len());
+        used = used.saturating_add(size).saturating_add(1);
+        if used > max_bytes {
+            break;
+        }
+        kept.push(entry);
+    }
+    if kept.len() < total {
+        tracing::warn!(
+            kept = kept.len(),
+            dropped = total - kept.len(),
+            "the listing was cut to the response budget (EMAIL_MAX_RESPONSE_BYTES)"
+        );
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_headers_are_capped() {
+        let subject = "ü".repeat(5 * MAX_TEXT_CHARS);
+        let id = format!("<{}@example.test>", "x".repeat(2000));
+        let headers = format!(
+            "Message-ID: {id}\r\nFrom: {}@example.test\r\nSubject: {subject}\r\n\r\n",
+            "s".repeat(3000)
+        );
+        let v = summary(headers.as_bytes(), Some(1), None);
+        let kept = v["subject"].as_str().unwrap();
+        assert_eq!(kept.chars().count(), MAX_TEXT_CHARS + 1);
+        assert!(kept.ends_with('…') && subject.starts_with(kept.trim_end_matches('…')));
+        assert_eq!(v["messageId"], Value::Null);
+        assert_eq!(
+            v["fromAddress"].as_str().unwrap().chars().count(),
+            MAX_TEXT_CHARS + 1
+        );
+        let fine = summary(b"Message-ID: <a@b>\r\nSubject: hi\r\n\r\n", Some(1), None);
+        assert_eq!(fine["messageId"], "<a@b>");
+        assert_eq!(fine["subject"], "hi");
+    }
+
+    #[test]
+    fn a_listing_keeps_the_leading_entries_that_fit() {
+        let entries: Vec<Value> = (0..100)
+            .map(|i| json!({ "n": i, "pad": "x".repeat(90) }))
+            .collect();
+        let one = serde_json::to_string(&entries[0]).unwrap().len();
+        let kept = within_budget(entries.clone(), 2 + 10 * (one + 1));
+        assert_eq!(kept.len(), 10);
+        assert_eq!(kept[9]["n"], 9);
+        assert!(serde_json::to_string(&kept).unwrap().len() <= 2 + 10 * (one + 1));
+        assert_eq!(within_budget(entries, usize::MAX).len(), 100);
+    }
+}
