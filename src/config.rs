@@ -88,8 +88,15 @@ pub struct OperationArgs {
     pub max_attachment_bytes: usize,
     /// The read response's budget in bytes of serialized JSON: attachment contents are
     /// dropped first, then the bodies cut, and the response gets `truncated: true`.
-    #[arg(long, env = "EMAIL_MAX_RESPONSE_BYTES", default_value_t = crate::operation::DEFAULT_MAX_RESPONSE_BYTES)]
-    pub max_response_bytes: usize,
+    /// From 1 KiB to 1 GiB: below, nothing useful fits; above, no gateway accepts it, and
+    /// the size arithmetic stays far from overflow.
+    #[arg(
+        long,
+        env = "EMAIL_MAX_RESPONSE_BYTES",
+        default_value_t = crate::operation::DEFAULT_MAX_RESPONSE_BYTES as u64,
+        value_parser = clap::value_parser!(u64).range(1024..=1024 * 1024 * 1024)
+    )]
+    pub max_response_bytes: u64,
 }
 
 impl OperationArgs {
@@ -97,7 +104,8 @@ impl OperationArgs {
         OperationSettings {
             session_pooling: self.session_pooling,
             max_attachment_bytes: self.max_attachment_bytes,
-            max_response_bytes: self.max_response_bytes,
+            max_response_bytes: usize::try_from(self.max_response_bytes)
+                .unwrap_or(crate::operation::DEFAULT_MAX_RESPONSE_BYTES),
         }
     }
 

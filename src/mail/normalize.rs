@@ -102,7 +102,10 @@ pub fn normalize_field(field: HeaderField) -> Option<Field> {
 /// An attachment's file name as a plain name: no directories (`/`, `\`), no `.`/`..`
 /// segments, no control characters, no leading dots; `attachment-<n>` when nothing is left.
 pub fn sanitize_file_name(name: &str, index: usize) -> String {
-    let cleaned: String = name.chars().filter(|c| !c.is_control()).collect();
+    let cleaned: String = name
+        .chars()
+        .filter(|c| !c.is_control() && !is_format_character(*c))
+        .collect();
     let joined = cleaned
         .split(['/', '\\'])
         .map(str::trim)
@@ -113,8 +116,30 @@ pub fn sanitize_file_name(name: &str, index: usize) -> String {
     if trimmed.is_empty() {
         format!("attachment-{}", index + 1)
     } else {
-        trimmed.to_string()
+        let mut end = trimmed.len().min(MAX_FILE_NAME_BYTES);
+        while !trimmed.is_char_boundary(end) {
+            end -= 1;
+        }
+        trimmed[..end].to_string()
     }
+}
+
+/// Longest file name kept, in bytes: what common file systems allow.
+const MAX_FILE_NAME_BYTES: usize = 255;
+
+/// Invisible characters that change how a name reads (Unicode's format characters that matter
+/// in names): bidirectional overrides and isolates make `invoice\u{202E}fdp.exe` display as
+/// `invoiceexe.pdf`; zero-width characters hide differences between names.
+fn is_format_character(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206F}'
+        | '\u{FEFF}'
+        | '\u{FFF9}'..='\u{FFFB}'
+    )
 }
 
 #[cfg(test)]
@@ -163,5 +188,13 @@ mod tests {
         assert_eq!(sanitize_file_name("/../..", 2), "attachment-3");
         assert_eq!(sanitize_file_name(".hidden", 0), "hidden");
         assert_eq!(sanitize_file_name("Rechnung ä.pdf", 0), "Rechnung ä.pdf");
+        assert_eq!(
+            sanitize_file_name("invoice\u{202E}fdp.exe", 0),
+            "invoicefdp.exe"
+        );
+        assert_eq!(sanitize_file_name("a\u{200B}b\u{2066}c.txt", 0), "abc.txt");
+        let long = "ä".repeat(300);
+        let kept = sanitize_file_name(&long, 0);
+        assert!(kept.len() <= 255 && long.starts_with(&kept) && !kept.is_empty());
     }
 }
