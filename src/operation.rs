@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::error::Result;
 use crate::mail::cut::Limits;
-use crate::mail::inputs::{decode, input_schema};
+use crate::mail::inputs::{decode_input, input_schema};
 use crate::mail::server::Protocol;
 
 /// What an operation may know about the job that runs it.
@@ -91,7 +91,7 @@ impl<T: MailOperation> Operation for T {
     }
 
     fn run<'a>(&'a self, variables: Value, job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
-        match decode::<T::Input>(variables) {
+        match decode_input::<T::Input>(variables) {
             Ok(input) => self.apply(input, job),
             Err(error) => Box::pin(async move { Err(error) }),
         }

@@ -263,9 +263,28 @@ impl JsonSchema for Criteria {
 /// default when the model sets none.
 macro_rules! limit {
     ($name:ident, $default:expr, $title:expr, $description:expr) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
         #[serde(transparent)]
         pub struct $name(pub usize);
+
+        /// A whole number, also when JSON writes it `5.0` (JSON Schema's `integer` allows
+        /// that, and FEEL arithmetic produces it).
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let number = serde_json::Number::deserialize(deserializer)?;
+                number
+                    .as_u64()
+                    .or_else(|| {
+                        number
+                            .as_f64()
+                            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= 1e15)
+                            .map(|f| f as u64)
+                    })
+                    .and_then(|n| usize::try_from(n).ok())
+                    .map($name)
+                    .ok_or_else(|| serde::de::Error::custom("must be a whole number"))
+            }
+        }
 
         impl Default for $name {
             fn default() -> Self {
