@@ -162,7 +162,7 @@ fn is_text_body(leaf: &Leaf) -> bool {
 /// Every leaf with its section and decision, in order.
 pub fn plan(structure: &Structure, limits: Limits) -> Vec<(String, Decision)> {
     let mut out = Vec::new();
-    let mut text_pool = 2 * limits.text_allowance() as u64;
+    let mut text_pool = limits.text_pool();
     let mut walk = Vec::new();
     match structure {
         Structure::Leaf(leaf) => walk.push(("TEXT".to_string(), leaf)),
@@ -175,11 +175,7 @@ pub fn plan(structure: &Structure, limits: Limits) -> Vec<(String, Decision)> {
         .filter(|(_, leaf)| is_text_body(leaf))
         .map(|(_, leaf)| estimated_size(leaf).min(limits.text_allowance() as u64))
         .sum();
-    let mut attachment_pool = (limits.max_response_bytes as u64)
-        .saturating_sub(text)
-        .saturating_mul(3)
-        / 4;
-    attachment_pool = attachment_pool.min(limits.attachment_pool() as u64);
+    let mut attachment_pool = limits.attachment_pool(text);
     for (section, leaf) in walk {
         let decision = if is_text_body(leaf) {
             let want =

@@ -11,7 +11,7 @@
 
 mod body;
 
-use body::{Leaf, Role, actual, body_line};
+use body::{Leaf, Role, actual, body_line, cost};
 
 pub use super::cut::{CutReason, Limits, marker_name, parse_marker};
 use super::cut::{Encoding, marker_line, param, trim_end_ws};
@@ -25,6 +25,12 @@ const MAX_BOUNDARY_LINE: usize = 1024;
 /// Multiparts nested deeper are read as one opaque part: every `--` line is checked against
 /// each open boundary, so unbounded nesting would make a hostile message cost quadratic time.
 const MAX_DEPTH: usize = 64;
+
+/// Parts kept in all (containers included); later ones are dropped whole. Dovecot caps a
+/// message at the same number of MIME parts (`max_total_mime_parts`): a mail with more is
+/// not one a person wrote, and each part costs the parser about a hundred bytes and the
+/// response a JSON entry.
+pub const MAX_PARTS: usize = 10_000;
 
 /// The pruned message.
 #[derive(Debug, Default)]
@@ -57,10 +63,11 @@ pub struct Pruner {
     header_kept: usize,
     text_pool: u64,
     attachment_pool: u64,
-    /// Skeleton bytes spent on part headers; past the budget, parts are dropped whole.
-    skeleton: usize,
-    /// Where the current part's delimiter line starts in the output.
-    part_start: usize,
+    /// Output bytes that are leaf bodies (bounded by the pools); everything else written is
+    /// skeleton, and past [`Limits::skeleton_allowance`] parts are dropped whole.
+    body_bytes: usize,
+    /// Parts begun so far (containers too); past [`MAX_PARTS`] they are dropped whole.
+    parts: usize,
     /// The start of a line that came in pieces (see [`Pruner::push_piece`]).
     pending: Vec<u8>,
     /// A long body line is being passed on piece by piece.
@@ -81,10 +88,10 @@ impl Pruner {
             transfer_encoding: String::new(),
             disposition: String::new(),
             header_kept: 0,
-            text_pool: 2 * limits.text_allowance() as u64,
-            attachment_pool: limits.attachment_pool() as u64,
-            skeleton: 0,
-            part_start: 0,
+            text_pool: limits.text_pool(),
+            attachment_pool: limits.attachment_pool(0),
+            body_bytes: 0,
+            parts: 0,
             pending: Vec::new(),
             continuing: false,
             budget_cut: false,
@@ -152,11 +159,17 @@ impl Pruner {
                 let boundary = boundary.clone();
                 self.end_leaf();
                 self.boundaries.truncate(depth + 1);
+                if !closing && !self.room_for_a_part() {
+                    // Dropped whole, delimiter, header, body and any parts inside it: the
+                    // output grows with the budget, never with the message.
+                    self.budget_cut = true;
+                    self.mode = Mode::Skip;
+                    return;
+                }
                 if !self.out.is_empty() && !self.out.ends_with(b"\n") {
                     // A body cut inside a long line: the delimiter still starts a line.
                     self.out.extend_from_slice(b"\r\n");
                 }
-                self.part_start = self.out.len();
                 self.out.extend_from_slice(b"--");
                 self.out.extend_from_slice(&boundary);
                 if closing {
@@ -166,6 +179,7 @@ impl Pruner {
                 } else {
                     self.mode = Mode::Header;
                     self.top = false;
+                    self.parts += 1;
                     self.start_part();
                 }
                 self.out
@@ -252,10 +266,18 @@ impl Pruner {
         }
     }
 
+    /// Everything written that is not a leaf's body: delimiters, blank lines, headers of
+    /// containers and leaves, markers.
+    fn skeleton(&self) -> usize {
+        self.out.len().saturating_sub(self.body_bytes)
+    }
+
+    /// Whether one more part may begin.
+    fn room_for_a_part(&self) -> bool {
+        self.parts < MAX_PARTS && self.skeleton() <= self.limits.skeleton_allowance()
+    }
+
     fn end_header(&mut self, eol: &[u8]) {
-        if !self.top {
-            self.skeleton += self.header_kept;
-        }
         let content_type = self.content_type.to_ascii_lowercase();
         let mime_type = content_type
             .split(';')
@@ -304,7 +326,8 @@ impl Pruner {
             last_eol: 0,
             cut: false,
         };
-        if self.skeleton > self.limits.max_response_bytes {
+        if self.skeleton() > self.limits.skeleton_allowance() {
+            // This part's own header went past the allowance: listed, without its body.
             leaf.cut = true;
             leaf.allowance = 0;
             self.budget_cut = true;
@@ -319,7 +342,9 @@ impl Pruner {
         };
         let seen = actual(leaf.encoding, leaf.seen, leaf.last_eol);
         if !leaf.cut {
-            let kept = actual(leaf.encoding, leaf.kept, leaf.last_eol);
+            let encoded = self.out.len().saturating_sub(leaf.body_start);
+            self.body_bytes += encoded;
+            let kept = cost(actual(leaf.encoding, leaf.kept, leaf.last_eol), encoded);
             match leaf.role {
                 Role::Text => self.text_pool = self.text_pool.saturating_sub(kept),
                 Role::Attachment => {
@@ -338,15 +363,12 @@ impl Pruner {
         if leaf.role == Role::Attachment {
             self.out.truncate(leaf.body_start);
         } else {
+            let encoded = self.out.len().saturating_sub(leaf.body_start);
             self.text_pool = self
                 .text_pool
-                .saturating_sub(actual(leaf.encoding, leaf.kept, 0));
+                .saturating_sub(cost(actual(leaf.encoding, leaf.kept, 0), encoded));
         }
-        if self.skeleton > self.limits.max_response_bytes && !self.boundaries.is_empty() {
-            // Too many parts to even list: this one goes whole, delimiter and header too.
-            self.out.truncate(self.part_start);
-            return;
-        }
+        self.body_bytes += self.out.len().saturating_sub(leaf.body_start);
         let marker = marker_line(seen, reason);
         self.out
             .splice(leaf.header_end..leaf.header_end, marker.into_bytes());
