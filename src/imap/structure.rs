@@ -13,6 +13,11 @@ use async_imap::imap_proto::{
 };
 
 use crate::mail::cut::{CutReason, Encoding, Limits};
+pub use crate::mail::prune::MAX_PARTS;
+
+/// Multiparts nested deeper are described as one opaque part, listed and left on the server:
+/// the pruner reads the skeleton only this deep anyway, and our walkers recurse.
+pub const MAX_NESTING: usize = crate::mail::prune::MAX_DEPTH;
 
 pub type Params = Vec<(String, String)>;
 
@@ -59,13 +64,38 @@ fn encoding_name(e: &ContentEncoding<'_>) -> String {
 
 impl Structure {
     pub fn from_proto(body: &BodyStructure<'_>) -> Structure {
+        Self::from_proto_at(body, 0)
+    }
+
+    /// `depth` multiparts enclose `body`. Past [`MAX_NESTING`] a multipart becomes an opaque
+    /// leaf (no boundary, no size): so every walker over a [`Structure`] recurses at most
+    /// that deep, whatever a server sends.
+    fn from_proto_at(body: &BodyStructure<'_>, depth: usize) -> Structure {
         let (common, other) = match body {
-            BodyStructure::Multipart { common, bodies, .. } => {
+            BodyStructure::Multipart { common, bodies, .. } if depth < MAX_NESTING => {
                 return Structure::Multipart {
                     subtype: common.ty.subtype.to_ascii_lowercase(),
                     params: params(&common.ty.params),
-                    parts: bodies.iter().map(Structure::from_proto).collect(),
+                    parts: bodies
+                        .iter()
+                        .map(|b| Self::from_proto_at(b, depth + 1))
+                        .collect(),
                 };
+            }
+            BodyStructure::Multipart { common, .. } => {
+                let mut kept = params(&common.ty.params);
+                kept.retain(|(k, _)| !k.eq_ignore_ascii_case("boundary"));
+                return Structure::Leaf(Leaf {
+                    mime: mime_type("multipart", &common.ty.subtype),
+                    params: kept,
+                    id: None,
+                    encoding: String::new(),
+                    octets: 0,
+                    disposition: common
+                        .disposition
+                        .as_ref()
+                        .map(|d| (d.ty.to_ascii_lowercase(), params(&d.params))),
+                });
             }
             BodyStructure::Basic { common, other, .. }
             | BodyStructure::Text { common, other, .. }
@@ -176,8 +206,11 @@ pub fn plan(structure: &Structure, limits: Limits) -> Vec<(String, Decision)> {
         .map(|(_, leaf)| estimated_size(leaf).min(limits.text_allowance() as u64))
         .sum();
     let mut attachment_pool = limits.attachment_pool(text);
-    for (section, leaf) in walk {
-        let decision = if is_text_body(leaf) {
+    for (index, (section, leaf)) in walk.into_iter().enumerate() {
+        let decision = if leaf.mime.starts_with("multipart/") || index >= MAX_PARTS {
+            // Nested too deep to describe, or past the parts the pruner keeps: not fetched.
+            Decision::Cut(estimated_size(leaf), CutReason::Budget)
+        } else if is_text_body(leaf) {
             let want =
                 encoded_allowance(Encoding::from_name(&leaf.encoding), limits.text_allowance())
                     .min(text_pool);
@@ -206,6 +239,7 @@ pub fn plan(structure: &Structure, limits: Limits) -> Vec<(String, Decision)> {
     out
 }
 
+/// Recurses once per level, as deep as [`Structure::from_proto`] lets a structure nest.
 fn leaves<'a>(node: &'a Structure, prefix: &str, out: &mut Vec<(String, &'a Leaf)>) {
     match node {
         Structure::Leaf(leaf) => out.push((prefix.to_string(), leaf)),

@@ -24,7 +24,7 @@ const MAX_BOUNDARY_LINE: usize = 1024;
 
 /// Multiparts nested deeper are read as one opaque part: every `--` line is checked against
 /// each open boundary, so unbounded nesting would make a hostile message cost quadratic time.
-const MAX_DEPTH: usize = 64;
+pub const MAX_DEPTH: usize = 64;
 
 /// Parts kept in all (containers included); later ones are dropped whole. Dovecot caps a
 /// message at the same number of MIME parts (`max_total_mime_parts`): a mail with more is
