@@ -174,9 +174,12 @@ pub fn estimated_size(leaf: &Leaf) -> u64 {
 fn encoded_allowance(encoding: Encoding, allowance: usize) -> u64 {
     let allowance = allowance as u64;
     match encoding {
-        Encoding::Base64 => allowance * 78 / 57 + 78,
+        Encoding::Base64 => (allowance / 57)
+            .saturating_mul(78)
+            .saturating_add(allowance % 57 * 78 / 57)
+            .saturating_add(78),
         // Mostly-ASCII text grows little; a prefix decoding shorter is still a prefix.
-        Encoding::QuotedPrintable => allowance * 3 / 2,
+        Encoding::QuotedPrintable => allowance.saturating_add(allowance / 2),
         Encoding::Identity => allowance,
     }
 }
@@ -263,10 +266,9 @@ const SECTIONS_PER_FETCH: usize = 100;
 /// The FETCH item lists for a plan, one per command: the top header (capped) first, then
 /// each section to read.
 pub fn fetch_items(plan: &[(String, Decision)], limits: Limits) -> Vec<String> {
-    let mut items = vec![format!(
-        "BODY.PEEK[HEADER]<0.{}>",
-        limits.header_allowance()
-    )];
+    // IMAP numbers are 32-bit (RFC 3501): a larger partial length is a syntax error.
+    let header = u32::try_from(limits.header_allowance()).unwrap_or(u32::MAX);
+    let mut items = vec![format!("BODY.PEEK[HEADER]<0.{header}>")];
     for (section, decision) in plan {
         match decision {
             Decision::Whole => items.push(format!("BODY.PEEK[{section}]")),

@@ -273,3 +273,23 @@ fn leaves_past_the_part_cap_are_not_fetched() {
         Decision::Cut(_, CutReason::Budget)
     ));
 }
+
+#[test]
+fn the_largest_budget_does_not_overflow() {
+    let limits = Limits {
+        max_attachment_bytes: usize::MAX,
+        max_response_bytes: usize::MAX,
+    };
+    let structure = parse(MIXED);
+    let decisions = plan(&structure, limits);
+    assert!(
+        decisions.iter().all(|(_, d)| *d == Decision::Whole),
+        "{decisions:?}"
+    );
+    let items = fetch_items(&decisions, limits);
+    // IMAP numbers are 32-bit: a larger partial length is a syntax error on the server.
+    assert!(
+        items[0].contains(&format!("BODY.PEEK[HEADER]<0.{}>", u32::MAX)),
+        "{items:?}"
+    );
+}

@@ -436,3 +436,21 @@ fn random_structure_floods_are_bounded_by_the_budget() {
         assert!(pieces.raw.len() <= 8 * limits.max_response_bytes + 16 * 1024);
     }
 }
+
+#[test]
+fn the_largest_budget_does_not_overflow() {
+    let limits = Limits {
+        max_attachment_bytes: usize::MAX,
+        max_response_bytes: usize::MAX,
+    };
+    let raw = format!(
+        "Subject: big\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n{}--b\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n{}--b--\r\n",
+        b64_lines(b"hello"),
+        b64_lines(b"%PDF")
+    );
+    let pruned = prune(raw.as_bytes(), limits);
+    assert!(!pruned.budget_cut);
+    let v = respond(pruned, &Envelope::default(), limits);
+    assert_eq!(v["plainTextBody"], "hello");
+    assert_eq!(v["attachments"][0]["size"], 4);
+}
