@@ -5,6 +5,7 @@ pub mod common;
 pub mod delete;
 pub mod list;
 pub mod move_;
+pub mod nesting;
 pub mod pool;
 pub mod program;
 pub mod read;

@@ -1,8 +1,10 @@
 //! `imap:read`: one message by Message-ID, parsed into the read response. The message is
 //! fetched with BODY.PEEK, so it stays unread unless `markAsRead` is set.
 //!
-//! A message within the response budget is fetched whole. A larger one is read by its
+//! A message within the response budget is fetched whole, as a prefix one byte longer than
+//! the budget (so a size the server lies about costs no more). A larger one is read by its
 //! BODYSTRUCTURE (see [`super::structure`]): the server sends only what can be returned.
+//! Without a BODYSTRUCTURE, the prefix is all that is read, and the response is truncated.
 
 use std::sync::Arc;
 
@@ -15,13 +17,13 @@ use super::pool::ImapPool;
 use super::response::FetchItem;
 use super::session::ImapSession;
 use super::skeleton::Assembly;
-use super::structure::{fetch_items, plan};
+use super::structure::{Structure, fetch_items, plan};
 use super::wire::Command;
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::cut::Limits;
 use crate::mail::inputs::{Folder, Imap, Login, MessageId, Server};
 use crate::mail::message::{Envelope, respond};
-use crate::mail::prune::prune;
+use crate::mail::prune::{Pruned, prune};
 use crate::mail::server::Protocol;
 use crate::operation::{JobContext, MailOperation, Outcome};
 
@@ -87,41 +89,36 @@ impl MailOperation for ReadOperation {
                 &id,
             )
             .await?;
+            let budget = limits.max_response_bytes;
             let pruned = match &meta.structure {
-                Some(structure)
-                    if meta
-                        .size
-                        .is_some_and(|s| s as usize > limits.max_response_bytes) =>
-                {
-                    let plan = plan(structure, limits);
-                    let mut sections = Vec::new();
-                    for items in fetch_items(&plan, limits) {
-                        let mut item = fetch(&mut session, uid, &items, &id).await?;
-                        if let (Some(section), Some(body)) =
-                            (item.body_section.take(), item.body.take())
-                        {
-                            sections.push((section, body));
-                        }
-                        sections.append(&mut item.sections);
-                    }
-                    let header = sections
-                        .iter()
-                        .position(|(s, _)| s == "HEADER")
-                        .map(|i| sections.swap_remove(i).1)
-                        .unwrap_or_default();
-                    let (skeleton, cut) = Assembly::new(&plan, &sections).build(
-                        structure,
-                        &header,
-                        limits.header_allowance(),
-                    );
-                    drop(sections);
-                    let mut pruned = prune(&skeleton, limits);
-                    pruned.budget_cut |= cut;
-                    pruned
+                Some(structure) if meta.size.is_some_and(|s| s as usize > budget) => {
+                    by_structure(&mut session, uid, structure, limits, &id).await?
                 }
                 _ => {
-                    let item = fetch(&mut session, uid, "(UID BODY.PEEK[])", &id).await?;
-                    prune(&item.body.unwrap_or_default(), limits)
+                    // RFC822.SIZE may be missing or a lie: a prefix one byte past the budget
+                    // tells whether the message really fits, and never costs more.
+                    let asked = u32::try_from(budget.saturating_add(1)).unwrap_or(u32::MAX);
+                    let item = fetch(
+                        &mut session,
+                        uid,
+                        &format!("(UID BODY.PEEK[]<0.{asked}>)"),
+                        &id,
+                    )
+                    .await?;
+                    let body = item.body.unwrap_or_default();
+                    match &meta.structure {
+                        _ if body.len() <= budget => prune(&body, limits),
+                        Some(structure) => {
+                            drop(body);
+                            by_structure(&mut session, uid, structure, limits, &id).await?
+                        }
+                        None => {
+                            // No structure to read it by: what came is all there is.
+                            let mut pruned = prune(&body, limits);
+                            pruned.budget_cut = true;
+                            pruned
+                        }
+                    }
                 }
             };
             if mark_as_read {
@@ -141,6 +138,36 @@ impl MailOperation for ReadOperation {
             Ok(Outcome::respond(respond(pruned, &envelope, limits)))
         })
     }
+}
+
+/// Reads a message by its BODYSTRUCTURE: only the sections the response can return.
+async fn by_structure(
+    session: &mut ImapSession,
+    uid: u32,
+    structure: &Structure,
+    limits: Limits,
+    id: &str,
+) -> Result<Pruned> {
+    let plan = plan(structure, limits);
+    let mut sections = Vec::new();
+    for items in fetch_items(&plan, limits) {
+        let mut item = fetch(session, uid, &items, id).await?;
+        if let (Some(section), Some(body)) = (item.body_section.take(), item.body.take()) {
+            sections.push((section, body));
+        }
+        sections.append(&mut item.sections);
+    }
+    let header = sections
+        .iter()
+        .position(|(s, _)| s == "HEADER")
+        .map(|i| sections.swap_remove(i).1)
+        .unwrap_or_default();
+    let (skeleton, cut) =
+        Assembly::new(&plan, &sections).build(structure, &header, limits.header_allowance());
+    drop(sections);
+    let mut pruned = prune(&skeleton, limits);
+    pruned.budget_cut |= cut;
+    Ok(pruned)
 }
 
 /// One UID FETCH whose answer must be there.

@@ -12,6 +12,7 @@ use std::time::Duration;
 use async_imap::{Authenticator, Client, Session};
 use secrecy::ExposeSecret;
 
+use super::nesting::Guarded;
 use super::response::{Event, Reply, Untagged, event};
 use super::wire::Command;
 use crate::error::{EmailError, ErrorCode, Result};
@@ -63,7 +64,7 @@ impl Authenticator for XOAuth2 {
 }
 
 pub struct ImapSession {
-    inner: Session<MailStream>,
+    inner: Session<Guarded<MailStream>>,
     capabilities: HashSet<String>,
     timeout: Duration,
     /// Set when the session's state is unknown (timeout, protocol error): never reuse it.
@@ -93,7 +94,8 @@ impl ImapSession {
     ) -> Result<ImapSession> {
         let stream = open_noting(endpoint, steps).await?;
         let timeout = endpoint.timeout;
-        let mut client = Client::new(stream);
+        // Every byte from the server passes the nesting guard before imap-proto parses it.
+        let mut client = Client::new(Guarded::new(stream));
         let greeting = tokio::time::timeout(timeout, client.read_response())
             .await
             .map_err(|_| {
@@ -143,8 +145,8 @@ impl ImapSession {
                     ),
                 ));
             }
-            let stream = upgrade(client.into_inner(), endpoint).await?;
-            client = Client::new(stream);
+            let stream = upgrade(client.into_inner().into_inner(), endpoint).await?;
+            client = Client::new(Guarded::new(stream));
             steps.push("tls: STARTTLS upgrade done, certificate verified".into());
         }
         let login = match auth {

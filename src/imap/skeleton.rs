@@ -100,6 +100,8 @@ impl<'a> Assembly<'a> {
         }
     }
 
+    /// Recurses once per level: a [`Structure`] nests at most
+    /// [`super::structure::MAX_NESTING`] deep (see [`Structure::from_proto`]).
     fn node(&mut self, node: &Structure, section: &str) {
         match node {
             Structure::Multipart {

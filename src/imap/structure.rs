@@ -13,6 +13,11 @@ use async_imap::imap_proto::{
 };
 
 use crate::mail::cut::{CutReason, Encoding, Limits};
+pub use crate::mail::prune::MAX_PARTS;
+
+/// Multiparts nested deeper are described as one opaque part, listed and left on the server:
+/// the pruner reads the skeleton only this deep anyway, and our walkers recurse.
+pub const MAX_NESTING: usize = crate::mail::prune::MAX_DEPTH;
 
 pub type Params = Vec<(String, String)>;
 
@@ -59,13 +64,38 @@ fn encoding_name(e: &ContentEncoding<'_>) -> String {
 
 impl Structure {
     pub fn from_proto(body: &BodyStructure<'_>) -> Structure {
+        Self::from_proto_at(body, 0)
+    }
+
+    /// `depth` multiparts enclose `body`. Past [`MAX_NESTING`] a multipart becomes an opaque
+    /// leaf (no boundary, no size): so every walker over a [`Structure`] recurses at most
+    /// that deep, whatever a server sends.
+    fn from_proto_at(body: &BodyStructure<'_>, depth: usize) -> Structure {
         let (common, other) = match body {
-            BodyStructure::Multipart { common, bodies, .. } => {
+            BodyStructure::Multipart { common, bodies, .. } if depth < MAX_NESTING => {
                 return Structure::Multipart {
                     subtype: common.ty.subtype.to_ascii_lowercase(),
                     params: params(&common.ty.params),
-                    parts: bodies.iter().map(Structure::from_proto).collect(),
+                    parts: bodies
+                        .iter()
+                        .map(|b| Self::from_proto_at(b, depth + 1))
+                        .collect(),
                 };
+            }
+            BodyStructure::Multipart { common, .. } => {
+                let mut kept = params(&common.ty.params);
+                kept.retain(|(k, _)| !k.eq_ignore_ascii_case("boundary"));
+                return Structure::Leaf(Leaf {
+                    mime: mime_type("multipart", &common.ty.subtype),
+                    params: kept,
+                    id: None,
+                    encoding: String::new(),
+                    octets: 0,
+                    disposition: common
+                        .disposition
+                        .as_ref()
+                        .map(|d| (d.ty.to_ascii_lowercase(), params(&d.params))),
+                });
             }
             BodyStructure::Basic { common, other, .. }
             | BodyStructure::Text { common, other, .. }
@@ -144,9 +174,12 @@ pub fn estimated_size(leaf: &Leaf) -> u64 {
 fn encoded_allowance(encoding: Encoding, allowance: usize) -> u64 {
     let allowance = allowance as u64;
     match encoding {
-        Encoding::Base64 => allowance * 78 / 57 + 78,
+        Encoding::Base64 => (allowance / 57)
+            .saturating_mul(78)
+            .saturating_add(allowance % 57 * 78 / 57)
+            .saturating_add(78),
         // Mostly-ASCII text grows little; a prefix decoding shorter is still a prefix.
-        Encoding::QuotedPrintable => allowance * 3 / 2,
+        Encoding::QuotedPrintable => allowance.saturating_add(allowance / 2),
         Encoding::Identity => allowance,
     }
 }
@@ -162,7 +195,7 @@ fn is_text_body(leaf: &Leaf) -> bool {
 /// Every leaf with its section and decision, in order.
 pub fn plan(structure: &Structure, limits: Limits) -> Vec<(String, Decision)> {
     let mut out = Vec::new();
-    let mut text_pool = 2 * limits.text_allowance() as u64;
+    let mut text_pool = limits.text_pool();
     let mut walk = Vec::new();
     match structure {
         Structure::Leaf(leaf) => walk.push(("TEXT".to_string(), leaf)),
@@ -175,13 +208,12 @@ pub fn plan(structure: &Structure, limits: Limits) -> Vec<(String, Decision)> {
         .filter(|(_, leaf)| is_text_body(leaf))
         .map(|(_, leaf)| estimated_size(leaf).min(limits.text_allowance() as u64))
         .sum();
-    let mut attachment_pool = (limits.max_response_bytes as u64)
-        .saturating_sub(text)
-        .saturating_mul(3)
-        / 4;
-    attachment_pool = attachment_pool.min(limits.attachment_pool() as u64);
-    for (section, leaf) in walk {
-        let decision = if is_text_body(leaf) {
+    let mut attachment_pool = limits.attachment_pool(text);
+    for (index, (section, leaf)) in walk.into_iter().enumerate() {
+        let decision = if leaf.mime.starts_with("multipart/") || index >= MAX_PARTS {
+            // Nested too deep to describe, or past the parts the pruner keeps: not fetched.
+            Decision::Cut(estimated_size(leaf), CutReason::Budget)
+        } else if is_text_body(leaf) {
             let want =
                 encoded_allowance(Encoding::from_name(&leaf.encoding), limits.text_allowance())
                     .min(text_pool);
@@ -210,6 +242,7 @@ pub fn plan(structure: &Structure, limits: Limits) -> Vec<(String, Decision)> {
     out
 }
 
+/// Recurses once per level, as deep as [`Structure::from_proto`] lets a structure nest.
 fn leaves<'a>(node: &'a Structure, prefix: &str, out: &mut Vec<(String, &'a Leaf)>) {
     match node {
         Structure::Leaf(leaf) => out.push((prefix.to_string(), leaf)),
@@ -233,10 +266,9 @@ const SECTIONS_PER_FETCH: usize = 100;
 /// The FETCH item lists for a plan, one per command: the top header (capped) first, then
 /// each section to read.
 pub fn fetch_items(plan: &[(String, Decision)], limits: Limits) -> Vec<String> {
-    let mut items = vec![format!(
-        "BODY.PEEK[HEADER]<0.{}>",
-        limits.header_allowance()
-    )];
+    // IMAP numbers are 32-bit (RFC 3501): a larger partial length is a syntax error.
+    let header = u32::try_from(limits.header_allowance()).unwrap_or(u32::MAX);
+    let mut items = vec![format!("BODY.PEEK[HEADER]<0.{header}>")];
     for (section, decision) in plan {
         match decision {
             Decision::Whole => items.push(format!("BODY.PEEK[{section}]")),

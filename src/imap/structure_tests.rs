@@ -197,3 +197,99 @@ fn many_parts_are_fetched_in_several_commands_and_a_spent_text_pool_cuts() {
         251
     );
 }
+
+/// A BODYSTRUCTURE with `depth` multiparts one inside the other around a text part.
+fn nested(depth: usize) -> String {
+    let mut s = String::new();
+    for _ in 0..depth {
+        s.push('(');
+    }
+    s.push_str(r#"("text" "plain" ("charset" "utf-8") NIL NIL "7bit" 5 1 NIL NIL NIL NIL)"#);
+    for _ in 0..depth {
+        s.push_str(r#" "mixed" ("boundary" "b") NIL NIL NIL)"#);
+    }
+    s
+}
+
+fn depth_of(structure: &Structure) -> usize {
+    let mut depth = 0;
+    let mut node = structure;
+    while let Structure::Multipart { parts, .. } = node {
+        depth += 1;
+        match parts.first() {
+            Some(part) => node = part,
+            None => break,
+        }
+    }
+    depth
+}
+
+#[test]
+fn parts_nested_past_the_limit_are_listed_unread() {
+    // imap-proto itself recurses; run it where a deep structure has the stack it needs, as
+    // the worker's larger thread stack gives it.
+    let structure = std::thread::Builder::new()
+        .stack_size(64 * 1024 * 1024)
+        .spawn(|| parse(&nested(300)))
+        .expect("a thread")
+        .join()
+        .expect("parsed");
+    assert_eq!(depth_of(&structure), MAX_NESTING);
+    let decisions = plan(&structure, LIMITS);
+    assert_eq!(decisions.len(), 1);
+    assert!(
+        matches!(decisions[0].1, Decision::Cut(_, CutReason::Budget)),
+        "{decisions:?}"
+    );
+    let (skeleton, cut) =
+        Assembly::new(&decisions, &[]).build(&structure, b"Subject: deep\r\n", 1000);
+    assert!(cut);
+    let v = respond(prune(&skeleton, LIMITS), &Envelope::default(), LIMITS);
+    assert_eq!(v["subject"], "deep");
+    assert_eq!(v["truncated"], true);
+
+    let shallow = parse(&nested(3));
+    assert_eq!(depth_of(&shallow), 3);
+    assert_eq!(plan(&shallow, LIMITS)[0].1, Decision::Whole);
+}
+
+#[test]
+fn leaves_past_the_part_cap_are_not_fetched() {
+    let mut s = String::from("(");
+    for _ in 0..(MAX_PARTS + 10) {
+        s.push_str(r#"("application" "x" NIL NIL NIL "7bit" 0 NIL NIL NIL NIL)"#);
+    }
+    s.push_str(r#" "mixed" ("boundary" "b") NIL NIL NIL)"#);
+    let structure = parse(&s);
+    let decisions = plan(&structure, LIMITS);
+    assert_eq!(decisions.len(), MAX_PARTS + 10);
+    let fetched = decisions
+        .iter()
+        .filter(|(_, d)| *d == Decision::Whole)
+        .count();
+    assert_eq!(fetched, MAX_PARTS);
+    assert!(matches!(
+        decisions[MAX_PARTS + 5].1,
+        Decision::Cut(_, CutReason::Budget)
+    ));
+}
+
+#[test]
+fn the_largest_budget_does_not_overflow() {
+    let limits = Limits {
+        max_attachment_bytes: usize::MAX,
+        max_response_bytes: usize::MAX,
+    };
+    let structure = parse(MIXED);
+    let decisions = plan(&structure, limits);
+    assert!(
+        decisions.iter().all(|(_, d)| *d == Decision::Whole),
+        "{decisions:?}"
+    );
+    let items = fetch_items(&decisions, limits);
+    // IMAP numbers are 32-bit: a larger partial length is a syntax error on the server.
+    assert!(
+        items[0].contains(&format!("BODY.PEEK[HEADER]<0.{}>", u32::MAX)),
+        "{items:?}"
+    );
+}

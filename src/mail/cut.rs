@@ -18,9 +18,23 @@ impl Limits {
         self.max_response_bytes
     }
 
-    /// Decoded bytes all kept attachments together may take: base64 makes 4 of every 3.
-    pub fn attachment_pool(&self) -> usize {
-        self.max_response_bytes / 4 * 3
+    /// Decoded bytes all text bodies together may keep: a plain and an HTML body of a full
+    /// allowance each (the response builder then cuts them to fit).
+    pub fn text_pool(&self) -> u64 {
+        (self.text_allowance() as u64).saturating_mul(2)
+    }
+
+    /// Decoded bytes all kept attachments together may take beside `text` bytes of bodies
+    /// (bodies come first in the budget; base64 makes 4 of every 3). The pruner streams and
+    /// cannot know the bodies ahead, so it passes 0; the BODYSTRUCTURE plan knows them.
+    pub fn attachment_pool(&self, text: u64) -> u64 {
+        (self.max_response_bytes as u64).saturating_sub(text) / 4 * 3
+    }
+
+    /// Pruned-message bytes that are not body (delimiters, blank lines, part headers,
+    /// markers): a part whose listing alone would fill the response is not worth keeping.
+    pub fn skeleton_allowance(&self) -> usize {
+        self.max_response_bytes
     }
 
     /// Bytes the top header block may keep.

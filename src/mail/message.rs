@@ -5,7 +5,9 @@
 //! order with encoded words decoded; attachments carry their original bytes (base64) up to a
 //! size limit. A malformed message gives whatever can be read; nothing here can panic on input.
 //! Messages arrive pruned and repaired (see [`super::prune`]); the response is then fitted to
-//! the budget (see [`super::budget`]).
+//! the budget (see [`super::budget`]). Memory follows the budget, not the message: mail-parser
+//! holds the pruned message and an entry per part, and the pruner keeps that message to a
+//! small multiple of the budget and at most [`super::prune::MAX_PARTS`] parts, whatever came in.
 
 use base64::Engine;
 use mail_parser::decoders::base64::base64_decode;

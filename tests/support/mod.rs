@@ -160,6 +160,19 @@ impl Jobs {
         }
     }
 
+    /// The worker process's peak resident memory so far (VmHWM), in bytes.
+    pub fn worker_peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self._worker.pid()))
+            .expect("the worker is running");
+        let kib: u64 = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+            .expect("VmHWM");
+        kib * 1024
+    }
+
     /// Runs `<protocol>:<operation>` with `resultVariable: r` and a 2 s retry backoff.
     pub async fn run(
         &self,

@@ -25,6 +25,20 @@ pub(super) struct Leaf {
     pub(super) cut: bool,
 }
 
+/// Encoded bytes a body with `allowance` decoded bytes may keep. Soft line breaks, blank
+/// lines and base64 junk decode to nothing, so the decoded count alone would let such a body
+/// grow with the message; honest text grows at most 3 to 1 (quoted-printable escapes).
+pub(super) fn raw_cap(allowance: u64) -> u64 {
+    allowance.saturating_mul(4)
+}
+
+/// What a kept body takes from its pool: its decoded bytes, or a quarter of its encoded
+/// bytes when that is more, so that bodies decoding to nothing still use the pool up and
+/// all of them together stay within four times the pool.
+pub(super) fn cost(decoded: u64, encoded: usize) -> u64 {
+    decoded.max(encoded as u64 / 4)
+}
+
 /// Decoded bytes from a counter (base64 counts bits) less the final line ending, which
 /// belongs to the next boundary.
 pub(super) fn actual(encoding: Encoding, count: u64, last_eol: usize) -> u64 {
@@ -52,7 +66,11 @@ pub(super) fn body_line(
     } else {
         1
     };
-    if leaf.kept + size <= leaf.allowance * unit {
+    let limit = leaf.allowance.saturating_mul(unit);
+    let written = out.len().saturating_sub(leaf.body_start) as u64;
+    let cap = raw_cap(leaf.allowance);
+    let line = (content.len() + eol.len()) as u64;
+    if leaf.kept.saturating_add(size) <= limit && written.saturating_add(line) <= cap {
         out.extend_from_slice(content);
         out.extend_from_slice(eol);
         leaf.kept += size;
@@ -63,8 +81,14 @@ pub(super) fn body_line(
         return;
     }
     // Part of the line still fits: keep a prefix that decodes to a prefix of the text.
-    let room = (leaf.allowance * unit - leaf.kept) / unit;
-    let prefix = safe_prefix(leaf.encoding, content, room as usize);
+    let room = limit.saturating_sub(leaf.kept) / unit;
+    let raw_room = usize::try_from(cap.saturating_sub(written)).unwrap_or(usize::MAX);
+    let content = content.get(..raw_room).unwrap_or(content);
+    let prefix = safe_prefix(
+        leaf.encoding,
+        content,
+        usize::try_from(room).unwrap_or(usize::MAX),
+    );
     out.extend_from_slice(prefix);
     leaf.kept += decoded_len(leaf.encoding, prefix, b"");
     tidy_cut(leaf.encoding, out, leaf.body_start);

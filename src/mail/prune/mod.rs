@@ -10,12 +10,13 @@
 //! turns into `truncated: true`.
 
 mod body;
+mod header;
 
-use body::{Leaf, Role, actual, body_line};
+use body::{Leaf, Role, actual, body_line, cost};
 
 pub use super::cut::{CutReason, Limits, marker_name, parse_marker};
-use super::cut::{Encoding, marker_line, param, trim_end_ws};
-use super::normalize::{HeaderField, is_header_line, normalize_field};
+use super::cut::{marker_line, trim_end_ws};
+use super::normalize::HeaderField;
 
 /// Longest line held back while it comes in pieces (a header field's own cap).
 const MAX_PENDING: usize = 256 * 1024;
@@ -24,7 +25,13 @@ const MAX_BOUNDARY_LINE: usize = 1024;
 
 /// Multiparts nested deeper are read as one opaque part: every `--` line is checked against
 /// each open boundary, so unbounded nesting would make a hostile message cost quadratic time.
-const MAX_DEPTH: usize = 64;
+pub const MAX_DEPTH: usize = 64;
+
+/// Parts kept in all (containers included); later ones are dropped whole. Dovecot caps a
+/// message at the same number of MIME parts (`max_total_mime_parts`): a mail with more is
+/// not one a person wrote, and each part costs the parser about a hundred bytes and the
+/// response a JSON entry.
+pub const MAX_PARTS: usize = 10_000;
 
 /// The pruned message.
 #[derive(Debug, Default)]
@@ -57,10 +64,11 @@ pub struct Pruner {
     header_kept: usize,
     text_pool: u64,
     attachment_pool: u64,
-    /// Skeleton bytes spent on part headers; past the budget, parts are dropped whole.
-    skeleton: usize,
-    /// Where the current part's delimiter line starts in the output.
-    part_start: usize,
+    /// Output bytes that are leaf bodies (bounded by the pools); everything else written is
+    /// skeleton, and past [`Limits::skeleton_allowance`] parts are dropped whole.
+    body_bytes: usize,
+    /// Parts begun so far (containers too); past [`MAX_PARTS`] they are dropped whole.
+    parts: usize,
     /// The start of a line that came in pieces (see [`Pruner::push_piece`]).
     pending: Vec<u8>,
     /// A long body line is being passed on piece by piece.
@@ -81,10 +89,10 @@ impl Pruner {
             transfer_encoding: String::new(),
             disposition: String::new(),
             header_kept: 0,
-            text_pool: 2 * limits.text_allowance() as u64,
-            attachment_pool: limits.attachment_pool() as u64,
-            skeleton: 0,
-            part_start: 0,
+            text_pool: limits.text_pool(),
+            attachment_pool: limits.attachment_pool(0),
+            body_bytes: 0,
+            parts: 0,
             pending: Vec::new(),
             continuing: false,
             budget_cut: false,
@@ -152,11 +160,17 @@ impl Pruner {
                 let boundary = boundary.clone();
                 self.end_leaf();
                 self.boundaries.truncate(depth + 1);
+                if !closing && !self.room_for_a_part() {
+                    // Dropped whole, delimiter, header, body and any parts inside it: the
+                    // output grows with the budget, never with the message.
+                    self.budget_cut = true;
+                    self.mode = Mode::Skip;
+                    return;
+                }
                 if !self.out.is_empty() && !self.out.ends_with(b"\n") {
                     // A body cut inside a long line: the delimiter still starts a line.
                     self.out.extend_from_slice(b"\r\n");
                 }
-                self.part_start = self.out.len();
                 self.out.extend_from_slice(b"--");
                 self.out.extend_from_slice(&boundary);
                 if closing {
@@ -166,6 +180,7 @@ impl Pruner {
                 } else {
                     self.mode = Mode::Header;
                     self.top = false;
+                    self.parts += 1;
                     self.start_part();
                 }
                 self.out
@@ -184,132 +199,15 @@ impl Pruner {
         }
     }
 
-    fn start_part(&mut self) {
-        self.field = HeaderField::default();
-        self.content_type.clear();
-        self.transfer_encoding.clear();
-        self.disposition.clear();
-        self.header_kept = 0;
+    /// Everything written that is not a leaf's body: delimiters, blank lines, headers of
+    /// containers and leaves, markers.
+    fn skeleton(&self) -> usize {
+        self.out.len().saturating_sub(self.body_bytes)
     }
 
-    fn header_line(&mut self, content: &[u8], eol: &[u8]) {
-        let eol: &[u8] = if eol.is_empty() { b"\r\n" } else { eol };
-        if self.top && self.out.is_empty() && self.field.is_empty() && content.starts_with(b"From ")
-        {
-            // An mbox separator ("From sender date"), not a header: skipped, as Python does.
-            return;
-        }
-        let continuation = matches!(content.first(), Some(b' ' | b'\t'));
-        if continuation && !self.field.is_empty() {
-            self.field.continue_with(content, eol);
-            return;
-        }
-        self.flush_field();
-        if content.is_empty() {
-            self.end_header(eol);
-        } else if is_header_line(content) || continuation {
-            self.field.start(content, eol);
-        } else {
-            // Not a header: the body starts here, as Python's email package reads it.
-            self.end_header(eol);
-            self.push(content, eol);
-        }
-    }
-
-    /// Writes the header field collected so far, normalized, when it fits.
-    fn flush_field(&mut self) {
-        let Some(field) = normalize_field(std::mem::take(&mut self.field)) else {
-            return;
-        };
-        let structural = match field.name_lower.as_str() {
-            "content-type" => Some(&mut self.content_type),
-            "content-transfer-encoding" => Some(&mut self.transfer_encoding),
-            "content-disposition" => Some(&mut self.disposition),
-            _ => None,
-        };
-        let cap = if self.top {
-            self.limits.header_allowance()
-        } else {
-            64 * 1024
-        };
-        let fits = self.header_kept + field.bytes.len() <= cap;
-        if let Some(slot) = structural {
-            // Structure is kept whatever the cap (once, bounded), or the parts are lost.
-            if slot.is_empty() && field.value.len() <= 16 * 1024 {
-                *slot = field.value.clone();
-                self.out.extend_from_slice(&field.bytes);
-                self.header_kept += field.bytes.len();
-                return;
-            }
-        }
-        if fits {
-            self.out.extend_from_slice(&field.bytes);
-            self.header_kept += field.bytes.len();
-        } else {
-            // Full: later fields go too, so what stays is a prefix of the header.
-            self.header_kept = cap + 1;
-            self.budget_cut |= self.top;
-        }
-    }
-
-    fn end_header(&mut self, eol: &[u8]) {
-        if !self.top {
-            self.skeleton += self.header_kept;
-        }
-        let content_type = self.content_type.to_ascii_lowercase();
-        let mime_type = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_string();
-        if mime_type.starts_with("multipart/")
-            && self.boundaries.len() < MAX_DEPTH
-            && let Some(boundary) = param(&self.content_type, "boundary")
-            && !boundary.is_empty()
-        {
-            self.out.extend_from_slice(eol);
-            self.boundaries.push(boundary.into_bytes());
-            self.mode = Mode::Skip;
-            return;
-        }
-        let attachment = self
-            .disposition
-            .trim_start()
-            .to_ascii_lowercase()
-            .starts_with("attachment");
-        let text = mime_type.is_empty() || mime_type == "text/plain" || mime_type == "text/html";
-        let role = if text && !attachment {
-            Role::Text
-        } else {
-            Role::Attachment
-        };
-        let allowance = match role {
-            Role::Text => self.text_pool.min(self.limits.text_allowance() as u64),
-            Role::Attachment => self
-                .attachment_pool
-                .min(self.limits.max_attachment_bytes as u64),
-        };
-        let header_end = self.out.len();
-        self.out.extend_from_slice(eol);
-        let body_start = self.out.len();
-        let mut leaf = Leaf {
-            role,
-            encoding: Encoding::from_name(&self.transfer_encoding),
-            header_end,
-            body_start,
-            allowance,
-            kept: 0,
-            seen: 0,
-            last_eol: 0,
-            cut: false,
-        };
-        if self.skeleton > self.limits.max_response_bytes {
-            leaf.cut = true;
-            leaf.allowance = 0;
-            self.budget_cut = true;
-        }
-        self.mode = Mode::Body(leaf);
+    /// Whether one more part may begin.
+    fn room_for_a_part(&self) -> bool {
+        self.parts < MAX_PARTS && self.skeleton() <= self.limits.skeleton_allowance()
     }
 
     /// Closes the leaf being read: adds its marker when its body was cut.
@@ -319,7 +217,9 @@ impl Pruner {
         };
         let seen = actual(leaf.encoding, leaf.seen, leaf.last_eol);
         if !leaf.cut {
-            let kept = actual(leaf.encoding, leaf.kept, leaf.last_eol);
+            let encoded = self.out.len().saturating_sub(leaf.body_start);
+            self.body_bytes += encoded;
+            let kept = cost(actual(leaf.encoding, leaf.kept, leaf.last_eol), encoded);
             match leaf.role {
                 Role::Text => self.text_pool = self.text_pool.saturating_sub(kept),
                 Role::Attachment => {
@@ -338,15 +238,12 @@ impl Pruner {
         if leaf.role == Role::Attachment {
             self.out.truncate(leaf.body_start);
         } else {
+            let encoded = self.out.len().saturating_sub(leaf.body_start);
             self.text_pool = self
                 .text_pool
-                .saturating_sub(actual(leaf.encoding, leaf.kept, 0));
+                .saturating_sub(cost(actual(leaf.encoding, leaf.kept, 0), encoded));
         }
-        if self.skeleton > self.limits.max_response_bytes && !self.boundaries.is_empty() {
-            // Too many parts to even list: this one goes whole, delimiter and header too.
-            self.out.truncate(self.part_start);
-            return;
-        }
+        self.body_bytes += self.out.len().saturating_sub(leaf.body_start);
         let marker = marker_line(seen, reason);
         self.out
             .splice(leaf.header_end..leaf.header_end, marker.into_bytes());

@@ -299,3 +299,5 @@ fn deep_nesting_is_bounded_and_fast() {
     assert_eq!(v["subject"], "deep");
     assert!(serde_json::to_vec(&v).unwrap().len() <= LIMITS.max_response_bytes);
 }
+
+mod bounds;

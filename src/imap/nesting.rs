@@ -1,0 +1,273 @@
+//! A guard on the bytes an IMAP server sends, ahead of async-imap: a response whose
+//! parentheses nest deeper than [`MAX_PARENS`] ends the connection with an error before
+//! imap-proto parses it. imap-proto parses a BODYSTRUCTURE recursively, one stack frame set
+//! per level; a hostile server nesting it a few hundred deep overflows a thread's stack, and
+//! a stack overflow aborts the whole process, every job in flight with it.
+//!
+//! The guard follows the syntax just enough to count only real list parentheses: quoted
+//! strings (with `\` escapes) and literals (`{n}` or `{n+}`, then CRLF and n bytes) are
+//! skipped, and a line end outside them ends a response and resets the count.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Deepest parenthesis nesting accepted in one response. Dovecot describes at most 100
+/// nested MIME parts (`max_nested_mime_parts`), each a level, plus a few levels of parameter
+/// and disposition lists; 500 levels overflowed a 2 MiB stack (imap-proto and our walkers).
+pub const MAX_PARENS: usize = 160;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Normal,
+    Quoted,
+    Escaped,
+    /// Inside `{...}`: the literal's length so far.
+    Count(u64),
+    /// After `}`: the CR and LF before the literal's bytes.
+    BeforeLiteral(u64),
+    Literal(u64),
+}
+
+/// Counts parenthesis nesting across reads; see the module documentation.
+#[derive(Debug, Clone)]
+pub struct Nesting {
+    state: State,
+    depth: usize,
+}
+
+impl Default for Nesting {
+    fn default() -> Self {
+        Nesting {
+            state: State::Normal,
+            depth: 0,
+        }
+    }
+}
+
+impl Nesting {
+    /// Reads `bytes` on from where the last call stopped; an error once nesting passes the cap.
+    pub fn scan(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            i += 1;
+            self.state = match self.state {
+                State::Normal => match b {
+                    b'(' => {
+                        self.depth += 1;
+                        if self.depth > MAX_PARENS {
+                            return Err(refusal());
+                        }
+                        State::Normal
+                    }
+                    b')' => {
+                        self.depth = self.depth.saturating_sub(1);
+                        State::Normal
+                    }
+                    b'"' => State::Quoted,
+                    b'{' => State::Count(0),
+                    b'\n' => {
+                        self.depth = 0;
+                        State::Normal
+                    }
+                    _ => State::Normal,
+                },
+                State::Quoted => match b {
+                    b'\\' => State::Escaped,
+                    b'"' => State::Normal,
+                    // A quoted string cannot span lines: the response ended.
+                    b'\n' => {
+                        self.depth = 0;
+                        State::Normal
+                    }
+                    _ => State::Quoted,
+                },
+                State::Escaped => State::Quoted,
+                State::Count(n) => match b {
+                    b'0'..=b'9' => {
+                        State::Count(n.saturating_mul(10).saturating_add(u64::from(b - b'0')))
+                    }
+                    b'+' => State::Count(n),
+                    b'}' => State::BeforeLiteral(n),
+                    // Not a literal after all (text in a response line): read it as such.
+                    _ => {
+                        i -= 1;
+                        State::Normal
+                    }
+                },
+                State::BeforeLiteral(n) => match b {
+                    b'\r' => State::BeforeLiteral(n),
+                    b'\n' if n == 0 => State::Normal,
+                    b'\n' => State::Literal(n),
+                    _ => {
+                        i -= 1;
+                        State::Normal
+                    }
+                },
+                State::Literal(n) => {
+                    // Skip the rest of the literal at once (this byte is its first).
+                    let rest = usize::try_from(n - 1).unwrap_or(usize::MAX);
+                    let skip = rest.min(bytes.len() - i);
+                    i += skip;
+                    let left = n - 1 - skip as u64;
+                    if left == 0 {
+                        State::Normal
+                    } else {
+                        State::Literal(left)
+                    }
+                }
+            };
+        }
+        Ok(())
+    }
+}
+
+fn refusal() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("the server sent a response nested deeper than {MAX_PARENS} levels"),
+    )
+}
+
+/// A stream whose incoming bytes pass through [`Nesting`].
+#[derive(Debug)]
+pub struct Guarded<S> {
+    inner: S,
+    nesting: Nesting,
+    refused: bool,
+}
+
+impl<S> Guarded<S> {
+    pub fn new(inner: S) -> Self {
+        Guarded {
+            inner,
+            nesting: Nesting::default(),
+            refused: false,
+        }
+    }
+
+    /// The stream itself (for the STARTTLS upgrade), with the count started afresh.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        if this.refused {
+            return Poll::Ready(Err(refusal()));
+        }
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                let new = buf.filled().get(before..).unwrap_or_default();
+                let scanned = this.nesting.scan(new);
+                if scanned.is_err() {
+                    // A failed read hands over nothing, and every later read fails too:
+                    // the connection is out of step with the protocol.
+                    buf.set_filled(before);
+                    this.refused = true;
+                }
+                Poll::Ready(scanned)
+            }
+            other => other,
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+
+    fn scan_in_pieces(bytes: &[u8], piece: usize) -> io::Result<()> {
+        let mut nesting = Nesting::default();
+        for chunk in bytes.chunks(piece) {
+            nesting.scan(chunk)?;
+        }
+        Ok(())
+    }
+
+    fn deep(depth: usize) -> Vec<u8> {
+        let mut line = b"* 1 FETCH (UID 7 BODYSTRUCTURE ".to_vec();
+        line.extend(std::iter::repeat_n(b'(', depth));
+        line.extend_from_slice(b"\"text\" \"plain\" NIL NIL NIL \"7bit\" 1 1");
+        line.extend(std::iter::repeat_n(b')', depth));
+        line.extend_from_slice(b")\r\n");
+        line
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_in_any_pieces() {
+        for piece in [1, 7, 4096] {
+            assert!(scan_in_pieces(&deep(500), piece).is_err());
+            assert!(scan_in_pieces(&deep(MAX_PARENS - 1), piece).is_ok());
+        }
+    }
+
+    #[test]
+    fn parentheses_in_strings_and_literals_and_on_earlier_lines_do_not_count() {
+        let mut text = Vec::new();
+        // Unbalanced opening parentheses on many lines: each line is a response of its own.
+        for _ in 0..10 {
+            text.extend(std::iter::repeat_n(b'(', MAX_PARENS - 10));
+            text.extend_from_slice(b"\r\n");
+        }
+        let body = "(".repeat(10_000);
+        text.extend_from_slice(
+            format!(
+                "* 2 FETCH (UID 9 BODY[] {{{}}}\r\n{body} ENVELOPE (\"a (((( \\\" ((((\" NIL))\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        text.extend_from_slice(b"* OK {not a literal} (fine)\r\n");
+        for piece in [1, 3, 100, text.len()] {
+            assert!(scan_in_pieces(&text, piece).is_ok(), "piece {piece}");
+        }
+        // The count carries on after a literal.
+        let mut after = b"* 3 FETCH (BODY[] {3}\r\nabc ".to_vec();
+        after.extend(std::iter::repeat_n(b'(', MAX_PARENS + 1));
+        assert!(scan_in_pieces(&after, 2).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_guarded_stream_fails_the_read() {
+        let bytes = deep(1000);
+        let mut guarded = Guarded::new(bytes.as_slice());
+        let mut out = Vec::new();
+        let error = guarded.read_to_end(&mut out).await.expect_err("refused");
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        let ok = deep(20);
+        let mut guarded = Guarded::new(ok.as_slice());
+        let mut out = Vec::new();
+        guarded.read_to_end(&mut out).await.expect("read");
+        assert_eq!(out, ok);
+    }
+}
