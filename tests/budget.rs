@@ -322,7 +322,6 @@ async fn imap_fetches_only_what_the_response_can_return() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_thousand_headers_keep_a_prefix_over_imap_and_pop3() {
-    let tb = testbed();
     let id = format!("headers-{}@example.test", unique("b"));
     let mut raw =
         format!("Message-ID: <{id}>\r\nFrom: many@example.test\r\nSubject: many headers\r\n");
@@ -335,32 +334,7 @@ async fn a_hundred_thousand_headers_keep_a_prefix_over_imap_and_pop3() {
     raw.push_str(&format!(
         "Content-Type: text/plain; charset=utf-8\r\n\r\n{body}"
     ));
-    let folder = unique("Headers").replace('-', "");
-    write_maildir(
-        tb.dir(),
-        "budget3",
-        &folder,
-        &[(raw.clone().into_bytes(), 1_700_000_000)],
-    );
-    let _inbox = POP3_INBOX.lock().await;
-    clear_inbox("budget2").await;
-    write_maildir(
-        tb.dir(),
-        "budget2",
-        "INBOX",
-        &[(raw.into_bytes(), 1_700_000_000)],
-    );
-
-    let imap = Jobs::start("imap").await;
-    let pop3 = Jobs::start("pop3").await;
-    for (jobs, vars) in [
-        (
-            &imap,
-            imap_vars("budget3", tb.port("PORT_IMAP"), &folder, &id),
-        ),
-        (&pop3, pop3_vars("budget2", &id)),
-    ] {
-        let (r, size) = completed(jobs, vars).await;
+    for (r, size) in read_over_imap_and_pop3(raw, "Headers", &id).await {
         assert!(size <= BUDGET + 16, "{size}");
         assert_eq!(r["truncated"], true);
         assert_eq!(r["subject"], "many headers");
@@ -375,14 +349,47 @@ async fn a_hundred_thousand_headers_keep_a_prefix_over_imap_and_pop3() {
         let plain = r["plainTextBody"].as_str().expect("body");
         assert!(!plain.is_empty() && body.starts_with(plain));
     }
+}
+
+/// Stores `raw` for IMAP (a folder of its own in budget3) and for POP3 (budget2's maildrop,
+/// under the POP3 lock), reads it both ways, and returns each response with its size.
+async fn read_over_imap_and_pop3(raw: String, label: &str, id: &str) -> Vec<(Value, usize)> {
+    let tb = testbed();
+    let folder = unique(label).replace('-', "");
+    write_maildir(
+        tb.dir(),
+        "budget3",
+        &folder,
+        &[(raw.clone().into_bytes(), 1_700_000_000)],
+    );
+    let _inbox = POP3_INBOX.lock().await;
     clear_inbox("budget2").await;
+    write_maildir(
+        tb.dir(),
+        "budget2",
+        "INBOX",
+        &[(raw.into_bytes(), 1_700_000_000)],
+    );
+    let imap = Jobs::start("imap").await;
+    let pop3 = Jobs::start("pop3").await;
+    let mut results = Vec::new();
+    for (jobs, vars) in [
+        (
+            &imap,
+            imap_vars("budget3", tb.port("PORT_IMAP"), &folder, id),
+        ),
+        (&pop3, pop3_vars("budget2", id)),
+    ] {
+        results.push(completed(jobs, vars).await);
+    }
+    clear_inbox("budget2").await;
+    results
 }
 
 /// A message above the budget whose response is within it: IMAP takes the BODYSTRUCTURE path
 /// (fetching 500 sections over several commands), and nothing is cut for the budget.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundreds_of_small_attachments_all_arrive_over_imap_and_pop3() {
-    let tb = testbed();
     let id = format!("parts-{}@example.test", unique("b"));
     let body = text(1_500_000, "parts");
     let mut raw = format!(
@@ -399,31 +406,7 @@ async fn hundreds_of_small_attachments_all_arrive_over_imap_and_pop3() {
         b64_lines(&attachment_bytes(7, 3_000_000))
     ));
     assert!(raw.len() > BUDGET);
-    let folder = unique("Parts").replace('-', "");
-    write_maildir(
-        tb.dir(),
-        "budget3",
-        &folder,
-        &[(raw.clone().into_bytes(), 1_700_000_000)],
-    );
-    let _inbox = POP3_INBOX.lock().await;
-    clear_inbox("budget2").await;
-    write_maildir(
-        tb.dir(),
-        "budget2",
-        "INBOX",
-        &[(raw.into_bytes(), 1_700_000_000)],
-    );
-    let imap = Jobs::start("imap").await;
-    let pop3 = Jobs::start("pop3").await;
-    for (jobs, vars) in [
-        (
-            &imap,
-            imap_vars("budget3", tb.port("PORT_IMAP"), &folder, &id),
-        ),
-        (&pop3, pop3_vars("budget2", &id)),
-    ] {
-        let (r, size) = completed(jobs, vars).await;
+    for (r, size) in read_over_imap_and_pop3(raw, "Parts", &id).await {
         assert!(size <= BUDGET, "{size}");
         assert_eq!(r["truncated"], false, "only the attachment limit applied");
         assert!(body.starts_with(r["plainTextBody"].as_str().expect("body")));
@@ -442,5 +425,4 @@ async fn hundreds_of_small_attachments_all_arrive_over_imap_and_pop3() {
         let estimate = attachments[500]["size"].as_u64().unwrap();
         assert!(estimate.abs_diff(3_000_000) < 30_000, "{estimate}");
     }
-    clear_inbox("budget2").await;
 }
