@@ -59,18 +59,18 @@ impl SecretProvider {
     /// they can be masked in anything the job reports. Every other variable is left exactly
     /// as typed.
     pub fn resolve(&self, variables: &mut Value) -> Result<SecretMask> {
-        let mut mask = SecretMask::default();
+        let mut used = Vec::new();
         let mut missing = Vec::new();
         if let Value::Object(map) = variables {
             for scope in SECRET_SCOPES {
                 if let Some(block) = map.get_mut(*scope) {
                     let mut pointer = format!("/{scope}");
-                    self.resolve_value(block, &mut pointer, &mut mask, &mut missing);
+                    self.resolve_value(block, &mut pointer, &mut used, &mut missing);
                 }
             }
         }
         if missing.is_empty() {
-            Ok(mask)
+            Ok(SecretMask::new(used))
         } else {
             Err(EmailError::invalid_input(missing.join("; ")))
         }
@@ -80,7 +80,7 @@ impl SecretProvider {
         &self,
         value: &mut Value,
         pointer: &mut String,
-        mask: &mut SecretMask,
+        values: &mut Vec<SecretString>,
         missing: &mut Vec<String>,
     ) {
         match value {
@@ -88,7 +88,7 @@ impl SecretProvider {
                 match substitute(text, |name| self.lookup(name)) {
                     Ok((resolved, used)) => {
                         *text = resolved;
-                        mask.values.extend(used);
+                        values.extend(used);
                     }
                     Err(name) => missing.push(format!(
                         "{}: secret '{name}' is not defined (looked for the environment variable {}{name}{})",
@@ -106,7 +106,7 @@ impl SecretProvider {
                 for (index, item) in items.iter_mut().enumerate() {
                     let len = pointer.len();
                     pointer.push_str(&format!("/{index}"));
-                    self.resolve_value(item, pointer, mask, missing);
+                    self.resolve_value(item, pointer, values, missing);
                     pointer.truncate(len);
                 }
             }
@@ -115,7 +115,7 @@ impl SecretProvider {
                     let len = pointer.len();
                     pointer.push('/');
                     pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
-                    self.resolve_value(item, pointer, mask, missing);
+                    self.resolve_value(item, pointer, values, missing);
                     pointer.truncate(len);
                 }
             }
@@ -166,17 +166,17 @@ fn is_secret_name(name: &str) -> bool {
 /// The secret values a job used, to be replaced by `***` in every message it reports.
 #[derive(Default, Clone)]
 pub struct SecretMask {
-    values: Vec<SecretString>,
+    /// Each value as it is and as JSON and Rust's debug formatting escape it (validation and
+    /// parse errors quote values that way, so a password with a quote or a backslash would
+    /// otherwise slip through), longest first so that a secret containing another is masked
+    /// whole. Worked out once per job: a response may have thousands of strings to mask.
+    forms: Vec<SecretString>,
 }
 
 impl SecretMask {
-    /// Masks every known secret value in `text`, also as JSON and as Rust's debug formatting
-    /// escape it (validation and parse errors quote values that way, so a password with a
-    /// quote or a backslash would otherwise slip through). Longer forms go first so that a
-    /// secret containing another is masked whole.
-    pub fn apply(&self, text: &str) -> String {
+    pub fn new(values: Vec<SecretString>) -> SecretMask {
         let mut forms: Vec<String> = Vec::new();
-        for value in self.values.iter().map(|v| v.expose_secret()) {
+        for value in values.iter().map(|v| v.expose_secret()) {
             if value.is_empty() {
                 continue;
             }
@@ -193,13 +193,27 @@ impl SecretMask {
             }
         }
         forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
-        let mut masked = text.to_string();
-        for form in forms {
-            if masked.contains(&form) {
-                masked = masked.replace(&form, "***");
+        forms.dedup();
+        SecretMask {
+            forms: forms.into_iter().map(SecretString::from).collect(),
+        }
+    }
+
+    /// `text` with every form of every secret replaced by `***`, or None when it holds none.
+    fn masked(&self, text: &str) -> Option<String> {
+        let mut masked: Option<String> = None;
+        for form in self.forms.iter().map(|f| f.expose_secret()) {
+            let current = masked.as_deref().unwrap_or(text);
+            if current.contains(form) {
+                masked = Some(current.replace(form, "***"));
             }
         }
         masked
+    }
+
+    /// Masks every known secret value in `text` (see [`SecretMask::new`] for the forms).
+    pub fn apply(&self, text: &str) -> String {
+        self.masked(text).unwrap_or_else(|| text.to_string())
     }
 
     /// Masks every string of a response in place, so that a secret value that reached the
@@ -214,8 +228,7 @@ impl SecretMask {
         while let Some(value) = pending.pop() {
             match value {
                 Value::String(text) => {
-                    let masked = self.apply(text);
-                    if masked != *text {
+                    if let Some(masked) = self.masked(text) {
                         *text = masked;
                     }
                 }
@@ -227,13 +240,13 @@ impl SecretMask {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.forms.is_empty()
     }
 }
 
 impl std::fmt::Debug for SecretMask {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SecretMask({} values)", self.values.len())
+        write!(f, "SecretMask({} forms)", self.forms.len())
     }
 }
 
@@ -307,9 +320,7 @@ mod tests {
 
     #[test]
     fn escaped_forms_are_masked_too() {
-        let mask = SecretMask {
-            values: vec!["pa\"ss\\wörd".to_string().into()],
-        };
+        let mask = SecretMask::new(vec!["pa\"ss\\wörd".to_string().into()]);
         assert_eq!(
             mask.apply(r#"/server/port: "pa\"ss\\wörd" is not of type "integer""#),
             r#"/server/port: "***" is not of type "integer""#
@@ -322,9 +333,7 @@ mod tests {
 
     #[test]
     fn longer_secrets_are_masked_first() {
-        let mask = SecretMask {
-            values: vec!["abc".to_string().into(), "abcdef".to_string().into()],
-        };
+        let mask = SecretMask::new(vec!["abc".to_string().into(), "abcdef".to_string().into()]);
         assert_eq!(mask.apply("x abcdef y abc"), "x *** y ***");
     }
 }
