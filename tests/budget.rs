@@ -4,15 +4,14 @@
 
 mod support;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use base64::Engine;
 use serde_json::{Value, json};
 use support::gateway::Outcome;
 use support::mailbox::{clear_inbox, write_maildir};
+use support::proxy::rewriting_relay;
 use support::{Jobs, testbed, unique};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MIB: usize = 1024 * 1024;
 /// The default budget, and Zeebe's default message limit.
@@ -240,50 +239,11 @@ async fn large_messages_over_pop3_fit_the_budget() {
     clear_inbox("budget2").await;
 }
 
-/// A TCP proxy to the plaintext IMAP port that counts the bytes the server sends.
-async fn counting_proxy(upstream: u16) -> (u16, Arc<AtomicU64>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let count = Arc::new(AtomicU64::new(0));
-    let counter = count.clone();
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await else {
-                continue;
-            };
-            let counter = counter.clone();
-            tokio::spawn(async move {
-                let (mut client_read, mut client_write) = client.into_split();
-                let (mut server_read, mut server_write) = server.into_split();
-                let up = tokio::spawn(async move {
-                    let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
-                    let _ = server_write.shutdown().await;
-                });
-                let mut buffer = vec![0u8; 64 * 1024];
-                loop {
-                    match server_read.read(&mut buffer).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            counter.fetch_add(n as u64, Ordering::SeqCst);
-                            if client_write.write_all(&buffer[..n]).await.is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-                let _ = client_write.shutdown().await;
-                up.abort();
-            });
-        }
-    });
-    (port, count)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imap_fetches_only_what_the_response_can_return() {
     let jobs = Jobs::start("imap").await;
     let tb = testbed();
-    let (proxy, received) = counting_proxy(tb.port("PORT_IMAP")).await;
+    let (proxy, received) = rewriting_relay(tb.port("PORT_IMAP"), str::to_string).await;
     let folder = unique("Huge").replace('-', "");
     let id = format!("huge-{}@example.test", unique("b"));
     let html = text(10_000_000, "<i>html</i>");

@@ -4,13 +4,12 @@
 
 mod support;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use serde_json::{Value, json};
 use support::mailbox::write_maildir;
+use support::proxy::rewriting_relay;
 use support::{Jobs, testbed, unique};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 const BUDGET: usize = 64 * 1024;
 
@@ -42,53 +41,6 @@ fn rewrite(line: &str, lies: Lies) -> String {
         line.replace_range(at..end, "");
     }
     line
-}
-
-/// A proxy to the plaintext IMAP port that rewrites the server's lines and counts its bytes.
-async fn lying_proxy(upstream: u16, lies: Lies) -> (u16, Arc<AtomicU64>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let count = Arc::new(AtomicU64::new(0));
-    let counter = count.clone();
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await else {
-                continue;
-            };
-            let counter = counter.clone();
-            tokio::spawn(async move {
-                let (mut client_read, mut client_write) = client.into_split();
-                let (server_read, mut server_write) = server.into_split();
-                let up = tokio::spawn(async move {
-                    let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
-                    let _ = server_write.shutdown().await;
-                });
-                let mut server_read = BufReader::new(server_read);
-                let mut line = Vec::new();
-                loop {
-                    line.clear();
-                    match server_read.read_until(b'\n', &mut line).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            counter.fetch_add(n as u64, Ordering::SeqCst);
-                            let out = match std::str::from_utf8(&line) {
-                                Ok(text) if text.starts_with("* ") => {
-                                    rewrite(text, lies).into_bytes()
-                                }
-                                _ => line.clone(),
-                            };
-                            if client_write.write_all(&out).await.is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-                let _ = client_write.shutdown().await;
-                up.abort();
-            });
-        }
-    });
-    (port, count)
 }
 
 fn vars(port: u16, folder: &str, id: &str) -> Value {
@@ -134,14 +86,12 @@ async fn a_lying_size_never_makes_imap_fetch_the_whole_message() {
     write_maildir(tb.dir(), "budget3", &folder, &stored);
     let jobs = Jobs::start_with("imap", &[("EMAIL_MAX_RESPONSE_BYTES", "65536")]).await;
     for (n, structure) in [false, true].into_iter().enumerate() {
-        let (port, received) = lying_proxy(
-            tb.port("PORT_IMAP"),
-            Lies {
-                size: true,
-                structure,
-            },
-        )
-        .await;
+        let lies = Lies {
+            size: true,
+            structure,
+        };
+        let (port, received) =
+            rewriting_relay(tb.port("PORT_IMAP"), move |line| rewrite(line, lies)).await;
         let r = jobs.ok("read", vars(port, &folder, &ids[n])).await;
         let transferred = received.load(Ordering::SeqCst) as usize;
         assert!(

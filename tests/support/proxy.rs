@@ -119,3 +119,55 @@ async fn relay(
     let _ = client_write.shutdown().await;
     upstream.abort();
 }
+
+/// A proxy to a plaintext port that relays the server's lines through `rewrite` (untagged
+/// `* ` lines only; the rest pass as they are) and counts the bytes the server sent. With
+/// `|line| line.to_string()` it only counts.
+pub async fn rewriting_relay(
+    upstream: u16,
+    rewrite: impl Fn(&str) -> String + Send + Sync + 'static,
+) -> (u16, Arc<std::sync::atomic::AtomicU64>) {
+    let rewrite = Arc::new(rewrite);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+    let port = listener.local_addr().expect("address").port();
+    let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = count.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
+                continue;
+            };
+            let counter = counter.clone();
+            let rewrite = rewrite.clone();
+            tokio::spawn(async move {
+                let (mut client_read, mut client_write) = client.into_split();
+                let (server_read, mut server_write) = server.into_split();
+                let up = tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+                    let _ = server_write.shutdown().await;
+                });
+                let mut server_read = BufReader::new(server_read);
+                let mut line = Vec::new();
+                loop {
+                    line.clear();
+                    match server_read.read_until(b'\n', &mut line).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            counter.fetch_add(n as u64, Ordering::SeqCst);
+                            let out = match std::str::from_utf8(&line) {
+                                Ok(text) if text.starts_with("* ") => rewrite(text).into_bytes(),
+                                _ => line.clone(),
+                            };
+                            if client_write.write_all(&out).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                let _ = client_write.shutdown().await;
+                up.abort();
+            });
+        }
+    });
+    (port, count)
+}
