@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use super::budget;
 use super::normalize::sanitize_file_name;
-use super::prune::{CutReason, Limits, Pruned, marker_name, parse_marker, prune};
+use super::prune::{CutReason, Limits, Pruned, marker_name, parse_marker};
 
 /// What the server knows about a message besides its bytes.
 #[derive(Debug, Clone, Default)]
@@ -179,8 +179,10 @@ fn html_text(message: &Message<'_>) -> Option<String> {
 }
 
 /// The read response for `raw` under the default response budget. `max_attachment_bytes`
-/// bounds each attachment's content.
-pub fn read_response(raw: &[u8], envelope: &Envelope, max_attachment_bytes: usize) -> Value {
+/// bounds each attachment's content. (The operations prune as they fetch and call [`respond`];
+/// this whole-message form serves the tests.)
+#[cfg(test)]
+pub(crate) fn read_response(raw: &[u8], envelope: &Envelope, max_attachment_bytes: usize) -> Value {
     read_response_within(
         raw,
         envelope,
@@ -192,8 +194,9 @@ pub fn read_response(raw: &[u8], envelope: &Envelope, max_attachment_bytes: usiz
 }
 
 /// The read response for a whole message held in memory, within `limits`.
-pub fn read_response_within(raw: &[u8], envelope: &Envelope, limits: Limits) -> Value {
-    respond(prune(raw, limits), envelope, limits)
+#[cfg(test)]
+pub(crate) fn read_response_within(raw: &[u8], envelope: &Envelope, limits: Limits) -> Value {
+    respond(super::prune::prune(raw, limits), envelope, limits)
 }
 
 /// The read response for a pruned message (see [`crate::mail::prune`]), fitted to the budget.

@@ -236,13 +236,6 @@ pub struct Target {
     pub authentication: Authentication,
 }
 
-impl Target {
-    /// What pooled sessions are keyed by (see [`SessionKey`]).
-    pub fn session_key(&self) -> SessionKey {
-        SessionKey::new(&self.endpoint, &self.authentication)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

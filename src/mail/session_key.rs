@@ -81,17 +81,16 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::mail::server::{Security, Target};
+    use crate::mail::server::Security;
 
     fn key(endpoint: &Endpoint, username: &str, password: &str) -> SessionKey {
-        Target {
-            endpoint: endpoint.clone(),
-            authentication: Authentication::Simple {
+        SessionKey::new(
+            endpoint,
+            &Authentication::Simple {
                 username: username.into(),
                 password: password.to_string().into(),
             },
-        }
-        .session_key()
+        )
     }
 
     fn endpoint() -> Endpoint {
@@ -140,19 +139,13 @@ mod tests {
         for other in &variants {
             assert_ne!(key(&e, "u", "1"), key(other, "u", "1"), "{other:?}");
         }
-        let oauth = Target {
-            endpoint: e.clone(),
-            authentication: Authentication::Oauth2 {
-                username: "u".into(),
-                access_token: "1".to_string().into(),
-            },
+        let oauth = Authentication::Oauth2 {
+            username: "u".into(),
+            access_token: "1".to_string().into(),
         };
-        assert_ne!(oauth.session_key(), key(&e, "u", "1"));
-        let none = Target {
-            endpoint: e.clone(),
-            authentication: Authentication::None,
-        };
-        assert_eq!(none.session_key(), none.session_key());
+        assert_ne!(SessionKey::new(&e, &oauth), key(&e, "u", "1"));
+        let none = Authentication::None;
+        assert_eq!(SessionKey::new(&e, &none), SessionKey::new(&e, &none));
     }
 
     #[test]
