@@ -12,12 +12,20 @@
 # message ever leaves the machine. Users are <name>@example.test with password <name>-pw.
 set -euo pipefail
 
-TESTBED_DIR=${TESTBED_DIR:-/tmp/email-connector-testbed}
 SCRIPT_PATH=$(readlink -f "${BASH_SOURCE[0]}")
-USERS=(alice bob carol dave erin frank grace heidi ivan judy mallory bench popbench pop1 pop2 pop3 pop4 move1 move2 hostile1 hostile2 hostile3 budget1 budget2 budget3 budget4 net1 net2 net3 net4)
+USERS=(alice bob carol dave erin frank grace heidi ivan judy mallory bench popbench pop1 pop2 pop3 pop4 move1 move2 hostile1 hostile2 hostile3 budget1 budget2 budget3 budget4 net1 net2 net3 net4
+       fault1 fault2 fault3 fault4 fault5 fault6 fault7 fault8 restart1 restart2 soak1 soak2
+       inbound1 inbound2 inbound3 inbound4 inbound5 inbound6 inbound7 inbound8 inbound9 inbound10 inbound11 inbound12 inbench
+       oauth1 oauth2 oauth3 oauth4 docs1 docs2 docs3 docs4 tenant1 tenant2)
 
-PORT_IMAP=10143 PORT_IMAPS=10993 PORT_POP3=10110 PORT_POP3S=10995
-PORT_LMTP=10024 PORT_SMTP=10025 PORT_SUBMISSION=10587 PORT_SUBMISSIONS=10465
+# TESTBED_PORT_OFFSET (with its own TESTBED_DIR) runs a second, private instance beside the
+# shared one, for tests that stop and start the servers under load.
+OFFSET=${TESTBED_PORT_OFFSET:-0}
+if [ "$OFFSET" = 0 ]; then TESTBED_DIR=${TESTBED_DIR:-/tmp/email-connector-testbed}
+else TESTBED_DIR=${TESTBED_DIR:-/tmp/email-connector-testbed-$OFFSET}; fi
+PORT_IMAP=$((10143 + OFFSET)) PORT_IMAPS=$((10993 + OFFSET)) PORT_POP3=$((10110 + OFFSET))
+PORT_POP3S=$((10995 + OFFSET)) PORT_LMTP=$((10024 + OFFSET)) PORT_SMTP=$((10025 + OFFSET))
+PORT_SUBMISSION=$((10587 + OFFSET)) PORT_SUBMISSIONS=$((10465 + OFFSET))
 
 DOVECOT_CONF=$TESTBED_DIR/dovecot/dovecot.conf
 POSTFIX_DIR=$TESTBED_DIR/postfix/etc
@@ -92,7 +100,7 @@ write_dovecot() {
     echo "fsuser@example.test:{PLAIN}fsuser-pw::::::userdb_mail=maildir:~/Maildir:LAYOUT=fs" >> "$d/users"
     chmod 644 "$d/users"
     cat > "$DOVECOT_CONF" <<CONF
-instance_name = email-connector-testbed
+instance_name = email-connector-testbed-$OFFSET
 base_dir = $d/run
 state_dir = $d/state
 log_path = $d/dovecot.log
