@@ -1,13 +1,13 @@
-//! Settings from flags and environment variables, named after Camunda's client conventions
-//! (`ZEEBE_ADDRESS`, `ZEEBE_CLIENT_ID`, …) so existing deployment manifests carry over.
+//! Settings from flags and environment variables. The gateway connection follows Camunda's
+//! client names (`CAMUNDA_*` of the 8.8+ SDKs, `ZEEBE_*` as aliases; see
+//! `gateway::settings`) so the console's credentials and existing manifests carry over.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 
-use crate::gateway::GatewayConfig;
-use crate::gateway::oauth::OAuthConfig;
+use crate::gateway::settings::{CamundaSettings, Environment, Flags, resolve};
 use crate::job::parse_iso8601_duration;
 use crate::mail::policy::{HostPolicy, HostRules};
 use crate::operation::OperationSettings;
@@ -122,31 +122,57 @@ impl OperationArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Zeebe gateway: `http://host:port`, `https://host:port` or `host:port`.
-    /// `ZEEBE_GRPC_ADDRESS` takes precedence over `ZEEBE_ADDRESS`.
-    #[arg(long, env = "ZEEBE_ADDRESS", default_value = "http://localhost:26500")]
-    pub address: String,
-    /// Force plaintext (`true`) or TLS (`false`) whatever the address implies.
-    #[arg(long, env = "ZEEBE_INSECURE_CONNECTION")]
+    /// A `.env` file (e.g. the one the Camunda console hands out, `export NAME='value'` lines)
+    /// read for the gateway settings below; variables set in the process win over it.
+    #[arg(long, env = "EMAIL_ENV_FILE")]
+    pub env_file: Option<PathBuf>,
+    /// Zeebe gateway: `grpc://` or `http://host:port` (plaintext), `grpcs://` or
+    /// `https://host:port` (TLS), or `host:port`. Env: `ZEEBE_GRPC_ADDRESS`, alias
+    /// `ZEEBE_ADDRESS`.
+    #[arg(long)]
+    pub address: Option<String>,
+    /// Camunda's REST API (the document store). Env: `CAMUNDA_REST_ADDRESS`, alias
+    /// `ZEEBE_REST_ADDRESS`.
+    #[arg(long)]
+    pub rest_address: Option<String>,
+    /// Force plaintext (`true`) or TLS (`false`) whatever the address implies. Env:
+    /// `ZEEBE_INSECURE_CONNECTION`.
+    #[arg(long)]
     pub insecure: Option<bool>,
-    /// PEM file of the CA that signed the gateway's certificate.
-    #[arg(long, env = "ZEEBE_CA_CERTIFICATE_PATH")]
+    /// PEM file of the CA that signed the gateway's certificate. Env:
+    /// `CAMUNDA_CA_CERTIFICATE_PATH`, alias `ZEEBE_CA_CERTIFICATE_PATH`.
+    #[arg(long)]
     pub ca_certificate: Option<PathBuf>,
-    /// OAuth2 client id (Camunda SaaS / Identity).
-    #[arg(long, env = "ZEEBE_CLIENT_ID")]
+    /// `NONE`, `OAUTH` or `BASIC`; inferred from what is set when absent. Env:
+    /// `CAMUNDA_AUTH_STRATEGY`.
+    #[arg(long)]
+    pub auth_strategy: Option<String>,
+    /// OAuth2 client id. Env: `CAMUNDA_CLIENT_ID`, alias `ZEEBE_CLIENT_ID`.
+    #[arg(long)]
     pub client_id: Option<String>,
-    /// OAuth2 client secret.
-    #[arg(long, env = "ZEEBE_CLIENT_SECRET", hide_env_values = true)]
+    /// OAuth2 client secret. Env: `CAMUNDA_CLIENT_SECRET`, alias `ZEEBE_CLIENT_SECRET`.
+    #[arg(long)]
     pub client_secret: Option<String>,
-    /// OAuth2 token endpoint.
-    #[arg(long, env = "ZEEBE_AUTHORIZATION_SERVER_URL")]
+    /// OAuth2 token endpoint (default: Camunda SaaS's). Env: `CAMUNDA_OAUTH_URL`, alias
+    /// `ZEEBE_AUTHORIZATION_SERVER_URL`.
+    #[arg(long)]
     pub authorization_server_url: Option<String>,
-    /// OAuth2 audience (`zeebe.camunda.io` on SaaS, `zeebe-api` on self-managed Identity).
-    #[arg(long, env = "ZEEBE_TOKEN_AUDIENCE")]
+    /// OAuth2 audience. Env: `CAMUNDA_TOKEN_AUDIENCE`, alias `ZEEBE_TOKEN_AUDIENCE`.
+    #[arg(long)]
     pub token_audience: Option<String>,
-    /// OAuth2 scope, where the identity provider needs one.
-    #[arg(long, env = "ZEEBE_TOKEN_SCOPE")]
+    /// OAuth2 scope. Env: `CAMUNDA_OAUTH_SCOPE`, alias `ZEEBE_TOKEN_SCOPE`.
+    #[arg(long)]
     pub token_scope: Option<String>,
+    /// Basic auth user (e.g. `connector`). Env: `CAMUNDA_BASIC_AUTH_USERNAME`.
+    #[arg(long)]
+    pub basic_auth_username: Option<String>,
+    /// Basic auth password. Env: `CAMUNDA_BASIC_AUTH_PASSWORD`.
+    #[arg(long)]
+    pub basic_auth_password: Option<String>,
+    /// Tenants whose jobs to serve, comma-separated; none = the default tenant. Env:
+    /// `CAMUNDA_TENANT_IDS`, or one by `CAMUNDA_DEFAULT_TENANT_ID` / `CAMUNDA_TENANT_ID`.
+    #[arg(long, value_delimiter = ',')]
+    pub tenant_ids: Option<Vec<String>>,
     /// Worker name recorded on activated jobs.
     #[arg(long, env = "ZEEBE_WORKER_NAME", default_value = "email-connector")]
     pub worker_name: String,
@@ -180,37 +206,26 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    pub fn gateway_config(&self) -> Result<GatewayConfig, String> {
-        let address = std::env::var("ZEEBE_GRPC_ADDRESS")
-            .ok()
-            .filter(|a| !a.trim().is_empty())
-            .unwrap_or_else(|| self.address.clone());
-        let oauth = match (
-            &self.client_id,
-            &self.client_secret,
-            &self.authorization_server_url,
-        ) {
-            (Some(id), Some(secret), Some(url)) => Some(OAuthConfig {
-                authorization_server_url: url.clone(),
-                client_id: id.clone(),
-                client_secret: secret.clone().into(),
-                audience: self.token_audience.clone(),
-                scope: self.token_scope.clone(),
-            }),
-            (None, None, None) => None,
-            _ => {
-                return Err(
-                    "OAuth needs all of ZEEBE_CLIENT_ID, ZEEBE_CLIENT_SECRET and ZEEBE_AUTHORIZATION_SERVER_URL"
-                        .into(),
-                );
-            }
-        };
-        Ok(GatewayConfig {
-            address,
+    /// The connection to Camunda: flags, then `CAMUNDA_*` / `ZEEBE_*` variables, then the
+    /// env file.
+    pub fn camunda_settings(&self) -> Result<CamundaSettings, String> {
+        let env = Environment::load(self.env_file.as_deref())?;
+        let flags = Flags {
+            address: self.address.clone(),
+            rest_address: self.rest_address.clone(),
             insecure: self.insecure,
-            ca_certificate_path: self.ca_certificate.clone(),
-            oauth,
-        })
+            ca_certificate: self.ca_certificate.clone(),
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            oauth_url: self.authorization_server_url.clone(),
+            audience: self.token_audience.clone(),
+            scope: self.token_scope.clone(),
+            basic_username: self.basic_auth_username.clone(),
+            basic_password: self.basic_auth_password.clone(),
+            auth_strategy: self.auth_strategy.clone(),
+            tenant_ids: self.tenant_ids.clone(),
+        };
+        resolve(&flags, &env)
     }
 
     pub fn worker_settings(&self) -> WorkerSettings {
@@ -223,6 +238,7 @@ impl RunArgs {
             poll_interval: Duration::from_millis(100),
             shutdown_grace: self.shutdown_grace,
             secrets: self.secrets.provider(),
+            tenant_ids: Vec::new(),
         }
     }
 }

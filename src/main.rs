@@ -148,14 +148,19 @@ fn registry(operations: &OperationArgs) -> Result<Registry, String> {
 
 async fn run(args: RunArgs) -> Result<(), String> {
     let registry = Arc::new(registry(&args.operations)?);
-    let gateway = GatewayClient::connect_lazy(&args.gateway_config()?)?;
+    let camunda = args.camunda_settings()?;
+    camunda.log_sources();
+    let gateway = GatewayClient::connect_lazy(&camunda.gateway)?;
     tracing::info!(
         address = gateway.address(),
+        credentials = %gateway.credentials().describe(),
+        tenants = %tenants_text(&camunda.tenant_ids),
         job_types = registry.job_types().collect::<Vec<_>>().join(","),
         max_jobs_active = args.max_jobs_active,
         "email connector starting"
     );
-    let settings = args.worker_settings();
+    let mut settings = args.worker_settings();
+    settings.tenant_ids = camunda.tenant_ids.clone();
     let expected_streams = if settings.streaming {
         registry.entries().len()
     } else {
@@ -180,6 +185,14 @@ async fn run(args: RunArgs) -> Result<(), String> {
     worker.run(shutdown_signal()).await;
     let _ = stop_http.send(true);
     Ok(())
+}
+
+fn tenants_text(tenants: &[String]) -> String {
+    if tenants.is_empty() {
+        "<default>".into()
+    } else {
+        tenants.join(",")
+    }
 }
 
 async fn invoke(operation: String, file: String, secrets: SecretArgs) -> Result<(), String> {

@@ -99,8 +99,7 @@ fn gateway_config(url: &str) -> GatewayConfig {
     GatewayConfig {
         address: url.to_string(),
         insecure: None,
-        ca_certificate_path: None,
-        oauth: None,
+        ..GatewayConfig::default()
     }
 }
 
@@ -443,7 +442,6 @@ async fn oauth_tokens_are_fetched_once_cached_and_sent_on_every_call() {
     let config = GatewayConfig {
         address: gateway.url(),
         insecure: None,
-        ca_certificate_path: None,
         oauth: Some(OAuthConfig {
             authorization_server_url: url,
             client_id: "worker-client".into(),
@@ -451,6 +449,7 @@ async fn oauth_tokens_are_fetched_once_cached_and_sent_on_every_call() {
             audience: Some("zeebe-api".into()),
             scope: None,
         }),
+        ..GatewayConfig::default()
     };
     let worker = start_worker(config, &probe, settings(2));
     for _ in 0..3 {

@@ -51,8 +51,7 @@ impl InProcessWorker {
         let config = GatewayConfig {
             address: gateway.url(),
             insecure: None,
-            ca_certificate_path: None,
-            oauth: None,
+            ..GatewayConfig::default()
         };
         let client = GatewayClient::connect_lazy(&config).expect("gateway client");
         let settings = WorkerSettings {

@@ -1,15 +1,15 @@
 //! A Zeebe gateway client: a lazily connected channel (the worker starts even when the gateway
-//! is down, and reconnects by itself), TLS when asked, and a bearer token on every call when
-//! OAuth is configured.
+//! is down, and reconnects by itself), TLS when asked, and Basic credentials or a bearer token
+//! on every call when configured.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Request, Status, Streaming};
 
-use super::oauth::{OAuthConfig, TokenProvider};
+use super::credentials::{BasicAuth, Credentials};
+use super::oauth::OAuthConfig;
 use super::proto::gateway_client::GatewayClient as Generated;
 use super::proto::{
     ActivateJobsRequest, ActivateJobsResponse, ActivatedJob, CompleteJobRequest, FailJobRequest,
@@ -17,15 +17,18 @@ use super::proto::{
     UpdateJobTimeoutRequest,
 };
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct GatewayConfig {
-    /// `http://host:port`, `https://host:port`, or a bare `host:port`.
+    /// `grpc://` or `http://host:port` (plaintext), `grpcs://` or `https://host:port` (TLS), or a
+    /// bare `host:port`.
     pub address: String,
     /// Overrides what the address implies: `Some(true)` forces plaintext.
     pub insecure: Option<bool>,
     /// PEM file of a CA to trust for the gateway (self-managed clusters with their own CA).
     pub ca_certificate_path: Option<std::path::PathBuf>,
     pub oauth: Option<OAuthConfig>,
+    /// Basic credentials (never together with `oauth`; configuration refuses that).
+    pub basic: Option<BasicAuth>,
 }
 
 impl GatewayConfig {
@@ -33,13 +36,23 @@ impl GatewayConfig {
     /// is configured or the port is 443, which is what Camunda SaaS and Identity setups need.
     pub fn resolved_url(&self) -> Result<(String, bool), String> {
         let address = self.address.trim().trim_end_matches('/');
-        let (mut url, mut tls) = if let Some(rest) = address.strip_prefix("https://") {
+        // The console and Camunda's newer clients write grpc:// and grpcs://; the channel
+        // speaks HTTP/2 either way, so they map onto http:// and https://.
+        let scheme_rest = |scheme: &str| {
+            address
+                .get(..scheme.len())
+                .filter(|s| s.eq_ignore_ascii_case(scheme))
+                .map(|_| &address[scheme.len()..])
+        };
+        let (mut url, mut tls) = if let Some(rest) =
+            scheme_rest("https://").or_else(|| scheme_rest("grpcs://"))
+        {
             (format!("https://{rest}"), true)
-        } else if let Some(rest) = address.strip_prefix("http://") {
+        } else if let Some(rest) = scheme_rest("http://").or_else(|| scheme_rest("grpc://")) {
             (format!("http://{rest}"), false)
         } else if address.contains("://") {
             return Err(format!(
-                "unsupported gateway address '{address}' (use http:// or https://)"
+                "unsupported gateway address '{address}' (use grpc://, grpcs://, http:// or https://)"
             ));
         } else {
             let tls = self.oauth.is_some() || address.ends_with(":443");
@@ -66,7 +79,7 @@ const UNARY_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct GatewayClient {
     inner: Generated<Channel>,
-    tokens: Option<Arc<TokenProvider>>,
+    credentials: Credentials,
     address: String,
 }
 
@@ -102,13 +115,18 @@ impl GatewayClient {
             inner: Generated::new(channel)
                 .max_decoding_message_size(64 * 1024 * 1024)
                 .max_encoding_message_size(64 * 1024 * 1024),
-            tokens: config.oauth.clone().map(TokenProvider::new),
+            credentials: Credentials::new(config.basic.as_ref(), config.oauth.as_ref()),
             address: url,
         })
     }
 
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// The identity this client presents; the document store's client presents the same.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
     }
 
     /// A unary call's request, with a deadline: a job's result (and a POP3 session held open
@@ -121,16 +139,15 @@ impl GatewayClient {
 
     async fn request<T>(&self, message: T) -> Result<Request<T>, Status> {
         let mut request = Request::new(message);
-        if let Some(tokens) = &self.tokens {
-            let token = tokens
-                .token()
-                .await
-                .map_err(|e| Status::unauthenticated(e.to_string()))?;
-            let value = format!("Bearer {}", token.expose_secret())
-                .parse()
-                .map_err(|_| {
-                    Status::unauthenticated("the access token is not a valid header value")
-                })?;
+        let authorization = self
+            .credentials
+            .authorization()
+            .await
+            .map_err(Status::unauthenticated)?;
+        if let Some(value) = authorization {
+            let value = value.expose_secret().parse().map_err(|_| {
+                Status::unauthenticated("the credentials are not a valid header value")
+            })?;
             request.metadata_mut().insert("authorization", value);
         }
         Ok(request)
@@ -138,10 +155,10 @@ impl GatewayClient {
 
     /// Forgets a rejected token so the next call fetches a new one.
     async fn observe<T>(&self, result: Result<T, Status>) -> Result<T, Status> {
-        if let (Err(status), Some(tokens)) = (&result, &self.tokens)
+        if let Err(status) = &result
             && status.code() == tonic::Code::Unauthenticated
         {
-            tokens.invalidate().await;
+            self.credentials.rejected().await;
         }
         result
     }
@@ -257,8 +274,7 @@ mod tests {
         GatewayConfig {
             address: address.into(),
             insecure: None,
-            ca_certificate_path: None,
-            oauth: None,
+            ..GatewayConfig::default()
         }
     }
 
@@ -289,5 +305,23 @@ mod tests {
             ("http://gw:443".into(), false)
         );
         assert!(config("ftp://gw:1").resolved_url().is_err());
+    }
+
+    #[test]
+    fn grpc_schemes_as_the_console_writes_them() {
+        assert_eq!(
+            config("grpcs://abc.bru-2.zeebe.camunda.io:443")
+                .resolved_url()
+                .unwrap(),
+            ("https://abc.bru-2.zeebe.camunda.io:443".into(), true)
+        );
+        assert_eq!(
+            config("grpc://zeebe:26500").resolved_url().unwrap(),
+            ("http://zeebe:26500".into(), false)
+        );
+        assert_eq!(
+            config("GRPCS://gw:443").resolved_url().unwrap(),
+            ("https://gw:443".into(), true)
+        );
     }
 }

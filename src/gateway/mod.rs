@@ -1,7 +1,10 @@
-//! The Zeebe gateway: generated gRPC code, a client with TLS and OAuth, and nothing else.
+//! The Zeebe gateway: generated gRPC code, a client with TLS, Basic auth and OAuth, the settings
+//! that name them, and nothing else.
 
 pub mod client;
+pub mod credentials;
 pub mod oauth;
+pub mod settings;
 
 /// Client code generated from `proto/gateway.proto` at build time (the server side is built
 /// for the test gateway only; see `build.rs`).
@@ -11,3 +14,4 @@ pub mod proto {
 }
 
 pub use client::{GatewayClient, GatewayConfig};
+pub use credentials::{BasicAuth, Credentials};

@@ -75,13 +75,25 @@ pub(super) async fn watch_gateway(shared: Arc<Shared>, mut stop: watch::Receiver
                     .gateway_reachable
                     .store(false, Ordering::SeqCst);
                 let delay = backoff.next_delay();
-                warn!(
-                    "cannot reach the Zeebe gateway at {}: {} ({:?}); retrying in {:.1} s",
-                    shared.gateway.address(),
-                    status.message(),
-                    status.code(),
-                    delay.as_secs_f64()
-                );
+                if status.code() == tonic::Code::Unauthenticated {
+                    // Not a network problem: say so, and which identity was refused, so the
+                    // operator looks at the credentials rather than the network.
+                    warn!(
+                        "the Zeebe gateway at {} refused the worker's credentials ({}): {}; check CAMUNDA_AUTH_STRATEGY and its credentials; retrying in {:.1} s",
+                        shared.gateway.address(),
+                        shared.gateway.credentials().describe(),
+                        status.message(),
+                        delay.as_secs_f64()
+                    );
+                } else {
+                    warn!(
+                        "cannot reach the Zeebe gateway at {}: {} ({:?}); retrying in {:.1} s",
+                        shared.gateway.address(),
+                        status.message(),
+                        status.code(),
+                        delay.as_secs_f64()
+                    );
+                }
                 delay
             }
         };
@@ -108,7 +120,7 @@ pub(super) async fn stream_loop(
             worker: shared.settings.worker_name.clone(),
             timeout: millis(shared.settings.job_timeout),
             fetch_variable: fetch_variable.clone(),
-            tenant_ids: Vec::new(),
+            tenant_ids: shared.settings.tenant_ids.clone(),
         };
         let opened = tokio::select! {
             r = shared.gateway.stream_activated_jobs(request) => r,
@@ -204,7 +216,7 @@ pub(super) async fn poll_loop(
             max_jobs_to_activate: i32::try_from(free).unwrap_or(i32::MAX),
             fetch_variable: fetch_variable.clone(),
             request_timeout: millis(shared.settings.poll_request_timeout),
-            tenant_ids: Vec::new(),
+            tenant_ids: shared.settings.tenant_ids.clone(),
         };
         let started = Instant::now();
         let opened = tokio::select! {

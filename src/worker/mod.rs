@@ -55,6 +55,9 @@ pub struct WorkerSettings {
     /// How long shutdown waits for running jobs before failing them back to Zeebe.
     pub shutdown_grace: Duration,
     pub secrets: SecretProvider,
+    /// Tenants whose jobs are activated (sent on every activation and stream); empty = the
+    /// default tenant only, as Zeebe reads an empty list.
+    pub tenant_ids: Vec<String>,
 }
 
 impl Default for WorkerSettings {
@@ -68,6 +71,7 @@ impl Default for WorkerSettings {
             poll_interval: Duration::from_millis(100),
             shutdown_grace: Duration::from_secs(30),
             secrets: SecretProvider::new("EMAIL_SECRET_", None),
+            tenant_ids: Vec::new(),
         }
     }
 }

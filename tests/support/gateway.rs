@@ -27,6 +27,13 @@ pub mod proto {
     ));
 }
 
+/// An open job stream: job type, tenants asked for, sender.
+type OpenStream = (
+    String,
+    Vec<String>,
+    mpsc::Sender<Result<ActivatedJob, Status>>,
+);
+
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 /// What the worker reported for a job.
@@ -65,7 +72,7 @@ struct Inner {
     jobs: HashMap<i64, Job>,
     /// Activatable jobs by type, oldest first.
     queues: HashMap<String, std::collections::VecDeque<i64>>,
-    streams: Vec<(String, mpsc::Sender<Result<ActivatedJob, Status>>)>,
+    streams: Vec<OpenStream>,
     outcomes: HashMap<i64, Vec<Outcome>>,
     deliveries: HashMap<i64, Vec<Delivery>>,
     timeout_updates: Vec<(i64, i64)>,
@@ -73,6 +80,21 @@ struct Inner {
     required_token: Option<String>,
     seen_authorization: Vec<String>,
     activate_calls: usize,
+    /// `Basic …` value every call must carry, when set.
+    required_basic: Option<String>,
+    /// The `tenantIds` of every ActivateJobs and StreamActivatedJobs request, in order.
+    seen_tenant_ids: Vec<Vec<String>>,
+}
+
+/// Zeebe reads an empty `tenantIds` as the default tenant alone.
+pub const DEFAULT_TENANT: &str = "<default>";
+
+fn serves_tenant(requested: &[String], tenant: &str) -> bool {
+    if requested.is_empty() {
+        tenant == DEFAULT_TENANT
+    } else {
+        requested.iter().any(|t| t == tenant)
+    }
 }
 
 #[derive(Default)]
@@ -96,6 +118,13 @@ impl State {
         if let Some(h) = &header {
             inner.seen_authorization.push(h.clone());
         }
+        if let Some(basic) = &inner.required_basic
+            && header.as_deref() != Some(basic.as_str())
+        {
+            return Err(Status::unauthenticated(
+                "missing or wrong basic credentials",
+            ));
+        }
         match &inner.required_token {
             Some(token) if header.as_deref() != Some(&format!("Bearer {token}")) => {
                 Err(Status::unauthenticated("missing or wrong bearer token"))
@@ -111,8 +140,8 @@ impl State {
         };
         let mut index = 0;
         while index < inner.streams.len() {
-            let (job_type, sender) = &inner.streams[index];
-            if *job_type == job.job.r#type {
+            let (job_type, tenants, sender) = &inner.streams[index];
+            if *job_type == job.job.r#type && serves_tenant(tenants, &job.job.tenant_id) {
                 if sender.try_send(Ok(job.job.clone())).is_ok() {
                     if let Some(j) = inner.jobs.get_mut(&key) {
                         j.activated = true;
@@ -160,6 +189,7 @@ pub struct TestGateway {
     state: Arc<State>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
+    tls: bool,
 }
 
 /// The default maximum message size of Zeebe's gateway and broker.
@@ -174,7 +204,19 @@ impl TestGateway {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        Self::serve(listener, Arc::new(State::default())).await
+        Self::serve(listener, Arc::new(State::default()), None).await
+    }
+
+    /// Starts with TLS from a PEM certificate chain and key (the `grpcs://` case); the URL
+    /// names `localhost` so the certificate's name matches.
+    pub async fn start_tls(cert_chain_pem: &str, key_pem: &str) -> TestGateway {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let identity = tonic::transport::Identity::from_pem(cert_chain_pem, key_pem);
+        let mut gateway = Self::serve(listener, Arc::new(State::default()), Some(identity)).await;
+        gateway.tls = true;
+        gateway
     }
 
     /// Starts on a given port (a worker may already be trying to reach it).
@@ -191,10 +233,14 @@ impl TestGateway {
                 Err(e) => panic!("bind {address}: {e}"),
             }
         };
-        Self::serve(listener, Arc::new(State::default())).await
+        Self::serve(listener, Arc::new(State::default()), None).await
     }
 
-    async fn serve(listener: tokio::net::TcpListener, state: Arc<State>) -> TestGateway {
+    async fn serve(
+        listener: tokio::net::TcpListener,
+        state: Arc<State>,
+        tls: Option<tonic::transport::Identity>,
+    ) -> TestGateway {
         let address = listener.local_addr().expect("address");
         let (stop, stopped) = oneshot::channel::<()>();
         let service = Service {
@@ -209,7 +255,13 @@ impl TestGateway {
                 }
                 stream
             });
-            let _ = tonic::transport::Server::builder()
+            let mut builder = tonic::transport::Server::builder();
+            if let Some(identity) = tls {
+                builder = builder
+                    .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+                    .expect("server TLS settings");
+            }
+            let _ = builder
                 .add_service(
                     GatewayServer::new(service).max_decoding_message_size(64 * 1024 * 1024),
                 )
@@ -223,11 +275,16 @@ impl TestGateway {
             state,
             stop: Some(stop),
             server: Some(server),
+            tls: false,
         }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        if self.tls {
+            format!("https://localhost:{}", self.address.port())
+        } else {
+            format!("http://{}", self.address)
+        }
     }
 
     /// Stops serving and closes every open stream.
@@ -244,6 +301,19 @@ impl TestGateway {
     /// Creates a job and makes it activatable; returns its key.
     pub fn create_job(
         &self,
+        job_type: &str,
+        variables: Value,
+        headers: Value,
+        retries: i32,
+    ) -> i64 {
+        self.create_tenant_job(DEFAULT_TENANT, job_type, variables, headers, retries)
+    }
+
+    /// Creates a job owned by `tenant`: only an activation or stream asking for that tenant
+    /// receives it, as on a gateway with multi-tenancy enabled.
+    pub fn create_tenant_job(
+        &self,
+        tenant: &str,
         job_type: &str,
         variables: Value,
         headers: Value,
@@ -267,7 +337,7 @@ impl TestGateway {
                 retries,
                 deadline: 0,
                 variables: variables.to_string(),
-                tenant_id: "<default>".into(),
+                tenant_id: tenant.into(),
             };
             inner.jobs.insert(
                 key,
@@ -344,6 +414,19 @@ impl TestGateway {
         self.state.lock().required_token = Some(token.to_string());
     }
 
+    /// Requires `authorization: Basic base64(user:password)` on every call.
+    pub fn require_basic(&self, username: &str, password: &str) {
+        use base64::Engine;
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+        self.state.lock().required_basic = Some(format!("Basic {encoded}"));
+    }
+
+    /// The `tenantIds` of every activation and stream request so far.
+    pub fn seen_tenant_ids(&self) -> Vec<Vec<String>> {
+        self.state.lock().seen_tenant_ids.clone()
+    }
+
     pub fn seen_authorization(&self) -> Vec<String> {
         self.state.lock().seen_authorization.clone()
     }
@@ -353,7 +436,7 @@ impl TestGateway {
             .lock()
             .streams
             .iter()
-            .filter(|(t, s)| t == job_type && !s.is_closed())
+            .filter(|(t, _, s)| t == job_type && !s.is_closed())
             .count()
     }
 
@@ -390,6 +473,18 @@ impl Drop for TestGateway {
             let _ = stop.send(());
         }
     }
+}
+
+/// The oldest queued job of `job_type` whose tenant the request asked for.
+fn take_for_tenants(inner: &mut Inner, job_type: &str, tenants: &[String]) -> Option<i64> {
+    let queue = inner.queues.get(job_type)?;
+    let position = queue.iter().position(|key| {
+        inner
+            .jobs
+            .get(key)
+            .is_some_and(|j| serves_tenant(tenants, &j.job.tenant_id))
+    })?;
+    inner.queues.get_mut(job_type)?.remove(position)
 }
 
 impl Service {
@@ -430,7 +525,11 @@ impl Gateway for Service {
                 "type, timeout and maxJobsToActivate are required",
             ));
         }
-        self.state.lock().activate_calls += 1;
+        {
+            let mut inner = self.state.lock();
+            inner.activate_calls += 1;
+            inner.seen_tenant_ids.push(request.tenant_ids.clone());
+        }
         let wait = Duration::from_millis(match request.request_timeout {
             t if t < 0 => 0,
             0 => 10_000,
@@ -445,10 +544,8 @@ impl Gateway for Service {
                 let mut inner = self.state.lock();
                 let mut taken = Vec::new();
                 while taken.len() < request.max_jobs_to_activate as usize {
-                    let Some(key) = inner
-                        .queues
-                        .get_mut(&request.r#type)
-                        .and_then(|q| q.pop_front())
+                    let Some(key) =
+                        take_for_tenants(&mut inner, &request.r#type, &request.tenant_ids)
                     else {
                         break;
                     };
@@ -486,7 +583,10 @@ impl Gateway for Service {
         let (sender, receiver) = mpsc::channel(1024);
         {
             let mut inner = self.state.lock();
-            inner.streams.push((request.r#type.clone(), sender));
+            inner.seen_tenant_ids.push(request.tenant_ids.clone());
+            inner
+                .streams
+                .push((request.r#type.clone(), request.tenant_ids.clone(), sender));
             // Jobs already queued stay for polling, as on a real gateway.
         }
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
