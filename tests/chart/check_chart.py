@@ -66,7 +66,15 @@ check(pod["terminationGracePeriodSeconds"] > int(config["EMAIL_SHUTDOWN_GRACE"])
 env_from = container["envFrom"]
 check({"configMapRef": {"name": "mail-email-connector"}} in env_from, "ConfigMap in envFrom")
 check({"secretRef": {"name": "mail-email-connector"}} in env_from, "Secret in envFrom")
-check(config["ZEEBE_ADDRESS"] == "http://camunda-zeebe-gateway:26500", "gateway address")
+check(config["ZEEBE_GRPC_ADDRESS"] == "http://camunda-zeebe-gateway:26500", "gateway address")
+pdb = docs["pdb.yaml"]["spec"]
+check(pdb.get("maxUnavailable") == 1 and "minAvailable" not in pdb, f"a PDB that lets one replica drain: {pdb}")
+limits = container["resources"]["limits"]
+check(limits == {"memory": "448Mi"}, f"memory limit derived from 32 jobs x 3 MiB x 4 + 64Mi: {limits}")
+check(container["resources"]["requests"]["memory"] == "32Mi", "memory request kept")
+check([v["name"] for v in pod["volumes"]] == ["tmp"], "no CA or secrets volume by default")
+check(not any(k.startswith("CAMUNDA_") for k in config), f"no Camunda settings by default: {sorted(config)}")
+check("EMAIL_SECRETS_DIR" not in config and "SSL_CERT_FILE" not in config, "no secrets directory or CA by default")
 check("ZEEBE_CLIENT_SECRET" not in config, "no secret in the ConfigMap")
 check("servicemonitor.yaml" not in docs and "hpa.yaml" not in docs, "optional objects off by default")
 check(config["EMAIL_ALLOWED_HOSTS"] == "*", "every host allowed by default")
@@ -97,10 +105,41 @@ check(config["EMAIL_ALLOW_INSECURE"] == "false", "insecure settings refused")
 check(config["EMAIL_MAX_RESPONSE_BYTES"] == "2097152", "response budget")
 check(config["EMAIL_HTTP_PORT"] == "9090" and container["ports"][0]["containerPort"] == 9090, "custom port")
 check({"secretRef": {"name": "more-mail-secrets"}} in container["envFrom"], "extra envFrom")
-check(container["env"] == [{"name": "EXTRA_SETTING", "value": "on"}], "extra env")
+check(container["env"] == [
+    {"name": "CAMUNDA_BASIC_AUTH_PASSWORD",
+     "valueFrom": {"secretKeyRef": {"name": "camunda-connector-credentials", "key": "connector-password"}}},
+    {"name": "EXTRA_SETTING", "value": "on"}], f"basic auth password from the existing Secret's key, then extra env: {container['env']}")
 check(any(v["name"] == "mail-secrets" for v in pod["volumes"]), "extra volume")
+volumes = {v["name"]: v for v in pod["volumes"]}
+mounts = {m["name"]: m for m in container["volumeMounts"]}
+check(volumes["ca-bundle"]["configMap"] == {"name": "corporate-ca", "items": [{"key": "bundle.pem", "path": "bundle.pem"}]},
+      f"CA bundle volume {volumes.get('ca-bundle')}")
+check(mounts["ca-bundle"]["mountPath"] == "/etc/email-connector/ca", "CA bundle mounted")
+check(config["CAMUNDA_CA_CERTIFICATE_PATH"] == "/etc/email-connector/ca/bundle.pem", "gateway trusts the bundle")
+check(config["SSL_CERT_FILE"] == "/etc/email-connector/ca/bundle.pem", "mail servers trust the bundle")
+check(volumes["secrets-dir"]["secret"] == {"secretName": "mail-secret-files"}, "secrets directory from the Secret, whole")
+check(mounts["secrets-dir"] == {"name": "secrets-dir", "mountPath": "/var/run/email-secrets", "readOnly": True},
+      "secrets directory mounted without subPath (rotates)")
+check(config["EMAIL_SECRETS_DIR"] == "/var/run/email-secrets", "EMAIL_SECRETS_DIR")
+check(config["CAMUNDA_REST_ADDRESS"] == "https://cluster.example.com/v2-api", "REST address")
+check(config["CAMUNDA_AUTH_STRATEGY"] == "OAUTH", "auth strategy")
+check(config["CAMUNDA_CLIENT_ID"] == "email-worker" and config["CAMUNDA_OAUTH_URL"] == "https://login.example.com/oauth/token",
+      "OAuth settings by today's names")
+check(config["CAMUNDA_BASIC_AUTH_USERNAME"] == "connector", "basic auth user")
+check(config["CAMUNDA_TENANT_IDS"] == "t1,t2", "tenants")
+check(container["resources"]["limits"]["memory"] == "480Mi", "memory limit from 96Mi + 64 jobs x 2 MiB x 3")
+check(docs["pdb.yaml"]["spec"] == {"minAvailable": 2, "selector": docs["pdb.yaml"]["spec"]["selector"]}, "minAvailable when set")
 check(pod["serviceAccountName"] == "mail-worker", "service account name")
 check(docs["serviceaccount.yaml"]["metadata"]["name"] == "mail-worker", "service account created")
+
+# Basic auth from values, and a limit given by hand wins over the derived one.
+docs = render({"zeebe": {"basicAuth": {"username": "connector"}}, "secrets": {"basicAuthPassword": "connector-pw"},
+               "resources": {"limits": {"memory": "1Gi"}}})
+secret = {k: base64.b64decode(v).decode() for k, v in docs["secret.yaml"]["data"].items()}
+check(secret == {"CAMUNDA_BASIC_AUTH_PASSWORD": "connector-pw"}, f"basic auth password in the Secret: {sorted(secret)}")
+check("connector-pw" not in str(docs["configmap.yaml"]), "password not in the ConfigMap")
+limits = docs["deployment.yaml"]["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+check(limits == {"memory": "1Gi"}, f"explicit memory limit kept: {limits}")
 
 # An existing Secret instead of one made by the chart.
 docs = render({"secrets": {"create": False, "existingSecret": "mail-credentials"}})
@@ -114,7 +153,10 @@ for wrong in [{"replicaCount": "two"}, {"worker": {"maxJobsActive": 0}}, {"loggi
               {"worker": {"operations": ["smtp:sned"]}}, {"worker": {"jobTimeout": "5 minutes"}},
               {"colour": "blue"}, {"http": {"port": 70000}}, {"image": {"pullPolicy": "Sometimes"}},
               {"hostPolicy": {"allowedHosts": []}}, {"hostPolicy": {"deniedHosts": ["mail server"]}},
-              {"hostPolicy": {"allowedHosts": "*"}}, {"hostPolicy": {"allowInsecure": "no"}}]:
+              {"hostPolicy": {"allowedHosts": "*"}}, {"hostPolicy": {"allowInsecure": "no"}},
+              {"zeebe": {"authStrategy": "KERBEROS"}}, {"zeebe": {"tenantIds": ["t1,t2"]}},
+              {"caBundle": {"gateway": "yes"}}, {"secretsDirectory": {"mountPath": "relative"}},
+              {"memorySizing": {"budgetsPerJob": 0}}]:
     try:
         chart.validate_schema(wrong)
     except helm.HelmError as error:
@@ -127,5 +169,12 @@ except helm.HelmError as error:
     check("terminationGracePeriodSeconds" in str(error), f"grace period check says why: {error}")
 else:
     check(False, "a grace period shorter than the drain time was accepted")
+
+try:
+    render({"caBundle": {"existingConfigMap": "a", "existingSecret": "b"}})
+except helm.HelmError as error:
+    check("caBundle" in str(error), f"two CA sources refused: {error}")
+else:
+    check(False, "a CA bundle from both a ConfigMap and a Secret was accepted")
 
 print(f"chart checks: {checks} passed, 0 failed")

@@ -47,3 +47,29 @@ app.kubernetes.io/component: worker
 {{- define "email-connector.hasSecret" -}}
 {{- if or .Values.secrets.existingSecret .Values.secrets.create -}}true{{- end -}}
 {{- end -}}
+
+{{- define "email-connector.caBundleSource" -}}
+{{- if or .Values.caBundle.existingConfigMap .Values.caBundle.existingSecret -}}true{{- end -}}
+{{- end -}}
+
+{{- define "email-connector.caBundlePath" -}}
+/etc/email-connector/ca/{{ .Values.caBundle.key }}
+{{- end -}}
+
+{{/* The memory limit when none is given: a base plus each job's response budget a few times
+over (see memorySizing in values.yaml). */}}
+{{- define "email-connector.memoryLimit" -}}
+{{- $perJob := mul (int64 .Values.worker.maxResponseBytes) (int64 .Values.memorySizing.budgetsPerJob) -}}
+{{- $jobs := div (mul $perJob (int64 .Values.worker.maxJobsActive)) 1048576 -}}
+{{- printf "%dMi" (add (int64 .Values.memorySizing.baseMi) $jobs) -}}
+{{- end -}}
+
+{{- define "email-connector.resources" -}}
+{{- $resources := deepCopy .Values.resources -}}
+{{- $limits := default (dict) $resources.limits -}}
+{{- if not $limits.memory -}}
+{{- $_ := set $limits "memory" (include "email-connector.memoryLimit" .) -}}
+{{- end -}}
+{{- $_ := set $resources "limits" $limits -}}
+{{- toYaml $resources -}}
+{{- end -}}
