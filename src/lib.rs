@@ -26,6 +26,7 @@
 //! same input types the schemas come from.
 
 pub mod config;
+pub mod documents;
 pub mod error;
 pub mod gateway;
 pub mod http;

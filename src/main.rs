@@ -151,6 +151,15 @@ async fn run(args: RunArgs) -> Result<(), String> {
     let camunda = args.camunda_settings()?;
     camunda.log_sources();
     let gateway = GatewayClient::connect_lazy(&camunda.gateway)?;
+    if let Some(rest) = &camunda.rest_address {
+        let store = email_connector::documents::DocumentStore::new(
+            rest,
+            gateway.credentials().clone(),
+            camunda.gateway.ca_certificate_path.as_deref(),
+        )?;
+        tracing::info!(endpoint = store.endpoint(), "document store configured");
+        email_connector::documents::install(store)?;
+    }
     tracing::info!(
         address = gateway.address(),
         credentials = %gateway.credentials().describe(),

@@ -19,9 +19,10 @@ use super::session::ImapSession;
 use super::skeleton::Assembly;
 use super::structure::{Structure, fetch_items, plan};
 use super::wire::Command;
+use crate::documents::spool::Spool;
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::cut::Limits;
-use crate::mail::inputs::{Folder, Imap, Login, MessageId, Server};
+use crate::mail::inputs::{AttachmentsAs, Folder, Imap, Login, MessageId, Server};
 use crate::mail::message::{Envelope, respond};
 use crate::mail::prune::{Pruned, prune};
 use crate::mail::server::Protocol;
@@ -47,6 +48,8 @@ pub struct ReadInput {
         description = "Sets \\Seen; otherwise the message stays as it was."
     )]
     pub mark_as_read: bool,
+    #[serde(default)]
+    pub attachments_as: AttachmentsAs,
 }
 
 pub struct ReadOperation {
@@ -81,7 +84,17 @@ impl MailOperation for ReadOperation {
                     format!("no message {id} in folder '{folder}'"),
                 ));
             };
-            let limits = self.limits;
+            let as_documents = input.attachments_as == AttachmentsAs::Document;
+            let store = if as_documents {
+                Some(crate::documents::store("/attachmentsAs")?)
+            } else {
+                None
+            };
+            let mut limits = self.limits;
+            if as_documents {
+                // The attachments go to the store below; the response keeps the bodies.
+                limits.max_attachment_bytes = 0;
+            }
             let meta = fetch(
                 &mut session,
                 uid,
@@ -135,7 +148,13 @@ impl MailOperation for ReadOperation {
                 size: meta.size.map_or(0, u64::from),
                 received: meta.internal_date.as_deref().and_then(internal_date_iso),
             };
-            Ok(Outcome::respond(respond(pruned, &envelope, limits)))
+            let mut response = respond(pruned, &envelope, limits);
+            if let Some(store) = store {
+                let spool = stream_message(&mut session, uid, &id).await?;
+                let (attachments, _dir) = spool.finish()?;
+                crate::documents::attach_documents(&mut response, &attachments, store).await?;
+            }
+            Ok(Outcome::respond(response))
         })
     }
 }
@@ -168,6 +187,37 @@ async fn by_structure(
     let mut pruned = prune(&skeleton, limits);
     pruned.budget_cut |= cut;
     Ok(pruned)
+}
+
+/// How much of a message one partial fetch asks for when streaming it to the spool.
+const STREAM_CHUNK: u32 = 1024 * 1024;
+
+/// Streams the whole message through a [`Spool`], a partial fetch at a time, so memory holds
+/// one chunk whatever the message's size.
+async fn stream_message(session: &mut ImapSession, uid: u32, id: &str) -> Result<Spool> {
+    let mut spool = Spool::new()?;
+    let mut offset: u32 = 0;
+    loop {
+        let item = fetch(
+            session,
+            uid,
+            &format!("(UID BODY.PEEK[]<{offset}.{STREAM_CHUNK}>)"),
+            id,
+        )
+        .await?;
+        let chunk = item.body.unwrap_or_default();
+        spool.feed(&chunk);
+        let got = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
+        if got < STREAM_CHUNK {
+            return Ok(spool);
+        }
+        offset = offset.checked_add(got).ok_or_else(|| {
+            EmailError::new(
+                ErrorCode::ConnectionFailed,
+                format!("message {id} is larger than IMAP can address"),
+            )
+        })?;
+    }
 }
 
 /// One UID FETCH whose answer must be there.

@@ -11,8 +11,9 @@ use serde::Deserialize;
 
 use super::client::Pop3Client;
 use super::common::{Maildrop, find_by_message_id};
+use crate::documents::spool::Spool;
 use crate::error::{EmailError, ErrorCode, Result};
-use crate::mail::inputs::{Login, MessageId, Pop3, Server};
+use crate::mail::inputs::{AttachmentsAs, Login, MessageId, Pop3, Server};
 use crate::mail::message::{Envelope, respond};
 use crate::mail::prune::{Limits, Pruner};
 use crate::mail::server::Protocol;
@@ -40,6 +41,8 @@ pub struct ReadInput {
                        deleted only once Zeebe has accepted the job's result, so no mail is lost."
     )]
     pub delete_after_read: bool,
+    #[serde(default)]
+    pub attachments_as: AttachmentsAs,
 }
 
 fn delete_after_read_by_default() -> bool {
@@ -115,7 +118,20 @@ impl MailOperation for ReadOperation {
                     format!("no message {id} in the maildrop"),
                 ));
             };
-            let limits = self.limits;
+            let store = match input.attachments_as {
+                AttachmentsAs::Document => Some(crate::documents::store("/attachmentsAs")?),
+                AttachmentsAs::Inline => None,
+            };
+            let mut limits = self.limits;
+            // With documents, attachments go to the spool (on disk) and then the store; the
+            // response keeps the bodies.
+            let mut spool = match store {
+                Some(_) => {
+                    limits.max_attachment_bytes = 0;
+                    Some(Spool::new()?)
+                }
+                None => None,
+            };
             // POP3 cannot fetch parts: the message streams through the pruner, which keeps
             // only what the response could return.
             let mut pruner = Pruner::new(limits);
@@ -126,9 +142,15 @@ impl MailOperation for ReadOperation {
                     } else {
                         pruner.push_piece(piece)
                     }
+                    if let Some(spool) = spool.as_mut() {
+                        spool.feed(piece);
+                        if complete {
+                            spool.feed(b"\r\n");
+                        }
+                    }
                 })
                 .await?;
-            let response = respond(
+            let mut response = respond(
                 pruner.finish(),
                 &Envelope {
                     size: listed.size,
@@ -136,6 +158,10 @@ impl MailOperation for ReadOperation {
                 },
                 limits,
             );
+            if let (Some(store), Some(spool)) = (store, spool) {
+                let (attachments, _dir) = spool.finish()?;
+                crate::documents::attach_documents(&mut response, &attachments, store).await?;
+            }
             if delete_after_read {
                 Ok(Outcome {
                     response,

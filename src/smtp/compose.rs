@@ -115,7 +115,7 @@ fn message_id_for(job: &JobContext, domain: &str) -> String {
     }
 }
 
-pub(super) fn prepare(input: SendInput, job: &JobContext) -> Result<PreparedMessage> {
+pub(super) fn prepare(mut input: SendInput, job: &JobContext) -> Result<PreparedMessage> {
     let authentication = input.authentication.authentication.clone();
     let mut problems = Problems::default();
 
@@ -211,11 +211,26 @@ pub(super) fn prepare(input: SendInput, job: &JobContext) -> Result<PreparedMess
     }
 
     let mut attachments = Vec::new();
-    for (index, attachment) in input.attachments.iter().flatten().enumerate() {
+    for (index, attachment) in input.attachments.iter_mut().flatten().enumerate() {
         let pointer = format!("/attachments/{index}");
-        problems.check_single_line(&format!("{pointer}/fileName"), &attachment.file_name);
-        let content_type = attachment
-            .content_type
+        let forms = usize::from(attachment.content.is_some())
+            + usize::from(attachment.document_id.is_some())
+            + usize::from(attachment.document.is_some());
+        if forms != 1 {
+            problems.add(
+                &pointer,
+                "needs exactly one of content (base64), documentId (a document reference) or \
+                 document (a read's attachment entry)"
+                    .to_string(),
+            );
+            continue;
+        }
+        let file_name = attachment
+            .name()
+            .unwrap_or_else(|| format!("attachment-{}", index + 1));
+        problems.check_single_line(&format!("{pointer}/fileName"), &file_name);
+        let media_type = attachment.media_type();
+        let content_type = media_type
             .as_deref()
             .filter(|c| !c.trim().is_empty())
             .unwrap_or("application/octet-stream");
@@ -234,25 +249,36 @@ pub(super) fn prepare(input: SendInput, job: &JobContext) -> Result<PreparedMess
                 }
             }
         };
-        let compact: String = attachment
-            .content
-            .chars()
-            .filter(|c| !c.is_ascii_whitespace())
-            .collect();
-        let bytes = match base64::engine::general_purpose::STANDARD.decode(compact.as_bytes()) {
-            Ok(b) => Some(b),
-            Err(e) => {
+        let bytes = match (&attachment.content, attachment.downloaded.take()) {
+            (Some(content), _) => {
+                let compact: String = content
+                    .chars()
+                    .filter(|c| !c.is_ascii_whitespace())
+                    .collect();
+                match base64::engine::general_purpose::STANDARD.decode(compact.as_bytes()) {
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        problems.add(
+                            &format!("{pointer}/content"),
+                            format!("is not base64 ({e})"),
+                        );
+                        None
+                    }
+                }
+            }
+            (None, Some(downloaded)) => Some(downloaded),
+            (None, None) => {
                 problems.add(
-                    &format!("{pointer}/content"),
-                    format!("is not base64 ({e})"),
+                    &pointer,
+                    "the referenced document was not fetched".to_string(),
                 );
                 None
             }
         };
         if let (Some(t), Some(b)) = (parsed_type, bytes)
-            && !has_line_break(&attachment.file_name)
+            && !has_line_break(&file_name)
         {
-            attachments.push(Attachment::new(attachment.file_name.clone()).body(b, t));
+            attachments.push(Attachment::new(file_name).body(b, t));
         }
     }
 

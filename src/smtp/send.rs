@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::compose::prepare;
 use super::transport::SmtpTransports;
+use crate::documents::store::{DocumentMetadata, DocumentReference};
 use crate::error::Result;
 use crate::mail::inputs::{Login, Server, Smtp};
 use crate::mail::server::Protocol;
@@ -44,13 +45,71 @@ impl StringOrList {
     }
 }
 
+/// One attachment, in one of three forms: inline (`fileName`, `content` in base64), a Camunda
+/// document reference as forms and user tasks produce it (`camunda.document.type`,
+/// `documentId`, …), or an entry of a read response with `attachmentsAs: document` (its
+/// `document`), so read attachments can be forwarded as they are.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct AttachmentInput {
     #[schemars(length(min = 1))]
-    pub(super) file_name: String,
+    pub(super) file_name: Option<String>,
     pub(super) content_type: Option<String>,
-    pub(super) content: String,
+    pub(super) content: Option<String>,
+    #[serde(rename = "camunda.document.type")]
+    pub(super) document_type: Option<String>,
+    pub(super) store_id: Option<String>,
+    pub(super) document_id: Option<String>,
+    pub(super) content_hash: Option<String>,
+    pub(super) metadata: Option<DocumentMetadata>,
+    pub(super) document: Option<DocumentReference>,
+    /// Fields of a read response's entry, accepted (so an entry forwards unchanged) and not
+    /// used: the document's bytes say it all.
+    #[allow(dead_code)]
+    pub(super) size: Option<u64>,
+    #[allow(dead_code)]
+    pub(super) inline: Option<bool>,
+    #[allow(dead_code)]
+    pub(super) content_id: Option<String>,
+    #[allow(dead_code)]
+    pub(super) truncated: Option<bool>,
+    /// The bytes of a referenced document, fetched before the message is built.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub(super) downloaded: Option<Vec<u8>>,
+}
+
+impl AttachmentInput {
+    /// The document this entry refers to, if it is a reference.
+    pub(super) fn reference(&self) -> Option<DocumentReference> {
+        if let Some(document) = &self.document {
+            return Some(document.clone());
+        }
+        let document_id = self.document_id.clone()?;
+        Some(DocumentReference {
+            document_type: self.document_type.clone().unwrap_or_default(),
+            store_id: self.store_id.clone(),
+            document_id,
+            content_hash: self.content_hash.clone(),
+            metadata: self.metadata.clone().unwrap_or_default(),
+        })
+    }
+
+    /// The file name: as given, else the document's, else none (compose names it).
+    pub(super) fn name(&self) -> Option<String> {
+        self.file_name.clone().or_else(|| {
+            self.reference()
+                .and_then(|r| r.metadata.file_name)
+                .filter(|n| !n.trim().is_empty())
+        })
+    }
+
+    pub(super) fn media_type(&self) -> Option<String> {
+        self.content_type
+            .clone()
+            .filter(|c| !c.trim().is_empty())
+            .or_else(|| self.reference().and_then(|r| r.metadata.content_type))
+    }
 }
 
 /// What `smtp:send` takes (SPEC §3).
@@ -116,10 +175,13 @@ pub struct SendInput {
     pub(super) html_body: Option<String>,
     #[schemars(
         title = "Attachments",
-        description = "A FEEL list of { fileName, contentType, content } with the content \
-                       base64-encoded; contentType defaults to application/octet-stream.",
+        description = "A FEEL list of attachments: { fileName, contentType, content } with the \
+                       content base64-encoded (contentType defaults to \
+                       application/octet-stream), or Camunda document references (from a \
+                       form's file picker, a user task, or a read with attachments as \
+                       documents), fetched from the document store when sending.",
         extend(
-            "examples" = ["=[{fileName: \"report.pdf\", contentType: \"application/pdf\", content: reportBase64}]"],
+            "examples" = ["=[{fileName: \"report.pdf\", contentType: \"application/pdf\", content: reportBase64}]", "=documents", "=mail.attachments"],
             "x-template" = { "feel": "required" }
         )
     )]
@@ -156,6 +218,8 @@ impl MailOperation for SendOperation {
         job: &'a JobContext,
     ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
+            let mut input = input;
+            fetch_documents(&mut input).await?;
             let prepared = prepare(input, job)?;
             let envelope = prepared.message.envelope().clone();
             let formatted = prepared.message.formatted();
@@ -174,6 +238,22 @@ impl MailOperation for SendOperation {
             })))
         })
     }
+}
+
+/// Downloads every referenced document into its entry, before the message is built.
+async fn fetch_documents(input: &mut SendInput) -> Result<()> {
+    for (index, attachment) in input.attachments.iter_mut().flatten().enumerate() {
+        let pointer = format!("/attachments/{index}");
+        if attachment.content.is_some() {
+            continue;
+        }
+        let Some(reference) = attachment.reference() else {
+            continue;
+        };
+        let store = crate::documents::store(&pointer)?;
+        attachment.downloaded = Some(store.download(&reference, &pointer).await?);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

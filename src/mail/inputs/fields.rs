@@ -339,6 +339,22 @@ pub enum SortOrder {
     Desc,
 }
 
+/// How a read returns attachments (SPEC §4.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(
+    title = "Attachments as",
+    description = "Inline: base64 content in the response, within the response budget. \
+                   Document: each attachment is streamed to Camunda's document store \
+                   (Camunda 8.7+) and returned as a document reference, whatever its size.",
+    extend("x-template" = { "choices": { "inline": "Inline (base64)", "document": "Camunda documents" } })
+)]
+pub enum AttachmentsAs {
+    #[default]
+    Inline,
+    Document,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,8 @@ mod fields;
 
 pub use connection::{Connection, Imap, Login, Pop3, ProtocolKind, SECURITY_CHOICES, Server, Smtp};
 pub use fields::{
-    Criteria, Folder, FolderPath, MaxResults, MaxToBeRead, MessageId, SortOrder, bare_message_id,
+    AttachmentsAs, Criteria, Folder, FolderPath, MaxResults, MaxToBeRead, MessageId, SortOrder,
+    bare_message_id,
 };
 
 use schemars::JsonSchema;

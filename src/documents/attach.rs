@@ -1,0 +1,35 @@
+//! The step `attachmentsAs: document` adds to a read, in one function so IMAP, POP3 and the
+//! inbound watchers share it: upload each spooled attachment and make the response's
+//! `attachments` the list of the store's references.
+
+use serde_json::{Value, json};
+
+use super::spool::Spooled;
+use super::store::DocumentStore;
+use crate::error::Result;
+
+/// Uploads `attachments` (in message order) and replaces `response["attachments"]` with one
+/// entry per attachment: `fileName`, `contentType`, `size` (decoded bytes), `inline`,
+/// `contentId` and `document`, the store's reference, instead of `content`.
+pub async fn attach_documents(
+    response: &mut Value,
+    attachments: &[Spooled],
+    store: &DocumentStore,
+) -> Result<()> {
+    let mut entries = Vec::with_capacity(attachments.len());
+    for attachment in attachments {
+        let reference = store.upload(attachment).await?;
+        entries.push(json!({
+            "fileName": attachment.file_name,
+            "contentType": attachment.content_type,
+            "size": attachment.size,
+            "inline": attachment.inline,
+            "contentId": attachment.content_id,
+            "document": reference,
+        }));
+    }
+    if let Some(object) = response.as_object_mut() {
+        object.insert("attachments".into(), Value::Array(entries));
+    }
+    Ok(())
+}

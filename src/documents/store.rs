@@ -1,0 +1,345 @@
+//! The client of Camunda's document store (Orchestration Cluster REST API, 8.7+):
+//! `POST /v2/documents` (multipart, part `file` streamed from the spool, part `metadata`) and
+//! `GET /v2/documents/{documentId}?storeId=&contentHash=`. It presents the gateway's own
+//! credentials (Basic or the OAuth token provider), so one identity talks to Camunda.
+
+use std::path::Path;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::multipart::{Form, Part};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::io::AsyncReadExt;
+
+use super::spool::Spooled;
+use crate::error::{EmailError, ErrorCode, Result};
+use crate::gateway::Credentials;
+
+/// The store's answer to an upload is a small JSON object; anything longer is not one.
+const MAX_REFERENCE_BYTES: usize = 64 * 1024;
+/// A referenced document larger than this is not put into a mail.
+pub const MAX_DOWNLOAD_BYTES: u64 = 100 * 1024 * 1024;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A document reference as Camunda passes it in variables (a form's file picker, a user task,
+/// or our own read with `attachmentsAs: document`).
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DocumentReference {
+    #[serde(rename = "camunda.document.type")]
+    #[schemars(
+        title = "Document type",
+        description = "`camunda` for Camunda's document store."
+    )]
+    pub document_type: String,
+    pub store_id: Option<String>,
+    pub document_id: String,
+    pub content_hash: Option<String>,
+    #[serde(default)]
+    pub metadata: DocumentMetadata,
+}
+
+/// What the store knows about a document; other fields Camunda adds are kept out of the way.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentMetadata {
+    pub content_type: Option<String>,
+    pub file_name: Option<String>,
+    pub size: Option<u64>,
+}
+
+/// The one place the HTTP client is built: our rustls configuration (system CAs plus the
+/// gateway's CA file), no redirects, bounded timeouts.
+pub fn http_client(ca_pem: Option<&str>) -> std::result::Result<reqwest::Client, String> {
+    let tls = crate::mail::tls::client_config(ca_pem, false)
+        .map_err(|e| format!("the REST API's TLS settings: {}", e.message))?;
+    reqwest::Client::builder()
+        .use_preconfigured_tls((*tls).clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .map_err(|e| format!("cannot build the REST client: {e}"))
+}
+
+pub struct DocumentStore {
+    http: reqwest::Client,
+    /// `…/v2/documents`.
+    endpoint: String,
+    credentials: Credentials,
+}
+
+impl DocumentStore {
+    /// `rest_address` as `CAMUNDA_REST_ADDRESS` gives it (`http://camunda:8080`, or SaaS's
+    /// `https://<region>.zeebe.camunda.io/<cluster>`); `ca_file` is the gateway's CA file.
+    pub fn new(
+        rest_address: &str,
+        credentials: Credentials,
+        ca_file: Option<&Path>,
+    ) -> std::result::Result<DocumentStore, String> {
+        let base = rest_address.trim().trim_end_matches('/');
+        let base = base.strip_suffix("/v2").unwrap_or(base);
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(format!(
+                "CAMUNDA_REST_ADDRESS '{base}' must start with http:// or https://"
+            ));
+        }
+        let ca = ca_file
+            .map(|path| {
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read the CA file {}: {e}", path.display()))
+            })
+            .transpose()?;
+        Ok(DocumentStore {
+            http: http_client(ca.as_deref())?,
+            endpoint: format!("{base}/v2/documents"),
+            credentials,
+        })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    async fn authorized(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder> {
+        match self.credentials.authorization().await {
+            Ok(Some(value)) => Ok(request.header(
+                reqwest::header::AUTHORIZATION,
+                value.expose_secret().to_string(),
+            )),
+            Ok(None) => Ok(request),
+            Err(reason) => Err(EmailError::new(
+                ErrorCode::AuthenticationFailed,
+                format!("no token for the document store: {reason}"),
+            )),
+        }
+    }
+
+    fn unreachable(&self, error: &reqwest::Error) -> EmailError {
+        let code = if error.is_timeout() {
+            ErrorCode::Timeout
+        } else {
+            ErrorCode::ConnectionFailed
+        };
+        EmailError::new(
+            code,
+            format!(
+                "the document store at {} cannot be reached: {}",
+                self.endpoint,
+                without_url(error)
+            ),
+        )
+    }
+
+    /// Uploads one spooled attachment, streamed from its file, and returns the store's
+    /// reference object as Camunda returned it.
+    pub async fn upload(&self, attachment: &Spooled) -> Result<Value> {
+        let file = tokio::fs::File::open(&attachment.path).await.map_err(|e| {
+            EmailError::new(
+                ErrorCode::Internal,
+                format!("cannot reopen a spooled attachment: {e}"),
+            )
+        })?;
+        let body = reqwest::Body::wrap_stream(file_stream(file));
+        let file_part = Part::stream_with_length(body, attachment.size)
+            .file_name(attachment.file_name.clone())
+            .mime_str(&attachment.content_type)
+            .or_else(|_| {
+                Part::text("")
+                    .file_name(attachment.file_name.clone())
+                    .mime_str("application/octet-stream")
+            })
+            .map_err(|e| EmailError::new(ErrorCode::Internal, e.to_string()))?;
+        let metadata = json!({
+            "contentType": attachment.content_type,
+            "fileName": attachment.file_name,
+            "size": attachment.size,
+        });
+        let metadata_part = Part::text(metadata.to_string())
+            .mime_str("application/json")
+            .map_err(|e| EmailError::new(ErrorCode::Internal, e.to_string()))?;
+        let form = Form::new()
+            .part("file", file_part)
+            .part("metadata", metadata_part);
+        let request = self.authorized(self.http.post(&self.endpoint)).await?;
+        let response = request
+            .multipart(form)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        let status = response.status();
+        let body = limited_body(response, MAX_REFERENCE_BYTES as u64)
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        if !status.is_success() {
+            return Err(self
+                .refused(
+                    status,
+                    &body,
+                    &format!("upload of '{}'", attachment.file_name),
+                )
+                .await);
+        }
+        let reference: Value = serde_json::from_slice(&body).map_err(|e| {
+            EmailError::new(
+                ErrorCode::ConnectionFailed,
+                format!("the document store answered the upload with no reference: {e}"),
+            )
+        })?;
+        if reference.get("documentId").is_none() {
+            return Err(EmailError::new(
+                ErrorCode::ConnectionFailed,
+                "the document store answered the upload without a documentId",
+            ));
+        }
+        Ok(reference)
+    }
+
+    /// The bytes of a referenced document, read as they stream in and capped at
+    /// [`MAX_DOWNLOAD_BYTES`]. A document the store does not have is `INVALID_INPUT` naming
+    /// `pointer`.
+    pub async fn download(&self, reference: &DocumentReference, pointer: &str) -> Result<Vec<u8>> {
+        let url = format!(
+            "{}/{}",
+            self.endpoint,
+            percent_encode(&reference.document_id)
+        );
+        let mut query = Vec::new();
+        if let Some(store) = &reference.store_id {
+            query.push(("storeId", store.as_str()));
+        }
+        if let Some(hash) = &reference.content_hash {
+            query.push(("contentHash", hash.as_str()));
+        }
+        let request = self.authorized(self.http.get(&url).query(&query)).await?;
+        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
+        let status = response.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Err(EmailError::invalid_input(format!(
+                "{pointer}: the document store has no document '{}'{}",
+                reference.document_id,
+                reference
+                    .store_id
+                    .as_deref()
+                    .map(|s| format!(" in store '{s}'"))
+                    .unwrap_or_default()
+            )));
+        }
+        if !status.is_success() {
+            let body = limited_body(response, 4096).await.unwrap_or_default();
+            let mut error = self.refused(status, &body, "download").await;
+            if status.is_client_error() && error.code == ErrorCode::MessageRejected {
+                error = EmailError::invalid_input(format!("{pointer}: {}", error.message));
+            }
+            return Err(error);
+        }
+        if response
+            .content_length()
+            .is_some_and(|l| l > MAX_DOWNLOAD_BYTES)
+        {
+            return Err(too_large(pointer));
+        }
+        let mut bytes = Vec::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.unreachable(&e))?;
+            if (bytes.len() + chunk.len()) as u64 > MAX_DOWNLOAD_BYTES {
+                return Err(too_large(pointer));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
+    }
+
+    async fn refused(&self, status: reqwest::StatusCode, body: &[u8], doing: &str) -> EmailError {
+        let detail: String = String::from_utf8_lossy(body).chars().take(500).collect();
+        let code = match status.as_u16() {
+            401 | 403 => {
+                self.credentials.rejected().await;
+                ErrorCode::AuthenticationFailed
+            }
+            408 | 429 => ErrorCode::TemporaryFailure,
+            s if s >= 500 => ErrorCode::ConnectionFailed,
+            _ => ErrorCode::MessageRejected,
+        };
+        EmailError::new(
+            code,
+            format!(
+                "the document store at {} refused the {doing} ({}): HTTP {status}: {detail}",
+                self.endpoint,
+                self.credentials.describe()
+            ),
+        )
+    }
+}
+
+fn too_large(pointer: &str) -> EmailError {
+    EmailError::invalid_input(format!(
+        "{pointer}: the document is larger than {} MiB",
+        MAX_DOWNLOAD_BYTES / (1024 * 1024)
+    ))
+}
+
+/// reqwest's error text without the URL it carries (it is in our message already).
+fn without_url(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    if let Some(url) = error.url() {
+        text = text
+            .replace(&format!(" ({url})"), "")
+            .replace(url.as_str(), "");
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+async fn limited_body(response: reqwest::Response, limit: u64) -> reqwest::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        let room = (limit as usize).saturating_sub(bytes.len());
+        bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+    Ok(bytes)
+}
+
+/// A file as a stream of 64 KiB chunks: the upload never holds more.
+fn file_stream(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> + Send + 'static {
+    futures_util::stream::unfold(file, |mut file| async move {
+        let mut buffer = vec![0u8; 64 * 1024];
+        match file.read(&mut buffer).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buffer.truncate(n);
+                Some((Ok(buffer), file))
+            }
+            Err(e) => Some((Err(e), file)),
+        }
+    })
+}
+
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(byte as char)
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
