@@ -6,8 +6,9 @@
 
 use base64::Engine;
 use lettre::Message;
+use lettre::message::header::ContentTransferEncoding;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{Attachment, Mailbox, Mailboxes, MultiPart, SinglePart};
+use lettre::message::{Attachment, Body, Mailbox, Mailboxes, MultiPart, SinglePart};
 
 use super::send::{SendInput, StringOrList};
 use crate::error::{EmailError, Result};
@@ -112,6 +113,21 @@ fn message_id_for(job: &JobContext, domain: &str) -> String {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         format!("<invoke.{nanos}.{}@{domain}>", std::process::id())
+    }
+}
+
+/// An attachment's body. lettre sends ASCII that contains control characters (NUL among
+/// them) as 7bit, which mail servers rewrite (Dovecot turns NUL into 0x80); such bytes go as
+/// base64, which no server touches.
+fn attachment_body(bytes: Vec<u8>) -> Body {
+    let control = |b: &u8| (*b < 0x20 && !matches!(b, b'\t' | b'\r' | b'\n')) || *b == 0x7f;
+    if bytes.iter().any(control) {
+        match Body::new_with_encoding(bytes, ContentTransferEncoding::Base64) {
+            Ok(body) => body,
+            Err(bytes) => Body::new(bytes),
+        }
+    } else {
+        Body::new(bytes)
     }
 }
 
@@ -278,7 +294,7 @@ pub(super) fn prepare(mut input: SendInput, job: &JobContext) -> Result<Prepared
         if let (Some(t), Some(b)) = (parsed_type, bytes)
             && !has_line_break(&file_name)
         {
-            attachments.push(Attachment::new(file_name).body(b, t));
+            attachments.push(Attachment::new(file_name).body(attachment_body(b), t));
         }
     }
 

@@ -297,6 +297,34 @@ mod tests {
     }
 
     #[test]
+    fn control_bytes_in_an_attachment_go_as_base64() {
+        // 00 01 02 03 is ASCII, and lettre sent it as 7bit: Dovecot stored the NUL as 0x80.
+        let mut vars = base();
+        vars["attachments"] = json!([{ "fileName": "raw.bin", "content": "AAECAw==" }]);
+        let text = formatted(vars);
+        let part = text.split("filename=\"raw.bin\"").nth(1).unwrap();
+        assert!(
+            part.contains("Content-Transfer-Encoding: base64") && part.contains("AAECAw=="),
+            "{part}"
+        );
+    }
+
+    #[test]
+    fn attachment_forms_are_exclusive_and_references_need_a_store() {
+        let mut vars = base();
+        vars["attachments"] = json!([
+            { "fileName": "a", "content": "aGk=", "documentId": "d1" },
+            { "contentType": "text/plain" }
+        ]);
+        let m = problems(vars);
+        assert!(
+            m.contains("/attachments/0") && m.contains("/attachments/1"),
+            "{m}"
+        );
+        assert!(m.contains("exactly one of"), "{m}");
+    }
+
+    #[test]
     fn message_id_comes_from_the_job() {
         let text = formatted(base());
         assert!(text.contains("Message-ID: <42.7@example.test>"), "{text}");

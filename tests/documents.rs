@@ -1,0 +1,267 @@
+//! Attachments as Camunda documents (SPEC §4.1) against the test document store on loopback
+//! and the testbed's real servers: a 20 MB attachment read over IMAP and streamed to the store
+//! (memory measured), the same over POP3, a send whose attachments are document references,
+//! and the two failures (store unreachable, document missing).
+
+mod support;
+
+use std::time::Duration;
+
+use base64::Engine;
+use mail_parser::{MessageParser, MimeHeaders};
+use serde_json::{Value, json};
+use support::documents::DocumentStore;
+use support::gateway::Outcome;
+use support::mailbox::{clear_inbox, fetch_by_subject, write_maildir};
+use support::{Jobs, testbed, unique};
+
+const MIB: usize = 1024 * 1024;
+const WAIT: Duration = Duration::from_secs(120);
+
+fn login(user: &str) -> Value {
+    json!({ "type": "simple", "username": format!("{user}@example.test"), "password": format!("{user}-pw") })
+}
+
+fn imap_read(user: &str, folder: &str, id: &str) -> Value {
+    json!({
+        "authentication": login(user),
+        "server": { "host": "127.0.0.1", "port": testbed().port("PORT_IMAP"), "security": "none", "timeoutSeconds": 120 },
+        "folder": folder, "messageId": id, "attachmentsAs": "document"
+    })
+}
+
+fn pop3_read(user: &str, id: &str) -> Value {
+    json!({
+        "authentication": login(user),
+        "server": { "host": "127.0.0.1", "port": testbed().port("PORT_POP3S"), "security": "tls",
+                    "serverCertificate": testbed().ca_pem(), "timeoutSeconds": 120 },
+        "messageId": id, "deleteAfterRead": false, "attachmentsAs": "document"
+    })
+}
+
+/// Bytes that no encoding bug leaves intact.
+fn payload(len: usize, seed: u32) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(2_654_435_761).max(1);
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state as u8
+        })
+        .collect()
+}
+
+fn message_with_attachment(id: &str, attachment: &[u8], file_name: &str) -> Vec<u8> {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(attachment);
+    let mut raw = format!(
+        "From: sender@example.test\r\nTo: docs@example.test\r\nSubject: {id}\r\n\
+         Message-ID: <{id}@example.test>\r\nDate: Mon, 01 Jan 2024 10:00:00 +0000\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b-{id}\"\r\n\r\n\
+         --b-{id}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThe contract is attached.\r\n\
+         --b-{id}\r\nContent-Type: application/pdf; name=\"{file_name}\"\r\n\
+         Content-Disposition: attachment; filename=\"{file_name}\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n"
+    )
+    .into_bytes();
+    for line in encoded.as_bytes().chunks(76) {
+        raw.extend_from_slice(line);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(format!("--b-{id}--\r\n").as_bytes());
+    raw
+}
+
+fn completed(outcome: Outcome) -> Value {
+    match outcome {
+        Outcome::Completed { variables } => variables["r"].clone(),
+        other => panic!("expected completion, got {other:?}"),
+    }
+}
+
+/// Checks a read response's document entry against the store and the original bytes.
+fn check_document(response: &Value, store: &DocumentStore, original: &[u8], file_name: &str) {
+    let attachments = response["attachments"].as_array().expect("attachments");
+    assert_eq!(attachments.len(), 1, "{response}");
+    let entry = &attachments[0];
+    assert_eq!(entry["fileName"], file_name);
+    assert_eq!(entry["contentType"], "application/pdf");
+    assert_eq!(entry["size"], original.len());
+    assert!(entry.get("content").is_none(), "no inline content: {entry}");
+    let document = &entry["document"];
+    assert_eq!(document["camunda.document.type"], "camunda");
+    assert_eq!(document["storeId"], support::documents::STORE_ID);
+    assert_eq!(document["metadata"]["fileName"], file_name);
+    assert_eq!(document["metadata"]["contentType"], "application/pdf");
+    let id = document["documentId"].as_str().expect("documentId");
+    let stored = store.bytes(id).expect("the document is in the store");
+    assert!(stored == original, "the stored bytes equal the attachment");
+    assert_eq!(response["plainTextBody"], "The contract is attached.");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_20_mb_attachment_over_imap_goes_to_the_store_in_little_memory() {
+    let store = DocumentStore::start().await;
+    let url = store.url();
+    let jobs = Jobs::start_with("imap", &[("CAMUNDA_REST_ADDRESS", &url)]).await;
+    let folder = unique("Docs").replace('-', "");
+    let id = unique("doc20");
+    let attachment = payload(20 * 1_000_000, 7);
+    let raw = message_with_attachment(&id, &attachment, "contract.pdf");
+    write_maildir(testbed().dir(), "docs1", &folder, &[(raw, 1_704_103_200)]);
+    // Let the worker settle (connections, streams) before taking the baseline.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = jobs.worker_peak_rss();
+    let key = jobs.gateway.create_job(
+        "email:imap:read:1",
+        imap_read("docs1", &folder, &format!("<{id}@example.test>")),
+        json!({ "resultVariable": "r" }),
+        3,
+    );
+    let response = completed(jobs.gateway.wait_outcome(key, WAIT).await);
+    let after = jobs.worker_peak_rss();
+    check_document(&response, &store, &attachment, "contract.pdf");
+    let growth = after.saturating_sub(before);
+    println!(
+        "imap:read of a 20 MB attachment as a document: worker peak RSS {:.1} MB before, {:.1} MB after (growth {:.1} MB)",
+        before as f64 / 1e6,
+        after as f64 / 1e6,
+        growth as f64 / 1e6
+    );
+    assert!(
+        growth < (attachment.len() / 2) as u64,
+        "peak RSS grew by {growth} bytes for a {} byte attachment",
+        attachment.len()
+    );
+    assert!(
+        after < attachment.len() as u64 * 2,
+        "peak RSS {after} for a {} byte attachment",
+        attachment.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pop3_read_puts_attachments_into_the_store() {
+    let store = DocumentStore::start().await;
+    let url = store.url();
+    let jobs = Jobs::start_with("pop3", &[("CAMUNDA_REST_ADDRESS", &url)]).await;
+    clear_inbox("docs2").await;
+    let id = unique("docpop");
+    let attachment = payload(5 * MIB, 11);
+    let raw = message_with_attachment(&id, &attachment, "scan.pdf");
+    write_maildir(testbed().dir(), "docs2", "INBOX", &[(raw, 1_704_103_200)]);
+    let response = jobs
+        .ok("read", pop3_read("docs2", &format!("<{id}@example.test>")))
+        .await;
+    check_document(&response, &store, &attachment, "scan.pdf");
+    clear_inbox("docs2").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_with_document_references_delivers_the_stored_bytes() {
+    let store = DocumentStore::start().await;
+    let url = store.url();
+    let jobs = Jobs::start_with("smtp", &[("CAMUNDA_REST_ADDRESS", &url)]).await;
+    let tb = testbed();
+    let picked = payload(3 * MIB, 3);
+    let reference = store.put(&picked, "Angebot Müller.pdf", "application/pdf");
+    let read_entry = json!({
+        "fileName": "forwarded.bin", "contentType": "application/octet-stream", "size": 4,
+        "inline": false, "contentId": null,
+        "document": store.put(b"\x00\x01\x02\x03", "ignored.bin", "application/x-ignored"),
+    });
+    let marker = unique("docsend");
+    // The list a form's file picker produces, a read's entry, and an inline attachment side by
+    // side.
+    let response = jobs
+        .ok(
+            "send",
+            json!({
+                "authentication": login("docs3"),
+                "server": { "host": "127.0.0.1", "port": tb.port("PORT_SUBMISSION"), "security": "starttls",
+                            "serverCertificate": tb.ca_pem(), "timeoutSeconds": 30 },
+                "from": "docs3@example.test", "to": "docs3@example.test",
+                "subject": marker, "body": "see attachments",
+                "attachments": [reference, read_entry, { "fileName": "note.txt", "content": "aGVsbG8=" }]
+            }),
+        )
+        .await;
+    assert_eq!(response["sent"], true);
+    let delivered = fetch_by_subject(tb.port("PORT_IMAP"), "docs3", &marker, 1, WAIT).await;
+    assert_eq!(delivered.len(), 1, "the message arrived");
+    let message = MessageParser::default()
+        .parse(&delivered[0][..])
+        .expect("parse");
+    let parts: Vec<(String, Vec<u8>)> = message
+        .attachments()
+        .map(|a| {
+            (
+                a.attachment_name().unwrap_or("").to_string(),
+                a.contents().to_vec(),
+            )
+        })
+        .collect();
+    assert_eq!(parts.len(), 3);
+    assert_eq!(parts[0].0, "Angebot Müller.pdf");
+    assert!(
+        parts[0].1 == picked,
+        "the delivered attachment equals the stored bytes"
+    );
+    assert_eq!(parts[1], ("forwarded.bin".to_string(), vec![0, 1, 2, 3]));
+    assert_eq!(parts[2], ("note.txt".to_string(), b"hello".to_vec()));
+    assert_eq!(
+        message
+            .attachments()
+            .next()
+            .and_then(|a| a.content_type())
+            .map(|c| c.subtype()),
+        Some(Some("pdf"))
+    );
+    clear_inbox("docs3").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_store_is_retried_and_a_missing_document_names_its_pointer() {
+    // A port with nothing behind it.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let closed_url = format!("http://{}", closed.local_addr().expect("address"));
+    drop(closed);
+    let jobs = Jobs::start_with("imap", &[("CAMUNDA_REST_ADDRESS", &closed_url)]).await;
+    let folder = unique("DocsDown").replace('-', "");
+    let id = unique("docdown");
+    let raw = message_with_attachment(&id, &payload(1000, 5), "a.pdf");
+    write_maildir(testbed().dir(), "docs4", &folder, &[(raw, 1_704_103_200)]);
+    let (retries, message, _) = jobs
+        .fails(
+            "read",
+            imap_read("docs4", &folder, &format!("<{id}@example.test>")),
+        )
+        .await;
+    assert!(message.starts_with("CONNECTION_FAILED"), "{message}");
+    assert_eq!(retries, 2, "retries - 1");
+
+    let store = DocumentStore::start().await;
+    let url = store.url();
+    let smtp = Jobs::start_with("smtp", &[("CAMUNDA_REST_ADDRESS", &url)]).await;
+    let tb = testbed();
+    let real = store.put(b"x", "x.txt", "text/plain");
+    let mut missing = real.clone();
+    missing["documentId"] = json!("no-such-document");
+    let (retries, message, _) = smtp
+        .fails(
+            "send",
+            json!({
+                "authentication": login("docs4"),
+                "server": { "host": "127.0.0.1", "port": tb.port("PORT_SUBMISSION"), "security": "starttls",
+                            "serverCertificate": tb.ca_pem(), "timeoutSeconds": 30 },
+                "from": "docs4@example.test", "to": "docs4@example.test",
+                "subject": unique("docmissing"), "body": "x",
+                "attachments": [real, missing]
+            }),
+        )
+        .await;
+    assert!(message.starts_with("INVALID_INPUT"), "{message}");
+    assert!(message.contains("/attachments/1"), "{message}");
+    assert!(message.contains("no-such-document"), "{message}");
+    assert_eq!(retries, 0);
+}
