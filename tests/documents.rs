@@ -144,7 +144,18 @@ async fn a_20_mb_attachment_over_imap_goes_to_the_store_in_little_memory() {
 async fn a_pop3_read_puts_attachments_into_the_store() {
     let store = DocumentStore::start().await;
     let url = store.url();
-    let jobs = Jobs::start_with("pop3", &[("CAMUNDA_REST_ADDRESS", &url)]).await;
+    // Basic auth, as a Camunda 8.8 installation has it: the REST calls carry the same
+    // credentials as the gateway's.
+    let jobs = Jobs::start_with(
+        "pop3",
+        &[
+            ("CAMUNDA_REST_ADDRESS", &url),
+            ("CAMUNDA_BASIC_AUTH_USERNAME", "connector"),
+            ("CAMUNDA_BASIC_AUTH_PASSWORD", "connector"),
+        ],
+    )
+    .await;
+    jobs.gateway.require_basic("connector", "connector");
     clear_inbox("docs2").await;
     let id = unique("docpop");
     let attachment = payload(5 * MIB, 11);
@@ -154,6 +165,14 @@ async fn a_pop3_read_puts_attachments_into_the_store() {
         .ok("read", pop3_read("docs2", &format!("<{id}@example.test>")))
         .await;
     check_document(&response, &store, &attachment, "scan.pdf");
+    let seen = store.authorizations();
+    assert!(
+        !seen.is_empty()
+            && seen
+                .iter()
+                .all(|h| h == "Basic Y29ubmVjdG9yOmNvbm5lY3Rvcg=="),
+        "the store saw the gateway's Basic credentials: {seen:?}"
+    );
     clear_inbox("docs2").await;
 }
 

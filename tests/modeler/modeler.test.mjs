@@ -322,6 +322,37 @@ test('IMAP: a saved task opens again with its operation and fields', async () =>
   await close();
 });
 
+test('Camunda 8.8: reads return attachments as documents, sends take document references', async () => {
+  for (const [protocol, operation] of [['imap', 'email:imap:read:1'], ['pop3', 'email:pop3:read:1']]) {
+    const template = byProtocol(protocol);
+    const { page, problems, close } = await openModeler();
+    await applyFromChooser(page, template);
+    const operationGroup = await openGroup(page, 'operation');
+    await control(operationGroup, 'Operation').selectOption(operation);
+    let task = await exportTask(page);
+    assert.equal(task.inputs.attachmentsAs, 'inline', `${operation}: inline by default`);
+    const property = template.properties.find((p) => p.id === 'attachmentsAs');
+    const group = await openGroup(page, property.group);
+    await control(group, property.label).selectOption('document');
+    task = await exportTask(page);
+    assert.equal(task.inputs.attachmentsAs, 'document', `${operation}: documents chosen`);
+    assert.deepEqual(problems, []);
+    await close();
+  }
+  // The list a form's file picker leaves in a variable goes into the attachments as it is.
+  const smtp = byProtocol('smtp');
+  const { page, problems, close } = await openModeler();
+  await applyFromChooser(page, smtp);
+  const attachments = smtp.properties.find((p) => p.id === 'attachments');
+  assert.match(attachments.tooltip, /document references/);
+  const group = await openGroup(page, attachments.group);
+  await typeInto(group, attachments, 'invoiceUpload');
+  const task = await exportTask(page);
+  assert.equal(task.inputs.attachments, '=invoiceUpload');
+  assert.deepEqual(problems, []);
+  await close();
+});
+
 test('the example processes open with the templates applied', async () => {
   const dir = join(root, 'examples');
   const files = readdirSync(dir).filter((f) => f.endsWith('.bpmn')).sort();
