@@ -118,9 +118,14 @@ impl Spool {
         self.line.extend_from_slice(bytes);
         // A line without end that grows past any sane length is content: pass it on in
         // pieces so memory stays bounded (it cannot be a boundary or a header line anyway).
-        if self.line.len() > 64 * 1024 && matches!(self.state, State::Body(_)) {
+        if self.line.len() > 64 * 1024 {
             let line = std::mem::take(&mut self.line);
-            self.content(&line, false);
+            match self.state {
+                State::Body(_) => self.content(&line, false),
+                // No header line is that long: the part is hostile, and what follows it up
+                // to the next boundary is skipped.
+                State::Headers(_) => self.state = State::Body(Sink::Skip),
+            }
         }
     }
 

@@ -93,3 +93,23 @@ fn a_single_part_message_is_its_body_and_hostile_input_is_bounded() {
     let (attachments, _, _dir) = spool(raw, 5);
     assert_eq!(attachments[0].file_name, "etc_passwd");
 }
+
+#[test]
+fn an_endless_header_line_is_skipped_in_bounded_memory() {
+    let mut raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nX-Long: ".to_vec();
+    raw.extend(std::iter::repeat_n(b'y', 2_000_000));
+    raw.extend_from_slice(
+        b"\r\n\r\nskipped\r\n--b\r\nContent-Type: application/pdf\r\n\r\nkept\r\n--b--\r\n",
+    );
+    let mut spool = Spool::new().unwrap();
+    for piece in raw.chunks(4096) {
+        spool.feed(piece);
+        assert!(
+            spool.line.len() <= 64 * 1024 + 4096,
+            "a line is never held whole"
+        );
+    }
+    let (attachments, _dir) = spool.finish().unwrap();
+    assert_eq!(attachments.len(), 1);
+    assert_eq!(std::fs::read(&attachments[0].path).unwrap(), b"kept");
+}
