@@ -57,7 +57,11 @@ impl Environment {
             }
             None => HashMap::new(),
         };
-        vars.extend(std::env::vars());
+        // vars() would panic on a variable that is not UTF-8; such a one is none of ours.
+        vars.extend(
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+        );
         Ok(Environment { vars })
     }
 
