@@ -284,3 +284,34 @@ async fn an_unreachable_store_is_retried_and_a_missing_document_names_its_pointe
     assert!(message.contains("no-such-document"), "{message}");
     assert_eq!(retries, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attachment_whose_media_type_does_not_parse_keeps_its_bytes() {
+    let store = DocumentStore::start().await;
+    let url = store.url();
+    let jobs = Jobs::start_with("imap", &[("CAMUNDA_REST_ADDRESS", &url)]).await;
+    let folder = unique("DocsOdd").replace('-', "");
+    let id = unique("docodd");
+    let raw = format!(
+        "From: sender@example.test\r\nSubject: {id}\r\nMessage-ID: <{id}@example.test>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nbody\r\n\
+         --b\r\nContent-Type: application\r\nContent-Disposition: attachment; filename=odd.bin\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\naGVsbG8gd29ybGQ=\r\n--b--\r\n"
+    );
+    write_maildir(
+        testbed().dir(),
+        "docs4",
+        &folder,
+        &[(raw.into_bytes(), 1_704_103_200)],
+    );
+    let mut vars = imap_read("docs4", &folder, &format!("<{id}@example.test>"));
+    vars["server"]["timeoutSeconds"] = json!(30);
+    let response = jobs.ok("read", vars).await;
+    let entry = &response["attachments"][0];
+    assert_eq!(entry["fileName"], "odd.bin");
+    let id = entry["document"]["documentId"]
+        .as_str()
+        .expect("documentId");
+    assert_eq!(store.bytes(id).as_deref(), Some(&b"hello world"[..]));
+}

@@ -137,25 +137,32 @@ impl DocumentStore {
         )
     }
 
-    /// Uploads one spooled attachment, streamed from its file, and returns the store's
-    /// reference object as Camunda returned it.
-    pub async fn upload(&self, attachment: &Spooled) -> Result<Value> {
-        let file = tokio::fs::File::open(&attachment.path).await.map_err(|e| {
-            EmailError::new(
-                ErrorCode::Internal,
-                format!("cannot reopen a spooled attachment: {e}"),
+    /// The multipart form of one upload: part `file` streamed from the spool, part `metadata`.
+    async fn form(attachment: &Spooled) -> Result<Form> {
+        let stream = || async {
+            let file = tokio::fs::File::open(&attachment.path).await.map_err(|e| {
+                EmailError::new(
+                    ErrorCode::Internal,
+                    format!("cannot reopen a spooled attachment: {e}"),
+                )
+            })?;
+            Ok::<_, EmailError>(
+                Part::stream_with_length(
+                    reqwest::Body::wrap_stream(file_stream(file)),
+                    attachment.size,
+                )
+                .file_name(attachment.file_name.clone()),
             )
-        })?;
-        let body = reqwest::Body::wrap_stream(file_stream(file));
-        let file_part = Part::stream_with_length(body, attachment.size)
-            .file_name(attachment.file_name.clone())
-            .mime_str(&attachment.content_type)
-            .or_else(|_| {
-                Part::text("")
-                    .file_name(attachment.file_name.clone())
-                    .mime_str("application/octet-stream")
-            })
-            .map_err(|e| EmailError::new(ErrorCode::Internal, e.to_string()))?;
+        };
+        // A media type from a mail need not parse; then the bytes go as octet-stream (a part
+        // whose type was refused is gone with its stream, so the file is opened again).
+        let file_part = match stream().await?.mime_str(&attachment.content_type) {
+            Ok(part) => part,
+            Err(_) => stream()
+                .await?
+                .mime_str("application/octet-stream")
+                .map_err(|e| EmailError::new(ErrorCode::Internal, e.to_string()))?,
+        };
         let metadata = json!({
             "contentType": attachment.content_type,
             "fileName": attachment.file_name,
@@ -164,15 +171,45 @@ impl DocumentStore {
         let metadata_part = Part::text(metadata.to_string())
             .mime_str("application/json")
             .map_err(|e| EmailError::new(ErrorCode::Internal, e.to_string()))?;
-        let form = Form::new()
+        Ok(Form::new()
             .part("file", file_part)
-            .part("metadata", metadata_part);
-        let request = self.authorized(self.http.post(&self.endpoint)).await?;
-        let response = request
-            .multipart(form)
-            .send()
-            .await
-            .map_err(|e| self.unreachable(&e))?;
+            .part("metadata", metadata_part))
+    }
+
+    /// Sends a request built by `build`; when Camunda answers 401 to an OAuth token, the
+    /// token is dropped and the request sent once more with a new one.
+    async fn send<F, Fut>(&self, build: F) -> Result<reqwest::Response>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<reqwest::RequestBuilder>>,
+    {
+        let mut retried = false;
+        loop {
+            let request = self.authorized(build().await?).await?;
+            let response = request.send().await.map_err(|e| self.unreachable(&e))?;
+            if response.status() == reqwest::StatusCode::UNAUTHORIZED
+                && !retried
+                && matches!(self.credentials, Credentials::OAuth { .. })
+            {
+                self.credentials.rejected().await;
+                retried = true;
+                continue;
+            }
+            return Ok(response);
+        }
+    }
+
+    /// Uploads one spooled attachment, streamed from its file, and returns the store's
+    /// reference object as Camunda returned it.
+    pub async fn upload(&self, attachment: &Spooled) -> Result<Value> {
+        let response = self
+            .send(|| async {
+                Ok(self
+                    .http
+                    .post(&self.endpoint)
+                    .multipart(Self::form(attachment).await?))
+            })
+            .await?;
         let status = response.status();
         let body = limited_body(response, MAX_REFERENCE_BYTES as u64)
             .await
@@ -217,8 +254,9 @@ impl DocumentStore {
         if let Some(hash) = &reference.content_hash {
             query.push(("contentHash", hash.as_str()));
         }
-        let request = self.authorized(self.http.get(&url).query(&query)).await?;
-        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
+        let response = self
+            .send(|| async { Ok(self.http.get(&url).query(&query)) })
+            .await?;
         let status = response.status();
         if status == reqwest::StatusCode::NOT_FOUND {
             return Err(EmailError::invalid_input(format!(
