@@ -240,7 +240,7 @@ async fn a_send_with_document_references_delivers_the_stored_bytes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unreachable_store_is_retried_and_a_missing_document_names_its_pointer() {
+async fn store_unreachable_retried_credentials_refused_incident_missing_document_named() {
     // A port with nothing behind it.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let closed_url = format!("http://{}", closed.local_addr().expect("address"));
@@ -258,6 +258,37 @@ async fn an_unreachable_store_is_retried_and_a_missing_document_names_its_pointe
         .await;
     assert!(message.starts_with("CONNECTION_FAILED"), "{message}");
     assert_eq!(retries, 2, "retries - 1");
+
+    // A store that refuses the worker's credentials: no retry helps, an incident says why.
+    let strict = DocumentStore::start().await;
+    strict.require_authorization("Basic c29tZW9uZTplbHNl");
+    let strict_url = strict.url();
+    let refused = Jobs::start_with(
+        "imap",
+        &[
+            ("CAMUNDA_REST_ADDRESS", &strict_url),
+            ("CAMUNDA_BASIC_AUTH_USERNAME", "connector"),
+            ("CAMUNDA_BASIC_AUTH_PASSWORD", "connector"),
+        ],
+    )
+    .await;
+    let (retries, message, _) = refused
+        .fails(
+            "read",
+            imap_read("docs4", &folder, &format!("<{id}@example.test>")),
+        )
+        .await;
+    assert!(message.starts_with("AUTHENTICATION_FAILED"), "{message}");
+    assert!(
+        message.contains("basic auth as user 'connector'"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("Y29ubmVjdG9y"),
+        "no credentials in the message"
+    );
+    assert_eq!(retries, 0);
+    assert_eq!(strict.count(), 0);
 
     let store = DocumentStore::start().await;
     let url = store.url();

@@ -20,6 +20,8 @@ pub const STORE_ID: &str = "in-memory";
 struct Inner {
     documents: HashMap<String, (Vec<u8>, Value)>,
     authorizations: Vec<String>,
+    /// The `authorization` value every request must carry, when set.
+    required: Option<String>,
     next: u64,
 }
 
@@ -81,6 +83,11 @@ impl DocumentStore {
         self.lock().documents.len()
     }
 
+    /// Answers 401 to every request without this `authorization` value.
+    pub fn require_authorization(&self, value: &str) {
+        self.lock().required = Some(value.to_string());
+    }
+
     pub fn authorizations(&self) -> Vec<String> {
         self.lock().authorizations.clone()
     }
@@ -136,6 +143,16 @@ async fn handle(inner: &Mutex<Inner>, request: Request<Incoming>) -> Response<Fu
         .and_then(|v| v.to_str().ok())
     {
         lock().authorizations.push(value.to_string());
+    }
+    let required = lock().required.clone();
+    if let Some(required) = required
+        && request
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            != Some(required.as_str())
+    {
+        return problem(StatusCode::UNAUTHORIZED, "missing or wrong credentials");
     }
     let path = request.uri().path().to_string();
     let query = request.uri().query().unwrap_or("").to_string();
