@@ -3,6 +3,7 @@
 //! and puts the store's references into a read response.
 
 pub mod attach;
+mod decode;
 pub mod spool;
 pub mod store;
 

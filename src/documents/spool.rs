@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use mail_parser::{MessageParser, MimeHeaders};
 
+use super::decode::{decode_base64, decode_quoted_printable, is_base64};
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::normalize::sanitize_file_name;
 
@@ -393,60 +394,6 @@ fn trim_end_spaces(mut text: &[u8]) -> &[u8] {
         text = rest;
     }
     text
-}
-
-fn is_base64(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'='
-}
-
-fn base64_value(b: u8) -> Option<u32> {
-    match b {
-        b'A'..=b'Z' => Some(u32::from(b - b'A')),
-        b'a'..=b'z' => Some(u32::from(b - b'a') + 26),
-        b'0'..=b'9' => Some(u32::from(b - b'0') + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    }
-}
-
-/// Decodes base64 groups leniently (mail in the wild has stray padding): each group of four
-/// gives as many bytes as it has data characters for.
-fn decode_base64(input: &[u8], out: &mut Vec<u8>) {
-    for group in input.chunks(4) {
-        let values: Vec<u32> = group.iter().filter_map(|b| base64_value(*b)).collect();
-        let mut n = 0u32;
-        for (i, v) in values.iter().enumerate() {
-            n |= v << (18 - 6 * i as u32);
-        }
-        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        let count = match values.len() {
-            4 => 3,
-            3 => 2,
-            2 => 1,
-            _ => 0,
-        };
-        out.extend_from_slice(&bytes[..count]);
-    }
-}
-
-fn decode_quoted_printable(text: &[u8], out: &mut Vec<u8>) {
-    let hex = |b: u8| (b as char).to_digit(16);
-    let mut i = 0;
-    while i < text.len() {
-        if text[i] == b'='
-            && let (Some(h), Some(l)) = (
-                text.get(i + 1).copied().and_then(hex),
-                text.get(i + 2).copied().and_then(hex),
-            )
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(text[i]);
-        i += 1;
-    }
 }
 
 #[cfg(test)]
