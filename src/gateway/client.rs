@@ -141,7 +141,7 @@ impl GatewayClient {
         if let (Err(status), Some(tokens)) = (&result, &self.tokens)
             && status.code() == tonic::Code::Unauthenticated
         {
-            tokens.invalidate().await;
+            tokens.invalidate();
         }
         result
     }

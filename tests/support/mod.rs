@@ -5,6 +5,7 @@
 pub mod gateway;
 pub mod mailbox;
 pub mod proxy;
+pub mod token_endpoint;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};

@@ -1,0 +1,5 @@
+//! OAuth2 access tokens: the shared single-flight cache, the token request, and the mail
+//! logins' credentials (XOAUTH2 / OAUTHBEARER, SPEC §2.1).
+
+pub mod cache;
+pub mod endpoint;
