@@ -10,15 +10,17 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use async_imap::{Authenticator, Client, Session};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::nesting::Guarded;
 use super::response::{Event, Reply, Untagged, event};
 use super::wire::Command;
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::net::{MailStream, open_noting, upgrade};
+use crate::mail::sasl::{Mechanism, describe_challenge};
 use crate::mail::server::{Authentication, Endpoint, Security};
 use crate::mail::tls::is_tls_failure;
+use crate::oauth::mail::Lease;
 
 /// The server's own words from an async-imap NO/BAD error, which arrives as a debug string
 /// (`code: None, info: Some("[AUTHENTICATIONFAILED] Authentication failed.")`).
@@ -52,15 +54,63 @@ pub fn classify(error: async_imap::error::Error, doing: &str) -> EmailError {
     }
 }
 
-struct XOAuth2 {
-    payload: String,
+/// The client side of XOAUTH2 / OAUTHBEARER for async-imap, which sends no initial response:
+/// the first (empty) challenge gets the token, a second one is the server's error JSON, which
+/// is kept for the error message and acknowledged so the server sends its tagged NO.
+struct OAuthExchange {
+    mechanism: Mechanism,
+    payload: Vec<u8>,
+    rounds: usize,
+    error_challenge: std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>,
 }
 
-impl Authenticator for XOAuth2 {
-    type Response = String;
-    fn process(&mut self, _challenge: &[u8]) -> String {
-        self.payload.clone()
+impl Authenticator for OAuthExchange {
+    type Response = Vec<u8>;
+    fn process(&mut self, challenge: &[u8]) -> Vec<u8> {
+        self.rounds += 1;
+        if self.rounds == 1 {
+            std::mem::take(&mut self.payload)
+        } else {
+            if let Ok(mut kept) = self.error_challenge.lock() {
+                kept.get_or_insert_with(|| challenge.iter().copied().take(4096).collect());
+            }
+            self.mechanism.error_acknowledgement().to_vec()
+        }
     }
+}
+
+/// The capabilities a server advertises before login (for the OAuth mechanism choice), from
+/// an explicit CAPABILITY command.
+async fn pre_login_capabilities(
+    client: &mut Client<Guarded<MailStream>>,
+    timeout: Duration,
+) -> Result<HashSet<String>> {
+    let (sender, receiver) = async_channel::bounded(16);
+    tokio::time::timeout(
+        timeout,
+        client.run_command_and_check_ok("CAPABILITY", Some(sender)),
+    )
+    .await
+    .map_err(|_| EmailError::new(ErrorCode::Timeout, "no answer to CAPABILITY"))?
+    .map_err(|e| classify(e, "CAPABILITY"))?;
+    let mut found = HashSet::new();
+    while let Ok(response) = receiver.try_recv() {
+        let async_imap::types::UnsolicitedResponse::Other(data) = response else {
+            continue;
+        };
+        if let async_imap::imap_proto::Response::Capabilities(list) = data.parsed() {
+            for capability in list {
+                found.insert(match capability {
+                    async_imap::imap_proto::Capability::Imap4rev1 => "IMAP4REV1".into(),
+                    async_imap::imap_proto::Capability::Auth(a) => {
+                        format!("AUTH={}", a.to_ascii_uppercase())
+                    }
+                    async_imap::imap_proto::Capability::Atom(a) => a.to_ascii_uppercase(),
+                });
+            }
+        }
+    }
+    Ok(found)
 }
 
 pub struct ImapSession {
@@ -87,9 +137,30 @@ impl ImapSession {
     }
 
     /// Like [`ImapSession::connect`], noting each step as it succeeds (the `check` command).
+    /// An OAuth2 login gets its token first; a fetched token the server rejects is replaced
+    /// once.
     pub async fn connect_noting(
         endpoint: &Endpoint,
         auth: &Authentication,
+        steps: &mut Vec<String>,
+    ) -> Result<ImapSession> {
+        let Authentication::Oauth2(login) = auth else {
+            return Self::connect_once(endpoint, auth, None, steps).await;
+        };
+        let lease = Lease::acquire(login, endpoint.timeout, steps).await?;
+        match Self::connect_once(endpoint, auth, Some(lease.token()), steps).await {
+            Err(error) => match lease.renew(login, &error, endpoint.timeout, steps).await? {
+                Some(fresh) => Self::connect_once(endpoint, auth, Some(fresh.token()), steps).await,
+                None => Err(error),
+            },
+            done => done,
+        }
+    }
+
+    async fn connect_once(
+        endpoint: &Endpoint,
+        auth: &Authentication,
+        token: Option<&SecretString>,
         steps: &mut Vec<String>,
     ) -> Result<ImapSession> {
         let stream = open_noting(endpoint, steps).await?;
@@ -149,21 +220,41 @@ impl ImapSession {
             client = Client::new(Guarded::new(stream));
             steps.push("tls: STARTTLS upgrade done, certificate verified".into());
         }
+        let error_challenge = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let mut oauth_mechanism = None;
         let login = match auth {
             Authentication::Simple { username, password } => {
                 tokio::time::timeout(timeout, client.login(username, password.expose_secret()))
                     .await
             }
-            Authentication::Oauth2 {
-                username,
-                access_token,
-            } => {
-                let payload = format!(
-                    "user={username}\x01auth=Bearer {}\x01\x01",
-                    access_token.expose_secret()
-                );
-                tokio::time::timeout(timeout, client.authenticate("XOAUTH2", XOAuth2 { payload }))
-                    .await
+            Authentication::Oauth2(login) => {
+                let Some(token) = token else {
+                    return Err(EmailError::internal("an OAuth2 login without a token"));
+                };
+                let advertised = if login.mechanism.is_none() {
+                    pre_login_capabilities(&mut client, timeout).await?
+                } else {
+                    HashSet::new()
+                };
+                let mechanism = Mechanism::choose(login.mechanism, |m| {
+                    advertised.contains(&format!("AUTH={m}"))
+                });
+                oauth_mechanism = Some(mechanism);
+                let payload = mechanism
+                    .initial_response(
+                        &login.username,
+                        token.expose_secret(),
+                        &endpoint.host,
+                        endpoint.port,
+                    )
+                    .into_bytes();
+                let exchange = OAuthExchange {
+                    mechanism,
+                    payload,
+                    rounds: 0,
+                    error_challenge: error_challenge.clone(),
+                };
+                tokio::time::timeout(timeout, client.authenticate(mechanism.name(), exchange)).await
             }
             Authentication::None => {
                 return Err(EmailError::invalid_input(
@@ -183,13 +274,30 @@ impl ImapSession {
                 async_imap::error::Error::No(text) | async_imap::error::Error::Bad(text),
                 _,
             ))) => {
+                let text = server_text(&text);
+                let reason = error_challenge
+                    .lock()
+                    .ok()
+                    .and_then(|kept| kept.as_deref().map(describe_challenge));
+                let user = auth.username().unwrap_or_default();
+                // `[UNAVAILABLE]`: the server could not check the token just now (RFC 5530).
+                let code = if text.contains("[UNAVAILABLE]") {
+                    ErrorCode::TemporaryFailure
+                } else {
+                    ErrorCode::AuthenticationFailed
+                };
                 return Err(EmailError::new(
-                    ErrorCode::AuthenticationFailed,
-                    format!(
-                        "login as {} refused: {}",
-                        auth.username().unwrap_or_default(),
-                        server_text(&text)
-                    ),
+                    code,
+                    match (oauth_mechanism, reason) {
+                        (Some(m), Some(reason)) => format!(
+                            "login as {user} with {} refused: {reason}; {text}",
+                            m.name()
+                        ),
+                        (Some(m), None) => {
+                            format!("login as {user} with {} refused: {text}", m.name())
+                        }
+                        _ => format!("login as {user} refused: {text}"),
+                    },
                 ));
             }
             Ok(Err((e, _))) => return Err(classify(e, "login")),

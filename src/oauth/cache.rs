@@ -34,13 +34,15 @@ pub trait FetchError: Clone + Send + Sync + 'static {
 }
 
 type Fetch<E> = Arc<dyn Fn() -> BoxFuture<'static, Result<Fetched, E>> + Send + Sync>;
-type InFlight<E> = Shared<BoxFuture<'static, Result<SecretString, E>>>;
+type InFlight<E> = Shared<BoxFuture<'static, Result<Cached, E>>>;
 
+/// A token with the times it is refreshed, stops being handed out, and expires.
 #[derive(Clone)]
-struct Cached {
-    token: SecretString,
+pub struct Cached {
+    pub token: SecretString,
     refresh_at: Instant,
     stale_at: Instant,
+    pub expires_at: Instant,
 }
 
 struct State<E> {
@@ -78,6 +80,11 @@ impl<E: FetchError> TokenCache<E> {
     /// A usable token: the cached one, or the result of the fetch in flight (started now if
     /// none is).
     pub async fn token(self: &Arc<Self>) -> Result<SecretString, E> {
+        self.lease().await.map(|cached| cached.token)
+    }
+
+    /// [`TokenCache::token`] with its expiry.
+    pub async fn lease(self: &Arc<Self>) -> Result<Cached, E> {
         let in_flight = {
             let mut state = self.state();
             let now = Instant::now();
@@ -88,7 +95,7 @@ impl<E: FetchError> TokenCache<E> {
                     // Started, not awaited: callers keep the good token meanwhile.
                     let _background = self.start(&mut state);
                 }
-                return Ok(cached.token);
+                return Ok(cached);
             }
             match &state.in_flight {
                 Some(in_flight) => in_flight.clone(),
@@ -127,9 +134,8 @@ impl<E: FetchError> TokenCache<E> {
             state.in_flight = None;
             let fetched = result?;
             let cached = this.cache(fetched, started);
-            let token = cached.token.clone();
-            state.cached = Some(cached);
-            Ok(token)
+            state.cached = Some(cached.clone());
+            Ok(cached)
         });
         let in_flight = async move { task.await.unwrap_or_else(|_| Err(E::interrupted())) }
             .boxed()
@@ -146,6 +152,7 @@ impl<E: FetchError> TokenCache<E> {
             token: fetched.token,
             refresh_at: before(self.margins.refresh_before),
             stale_at: before(self.margins.stale_before),
+            expires_at: expires,
         }
     }
 }

@@ -158,6 +158,11 @@ impl<P: ProtocolKind> Connection<P> {
     }
 }
 
+/// `https://`, or `http://` to a loopback address. The host policy is checked when the
+/// variables are read ([`crate::oauth::mail::OAuth2Login::problems`]).
+const TOKEN_ENDPOINT_PATTERN: &str =
+    r"^(https://[^\s/?#]+|http://(localhost|127\.[0-9.]+|\[::1\])(:[0-9]+)?)([/?#][^\s]*)?$";
+
 /// The `authentication` block of a `P` operation: the runtime [`Authentication`], read with
 /// `type` defaulting to `simple` and credentials checked for line breaks.
 #[derive(Debug, Clone)]
@@ -182,6 +187,12 @@ impl<'de, P> Deserialize<'de> for Login<P> {
         authentication
             .refuse_line_breaks()
             .map_err(|e| serde::de::Error::custom(e.message))?;
+        if let Authentication::Oauth2(login) = &authentication {
+            let problems = login.problems();
+            if !problems.is_empty() {
+                return Err(serde::de::Error::custom(problems.join("; ")));
+            }
+        }
         Ok(Login {
             authentication,
             protocol: PhantomData,
@@ -210,7 +221,7 @@ impl<P: ProtocolKind> JsonSchema for Login<P> {
         if P::PROTOCOL == Protocol::Smtp {
             choices.insert("none".into(), json!("None (relay without login)"));
         }
-        choices.insert("oauth2".into(), json!("OAuth 2.0 access token"));
+        choices.insert("oauth2".into(), json!("OAuth 2.0 (XOAUTH2 / OAUTHBEARER)"));
         let types: Vec<&String> = choices.keys().collect();
         json_schema!({
             "title": "Authentication",
@@ -243,15 +254,74 @@ impl<P: ProtocolKind> JsonSchema for Login<P> {
                         "hint": "Use a secret: {{secrets.MAIL_PASSWORD}}"
                     }
                 },
+                "mechanism": {
+                    "title": "SASL mechanism",
+                    "description": "XOAUTH2 (Microsoft 365, Gmail) or OAUTHBEARER (RFC 7628). \
+                                    Empty: XOAUTH2, unless the server offers only OAUTHBEARER.",
+                    "enum": ["XOAUTH2", "OAUTHBEARER"],
+                    "x-template": {
+                        "when": { "type": ["oauth2"] },
+                        "choices": { "XOAUTH2": "XOAUTH2", "OAUTHBEARER": "OAUTHBEARER (RFC 7628)" }
+                    }
+                },
                 "accessToken": {
                     "title": "Access token",
-                    "description": "An OAuth 2.0 access token for XOAUTH2 / OAUTHBEARER.",
+                    "description": "A token the process already holds. Leave empty to let the \
+                                    worker obtain tokens from the token endpoint below.",
                     "examples": ["{{secrets.MAIL_ACCESS_TOKEN}}"],
                     "type": "string", "minLength": 1,
                     "x-template": {
                         "feel": "optional",
                         "when": { "type": ["oauth2"] },
                         "hint": "Use a secret: {{secrets.MAIL_ACCESS_TOKEN}}"
+                    }
+                },
+                "tokenEndpoint": {
+                    "title": "Token endpoint",
+                    "description": "The worker obtains and caches tokens here: client \
+                                    credentials, or the refresh token grant when a refresh \
+                                    token is given. https:// (http:// only to a loopback address).",
+                    "examples": ["https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token"],
+                    "type": "string", "minLength": 1,
+                    "pattern": TOKEN_ENDPOINT_PATTERN,
+                    "x-template": { "feel": "optional", "when": { "type": ["oauth2"] } }
+                },
+                "clientId": {
+                    "title": "Client ID",
+                    "description": "The application (client) ID registered at the token endpoint.",
+                    "type": "string", "minLength": 1,
+                    "x-template": { "feel": "optional", "when": { "type": ["oauth2"] } }
+                },
+                "clientSecret": {
+                    "title": "Client secret",
+                    "description": "Keep it out of the model: reference a secret.",
+                    "examples": ["{{secrets.MAIL_CLIENT_SECRET}}"],
+                    "type": "string",
+                    "x-template": {
+                        "feel": "optional",
+                        "when": { "type": ["oauth2"] },
+                        "hint": "Use a secret: {{secrets.MAIL_CLIENT_SECRET}}"
+                    }
+                },
+                "scope": {
+                    "title": "Scope",
+                    "description": "Microsoft 365 app-only: https://outlook.office365.com/.default; \
+                                    Gmail: https://mail.google.com/",
+                    "examples": ["https://outlook.office365.com/.default"],
+                    "type": "string",
+                    "x-template": { "feel": "optional", "when": { "type": ["oauth2"] } }
+                },
+                "refreshToken": {
+                    "title": "Refresh token",
+                    "description": "For delegated access (Gmail, Microsoft delegated): the worker \
+                                    uses the refresh token grant, and a rotated refresh token from \
+                                    then on. Reference a secret.",
+                    "examples": ["{{secrets.MAIL_REFRESH_TOKEN}}"],
+                    "type": "string",
+                    "x-template": {
+                        "feel": "optional",
+                        "when": { "type": ["oauth2"] },
+                        "hint": "Use a secret: {{secrets.MAIL_REFRESH_TOKEN}}"
                     }
                 }
             },
@@ -271,9 +341,23 @@ impl<P: ProtocolKind> JsonSchema for Login<P> {
                 {
                     "if": { "required": ["type"], "properties": { "type": { "const": "oauth2" } } },
                     "then": {
-                        "required": ["username", "accessToken"],
+                        "required": ["username"],
                         "additionalProperties": false,
-                        "properties": { "type": true, "username": true, "accessToken": true }
+                        "properties": {
+                            "type": true, "username": true, "mechanism": true,
+                            "accessToken": true, "tokenEndpoint": true, "clientId": true,
+                            "clientSecret": true, "scope": true, "refreshToken": true
+                        },
+                        // Exactly one token source, said with keywords whose messages name
+                        // fields, never quote the block (which may hold an inline secret).
+                        "dependentRequired": {
+                            "tokenEndpoint": ["clientId"], "clientId": ["tokenEndpoint"],
+                            "clientSecret": ["tokenEndpoint"], "refreshToken": ["tokenEndpoint"],
+                            "scope": ["tokenEndpoint"]
+                        },
+                        "if": { "required": ["accessToken"] },
+                        "then": { "properties": { "tokenEndpoint": false } },
+                        "else": { "required": ["tokenEndpoint"] }
                     }
                 }
             ]
@@ -315,6 +399,73 @@ mod tests {
         let smtp = compiled::<Login<Smtp>>("authentication");
         smtp.validate(&json!({ "authentication": { "type": "none" } }))
             .unwrap();
+    }
+
+    #[test]
+    fn oauth2_logins_name_what_is_wrong() {
+        let imap = compiled::<Login<Imap>>("authentication");
+        let check = |v: Value| {
+            let variables = json!({ "authentication": v, "server": { "host": "h" } });
+            imap.validate(&variables)
+                .and_then(|_| crate::mail::inputs::decode::<Connection<Imap>>(variables))
+                .map(|_| ())
+        };
+        let endpoint = "https://login.example.com/tenant/oauth2/v2.0/token";
+        check(json!({ "type": "oauth2", "username": "u", "accessToken": "t" })).unwrap();
+        check(
+            json!({ "type": "oauth2", "username": "u", "tokenEndpoint": endpoint,
+            "clientId": "c", "clientSecret": "s", "scope": "x" }),
+        )
+        .unwrap();
+        check(
+            json!({ "type": "oauth2", "username": "u", "tokenEndpoint": endpoint,
+            "clientId": "c", "refreshToken": "r", "mechanism": "OAUTHBEARER" }),
+        )
+        .unwrap();
+        check(
+            json!({ "type": "oauth2", "username": "u", "tokenEndpoint": "http://127.0.0.1:8080/t",
+            "clientId": "c" }),
+        )
+        .unwrap();
+        let refused = |v: Value, pointer: &str| {
+            let e = check(v.clone()).unwrap_err();
+            assert_eq!(e.code, crate::error::ErrorCode::InvalidInput, "{v}");
+            assert!(e.message.contains(pointer), "{v}: {}", e.message);
+            e.message
+        };
+        refused(
+            json!({ "type": "oauth2", "username": "u", "accessToken": "t",
+            "tokenEndpoint": endpoint, "clientId": "c" }),
+            "/authentication",
+        );
+        refused(
+            json!({ "type": "oauth2", "username": "u" }),
+            "/authentication",
+        );
+        refused(
+            json!({ "type": "oauth2", "username": "u", "tokenEndpoint": endpoint }),
+            "/authentication",
+        );
+        refused(
+            json!({ "type": "oauth2", "username": "u", "tokenEndpoint": "http://login.example.com/t",
+            "clientId": "c" }),
+            "/authentication/tokenEndpoint",
+        );
+        refused(
+            json!({ "type": "oauth2", "username": "u", "tokenEndpoint": "https://169.254.169.254/t",
+            "clientId": "c" }),
+            "/authentication/tokenEndpoint",
+        );
+        refused(
+            json!({ "type": "oauth2", "username": "u", "accessToken": "t", "mechanism": "PLAIN" }),
+            "/authentication/mechanism",
+        );
+        let secret = refused(
+            json!({ "type": "oauth2", "username": "u", "accessToken": "t",
+            "clientSecret": "hunter2" }),
+            "/authentication",
+        );
+        assert!(!secret.contains("hunter2"), "{secret}");
     }
 
     #[test]
