@@ -308,12 +308,19 @@ impl Lease {
             TokenSource::Endpoint(url) => {
                 let shown = shown_url(&url);
                 let cache = cache_for(login, url);
-                let cached = tokio::time::timeout(timeout, cache.lease())
+                // The token may take most of the operation's time, not all of it: an endpoint
+                // that hangs is reported as the endpoint's failure (SPEC §2.1), not as the
+                // operation's timeout.
+                let patience = timeout.saturating_sub(timeout / 5);
+                let cached = tokio::time::timeout(patience, cache.lease())
                     .await
                     .map_err(|_| {
                         EmailError::new(
                             ErrorCode::ConnectionFailed,
-                            format!("token endpoint: no token within {} s", timeout.as_secs()),
+                            format!(
+                                "token endpoint {shown}: no token within {:.1} s",
+                                patience.as_secs_f64()
+                            ),
                         )
                     })??;
                 let left = cached

@@ -4,6 +4,7 @@
 
 pub mod gateway;
 pub mod mailbox;
+pub mod oauth_testbed;
 pub mod proxy;
 pub mod token_endpoint;
 
