@@ -451,3 +451,38 @@ fn the_secret_scan_sees_through_base64() {
         "a log",
     );
 }
+
+/// `check` shows the token step (endpoint reached, token obtained, expiry) before the login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_shows_the_token_step_before_the_login() {
+    use email_connector::mail::server::Protocol;
+    use email_connector::operations::check_connection;
+    support::oauth_testbed::oauth_testbed();
+    let user = user("check");
+    let owner = user.clone();
+    let endpoint = TokenEndpoint::start(move |_, _| Reply::token(&mint(&owner, HOUR), 3600)).await;
+    for (protocol, name) in [
+        (Protocol::Smtp, "smtp"),
+        (Protocol::Imap, "imap"),
+        (Protocol::Pop3, "pop3"),
+    ] {
+        let vars = with(fetched(&user, &endpoint, json!({})), name, json!({}));
+        let steps = check_connection(protocol, &vars).await.expect("check");
+        let token = steps
+            .iter()
+            .position(|s| {
+                s.starts_with("token: endpoint ") && s.contains("token obtained, expires in")
+            })
+            .unwrap_or_else(|| panic!("{name}: no token step in {steps:?}"));
+        let login = steps
+            .iter()
+            .position(|s| s.starts_with("auth: logged in as"))
+            .unwrap_or_else(|| panic!("{name}: no login step in {steps:?}"));
+        assert!(token < login, "{steps:?}");
+        assert_free_of(
+            &steps.join("\n"),
+            &["cs-very-secret-1".to_string()],
+            "the steps",
+        );
+    }
+}
