@@ -136,3 +136,15 @@ async fn redirects_are_refused() {
     assert!(error.contains("307"), "{error}");
     assert_eq!(endpoint.count(), 1);
 }
+
+/// A token endpoint could answer anything: a token with control characters would break the
+/// SASL framing or end a protocol line, so it is refused, not used.
+#[tokio::test]
+async fn tokens_with_control_characters_are_refused() {
+    let endpoint =
+        TokenEndpoint::start(|_, _| Reply::token("abc\u{1}def\r\nA1 LOGOUT", 3600)).await;
+    let tokens = TokenProvider::new(config(&endpoint.url));
+    let error = tokens.token().await.unwrap_err().to_string();
+    assert!(error.contains("control characters"), "{error}");
+    assert!(!error.contains("LOGOUT"), "{error}");
+}

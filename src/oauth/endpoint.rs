@@ -92,10 +92,12 @@ pub async fn request_token(
             url: shown.clone(),
             reason: format!("not a token response ({})", e.classify_name()),
         })?;
-    if success.access_token.is_empty() || success.access_token.contains(['\r', '\n']) {
+    // The token goes into a SASL payload framed by \x01 and into protocol lines: a control
+    // character from a hostile endpoint would break the framing or end the line.
+    if success.access_token.is_empty() || success.access_token.chars().any(char::is_control) {
         return Err(EndpointError::BadResponse {
             url: shown,
-            reason: "the access token is empty or has a line break".into(),
+            reason: "the access token is empty or holds control characters".into(),
         });
     }
     // Some endpoints write the lifetime as a string.
