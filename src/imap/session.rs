@@ -9,15 +9,15 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use async_imap::{Authenticator, Client, Session};
+use async_imap::{Client, Session};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::nesting::Guarded;
+use super::oauth::{ErrorChallenge, OAuthExchange, refusal};
 use super::response::{Event, Reply, Untagged, event};
 use super::wire::Command;
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::net::{MailStream, open_noting, upgrade};
-use crate::mail::sasl::{Mechanism, describe_challenge};
 use crate::mail::server::{Authentication, Endpoint, Security};
 use crate::mail::tls::is_tls_failure;
 use crate::oauth::mail::Lease;
@@ -52,65 +52,6 @@ pub fn classify(error: async_imap::error::Error, doing: &str) -> EmailError {
         Error::Validate(e) => EmailError::invalid_input(format!("{doing}: {e}")),
         other => EmailError::new(ErrorCode::ConnectionFailed, format!("{doing}: {other}")),
     }
-}
-
-/// The client side of XOAUTH2 / OAUTHBEARER for async-imap, which sends no initial response:
-/// the first (empty) challenge gets the token, a second one is the server's error JSON, which
-/// is kept for the error message and acknowledged so the server sends its tagged NO.
-struct OAuthExchange {
-    mechanism: Mechanism,
-    payload: Vec<u8>,
-    rounds: usize,
-    error_challenge: std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>,
-}
-
-impl Authenticator for OAuthExchange {
-    type Response = Vec<u8>;
-    fn process(&mut self, challenge: &[u8]) -> Vec<u8> {
-        self.rounds += 1;
-        if self.rounds == 1 {
-            std::mem::take(&mut self.payload)
-        } else {
-            if let Ok(mut kept) = self.error_challenge.lock() {
-                kept.get_or_insert_with(|| challenge.iter().copied().take(4096).collect());
-            }
-            self.mechanism.error_acknowledgement().to_vec()
-        }
-    }
-}
-
-/// The capabilities a server advertises before login (for the OAuth mechanism choice), from
-/// an explicit CAPABILITY command.
-async fn pre_login_capabilities(
-    client: &mut Client<Guarded<MailStream>>,
-    timeout: Duration,
-) -> Result<HashSet<String>> {
-    let (sender, receiver) = async_channel::bounded(16);
-    tokio::time::timeout(
-        timeout,
-        client.run_command_and_check_ok("CAPABILITY", Some(sender)),
-    )
-    .await
-    .map_err(|_| EmailError::new(ErrorCode::Timeout, "no answer to CAPABILITY"))?
-    .map_err(|e| classify(e, "CAPABILITY"))?;
-    let mut found = HashSet::new();
-    while let Ok(response) = receiver.try_recv() {
-        let async_imap::types::UnsolicitedResponse::Other(data) = response else {
-            continue;
-        };
-        if let async_imap::imap_proto::Response::Capabilities(list) = data.parsed() {
-            for capability in list {
-                found.insert(match capability {
-                    async_imap::imap_proto::Capability::Imap4rev1 => "IMAP4REV1".into(),
-                    async_imap::imap_proto::Capability::Auth(a) => {
-                        format!("AUTH={}", a.to_ascii_uppercase())
-                    }
-                    async_imap::imap_proto::Capability::Atom(a) => a.to_ascii_uppercase(),
-                });
-            }
-        }
-    }
-    Ok(found)
 }
 
 pub struct ImapSession {
@@ -220,7 +161,7 @@ impl ImapSession {
             client = Client::new(Guarded::new(stream));
             steps.push("tls: STARTTLS upgrade done, certificate verified".into());
         }
-        let error_challenge = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let error_challenge = ErrorChallenge::default();
         let mut oauth_mechanism = None;
         let login = match auth {
             Authentication::Simple { username, password } => {
@@ -231,29 +172,11 @@ impl ImapSession {
                 let Some(token) = token else {
                     return Err(EmailError::internal("an OAuth2 login without a token"));
                 };
-                let advertised = if login.mechanism.is_none() {
-                    pre_login_capabilities(&mut client, timeout).await?
-                } else {
-                    HashSet::new()
-                };
-                let mechanism = Mechanism::choose(login.mechanism, |m| {
-                    advertised.contains(&format!("AUTH={m}"))
-                });
+                let exchange =
+                    OAuthExchange::prepare(&mut client, login, token, endpoint, &error_challenge)
+                        .await?;
+                let mechanism = exchange.mechanism();
                 oauth_mechanism = Some(mechanism);
-                let payload = mechanism
-                    .initial_response(
-                        &login.username,
-                        token.expose_secret(),
-                        &endpoint.host,
-                        endpoint.port,
-                    )
-                    .into_bytes();
-                let exchange = OAuthExchange {
-                    mechanism,
-                    payload,
-                    rounds: 0,
-                    error_challenge: error_challenge.clone(),
-                };
                 tokio::time::timeout(timeout, client.authenticate(mechanism.name(), exchange)).await
             }
             Authentication::None => {
@@ -274,30 +197,11 @@ impl ImapSession {
                 async_imap::error::Error::No(text) | async_imap::error::Error::Bad(text),
                 _,
             ))) => {
-                let text = server_text(&text);
-                let reason = error_challenge
-                    .lock()
-                    .ok()
-                    .and_then(|kept| kept.as_deref().map(describe_challenge));
-                let user = auth.username().unwrap_or_default();
-                // `[UNAVAILABLE]`: the server could not check the token just now (RFC 5530).
-                let code = if text.contains("[UNAVAILABLE]") {
-                    ErrorCode::TemporaryFailure
-                } else {
-                    ErrorCode::AuthenticationFailed
-                };
-                return Err(EmailError::new(
-                    code,
-                    match (oauth_mechanism, reason) {
-                        (Some(m), Some(reason)) => format!(
-                            "login as {user} with {} refused: {reason}; {text}",
-                            m.name()
-                        ),
-                        (Some(m), None) => {
-                            format!("login as {user} with {} refused: {text}", m.name())
-                        }
-                        _ => format!("login as {user} refused: {text}"),
-                    },
+                return Err(refusal(
+                    auth.username().unwrap_or_default(),
+                    &server_text(&text),
+                    oauth_mechanism,
+                    &error_challenge,
                 ));
             }
             Ok(Err((e, _))) => return Err(classify(e, "login")),

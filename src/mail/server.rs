@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 pub use super::session_key::SessionKey;
-pub use crate::oauth::mail::OAuth2Login;
+pub use crate::oauth::login::OAuth2Login;
 
 /// Bounds connect, each command and the whole operation when the model sets nothing.
 pub const DEFAULT_TIMEOUT_SECONDS: u64 = 30;

@@ -3,4 +3,5 @@
 
 pub mod cache;
 pub mod endpoint;
+pub mod login;
 pub mod mail;
