@@ -486,3 +486,60 @@ async fn check_shows_the_token_step_before_the_login() {
         );
     }
 }
+
+/// A token endpoint that hangs holds up only the jobs that need its token: other credentials'
+/// jobs, and a job that holds its token already, go on at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_token_endpoint_stalls_no_unrelated_job() {
+    let jobs = OAuthJobs::start().await;
+    let slow_user = user("slow");
+    let hanging =
+        TokenEndpoint::start(|_, _| Reply::token("never", 3600).after(Duration::from_secs(60)))
+            .await;
+    let mut slow = with(fetched(&slow_user, &hanging, json!({})), "imap", json!({}));
+    slow["server"]["timeoutSeconds"] = json!(20);
+    let stalled: Vec<i64> = (0..3)
+        .map(|_| {
+            jobs.gateway.create_job(
+                "email:imap:list:1",
+                slow.clone(),
+                json!({ "resultVariable": "r" }),
+                3,
+            )
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let fast_user = user("fast");
+    let owner = fast_user.clone();
+    let other = TokenEndpoint::start(move |_, _| Reply::token(&mint(&owner, HOUR), 3600)).await;
+    let started = Instant::now();
+    jobs.ok(
+        "imap:list",
+        with(fetched(&fast_user, &other, json!({})), "imap", json!({})),
+    )
+    .await;
+    let token = mint(&fast_user, HOUR);
+    jobs.ok(
+        "pop3:list",
+        with(given(&fast_user, &token, None), "pop3", json!({})),
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "unrelated jobs waited {:?} behind a hanging endpoint",
+        started.elapsed()
+    );
+    assert_eq!(hanging.count(), 1, "the stalled jobs share one request");
+    for key in stalled {
+        match jobs
+            .gateway
+            .wait_outcome(key, Duration::from_secs(60))
+            .await
+        {
+            Outcome::Failed { message, .. } => {
+                assert!(message.starts_with("CONNECTION_FAILED: "), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
