@@ -54,15 +54,14 @@ pub struct DocumentMetadata {
 /// The one place the HTTP client is built: our rustls configuration (system CAs plus the
 /// gateway's CA file), no redirects, bounded timeouts.
 pub fn http_client(ca_pem: Option<&str>) -> std::result::Result<reqwest::Client, String> {
-    let tls = crate::mail::tls::client_config(ca_pem, false)
-        .map_err(|e| format!("the REST API's TLS settings: {}", e.message))?;
-    reqwest::Client::builder()
-        .use_preconfigured_tls((*tls).clone())
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .map_err(|e| format!("cannot build the REST client: {e}"))
+    let client = crate::outbound_http::HttpClient::new(crate::outbound_http::HttpOptions {
+        extra_root_pem: ca_pem.map(str::to_string),
+        connect_timeout: Some(CONNECT_TIMEOUT),
+        request_timeout: Some(REQUEST_TIMEOUT),
+        ..Default::default()
+    })
+    .map_err(|e| format!("the REST client: {e}"))?;
+    Ok(client.streaming().clone())
 }
 
 pub struct DocumentStore {
@@ -191,7 +190,7 @@ impl DocumentStore {
                 && !retried
                 && matches!(self.credentials, Credentials::OAuth { .. })
             {
-                self.credentials.rejected().await;
+                self.credentials.rejected();
                 retried = true;
                 continue;
             }
@@ -299,7 +298,7 @@ impl DocumentStore {
         let detail: String = String::from_utf8_lossy(body).chars().take(500).collect();
         let code = match status.as_u16() {
             401 | 403 => {
-                self.credentials.rejected().await;
+                self.credentials.rejected();
                 ErrorCode::AuthenticationFailed
             }
             408 | 429 => ErrorCode::TemporaryFailure,

@@ -158,7 +158,7 @@ impl GatewayClient {
         if let Err(status) = &result
             && status.code() == tonic::Code::Unauthenticated
         {
-            self.credentials.rejected().await;
+            self.credentials.rejected();
         }
         result
     }

@@ -78,9 +78,9 @@ impl Credentials {
 
     /// Called when Camunda answered 401 / UNAUTHENTICATED: a cached token is dropped so the
     /// next call fetches a new one. Basic credentials cannot get better by themselves.
-    pub async fn rejected(&self) {
+    pub fn rejected(&self) {
         if let Credentials::OAuth { tokens, .. } = self {
-            tokens.invalidate().await;
+            tokens.invalidate();
         }
     }
 

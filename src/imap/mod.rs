@@ -6,6 +6,7 @@ pub mod delete;
 pub mod list;
 pub mod move_;
 pub mod nesting;
+mod oauth;
 pub mod pool;
 pub mod program;
 pub mod read;

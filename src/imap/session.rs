@@ -9,16 +9,18 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use async_imap::{Authenticator, Client, Session};
-use secrecy::ExposeSecret;
+use async_imap::{Client, Session};
+use secrecy::{ExposeSecret, SecretString};
 
 use super::nesting::Guarded;
+use super::oauth::{ErrorChallenge, OAuthExchange, refusal};
 use super::response::{Event, Reply, Untagged, event};
 use super::wire::Command;
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::net::{MailStream, open_noting, upgrade};
 use crate::mail::server::{Authentication, Endpoint, Security};
 use crate::mail::tls::is_tls_failure;
+use crate::oauth::mail::Lease;
 
 /// The server's own words from an async-imap NO/BAD error, which arrives as a debug string
 /// (`code: None, info: Some("[AUTHENTICATIONFAILED] Authentication failed.")`).
@@ -52,17 +54,6 @@ pub fn classify(error: async_imap::error::Error, doing: &str) -> EmailError {
     }
 }
 
-struct XOAuth2 {
-    payload: String,
-}
-
-impl Authenticator for XOAuth2 {
-    type Response = String;
-    fn process(&mut self, _challenge: &[u8]) -> String {
-        self.payload.clone()
-    }
-}
-
 pub struct ImapSession {
     inner: Session<Guarded<MailStream>>,
     capabilities: HashSet<String>,
@@ -87,9 +78,30 @@ impl ImapSession {
     }
 
     /// Like [`ImapSession::connect`], noting each step as it succeeds (the `check` command).
+    /// An OAuth2 login gets its token first; a fetched token the server rejects is replaced
+    /// once.
     pub async fn connect_noting(
         endpoint: &Endpoint,
         auth: &Authentication,
+        steps: &mut Vec<String>,
+    ) -> Result<ImapSession> {
+        let Authentication::Oauth2(login) = auth else {
+            return Self::connect_once(endpoint, auth, None, steps).await;
+        };
+        let lease = Lease::acquire(login, endpoint.timeout, steps).await?;
+        match Self::connect_once(endpoint, auth, Some(lease.token()), steps).await {
+            Err(error) => match lease.renew(login, &error, endpoint.timeout, steps).await? {
+                Some(fresh) => Self::connect_once(endpoint, auth, Some(fresh.token()), steps).await,
+                None => Err(error),
+            },
+            done => done,
+        }
+    }
+
+    async fn connect_once(
+        endpoint: &Endpoint,
+        auth: &Authentication,
+        token: Option<&SecretString>,
         steps: &mut Vec<String>,
     ) -> Result<ImapSession> {
         let stream = open_noting(endpoint, steps).await?;
@@ -149,21 +161,23 @@ impl ImapSession {
             client = Client::new(Guarded::new(stream));
             steps.push("tls: STARTTLS upgrade done, certificate verified".into());
         }
+        let error_challenge = ErrorChallenge::default();
+        let mut oauth_mechanism = None;
         let login = match auth {
             Authentication::Simple { username, password } => {
                 tokio::time::timeout(timeout, client.login(username, password.expose_secret()))
                     .await
             }
-            Authentication::Oauth2 {
-                username,
-                access_token,
-            } => {
-                let payload = format!(
-                    "user={username}\x01auth=Bearer {}\x01\x01",
-                    access_token.expose_secret()
-                );
-                tokio::time::timeout(timeout, client.authenticate("XOAUTH2", XOAuth2 { payload }))
-                    .await
+            Authentication::Oauth2(login) => {
+                let Some(token) = token else {
+                    return Err(EmailError::internal("an OAuth2 login without a token"));
+                };
+                let exchange =
+                    OAuthExchange::prepare(&mut client, login, token, endpoint, &error_challenge)
+                        .await?;
+                let mechanism = exchange.mechanism();
+                oauth_mechanism = Some(mechanism);
+                tokio::time::timeout(timeout, client.authenticate(mechanism.name(), exchange)).await
             }
             Authentication::None => {
                 return Err(EmailError::invalid_input(
@@ -183,13 +197,11 @@ impl ImapSession {
                 async_imap::error::Error::No(text) | async_imap::error::Error::Bad(text),
                 _,
             ))) => {
-                return Err(EmailError::new(
-                    ErrorCode::AuthenticationFailed,
-                    format!(
-                        "login as {} refused: {}",
-                        auth.username().unwrap_or_default(),
-                        server_text(&text)
-                    ),
+                return Err(refusal(
+                    auth.username().unwrap_or_default(),
+                    &server_text(&text),
+                    oauth_mechanism,
+                    &error_challenge,
                 ));
             }
             Ok(Err((e, _))) => return Err(classify(e, "login")),

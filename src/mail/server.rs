@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 pub use super::session_key::SessionKey;
+pub use crate::oauth::login::OAuth2Login;
 
 /// Bounds connect, each command and the whole operation when the model sets nothing.
 pub const DEFAULT_TIMEOUT_SECONDS: u64 = 30;
@@ -162,11 +163,7 @@ pub enum Authentication {
         password: SecretString,
     },
     None,
-    Oauth2 {
-        username: String,
-        #[serde(rename = "accessToken")]
-        access_token: SecretString,
-    },
+    Oauth2(OAuth2Login),
 }
 
 impl Authentication {
@@ -190,13 +187,7 @@ impl Authentication {
                 ("username", username.as_str()),
                 ("password", password.expose_secret()),
             ],
-            Authentication::Oauth2 {
-                username,
-                access_token,
-            } => vec![
-                ("username", username.as_str()),
-                ("accessToken", access_token.expose_secret()),
-            ],
+            Authentication::Oauth2(login) => login.line_fields(),
             Authentication::None => Vec::new(),
         };
         let problems: Vec<String> = fields
@@ -213,9 +204,8 @@ impl Authentication {
 
     pub fn username(&self) -> Option<&str> {
         match self {
-            Authentication::Simple { username, .. } | Authentication::Oauth2 { username, .. } => {
-                Some(username)
-            }
+            Authentication::Simple { username, .. } => Some(username),
+            Authentication::Oauth2(login) => Some(&login.username),
             Authentication::None => None,
         }
     }

@@ -52,14 +52,16 @@ impl SessionKey {
                 Some(username),
                 Some(password.expose_secret()),
             ),
-            Authentication::Oauth2 {
-                username,
-                access_token,
-            } => (
-                AuthKind::Oauth2,
-                Some(username),
-                Some(access_token.expose_secret()),
-            ),
+            Authentication::Oauth2(login) => {
+                // The credentials, not the token of the moment: a refreshed token logs in as
+                // the same user.
+                return SessionKey {
+                    endpoint: endpoint.clone(),
+                    kind: AuthKind::Oauth2,
+                    username: Some(login.username.clone()),
+                    secret_sha256: Some(login.credentials_digest()),
+                };
+            }
             Authentication::None => (AuthKind::None, None, None),
         };
         SessionKey {
@@ -139,10 +141,10 @@ mod tests {
         for other in &variants {
             assert_ne!(key(&e, "u", "1"), key(other, "u", "1"), "{other:?}");
         }
-        let oauth = Authentication::Oauth2 {
-            username: "u".into(),
-            access_token: "1".to_string().into(),
-        };
+        let oauth = Authentication::from_value(
+            &serde_json::json!({ "type": "oauth2", "username": "u", "accessToken": "1" }),
+        )
+        .unwrap();
         assert_ne!(SessionKey::new(&e, &oauth), key(&e, "u", "1"));
         let none = Authentication::None;
         assert_eq!(SessionKey::new(&e, &none), SessionKey::new(&e, &none));

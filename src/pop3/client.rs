@@ -9,13 +9,17 @@
 use std::time::Duration;
 
 use base64::Engine;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::io::{AsyncWriteExt, BufReader};
 
 use super::lines::{read_line, read_multiline, read_multiline_each};
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::net::{MailStream, open_noting, upgrade};
 use crate::mail::server::{Authentication, Endpoint, Security};
+use crate::oauth::mail::Lease;
+
+#[path = "client_oauth.rs"]
+mod oauth;
 
 /// No single response may exceed this: a message bigger than any sane limit, or a server that
 /// never ends a listing, must not exhaust memory.
@@ -82,10 +86,30 @@ impl Pop3Client {
         Self::connect_noting(endpoint, auth, &mut Vec::new()).await
     }
 
-    /// Like [`Pop3Client::connect`], noting each step (the `check` subcommand).
+    /// Like [`Pop3Client::connect`], noting each step (the `check` subcommand). An OAuth2
+    /// login gets its token first; a fetched token the server rejects is replaced once.
     pub async fn connect_noting(
         endpoint: &Endpoint,
         auth: &Authentication,
+        steps: &mut Vec<String>,
+    ) -> Result<Pop3Client> {
+        let Authentication::Oauth2(login) = auth else {
+            return Self::connect_once(endpoint, auth, None, steps).await;
+        };
+        let lease = Lease::acquire(login, endpoint.timeout, steps).await?;
+        match Self::connect_once(endpoint, auth, Some(lease.token()), steps).await {
+            Err(error) => match lease.renew(login, &error, endpoint.timeout, steps).await? {
+                Some(fresh) => Self::connect_once(endpoint, auth, Some(fresh.token()), steps).await,
+                None => Err(error),
+            },
+            done => done,
+        }
+    }
+
+    async fn connect_once(
+        endpoint: &Endpoint,
+        auth: &Authentication,
+        token: Option<&SecretString>,
         steps: &mut Vec<String>,
     ) -> Result<Pop3Client> {
         let stream = open_noting(endpoint, steps).await?;
@@ -125,7 +149,7 @@ impl Pop3Client {
             steps.push("tls: STLS upgrade done, certificate verified".into());
             client.capabilities = client.capa().await.unwrap_or_default();
         }
-        client.login(auth).await?;
+        client.login(auth, token, endpoint).await?;
         steps.push(format!(
             "auth: logged in as {}",
             auth.username().unwrap_or_default()
@@ -153,7 +177,12 @@ impl Pop3Client {
         })
     }
 
-    async fn login(&mut self, auth: &Authentication) -> Result<()> {
+    async fn login(
+        &mut self,
+        auth: &Authentication,
+        token: Option<&SecretString>,
+        endpoint: &Endpoint,
+    ) -> Result<()> {
         let refused = |who: &str, text: String| {
             EmailError::new(
                 login_refusal_code(&text),
@@ -197,22 +226,10 @@ impl Pop3Client {
                     }
                 }
             }
-            Authentication::Oauth2 {
-                username,
-                access_token,
-            } => {
-                let token = base64::engine::general_purpose::STANDARD.encode(format!(
-                    "user={username}\x01auth=Bearer {}\x01\x01",
-                    access_token.expose_secret()
-                ));
-                match self
-                    .exchange(&format!("AUTH XOAUTH2 {token}"), "AUTH")
-                    .await?
-                {
-                    Ok(_) => Ok(()),
-                    Err(text) => Err(refused(username, text)),
-                }
-            }
+            Authentication::Oauth2(login) => match token {
+                Some(token) => self.oauth_login(login, token, endpoint).await,
+                None => Err(EmailError::internal("an OAuth2 login without a token")),
+            },
             Authentication::None => Err(EmailError::invalid_input(
                 "/authentication/type: POP3 needs a login; 'none' is for SMTP only",
             )),

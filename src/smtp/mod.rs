@@ -1,6 +1,7 @@
 //! SMTP: the send operation and the pooled transport behind it.
 
 mod compose;
+mod oauth;
 pub mod send;
 pub mod starttls;
 pub mod transport;

@@ -16,13 +16,14 @@ use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream};
 use lettre::transport::smtp::extension::ClientId;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::idle::IdleSessions;
 use crate::mail::net::{MailStream, open_noting};
 use crate::mail::server::{Authentication, Endpoint, Security, SessionKey};
 use crate::mail::tls::is_tls_failure;
+use crate::oauth::mail::Lease;
 
 /// Sessions idle longer than this are closed; servers drop idle clients after a few minutes
 /// anyway (Postfix after 300 s) and a dead pooled session costs a failed NOOP.
@@ -128,21 +129,34 @@ fn credentials(auth: &Authentication) -> Option<(Credentials, Vec<Mechanism>)> {
             Credentials::new(username.clone(), password.expose_secret().to_string()),
             vec![Mechanism::Plain, Mechanism::Login],
         )),
-        Authentication::Oauth2 {
-            username,
-            access_token,
-        } => Some((
-            Credentials::new(username.clone(), access_token.expose_secret().to_string()),
-            vec![Mechanism::Xoauth2],
-        )),
-        Authentication::None => None,
+        Authentication::Oauth2(_) | Authentication::None => None,
     }
 }
 
-/// Connects, secures and logs in, noting each step (the `check` subcommand prints them).
+/// Connects, secures and logs in, noting each step (the `check` subcommand prints them). An
+/// OAuth2 login gets its token first; a fetched token the server rejects is replaced once.
 async fn connect(
     endpoint: &Endpoint,
     auth: &Authentication,
+    steps: &mut Vec<String>,
+) -> Result<AsyncSmtpConnection> {
+    let Authentication::Oauth2(login) = auth else {
+        return connect_once(endpoint, auth, None, steps).await;
+    };
+    let lease = Lease::acquire(login, endpoint.timeout, steps).await?;
+    match connect_once(endpoint, auth, Some(lease.token()), steps).await {
+        Err(error) => match lease.renew(login, &error, endpoint.timeout, steps).await? {
+            Some(fresh) => connect_once(endpoint, auth, Some(fresh.token()), steps).await,
+            None => Err(error),
+        },
+        done => done,
+    }
+}
+
+async fn connect_once(
+    endpoint: &Endpoint,
+    auth: &Authentication,
+    token: Option<&SecretString>,
     steps: &mut Vec<String>,
 ) -> Result<AsyncSmtpConnection> {
     let stream = open_noting(endpoint, steps).await?;
@@ -164,7 +178,14 @@ async fn connect(
         "smtp: greeted, EHLO answered by {}",
         connection.server_info()
     ));
-    if let Some((credentials, mechanisms)) = credentials(auth) {
+    if let (Authentication::Oauth2(login), Some(token)) = (auth, token) {
+        let mechanism = super::oauth::authenticate(&mut connection, endpoint, login, token).await?;
+        steps.push(format!(
+            "auth: logged in as {} with {}",
+            login.username,
+            mechanism.name()
+        ));
+    } else if let Some((credentials, mechanisms)) = credentials(auth) {
         within(endpoint, connection.auth(&mechanisms, &credentials))
             .await?
             .map_err(|e| classify(&e))?;

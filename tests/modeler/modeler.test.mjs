@@ -257,6 +257,26 @@ test('SMTP: security sets the port, FEEL lists for addresses, output and error h
   task = await exportTask(page);
   assert.ok(!('authentication.password' in task.inputs), 'no password field for OAuth');
   assert.ok('authentication.accessToken' in task.inputs);
+  // The worker obtains the token itself: endpoint, client and secret, and the mechanism.
+  const field = (id) => template.properties.find((p) => p.id === `authentication.${id}`);
+  const endpoint = 'https://login.microsoftonline.com/contoso/oauth2/v2.0/token';
+  await typeInto(auth, field('tokenEndpoint'), endpoint);
+  await typeInto(auth, field('clientId'), 'mail-app');
+  await typeInto(auth, field('clientSecret'), '{{secrets.M365_SECRET}}');
+  await typeInto(auth, field('scope'), 'https://outlook.office365.com/.default');
+  await typeInto(auth, field('refreshToken'), '{{secrets.M365_REFRESH}}');
+  await control(auth, field('mechanism').label).selectOption('OAUTHBEARER');
+  assert.match(field('clientSecret').placeholder, /secrets\./);
+  task = await exportTask(page);
+  assert.equal(task.inputs['authentication.tokenEndpoint'], endpoint);
+  assert.equal(task.inputs['authentication.clientId'], 'mail-app');
+  assert.equal(task.inputs['authentication.clientSecret'], '{{secrets.M365_SECRET}}');
+  assert.equal(task.inputs['authentication.scope'], 'https://outlook.office365.com/.default');
+  assert.equal(task.inputs['authentication.refreshToken'], '{{secrets.M365_REFRESH}}');
+  assert.equal(task.inputs['authentication.mechanism'], 'OAUTHBEARER');
+  await control(auth, 'Type').selectOption('simple');
+  task = await exportTask(page);
+  assert.ok(!('authentication.tokenEndpoint' in task.inputs), 'no OAuth fields for a password');
   await control(auth, 'Type').selectOption('none');
   task = await exportTask(page);
   assert.ok(!('authentication.username' in task.inputs), 'no login for an open relay');

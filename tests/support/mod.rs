@@ -5,7 +5,9 @@
 pub mod documents;
 pub mod gateway;
 pub mod mailbox;
+pub mod oauth_testbed;
 pub mod proxy;
+pub mod token_endpoint;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};

@@ -5,12 +5,13 @@
 
 use std::marker::PhantomData;
 
-use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value, json};
 
 use super::Folder;
-use crate::mail::server::{Authentication, Endpoint, Protocol, Security, ServerConfig, Target};
+pub use super::login::Login;
+use crate::mail::server::{Endpoint, Protocol, Security, ServerConfig, Target};
 
 /// A protocol at the type level, for input types whose schema depends on it.
 pub trait ProtocolKind: Send + Sync + 'static {
@@ -158,164 +159,10 @@ impl<P: ProtocolKind> Connection<P> {
     }
 }
 
-/// The `authentication` block of a `P` operation: the runtime [`Authentication`], read with
-/// `type` defaulting to `simple` and credentials checked for line breaks.
-#[derive(Debug, Clone)]
-pub struct Login<P> {
-    pub authentication: Authentication,
-    protocol: PhantomData<fn() -> P>,
-}
-
-impl<P> std::ops::Deref for Login<P> {
-    type Target = Authentication;
-
-    fn deref(&self) -> &Authentication {
-        &self.authentication
-    }
-}
-
-impl<'de, P> Deserialize<'de> for Login<P> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let authentication =
-            Authentication::from_value(&value).map_err(serde::de::Error::custom)?;
-        authentication
-            .refuse_line_breaks()
-            .map_err(|e| serde::de::Error::custom(e.message))?;
-        Ok(Login {
-            authentication,
-            protocol: PhantomData,
-        })
-    }
-}
-
-impl<P: ProtocolKind> JsonSchema for Login<P> {
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        format!("Authentication_{}", P::PROTOCOL.name()).into()
-    }
-
-    /// Written out rather than derived: serde reads an internally tagged enum whose tag may be
-    /// missing (it means `simple`, as Camunda's templates send it), which a derived `oneOf`
-    /// cannot say, and a `oneOf` would report "not valid under any of the schemas" where a
-    /// modeler needs "`password` is a required property". The fields are declared once at the
-    /// top (with their annotations); each type then says which of them it requires and allows.
-    /// `none` exists only for SMTP: a mailbox cannot be opened anonymously.
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        let mut choices = Map::new();
-        choices.insert("simple".into(), json!("Username and password"));
-        if P::PROTOCOL == Protocol::Smtp {
-            choices.insert("none".into(), json!("None (relay without login)"));
-        }
-        choices.insert("oauth2".into(), json!("OAuth 2.0 access token"));
-        let types: Vec<&String> = choices.keys().collect();
-        json_schema!({
-            "title": "Authentication",
-            "type": "object",
-            "properties": {
-                "type": {
-                    "title": "Type",
-                    "description": "How the worker logs in: a username and password, an OAuth 2.0 \
-                                    access token, or (SMTP relays only) not at all.",
-                    "default": "simple",
-                    "enum": types,
-                    "x-template": { "choices": choices }
-                },
-                "username": {
-                    "title": "Username",
-                    "description": "Usually the full email address.",
-                    "examples": ["someone@example.com"],
-                    "type": "string", "minLength": 1,
-                    "x-template": { "feel": "optional", "when": { "type": ["simple", "oauth2"] } }
-                },
-                "password": {
-                    "title": "Password",
-                    "description": "Keep it out of the model: reference a secret, resolved by the \
-                                    worker from EMAIL_SECRET_<NAME> or its secrets directory.",
-                    "examples": ["{{secrets.MAIL_PASSWORD}}"],
-                    "type": "string",
-                    "x-template": {
-                        "feel": "optional",
-                        "when": { "type": ["simple"] },
-                        "hint": "Use a secret: {{secrets.MAIL_PASSWORD}}"
-                    }
-                },
-                "accessToken": {
-                    "title": "Access token",
-                    "description": "An OAuth 2.0 access token for XOAUTH2 / OAUTHBEARER.",
-                    "examples": ["{{secrets.MAIL_ACCESS_TOKEN}}"],
-                    "type": "string", "minLength": 1,
-                    "x-template": {
-                        "feel": "optional",
-                        "when": { "type": ["oauth2"] },
-                        "hint": "Use a secret: {{secrets.MAIL_ACCESS_TOKEN}}"
-                    }
-                }
-            },
-            "allOf": [
-                {
-                    "if": { "properties": { "type": { "const": "simple" } } },
-                    "then": {
-                        "required": ["username", "password"],
-                        "additionalProperties": false,
-                        "properties": { "type": true, "username": true, "password": true }
-                    }
-                },
-                {
-                    "if": { "required": ["type"], "properties": { "type": { "const": "none" } } },
-                    "then": { "additionalProperties": false, "properties": { "type": true } }
-                },
-                {
-                    "if": { "required": ["type"], "properties": { "type": { "const": "oauth2" } } },
-                    "then": {
-                        "required": ["username", "accessToken"],
-                        "additionalProperties": false,
-                        "properties": { "type": true, "username": true, "accessToken": true }
-                    }
-                }
-            ]
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::mail::inputs::input_schema;
-    use crate::schema::InputSchema;
-
-    fn compiled<T: JsonSchema>(name: &str) -> InputSchema {
-        InputSchema::compile(&json!({
-            "type": "object",
-            "properties": { name: input_schema::<T>() }
-        }))
-        .unwrap()
-    }
-
-    #[test]
-    fn logins_reject_unknown_fields_and_none_for_mailboxes() {
-        let imap = compiled::<Login<Imap>>("authentication");
-        let check = |v: Value| imap.validate(&json!({ "authentication": v }));
-        assert!(check(json!({ "type": "none" })).is_err());
-        assert!(check(json!({ "username": "u", "password": "p", "x": 1 })).is_err());
-        let missing = check(json!({ "type": "simple", "username": "u" })).unwrap_err();
-        assert!(
-            missing
-                .message
-                .contains("/authentication: \"password\" is a required property"),
-            "{}",
-            missing.message
-        );
-        assert!(check(json!({ "type": "oauth2", "username": "u", "password": "p" })).is_err());
-        check(json!({ "username": "u", "password": "" })).unwrap();
-        check(json!({ "type": "oauth2", "username": "u", "accessToken": "t" })).unwrap();
-        let smtp = compiled::<Login<Smtp>>("authentication");
-        smtp.validate(&json!({ "authentication": { "type": "none" } }))
-            .unwrap();
-    }
 
     #[test]
     fn the_port_default_of_each_security_is_the_one_the_worker_applies() {

@@ -11,6 +11,7 @@
 
 mod connection;
 mod fields;
+mod login;
 
 pub use connection::{Connection, Imap, Login, Pop3, ProtocolKind, SECURITY_CHOICES, Server, Smtp};
 pub use fields::{

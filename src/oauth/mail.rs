@@ -1,0 +1,209 @@
+//! The mail logins' tokens (SPEC §2.1): given, or fetched by the worker from `tokenEndpoint`
+//! through one token cache per set of credentials for the whole process, and the one retry
+//! with a new token when a server rejects a cached one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use reqwest::Url;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::cache::{FetchError, Fetched, Margins, TokenCache};
+use super::endpoint::{EndpointError, request_token, shown_url};
+use super::login::{OAuth2Login, TokenSource};
+use crate::error::{EmailError, ErrorCode, Result};
+use crate::outbound_http::{HttpClient, HttpError, HttpOptions};
+
+/// SPEC §2.1: a token is used until 60 s before it expires; a fresh one is fetched in the
+/// background from 90 s before.
+const MARGINS: Margins = Margins {
+    refresh_before: Duration::from_secs(90),
+    stale_before: Duration::from_secs(60),
+    default_lifetime: Duration::from_secs(3600),
+};
+
+impl FetchError for EmailError {
+    fn interrupted() -> Self {
+        EmailError::new(
+            ErrorCode::ConnectionFailed,
+            "the token request was interrupted",
+        )
+    }
+}
+
+type Caches = Mutex<HashMap<[u8; 32], Arc<TokenCache<EmailError>>>>;
+
+/// The process's token caches, one per set of credentials, shared by jobs and watchers.
+fn caches() -> &'static Caches {
+    static CACHES: OnceLock<Caches> = OnceLock::new();
+    CACHES.get_or_init(Mutex::default)
+}
+
+/// The one HTTP client for token endpoints.
+fn http_client() -> Result<HttpClient> {
+    static CLIENT: OnceLock<std::result::Result<HttpClient, String>> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| HttpClient::new(HttpOptions::default()))
+        .clone()
+        .map_err(|e| EmailError::new(ErrorCode::TlsError, e))
+}
+
+/// The request timeout for a token; the login that waits for it is bounded by the server's
+/// `timeoutSeconds` on top.
+const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn cache_for(login: &OAuth2Login, url: Url) -> Arc<TokenCache<EmailError>> {
+    let key = login.credentials_digest();
+    let mut caches = caches().lock().unwrap_or_else(|e| e.into_inner());
+    caches
+        .entry(key)
+        .or_insert_with(|| {
+            let client_id = login.client_id.clone().unwrap_or_default();
+            let client_secret = login.client_secret.clone();
+            let scope = login.scope.clone();
+            // Rotated by the endpoint: the newest one is used from then on.
+            let refresh_token = Arc::new(Mutex::new(login.refresh_token.clone()));
+            TokenCache::new(MARGINS, move || {
+                let url = url.clone();
+                let client_id = client_id.clone();
+                let client_secret = client_secret.clone();
+                let scope = scope.clone();
+                let refresh_token = refresh_token.clone();
+                async move {
+                    let current = refresh_token
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone();
+                    let mut form: Vec<(&str, &str)> = Vec::new();
+                    match &current {
+                        Some(token) => {
+                            form.push(("grant_type", "refresh_token"));
+                            form.push(("refresh_token", token.expose_secret()));
+                        }
+                        None => form.push(("grant_type", "client_credentials")),
+                    }
+                    form.push(("client_id", &client_id));
+                    if let Some(secret) = &client_secret {
+                        form.push(("client_secret", secret.expose_secret()));
+                    }
+                    if let Some(scope) = &scope {
+                        form.push(("scope", scope));
+                    }
+                    let client = http_client()?;
+                    let granted = request_token(&client, &url, &form, TOKEN_REQUEST_TIMEOUT)
+                        .await
+                        .map_err(endpoint_error)?;
+                    if let (Some(rotated), Some(_)) = (granted.refresh_token, &current) {
+                        *refresh_token.lock().unwrap_or_else(|e| e.into_inner()) = Some(rotated);
+                    }
+                    tracing::debug!(endpoint = %shown_url(&url), "OAuth2 token obtained");
+                    Ok(Fetched {
+                        token: granted.access_token,
+                        expires_in: granted.expires_in,
+                    })
+                }
+                .boxed()
+            })
+        })
+        .clone()
+}
+
+/// SPEC §2.1's codes: a refused grant is the credentials' fault (no retry), an endpoint that
+/// cannot be reached or fails may work next time.
+fn endpoint_error(error: EndpointError) -> EmailError {
+    let code = match &error {
+        EndpointError::Refused { .. } => ErrorCode::AuthenticationFailed,
+        EndpointError::Http(HttpError::Refused(_) | HttpError::Url(_)) => ErrorCode::InvalidInput,
+        EndpointError::Http(HttpError::Timeout { .. }) => ErrorCode::ConnectionFailed,
+        EndpointError::Http(HttpError::Tls { .. }) => ErrorCode::TlsError,
+        _ => ErrorCode::ConnectionFailed,
+    };
+    let message = match (&error, code) {
+        (_, ErrorCode::InvalidInput) => format!("/authentication/tokenEndpoint: {error}"),
+        _ => format!("token endpoint: {error}"),
+    };
+    EmailError::new(code, message)
+}
+
+/// A token a login uses, and where it came from: a token the worker fetched may be replaced
+/// once when a server rejects it (it may have been revoked, or the server's clock runs ahead
+/// of ours); a given token cannot.
+pub struct Lease {
+    token: SecretString,
+    cache: Option<Arc<TokenCache<EmailError>>>,
+}
+
+impl Lease {
+    /// The token for `login`, fetched (or taken from the cache) within `timeout`; for the
+    /// `check` subcommand, notes the token step.
+    pub async fn acquire(
+        login: &OAuth2Login,
+        timeout: Duration,
+        steps: &mut Vec<String>,
+    ) -> Result<Lease> {
+        match login.source()? {
+            TokenSource::Given(token) => Ok(Lease {
+                token: token.clone(),
+                cache: None,
+            }),
+            TokenSource::Endpoint(url) => {
+                let shown = shown_url(&url);
+                let cache = cache_for(login, url);
+                // The token may take most of the operation's time, not all of it: an endpoint
+                // that hangs is reported as the endpoint's failure (SPEC §2.1), not as the
+                // operation's timeout.
+                let patience = timeout.saturating_sub(timeout / 5);
+                let cached = tokio::time::timeout(patience, cache.lease())
+                    .await
+                    .map_err(|_| {
+                        EmailError::new(
+                            ErrorCode::ConnectionFailed,
+                            format!(
+                                "token endpoint {shown}: no token within {:.1} s",
+                                patience.as_secs_f64()
+                            ),
+                        )
+                    })??;
+                let left = cached
+                    .expires_at
+                    .saturating_duration_since(std::time::Instant::now());
+                steps.push(format!(
+                    "token: endpoint {shown} reached, token obtained, expires in {} s",
+                    left.as_secs()
+                ));
+                Ok(Lease {
+                    token: cached.token,
+                    cache: Some(cache),
+                })
+            }
+        }
+    }
+
+    pub fn token(&self) -> &SecretString {
+        &self.token
+    }
+
+    /// After a login failed with `error`: a new lease when the server rejected a token the
+    /// worker fetched (that token is dropped from the cache first), else `None`.
+    pub async fn renew(
+        &self,
+        login: &OAuth2Login,
+        error: &EmailError,
+        timeout: Duration,
+        steps: &mut Vec<String>,
+    ) -> Result<Option<Lease>> {
+        match &self.cache {
+            Some(cache) if error.code == ErrorCode::AuthenticationFailed => {
+                cache.invalidate(&self.token);
+                tracing::info!(
+                    user = %login.username,
+                    "the server rejected a cached OAuth2 token; fetching a new one"
+                );
+                Lease::acquire(login, timeout, steps).await.map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! OAuth2 access tokens: the shared single-flight cache, the token request, and the mail
+//! logins' credentials (XOAUTH2 / OAUTHBEARER, SPEC §2.1).
+
+pub mod cache;
+pub mod endpoint;
+pub mod login;
+pub mod mail;
