@@ -30,6 +30,7 @@ pub mod error;
 pub mod gateway;
 pub mod http;
 pub mod imap;
+pub mod inbound;
 pub mod job;
 pub mod mail;
 pub mod metrics;

@@ -81,46 +81,7 @@ impl MailOperation for ReadOperation {
                     format!("no message {id} in folder '{folder}'"),
                 ));
             };
-            let limits = self.limits;
-            let meta = fetch(
-                &mut session,
-                uid,
-                "(UID RFC822.SIZE INTERNALDATE BODYSTRUCTURE)",
-                &id,
-            )
-            .await?;
-            let budget = limits.max_response_bytes;
-            let pruned = match &meta.structure {
-                Some(structure) if meta.size.is_some_and(|s| s as usize > budget) => {
-                    by_structure(&mut session, uid, structure, limits, &id).await?
-                }
-                _ => {
-                    // RFC822.SIZE may be missing or a lie: a prefix one byte past the budget
-                    // tells whether the message really fits, and never costs more.
-                    let asked = u32::try_from(budget.saturating_add(1)).unwrap_or(u32::MAX);
-                    let item = fetch(
-                        &mut session,
-                        uid,
-                        &format!("(UID BODY.PEEK[]<0.{asked}>)"),
-                        &id,
-                    )
-                    .await?;
-                    let body = item.body.unwrap_or_default();
-                    match &meta.structure {
-                        _ if body.len() <= budget => prune(&body, limits),
-                        Some(structure) => {
-                            drop(body);
-                            by_structure(&mut session, uid, structure, limits, &id).await?
-                        }
-                        None => {
-                            // No structure to read it by: what came is all there is.
-                            let mut pruned = prune(&body, limits);
-                            pruned.budget_cut = true;
-                            pruned
-                        }
-                    }
-                }
-            };
+            let response = read_uid(&mut session, uid, self.limits, &id).await?;
             if mark_as_read {
                 session
                     .execute(
@@ -131,13 +92,59 @@ impl MailOperation for ReadOperation {
                     )
                     .await?;
             }
-            let envelope = Envelope {
-                size: meta.size.map_or(0, u64::from),
-                received: meta.internal_date.as_deref().and_then(internal_date_iso),
-            };
-            Ok(Outcome::respond(respond(pruned, &envelope, limits)))
+            Ok(Outcome::respond(response))
         })
     }
+}
+
+/// The read response of message `uid` in the selected folder, under `limits` (the attachment
+/// limit and the response budget): what `imap:read` returns and what an inbound watcher hands
+/// over, built in this one place. Flags are left as they are (BODY.PEEK); `id` names the
+/// message in errors.
+pub async fn read_uid(
+    session: &mut ImapSession,
+    uid: u32,
+    limits: Limits,
+    id: &str,
+) -> Result<serde_json::Value> {
+    let meta = fetch(
+        session,
+        uid,
+        "(UID RFC822.SIZE INTERNALDATE BODYSTRUCTURE)",
+        id,
+    )
+    .await?;
+    let budget = limits.max_response_bytes;
+    let pruned = match &meta.structure {
+        Some(structure) if meta.size.is_some_and(|s| s as usize > budget) => {
+            by_structure(session, uid, structure, limits, id).await?
+        }
+        _ => {
+            // RFC822.SIZE may be missing or a lie: a prefix one byte past the budget
+            // tells whether the message really fits, and never costs more.
+            let asked = u32::try_from(budget.saturating_add(1)).unwrap_or(u32::MAX);
+            let item = fetch(session, uid, &format!("(UID BODY.PEEK[]<0.{asked}>)"), id).await?;
+            let body = item.body.unwrap_or_default();
+            match &meta.structure {
+                _ if body.len() <= budget => prune(&body, limits),
+                Some(structure) => {
+                    drop(body);
+                    by_structure(session, uid, structure, limits, id).await?
+                }
+                None => {
+                    // No structure to read it by: what came is all there is.
+                    let mut pruned = prune(&body, limits);
+                    pruned.budget_cut = true;
+                    pruned
+                }
+            }
+        }
+    };
+    let envelope = Envelope {
+        size: meta.size.map_or(0, u64::from),
+        received: meta.internal_date.as_deref().and_then(internal_date_iso),
+    };
+    Ok(respond(pruned, &envelope, limits))
 }
 
 /// Reads a message by its BODYSTRUCTURE: only the sections the response can return.

@@ -93,6 +93,35 @@ impl AfterCompletion for DeleteAfterCompletion {
     }
 }
 
+/// The read response of message `number` (of `size` bytes by LIST) under `limits`: what
+/// `pop3:read` returns and what an inbound watcher hands over. POP3 cannot fetch parts, so
+/// the message streams through the pruner, which keeps only what the response could return.
+pub async fn read_number(
+    client: &mut Pop3Client,
+    number: u32,
+    size: u64,
+    limits: Limits,
+) -> Result<serde_json::Value> {
+    let mut pruner = Pruner::new(limits);
+    client
+        .retr_each(number, |piece, complete| {
+            if complete {
+                pruner.push(piece, b"\r\n")
+            } else {
+                pruner.push_piece(piece)
+            }
+        })
+        .await?;
+    Ok(respond(
+        pruner.finish(),
+        &Envelope {
+            size,
+            received: None,
+        },
+        limits,
+    ))
+}
+
 impl MailOperation for ReadOperation {
     type Input = ReadInput;
     const NAME: &'static str = "pop3:read";
@@ -115,27 +144,8 @@ impl MailOperation for ReadOperation {
                     format!("no message {id} in the maildrop"),
                 ));
             };
-            let limits = self.limits;
-            // POP3 cannot fetch parts: the message streams through the pruner, which keeps
-            // only what the response could return.
-            let mut pruner = Pruner::new(limits);
-            client
-                .retr_each(listed.number, |piece, complete| {
-                    if complete {
-                        pruner.push(piece, b"\r\n")
-                    } else {
-                        pruner.push_piece(piece)
-                    }
-                })
-                .await?;
-            let response = respond(
-                pruner.finish(),
-                &Envelope {
-                    size: listed.size,
-                    received: None,
-                },
-                limits,
-            );
+            let response =
+                read_number(&mut client, listed.number, listed.size, self.limits).await?;
             if delete_after_read {
                 Ok(Outcome {
                     response,
