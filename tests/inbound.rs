@@ -104,6 +104,21 @@ async fn deliver(user: &str, raw: &[u8]) {
         .expect("SMTP delivery");
 }
 
+/// The body of a GET on the worker's HTTP port (HTTP/1.0, the connection closes after it).
+async fn http_get(port: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
+        .await
+        .expect("connect to the HTTP port");
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .await
+        .expect("request");
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await.expect("response");
+    text
+}
+
 fn with_id(id: &str) -> impl Fn(&Published) -> bool + '_ {
     move |p: &Published| p.message_id == format!("<{id}>")
 }
@@ -460,6 +475,14 @@ async fn no_message_id_an_oversized_attachment_and_a_wrong_password_block_nothin
         "Message-ID: <{tag}-big@example.test>\r\nFrom: x@example.test\r\nSubject: big\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=big.bin\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--b--\r\n",
         "QUFB".repeat(5000)
     );
+    // 5 MB of text under a budget raised past the gateway's 4 MiB: the gateway refuses this
+    // one for good, and the watcher must go on with the next mail.
+    let huge_id = format!("{tag}-huge@example.test");
+    let huge = mail(&huge_id, "huge", "")
+        .into_iter()
+        .chain("0123456789".repeat(500_000).into_bytes())
+        .chain(b"\r\n".iter().copied())
+        .collect::<Vec<u8>>();
     let after = format!("{tag}-after@example.test");
     append(
         user,
@@ -467,6 +490,7 @@ async fn no_message_id_an_oversized_attachment_and_a_wrong_password_block_nothin
         &[
             (no_id.as_bytes(), ""),
             (big.as_bytes(), ""),
+            (&huge, ""),
             (&mail(&after, "after", ""), ""),
         ],
     )
@@ -486,7 +510,19 @@ async fn no_message_id_an_oversized_attachment_and_a_wrong_password_block_nothin
             json!({ "idle": false, "pollInterval": "PT1S", "maxPerPoll": 1 }),
         ),
     ]);
-    let worker = start_worker(&gateway, &config, &[("EMAIL_MAX_ATTACHMENT_BYTES", "1000")]);
+    let http = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let http_port = http.local_addr().expect("address").port().to_string();
+    drop(http);
+    let worker = start_worker(
+        &gateway,
+        &config,
+        &[
+            ("EMAIL_MAX_ATTACHMENT_BYTES", "1000"),
+            ("EMAIL_MAX_RESPONSE_BYTES", "8388608"),
+            ("EMAIL_HTTP_PORT", &http_port),
+            ("EMAIL_HTTP_ADDRESS", "127.0.0.1"),
+        ],
+    );
     let published = gateway
         .wait_published(3, Duration::from_secs(30), |p| {
             p.variables["email"]["watcher"] == "odd"
@@ -514,6 +550,34 @@ async fn no_message_id_an_oversized_attachment_and_a_wrong_password_block_nothin
         !worker.logs().contains("not-the-password"),
         "no password in the log"
     );
+    assert_eq!(
+        flags_of(user, "INBOX", &huge_id).await,
+        Some(vec![]),
+        "left as it was"
+    );
+    assert!(
+        !gateway
+            .published()
+            .iter()
+            .any(|p| p.message_id.contains("huge")),
+        "refused by the gateway"
+    );
+    let ready = http_get(&http_port, "/readyz").await;
+    assert!(ready.contains("watcher odd: watching (polling)"), "{ready}");
+    assert!(
+        ready.contains("watcher wrong: reconnecting in ")
+            && ready.contains("AUTHENTICATION_FAILED"),
+        "{ready}"
+    );
+    let metrics = http_get(&http_port, "/metrics").await;
+    for line in [
+        "email_connector_inbound_mails_total{watcher=\"odd\",event=\"handed_over\"} 3",
+        "email_connector_inbound_mails_total{watcher=\"odd\",event=\"after_processed\"} 3",
+        "email_connector_inbound_errors_total{watcher=\"odd\",code=\"GATEWAY_REJECTED\"} 1",
+        "email_connector_inbound_errors_total{watcher=\"wrong\",code=\"AUTHENTICATION_FAILED\"}",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

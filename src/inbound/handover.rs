@@ -18,6 +18,10 @@ pub enum Verdict {
     Accepted { duplicate: bool },
     /// Zeebe does not have it: leave the mail as it is and try again later.
     Refused(String),
+    /// Zeebe will never take this mail as it is (its variables too large, an argument it
+    /// refuses): the mail is left as it is, and the watcher goes on with the next one rather
+    /// than retrying it forever in front of every later mail.
+    Rejected(String),
 }
 
 /// What a watcher knows of one mail besides its read response.
@@ -87,7 +91,7 @@ pub async fn hand_over(gateway: &GatewayClient, watcher: &Watcher, mail: &Mail) 
                 Err(status) if status.code() == Code::AlreadyExists => {
                     Verdict::Accepted { duplicate: true }
                 }
-                Err(status) => Verdict::Refused(describe(&status)),
+                Err(status) => verdict(&status),
             }
         }
         HandOver::Start {
@@ -103,9 +107,19 @@ pub async fn hand_over(gateway: &GatewayClient, watcher: &Watcher, mail: &Mail) 
             };
             match gateway.create_process_instance(request).await {
                 Ok(_) => Verdict::Accepted { duplicate: false },
-                Err(status) => Verdict::Refused(describe(&status)),
+                Err(status) => verdict(&status),
             }
         }
+    }
+}
+
+/// A refusal about this mail alone, or about the gateway (then every mail would fail alike).
+fn verdict(status: &tonic::Status) -> Verdict {
+    match status.code() {
+        Code::InvalidArgument | Code::ResourceExhausted | Code::OutOfRange => {
+            Verdict::Rejected(describe(status))
+        }
+        _ => Verdict::Refused(describe(status)),
     }
 }
 

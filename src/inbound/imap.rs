@@ -27,12 +27,14 @@ const MAX_IDLE: Duration = Duration::from_secs(25 * 60);
 /// notification; `pollInterval` when longer.
 const IDLE_SAFETY_NET: Duration = Duration::from_secs(60);
 
-/// UIDs handed over while their mail stays as it was (`afterProcessing: none`), per
-/// UIDVALIDITY, so a mail is not handed over on every round while this process runs.
+/// UIDs handed over while their mail stays as it was (`afterProcessing: none`), and UIDs
+/// the gateway rejected for good, per UIDVALIDITY, so such a mail is not handed over on every
+/// round while this process runs.
 #[derive(Default)]
 struct Remembered {
     validity: u32,
     uids: HashSet<u32>,
+    rejected: HashSet<u32>,
 }
 
 /// Runs until `stop` turns true; never returns early on a mail or server error.
@@ -81,7 +83,7 @@ async fn session(
     if remembered.validity != validity {
         *remembered = Remembered {
             validity,
-            uids: HashSet::new(),
+            ..Remembered::default()
         };
     }
     let idle = watcher.idle && session.has("IDLE");
@@ -132,6 +134,7 @@ async fn round(
     uids.sort_unstable();
     uids.dedup();
     let remember = watcher.after == AfterProcessing::None;
+    uids.retain(|uid| !remembered.rejected.contains(uid));
     if remember {
         uids.retain(|uid| !remembered.uids.contains(uid));
     }
@@ -179,6 +182,17 @@ async fn round(
                     "the gateway did not accept the mail; it stays as it was and is tried again: {reason}"
                 );
                 return Ok((handed, true, full));
+            }
+            Verdict::Rejected(reason) => {
+                context.state.error("GATEWAY_REJECTED");
+                tracing::error!(
+                    watcher = %watcher.name,
+                    uid,
+                    message_id = %mail.message_id(),
+                    "the gateway rejected this mail; it stays as it was and is skipped while this process runs: {reason}"
+                );
+                remembered.rejected.insert(uid);
+                continue;
             }
         }
         handed += 1;

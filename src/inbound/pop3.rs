@@ -17,12 +17,14 @@ use crate::pop3::read::read_number;
 
 /// Runs until `stop` turns true; never returns early on a mail or server error.
 pub async fn run(watcher: Arc<Watcher>, context: Arc<Context>, mut stop: watch::Receiver<bool>) {
-    // UIDLs handed over while their mail stays (`afterProcessing: none`).
+    // UIDLs handed over while their mail stays (`afterProcessing: none`), and those the
+    // gateway rejected for good (skipped while this process runs).
     let mut remembered: HashSet<String> = HashSet::new();
+    let mut rejected: HashSet<String> = HashSet::new();
     let mut failures = 0u32;
     loop {
         let result = tokio::select! {
-            r = round(&watcher, &context, &mut remembered) => r,
+            r = round(&watcher, &context, &mut remembered, &mut rejected) => r,
             _ = stop.changed() => return,
         };
         let pause = match result {
@@ -60,6 +62,7 @@ async fn round(
     watcher: &Watcher,
     context: &Context,
     remembered: &mut HashSet<String>,
+    rejected: &mut HashSet<String>,
 ) -> Result<()> {
     let mut client =
         Pop3Client::connect(&watcher.target.endpoint, &watcher.target.authentication).await?;
@@ -67,12 +70,11 @@ async fn round(
     let mut uidls = client.uidl().await?;
     uidls.sort_unstable_by_key(|(number, _)| *number);
     let remember = watcher.after == AfterProcessing::None;
-    if remember {
-        let present: HashSet<&String> = uidls.iter().map(|(_, u)| u).collect();
-        // Forget mails that are gone, so the set stays the size of the maildrop.
-        remembered.retain(|u| present.contains(u));
-        uidls.retain(|(_, u)| !remembered.contains(u));
-    }
+    let present: HashSet<String> = uidls.iter().map(|(_, u)| u.clone()).collect();
+    // Forget mails that are gone, so the sets stay the size of the maildrop.
+    remembered.retain(|u| present.contains(u));
+    rejected.retain(|u| present.contains(u));
+    uidls.retain(|(_, u)| !remembered.contains(u) && !rejected.contains(u));
     uidls.truncate(watcher.max_per_poll.unwrap_or(usize::MAX));
     context.state.set("watching (polling)");
     for (number, uidl) in uidls {
@@ -114,6 +116,16 @@ async fn round(
                     "the gateway did not accept the mail; it stays and is tried again: {reason}"
                 );
                 break;
+            }
+            Verdict::Rejected(reason) => {
+                context.state.error("GATEWAY_REJECTED");
+                tracing::error!(
+                    watcher = %watcher.name,
+                    uidl = %uidl,
+                    "the gateway rejected this mail; it stays and is skipped while this process runs: {reason}"
+                );
+                rejected.insert(uidl);
+                continue;
             }
         }
         if remember {

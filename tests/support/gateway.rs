@@ -790,6 +790,13 @@ impl Gateway for Service {
         if r.name.is_empty() {
             return Err(Status::invalid_argument("name is required"));
         }
+        // As for CompleteJob: Zeebe refuses a request above its message limit.
+        if r.variables.len() > ZEEBE_MAX_MESSAGE_BYTES {
+            return Err(Status::resource_exhausted(format!(
+                "gRPC message exceeds maximum size {ZEEBE_MAX_MESSAGE_BYTES}: {}",
+                r.variables.len()
+            )));
+        }
         let variables = parse_variables(&r.variables)?;
         let (key, stall) = self.accept_publish(&r, variables)?;
         if let Some(delay) = stall {
