@@ -607,6 +607,24 @@ watchers:
     }
 
     #[test]
+    fn the_helm_charts_example_watchers_are_valid() {
+        let values: Value =
+            serde_norway::from_str(include_str!("../../tests/chart/values-all-on.yaml")).unwrap();
+        let file = serde_json::json!({ "watchers": values["inbound"]["watchers"] }).to_string();
+        let dir = std::env::temp_dir().join(format!("inbound-secrets-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("IMAP_PASSWORD"), "imap-password-value\n").unwrap();
+        let watchers = parse(&file, &SecretProvider::new("UNSET_PREFIX_", Some(dir))).unwrap();
+        assert!(
+            matches!(&watchers[0].after, AfterProcessing::Move(p) if p.segments == ["Processed", "2026"])
+        );
+        assert_eq!(
+            watchers[0].target.authentication.username(),
+            Some("support@example.com")
+        );
+    }
+
+    #[test]
     fn pointers_become_paths() {
         assert_eq!(
             field_path("watchers[0]", "/a/0/b: x"),

@@ -72,6 +72,8 @@ check("servicemonitor.yaml" not in docs and "hpa.yaml" not in docs, "optional ob
 check(config["EMAIL_ALLOWED_HOSTS"] == "*", "every host allowed by default")
 check(config["EMAIL_DENIED_HOSTS"] == "169.254.0.0/16,fe80::/10,metadata.google.internal", "link-local and metadata denied by default")
 check(config["EMAIL_ALLOW_INSECURE"] == "true", "insecure settings allowed by default")
+check("inbound-configmap.yaml" not in docs and "EMAIL_INBOUND_CONFIG" not in config, "no watchers by default")
+check(config["EMAIL_INBOUND_ONLY"] == "false", "job types served by default")
 
 # Every option on.
 docs = render(ALL_ON)
@@ -101,6 +103,17 @@ check(container["env"] == [{"name": "EXTRA_SETTING", "value": "on"}], "extra env
 check(any(v["name"] == "mail-secrets" for v in pod["volumes"]), "extra volume")
 check(pod["serviceAccountName"] == "mail-worker", "service account name")
 check(docs["serviceaccount.yaml"]["metadata"]["name"] == "mail-worker", "service account created")
+inbound = docs["inbound-configmap.yaml"]
+watchers = helm.values_from_yaml(inbound["data"]["watchers.yaml"])
+check(watchers == {"watchers": ALL_ON["inbound"]["watchers"]}, f"watchers file {watchers}")
+check(watchers["watchers"][0]["authentication"]["password"] == "{{secrets.IMAP_PASSWORD}}", "password stays a placeholder")
+check(config["EMAIL_INBOUND_CONFIG"] == "/etc/email-connector/inbound/watchers.yaml", "watchers file path")
+check(config["EMAIL_INBOUND_ONLY"] == "true", "watchers only")
+mount = [m for m in container["volumeMounts"] if m["name"] == "inbound"]
+check(mount and mount[0]["mountPath"] == "/etc/email-connector/inbound", "watchers file mounted")
+volume = [v for v in pod["volumes"] if v["name"] == "inbound"]
+check(volume and volume[0]["configMap"]["name"] == inbound["metadata"]["name"], "volume from the inbound ConfigMap")
+check("checksum/inbound" in deployment["spec"]["template"]["metadata"]["annotations"], "pods roll when watchers change")
 
 # An existing Secret instead of one made by the chart.
 docs = render({"secrets": {"create": False, "existingSecret": "mail-credentials"}})
@@ -114,7 +127,15 @@ for wrong in [{"replicaCount": "two"}, {"worker": {"maxJobsActive": 0}}, {"loggi
               {"worker": {"operations": ["smtp:sned"]}}, {"worker": {"jobTimeout": "5 minutes"}},
               {"colour": "blue"}, {"http": {"port": 70000}}, {"image": {"pullPolicy": "Sometimes"}},
               {"hostPolicy": {"allowedHosts": []}}, {"hostPolicy": {"deniedHosts": ["mail server"]}},
-              {"hostPolicy": {"allowedHosts": "*"}}, {"hostPolicy": {"allowInsecure": "no"}}]:
+              {"hostPolicy": {"allowedHosts": "*"}}, {"hostPolicy": {"allowInsecure": "no"}},
+              {"inbound": {"watchers": [{"name": "Support", "authentication": {}, "server": {"host": "h"},
+                                         "publishMessage": {"name": "m"}}]}},
+              {"inbound": {"watchers": [{"name": "s", "authentication": {}, "server": {"host": "h"}}]}},
+              {"inbound": {"watchers": [{"name": "s", "authentication": {}, "server": {"host": "h", "port": 0},
+                                         "publishMessage": {"name": "m"}}]}},
+              {"inbound": {"watchers": [{"name": "s", "authentication": {}, "server": {"host": "h"},
+                                         "maxPerPoll": 0, "publishMessage": {"name": "m"}}]}},
+              {"inbound": {"only": "yes"}}]:
     try:
         chart.validate_schema(wrong)
     except helm.HelmError as error:
