@@ -625,6 +625,26 @@ watchers:
     }
 
     #[test]
+    fn the_example_watchers_are_valid() {
+        let dir = std::env::temp_dir().join(format!("inbound-example-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("MAIL_PASSWORD"), "pw").unwrap();
+        let watchers = parse(
+            include_str!("../../examples/inbound.yaml"),
+            &SecretProvider::new("UNSET_PREFIX_", Some(dir)),
+        )
+        .unwrap();
+        assert_eq!(watchers.len(), 2);
+        assert!(matches!(
+            &watchers[1].hand_over,
+            HandOver::Publish { name, key, time_to_live }
+                if name == "reply-received"
+                    && key.source == KeySource::InReplyTo
+                    && *time_to_live == Duration::from_secs(86_400)
+        ));
+    }
+
+    #[test]
     fn pointers_become_paths() {
         assert_eq!(
             field_path("watchers[0]", "/a/0/b: x"),
