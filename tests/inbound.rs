@@ -208,11 +208,28 @@ async fn without_idle_a_mail_is_published_within_the_poll_interval() {
     let user = "inbound2";
     clear_inbox(user).await;
     let gateway = TestGateway::start().await;
-    let config = config_file(&[watcher(
-        "poll",
+    // Beside it, a watcher of every mail (read ones too) in another folder: read mail stays
+    // where its search finds it, so the process must remember what it handed over.
+    let all_folder = unique("All").replace('-', "");
+    let read_id = format!("{}@example.test", unique("read"));
+    append(
         user,
-        json!({ "idle": false, "pollInterval": "PT1S" }),
-    )]);
+        &all_folder,
+        &[(&mail(&read_id, "already read", ""), "(\\Seen)")],
+    )
+    .await;
+    let config = config_file(&[
+        watcher(
+            "poll",
+            user,
+            json!({ "idle": false, "pollInterval": "PT1S" }),
+        ),
+        watcher(
+            "all",
+            user,
+            json!({ "idle": false, "pollInterval": "PT1S", "unseenOnly": false, "folder": all_folder }),
+        ),
+    ]);
     let worker = start_worker(&gateway, &config, &[]);
     wait_watching(&worker, "poll").await;
     let id = format!("{}@example.test", unique("poll"));
@@ -229,6 +246,20 @@ async fn without_idle_a_mail_is_published_within_the_poll_interval() {
         "{}",
         worker.logs()
     );
+    gateway
+        .wait_published(1, Duration::from_secs(20), with_id(&read_id))
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let times = gateway
+        .published()
+        .iter()
+        .filter(|p| p.message_id == format!("<{read_id}>"))
+        .count();
+    assert_eq!(
+        times, 1,
+        "a read mail is handed over once while the process runs"
+    );
+    assert_eq!(gateway.duplicates(), 0, "and not published again");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -27,7 +27,8 @@ const MAX_IDLE: Duration = Duration::from_secs(25 * 60);
 /// notification; `pollInterval` when longer.
 const IDLE_SAFETY_NET: Duration = Duration::from_secs(60);
 
-/// UIDs handed over while their mail stays as it was (`afterProcessing: none`), and UIDs
+/// UIDs handed over while their mail stays in the search (`afterProcessing: none`, or
+/// `markRead` with `unseenOnly: false`), and UIDs
 /// the gateway rejected for good, per UIDVALIDITY, so such a mail is not handed over on every
 /// round while this process runs.
 #[derive(Default)]
@@ -133,11 +134,18 @@ async fn round(
         .ids();
     uids.sort_unstable();
     uids.dedup();
-    let remember = watcher.after == AfterProcessing::None;
-    uids.retain(|uid| !remembered.rejected.contains(uid));
-    if remember {
-        uids.retain(|uid| !remembered.uids.contains(uid));
-    }
+    // Mails that stay where the search finds them again are remembered: `none` always, and
+    // `markRead` when read mail is searched too. Forgetting UIDs the search no longer finds
+    // keeps the sets the size of the folder.
+    let remember = match watcher.after {
+        AfterProcessing::None => true,
+        AfterProcessing::MarkRead => !watcher.unseen_only,
+        _ => false,
+    };
+    let found: HashSet<u32> = uids.iter().copied().collect();
+    remembered.uids.retain(|uid| found.contains(uid));
+    remembered.rejected.retain(|uid| found.contains(uid));
+    uids.retain(|uid| !remembered.rejected.contains(uid) && !remembered.uids.contains(uid));
     let limit = watcher.max_per_poll.unwrap_or(usize::MAX);
     let full = uids.len() > limit;
     uids.truncate(limit);
