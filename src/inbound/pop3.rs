@@ -77,6 +77,7 @@ async fn round(
     uidls.retain(|(_, u)| !remembered.contains(u) && !rejected.contains(u));
     uidls.truncate(watcher.max_per_poll.unwrap_or(usize::MAX));
     context.state.set("watching (polling)");
+    let mut marked = 0usize;
     for (number, uidl) in uidls {
         context.state.count("seen");
         let size = sizes.get(&number).copied().unwrap_or(0);
@@ -130,11 +131,16 @@ async fn round(
         }
         if remember {
             remembered.insert(uidl);
+            context.state.count("after_processed");
         } else {
             client.dele(number).await?;
+            marked += 1;
         }
-        context.state.count("after_processed");
     }
     // Commits the DELEs of the accepted mails only.
-    client.quit().await
+    client.quit().await?;
+    for _ in 0..marked {
+        context.state.count("after_processed");
+    }
+    Ok(())
 }
