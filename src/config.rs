@@ -197,6 +197,12 @@ pub struct RunArgs {
     /// Address the HTTP endpoint listens on.
     #[arg(long, env = "EMAIL_HTTP_ADDRESS", default_value = "0.0.0.0")]
     pub http_address: std::net::IpAddr,
+    /// Inbound watchers (YAML or JSON, SPEC §9): mailboxes whose new mail is handed to Zeebe.
+    #[arg(long, env = "EMAIL_INBOUND_CONFIG")]
+    pub inbound_config: Option<String>,
+    /// Serve no job types: run the inbound watchers alone.
+    #[arg(long, env = "EMAIL_INBOUND_ONLY", default_value_t = false, action = clap::ArgAction::Set)]
+    pub inbound_only: bool,
     #[command(flatten)]
     pub operations: OperationArgs,
     #[command(flatten)]

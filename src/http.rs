@@ -27,6 +27,9 @@ pub struct HttpState {
     pub registry: Arc<Registry>,
     /// Job streams that must be open to be ready (0 with streaming off).
     pub expected_streams: usize,
+    /// The inbound watchers, each listed with its state (a failing watcher does not make the
+    /// worker unready: the other watchers and the job types still work).
+    pub inbound: crate::inbound::InboundStatus,
 }
 
 impl HttpState {
@@ -52,11 +55,15 @@ impl HttpState {
         let (status, content_type, body) = match path {
             "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_string()),
             "/readyz" => match self.readiness() {
-                Ok(()) => (StatusCode::OK, "text/plain", "ready\n".to_string()),
+                Ok(()) => (
+                    StatusCode::OK,
+                    "text/plain",
+                    format!("ready\n{}", self.inbound.lines()),
+                ),
                 Err(reason) => (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "text/plain",
-                    format!("not ready: {reason}\n"),
+                    format!("not ready: {reason}\n{}", self.inbound.lines()),
                 ),
             },
             "/metrics" => {

@@ -19,6 +19,10 @@
 //!    `RESPONSE_TOO_LARGE` when the gateway refuses the completion) or throws a BPMN error,
 //!    and then runs any after-completion step the operation left.
 //!
+//! Mail can also start work: [`inbound`] watches mailboxes (IMAP IDLE or polling, POP3
+//! polling), reads each new mail with the same code as `imap:read` / `pop3:read`, hands it to
+//! Zeebe by PublishMessage or CreateProcessInstance, and only then marks, moves or deletes it.
+//!
 //! [`gateway`] holds the gRPC client generated from `proto/gateway.proto`; [`mail`] what the
 //! protocols share (inputs, server settings, authentication, connections, TLS, MIME to a
 //! budgeted response, search criteria); [`http`] and [`metrics`] the health endpoints and
@@ -31,6 +35,7 @@ pub mod error;
 pub mod gateway;
 pub mod http;
 pub mod imap;
+pub mod inbound;
 pub mod job;
 pub mod mail;
 pub mod metrics;

@@ -147,9 +147,29 @@ fn registry(operations: &OperationArgs) -> Result<Registry, String> {
 }
 
 async fn run(args: RunArgs) -> Result<(), String> {
-    let registry = Arc::new(registry(&args.operations)?);
+    let registry = if args.inbound_only {
+        Registry::from_operations(&args.operations.job_type_prefix, Vec::new())?
+    } else {
+        registry(&args.operations)?
+    };
+    let registry = Arc::new(registry);
+    // A broken watchers file stops the start: a watcher left out would lose mail unnoticed.
+    let watchers = match &args.inbound_config {
+        Some(path) if !path.trim().is_empty() => {
+            email_connector::inbound::config::load(path, &args.secrets.provider())?
+        }
+        _ => Vec::new(),
+    };
     let camunda = args.camunda_settings()?;
     camunda.log_sources();
+    if camunda.rest_address.is_none()
+        && let Some(watcher) = watchers.iter().find(|w| w.as_documents)
+    {
+        return Err(format!(
+            "watcher '{}': attachmentsAs: document needs Camunda's REST API; set CAMUNDA_REST_ADDRESS",
+            watcher.name
+        ));
+    }
     let gateway = GatewayClient::connect_lazy(&camunda.gateway)?;
     if let Some(rest) = &camunda.rest_address {
         let store = email_connector::documents::DocumentStore::new(
@@ -175,8 +195,15 @@ async fn run(args: RunArgs) -> Result<(), String> {
     } else {
         0
     };
-    let worker = Worker::new(gateway, registry.clone(), settings);
+    let worker = Worker::new(gateway.clone(), registry.clone(), settings);
     let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
+    let (inbound, watcher_tasks) = email_connector::inbound::start(
+        watchers,
+        &gateway,
+        args.operations.settings().read_limits(),
+        &worker.metrics(),
+        &http_stopped,
+    );
     if args.http_port != 0 {
         let address = std::net::SocketAddr::new(args.http_address, args.http_port);
         let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| {
@@ -188,11 +215,15 @@ async fn run(args: RunArgs) -> Result<(), String> {
             metrics: worker.metrics(),
             registry,
             expected_streams,
+            inbound,
         };
         tokio::spawn(email_connector::http::serve(listener, state, http_stopped));
     }
     worker.run(shutdown_signal()).await;
     let _ = stop_http.send(true);
+    for task in watcher_tasks {
+        let _ = task.await;
+    }
     Ok(())
 }
 

@@ -30,8 +30,23 @@ pub struct Protocol {
     pub protocol: String,
 }
 
+/// An inbound watcher's event: `seen`, `handed_over`, `duplicate`, `after_processed`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WatcherEvent {
+    pub watcher: String,
+    pub event: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WatcherCode {
+    pub watcher: String,
+    pub code: String,
+}
+
 pub struct Metrics {
     registry: Registry,
+    pub inbound_mails: Family<WatcherEvent, Counter>,
+    pub inbound_errors: Family<WatcherCode, Counter>,
     pub activated: Family<JobType, Counter>,
     pub completed: Family<JobType, Counter>,
     pub failed: Family<JobTypeAndCode, Counter>,
@@ -89,6 +104,18 @@ impl Metrics {
             "Mail sessions or transports idle in the pool, kept open for reuse",
             sessions.clone(),
         );
+        let inbound_mails = Family::<WatcherEvent, Counter>::default();
+        let inbound_errors = Family::<WatcherCode, Counter>::default();
+        registry.register(
+            "inbound_mails",
+            "Mails of each inbound watcher: seen, handed_over, duplicate, after_processed",
+            inbound_mails.clone(),
+        );
+        registry.register(
+            "inbound_errors",
+            "Errors of each inbound watcher, by error code",
+            inbound_errors.clone(),
+        );
         // Exposed as `email_connector_build_info{version="…"} 1`.
         registry.register(
             "build",
@@ -97,6 +124,8 @@ impl Metrics {
         );
         Arc::new(Metrics {
             registry,
+            inbound_mails,
+            inbound_errors,
             activated,
             completed,
             failed,

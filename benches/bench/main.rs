@@ -9,6 +9,7 @@ mod support;
 mod common;
 mod criteria;
 mod imap;
+mod inbound;
 mod pop3;
 mod smtp;
 mod worker;
@@ -84,6 +85,9 @@ fn main() {
         }
         if wanted("pop3") {
             pop3::scenarios(quick, samples, &mut rows).await;
+        }
+        if wanted("inbound") {
+            inbound::scenarios(quick, &mut rows).await;
         }
         // Only when named: the read-memory rows alone (the `imap` set includes them).
         if only.iter().any(|o| o == "read-memory") {

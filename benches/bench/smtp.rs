@@ -52,7 +52,7 @@ impl Drop for Sink {
     }
 }
 
-fn smtp_source(port: u16, sessions: usize, messages: usize, to: &str) -> Duration {
+pub(crate) fn smtp_source(port: u16, sessions: usize, messages: usize, to: &str) -> Duration {
     let started = Instant::now();
     let status = Command::new("/usr/sbin/smtp-source")
         .args([
@@ -87,7 +87,7 @@ fn job(port: u16, security: &str, auth: Value, to: &str) -> Value {
 }
 
 /// Messages delivered to `user`'s INBOX so far (files in the Maildir).
-fn delivered(user: &str) -> usize {
+pub(crate) fn delivered(user: &str) -> usize {
     let base = std::path::PathBuf::from(testbed().dir())
         .join("mail/example.test")
         .join(user)
@@ -98,7 +98,7 @@ fn delivered(user: &str) -> usize {
         .sum()
 }
 
-async fn wait_delivered(user: &str, target: usize) {
+pub(crate) async fn wait_delivered(user: &str, target: usize) {
     let deadline = Instant::now() + Duration::from_secs(300);
     while delivered(user) < target {
         assert!(

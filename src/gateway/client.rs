@@ -12,9 +12,10 @@ use super::credentials::{BasicAuth, Credentials};
 use super::oauth::OAuthConfig;
 use super::proto::gateway_client::GatewayClient as Generated;
 use super::proto::{
-    ActivateJobsRequest, ActivateJobsResponse, ActivatedJob, CompleteJobRequest, FailJobRequest,
-    StreamActivatedJobsRequest, ThrowErrorRequest, TopologyRequest, TopologyResponse,
-    UpdateJobTimeoutRequest,
+    ActivateJobsRequest, ActivateJobsResponse, ActivatedJob, CompleteJobRequest,
+    CreateProcessInstanceRequest, CreateProcessInstanceResponse, FailJobRequest,
+    PublishMessageRequest, PublishMessageResponse, StreamActivatedJobsRequest, ThrowErrorRequest,
+    TopologyRequest, TopologyResponse, UpdateJobTimeoutRequest,
 };
 
 #[derive(Debug, Clone, Default)]
@@ -262,6 +263,38 @@ impl GatewayClient {
             .update_job_timeout(request)
             .await
             .map(|_| ());
+        self.observe(result).await
+    }
+}
+
+impl GatewayClient {
+    /// Publishes a message (an inbound watcher's hand-over). `ALREADY_EXISTS` comes back as
+    /// an error: whether that counts as accepted is the caller's call.
+    pub async fn publish_message(
+        &self,
+        message: PublishMessageRequest,
+    ) -> Result<PublishMessageResponse, Status> {
+        let request = self.unary(message).await?;
+        let result = self
+            .inner
+            .clone()
+            .publish_message(request)
+            .await
+            .map(|r| r.into_inner());
+        self.observe(result).await
+    }
+
+    pub async fn create_process_instance(
+        &self,
+        instance: CreateProcessInstanceRequest,
+    ) -> Result<CreateProcessInstanceResponse, Status> {
+        let request = self.unary(instance).await?;
+        let result = self
+            .inner
+            .clone()
+            .create_process_instance(request)
+            .await
+            .map(|r| r.into_inner());
         self.observe(result).await
     }
 }

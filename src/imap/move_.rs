@@ -81,7 +81,7 @@ pub fn join_path(
 }
 
 /// Creates (and subscribes) each missing level of the path.
-async fn ensure_path(session: &mut ImapSession, prefixes: &[String]) -> Result<()> {
+pub async fn ensure_path(session: &mut ImapSession, prefixes: &[String]) -> Result<()> {
     for prefix in prefixes {
         if session.folder_exists(prefix).await? {
             continue;

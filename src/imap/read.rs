@@ -20,6 +20,7 @@ use super::skeleton::Assembly;
 use super::structure::{Structure, fetch_items, plan};
 use super::wire::Command;
 use crate::documents::spool::Spool;
+use crate::documents::store::DocumentStore;
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::cut::Limits;
 use crate::mail::inputs::{AttachmentsAs, Folder, Imap, Login, MessageId, Server};
@@ -84,56 +85,11 @@ impl MailOperation for ReadOperation {
                     format!("no message {id} in folder '{folder}'"),
                 ));
             };
-            let as_documents = input.attachments_as == AttachmentsAs::Document;
-            let store = if as_documents {
-                Some(crate::documents::store("/attachmentsAs")?)
-            } else {
-                None
+            let store = match input.attachments_as {
+                AttachmentsAs::Document => Some(crate::documents::store("/attachmentsAs")?),
+                AttachmentsAs::Inline => None,
             };
-            let mut limits = self.limits;
-            if as_documents {
-                // The attachments go to the store below; the response keeps the bodies.
-                limits.max_attachment_bytes = 0;
-            }
-            let meta = fetch(
-                &mut session,
-                uid,
-                "(UID RFC822.SIZE INTERNALDATE BODYSTRUCTURE)",
-                &id,
-            )
-            .await?;
-            let budget = limits.max_response_bytes;
-            let pruned = match &meta.structure {
-                Some(structure) if meta.size.is_some_and(|s| s as usize > budget) => {
-                    by_structure(&mut session, uid, structure, limits, &id).await?
-                }
-                _ => {
-                    // RFC822.SIZE may be missing or a lie: a prefix one byte past the budget
-                    // tells whether the message really fits, and never costs more.
-                    let asked = u32::try_from(budget.saturating_add(1)).unwrap_or(u32::MAX);
-                    let item = fetch(
-                        &mut session,
-                        uid,
-                        &format!("(UID BODY.PEEK[]<0.{asked}>)"),
-                        &id,
-                    )
-                    .await?;
-                    let body = item.body.unwrap_or_default();
-                    match &meta.structure {
-                        _ if body.len() <= budget => prune(&body, limits),
-                        Some(structure) => {
-                            drop(body);
-                            by_structure(&mut session, uid, structure, limits, &id).await?
-                        }
-                        None => {
-                            // No structure to read it by: what came is all there is.
-                            let mut pruned = prune(&body, limits);
-                            pruned.budget_cut = true;
-                            pruned
-                        }
-                    }
-                }
-            };
+            let response = read_uid(&mut session, uid, self.limits, &id, store).await?;
             if mark_as_read {
                 session
                     .execute(
@@ -144,19 +100,70 @@ impl MailOperation for ReadOperation {
                     )
                     .await?;
             }
-            let envelope = Envelope {
-                size: meta.size.map_or(0, u64::from),
-                received: meta.internal_date.as_deref().and_then(internal_date_iso),
-            };
-            let mut response = respond(pruned, &envelope, limits);
-            if let Some(store) = store {
-                let spool = stream_message(&mut session, uid, &id).await?;
-                let (attachments, _dir) = spool.finish()?;
-                crate::documents::attach_documents(&mut response, &attachments, store).await?;
-            }
             Ok(Outcome::respond(response))
         })
     }
+}
+
+/// The read response of message `uid` in the selected folder, under `limits` (the attachment
+/// limit and the response budget): what `imap:read` returns and what an inbound watcher hands
+/// over, built in this one place. Flags are left as they are (BODY.PEEK); `id` names the
+/// message in errors.
+pub async fn read_uid(
+    session: &mut ImapSession,
+    uid: u32,
+    mut limits: Limits,
+    id: &str,
+    store: Option<&DocumentStore>,
+) -> Result<serde_json::Value> {
+    if store.is_some() {
+        // The attachments go to the store below; the response keeps the bodies.
+        limits.max_attachment_bytes = 0;
+    }
+    let meta = fetch(
+        session,
+        uid,
+        "(UID RFC822.SIZE INTERNALDATE BODYSTRUCTURE)",
+        id,
+    )
+    .await?;
+    let budget = limits.max_response_bytes;
+    let pruned = match &meta.structure {
+        Some(structure) if meta.size.is_some_and(|s| s as usize > budget) => {
+            by_structure(session, uid, structure, limits, id).await?
+        }
+        _ => {
+            // RFC822.SIZE may be missing or a lie: a prefix one byte past the budget
+            // tells whether the message really fits, and never costs more.
+            let asked = u32::try_from(budget.saturating_add(1)).unwrap_or(u32::MAX);
+            let item = fetch(session, uid, &format!("(UID BODY.PEEK[]<0.{asked}>)"), id).await?;
+            let body = item.body.unwrap_or_default();
+            match &meta.structure {
+                _ if body.len() <= budget => prune(&body, limits),
+                Some(structure) => {
+                    drop(body);
+                    by_structure(session, uid, structure, limits, id).await?
+                }
+                None => {
+                    // No structure to read it by: what came is all there is.
+                    let mut pruned = prune(&body, limits);
+                    pruned.budget_cut = true;
+                    pruned
+                }
+            }
+        }
+    };
+    let envelope = Envelope {
+        size: meta.size.map_or(0, u64::from),
+        received: meta.internal_date.as_deref().and_then(internal_date_iso),
+    };
+    let mut response = respond(pruned, &envelope, limits);
+    if let Some(store) = store {
+        let spool = stream_message(session, uid, id).await?;
+        let (attachments, _dir) = spool.finish()?;
+        crate::documents::attach_documents(&mut response, &attachments, store).await?;
+    }
+    Ok(response)
 }
 
 /// Reads a message by its BODYSTRUCTURE: only the sections the response can return.

@@ -428,6 +428,72 @@ impl ImapSession {
         }))
     }
 
+    /// Waits in IDLE (RFC 2177) until the server announces new mail (EXISTS) or `max` passes,
+    /// then ends IDLE with DONE. Returns whether mail was announced. The caller keeps `max`
+    /// under the 29 minutes after which servers may drop an idle client.
+    pub async fn idle_wait(&mut self, max: Duration) -> Result<bool> {
+        let Some(tag) = self.send("IDLE", true).await? else {
+            return Err(EmailError::internal("no tag for IDLE"));
+        };
+        loop {
+            match self.read().await? {
+                Event::Continue => break,
+                Event::Done { tag: t, text, .. } if t == tag => {
+                    return Err(EmailError::new(
+                        ErrorCode::ConnectionFailed,
+                        format!("IDLE refused: {text}"),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        let deadline = tokio::time::Instant::now() + max;
+        let mut announced = false;
+        while !announced {
+            // read_response polls a buffered stream, so giving up on it at the deadline loses
+            // nothing: whatever arrives later is read after DONE.
+            match tokio::time::timeout_at(deadline, self.inner.read_response()).await {
+                Err(_) => break,
+                Ok(Ok(Some(response))) => match event(response.parsed()) {
+                    Event::Untagged(Untagged::Exists(_) | Untagged::Fetch(_)) => announced = true,
+                    Event::Untagged(Untagged::Bye(text)) => {
+                        self.broken = true;
+                        return Err(EmailError::new(
+                            ErrorCode::ConnectionFailed,
+                            format!("the server ended the session: {text}"),
+                        ));
+                    }
+                    _ => {}
+                },
+                Ok(Ok(None)) => {
+                    self.broken = true;
+                    return Err(EmailError::new(
+                        ErrorCode::ConnectionFailed,
+                        "the server closed the connection",
+                    ));
+                }
+                Ok(Err(e)) => {
+                    self.broken = true;
+                    return Err(classify(async_imap::error::Error::Io(e), "IDLE"));
+                }
+            }
+        }
+        self.send("DONE", false).await?;
+        loop {
+            match self.read().await? {
+                Event::Done { tag: t, .. } if t == tag => return Ok(announced),
+                Event::Untagged(Untagged::Bye(text)) => {
+                    self.broken = true;
+                    return Err(EmailError::new(
+                        ErrorCode::ConnectionFailed,
+                        format!("the server ended the session: {text}"),
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// A cheap round trip that proves the session still works.
     pub async fn noop(&mut self) -> Result<()> {
         self.execute(&Command::new("NOOP"), ErrorCode::ConnectionFailed)

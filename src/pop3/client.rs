@@ -343,6 +343,14 @@ impl Pop3Client {
             .collect())
     }
 
+    /// Message numbers and their unique ids (UIDL), which stay the same across sessions.
+    pub async fn uidl(&mut self) -> Result<Vec<(u32, String)>> {
+        let body = self
+            .multi("UIDL", "UIDL", ErrorCode::ConnectionFailed)
+            .await?;
+        Ok(parse_pairs(&body))
+    }
+
     /// The headers of each message in `numbers`, in order. With PIPELINING the TOP commands
     /// go out in batches, so a thousand headers cost a few round trips, not a thousand.
     pub async fn headers(&mut self, numbers: &[u32]) -> Result<Vec<Vec<u8>>> {

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::client::Pop3Client;
 use super::common::{Maildrop, find_by_message_id};
 use crate::documents::spool::Spool;
+use crate::documents::store::DocumentStore;
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::inputs::{AttachmentsAs, Login, MessageId, Pop3, Server};
 use crate::mail::message::{Envelope, respond};
@@ -96,6 +97,56 @@ impl AfterCompletion for DeleteAfterCompletion {
     }
 }
 
+/// The read response of message `number` (of `size` bytes by LIST) under `limits`: what
+/// `pop3:read` returns and what an inbound watcher hands over. POP3 cannot fetch parts, so
+/// the message streams through the pruner, which keeps only what the response could return.
+pub async fn read_number(
+    client: &mut Pop3Client,
+    number: u32,
+    size: u64,
+    mut limits: Limits,
+    store: Option<&DocumentStore>,
+) -> Result<serde_json::Value> {
+    // With documents, attachments go to the spool (on disk) and then the store; the response
+    // keeps the bodies.
+    let mut spool = match store {
+        Some(_) => {
+            limits.max_attachment_bytes = 0;
+            Some(Spool::new()?)
+        }
+        None => None,
+    };
+    let mut pruner = Pruner::new(limits);
+    client
+        .retr_each(number, |piece, complete| {
+            if complete {
+                pruner.push(piece, b"\r\n")
+            } else {
+                pruner.push_piece(piece)
+            }
+            if let Some(spool) = spool.as_mut() {
+                spool.feed(piece);
+                if complete {
+                    spool.feed(b"\r\n");
+                }
+            }
+        })
+        .await?;
+    let mut response = respond(
+        pruner.finish(),
+        &Envelope {
+            size,
+            received: None,
+        },
+        limits,
+    );
+    if let (Some(store), Some(spool)) = (store, spool) {
+        let (attachments, _dir) = spool.finish()?;
+        crate::documents::attach_documents(&mut response, &attachments, store).await?;
+    }
+    Ok(response)
+}
+
 impl MailOperation for ReadOperation {
     type Input = ReadInput;
     const NAME: &'static str = "pop3:read";
@@ -122,46 +173,8 @@ impl MailOperation for ReadOperation {
                 AttachmentsAs::Document => Some(crate::documents::store("/attachmentsAs")?),
                 AttachmentsAs::Inline => None,
             };
-            let mut limits = self.limits;
-            // With documents, attachments go to the spool (on disk) and then the store; the
-            // response keeps the bodies.
-            let mut spool = match store {
-                Some(_) => {
-                    limits.max_attachment_bytes = 0;
-                    Some(Spool::new()?)
-                }
-                None => None,
-            };
-            // POP3 cannot fetch parts: the message streams through the pruner, which keeps
-            // only what the response could return.
-            let mut pruner = Pruner::new(limits);
-            client
-                .retr_each(listed.number, |piece, complete| {
-                    if complete {
-                        pruner.push(piece, b"\r\n")
-                    } else {
-                        pruner.push_piece(piece)
-                    }
-                    if let Some(spool) = spool.as_mut() {
-                        spool.feed(piece);
-                        if complete {
-                            spool.feed(b"\r\n");
-                        }
-                    }
-                })
-                .await?;
-            let mut response = respond(
-                pruner.finish(),
-                &Envelope {
-                    size: listed.size,
-                    received: None,
-                },
-                limits,
-            );
-            if let (Some(store), Some(spool)) = (store, spool) {
-                let (attachments, _dir) = spool.finish()?;
-                crate::documents::attach_documents(&mut response, &attachments, store).await?;
-            }
+            let response =
+                read_number(&mut client, listed.number, listed.size, self.limits, store).await?;
             if delete_after_read {
                 Ok(Outcome {
                     response,

@@ -80,6 +80,8 @@ check("servicemonitor.yaml" not in docs and "hpa.yaml" not in docs, "optional ob
 check(config["EMAIL_ALLOWED_HOSTS"] == "*", "every host allowed by default")
 check(config["EMAIL_DENIED_HOSTS"] == "169.254.0.0/16,fe80::/10,metadata.google.internal", "link-local and metadata denied by default")
 check(config["EMAIL_ALLOW_INSECURE"] == "true", "insecure settings allowed by default")
+check("inbound-configmap.yaml" not in docs and "EMAIL_INBOUND_CONFIG" not in config, "no watchers by default")
+check(config["EMAIL_INBOUND_ONLY"] == "false", "job types served by default")
 
 # Every option on.
 docs = render(ALL_ON)
@@ -131,6 +133,17 @@ check(container["resources"]["limits"]["memory"] == "480Mi", "memory limit from 
 check(docs["pdb.yaml"]["spec"] == {"minAvailable": 2, "selector": docs["pdb.yaml"]["spec"]["selector"]}, "minAvailable when set")
 check(pod["serviceAccountName"] == "mail-worker", "service account name")
 check(docs["serviceaccount.yaml"]["metadata"]["name"] == "mail-worker", "service account created")
+inbound = docs["inbound-configmap.yaml"]
+watchers = helm.values_from_yaml(inbound["data"]["watchers.yaml"])
+check(watchers == {"watchers": ALL_ON["inbound"]["watchers"]}, f"watchers file {watchers}")
+check(watchers["watchers"][0]["authentication"]["password"] == "{{secrets.IMAP_PASSWORD}}", "password stays a placeholder")
+check(config["EMAIL_INBOUND_CONFIG"] == "/etc/email-connector/inbound/watchers.yaml", "watchers file path")
+check(config["EMAIL_INBOUND_ONLY"] == "true", "watchers only")
+mount = [m for m in container["volumeMounts"] if m["name"] == "inbound"]
+check(mount and mount[0]["mountPath"] == "/etc/email-connector/inbound", "watchers file mounted")
+volume = [v for v in pod["volumes"] if v["name"] == "inbound"]
+check(volume and volume[0]["configMap"]["name"] == inbound["metadata"]["name"], "volume from the inbound ConfigMap")
+check("checksum/inbound" in deployment["spec"]["template"]["metadata"]["annotations"], "pods roll when watchers change")
 
 # Basic auth from values, and a limit given by hand wins over the derived one.
 docs = render({"zeebe": {"basicAuth": {"username": "connector"}}, "secrets": {"basicAuthPassword": "connector-pw"},
@@ -156,7 +169,15 @@ for wrong in [{"replicaCount": "two"}, {"worker": {"maxJobsActive": 0}}, {"loggi
               {"hostPolicy": {"allowedHosts": "*"}}, {"hostPolicy": {"allowInsecure": "no"}},
               {"zeebe": {"authStrategy": "KERBEROS"}}, {"zeebe": {"tenantIds": ["t1,t2"]}},
               {"caBundle": {"gateway": "yes"}}, {"secretsDirectory": {"mountPath": "relative"}},
-              {"memorySizing": {"budgetsPerJob": 0}}]:
+              {"memorySizing": {"budgetsPerJob": 0}},
+              {"inbound": {"watchers": [{"name": "Support", "authentication": {}, "server": {"host": "h"},
+                                         "publishMessage": {"name": "m"}}]}},
+              {"inbound": {"watchers": [{"name": "s", "authentication": {}, "server": {"host": "h"}}]}},
+              {"inbound": {"watchers": [{"name": "s", "authentication": {}, "server": {"host": "h", "port": 0},
+                                         "publishMessage": {"name": "m"}}]}},
+              {"inbound": {"watchers": [{"name": "s", "authentication": {}, "server": {"host": "h"},
+                                         "maxPerPoll": 0, "publishMessage": {"name": "m"}}]}},
+              {"inbound": {"only": "yes"}}]:
     try:
         chart.validate_schema(wrong)
     except helm.HelmError as error:

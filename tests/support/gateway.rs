@@ -84,7 +84,58 @@ struct Inner {
     required_basic: Option<String>,
     /// The `tenantIds` of every ActivateJobs and StreamActivatedJobs request, in order.
     seen_tenant_ids: Vec<Vec<String>>,
+    inbound: Inbound,
 }
+
+/// A message the gateway accepted by PublishMessage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Published {
+    pub name: String,
+    pub correlation_key: String,
+    pub message_id: String,
+    pub time_to_live_ms: i64,
+    pub variables: Value,
+    pub tenant_id: String,
+    pub at: std::time::Instant,
+}
+
+/// A process instance the gateway created by CreateProcessInstance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Created {
+    pub bpmn_process_id: String,
+    pub version: i32,
+    pub variables: Value,
+    pub tenant_id: String,
+}
+
+/// What the inbound hand-overs did to the gateway.
+#[derive(Default)]
+struct Inbound {
+    published: Vec<Published>,
+    created: Vec<Created>,
+    /// (name, message id) of buffered messages, with when they expire: Zeebe's duplicate rule.
+    buffered: HashMap<(String, String), std::time::Instant>,
+    /// Publishes refused with ALREADY_EXISTS.
+    duplicates: usize,
+    /// Hand-overs still to refuse (UNAVAILABLE), and all of them while `refuse_all`.
+    refuse_next: usize,
+    refuse_all: bool,
+    refused: usize,
+    /// Accept publishes but answer late: the worker cannot know it was accepted yet.
+    stall: Option<Duration>,
+}
+
+impl Inbound {
+    fn refuse(&mut self) -> Option<Status> {
+        if self.refuse_all || self.refuse_next > 0 {
+            self.refuse_next = self.refuse_next.saturating_sub(1);
+            self.refused += 1;
+            return Some(Status::unavailable("the test gateway was told to refuse"));
+        }
+        None
+    }
+}
+
 
 /// Zeebe reads an empty `tenantIds` as the default tenant alone.
 pub const DEFAULT_TENANT: &str = "<default>";
@@ -456,6 +507,104 @@ impl TestGateway {
         }
     }
 
+    /// Messages accepted so far, in order.
+    pub fn published(&self) -> Vec<Published> {
+        self.state.lock().inbound.published.clone()
+    }
+
+    pub fn created(&self) -> Vec<Created> {
+        self.state.lock().inbound.created.clone()
+    }
+
+    /// Publishes refused as duplicates (ALREADY_EXISTS).
+    pub fn duplicates(&self) -> usize {
+        self.state.lock().inbound.duplicates
+    }
+
+    /// Hand-overs refused by [`TestGateway::refuse_hand_overs`].
+    pub fn refused(&self) -> usize {
+        self.state.lock().inbound.refused
+    }
+
+    /// Refuses the next `count` hand-overs (publish or create) with UNAVAILABLE.
+    pub fn refuse_hand_overs(&self, count: usize) {
+        self.state.lock().inbound.refuse_next = count;
+    }
+
+    /// Accepts publishes but holds each answer back for `delay` (`None`: answer at once), as
+    /// a gateway whose reply is lost would.
+    pub fn stall_publishes(&self, delay: Option<Duration>) {
+        self.state.lock().inbound.stall = delay;
+    }
+
+    /// Refuses every hand-over until told otherwise.
+    pub fn refuse_all_hand_overs(&self, refuse: bool) {
+        self.state.lock().inbound.refuse_all = refuse;
+    }
+
+    /// Waits until messages matching `filter` number at least `count`; returns them.
+    pub async fn wait_published(
+        &self,
+        count: usize,
+        timeout: Duration,
+        filter: impl Fn(&Published) -> bool,
+    ) -> Vec<Published> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.state.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            // Counted first, cloned once: a benchmark waits for 10,000 of them.
+            let found = {
+                let inner = self.state.lock();
+                let published = &inner.inbound.published;
+                if published.iter().filter(|p| filter(p)).count() >= count {
+                    return published.iter().filter(|p| filter(p)).cloned().collect();
+                }
+                published.iter().filter(|p| filter(p)).count()
+            };
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!(
+                    "expected {count} published message(s) within {timeout:?}, got {found}: {:?}",
+                    self.published()
+                        .iter()
+                        .map(|p| p.message_id.clone())
+                        .collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+
+    /// Waits until instances matching `filter` number at least `count`.
+    pub async fn wait_created(
+        &self,
+        count: usize,
+        timeout: Duration,
+        filter: impl Fn(&Created) -> bool,
+    ) -> Vec<Created> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.state.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let found: Vec<Created> = self
+                .state
+                .lock()
+                .inbound
+                .created
+                .iter()
+                .filter(|c| filter(c))
+                .cloned()
+                .collect();
+            if found.len() >= count {
+                return found;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!("expected {count} created instance(s) within {timeout:?}, got {found:?}");
+            }
+        }
+    }
+
     fn record(&self, key: i64, outcome: Outcome) {
         self.state
             .lock()
@@ -465,6 +614,14 @@ impl TestGateway {
             .push(outcome);
         self.state.changed.notify_waiters();
     }
+}
+
+fn parse_variables(text: &str) -> Result<Value, Status> {
+    if text.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_str(text)
+        .map_err(|e| Status::invalid_argument(format!("variables are not JSON: {e}")))
 }
 
 impl Drop for TestGateway {
@@ -506,6 +663,52 @@ impl Service {
         drop(inner);
         self.state.changed.notify_waiters();
         Ok(())
+    }
+}
+
+impl Service {
+    /// Zeebe's rules for a publish, under the lock: refusal, duplicate, buffering.
+    fn accept_publish(
+        &self,
+        r: &PublishMessageRequest,
+        variables: Value,
+    ) -> Result<(i64, Option<Duration>), Status> {
+        let mut inner = self.state.lock();
+        if let Some(refusal) = inner.inbound.refuse() {
+            return Err(refusal);
+        }
+        let now = std::time::Instant::now();
+        inner.inbound.buffered.retain(|_, until| *until > now);
+        // Zeebe: a message id is unique per name (and tenant) while the message is buffered.
+        let id = (r.name.clone(), r.message_id.clone());
+        if !r.message_id.is_empty() && inner.inbound.buffered.contains_key(&id) {
+            inner.inbound.duplicates += 1;
+            drop(inner);
+            self.state.changed.notify_waiters();
+            return Err(Status::already_exists(format!(
+                "a message with name '{}' and id '{}' was already published",
+                r.name, r.message_id
+            )));
+        }
+        if !r.message_id.is_empty() && r.time_to_live > 0 {
+            let ttl = Duration::from_millis(u64::try_from(r.time_to_live).unwrap_or(0));
+            inner.inbound.buffered.insert(id, now + ttl);
+        }
+        inner.next_key += 1;
+        let key = 6_755_399_441_055_744 + inner.next_key;
+        inner.inbound.published.push(Published {
+            name: r.name.clone(),
+            correlation_key: r.correlation_key.clone(),
+            message_id: r.message_id.clone(),
+            time_to_live_ms: r.time_to_live,
+            variables,
+            tenant_id: r.tenant_id.clone(),
+            at: now,
+        });
+        let stall = inner.inbound.stall;
+        drop(inner);
+        self.state.changed.notify_waiters();
+        Ok((key, stall))
     }
 }
 
@@ -676,6 +879,66 @@ impl Gateway for Service {
             replication_factor: 1,
             gateway_version: "8.8.0-test".into(),
             cluster_id: "test".into(),
+        }))
+    }
+
+    async fn publish_message(
+        &self,
+        request: Request<PublishMessageRequest>,
+    ) -> Result<Response<PublishMessageResponse>, Status> {
+        self.state.check_auth(&request)?;
+        let r = request.into_inner();
+        if r.name.is_empty() {
+            return Err(Status::invalid_argument("name is required"));
+        }
+        // As for CompleteJob: Zeebe refuses a request above its message limit.
+        if r.variables.len() > ZEEBE_MAX_MESSAGE_BYTES {
+            return Err(Status::resource_exhausted(format!(
+                "gRPC message exceeds maximum size {ZEEBE_MAX_MESSAGE_BYTES}: {}",
+                r.variables.len()
+            )));
+        }
+        let variables = parse_variables(&r.variables)?;
+        let (key, stall) = self.accept_publish(&r, variables)?;
+        if let Some(delay) = stall {
+            tokio::time::sleep(delay).await;
+        }
+        Ok(Response::new(PublishMessageResponse {
+            key,
+            tenant_id: r.tenant_id,
+        }))
+    }
+
+    async fn create_process_instance(
+        &self,
+        request: Request<CreateProcessInstanceRequest>,
+    ) -> Result<Response<CreateProcessInstanceResponse>, Status> {
+        self.state.check_auth(&request)?;
+        let r = request.into_inner();
+        if r.bpmn_process_id.is_empty() {
+            return Err(Status::invalid_argument("bpmnProcessId is required"));
+        }
+        let variables = parse_variables(&r.variables)?;
+        let mut inner = self.state.lock();
+        if let Some(refusal) = inner.inbound.refuse() {
+            return Err(refusal);
+        }
+        inner.next_key += 1;
+        let key = 4_503_599_627_370_496 + inner.next_key;
+        inner.inbound.created.push(Created {
+            bpmn_process_id: r.bpmn_process_id.clone(),
+            version: r.version,
+            variables,
+            tenant_id: r.tenant_id.clone(),
+        });
+        drop(inner);
+        self.state.changed.notify_waiters();
+        Ok(Response::new(CreateProcessInstanceResponse {
+            process_definition_key: 1,
+            bpmn_process_id: r.bpmn_process_id,
+            version: r.version.max(1),
+            process_instance_key: key,
+            tenant_id: r.tenant_id,
         }))
     }
 

@@ -1,0 +1,121 @@
+//! Inbound: email-triggered processes (SPEC §9). Watchers from `EMAIL_INBOUND_CONFIG` watch
+//! mailboxes and hand each new mail to Zeebe once, losing none.
+//!
+//! A mail travels in one direction:
+//!
+//! 1. [`config`] read the watchers at start (the worker refuses to start on a broken file);
+//! 2. [`imap`] (IDLE or polling) or [`pop3`] (polling) finds new mail and reads it with the
+//!    very code `imap:read` / `pop3:read` use, under the same attachment limit and budget;
+//! 3. [`handover`] publishes a message (key from [`correlation`], message id = Message-ID, so
+//!    Zeebe drops a second publish) or creates a process instance;
+//! 4. only when Zeebe accepted, [`after`] marks, moves or deletes that one mail; otherwise the
+//!    mail stays as it was and the next round tries again.
+//!
+//! Each watcher runs in a task of its own: a watcher's failure (wrong password, server gone)
+//! is logged, counted and retried with capped backoff, and touches neither the other watchers
+//! nor the job types.
+
+pub mod after;
+pub mod config;
+pub mod correlation;
+pub mod handover;
+pub mod imap;
+pub mod pop3;
+pub mod state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::error::ErrorCode;
+use crate::gateway::GatewayClient;
+use crate::mail::cut::Limits;
+use crate::mail::server::Protocol;
+use crate::metrics::Metrics;
+pub use config::Watcher;
+pub use state::InboundStatus;
+
+/// What one watcher's task uses besides its configuration.
+pub struct Context {
+    pub gateway: GatewayClient,
+    /// The read response's limits (SPEC §7.1), the same as `imap:read`'s.
+    pub limits: Limits,
+    pub state: Arc<state::WatcherState>,
+}
+
+/// The pause before the `failures`-th retry: doubling from 1 s, capped at 30 s, and at 5
+/// minutes for a refused login (retrying a wrong password fast can lock the account).
+pub fn backoff(failures: u32, code: ErrorCode) -> Duration {
+    let cap = if code == ErrorCode::AuthenticationFailed {
+        Duration::from_secs(300)
+    } else {
+        Duration::from_secs(30)
+    };
+    let exponent = failures.saturating_sub(1).min(16);
+    let pause = Duration::from_secs(1u64 << exponent).min(cap);
+    if code == ErrorCode::AuthenticationFailed {
+        pause.max(Duration::from_secs(30))
+    } else {
+        pause
+    }
+}
+
+/// Starts one task per watcher; they stop when `stop` turns true.
+pub fn start(
+    watchers: Vec<Watcher>,
+    gateway: &GatewayClient,
+    limits: Limits,
+    metrics: &Metrics,
+    stop: &watch::Receiver<bool>,
+) -> (InboundStatus, Vec<JoinHandle<()>>) {
+    let mut status = InboundStatus::default();
+    let mut tasks = Vec::new();
+    for watcher in watchers {
+        let state = state::WatcherState::new(&watcher.name, metrics);
+        status.watchers.push(state.clone());
+        let context = Arc::new(Context {
+            gateway: gateway.clone(),
+            limits,
+            state,
+        });
+        let watcher = Arc::new(watcher);
+        tracing::info!(watcher = %watcher.name, protocol = watcher.protocol.name(), "starting watcher");
+        let stop = stop.clone();
+        tasks.push(match watcher.protocol {
+            Protocol::Pop3 => tokio::spawn(pop3::run(watcher, context, stop)),
+            _ => tokio::spawn(imap::run(watcher, context, stop)),
+        });
+    }
+    (status, tasks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_capped_and_slow_for_refused_logins() {
+        assert_eq!(
+            backoff(1, ErrorCode::ConnectionFailed),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            backoff(3, ErrorCode::ConnectionFailed),
+            Duration::from_secs(4)
+        );
+        assert_eq!(
+            backoff(40, ErrorCode::ConnectionFailed),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            backoff(1, ErrorCode::AuthenticationFailed),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            backoff(40, ErrorCode::AuthenticationFailed),
+            Duration::from_secs(300)
+        );
+    }
+}
