@@ -69,6 +69,10 @@ pub struct ImapSession {
     timeout: Duration,
     /// Set when the session's state is unknown (timeout, protocol error): never reuse it.
     pub broken: bool,
+    /// Set while a command awaits its tagged completion. A session dropped with it set was
+    /// cancelled mid-command (its job timed out or was aborted): its connection may still
+    /// carry the rest of that reply, so it is never reused.
+    in_command: bool,
     delimiter: Option<Option<String>>,
 }
 
@@ -217,6 +221,7 @@ impl ImapSession {
             capabilities,
             timeout,
             broken: false,
+            in_command: false,
             delimiter: None,
         };
         steps.push(format!(
@@ -292,6 +297,20 @@ impl ImapSession {
     /// Runs a command and returns its reply. A NO or BAD completion becomes an error with the
     /// server's text and `on_no` as its code (a NO to SELECT means a missing folder, say).
     pub async fn execute(&mut self, command: &Command, on_no: ErrorCode) -> Result<Reply> {
+        self.in_command = true;
+        let result = self.run(command, on_no).await;
+        // Reached only when the command ran to its end (or marked the session broken); a
+        // cancelled command never gets here and leaves the flag set.
+        self.in_command = false;
+        result
+    }
+
+    /// Whether the session may serve another job: not broken, and not left mid-command.
+    pub fn reusable(&self) -> bool {
+        !self.broken && !self.in_command
+    }
+
+    async fn run(&mut self, command: &Command, on_no: ErrorCode) -> Result<Reply> {
         let segments = command.segments(self.has("LITERAL+"));
         let Some(tag) = self.send(&segments[0], true).await? else {
             return Err(EmailError::internal("no tag for a command"));

@@ -2,6 +2,7 @@
 //! and a small IMAP reader to see what was delivered.
 #![allow(dead_code)]
 
+pub mod fault;
 pub mod gateway;
 pub mod mailbox;
 pub mod proxy;
