@@ -112,6 +112,23 @@ async fn ensure_path(session: &mut ImapSession, prefixes: &[String]) -> Result<(
     Ok(())
 }
 
+/// The UID and Message-ID of the message with `id` in `target`, if that folder exists and
+/// holds it. Leaves `target` selected (read-only).
+async fn already_moved(
+    session: &mut ImapSession,
+    target: &str,
+    id: &str,
+) -> Result<Option<(u32, String)>> {
+    if !session.folder_exists(target).await? {
+        return Ok(None);
+    }
+    session.select(target, false).await?;
+    let (uids, as_found) = find_by_message_id(session, id).await?;
+    Ok(uids
+        .last()
+        .map(|uid| (*uid, as_found.unwrap_or_else(|| id.to_string()))))
+}
+
 impl MailOperation for MoveOperation {
     type Input = MoveInput;
     const NAME: &'static str = "imap:move";
@@ -139,10 +156,20 @@ impl MailOperation for MoveOperation {
             session.select(source, true).await?;
             let (uids, as_found) = find_by_message_id(&mut session, &id).await?;
             if uids.is_empty() {
-                return Err(EmailError::new(
-                    ErrorCode::EmailNotFound,
-                    format!("no message {id} in folder '{source}'"),
-                ));
+                // A retry whose first MOVE went through but whose reply was lost: the message
+                // is where it was asked to go, which is the success the first attempt missed.
+                return match already_moved(&mut session, &target, &id).await? {
+                    Some((uid, as_found)) => Ok(Outcome::respond(json!({
+                        "messageId": as_found,
+                        "from": source,
+                        "to": input.target_folder.given.unwrap_or(target),
+                        "targetUid": uid,
+                    }))),
+                    None => Err(EmailError::new(
+                        ErrorCode::EmailNotFound,
+                        format!("no message {id} in folder '{source}' nor in '{target}'"),
+                    )),
+                };
             }
             ensure_path(&mut session, &prefixes).await?;
             // CREATE may leave the session without a selected folder on some servers.

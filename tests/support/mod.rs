@@ -2,6 +2,7 @@
 //! and a small IMAP reader to see what was delivered.
 #![allow(dead_code)]
 
+pub mod census;
 pub mod fault;
 pub mod gateway;
 pub mod mailbox;
