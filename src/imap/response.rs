@@ -44,6 +44,8 @@ pub(super) enum Event {
     Done {
         tag: String,
         ok: bool,
+        /// BAD, or NO [BADCHARSET]: the command as given cannot work, now or later.
+        malformed: bool,
         text: String,
         copy_uid: Option<u32>,
     },
@@ -71,6 +73,8 @@ pub(super) fn event(response: &Response<'_>) -> Event {
         } => Event::Done {
             tag: tag.0.clone(),
             ok: matches!(status, Status::Ok),
+            malformed: matches!(status, Status::Bad)
+                || matches!(outcome.code, Some(ResponseCode::BadCharset(_))),
             text: outcome
                 .information
                 .as_deref()

@@ -297,8 +297,19 @@ impl ImapSession {
     /// Runs a command and returns its reply. A NO or BAD completion becomes an error with the
     /// server's text and `on_no` as its code (a NO to SELECT means a missing folder, say).
     pub async fn execute(&mut self, command: &Command, on_no: ErrorCode) -> Result<Reply> {
+        self.execute_split(command, on_no, on_no).await
+    }
+
+    /// Like [`ImapSession::execute`], telling the server's trouble (NO: `on_no`) from a command
+    /// it can never carry out as given (BAD, or NO [BADCHARSET]: `on_bad`).
+    pub async fn execute_split(
+        &mut self,
+        command: &Command,
+        on_no: ErrorCode,
+        on_bad: ErrorCode,
+    ) -> Result<Reply> {
         self.in_command = true;
-        let result = self.run(command, on_no).await;
+        let result = self.run(command, on_no, on_bad).await;
         // Reached only when the command ran to its end (or marked the session broken); a
         // cancelled command never gets here and leaves the flag set.
         self.in_command = false;
@@ -310,7 +321,12 @@ impl ImapSession {
         !self.broken && !self.in_command
     }
 
-    async fn run(&mut self, command: &Command, on_no: ErrorCode) -> Result<Reply> {
+    async fn run(
+        &mut self,
+        command: &Command,
+        on_no: ErrorCode,
+        on_bad: ErrorCode,
+    ) -> Result<Reply> {
         let segments = command.segments(self.has("LITERAL+"));
         let Some(tag) = self.send(&segments[0], true).await? else {
             return Err(EmailError::internal("no tag for a command"));
@@ -321,9 +337,14 @@ impl ImapSession {
             loop {
                 match self.read().await? {
                     Event::Continue => break,
-                    Event::Done { tag: t, text, .. } if t == tag => {
+                    Event::Done {
+                        tag: t,
+                        text,
+                        malformed,
+                        ..
+                    } if t == tag => {
                         return Err(EmailError::new(
-                            on_no,
+                            if malformed { on_bad } else { on_no },
                             format!("{} refused: {text}", command.redacted()),
                         ));
                     }
@@ -338,6 +359,7 @@ impl ImapSession {
                 Event::Done {
                     tag: t,
                     ok,
+                    malformed,
                     text,
                     copy_uid,
                 } if t == tag => {
@@ -348,7 +370,7 @@ impl ImapSession {
                         });
                     }
                     return Err(EmailError::new(
-                        on_no,
+                        if malformed { on_bad } else { on_no },
                         format!("{} refused: {text}", command.redacted()),
                     ));
                 }
