@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::common::{expunge_only, find_by_message_id, uid_set};
+use super::common::{expunge_only, find_by_message_id, uid_sets};
 use super::pool::ImapPool;
 use super::session::ImapSession;
 use super::wire::Command;
@@ -174,25 +174,29 @@ impl MailOperation for MoveOperation {
             ensure_path(&mut session, &prefixes).await?;
             // CREATE may leave the session without a selected folder on some servers.
             session.select(source, true).await?;
-            let set = uid_set(&uids);
-            let target_uid = if session.has("MOVE") {
-                session
-                    .execute(
-                        &Command::new("UID MOVE").raw(set).mailbox(&target),
-                        ErrorCode::FolderNotFound,
-                    )
-                    .await?
-                    .copy_uid()
-            } else {
-                let copied = session
-                    .execute(
-                        &Command::new("UID COPY").raw(set).mailbox(&target),
-                        ErrorCode::FolderNotFound,
-                    )
-                    .await?;
+            // Copies of one Message-ID are few, but a hostile folder may hold thousands.
+            let mut target_uid = None;
+            for set in uid_sets(&uids) {
+                let moved = if session.has("MOVE") {
+                    session
+                        .execute(
+                            &Command::new("UID MOVE").raw(set).mailbox(&target),
+                            ErrorCode::FolderNotFound,
+                        )
+                        .await?
+                } else {
+                    session
+                        .execute(
+                            &Command::new("UID COPY").raw(set).mailbox(&target),
+                            ErrorCode::FolderNotFound,
+                        )
+                        .await?
+                };
+                target_uid = target_uid.or(moved.copy_uid());
+            }
+            if !session.has("MOVE") {
                 expunge_only(&mut session, &uids).await?;
-                copied.copy_uid()
-            };
+            }
             let to = input.target_folder.given.unwrap_or(target);
             Ok(Outcome::respond(json!({
                 "messageId": as_found.unwrap_or(id),
