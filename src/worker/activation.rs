@@ -57,6 +57,7 @@ pub(super) async fn watch_gateway(shared: Arc<Shared>, mut stop: watch::Receiver
         }
         let delay = match shared.gateway.topology().await {
             Ok(topology) => {
+                shared.status.gateway_answered.store(true, Ordering::SeqCst);
                 if !shared.status.gateway_reachable.swap(true, Ordering::SeqCst) {
                     info!(
                         address = shared.gateway.address(),

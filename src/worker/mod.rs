@@ -79,6 +79,8 @@ impl Default for WorkerSettings {
 #[derive(Debug, Default)]
 pub struct WorkerStatus {
     pub gateway_reachable: AtomicBool,
+    /// The gateway has answered at least once since start: address and credentials work.
+    pub gateway_answered: AtomicBool,
     pub draining: AtomicBool,
     pub streams_open: AtomicUsize,
 }
