@@ -25,8 +25,9 @@ pub enum Fault {
     /// Like [`Fault::CutMidCommand`], for the first command that contains this text only (the
     /// reply to a MOVE lost after the server moved the message).
     CutReplyTo(&'static str),
-    /// Relays the server's answer until a literal (`{n}`) starts, passes a few of its bytes,
-    /// then closes the connection.
+    /// Relays the server's answer until a message body starts (an IMAP literal `{n}`, or a
+    /// bulk read of a POP3 multi-line answer), passes a few of its bytes, then closes the
+    /// connection.
     CutMidLiteral,
     /// Relays the server's answer one byte at a time, 20 ms apart.
     Trickle,
@@ -50,7 +51,7 @@ impl Fault {
             Fault::Stall => "stall",
             Fault::CutMidCommand => "cut mid-command",
             Fault::CutReplyTo(_) => "reply lost",
-            Fault::CutMidLiteral => "cut mid-literal",
+            Fault::CutMidLiteral => "cut mid-literal/body",
             Fault::Trickle => "trickle",
             Fault::CutHandshake => "cut TLS handshake",
         }
@@ -211,7 +212,9 @@ async fn relay(
                 break;
             }
             Fault::CutMidLiteral => {
-                if let Some(start) = literal_start(chunk) {
+                // A POP3 body has no marker: a chunk this large is one.
+                let body = literal_start(chunk).or((n > 2048).then_some(n / 2));
+                if let Some(start) = body {
                     let end = (start + 16).min(chunk.len());
                     let _ = client_write.write_all(&chunk[..end]).await;
                     break;
