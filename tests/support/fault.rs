@@ -181,8 +181,8 @@ async fn relay(
                 let _ = cut_tx.send(true);
             }
         }
-        // Keep the server side open: the server finishes what it was sent.
-        std::future::pending::<()>().await;
+        // The client is gone; the relay closes the server side when it ends.
+        server_write
     });
     let mut buffer = vec![0u8; 16 * 1024];
     let mut first = true;
