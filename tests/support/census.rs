@@ -45,3 +45,31 @@ pub async fn copies_of(port: u16, user: &str, folder: &str, ids: &[&str]) -> Vec
     let _ = session.logout().await;
     counts
 }
+
+/// Appends raw messages to `folder` of `user` on the testbed instance listening on `port`.
+pub async fn append_on(port: u16, user: &str, folder: &str, messages: &[Vec<u8>]) {
+    let mut session = login(port, user).await;
+    let _ = session.create(folder).await;
+    for raw in messages {
+        session
+            .append(folder, None, None, raw)
+            .await
+            .expect("append");
+    }
+    let _ = session.logout().await;
+}
+
+/// How many messages in `folder` carry `text` in their Subject.
+pub async fn count_subject(port: u16, user: &str, folder: &str, text: &str) -> usize {
+    let mut session = login(port, user).await;
+    let mut n = 0;
+    if session.examine(folder).await.is_ok() {
+        n = session
+            .uid_search(format!("SUBJECT \"{text}\""))
+            .await
+            .map(|uids| uids.len())
+            .unwrap_or(0);
+    }
+    let _ = session.logout().await;
+    n
+}
