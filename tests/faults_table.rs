@@ -1,6 +1,7 @@
 //! The fault-injection table: every fault of the proxy (stall, cut mid-command, cut
 //! mid-literal, trickle, cut TLS handshake) against every operation that changes mail (IMAP
-//! delete and move, POP3 read with delete, SMTP send), through the worker process. Each cell
+//! delete and move, POP3 read with delete, SMTP send) and the reading ones (IMAP read and
+//! list, POP3 list), through the worker process. Each cell
 //! must end in a coded outcome within `timeoutSeconds` (a success, or a retryable failure:
 //! never an incident), the retry that follows through the same proxy must succeed (so the pool
 //! kept no broken session), and the server must hold the message exactly as often as the
@@ -14,7 +15,7 @@ use serde_json::{Value, json};
 use support::census::copies;
 use support::fault::{Fault, FaultProxy};
 use support::gateway::Outcome;
-use support::mailbox::{append, fetch_by_subject};
+use support::mailbox::{append, clear_inbox, fetch_by_subject};
 use support::{Jobs, testbed, unique};
 
 /// The operation's own timeout in every cell.
@@ -28,10 +29,21 @@ enum Op {
     ImapMove,
     Pop3Read,
     SmtpSend,
+    ImapRead,
+    ImapList,
+    Pop3List,
 }
 
 impl Op {
-    const ALL: [Op; 4] = [Op::ImapDelete, Op::ImapMove, Op::Pop3Read, Op::SmtpSend];
+    const ALL: [Op; 7] = [
+        Op::ImapDelete,
+        Op::ImapMove,
+        Op::Pop3Read,
+        Op::SmtpSend,
+        Op::ImapRead,
+        Op::ImapList,
+        Op::Pop3List,
+    ];
 
     fn job_type(self) -> &'static str {
         match self {
@@ -39,6 +51,9 @@ impl Op {
             Op::ImapMove => "email:imap:move:1",
             Op::Pop3Read => "email:pop3:read:1",
             Op::SmtpSend => "email:smtp:send:1",
+            Op::ImapRead => "email:imap:read:1",
+            Op::ImapList => "email:imap:list:1",
+            Op::Pop3List => "email:pop3:list:1",
         }
     }
 
@@ -48,6 +63,7 @@ impl Op {
             Op::ImapMove => "fault6",
             Op::Pop3Read => "fault7",
             Op::SmtpSend => "fault8",
+            Op::ImapRead | Op::ImapList | Op::Pop3List => "fault4",
         }
     }
 
@@ -55,10 +71,10 @@ impl Op {
     fn upstream(self, tls: bool) -> u16 {
         let tb = testbed();
         tb.port(match (self, tls) {
-            (Op::ImapDelete | Op::ImapMove, false) => "PORT_IMAP",
-            (Op::ImapDelete | Op::ImapMove, true) => "PORT_IMAPS",
-            (Op::Pop3Read, false) => "PORT_POP3",
-            (Op::Pop3Read, true) => "PORT_POP3S",
+            (Op::ImapDelete | Op::ImapMove | Op::ImapRead | Op::ImapList, false) => "PORT_IMAP",
+            (Op::ImapDelete | Op::ImapMove | Op::ImapRead | Op::ImapList, true) => "PORT_IMAPS",
+            (Op::Pop3Read | Op::Pop3List, false) => "PORT_POP3",
+            (Op::Pop3Read | Op::Pop3List, true) => "PORT_POP3S",
             (Op::SmtpSend, false) => "PORT_SMTP",
             (Op::SmtpSend, true) => "PORT_SUBMISSIONS",
         })
@@ -192,9 +208,17 @@ async fn cell(jobs: &Jobs, op: Op, fault: Fault) -> String {
             append(user, &source, &[(&message(&id), "")]).await;
             json!({ "messageId": id, "sourceFolder": source, "targetFolder": target })
         }
-        Op::Pop3Read => {
+        Op::Pop3Read | Op::ImapRead => {
             append(user, "INBOX", &[(&message(&id), "")]).await;
             json!({ "messageId": id })
+        }
+        Op::ImapList => {
+            append(user, "INBOX", &[(&message(&id), "")]).await;
+            json!({ "folder": "INBOX", "maxToBeRead": 5 })
+        }
+        Op::Pop3List => {
+            append(user, "INBOX", &[(&message(&id), "")]).await;
+            json!({ "maxToBeRead": 5 })
         }
         Op::SmtpSend => json!({
             "from": format!("{user}@example.test"),
@@ -229,6 +253,12 @@ async fn cell(jobs: &Jobs, op: Op, fault: Fault) -> String {
     if !completed {
         match op {
             Op::ImapDelete | Op::SmtpSend => {}
+            Op::ImapRead | Op::ImapList | Op::Pop3List => assert_eq!(
+                copies(imap, user, "INBOX", &id).await,
+                1,
+                "{op:?} under {}: a reading job changed the mailbox",
+                fault.name()
+            ),
             Op::ImapMove => {
                 let both =
                     copies(imap, user, &source, &id).await + copies(imap, user, &target, &id).await;
@@ -257,6 +287,14 @@ async fn cell(jobs: &Jobs, op: Op, fault: Fault) -> String {
         retry
     };
     let census = match op {
+        Op::ImapRead | Op::ImapList | Op::Pop3List => {
+            assert_eq!(
+                copies(imap, user, "INBOX", &id).await,
+                1,
+                "{op:?}: untouched"
+            );
+            "untouched".to_string()
+        }
         Op::ImapDelete => {
             assert_eq!(wait_copies(imap, user, "INBOX", &id, 0).await, 0);
             "gone".to_string()
@@ -308,6 +346,8 @@ async fn cell(jobs: &Jobs, op: Op, fault: Fault) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fault_ends_coded_within_the_timeout_and_loses_or_doubles_nothing() {
     let jobs = Jobs::start("imap").await;
+    // The reading cells leave their messages: start each run from an empty mailbox.
+    clear_inbox("fault4").await;
     let mut rows = vec![
         format!(
             "| fault | operation | outcome under the fault (timeoutSeconds {TIMEOUT_SECONDS}) | time to outcome | retry | on the server afterwards |"
