@@ -265,6 +265,9 @@ pub(super) async fn poll_loop(
             },
             Err(status) => failure = Some(status),
         }
+        // What the gateway did not fill is free for other polls again, also while this one
+        // backs off.
+        drop(claim);
         let delay = match failure {
             Some(status) => {
                 debug!(job_type = %job_type, "polling failed: {}", status.message());
