@@ -226,6 +226,25 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn a_non_ascii_byte_right_after_a_response_code_is_refused() {
+        // The fuzzer's find: imap-proto panicked on this.
+        let found = b"aW4 OK [COPYUID 38505 30419:320 3956:3958]\xb8Done\r\n";
+        assert!(Nesting::default().scan(found).is_err());
+        // In two reads, the `]` ending the first.
+        let mut split = Nesting::default();
+        split.scan(b"a1 OK [READ-ONLY]").expect("so far fine");
+        assert!(split.scan(b"\xc3\xa9t\xc3\xa9\r\n").is_err());
+        // Text after the usual space, a `]` inside a quoted string or a literal: fine.
+        for ok in [
+            "a2 OK [READ-ONLY] Gr\u{fc}\u{df}e\r\n".as_bytes(),
+            "* LIST () \"/\" \"a]\u{e9}\"\r\n".as_bytes(),
+            b"* 1 FETCH (BODY[] {3}\r\n]\xe9x)\r\n",
+        ] {
+            Nesting::default().scan(ok).expect("legal bytes pass");
+        }
+    }
+
     fn scan_in_pieces(bytes: &[u8], piece: usize) -> io::Result<()> {
         let mut nesting = Nesting::default();
         for chunk in bytes.chunks(piece) {
