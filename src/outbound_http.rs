@@ -89,9 +89,7 @@ impl HttpClient {
         if let Some(timeout) = options.request_timeout {
             builder = builder.timeout(timeout);
         }
-        let inner = builder
-            .build()
-            .map_err(|e| format!("HTTP client: {e}"))?;
+        let inner = builder.build().map_err(|e| format!("HTTP client: {e}"))?;
         Ok(HttpClient {
             inner,
             max_response_bytes: options

@@ -34,11 +34,45 @@ pub async fn check(variables: &Value) -> Result<Vec<String>> {
     Ok(steps)
 }
 
-pub fn uid_set(uids: &[u32]) -> String {
-    uids.iter()
-        .map(u32::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
+/// The longest UID set we put on one command line. Servers cap a command line (Dovecot at
+/// 64 KiB, others lower); 8 KiB leaves room for the rest of the command everywhere.
+pub const MAX_SET_BYTES: usize = 8 * 1024;
+
+/// `uids` as IMAP sequence sets (runs written `a:b`), split so that no set passes
+/// [`MAX_SET_BYTES`]. Order and duplicates do not matter to the server, so the UIDs are sorted
+/// and deduplicated first.
+pub fn uid_sets(uids: &[u32]) -> Vec<String> {
+    let mut sorted = uids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut sets = Vec::new();
+    let mut current = String::new();
+    let mut index = 0;
+    while index < sorted.len() {
+        let first = sorted[index];
+        let mut last = first;
+        while index + 1 < sorted.len() && sorted[index + 1] == last.saturating_add(1) {
+            index += 1;
+            last = sorted[index];
+        }
+        index += 1;
+        let run = if first == last {
+            first.to_string()
+        } else {
+            format!("{first}:{last}")
+        };
+        if !current.is_empty() && current.len() + 1 + run.len() > MAX_SET_BYTES {
+            sets.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(',');
+        }
+        current.push_str(&run);
+    }
+    if !current.is_empty() {
+        sets.push(current);
+    }
+    sets
 }
 
 /// UIDs (ascending) of the messages in the selected folder whose Message-ID is exactly `id`,
@@ -57,24 +91,28 @@ pub async fn find_by_message_id(
     .raw("HEADER")
     .value("Message-ID")
     .value(bare.clone());
-    let mut candidates = session
+    let candidates = session
         .execute(&search, ErrorCode::ConnectionFailed)
         .await?
         .ids();
     if candidates.is_empty() {
         return Ok((Vec::new(), None));
     }
-    candidates.sort_unstable();
-    let fetch = Command::new("UID FETCH")
-        .raw(uid_set(&candidates))
-        .raw("(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])");
     let mut found = Vec::new();
     let mut as_found = None;
-    for item in session
-        .execute(&fetch, ErrorCode::ConnectionFailed)
-        .await?
-        .fetches()
-    {
+    let mut items = Vec::new();
+    for set in uid_sets(&candidates) {
+        let fetch = Command::new("UID FETCH")
+            .raw(set)
+            .raw("(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])");
+        items.extend(
+            session
+                .execute(&fetch, ErrorCode::ConnectionFailed)
+                .await?
+                .fetches(),
+        );
+    }
+    for item in items {
         let (Some(uid), Some(header)) = (item.uid, item.body) else {
             continue;
         };
@@ -111,19 +149,23 @@ pub async fn summaries(session: &mut ImapSession, uids: &[u32]) -> Result<Vec<Va
     if uids.is_empty() {
         return Ok(Vec::new());
     }
-    let fetch = Command::new("UID FETCH").raw(uid_set(uids)).raw(
-        "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID FROM SUBJECT DATE)])",
-    );
     let mut by_uid: HashMap<u32, Value> = HashMap::new();
-    for item in session
-        .execute(&fetch, ErrorCode::ConnectionFailed)
-        .await?
-        .fetches()
-    {
-        if let Some(uid) = item.uid {
-            let received = item.internal_date.as_deref().and_then(internal_date_iso);
-            let headers = item.body.as_deref().unwrap_or_default();
-            by_uid.insert(uid, summary(headers, item.size.map(u64::from), received));
+    // A list of 10,000 scattered UIDs is some 60 KB of set: one command per chunk keeps every
+    // line within what servers accept.
+    for set in uid_sets(uids) {
+        let fetch = Command::new("UID FETCH").raw(set).raw(
+            "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID FROM SUBJECT DATE)])",
+        );
+        for item in session
+            .execute(&fetch, ErrorCode::ConnectionFailed)
+            .await?
+            .fetches()
+        {
+            if let Some(uid) = item.uid {
+                let received = item.internal_date.as_deref().and_then(internal_date_iso);
+                let headers = item.body.as_deref().unwrap_or_default();
+                by_uid.insert(uid, summary(headers, item.size.map(u64::from), received));
+            }
         }
     }
     // A message expunged meanwhile by another client simply drops out.
@@ -146,35 +188,69 @@ pub async fn only_ours_deleted(session: &mut ImapSession, ours: &[u32]) -> Resul
 /// a plain EXPUNGE is used only when no other message carries \Deleted, since it would remove
 /// those too.
 pub async fn expunge_only(session: &mut ImapSession, uids: &[u32]) -> Result<()> {
-    let set = uid_set(uids);
     if !session.has("UIDPLUS") && !only_ours_deleted(session, uids).await? {
         return Err(EmailError::new(
             ErrorCode::TemporaryFailure,
             "the server lacks UIDPLUS and other messages in the folder are flagged \\Deleted; expunging now would remove them too",
         ));
     }
-    session
-        .execute(
-            &Command::new("UID STORE")
-                .raw(set.clone())
-                .raw("+FLAGS.SILENT (\\Deleted)"),
-            ErrorCode::ConnectionFailed,
-        )
-        .await?;
-    let expunge = if session.has("UIDPLUS") {
-        Command::new("UID EXPUNGE").raw(set)
+    let sets = uid_sets(uids);
+    for set in &sets {
+        session
+            .execute(
+                &Command::new("UID STORE")
+                    .raw(set.clone())
+                    .raw("+FLAGS.SILENT (\\Deleted)"),
+                ErrorCode::ConnectionFailed,
+            )
+            .await?;
+    }
+    if session.has("UIDPLUS") {
+        for set in sets {
+            session
+                .execute(
+                    &Command::new("UID EXPUNGE").raw(set),
+                    ErrorCode::ConnectionFailed,
+                )
+                .await?;
+        }
     } else {
-        Command::new("EXPUNGE")
-    };
-    session
-        .execute(&expunge, ErrorCode::ConnectionFailed)
-        .await?;
+        session
+            .execute(&Command::new("EXPUNGE"), ErrorCode::ConnectionFailed)
+            .await?;
+    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uid_sets_use_ranges_and_stay_under_the_line_limit() {
+        assert_eq!(uid_sets(&[5, 1, 2, 3, 9, 10, 3]), ["1:3,5,9:10"]);
+        assert!(uid_sets(&[]).is_empty());
+        assert_eq!(
+            uid_sets(&[u32::MAX - 1, u32::MAX]),
+            [format!("{}:{}", u32::MAX - 1, u32::MAX)]
+        );
+        // maxToBeRead's ceiling of 10,000, every other UID of a large folder: no runs at all.
+        let scattered: Vec<u32> = (0..10_000).map(|i| 1_000_000 + 2 * i).collect();
+        let sets = uid_sets(&scattered);
+        assert!(sets.len() > 1, "one set of {} bytes", sets[0].len());
+        for set in &sets {
+            assert!(set.len() <= MAX_SET_BYTES, "{} bytes", set.len());
+        }
+        let back: Vec<u32> = sets
+            .iter()
+            .flat_map(|s| s.split(','))
+            .map(|n| n.parse().expect("a single UID"))
+            .collect();
+        assert_eq!(back, scattered, "every UID once, in order");
+        // A contiguous 10,000 is one short range.
+        let run: Vec<u32> = (1..=10_000).collect();
+        assert_eq!(uid_sets(&run), ["1:10000"]);
+    }
 
     #[test]
     fn internal_dates_become_utc() {

@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::common::{expunge_only, find_by_message_id, uid_set};
+use super::common::{expunge_only, find_by_message_id, uid_sets};
 use super::pool::ImapPool;
 use super::session::ImapSession;
 use super::wire::Command;
@@ -112,6 +112,23 @@ pub async fn ensure_path(session: &mut ImapSession, prefixes: &[String]) -> Resu
     Ok(())
 }
 
+/// The UID and Message-ID of the message with `id` in `target`, if that folder exists and
+/// holds it. Leaves `target` selected (read-only).
+async fn already_moved(
+    session: &mut ImapSession,
+    target: &str,
+    id: &str,
+) -> Result<Option<(u32, String)>> {
+    if !session.folder_exists(target).await? {
+        return Ok(None);
+    }
+    session.select(target, false).await?;
+    let (uids, as_found) = find_by_message_id(session, id).await?;
+    Ok(uids
+        .last()
+        .map(|uid| (*uid, as_found.unwrap_or_else(|| id.to_string()))))
+}
+
 impl MailOperation for MoveOperation {
     type Input = MoveInput;
     const NAME: &'static str = "imap:move";
@@ -139,33 +156,47 @@ impl MailOperation for MoveOperation {
             session.select(source, true).await?;
             let (uids, as_found) = find_by_message_id(&mut session, &id).await?;
             if uids.is_empty() {
-                return Err(EmailError::new(
-                    ErrorCode::EmailNotFound,
-                    format!("no message {id} in folder '{source}'"),
-                ));
+                // A retry whose first MOVE went through but whose reply was lost: the message
+                // is where it was asked to go, which is the success the first attempt missed.
+                return match already_moved(&mut session, &target, &id).await? {
+                    Some((uid, as_found)) => Ok(Outcome::respond(json!({
+                        "messageId": as_found,
+                        "from": source,
+                        "to": input.target_folder.given.unwrap_or(target),
+                        "targetUid": uid,
+                    }))),
+                    None => Err(EmailError::new(
+                        ErrorCode::EmailNotFound,
+                        format!("no message {id} in folder '{source}' nor in '{target}'"),
+                    )),
+                };
             }
             ensure_path(&mut session, &prefixes).await?;
             // CREATE may leave the session without a selected folder on some servers.
             session.select(source, true).await?;
-            let set = uid_set(&uids);
-            let target_uid = if session.has("MOVE") {
-                session
-                    .execute(
-                        &Command::new("UID MOVE").raw(set).mailbox(&target),
-                        ErrorCode::FolderNotFound,
-                    )
-                    .await?
-                    .copy_uid()
-            } else {
-                let copied = session
-                    .execute(
-                        &Command::new("UID COPY").raw(set).mailbox(&target),
-                        ErrorCode::FolderNotFound,
-                    )
-                    .await?;
+            // Copies of one Message-ID are few, but a hostile folder may hold thousands.
+            let mut target_uid = None;
+            for set in uid_sets(&uids) {
+                let moved = if session.has("MOVE") {
+                    session
+                        .execute(
+                            &Command::new("UID MOVE").raw(set).mailbox(&target),
+                            ErrorCode::FolderNotFound,
+                        )
+                        .await?
+                } else {
+                    session
+                        .execute(
+                            &Command::new("UID COPY").raw(set).mailbox(&target),
+                            ErrorCode::FolderNotFound,
+                        )
+                        .await?
+                };
+                target_uid = target_uid.or(moved.copy_uid());
+            }
+            if !session.has("MOVE") {
                 expunge_only(&mut session, &uids).await?;
-                copied.copy_uid()
-            };
+            }
             let to = input.target_folder.given.unwrap_or(target);
             Ok(Outcome::respond(json!({
                 "messageId": as_found.unwrap_or(id),

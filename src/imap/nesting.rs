@@ -4,6 +4,10 @@
 //! per level; a hostile server nesting it a few hundred deep overflows a thread's stack, and
 //! a stack overflow aborts the whole process, every job in flight with it.
 //!
+//! It also refuses a non-ASCII byte right after the `]` of a response code (`OK [COPYUID
+//! ...]\xb8...`): imap-proto slices the text after a code one byte in, and a multi-byte
+//! character there makes it panic (found by fuzzing, `fuzz/regressions/imap_response/`).
+//!
 //! The guard follows the syntax just enough to count only real list parentheses: quoted
 //! strings (with `\` escapes) and literals (`{n}` or `{n+}`, then CRLF and n bytes) are
 //! skipped, and a line end outside them ends a response and resets the count.
@@ -29,6 +33,8 @@ enum State {
     /// After `}`: the CR and LF before the literal's bytes.
     BeforeLiteral(u64),
     Literal(u64),
+    /// Just after a `]` outside strings and literals.
+    AfterBracket,
 }
 
 /// Counts parenthesis nesting across reads; see the module documentation.
@@ -68,12 +74,23 @@ impl Nesting {
                     }
                     b'"' => State::Quoted,
                     b'{' => State::Count(0),
+                    b']' => State::AfterBracket,
                     b'\n' => {
                         self.depth = 0;
                         State::Normal
                     }
                     _ => State::Normal,
                 },
+                State::AfterBracket => {
+                    if b >= 0x80 {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "the server sent a non-ASCII byte right after a response code",
+                        ));
+                    }
+                    i -= 1;
+                    State::Normal
+                }
                 State::Quoted => match b {
                     b'\\' => State::Escaped,
                     b'"' => State::Normal,
@@ -163,7 +180,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
         let this = self.get_mut();
         let before = buf.filled().len();
         if this.refused {
-            return Poll::Ready(Err(refusal()));
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "an earlier response was refused; the connection is out of step",
+            )));
         }
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
@@ -205,6 +225,25 @@ mod tests {
     use tokio::io::AsyncReadExt;
 
     use super::*;
+
+    #[test]
+    fn a_non_ascii_byte_right_after_a_response_code_is_refused() {
+        // The fuzzer's find: imap-proto panicked on this.
+        let found = b"aW4 OK [COPYUID 38505 30419:320 3956:3958]\xb8Done\r\n";
+        assert!(Nesting::default().scan(found).is_err());
+        // In two reads, the `]` ending the first.
+        let mut split = Nesting::default();
+        split.scan(b"a1 OK [READ-ONLY]").expect("so far fine");
+        assert!(split.scan(b"\xc3\xa9t\xc3\xa9\r\n").is_err());
+        // Text after the usual space, a `]` inside a quoted string or a literal: fine.
+        for ok in [
+            "a2 OK [READ-ONLY] Gr\u{fc}\u{df}e\r\n".as_bytes(),
+            "* LIST () \"/\" \"a]\u{e9}\"\r\n".as_bytes(),
+            b"* 1 FETCH (BODY[] {3}\r\n]\xe9x)\r\n",
+        ] {
+            Nesting::default().scan(ok).expect("legal bytes pass");
+        }
+    }
 
     fn scan_in_pieces(bytes: &[u8], piece: usize) -> io::Result<()> {
         let mut nesting = Nesting::default();

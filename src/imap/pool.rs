@@ -3,9 +3,10 @@
 //!
 //! A login costs several round trips and, with TLS, a handshake; a process that reads mail in a
 //! loop should pay it once. A session whose command failed at the protocol level or ran past
-//! its timeout marks itself broken and is closed when its lease ends instead of returning. A
-//! lease dropped while a command is still in flight (its job cancelled from outside) does come
-//! back unmarked; only the NOOP check before reuse stands between it and the next job. Idle
+//! its timeout marks itself broken and is closed when its lease ends instead of returning. So
+//! is a session whose lease is dropped while a command is still in flight (its job timed out
+//! or was aborted from outside, the operation-wide timeout firing before the command's own):
+//! the rest of that reply may still be on its way, and the next job would read it. Idle
 //! sessions are closed after [`IDLE_TIMEOUT`].
 
 use std::ops::{Deref, DerefMut};
@@ -79,8 +80,8 @@ impl ImapPool {
         let key = SessionKey::new(endpoint, auth);
         if self.pooling {
             self.start_reaper();
-            while let Some(mut session) = self.idle.take(&key, |s| !s.broken) {
-                if session.noop().await.is_ok() && !session.broken {
+            while let Some(mut session) = self.idle.take(&key, ImapSession::reusable) {
+                if session.noop().await.is_ok() && session.reusable() {
                     return Ok(Lease {
                         session: Some(session),
                         key,
@@ -98,7 +99,7 @@ impl ImapPool {
     }
 
     fn give_back(&self, key: &SessionKey, session: ImapSession) {
-        if !self.pooling || session.broken {
+        if !self.pooling || !session.reusable() {
             return;
         }
         // A full key drops the session; its connection closes with it.

@@ -44,6 +44,8 @@ pub(super) enum Event {
     Done {
         tag: String,
         ok: bool,
+        /// BAD, or NO [BADCHARSET]: the command as given cannot work, now or later.
+        malformed: bool,
         text: String,
         copy_uid: Option<u32>,
     },
@@ -71,6 +73,8 @@ pub(super) fn event(response: &Response<'_>) -> Event {
         } => Event::Done {
             tag: tag.0.clone(),
             ok: matches!(status, Status::Ok),
+            malformed: matches!(status, Status::Bad)
+                || matches!(outcome.code, Some(ResponseCode::BadCharset(_))),
             text: outcome
                 .information
                 .as_deref()
@@ -177,4 +181,33 @@ impl Reply {
             _ => None,
         })
     }
+}
+
+/// Reads a server's bytes the way a session does: the nesting guard first, then imap-proto one
+/// response at a time, each turned into our own values. Stops at the first response imap-proto
+/// cannot parse or that is incomplete. For the fuzz target and tests; the session reads the
+/// same way from its socket.
+pub fn interpret(bytes: &[u8]) -> Reply {
+    let mut reply = Reply::default();
+    if super::nesting::Nesting::default().scan(bytes).is_err() {
+        return reply;
+    }
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let Ok((left, response)) = Response::parse(rest) else {
+            break;
+        };
+        match event(&response) {
+            Event::Untagged(untagged) => reply.data.push(untagged),
+            Event::Done { copy_uid, .. } => {
+                reply.completion_copy_uid = reply.completion_copy_uid.or(copy_uid)
+            }
+            Event::Continue => {}
+        }
+        if left.len() >= rest.len() {
+            break;
+        }
+        rest = left;
+    }
+    reply
 }

@@ -65,8 +65,14 @@ impl MailOperation for SearchOperation {
                 .acquire(&input.server.endpoint(), &input.authentication)
                 .await?;
             session.select(input.folder.name(), false).await?;
+            // A NO is the server's trouble of the moment (retried); a BAD or NO [BADCHARSET]
+            // means the search as given can never run there (an incident).
             let mut uids = session
-                .execute(&command, ErrorCode::InvalidInput)
+                .execute_split(
+                    &command,
+                    ErrorCode::TemporaryFailure,
+                    ErrorCode::InvalidInput,
+                )
                 .await?
                 .ids();
             uids.sort_unstable();

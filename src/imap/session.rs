@@ -12,9 +12,11 @@ use std::time::Duration;
 use async_imap::{Client, Session};
 use secrecy::{ExposeSecret, SecretString};
 
+mod command;
+
 use super::nesting::Guarded;
 use super::oauth::{ErrorChallenge, OAuthExchange, refusal};
-use super::response::{Event, Reply, Untagged, event};
+use super::response::{Event, Untagged, event};
 use super::wire::Command;
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::net::{MailStream, open_noting, upgrade};
@@ -60,6 +62,10 @@ pub struct ImapSession {
     timeout: Duration,
     /// Set when the session's state is unknown (timeout, protocol error): never reuse it.
     pub broken: bool,
+    /// Set while a command awaits its tagged completion. A session dropped with it set was
+    /// cancelled mid-command (its job timed out or was aborted): its connection may still
+    /// carry the rest of that reply, so it is never reused.
+    in_command: bool,
     delimiter: Option<Option<String>>,
 }
 
@@ -229,6 +235,7 @@ impl ImapSession {
             capabilities,
             timeout,
             broken: false,
+            in_command: false,
             delimiter: None,
         };
         steps.push(format!(
@@ -246,116 +253,6 @@ impl ImapSession {
         let mut list: Vec<String> = self.capabilities.iter().cloned().collect();
         list.sort();
         list
-    }
-
-    async fn read(&mut self) -> Result<Event> {
-        match tokio::time::timeout(self.timeout, self.inner.read_response()).await {
-            Err(_) => {
-                self.broken = true;
-                Err(EmailError::new(
-                    ErrorCode::Timeout,
-                    format!("no answer within {} s", self.timeout.as_secs()),
-                ))
-            }
-            Ok(Ok(Some(response))) => Ok(event(response.parsed())),
-            Ok(Ok(None)) => {
-                self.broken = true;
-                Err(EmailError::new(
-                    ErrorCode::ConnectionFailed,
-                    "the server closed the connection",
-                ))
-            }
-            Ok(Err(e)) => {
-                self.broken = true;
-                Err(classify(
-                    async_imap::error::Error::Io(e),
-                    "reading a response",
-                ))
-            }
-        }
-    }
-
-    async fn send(&mut self, segment: &str, tagged: bool) -> Result<Option<String>> {
-        let sent = if tagged {
-            tokio::time::timeout(self.timeout, self.inner.run_command(segment))
-                .await
-                .map(|r| r.map(|id| Some(id.0)))
-        } else {
-            tokio::time::timeout(self.timeout, self.inner.run_command_untagged(segment))
-                .await
-                .map(|r| r.map(|_| None))
-        };
-        match sent {
-            Err(_) => {
-                self.broken = true;
-                Err(EmailError::new(
-                    ErrorCode::Timeout,
-                    "the server stopped reading",
-                ))
-            }
-            Ok(Err(e)) => {
-                self.broken = true;
-                Err(classify(e, "sending a command"))
-            }
-            Ok(Ok(id)) => Ok(id),
-        }
-    }
-
-    /// Runs a command and returns its reply. A NO or BAD completion becomes an error with the
-    /// server's text and `on_no` as its code (a NO to SELECT means a missing folder, say).
-    pub async fn execute(&mut self, command: &Command, on_no: ErrorCode) -> Result<Reply> {
-        let segments = command.segments(self.has("LITERAL+"));
-        let Some(tag) = self.send(&segments[0], true).await? else {
-            return Err(EmailError::internal("no tag for a command"));
-        };
-        let mut data = Vec::new();
-        for segment in &segments[1..] {
-            // A synchronizing literal: wait for the server's go-ahead.
-            loop {
-                match self.read().await? {
-                    Event::Continue => break,
-                    Event::Done { tag: t, text, .. } if t == tag => {
-                        return Err(EmailError::new(
-                            on_no,
-                            format!("{} refused: {text}", command.redacted()),
-                        ));
-                    }
-                    Event::Done { .. } => {}
-                    Event::Untagged(u) => data.push(u),
-                }
-            }
-            self.send(segment, false).await?;
-        }
-        loop {
-            match self.read().await? {
-                Event::Done {
-                    tag: t,
-                    ok,
-                    text,
-                    copy_uid,
-                } if t == tag => {
-                    if ok {
-                        return Ok(Reply {
-                            data,
-                            completion_copy_uid: copy_uid,
-                        });
-                    }
-                    return Err(EmailError::new(
-                        on_no,
-                        format!("{} refused: {text}", command.redacted()),
-                    ));
-                }
-                Event::Untagged(Untagged::Bye(text)) => {
-                    self.broken = true;
-                    return Err(EmailError::new(
-                        ErrorCode::ConnectionFailed,
-                        format!("the server ended the session: {text}"),
-                    ));
-                }
-                Event::Untagged(u) => data.push(u),
-                Event::Continue | Event::Done { .. } => {}
-            }
-        }
     }
 
     /// Selects a folder for reading (EXAMINE, no flag changes) or writing (SELECT). Returns
@@ -432,6 +329,8 @@ impl ImapSession {
     /// then ends IDLE with DONE. Returns whether mail was announced. The caller keeps `max`
     /// under the 29 minutes after which servers may drop an idle client.
     pub async fn idle_wait(&mut self, max: Duration) -> Result<bool> {
+        // Cancelled before the tagged completion, the session is mid-IDLE: never reusable.
+        self.in_command = true;
         let Some(tag) = self.send("IDLE", true).await? else {
             return Err(EmailError::internal("no tag for IDLE"));
         };
@@ -481,7 +380,10 @@ impl ImapSession {
         self.send("DONE", false).await?;
         loop {
             match self.read().await? {
-                Event::Done { tag: t, .. } if t == tag => return Ok(announced),
+                Event::Done { tag: t, .. } if t == tag => {
+                    self.in_command = false;
+                    return Ok(announced);
+                }
                 Event::Untagged(Untagged::Bye(text)) => {
                     self.broken = true;
                     return Err(EmailError::new(

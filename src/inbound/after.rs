@@ -4,7 +4,7 @@
 
 use super::config::AfterProcessing;
 use crate::error::{ErrorCode, Result};
-use crate::imap::common::{expunge_only, uid_set};
+use crate::imap::common::expunge_only;
 use crate::imap::move_::{ensure_path, join_path};
 use crate::imap::session::ImapSession;
 use crate::imap::wire::Command;
@@ -39,7 +39,7 @@ pub async fn apply(
                 session
                     .execute(
                         &Command::new("UID MOVE")
-                            .raw(uid_set(&[uid]))
+                            .raw(uid.to_string())
                             .mailbox(&target),
                         ErrorCode::FolderNotFound,
                     )
@@ -49,7 +49,7 @@ pub async fn apply(
                 session
                     .execute(
                         &Command::new("UID COPY")
-                            .raw(uid_set(&[uid]))
+                            .raw(uid.to_string())
                             .mailbox(&target),
                         ErrorCode::FolderNotFound,
                     )

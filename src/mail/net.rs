@@ -163,6 +163,17 @@ pub async fn upgrade(stream: MailStream, endpoint: &Endpoint) -> Result<MailStre
                 "the TLS handshake did not finish in time",
             )
         })?
-        .map_err(|e| EmailError::new(ErrorCode::TlsError, format!("TLS handshake: {e}")))?;
+        .map_err(|e| {
+            // A certificate or protocol refusal needs a person (no retries); a connection that
+            // drops mid-handshake is the network's trouble and is retried.
+            if crate::mail::tls::is_tls_failure(&e) {
+                EmailError::new(ErrorCode::TlsError, format!("TLS handshake: {e}"))
+            } else {
+                EmailError::new(
+                    ErrorCode::ConnectionFailed,
+                    format!("the connection broke off during the TLS handshake: {e}"),
+                )
+            }
+        })?;
     Ok(MailStream::Tls(Box::new(tls)))
 }

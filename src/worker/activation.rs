@@ -57,6 +57,7 @@ pub(super) async fn watch_gateway(shared: Arc<Shared>, mut stop: watch::Receiver
         }
         let delay = match shared.gateway.topology().await {
             Ok(topology) => {
+                shared.status.gateway_answered.store(true, Ordering::SeqCst);
                 if !shared.status.gateway_reachable.swap(true, Ordering::SeqCst) {
                     info!(
                         address = shared.gateway.address(),
@@ -199,13 +200,33 @@ pub(super) async fn poll_loop(
     let mut backoff = Backoff::new();
     let fetch_variable = fetch_variables(&shared, &job_type);
     loop {
-        // Ask only when a slot is free, and only for as many jobs as there are free slots.
-        let probe = tokio::select! {
-            p = shared.slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-            _ = stop.changed() => return,
+        // Ask only for free slots no other poll has asked for. Polls take turns (the turn is
+        // a FIFO lock), so a job type that just polled queues behind those waiting.
+        let mut claim = {
+            let _turn = tokio::select! {
+                t = shared.turn.lock() => t,
+                _ = stop.changed() => return,
+            };
+            loop {
+                let probe = tokio::select! {
+                    p = shared.slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+                    _ = stop.changed() => return,
+                };
+                let released = shared.released.notified();
+                tokio::pin!(released);
+                released.as_mut().enable();
+                if let Some(claim) = Claim::take(&shared, probe) {
+                    break claim;
+                }
+                // Every free slot is promised to another poll: wait for one to be settled
+                // (or a slot to come back, which nothing signals: hence the timer).
+                tokio::select! {
+                    _ = released => {}
+                    _ = tokio::time::sleep(shared.settings.poll_interval) => {}
+                    _ = stop.changed() => return,
+                }
+            }
         };
-        let free = shared.slots.available_permits() + 1;
-        drop(probe);
         if *stop.borrow() {
             return;
         }
@@ -213,7 +234,7 @@ pub(super) async fn poll_loop(
             r#type: job_type.clone(),
             worker: shared.settings.worker_name.clone(),
             timeout: millis(shared.settings.job_timeout),
-            max_jobs_to_activate: i32::try_from(free).unwrap_or(i32::MAX),
+            max_jobs_to_activate: i32::try_from(claim.asked).unwrap_or(i32::MAX),
             fetch_variable: fetch_variable.clone(),
             request_timeout: millis(shared.settings.poll_request_timeout),
             tenant_ids: shared.settings.tenant_ids.clone(),
@@ -236,7 +257,10 @@ pub(super) async fn poll_loop(
                         let mut jobs = batch.jobs.into_iter();
                         while let Some(job) = jobs.next() {
                             received += 1;
-                            if !admit(&shared, job, &mut stop).await {
+                            let admitted = admit(&shared, job, &mut stop).await;
+                            // The job holds a slot of its own now (or was handed back).
+                            claim.settle_one();
+                            if !admitted {
                                 for job in jobs {
                                     hand_back(&shared, &job).await;
                                 }
@@ -253,6 +277,9 @@ pub(super) async fn poll_loop(
             },
             Err(status) => failure = Some(status),
         }
+        // What the gateway did not fill is free for other polls again, also while this one
+        // backs off.
+        drop(claim);
         let delay = match failure {
             Some(status) => {
                 debug!(job_type = %job_type, "polling failed: {}", status.message());
@@ -270,6 +297,66 @@ pub(super) async fn poll_loop(
         if !delay.is_zero() && pause(delay, &mut stop).await {
             return;
         }
+    }
+}
+
+/// Slots one poll has asked the gateway to fill. Every poll loop asks only for free slots that
+/// no other poll has claimed, so however many job types poll at once, the jobs activated never
+/// outnumber the slots (a job's timeout runs from its activation, not from when it gets a slot).
+/// A poll claims at most its fair share, so one job type's idle long poll cannot keep the
+/// others from asking. The claim is released as its jobs take their slots and, for what the
+/// gateway did not fill, when the call ends.
+struct Claim<'a> {
+    shared: &'a Shared,
+    asked: usize,
+    open: usize,
+}
+
+impl<'a> Claim<'a> {
+    /// Claims up to a fair share of the unclaimed free slots (the probe's included), or none.
+    fn take(shared: &'a Shared, probe: tokio::sync::OwnedSemaphorePermit) -> Option<Claim<'a>> {
+        let mut claimed = shared.claimed.lock().unwrap_or_else(|p| p.into_inner());
+        let free = shared.slots.available_permits() + 1;
+        drop(probe);
+        let types = shared.registry.entries().len().max(1);
+        let share = (shared.settings.max_jobs_active / types).max(1);
+        let asked = free.saturating_sub(*claimed).min(share);
+        if asked == 0 {
+            return None;
+        }
+        *claimed += asked;
+        Some(Claim {
+            shared,
+            asked,
+            open: asked,
+        })
+    }
+
+    fn settle_one(&mut self) {
+        if self.open > 0 {
+            self.open -= 1;
+            let mut claimed = self
+                .shared
+                .claimed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            *claimed = claimed.saturating_sub(1);
+            drop(claimed);
+            self.shared.released.notify_waiters();
+        }
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut claimed = self
+            .shared
+            .claimed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *claimed = claimed.saturating_sub(self.open);
+        drop(claimed);
+        self.shared.released.notify_waiters();
     }
 }
 

@@ -37,7 +37,10 @@ pub async fn execute(
     );
     let operation = entry.operation.clone();
     let task = tokio::spawn(async move { operation.run(variables, &job).await });
-    let abort = task.abort_handle();
+    // The operation's task must end with whoever waits for it: when shutdown aborts the job's
+    // task after the grace period, an operation left running would send its mail after the
+    // job was handed back, and the worker that takes the job next would send it again.
+    let abort = AbortOnDrop(task.abort_handle());
     let result = match tokio::time::timeout(timeout, task).await {
         Ok(Ok(result)) => result.map(|mut outcome| {
             mask.apply_to_value(&mut outcome.response);
@@ -64,7 +67,7 @@ pub async fn execute(
             )))
         }
         Err(_) => {
-            abort.abort();
+            abort.0.abort();
             Err(EmailError::new(
                 ErrorCode::Timeout,
                 format!(
@@ -75,4 +78,14 @@ pub async fn execute(
         }
     };
     (result, mask)
+}
+
+/// Aborts a task when dropped, however the future holding it ends (finished, timed out or
+/// itself aborted).
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -7,15 +7,18 @@
 //! 2. `slots`: a semaphore of `maxJobsActive` permits bounds how many jobs run at once across
 //!    both. A job takes a permit only once it has arrived (an idle stream never holds one), and
 //!    until it has one its stream is not read again, so a busy worker pushes back through
-//!    HTTP/2 flow control instead of buffering jobs. Each job runs in a task of its own that
-//!    owns its permit, so the permit comes back however the task ends;
+//!    HTTP/2 flow control instead of buffering jobs. Polls ask only for free slots that no
+//!    other poll has claimed, taking turns, so the jobs activated never outnumber the slots
+//!    however many job types poll. Each job runs in a task of its own that owns its permit, so
+//!    the permit comes back however the task ends;
 //! 3. [`execute`]: secrets, schema, the operation under its timeout, a panic isolated (shared
 //!    with the `invoke` subcommand);
 //! 4. `verdict`: complete, fail (retries and backoff by error code) or throw a BPMN error,
 //!    then the operation's after-completion step.
 //!
 //! On shutdown ([`Worker::run`]) activation stops, running jobs get a grace period, and the
-//! rest are handed back to Zeebe with their retries unchanged.
+//! rest are handed back to Zeebe with their retries unchanged; their operations are aborted
+//! with them, so none sends after its job was handed back.
 
 mod activation;
 mod execute;
@@ -80,6 +83,8 @@ impl Default for WorkerSettings {
 #[derive(Debug, Default)]
 pub struct WorkerStatus {
     pub gateway_reachable: AtomicBool,
+    /// The gateway has answered at least once since start: address and credentials work.
+    pub gateway_answered: AtomicBool,
     pub draining: AtomicBool,
     pub streams_open: AtomicUsize,
 }
@@ -94,6 +99,12 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<Metrics>,
     /// Running jobs, so shutdown can hand back those that outlive the grace period.
     pub(crate) in_flight: Mutex<HashMap<i64, (i32, AbortHandle)>>,
+    /// Free slots that polls have asked the gateway to fill and that no job holds yet.
+    pub(crate) claimed: Mutex<usize>,
+    /// Polls take turns to claim slots, first come first served.
+    pub(crate) turn: tokio::sync::Mutex<()>,
+    /// Signalled whenever claimed slots are settled or released.
+    pub(crate) released: tokio::sync::Notify,
 }
 
 pub struct Worker {
@@ -116,6 +127,9 @@ impl Worker {
                 status: Arc::new(WorkerStatus::default()),
                 metrics: Metrics::new(),
                 in_flight: Mutex::new(HashMap::new()),
+                claimed: Mutex::new(0),
+                turn: tokio::sync::Mutex::new(()),
+                released: tokio::sync::Notify::new(),
             }),
         }
     }

@@ -48,6 +48,9 @@ pub(super) async fn handle_job(shared: &Shared, job: ActivatedJob) {
         .get_or_create(&job_label(&job.r#type))
         .observe(started.elapsed().as_secs_f64());
     let key = job.key;
+    // Reporting is worth retrying until the job's timeout: after it, Zeebe has given the job
+    // to another worker and our result would be refused anyway.
+    let until = started + shared.settings.job_timeout;
     let mut verdict = verdict;
     // A completion the gateway refuses as too large turns into a failure, reported below.
     while let Verdict::Complete {
@@ -57,7 +60,11 @@ pub(super) async fn handle_job(shared: &Shared, job: ActivatedJob) {
         context,
     } = verdict
     {
-        match retry_call(|| shared.gateway.complete_job(key, variables.clone())).await {
+        match retry_call(until, || {
+            shared.gateway.complete_job(key, variables.clone())
+        })
+        .await
+        {
             Ok(()) => {
                 shared
                     .metrics
@@ -106,7 +113,7 @@ pub(super) async fn handle_job(shared: &Shared, job: ActivatedJob) {
                 .get_or_create(&job_type_and_code(&job.r#type, code.as_str()))
                 .inc();
             warn!(job_key = key, job_type = %job.r#type, code = code.as_str(), retries, "job failed: {message}");
-            if let Err(status) = retry_call(|| {
+            if let Err(status) = retry_call(until, || {
                 shared
                     .gateway
                     .fail_job(key, retries, message.clone(), backoff)
@@ -127,7 +134,7 @@ pub(super) async fn handle_job(shared: &Shared, job: ActivatedJob) {
                 .get_or_create(&job_type_and_code(&job.r#type, code.as_str()))
                 .inc();
             info!(job_key = key, job_type = %job.r#type, code = code.as_str(), "BPMN error thrown: {message}");
-            if let Err(status) = retry_call(|| {
+            if let Err(status) = retry_call(until, || {
                 shared
                     .gateway
                     .throw_error(key, code.as_str().to_string(), message.clone())
@@ -184,19 +191,22 @@ fn too_large_error(bytes: usize, status: &tonic::Status) -> EmailError {
     )
 }
 
-/// Calls the gateway again after a short pause when the failure is one a second try can fix.
-async fn retry_call<F, Fut>(mut call: F) -> Result<(), tonic::Status>
+/// Calls the gateway again, with capped backoff, while the failure is one a later try can fix
+/// (the gateway restarting or overloaded) and `until` has not passed. A completion dropped
+/// after a few quick tries would leave the job to Zeebe's timeout and a second run elsewhere:
+/// a mail sent twice for a gateway that restarted in ten seconds.
+async fn retry_call<F, Fut>(until: Instant, mut call: F) -> Result<(), tonic::Status>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<(), tonic::Status>>,
 {
+    const MAX_DELAY: Duration = Duration::from_secs(5);
     let mut delay = Duration::from_millis(200);
-    let mut attempt = 1;
     loop {
         match call().await {
             Ok(()) => return Ok(()),
             Err(status)
-                if attempt < 3
+                if Instant::now() + delay < until
                     && !is_too_large(&status)
                     && matches!(
                         status.code(),
@@ -206,8 +216,7 @@ where
                     ) =>
             {
                 tokio::time::sleep(delay).await;
-                delay *= 2;
-                attempt += 1;
+                delay = (delay * 2).min(MAX_DELAY);
             }
             Err(status) => return Err(status),
         }

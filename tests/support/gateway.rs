@@ -136,7 +136,6 @@ impl Inbound {
     }
 }
 
-
 /// Zeebe reads an empty `tenantIds` as the default tenant alone.
 pub const DEFAULT_TENANT: &str = "<default>";
 
@@ -272,6 +271,10 @@ impl TestGateway {
 
     /// Starts on a given port (a worker may already be trying to reach it).
     pub async fn start_on(address: SocketAddr) -> TestGateway {
+        Self::start_on_with(address, Arc::new(State::default())).await
+    }
+
+    async fn start_on_with(address: SocketAddr, state: Arc<State>) -> TestGateway {
         let mut tries = 0;
         let listener = loop {
             match tokio::net::TcpListener::bind(address).await {
@@ -284,7 +287,7 @@ impl TestGateway {
                 Err(e) => panic!("bind {address}: {e}"),
             }
         };
-        Self::serve(listener, Arc::new(State::default()), None).await
+        Self::serve(listener, state, None).await
     }
 
     async fn serve(
@@ -347,6 +350,26 @@ impl TestGateway {
         if let Some(server) = self.server.take() {
             let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
         }
+    }
+
+    /// Stops serving, closing every connection and stream, but keeps the jobs and what was
+    /// reported, as a gateway restarted in front of the same brokers; [`TestGateway::resume`]
+    /// serves them again on the same address.
+    pub async fn pause(&mut self) {
+        self.state.lock().streams.clear();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+        }
+    }
+
+    /// Serves again on the same address after [`TestGateway::pause`].
+    pub async fn resume(&mut self) {
+        let mut again = Self::start_on_with(self.address, self.state.clone()).await;
+        self.stop = again.stop.take();
+        self.server = again.server.take();
     }
 
     /// Creates a job and makes it activatable; returns its key.

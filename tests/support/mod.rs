@@ -2,7 +2,9 @@
 //! and a small IMAP reader to see what was delivered.
 #![allow(dead_code)]
 
+pub mod census;
 pub mod documents;
+pub mod fault;
 pub mod gateway;
 pub mod mailbox;
 pub mod oauth_testbed;

@@ -1,0 +1,21 @@
+//! What a hostile IMAP server sends, through our handling: the nesting guard, imap-proto, and
+//! our reading of SEARCH/SORT ids, COPYUID, FETCH items and BODYSTRUCTURE; plus modified
+//! UTF-7 folder names, which must round-trip.
+#![no_main]
+
+use email_connector::imap::response::interpret;
+use email_connector::imap::wire::{decode_mailbox, encode_mailbox};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let reply = interpret(data);
+    let _ = reply.ids();
+    let _ = reply.copy_uid();
+    for item in reply.fetches() {
+        let _ = item.body.map(|b| b.len());
+    }
+    let text = String::from_utf8_lossy(data);
+    let _ = decode_mailbox(&text);
+    let encoded = encode_mailbox(&text);
+    assert_eq!(decode_mailbox(&encoded), text, "modified UTF-7 round trip");
+});
