@@ -1,5 +1,5 @@
 //! Dovecot and Postfix stopped and started while 500 jobs are in flight, on a private testbed
-//! instance (TESTBED_PORT_OFFSET=2000) so the shared servers other tests use stay up. The test
+//! instance (TESTBED_PORT_OFFSET=3000) so the shared servers other tests use stay up. The test
 //! plays Zeebe: a failed job with retries left is activated again, at most three attempts in
 //! all. Every job must end completed, and the servers must hold every message as often as the
 //! semantics allow: sent at least once and at most once per failed attempt, deleted, read and
@@ -16,7 +16,8 @@ use support::census::{append_on, copies, count_subject};
 use support::gateway::{Outcome, TestGateway};
 use support::{WorkerProcess, unique};
 
-const OFFSET: &str = "2000";
+// Ports 13xxx: the OAuth testbed owns 12xxx.
+const OFFSET: &str = "3000";
 
 /// Runs the testbed script against the private instance; returns its settings.
 fn private_testbed(action: &str) -> HashMap<String, String> {
