@@ -48,21 +48,7 @@ pub async fn run(watcher: Arc<Watcher>, context: Arc<Context>, mut stop: watch::
             _ = stop.changed() => return,
         };
         if let Err(error) = result {
-            failures = failures.saturating_add(1);
-            let pause = super::backoff(failures, error.code);
-            context.state.error(error.code.as_str());
-            context.state.set(format!(
-                "reconnecting in {} s after {}",
-                pause.as_secs(),
-                error.code.as_str()
-            ));
-            tracing::warn!(
-                watcher = %watcher.name,
-                "{}: {} (next try in {} s)",
-                error.code.as_str(),
-                watcher.mask.apply(&error.message),
-                pause.as_secs()
-            );
+            let pause = super::failed(&watcher, &context, &mut failures, &error, "reconnecting");
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
                 _ = stop.changed() => return,

@@ -62,6 +62,34 @@ pub fn backoff(failures: u32, code: ErrorCode) -> Duration {
     }
 }
 
+/// Counts a failed round of `watcher`, records it in its state, metrics and log (masked), and
+/// returns the pause before the next try; `next` says what that try is ("reconnecting",
+/// "retrying"). The IMAP and POP3 watchers fail the same way.
+pub fn failed(
+    watcher: &Watcher,
+    context: &Context,
+    failures: &mut u32,
+    error: &crate::error::EmailError,
+    next: &str,
+) -> Duration {
+    *failures = failures.saturating_add(1);
+    let pause = backoff(*failures, error.code);
+    context.state.error(error.code.as_str());
+    context.state.set(format!(
+        "{next} in {} s after {}",
+        pause.as_secs(),
+        error.code.as_str()
+    ));
+    tracing::warn!(
+        watcher = %watcher.name,
+        "{}: {} (next try in {} s)",
+        error.code.as_str(),
+        watcher.mask.apply(&error.message),
+        pause.as_secs()
+    );
+    pause
+}
+
 /// Starts one task per watcher; they stop when `stop` turns true.
 pub fn start(
     watchers: Vec<Watcher>,

@@ -32,24 +32,7 @@ pub async fn run(watcher: Arc<Watcher>, context: Arc<Context>, mut stop: watch::
                 failures = 0;
                 watcher.poll_interval
             }
-            Err(error) => {
-                failures = failures.saturating_add(1);
-                let pause = super::backoff(failures, error.code);
-                context.state.error(error.code.as_str());
-                context.state.set(format!(
-                    "retrying in {} s after {}",
-                    pause.as_secs(),
-                    error.code.as_str()
-                ));
-                tracing::warn!(
-                    watcher = %watcher.name,
-                    "{}: {} (next try in {} s)",
-                    error.code.as_str(),
-                    watcher.mask.apply(&error.message),
-                    pause.as_secs()
-                );
-                pause
-            }
+            Err(error) => super::failed(&watcher, &context, &mut failures, &error, "retrying"),
         };
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
