@@ -224,6 +224,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
     for task in watcher_tasks {
         let _ = task.await;
     }
+    email_connector::pop3::farewell::settle(email_connector::pop3::farewell::FAREWELL_TIME).await;
     Ok(())
 }
 

@@ -212,3 +212,152 @@ async fn sigterm_drains_in_grace_hands_back_the_rest_and_nothing_happens_after()
         "the message a handed-back POP3 read was reading is still there"
     );
 }
+
+/// A POP3 server of a single mailbox holding `message`, that records every command line and
+/// stops answering half-way through RETR. It only finishes the RETR (and answers what came
+/// after it, in order) once the client has sent QUIT, as a real server would process
+/// pipelined commands.
+struct StallingPop3 {
+    port: u16,
+    commands: Arc<std::sync::Mutex<Vec<String>>>,
+    closed: Arc<AtomicBool>,
+}
+
+async fn stalling_pop3(message: String) -> StallingPop3 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let commands = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let closed = Arc::new(AtomicBool::new(false));
+    let (seen, gone) = (commands.clone(), closed.clone());
+    tokio::spawn(async move {
+        let Ok((socket, _)) = listener.accept().await else {
+            return;
+        };
+        let (read, mut write) = socket.into_split();
+        let mut lines = BufReader::new(read).lines();
+        let _ = write.write_all(b"+OK stalling POP3 ready\r\n").await;
+        let size = message.len();
+        let headers = message.split("\r\n\r\n").next().unwrap_or("").to_string();
+        let mut in_retr = false;
+        let mut owed = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            seen.lock().expect("commands").push(line.clone());
+            let verb = line
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase();
+            let reply = match verb.as_str() {
+                "CAPA" => "+OK\r\nUSER\r\nTOP\r\nUIDL\r\n.\r\n".to_string(),
+                "STAT" => format!("+OK 1 {size}\r\n"),
+                "LIST" if line.contains(' ') => format!("+OK 1 {size}\r\n"),
+                "LIST" => format!("+OK\r\n1 {size}\r\n.\r\n"),
+                "UIDL" if line.contains(' ') => "+OK 1 only-one\r\n".to_string(),
+                "UIDL" => "+OK\r\n1 only-one\r\n.\r\n".to_string(),
+                "TOP" => format!("+OK\r\n{headers}\r\n\r\n.\r\n"),
+                "RETR" => {
+                    in_retr = true;
+                    // The header and a first line, then nothing.
+                    format!("+OK {size} octets\r\n{headers}\r\n\r\nfirst line\r\n")
+                }
+                "RSET" if in_retr => {
+                    owed.push_str("+OK reset\r\n");
+                    String::new()
+                }
+                "QUIT" if in_retr => {
+                    let reply = format!("rest\r\n.\r\n{owed}+OK bye\r\n");
+                    let _ = write.write_all(reply.as_bytes()).await;
+                    break;
+                }
+                "QUIT" => {
+                    let _ = write.write_all(b"+OK bye\r\n").await;
+                    break;
+                }
+                _ if in_retr => {
+                    owed.push_str("+OK\r\n");
+                    String::new()
+                }
+                _ => "+OK\r\n".to_string(),
+            };
+            if write.write_all(reply.as_bytes()).await.is_err() {
+                break;
+            }
+        }
+        gone.store(true, Ordering::SeqCst);
+    });
+    StallingPop3 {
+        port,
+        commands,
+        closed,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pop3_read_handed_back_at_sigterm_says_rset_then_quit_before_the_worker_exits() {
+    let gateway = TestGateway::start().await;
+    let grace = format!("PT{}S", GRACE.as_secs_f64());
+    let mut worker = WorkerProcess::start(&gateway.url(), &[("EMAIL_SHUTDOWN_GRACE", &grace)]);
+    let id = format!("{}@example.test", unique("farewell"));
+    let server = stalling_pop3(format!(
+        "Message-ID: <{id}>\r\nFrom: a@example.test\r\nSubject: farewell\r\n\r\nfirst line\r\nrest\r\n"
+    ))
+    .await;
+    let key = gateway.create_job(
+        "email:pop3:read:1",
+        json!({
+            "authentication": { "type": "simple", "username": "someone", "password": "pw" },
+            "server": { "host": "127.0.0.1", "port": server.port, "security": "none", "timeoutSeconds": 30 },
+            "messageId": id
+        }),
+        headers(),
+        3,
+    );
+    let commands = server.commands.clone();
+    until("the read sent RETR", || {
+        commands
+            .lock()
+            .expect("commands")
+            .iter()
+            .any(|c| c.starts_with("RETR"))
+    })
+    .await;
+
+    let stopping = Instant::now();
+    let status = worker
+        .terminate(GRACE + Duration::from_secs(10))
+        .expect("the worker exits after its grace period");
+    assert!(status.success(), "{status:?}\n{}", worker.logs());
+    assert!(
+        stopping.elapsed() < GRACE + Duration::from_secs(5),
+        "took {:?} to stop",
+        stopping.elapsed()
+    );
+    match gateway.wait_outcome(key, Duration::from_secs(5)).await {
+        Outcome::Failed {
+            retries, message, ..
+        } => {
+            assert_eq!(retries, 3, "{message}");
+            assert!(message.contains("handed back"), "{message}");
+        }
+        other => panic!("expected a hand-back, got {other:?}"),
+    }
+    // Before the process was gone, the session said RSET and then QUIT, and nothing else.
+    let commands = server.commands.lock().expect("commands").clone();
+    let retr = commands
+        .iter()
+        .position(|c| c.starts_with("RETR"))
+        .expect("RETR");
+    assert_eq!(
+        commands[retr + 1..],
+        ["RSET".to_string(), "QUIT".to_string()],
+        "{commands:?}"
+    );
+    assert!(
+        !commands.iter().any(|c| c.starts_with("DELE")),
+        "{commands:?}"
+    );
+    until("the session closed", || {
+        server.closed.load(Ordering::SeqCst)
+    })
+    .await;
+}

@@ -8,8 +8,7 @@
 
 use std::time::Duration;
 
-use base64::Engine;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use tokio::io::{AsyncWriteExt, BufReader};
 
 use super::lines::{read_line, read_multiline, read_multiline_each};
@@ -18,8 +17,12 @@ use crate::mail::net::{MailStream, open_noting, upgrade};
 use crate::mail::server::{Authentication, Endpoint, Security};
 use crate::oauth::mail::Lease;
 
+#[path = "client_login.rs"]
+mod login;
 #[path = "client_oauth.rs"]
 mod oauth;
+
+use super::farewell;
 
 /// No single response may exceed this: a message bigger than any sane limit, or a server that
 /// never ends a listing, must not exhaust memory.
@@ -37,21 +40,6 @@ fn status(line: &[u8]) -> std::result::Result<std::result::Result<String, String
     }
 }
 
-/// What a refused login means, by the response code in its `-ERR` text (RFC 2449, RFC 3206).
-/// A maildrop locked by another session (`[IN-USE]`), a passing server problem (`[SYS/TEMP]`)
-/// or logging in too often (`[LOGIN-DELAY]`) is worth another try later; a wrong password is
-/// not, and retrying it only risks locking the account.
-fn login_refusal_code(text: &str) -> ErrorCode {
-    let code = text
-        .strip_prefix('[')
-        .and_then(|rest| rest.split_once(']'))
-        .map(|(code, _)| code.to_ascii_uppercase());
-    match code.as_deref() {
-        Some("IN-USE" | "SYS/TEMP" | "LOGIN-DELAY") => ErrorCode::TemporaryFailure,
-        _ => ErrorCode::AuthenticationFailed,
-    }
-}
-
 /// Parses `n size` or `n uid` lines of LIST and UIDL, skipping malformed ones.
 pub fn parse_pairs(body: &[u8]) -> Vec<(u32, String)> {
     String::from_utf8_lossy(body)
@@ -66,7 +54,8 @@ pub fn parse_pairs(body: &[u8]) -> Vec<(u32, String)> {
 }
 
 pub struct Pop3Client {
-    reader: BufReader<MailStream>,
+    /// None once the connection was handed on: to TLS after STLS, or to QUIT.
+    reader: Option<BufReader<MailStream>>,
     timeout: Duration,
     capabilities: Vec<String>,
     line: Vec<u8>,
@@ -114,7 +103,7 @@ impl Pop3Client {
     ) -> Result<Pop3Client> {
         let stream = open_noting(endpoint, steps).await?;
         let mut client = Pop3Client {
-            reader: BufReader::new(stream),
+            reader: Some(BufReader::new(stream)),
             timeout: endpoint.timeout,
             capabilities: Vec::new(),
             line: Vec::new(),
@@ -138,14 +127,10 @@ impl Pop3Client {
             client.simple("STLS", "STLS", ErrorCode::TlsError).await?;
             // Anything the server sent after its +OK is dropped with the buffer: bytes that
             // arrived in clear text must not be read as if they came over TLS.
-            let Pop3Client { reader, sent, .. } = client;
-            client = Pop3Client {
-                reader: BufReader::new(upgrade(reader.into_inner(), endpoint).await?),
-                timeout: endpoint.timeout,
-                capabilities: Vec::new(),
-                line: Vec::new(),
-                sent,
-            };
+            let plain = client.reader.take().ok_or_else(closed)?;
+            client.reader = Some(BufReader::new(upgrade(plain.into_inner(), endpoint).await?));
+            client.capabilities = Vec::new();
+            client.line = Vec::new();
             steps.push("tls: STLS upgrade done, certificate verified".into());
             client.capabilities = client.capa().await.unwrap_or_default();
         }
@@ -177,72 +162,14 @@ impl Pop3Client {
         })
     }
 
-    async fn login(
-        &mut self,
-        auth: &Authentication,
-        token: Option<&SecretString>,
-        endpoint: &Endpoint,
-    ) -> Result<()> {
-        let refused = |who: &str, text: String| {
-            EmailError::new(
-                login_refusal_code(&text),
-                format!("login as {who} refused: {text}"),
-            )
-        };
-        match auth {
-            Authentication::Simple { username, password } => {
-                if self.has_sasl("PLAIN") {
-                    let token = base64::engine::general_purpose::STANDARD
-                        .encode(format!("\0{username}\0{}", password.expose_secret()));
-                    match self
-                        .exchange(&format!("AUTH PLAIN {token}"), "AUTH")
-                        .await?
-                    {
-                        Ok(_) => Ok(()),
-                        Err(text) => Err(refused(username, text)),
-                    }
-                } else {
-                    // Checked when the variables are read; again here because USER and PASS
-                    // put them on a command line as they are.
-                    for (field, value) in [
-                        ("username", username.as_str()),
-                        ("password", password.expose_secret()),
-                    ] {
-                        if value.contains(['\r', '\n']) {
-                            return Err(EmailError::invalid_input(format!(
-                                "/authentication/{field}: contains CR or LF"
-                            )));
-                        }
-                    }
-                    if let Err(text) = self.exchange(&format!("USER {username}"), "USER").await? {
-                        return Err(refused(username, text));
-                    }
-                    match self
-                        .exchange(&format!("PASS {}", password.expose_secret()), "PASS")
-                        .await?
-                    {
-                        Ok(_) => Ok(()),
-                        Err(text) => Err(refused(username, text)),
-                    }
-                }
-            }
-            Authentication::Oauth2(login) => match token {
-                Some(token) => self.oauth_login(login, token, endpoint).await,
-                None => Err(EmailError::internal("an OAuth2 login without a token")),
-            },
-            Authentication::None => Err(EmailError::invalid_input(
-                "/authentication/type: POP3 needs a login; 'none' is for SMTP only",
-            )),
-        }
-    }
-
     async fn read_status(&mut self) -> Result<std::result::Result<String, String>> {
         let mut line = std::mem::take(&mut self.line);
-        let result = timed(
-            self.timeout,
-            "reading a response",
-            read_line(&mut self.reader, &mut line),
-        )
+        let result = timed(self.timeout, "reading a response", async {
+            match self.reader.as_mut() {
+                Some(reader) => read_line(reader, &mut line).await,
+                None => Err(std::io::ErrorKind::NotConnected.into()),
+            }
+        })
         .await;
         let parsed = result.map(|_| status(&line));
         self.line = line;
@@ -257,12 +184,13 @@ impl Pop3Client {
 
     async fn write(&mut self, command: &str) -> Result<()> {
         let line = format!("{command}\r\n");
-        let stream = self.reader.get_mut();
+        let timeout = self.timeout;
+        let stream = self.stream()?.get_mut();
         let written = async {
             stream.write_all(line.as_bytes()).await?;
             stream.flush().await
         };
-        match tokio::time::timeout(self.timeout, written).await {
+        match tokio::time::timeout(timeout, written).await {
             Err(_) => Err(EmailError::new(
                 ErrorCode::Timeout,
                 "the server stopped reading",
@@ -310,7 +238,8 @@ impl Pop3Client {
     }
 
     async fn read_body(&mut self, verb: &str) -> Result<Vec<u8>> {
-        match read_multiline(&mut self.reader, MAX_RESPONSE_BYTES, self.timeout).await {
+        let timeout = self.timeout;
+        match read_multiline(self.stream()?, MAX_RESPONSE_BYTES, timeout).await {
             Ok(body) => Ok(body),
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                 Err(EmailError::new(ErrorCode::Timeout, format!("{verb}: {e}")))
@@ -359,12 +288,13 @@ impl Pop3Client {
         for chunk in numbers.chunks(batch) {
             let commands: String = chunk.iter().map(|n| format!("TOP {n} 0\r\n")).collect();
             self.sent.extend(std::iter::repeat_n("TOP", chunk.len()));
-            let stream = self.reader.get_mut();
+            let timeout = self.timeout;
+            let stream = self.stream()?.get_mut();
             let written = async {
                 stream.write_all(commands.as_bytes()).await?;
                 stream.flush().await
             };
-            timed(self.timeout, "sending TOP", written).await?;
+            timed(timeout, "sending TOP", written).await?;
             for n in chunk {
                 match self.read_status().await? {
                     Ok(_) => result.push(self.read_body("TOP").await?),
@@ -389,7 +319,8 @@ impl Pop3Client {
     pub async fn retr_each(&mut self, number: u32, each: impl FnMut(&[u8], bool)) -> Result<()> {
         self.simple(&format!("RETR {number}"), "RETR", ErrorCode::EmailNotFound)
             .await?;
-        match read_multiline_each(&mut self.reader, self.timeout, each).await {
+        let timeout = self.timeout;
+        match read_multiline_each(self.stream()?, timeout, each).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                 Err(EmailError::new(ErrorCode::Timeout, format!("RETR: {e}")))
@@ -421,9 +352,34 @@ impl Pop3Client {
 
     /// Ends the session; deletions marked with DELE take effect only now (RFC 1939 §6).
     pub async fn quit(mut self) -> Result<()> {
-        self.simple("QUIT", "QUIT", ErrorCode::TemporaryFailure)
+        // Once QUIT may have reached the server, an RSET after it would be a lie: whatever
+        // happens to the reply, the drop that follows says no farewell.
+        let result = self
+            .simple("QUIT", "QUIT", ErrorCode::TemporaryFailure)
             .await
-            .map(|_| ())
+            .map(|_| ());
+        self.reader = None;
+        result
+    }
+
+    fn stream(&mut self) -> Result<&mut BufReader<MailStream>> {
+        self.reader.as_mut().ok_or_else(closed)
+    }
+}
+
+fn closed() -> EmailError {
+    EmailError::new(
+        ErrorCode::ConnectionFailed,
+        "the POP3 connection is already closed",
+    )
+}
+
+/// A session dropped before its QUIT rolls back its DELE marks (see [`farewell`]).
+impl Drop for Pop3Client {
+    fn drop(&mut self) {
+        if let Some(reader) = self.reader.take() {
+            farewell::send(reader);
+        }
     }
 }
 
@@ -448,32 +404,6 @@ async fn timed<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn login_refusals_by_response_code() {
-        for (text, code) in [
-            (
-                "[IN-USE] Mailbox is locked by another POP3 session",
-                ErrorCode::TemporaryFailure,
-            ),
-            ("[SYS/TEMP] Try again later", ErrorCode::TemporaryFailure),
-            ("[in-use] lower case", ErrorCode::TemporaryFailure),
-            ("[LOGIN-DELAY] Wait 5 minutes", ErrorCode::TemporaryFailure),
-            (
-                "[AUTH] Authentication failed.",
-                ErrorCode::AuthenticationFailed,
-            ),
-            (
-                "[SYS/PERM] Mailbox is broken",
-                ErrorCode::AuthenticationFailed,
-            ),
-            ("Authentication failed.", ErrorCode::AuthenticationFailed),
-            ("[IN-USE", ErrorCode::AuthenticationFailed),
-            ("", ErrorCode::AuthenticationFailed),
-        ] {
-            assert_eq!(login_refusal_code(text), code, "{text}");
-        }
-    }
 
     #[test]
     fn status_lines() {

@@ -5,7 +5,8 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Pop3Client, login_refusal_code, read_line, status, timed};
+use super::login::login_refusal_code;
+use super::{Pop3Client, read_line, status, timed};
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::sasl::{Mechanism, describe_challenge};
 use crate::mail::server::{Endpoint, OAuth2Login};
@@ -75,11 +76,12 @@ impl Pop3Client {
     /// A status line, or a SASL continuation (`+ <base64>`).
     async fn read_reply(&mut self) -> Result<Reply> {
         let mut line = std::mem::take(&mut self.line);
-        let result = timed(
-            self.timeout,
-            "reading a response",
-            read_line(&mut self.reader, &mut line),
-        )
+        let result = timed(self.timeout, "reading a response", async {
+            match self.reader.as_mut() {
+                Some(reader) => read_line(reader, &mut line).await,
+                None => Err(std::io::ErrorKind::NotConnected.into()),
+            }
+        })
         .await;
         let continuation = (line == b"+" || line.starts_with(b"+ "))
             .then(|| String::from_utf8_lossy(&line[1..]).trim().to_string());

@@ -180,6 +180,9 @@ impl Worker {
             Ok(_) => info!("all running jobs finished"),
             Err(_) => self.hand_back_running_jobs().await,
         }
+        // A POP3 session whose job was just handed back rolls back in the background; the
+        // process must not exit under it.
+        crate::pop3::farewell::settle(crate::pop3::farewell::FAREWELL_TIME).await;
     }
 
     async fn hand_back_running_jobs(&self) {
