@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use reqwest::Url;
@@ -33,7 +33,15 @@ impl FetchError for EmailError {
     }
 }
 
-type Caches = Mutex<HashMap<[u8; 32], Arc<TokenCache<EmailError>>>>;
+/// The most token caches kept at once. Every distinct set of credentials in a job's variables
+/// makes one, and a process author can write any number of them: without a bound, a loop over
+/// made-up client ids would grow the worker without end. A thousand covers any real
+/// deployment's accounts; past it, the cache used longest ago and held by no login goes.
+const MAX_CACHES: usize = 1024;
+
+/// A token cache with the last time a login asked for it.
+type Kept<V> = (Arc<V>, Instant);
+type Caches = Mutex<HashMap<[u8; 32], Kept<TokenCache<EmailError>>>>;
 
 /// The process's token caches, one per set of credentials, shared by jobs and watchers.
 fn caches() -> &'static Caches {
@@ -54,60 +62,89 @@ fn http_client() -> Result<HttpClient> {
 /// `timeoutSeconds` on top.
 const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The entry for `key`, made by `make` if there is none, keeping at most `limit` entries: to
+/// make room, those used longest ago that nobody else holds are dropped. When every entry is
+/// in use the map grows past `limit` for as long as they are, which the number of jobs and
+/// watchers running at once bounds. An evicted cache forgets a refresh token the endpoint
+/// rotated; the next login starts again from the job's own.
+fn kept<V>(
+    map: &mut HashMap<[u8; 32], Kept<V>>,
+    key: [u8; 32],
+    limit: usize,
+    make: impl FnOnce() -> Arc<V>,
+) -> Arc<V> {
+    let now = Instant::now();
+    if let Some((value, used)) = map.get_mut(&key) {
+        *used = now;
+        return value.clone();
+    }
+    while map.len() >= limit {
+        let idle = map
+            .iter()
+            .filter(|(_, (value, _))| Arc::strong_count(value) == 1)
+            .min_by_key(|(_, (_, used))| *used)
+            .map(|(key, _)| *key);
+        match idle {
+            Some(idle) => map.remove(&idle),
+            None => break,
+        };
+    }
+    let value = make();
+    map.insert(key, (value.clone(), now));
+    value
+}
+
 fn cache_for(login: &OAuth2Login, url: Url) -> Arc<TokenCache<EmailError>> {
     let key = login.credentials_digest();
     let mut caches = caches().lock().unwrap_or_else(|e| e.into_inner());
-    caches
-        .entry(key)
-        .or_insert_with(|| {
-            let client_id = login.client_id.clone().unwrap_or_default();
-            let client_secret = login.client_secret.clone();
-            let scope = login.scope.clone();
-            // Rotated by the endpoint: the newest one is used from then on.
-            let refresh_token = Arc::new(Mutex::new(login.refresh_token.clone()));
-            TokenCache::new(MARGINS, move || {
-                let url = url.clone();
-                let client_id = client_id.clone();
-                let client_secret = client_secret.clone();
-                let scope = scope.clone();
-                let refresh_token = refresh_token.clone();
-                async move {
-                    let current = refresh_token
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .clone();
-                    let mut form: Vec<(&str, &str)> = Vec::new();
-                    match &current {
-                        Some(token) => {
-                            form.push(("grant_type", "refresh_token"));
-                            form.push(("refresh_token", token.expose_secret()));
-                        }
-                        None => form.push(("grant_type", "client_credentials")),
+    kept(&mut caches, key, MAX_CACHES, || {
+        let client_id = login.client_id.clone().unwrap_or_default();
+        let client_secret = login.client_secret.clone();
+        let scope = login.scope.clone();
+        // Rotated by the endpoint: the newest one is used from then on.
+        let refresh_token = Arc::new(Mutex::new(login.refresh_token.clone()));
+        TokenCache::new(MARGINS, move || {
+            let url = url.clone();
+            let client_id = client_id.clone();
+            let client_secret = client_secret.clone();
+            let scope = scope.clone();
+            let refresh_token = refresh_token.clone();
+            async move {
+                let current = refresh_token
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
+                let mut form: Vec<(&str, &str)> = Vec::new();
+                match &current {
+                    Some(token) => {
+                        form.push(("grant_type", "refresh_token"));
+                        form.push(("refresh_token", token.expose_secret()));
                     }
-                    form.push(("client_id", &client_id));
-                    if let Some(secret) = &client_secret {
-                        form.push(("client_secret", secret.expose_secret()));
-                    }
-                    if let Some(scope) = &scope {
-                        form.push(("scope", scope));
-                    }
-                    let client = http_client()?;
-                    let granted = request_token(&client, &url, &form, TOKEN_REQUEST_TIMEOUT)
-                        .await
-                        .map_err(endpoint_error)?;
-                    if let (Some(rotated), Some(_)) = (granted.refresh_token, &current) {
-                        *refresh_token.lock().unwrap_or_else(|e| e.into_inner()) = Some(rotated);
-                    }
-                    tracing::debug!(endpoint = %shown_url(&url), "OAuth2 token obtained");
-                    Ok(Fetched {
-                        token: granted.access_token,
-                        expires_in: granted.expires_in,
-                    })
+                    None => form.push(("grant_type", "client_credentials")),
                 }
-                .boxed()
-            })
+                form.push(("client_id", &client_id));
+                if let Some(secret) = &client_secret {
+                    form.push(("client_secret", secret.expose_secret()));
+                }
+                if let Some(scope) = &scope {
+                    form.push(("scope", scope));
+                }
+                let client = http_client()?;
+                let granted = request_token(&client, &url, &form, TOKEN_REQUEST_TIMEOUT)
+                    .await
+                    .map_err(endpoint_error)?;
+                if let (Some(rotated), Some(_)) = (granted.refresh_token, &current) {
+                    *refresh_token.lock().unwrap_or_else(|e| e.into_inner()) = Some(rotated);
+                }
+                tracing::debug!(endpoint = %shown_url(&url), "OAuth2 token obtained");
+                Ok(Fetched {
+                    token: granted.access_token,
+                    expires_in: granted.expires_in,
+                })
+            }
+            .boxed()
         })
-        .clone()
+    })
 }
 
 /// SPEC §2.1's codes: a refused grant is the credentials' fault (no retry), an endpoint that
@@ -205,5 +242,61 @@ impl Lease {
             }
             _ => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: usize) -> [u8; 32] {
+        let mut key = [0u8; 32];
+        key[..8].copy_from_slice(&(n as u64).to_be_bytes());
+        key
+    }
+
+    #[test]
+    fn made_up_credentials_never_grow_the_caches_past_their_limit() {
+        let mut map = HashMap::new();
+        let held = kept(&mut map, key(0), 8, || Arc::new(0usize));
+        for n in 1..10_000 {
+            kept(&mut map, key(n), 8, || Arc::new(n));
+        }
+        assert_eq!(map.len(), 8);
+        // One in use is never dropped to make room, and is the same cache when asked again.
+        assert!(map.contains_key(&key(0)));
+        assert!(Arc::ptr_eq(
+            &held,
+            &kept(&mut map, key(0), 8, || Arc::new(7))
+        ));
+        // The newest ones are kept.
+        assert!(map.contains_key(&key(9_999)));
+    }
+
+    #[test]
+    fn the_cache_used_longest_ago_goes_first() {
+        let mut map = HashMap::new();
+        for n in 0..3 {
+            kept(&mut map, key(n), 3, || Arc::new(n));
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        // 0 used again: 1 is now the oldest.
+        kept(&mut map, key(0), 3, || Arc::new(99));
+        kept(&mut map, key(3), 3, || Arc::new(3));
+        assert!(map.contains_key(&key(0)));
+        assert!(!map.contains_key(&key(1)));
+        assert!(map.contains_key(&key(2)) && map.contains_key(&key(3)));
+    }
+
+    #[test]
+    fn when_every_cache_is_in_use_the_map_grows_with_them_only() {
+        let mut map = HashMap::new();
+        let held: Vec<_> = (0..4)
+            .map(|n| kept(&mut map, key(n), 2, || Arc::new(n)))
+            .collect();
+        assert_eq!(map.len(), 4);
+        drop(held);
+        kept(&mut map, key(10), 2, || Arc::new(10));
+        assert_eq!(map.len(), 2, "back to the limit once they are idle");
     }
 }
