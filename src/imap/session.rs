@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use async_imap::{Client, Session};
+use futures_util::future::BoxFuture;
 use secrecy::{ExposeSecret, SecretString};
 
 mod command;
@@ -22,7 +23,7 @@ use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::net::{MailStream, open_noting, upgrade};
 use crate::mail::server::{Authentication, Endpoint, Security};
 use crate::mail::tls::is_tls_failure;
-use crate::oauth::mail::Lease;
+use crate::oauth::mail::{ConnectOnce, connect};
 
 /// The server's own words from an async-imap NO/BAD error, which arrives as a debug string
 /// (`code: None, info: Some("[AUTHENTICATIONFAILED] Authentication failed.")`).
@@ -91,20 +92,10 @@ impl ImapSession {
         auth: &Authentication,
         steps: &mut Vec<String>,
     ) -> Result<ImapSession> {
-        let Authentication::Oauth2(login) = auth else {
-            return Self::connect_once(endpoint, auth, None, steps).await;
-        };
-        let lease = Lease::acquire(login, endpoint.timeout, steps).await?;
-        match Self::connect_once(endpoint, auth, Some(lease.token()), steps).await {
-            Err(error) => match lease.renew(login, &error, endpoint.timeout, steps).await? {
-                Some(fresh) => Self::connect_once(endpoint, auth, Some(fresh.token()), steps).await,
-                None => Err(error),
-            },
-            done => done,
-        }
+        connect::<ImapSession>(endpoint, auth, steps).await
     }
 
-    async fn connect_once(
+    async fn log_in_once(
         endpoint: &Endpoint,
         auth: &Authentication,
         token: Option<&SecretString>,
@@ -405,6 +396,19 @@ impl ImapSession {
 
     pub async fn logout(mut self) {
         let _ = tokio::time::timeout(Duration::from_secs(2), self.inner.logout()).await;
+    }
+}
+
+/// One attempt, for the login rule every protocol shares (`crate::oauth::mail::connect`).
+impl ConnectOnce for ImapSession {
+    type Session = ImapSession;
+    fn connect_once<'a>(
+        endpoint: &'a Endpoint,
+        auth: &'a Authentication,
+        token: Option<&'a SecretString>,
+        steps: &'a mut Vec<String>,
+    ) -> BoxFuture<'a, Result<ImapSession>> {
+        Box::pin(Self::log_in_once(endpoint, auth, token, steps))
     }
 }
 

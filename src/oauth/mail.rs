@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -14,6 +15,7 @@ use super::cache::{FetchError, Fetched, Margins, TokenCache};
 use super::endpoint::{EndpointError, request_token, shown_url};
 use super::login::{OAuth2Login, TokenSource};
 use crate::error::{EmailError, ErrorCode, Result};
+use crate::mail::server::{Authentication, Endpoint};
 use crate::outbound_http::{HttpClient, HttpError, HttpOptions};
 
 /// SPEC §2.1: a token is used until 60 s before it expires; a fresh one is fetched in the
@@ -162,6 +164,39 @@ fn endpoint_error(error: EndpointError) -> EmailError {
         _ => format!("token endpoint: {error}"),
     };
     EmailError::new(code, message)
+}
+
+/// A protocol's one attempt to connect and log in, given the token an OAuth2 login presents
+/// (`None` for every other kind of login). [`connect`] decides how many attempts there are.
+pub trait ConnectOnce {
+    type Session;
+    fn connect_once<'a>(
+        endpoint: &'a Endpoint,
+        auth: &'a Authentication,
+        token: Option<&'a SecretString>,
+        steps: &'a mut Vec<String>,
+    ) -> BoxFuture<'a, Result<Self::Session>>;
+}
+
+/// Connects and logs in with `C`, noting each step (the `check` subcommand prints them): an
+/// OAuth2 login gets its token first, and a token the worker fetched that the server rejects
+/// is replaced once. SMTP, IMAP and POP3 all log in through here, so the rule is one rule.
+pub async fn connect<C: ConnectOnce>(
+    endpoint: &Endpoint,
+    auth: &Authentication,
+    steps: &mut Vec<String>,
+) -> Result<C::Session> {
+    let Authentication::Oauth2(login) = auth else {
+        return C::connect_once(endpoint, auth, None, steps).await;
+    };
+    let lease = Lease::acquire(login, endpoint.timeout, steps).await?;
+    match C::connect_once(endpoint, auth, Some(lease.token()), steps).await {
+        Err(error) => match lease.renew(login, &error, endpoint.timeout, steps).await? {
+            Some(fresh) => C::connect_once(endpoint, auth, Some(fresh.token()), steps).await,
+            None => Err(error),
+        },
+        done => done,
+    }
 }
 
 /// A token a login uses, and where it came from: a token the worker fetched may be replaced

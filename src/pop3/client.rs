@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use secrecy::SecretString;
 use tokio::io::{AsyncWriteExt, BufReader};
 
@@ -15,7 +16,7 @@ use super::lines::{read_line, read_multiline, read_multiline_each};
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::net::{MailStream, open_noting, upgrade};
 use crate::mail::server::{Authentication, Endpoint, Security};
-use crate::oauth::mail::Lease;
+use crate::oauth::mail::{ConnectOnce, connect};
 
 #[path = "client_login.rs"]
 mod login;
@@ -82,20 +83,10 @@ impl Pop3Client {
         auth: &Authentication,
         steps: &mut Vec<String>,
     ) -> Result<Pop3Client> {
-        let Authentication::Oauth2(login) = auth else {
-            return Self::connect_once(endpoint, auth, None, steps).await;
-        };
-        let lease = Lease::acquire(login, endpoint.timeout, steps).await?;
-        match Self::connect_once(endpoint, auth, Some(lease.token()), steps).await {
-            Err(error) => match lease.renew(login, &error, endpoint.timeout, steps).await? {
-                Some(fresh) => Self::connect_once(endpoint, auth, Some(fresh.token()), steps).await,
-                None => Err(error),
-            },
-            done => done,
-        }
+        connect::<Pop3Client>(endpoint, auth, steps).await
     }
 
-    async fn connect_once(
+    async fn log_in_once(
         endpoint: &Endpoint,
         auth: &Authentication,
         token: Option<&SecretString>,
@@ -398,6 +389,19 @@ async fn timed<T>(
             format!("{what}: {e}"),
         )),
         Ok(Ok(v)) => Ok(v),
+    }
+}
+
+/// One attempt, for the login rule every protocol shares (`crate::oauth::mail::connect`).
+impl ConnectOnce for Pop3Client {
+    type Session = Pop3Client;
+    fn connect_once<'a>(
+        endpoint: &'a Endpoint,
+        auth: &'a Authentication,
+        token: Option<&'a SecretString>,
+        steps: &'a mut Vec<String>,
+    ) -> BoxFuture<'a, Result<Pop3Client>> {
+        Box::pin(Self::log_in_once(endpoint, auth, token, steps))
     }
 }
 

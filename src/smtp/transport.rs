@@ -12,6 +12,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream};
@@ -23,7 +24,7 @@ use crate::mail::idle::IdleSessions;
 use crate::mail::net::{MailStream, open_noting};
 use crate::mail::server::{Authentication, Endpoint, Security, SessionKey};
 use crate::mail::tls::is_tls_failure;
-use crate::oauth::mail::Lease;
+use crate::oauth::mail::ConnectOnce;
 
 /// Sessions idle longer than this are closed; servers drop idle clients after a few minutes
 /// anyway (Postfix after 300 s) and a dead pooled session costs a failed NOOP.
@@ -140,16 +141,21 @@ async fn connect(
     auth: &Authentication,
     steps: &mut Vec<String>,
 ) -> Result<AsyncSmtpConnection> {
-    let Authentication::Oauth2(login) = auth else {
-        return connect_once(endpoint, auth, None, steps).await;
-    };
-    let lease = Lease::acquire(login, endpoint.timeout, steps).await?;
-    match connect_once(endpoint, auth, Some(lease.token()), steps).await {
-        Err(error) => match lease.renew(login, &error, endpoint.timeout, steps).await? {
-            Some(fresh) => connect_once(endpoint, auth, Some(fresh.token()), steps).await,
-            None => Err(error),
-        },
-        done => done,
+    crate::oauth::mail::connect::<Smtp>(endpoint, auth, steps).await
+}
+
+/// SMTP's one connection attempt, for the login rule every protocol shares.
+struct Smtp;
+
+impl ConnectOnce for Smtp {
+    type Session = AsyncSmtpConnection;
+    fn connect_once<'a>(
+        endpoint: &'a Endpoint,
+        auth: &'a Authentication,
+        token: Option<&'a SecretString>,
+        steps: &'a mut Vec<String>,
+    ) -> BoxFuture<'a, Result<AsyncSmtpConnection>> {
+        Box::pin(connect_once(endpoint, auth, token, steps))
     }
 }
 
