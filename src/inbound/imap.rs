@@ -27,6 +27,12 @@ const MAX_IDLE: Duration = Duration::from_secs(25 * 60);
 /// notification; `pollInterval` when longer.
 const IDLE_SAFETY_NET: Duration = Duration::from_secs(60);
 
+/// How long one IDLE lasts before DONE and a round: the safety net's minute or `pollInterval`
+/// when longer, but never as long as the 29 minutes after which RFC 2177 lets a server drop us.
+fn idle_for(poll_interval: Duration) -> Duration {
+    poll_interval.max(IDLE_SAFETY_NET).min(MAX_IDLE)
+}
+
 /// UIDs handed over while their mail stays in the search (`afterProcessing: none`, or
 /// `markRead` with `unseenOnly: false`), and UIDs
 /// the gateway rejected for good, per UIDVALIDITY, so such a mail is not handed over on every
@@ -90,8 +96,7 @@ async fn session(
         }
         let _ = handed;
         if idle && !refused {
-            let wait = watcher.poll_interval.max(IDLE_SAFETY_NET).min(MAX_IDLE);
-            session.idle_wait(wait).await?;
+            session.idle_wait(idle_for(watcher.poll_interval)).await?;
         } else {
             tokio::time::sleep(watcher.poll_interval).await;
             // A cheap check that the session still lives, and lets the server report news.
@@ -219,4 +224,19 @@ async fn round(
         "watching (polling)"
     });
     Ok((handed, false, full))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_is_reissued_before_29_minutes_whatever_the_poll_interval() {
+        let minute = Duration::from_secs(60);
+        assert_eq!(idle_for(Duration::from_secs(5)), minute);
+        assert_eq!(idle_for(10 * minute), 10 * minute);
+        for long in [29 * minute, 30 * minute, 24 * 60 * minute, Duration::MAX] {
+            assert!(idle_for(long) < 29 * minute, "{long:?}");
+        }
+    }
 }
