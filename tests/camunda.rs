@@ -303,6 +303,15 @@ async fn tenants_are_sent_and_only_their_jobs_served() {
     let t3 = create_probe_job(&gateway, Some("t3"));
     let default = create_probe_job(&gateway, None);
     assert_served(&gateway.wait_outcome(t1, WAIT).await);
+    // The job's log line names its tenant, so an operator of a shared worker can tell whose
+    // job failed.
+    let logs = worker.logs();
+    assert!(
+        logs.lines().any(|line| line.contains("job failed")
+            && line.contains("tenant_id")
+            && line.contains("t1")),
+        "{logs}"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(gateway.outcomes(t3).is_empty(), "t3 is not configured");
     assert!(gateway.outcomes(default).is_empty(), "neither is <default>");

@@ -187,6 +187,10 @@ async fn idle_publishes_a_delivered_mail_once_then_marks_it_seen() {
     assert_eq!(p.name, "mail-received");
     assert_eq!(p.correlation_key, format!("<{id}>"));
     assert_eq!(p.time_to_live_ms, 3_600_000);
+    assert_eq!(
+        p.tenant_id, "",
+        "no tenantId: the default tenant, as Zeebe reads an empty one"
+    );
     let email = &p.variables["email"];
     assert_eq!(email["subject"], "idle test");
     assert_eq!(email["fromAddress"], "customer@example.test");
@@ -222,7 +226,7 @@ async fn without_idle_a_mail_is_published_within_the_poll_interval() {
         watcher(
             "poll",
             user,
-            json!({ "idle": false, "pollInterval": "PT1S" }),
+            json!({ "idle": false, "pollInterval": "PT1S", "tenantId": "tenant-b" }),
         ),
         watcher(
             "all",
@@ -235,9 +239,10 @@ async fn without_idle_a_mail_is_published_within_the_poll_interval() {
     let id = format!("{}@example.test", unique("poll"));
     let appended = Instant::now();
     append(user, "INBOX", &[(&mail(&id, "poll test", ""), "")]).await;
-    gateway
+    let published = gateway
         .wait_published(1, Duration::from_secs(20), with_id(&id))
         .await;
+    assert_eq!(published[0].tenant_id, "tenant-b", "the watcher's tenant");
     // One interval plus a round's work, with room for a loaded machine.
     assert!(appended.elapsed() < Duration::from_secs(6));
     wait_flags(user, "INBOX", &id, &["Seen"]).await;

@@ -22,6 +22,7 @@
 
 mod activation;
 mod execute;
+mod report;
 mod slots;
 mod verdict;
 

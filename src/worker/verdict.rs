@@ -9,6 +9,7 @@ use tracing::{info, warn};
 
 use super::Shared;
 use super::execute::execute;
+use super::report::{is_too_large, retry_call, too_large_error};
 use crate::error::{EmailError, ErrorCode, truncate_message};
 use crate::gateway::proto::ActivatedJob;
 use crate::job::JobHeaders;
@@ -71,7 +72,7 @@ pub(super) async fn handle_job(shared: &Shared, job: ActivatedJob) {
                     .completed
                     .get_or_create(&job_label(&job.r#type))
                     .inc();
-                info!(job_key = key, job_type = %job.r#type, elapsed_ms = started.elapsed().as_millis() as u64, "job completed");
+                info!(job_key = key, job_type = %job.r#type, tenant_id = %job.tenant_id, elapsed_ms = started.elapsed().as_millis() as u64, "job completed");
                 if let Some(after) = after {
                     after.commit().await;
                 }
@@ -91,7 +92,7 @@ pub(super) async fn handle_job(shared: &Shared, job: ActivatedJob) {
                 );
             }
             Err(status) => {
-                warn!(job_key = key, job_type = %job.r#type, "the gateway did not accept the completion: {}", status.message());
+                warn!(job_key = key, job_type = %job.r#type, tenant_id = %job.tenant_id, "the gateway did not accept the completion: {}", status.message());
                 if let Some(after) = after {
                     after.rollback().await;
                 }
@@ -112,7 +113,7 @@ pub(super) async fn handle_job(shared: &Shared, job: ActivatedJob) {
                 .failed
                 .get_or_create(&job_type_and_code(&job.r#type, code.as_str()))
                 .inc();
-            warn!(job_key = key, job_type = %job.r#type, code = code.as_str(), retries, "job failed: {message}");
+            warn!(job_key = key, job_type = %job.r#type, tenant_id = %job.tenant_id, code = code.as_str(), retries, "job failed: {message}");
             if let Err(status) = retry_call(until, || {
                 shared
                     .gateway
@@ -133,7 +134,7 @@ pub(super) async fn handle_job(shared: &Shared, job: ActivatedJob) {
                 .errored
                 .get_or_create(&job_type_and_code(&job.r#type, code.as_str()))
                 .inc();
-            info!(job_key = key, job_type = %job.r#type, code = code.as_str(), "BPMN error thrown: {message}");
+            info!(job_key = key, job_type = %job.r#type, tenant_id = %job.tenant_id, code = code.as_str(), "BPMN error thrown: {message}");
             if let Err(status) = retry_call(until, || {
                 shared
                     .gateway
@@ -147,78 +148,6 @@ pub(super) async fn handle_job(shared: &Shared, job: ActivatedJob) {
                     status.message()
                 );
             }
-        }
-    }
-}
-
-/// Whether the gateway refused a request for its size: grpc-java (Zeebe's gateway) answers
-/// RESOURCE_EXHAUSTED "gRPC message exceeds maximum size", tonic-based gateways OUT_OF_RANGE
-/// "decoded message length too large", and the broker RESOURCE_EXHAUSTED for a record batch
-/// over its limit. A busy gateway's RESOURCE_EXHAUSTED (backpressure) says nothing of size.
-fn is_too_large(status: &tonic::Status) -> bool {
-    if !matches!(
-        status.code(),
-        tonic::Code::ResourceExhausted | tonic::Code::OutOfRange | tonic::Code::InvalidArgument
-    ) {
-        return false;
-    }
-    let text = status.message().to_ascii_lowercase();
-    [
-        "maximum size",
-        "too large",
-        "max message size",
-        "exceeds",
-        "larger than",
-    ]
-    .iter()
-    .any(|needle| text.contains(needle))
-}
-
-/// The failure for a refused completion: which limits to change, never the response itself.
-fn too_large_error(bytes: usize, status: &tonic::Status) -> EmailError {
-    let mut reason: String = status.message().chars().take(300).collect();
-    if reason.is_empty() {
-        reason = format!("{:?}", status.code());
-    }
-    EmailError::new(
-        ErrorCode::ResponseTooLarge,
-        format!(
-            "the gateway refused the job's completion ({bytes} bytes of variables) as too large \
-             ({reason}); lower EMAIL_MAX_RESPONSE_BYTES on the worker (or EMAIL_MAX_ATTACHMENT_BYTES), \
-             or raise the gateway's and broker's maximum message size \
-             (zeebe.gateway.network.maxMessageSize, zeebe.broker.network.maxMessageSize)"
-        ),
-    )
-}
-
-/// Calls the gateway again, with capped backoff, while the failure is one a later try can fix
-/// (the gateway restarting or overloaded) and `until` has not passed. A completion dropped
-/// after a few quick tries would leave the job to Zeebe's timeout and a second run elsewhere:
-/// a mail sent twice for a gateway that restarted in ten seconds.
-async fn retry_call<F, Fut>(until: Instant, mut call: F) -> Result<(), tonic::Status>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), tonic::Status>>,
-{
-    const MAX_DELAY: Duration = Duration::from_secs(5);
-    let mut delay = Duration::from_millis(200);
-    loop {
-        match call().await {
-            Ok(()) => return Ok(()),
-            Err(status)
-                if Instant::now() + delay < until
-                    && !is_too_large(&status)
-                    && matches!(
-                        status.code(),
-                        tonic::Code::Unavailable
-                            | tonic::Code::DeadlineExceeded
-                            | tonic::Code::ResourceExhausted
-                    ) =>
-            {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(MAX_DELAY);
-            }
-            Err(status) => return Err(status),
         }
     }
 }
