@@ -346,3 +346,35 @@ async fn an_attachment_whose_media_type_does_not_parse_keeps_its_bytes() {
         .expect("documentId");
     assert_eq!(store.bytes(id).as_deref(), Some(&b"hello world"[..]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attachment_the_store_finds_too_large_is_marked_and_the_read_completes() {
+    // A store with a size limit (SaaS: 10 MB per file), here 100 KB: the 300 KB attachment can
+    // never be stored, so retrying the read would only fail again (and a watcher would stall
+    // on that mail for ever). The mail is read, the attachment listed and marked.
+    let store = DocumentStore::start().await;
+    store.limit_file_size(100_000);
+    let url = store.url();
+    let jobs = Jobs::start_with("imap", &[("CAMUNDA_REST_ADDRESS", &url)]).await;
+    let folder = unique("DocsBig").replace('-', "");
+    let id = unique("docbig");
+    let raw = message_with_attachment(&id, &payload(300_000, 9), "scan.pdf");
+    write_maildir(testbed().dir(), "docs2", &folder, &[(raw, 1_704_103_200)]);
+    let key = jobs.gateway.create_job(
+        "email:imap:read:1",
+        imap_read("docs2", &folder, &format!("<{id}@example.test>")),
+        json!({ "resultVariable": "r" }),
+        3,
+    );
+    let response = completed(jobs.gateway.wait_outcome(key, WAIT).await);
+    let entry = &response["attachments"][0];
+    assert_eq!(entry["fileName"], "scan.pdf", "{response}");
+    assert_eq!(entry["size"], 300_000);
+    assert_eq!(entry["truncated"], true);
+    assert!(entry.get("document").is_none(), "{entry}");
+    assert!(entry.get("content").is_none(), "{entry}");
+    let reason = entry["documentError"].as_str().unwrap_or_default();
+    assert!(reason.contains("413"), "{reason}");
+    assert_eq!(response["plainTextBody"], "The contract is attached.");
+    assert_eq!(store.count(), 0);
+}

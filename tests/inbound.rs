@@ -725,3 +725,98 @@ fn a_broken_watchers_file_stops_the_start_and_says_where() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("watchers[1].server.port: "), "{stderr}");
 }
+
+/// A mail with one attachment of `len` bytes named `file_name`.
+fn mail_with_attachment(id: &str, file_name: &str, len: usize) -> Vec<u8> {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(vec![b'x'; len]);
+    let lines: Vec<&str> = encoded
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).unwrap_or_default())
+        .collect();
+    format!(
+        "Message-ID: <{id}>\r\nFrom: customer@example.test\r\nSubject: {file_name}\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nSee the attachment.\r\n\
+         --b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"{file_name}\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{}\r\n--b--\r\n",
+        lines.join("\r\n")
+    )
+    .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attachments_go_to_the_store_and_a_file_it_refuses_holds_up_no_later_mail() {
+    // Camunda's inbound connector retried a mail whose attachment the store refused for ever,
+    // and every later mail waited behind it. Here: the oldest mail's file is refused for good
+    // (400), the next one's is over the store's size limit (413), the newest is fine.
+    let store = support::documents::DocumentStore::start().await;
+    store.limit_file_size(100_000);
+    store.refuse_file_named("refused.pdf");
+    let user = "docs3";
+    let folder = unique("Watched").replace('-', "");
+    let tag = unique("docwatch");
+    let (refused, big, fine) = (
+        format!("{tag}-refused@example.test"),
+        format!("{tag}-big@example.test"),
+        format!("{tag}-fine@example.test"),
+    );
+    append(
+        user,
+        &folder,
+        &[
+            (&mail_with_attachment(&refused, "refused.pdf", 1_000), ""),
+            (&mail_with_attachment(&big, "big.pdf", 300_000), ""),
+            (&mail_with_attachment(&fine, "fine.pdf", 2_000), ""),
+        ],
+    )
+    .await;
+    let gateway = TestGateway::start().await;
+    let config = config_file(&[watcher(
+        "docs",
+        user,
+        json!({ "folder": folder, "idle": false, "pollInterval": "PT1S", "attachmentsAs": "document" }),
+    )]);
+    let url = store.url();
+    let worker = start_worker(&gateway, &config, &[("CAMUNDA_REST_ADDRESS", &url)]);
+    let published = gateway
+        .wait_published(2, Duration::from_secs(30), |p| {
+            p.message_id == format!("<{big}>") || p.message_id == format!("<{fine}>")
+        })
+        .await;
+    let by_id = |id: &str| {
+        published
+            .iter()
+            .find(|p| p.message_id == format!("<{id}>"))
+            .map(|p| p.variables["email"]["attachments"][0].clone())
+            .unwrap_or_default()
+    };
+    let stored = by_id(&fine);
+    assert_eq!(stored["fileName"], "fine.pdf");
+    let document_id = stored["document"]["documentId"]
+        .as_str()
+        .unwrap_or_default();
+    assert_eq!(store.bytes(document_id), Some(vec![b'x'; 2_000]));
+    let too_large = by_id(&big);
+    assert_eq!(too_large["truncated"], true, "{too_large}");
+    assert!(too_large.get("document").is_none(), "{too_large}");
+    wait_flags(user, &folder, &big, &["Seen"]).await;
+    wait_flags(user, &folder, &fine, &["Seen"]).await;
+    // The refused one is left exactly as it was, and not tried on every round.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(flags_of(user, &folder, &refused).await, Some(Vec::new()));
+    assert!(
+        !gateway
+            .published()
+            .iter()
+            .any(|p| p.message_id == format!("<{refused}>"))
+    );
+    let logs = plain(&worker.logs());
+    assert_eq!(
+        logs.matches("skipped while this process runs").count(),
+        1,
+        "{logs}"
+    );
+    assert!(logs.contains("refused.pdf"), "{logs}");
+}

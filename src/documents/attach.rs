@@ -5,12 +5,13 @@
 use serde_json::{Value, json};
 
 use super::spool::Spooled;
-use super::store::DocumentStore;
+use super::store::{DocumentStore, Upload};
 use crate::error::Result;
 
 /// Uploads `attachments` (in message order) and replaces `response["attachments"]` with one
 /// entry per attachment: `fileName`, `contentType`, `size` (decoded bytes), `inline`,
-/// `contentId` and `document`, the store's reference, instead of `content`.
+/// `contentId` and `document`, the store's reference, instead of `content`. An attachment the
+/// store refuses as too large gets `truncated: true` and `documentError` instead.
 pub async fn attach_documents(
     response: &mut Value,
     attachments: &[Spooled],
@@ -18,15 +19,23 @@ pub async fn attach_documents(
 ) -> Result<()> {
     let mut entries = Vec::with_capacity(attachments.len());
     for attachment in attachments {
-        let reference = store.upload(attachment).await?;
-        entries.push(json!({
+        let mut entry = json!({
             "fileName": attachment.file_name,
             "contentType": attachment.content_type,
             "size": attachment.size,
             "inline": attachment.inline,
             "contentId": attachment.content_id,
-            "document": reference,
-        }));
+        });
+        match store.upload(attachment).await? {
+            Upload::Stored(reference) => entry["document"] = reference,
+            // As an inline attachment over the size limit: listed, marked, and the mail itself
+            // still goes through (one oversized file must not stall a mailbox's every mail).
+            Upload::TooLarge(reason) => {
+                entry["truncated"] = json!(true);
+                entry["documentError"] = json!(reason);
+            }
+        }
+        entries.push(entry);
     }
     if let Some(object) = response.as_object_mut() {
         object.insert("attachments".into(), Value::Array(entries));

@@ -199,8 +199,8 @@ impl DocumentStore {
     }
 
     /// Uploads one spooled attachment, streamed from its file, and returns the store's
-    /// reference object as Camunda returned it.
-    pub async fn upload(&self, attachment: &Spooled) -> Result<Value> {
+    /// reference object as Camunda returned it, or why the store found it too large.
+    pub async fn upload(&self, attachment: &Spooled) -> Result<Upload> {
         let response = self
             .send(|| async {
                 Ok(self
@@ -213,6 +213,13 @@ impl DocumentStore {
         let body = limited_body(response, MAX_REFERENCE_BYTES as u64)
             .await
             .map_err(|e| self.unreachable(&e))?;
+        if status == reqwest::StatusCode::PAYLOAD_TOO_LARGE {
+            let detail: String = String::from_utf8_lossy(&body).chars().take(300).collect();
+            return Ok(Upload::TooLarge(format!(
+                "the document store refused {} bytes as too large (HTTP 413): {detail}",
+                attachment.size
+            )));
+        }
         if !status.is_success() {
             return Err(self
                 .refused(
@@ -234,7 +241,7 @@ impl DocumentStore {
                 "the document store answered the upload without a documentId",
             ));
         }
-        Ok(reference)
+        Ok(Upload::Stored(reference))
     }
 
     /// The bytes of a referenced document, read as they stream in and capped at
@@ -314,6 +321,15 @@ impl DocumentStore {
             ),
         )
     }
+}
+
+/// What became of one upload that the store answered.
+pub enum Upload {
+    /// The store's reference object.
+    Stored(Value),
+    /// Over the store's size limit (SaaS: 10 MB per file): no retry will change that, so the
+    /// attachment is described without a document rather than failing the whole mail.
+    TooLarge(String),
 }
 
 fn too_large(pointer: &str) -> EmailError {

@@ -155,6 +155,10 @@ async fn round(
             Ok(r) => r,
             // Expunged by another client between SEARCH and FETCH: nothing to hand over.
             Err(e) if e.code == ErrorCode::EmailNotFound => continue,
+            Err(e) if super::skip_for_good(watcher, context, &e, &label) => {
+                remembered.rejected.insert(uid);
+                continue;
+            }
             Err(e) => return Err(e),
         };
         let mail = Mail {

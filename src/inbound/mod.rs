@@ -90,6 +90,29 @@ pub fn failed(
     pause
 }
 
+/// Whether reading one mail failed for a reason of that mail alone that no later try changes
+/// (the document store refused one of its attachments for good): the mail is then left as it
+/// is and skipped while the process runs, as a mail the gateway rejects, so it never holds up
+/// the mail behind it. Counted and logged as an error with the mail's `label`.
+pub fn skip_for_good(
+    watcher: &Watcher,
+    context: &Context,
+    error: &crate::error::EmailError,
+    label: &str,
+) -> bool {
+    if error.code != crate::error::ErrorCode::MessageRejected {
+        return false;
+    }
+    context.state.error(error.code.as_str());
+    tracing::error!(
+        watcher = %watcher.name,
+        mail = label,
+        "this mail cannot be read as configured; it stays as it was and is skipped while this process runs: {}",
+        watcher.mask.apply(&error.message)
+    );
+    true
+}
+
 /// Starts one task per watcher; they stop when `stop` turns true.
 pub fn start(
     watchers: Vec<Watcher>,

@@ -74,6 +74,10 @@ async fn round(
         let response = match read_number(&mut client, number, size, context.limits, store).await {
             Ok(r) => r,
             Err(e) if e.code == ErrorCode::EmailNotFound => continue,
+            Err(e) if super::skip_for_good(watcher, context, &e, &format!("UIDL {uidl}")) => {
+                rejected.insert(uidl);
+                continue;
+            }
             Err(e) => return Err(e),
         };
         let mail = Mail {

@@ -22,6 +22,10 @@ struct Inner {
     authorizations: Vec<String>,
     /// The `authorization` value every request must carry, when set.
     required: Option<String>,
+    /// The largest file accepted; larger ones get 413, as a store with a size limit answers.
+    max_file_bytes: Option<usize>,
+    /// File names answered with 400, as a store refuses what it finds invalid.
+    refused_names: Vec<String>,
     next: u64,
 }
 
@@ -86,6 +90,16 @@ impl DocumentStore {
     /// Answers 401 to every request without this `authorization` value.
     pub fn require_authorization(&self, value: &str) {
         self.lock().required = Some(value.to_string());
+    }
+
+    /// Answers 413 Payload Too Large to a file over `bytes` (SaaS stores take 10 MB).
+    pub fn limit_file_size(&self, bytes: usize) {
+        self.lock().max_file_bytes = Some(bytes);
+    }
+
+    /// Answers 400 Bad Request to an upload whose metadata names this file.
+    pub fn refuse_file_named(&self, name: &str) {
+        self.lock().refused_names.push(name.to_string());
     }
 
     pub fn authorizations(&self) -> Vec<String> {
@@ -182,10 +196,29 @@ async fn handle(inner: &Mutex<Inner>, request: Request<Incoming>) -> Response<Fu
         let Some(file) = parts.get("file") else {
             return problem(StatusCode::BAD_REQUEST, "no part 'file'");
         };
+        let limit = lock().max_file_bytes;
+        if let Some(limit) = limit
+            && file.len() > limit
+        {
+            return problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("The file exceeds the maximum size of {limit} bytes"),
+            );
+        }
         let metadata = parts
             .get("metadata")
             .and_then(|m| serde_json::from_slice::<Value>(m).ok())
             .unwrap_or_else(|| json!({}));
+        let name = metadata["fileName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if lock().refused_names.contains(&name) {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                &format!("The file '{name}' is not accepted"),
+            );
+        }
         let reference = store(&mut lock(), file.clone(), metadata);
         return Response::builder()
             .status(StatusCode::CREATED)
