@@ -194,12 +194,12 @@ async fn round(
                 return Ok((handed, true, full));
             }
             Verdict::Rejected(reason) => {
-                context.state.error("GATEWAY_REJECTED");
-                tracing::error!(
-                    watcher = %watcher.name,
-                    uid,
-                    message_id = %mail.message_id(),
-                    "the gateway rejected this mail; it stays as it was and is skipped while this process runs: {reason}"
+                super::skip(
+                    watcher,
+                    context,
+                    "GATEWAY_REJECTED",
+                    &format!("{label}, Message-ID {}", mail.message_id()),
+                    &format!("the gateway rejected this mail: {reason}"),
                 );
                 remembered.rejected.insert(uid);
                 continue;

@@ -91,26 +91,38 @@ pub fn failed(
 }
 
 /// Whether reading one mail failed for a reason of that mail alone that no later try changes
-/// (the document store refused one of its attachments for good): the mail is then left as it
-/// is and skipped while the process runs, as a mail the gateway rejects, so it never holds up
-/// the mail behind it. Counted and logged as an error with the mail's `label`.
+/// (the document store refused one of its attachments for good): the mail is then skipped as
+/// one the gateway rejects.
 pub fn skip_for_good(
     watcher: &Watcher,
     context: &Context,
     error: &crate::error::EmailError,
-    label: &str,
+    mail: &str,
 ) -> bool {
     if error.code != crate::error::ErrorCode::MessageRejected {
         return false;
     }
-    context.state.error(error.code.as_str());
-    tracing::error!(
-        watcher = %watcher.name,
-        mail = label,
-        "this mail cannot be read as configured; it stays as it was and is skipped while this process runs: {}",
-        watcher.mask.apply(&error.message)
+    skip(
+        watcher,
+        context,
+        error.code.as_str(),
+        mail,
+        &format!("this mail cannot be read as configured: {}", error.message),
     );
     true
+}
+
+/// Leaves one mail as it was and has the caller skip it while this process runs (the gateway
+/// rejected it, or it cannot be read as configured), so it never holds up the mail behind it;
+/// the caller remembers it. Counted under `code` and logged as an error (masked) naming `mail`.
+pub fn skip(watcher: &Watcher, context: &Context, code: &str, mail: &str, why: &str) {
+    context.state.error(code);
+    tracing::error!(
+        watcher = %watcher.name,
+        mail,
+        "{}; it stays as it was and is skipped while this process runs",
+        watcher.mask.apply(why)
+    );
 }
 
 /// Starts one task per watcher; they stop when `stop` turns true.

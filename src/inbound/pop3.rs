@@ -113,11 +113,12 @@ async fn round(
                 break;
             }
             Verdict::Rejected(reason) => {
-                context.state.error("GATEWAY_REJECTED");
-                tracing::error!(
-                    watcher = %watcher.name,
-                    uidl = %uidl,
-                    "the gateway rejected this mail; it stays and is skipped while this process runs: {reason}"
+                super::skip(
+                    watcher,
+                    context,
+                    "GATEWAY_REJECTED",
+                    &format!("UIDL {uidl}, Message-ID {}", mail.message_id()),
+                    &format!("the gateway rejected this mail: {reason}"),
                 );
                 rejected.insert(uidl);
                 continue;
