@@ -214,7 +214,10 @@ async fn read_decodes_charsets_encodings_and_nested_parts() {
         .await;
     assert_eq!(retries, 0);
     assert!(
-        message.starts_with("EMAIL_NOT_FOUND: imap:read on 127.0.0.1:10993"),
+        message.starts_with(&format!(
+            "EMAIL_NOT_FOUND: imap:read on 127.0.0.1:{}",
+            testbed().port("PORT_IMAPS")
+        )),
         "{message}"
     );
 }
@@ -744,7 +747,10 @@ async fn every_security_mode_and_the_failures_that_need_a_person() {
     let (retries, message, _) = s.fails("list", v).await;
     assert_eq!(retries, 0);
     assert!(
-        message.starts_with("TLS_ERROR: imap:list on 127.0.0.1:10993"),
+        message.starts_with(&format!(
+            "TLS_ERROR: imap:list on 127.0.0.1:{}",
+            testbed().port("PORT_IMAPS")
+        )),
         "{message}"
     );
 

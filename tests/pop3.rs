@@ -223,7 +223,10 @@ async fn read_deletes_only_after_the_completion_is_accepted() {
         .await;
     assert_eq!(retries, 0);
     assert!(
-        message.starts_with("EMAIL_NOT_FOUND: pop3:read on 127.0.0.1:10995"),
+        message.starts_with(&format!(
+            "EMAIL_NOT_FOUND: pop3:read on 127.0.0.1:{}",
+            testbed().port("PORT_POP3S")
+        )),
         "{message}"
     );
     clear_inbox("pop2").await;

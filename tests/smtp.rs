@@ -322,7 +322,10 @@ async fn wrong_password_is_authentication_failed_without_retries() {
     let (retries, message, _) = failure(&outcome);
     assert_eq!(retries, 0);
     assert!(
-        message.starts_with("AUTHENTICATION_FAILED: smtp:send on 127.0.0.1:10587"),
+        message.starts_with(&format!(
+            "AUTHENTICATION_FAILED: smtp:send on 127.0.0.1:{}",
+            testbed().port("PORT_SUBMISSION")
+        )),
         "{message}"
     );
     assert!(!message.contains("wrong-password"), "{message}");
