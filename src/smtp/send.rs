@@ -10,9 +10,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::compose::prepare;
+use super::data::Outgoing;
 use super::transport::SmtpTransports;
-use crate::documents::store::{DocumentMetadata, DocumentReference};
-use crate::error::Result;
+use crate::documents::disk::{Allowance, SpoolDir};
+use crate::documents::store::{DocumentMetadata, DocumentReference, too_large};
+use crate::error::{EmailError, Result};
 use crate::mail::inputs::{Login, Server, Smtp};
 use crate::mail::server::Protocol;
 use crate::operation::{JobContext, MailOperation, Outcome};
@@ -73,10 +75,10 @@ pub(super) struct AttachmentInput {
     pub(super) content_id: Option<String>,
     #[allow(dead_code)]
     pub(super) truncated: Option<bool>,
-    /// The bytes of a referenced document, fetched before the message is built.
+    /// The file a referenced document was downloaded to, before the message is built.
     #[serde(skip)]
     #[schemars(skip)]
-    pub(super) downloaded: Option<Vec<u8>>,
+    pub(super) downloaded: Option<std::path::PathBuf>,
 }
 
 impl AttachmentInput {
@@ -219,16 +221,18 @@ impl MailOperation for SendOperation {
     ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
             let mut input = input;
-            fetch_documents(&mut input).await?;
+            // The downloaded documents stay on disk until the message has gone.
+            let _documents = fetch_documents(&mut input).await?;
             let prepared = prepare(input, job)?;
             let envelope = prepared.message.envelope().clone();
-            let formatted = prepared.message.formatted();
+            let message = Outgoing::assemble(prepared.message.formatted(), prepared.contents)
+                .ok_or_else(|| EmailError::internal("an attachment placeholder went missing"))?;
             self.transports
                 .send(
                     &prepared.endpoint,
                     &prepared.authentication,
                     &envelope,
-                    &formatted,
+                    &message,
                 )
                 .await?;
             Ok(Outcome::respond(json!({
@@ -240,20 +244,52 @@ impl MailOperation for SendOperation {
     }
 }
 
-/// Downloads every referenced document into its entry, before the message is built.
-async fn fetch_documents(input: &mut SendInput) -> Result<()> {
-    for (index, attachment) in input.attachments.iter_mut().flatten().enumerate() {
-        let pointer = format!("/attachments/{index}");
-        if attachment.content.is_some() {
-            continue;
-        }
-        let Some(reference) = attachment.reference() else {
-            continue;
-        };
-        let store = crate::documents::store(&pointer)?;
-        attachment.downloaded = Some(store.download(&reference, &pointer).await?);
+/// More attachments than this in one send are refused: no mail needs them, and each costs a
+/// download and a part.
+pub const MAX_ATTACHMENTS: usize = 100;
+
+/// Downloads every referenced document to a file of the job's spool, before the message is
+/// built. Their sizes as the references give them are checked against the job's allowance
+/// (`EMAIL_MAX_DOCUMENT_BYTES`) before anything is downloaded, and the bytes as they come.
+async fn fetch_documents(input: &mut SendInput) -> Result<Option<SpoolDir>> {
+    let Some(attachments) = input.attachments.as_mut() else {
+        return Ok(None);
+    };
+    if attachments.len() > MAX_ATTACHMENTS {
+        return Err(EmailError::invalid_input(format!(
+            "/attachments: {} attachments; one send takes at most {MAX_ATTACHMENTS}",
+            attachments.len()
+        )));
     }
-    Ok(())
+    let references: Vec<(usize, DocumentReference)> = attachments
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.content.is_none())
+        .filter_map(|(i, a)| a.reference().map(|r| (i, r)))
+        .collect();
+    if references.is_empty() {
+        return Ok(None);
+    }
+    let mut declared = Allowance::per_job();
+    for (index, reference) in &references {
+        if !declared.take(reference.metadata.size.unwrap_or(0)) {
+            return Err(too_large(&format!("/attachments/{index}"), &declared));
+        }
+    }
+    let dir = SpoolDir::create()?;
+    let mut allowance = Allowance::per_job();
+    for (index, reference) in references {
+        let pointer = format!("/attachments/{index}");
+        let store = crate::documents::store(&pointer)?;
+        let path = dir.path().join(format!("{index}.document"));
+        store
+            .download(&reference, &pointer, &path, &mut allowance)
+            .await?;
+        if let Some(attachment) = attachments.get_mut(index) {
+            attachment.downloaded = Some(path);
+        }
+    }
+    Ok(Some(dir))
 }
 
 #[cfg(test)]
@@ -274,6 +310,7 @@ mod tests {
         })
     }
 
+    /// The message as it goes to the server after DATA.
     fn formatted(vars: Value) -> String {
         let job = JobContext {
             job_key: 42,
@@ -281,7 +318,15 @@ mod tests {
             retries: 3,
         };
         let input = decode(vars).unwrap();
-        String::from_utf8(prepare(input, &job).unwrap().message.formatted()).unwrap()
+        let prepared = prepare(input, &job).unwrap();
+        let message = Outgoing::assemble(prepared.message.formatted(), prepared.contents).unwrap();
+        let mut out = Vec::new();
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(message.write_to(&mut out))
+            .unwrap();
+        String::from_utf8(out).unwrap()
     }
 
     fn problems(vars: Value) -> String {
