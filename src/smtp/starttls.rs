@@ -23,9 +23,10 @@ use crate::mail::net::{MailStream, upgrade};
 use crate::mail::server::Endpoint;
 
 /// One SMTP reply: its code and the text of each line.
-struct Reply {
-    code: u16,
-    lines: Vec<String>,
+#[derive(Debug)]
+pub struct Reply {
+    pub code: u16,
+    pub lines: Vec<String>,
 }
 
 impl Reply {
@@ -40,7 +41,10 @@ fn broken(text: impl Into<String>) -> EmailError {
 
 /// Reads one (possibly multi-line) reply, appending its bytes to `raw`. The reader's stream
 /// is [`Bounded`]: it refuses a line or a reply beyond the limits before they are buffered.
-async fn read_reply<R: AsyncBufRead + Unpin>(reader: &mut R, raw: &mut Vec<u8>) -> Result<Reply> {
+pub async fn read_reply<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    raw: &mut Vec<u8>,
+) -> Result<Reply> {
     let mut lines = Vec::new();
     loop {
         let mut line = Vec::new();
