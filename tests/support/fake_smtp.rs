@@ -44,59 +44,88 @@ async fn flood<W: AsyncWriteExt + Unpin>(write: &mut W, prefix: &[u8], fill: &[u
 
 /// A server that misbehaves as told on every connection; returns its port.
 pub async fn hostile(misbehaviour: Misbehaviour) -> u16 {
+    serve(Some(misbehaviour), Duration::ZERO).await.0
+}
+
+/// Messages a [`sink`] took.
+pub type Received = Arc<Mutex<Vec<Vec<u8>>>>;
+
+/// A server that takes every message, after `delay` before each reply to the end of DATA;
+/// returns its port and what it received.
+pub async fn sink(delay: Duration) -> (u16, Received) {
+    serve(None, delay).await
+}
+
+async fn serve(misbehaviour: Option<Misbehaviour>, delay: Duration) -> (u16, Received) {
     let (listener, port) = listener().await;
+    let received: Received = Arc::default();
+    let kept = received.clone();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let (read, mut write) = stream.into_split();
-                let mut lines = BufReader::new(read);
-                match misbehaviour {
-                    Misbehaviour::EndlessGreetingLine(bytes) => {
-                        return flood(&mut write, b"220-", b"x", bytes).await;
-                    }
-                    Misbehaviour::TrickledGreeting => {
-                        let _ = write.write_all(b"220-").await;
-                        while write.write_all(b"x").await.is_ok() {
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                        }
-                        return;
-                    }
-                    _ => {}
-                }
-                let _ = write.write_all(b"220 fake ESMTP\r\n").await;
-                let mut line = String::new();
-                loop {
-                    line.clear();
-                    match lines.read_line(&mut line).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(_) => {}
-                    }
-                    let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
-                    match (verb.as_str(), misbehaviour) {
-                        ("EHLO", Misbehaviour::EndlessEhloReply(bytes)) => {
-                            return flood(&mut write, b"250-fake\r\n", b"250-x\r\n", bytes).await;
-                        }
-                        ("EHLO", _) => {
-                            let _ = write.write_all(b"250-fake\r\n250 8BITMIME\r\n").await;
-                        }
-                        ("DATA", Misbehaviour::EndlessLineAfterData(bytes)) => {
-                            let _ = write.write_all(b"354 go on\r\n").await;
-                            skip_message(&mut lines).await;
-                            return flood(&mut write, b"250-", b"y", bytes).await;
-                        }
-                        ("QUIT", _) => {
-                            let _ = write.write_all(b"221 bye\r\n").await;
-                            return;
-                        }
-                        _ => {
-                            let _ = write.write_all(b"250 ok\r\n").await;
-                        }
-                    }
-                }
-            });
+            let kept = kept.clone();
+            tokio::spawn(session(stream, misbehaviour, delay, kept));
         }
     });
-    port
+    (port, received)
+}
+
+async fn session(
+    stream: tokio::net::TcpStream,
+    misbehaviour: Option<Misbehaviour>,
+    delay: Duration,
+    kept: Received,
+) {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read);
+    match misbehaviour {
+        Some(Misbehaviour::EndlessGreetingLine(bytes)) => {
+            return flood(&mut write, b"220-", b"x", bytes).await;
+        }
+        Some(Misbehaviour::TrickledGreeting) => {
+            let _ = write.write_all(b"220-").await;
+            while write.write_all(b"x").await.is_ok() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            return;
+        }
+        _ => {}
+    }
+    let _ = write.write_all(b"220 fake ESMTP\r\n").await;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match lines.read_line(&mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+        let reply: &[u8] = match (verb.as_str(), misbehaviour) {
+            ("EHLO", Some(Misbehaviour::EndlessEhloReply(bytes))) => {
+                return flood(&mut write, b"250-fake\r\n", b"250-x\r\n", bytes).await;
+            }
+            ("EHLO", _) => b"250-fake\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n",
+            ("DATA", _) => {
+                let _ = write.write_all(b"354 go on\r\n").await;
+                let Some(body) = read_message(&mut lines).await else {
+                    return;
+                };
+                if let Some(Misbehaviour::EndlessLineAfterData(bytes)) = misbehaviour {
+                    return flood(&mut write, b"250-", b"y", bytes).await;
+                }
+                kept.lock().expect("lock").push(body);
+                tokio::time::sleep(delay).await;
+                b"250 2.0.0 taken\r\n"
+            }
+            ("QUIT", _) => {
+                let _ = write.write_all(b"221 bye\r\n").await;
+                return;
+            }
+            _ => b"250 ok\r\n",
+        };
+        if write.write_all(reply).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// Reads a message up to its final dot; returns its body, dot-stuffing undone.
@@ -114,67 +143,4 @@ async fn read_message<R: AsyncBufReadExt + Unpin>(lines: &mut R) -> Option<Vec<u
         let text = line.strip_prefix(b".").unwrap_or(&line);
         body.extend_from_slice(text);
     }
-}
-
-async fn skip_message<R: AsyncBufReadExt + Unpin>(lines: &mut R) {
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        match lines.read_until(b'\n', &mut line).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) if line == b".\r\n" => return,
-            Ok(_) => {}
-        }
-    }
-}
-
-/// Messages a [`sink`] took.
-pub type Received = Arc<Mutex<Vec<Vec<u8>>>>;
-
-/// A server that takes every message, after `delay` before each reply to the end of DATA;
-/// returns its port and what it received.
-pub async fn sink(delay: Duration) -> (u16, Received) {
-    let (listener, port) = listener().await;
-    let received: Received = Arc::default();
-    let kept = received.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let kept = kept.clone();
-            tokio::spawn(async move {
-                let (read, mut write) = stream.into_split();
-                let mut lines = BufReader::new(read);
-                let _ = write.write_all(b"220 sink ESMTP\r\n").await;
-                let mut line = String::new();
-                loop {
-                    line.clear();
-                    match lines.read_line(&mut line).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(_) => {}
-                    }
-                    let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
-                    let reply: &[u8] = match verb.as_str() {
-                        "EHLO" => b"250-sink\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n",
-                        "DATA" => {
-                            let _ = write.write_all(b"354 go on\r\n").await;
-                            let Some(body) = read_message(&mut lines).await else {
-                                return;
-                            };
-                            kept.lock().expect("lock").push(body);
-                            tokio::time::sleep(delay).await;
-                            b"250 2.0.0 taken\r\n"
-                        }
-                        "QUIT" => {
-                            let _ = write.write_all(b"221 bye\r\n").await;
-                            return;
-                        }
-                        _ => b"250 ok\r\n",
-                    };
-                    if write.write_all(reply).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (port, received)
 }
