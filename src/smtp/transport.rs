@@ -4,10 +4,11 @@
 //! round trips per message when each job starts from scratch, as Camunda's connector does.
 //! Reusing sessions keeps a process that sends mail in a loop at the speed of the server.
 //!
-//! We open the socket ourselves and hand it to lettre: lettre writes a message body and its
-//! final `.` in two writes, and without TCP_NODELAY the second one waits for the server's
-//! delayed ACK, about 40 ms per message. Our socket also carries our TLS settings, for
-//! implicit TLS and (through [`super::starttls`]) for STARTTLS alike.
+//! We open the socket ourselves and hand it to lettre, with TCP_NODELAY (a small last write
+//! would otherwise wait for the server's delayed ACK, about 40 ms per message) and our TLS
+//! settings, for implicit TLS and (through [`super::starttls`]) for STARTTLS alike. lettre
+//! speaks the commands and reads the replies, through the bound of [`super::wire`]; the
+//! message body goes through our own handle on the stream ([`super::data`]), streamed.
 
 use std::net::SocketAddr;
 use std::time::Duration;
