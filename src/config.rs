@@ -97,6 +97,15 @@ pub struct OperationArgs {
         value_parser = clap::value_parser!(u64).range(1024..=1024 * 1024 * 1024)
     )]
     pub max_response_bytes: u64,
+    /// Bytes of documents one job may hold on disk: a read's attachments spooled for the
+    /// document store, a send's referenced documents downloaded (their total).
+    #[arg(
+        long,
+        env = "EMAIL_MAX_DOCUMENT_BYTES",
+        default_value_t = crate::documents::disk::DEFAULT_MAX_DOCUMENT_BYTES,
+        value_parser = clap::value_parser!(u64).range(1024..)
+    )]
+    pub max_document_bytes: u64,
 }
 
 impl OperationArgs {

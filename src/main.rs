@@ -139,6 +139,7 @@ async fn shutdown_signal() {
 }
 
 fn registry(operations: &OperationArgs) -> Result<Registry, String> {
+    email_connector::documents::disk::set_max_document_bytes(operations.max_document_bytes);
     Registry::standard(
         &operations.job_type_prefix,
         operations.enabled().as_deref(),

@@ -11,6 +11,7 @@ use base64::Engine;
 use mail_parser::{MessageParser, MimeHeaders};
 use serde_json::{Value, json};
 use support::documents::DocumentStore;
+use support::fake_smtp::sink;
 use support::gateway::Outcome;
 use support::mailbox::{clear_inbox, fetch_by_subject, write_maildir};
 use support::{Jobs, testbed, unique};
@@ -377,4 +378,138 @@ async fn an_attachment_the_store_finds_too_large_is_marked_and_the_read_complete
     assert!(reason.contains("413"), "{reason}");
     assert_eq!(response["plainTextBody"], "The contract is attached.");
     assert_eq!(store.count(), 0);
+}
+
+/// A send to a sink on loopback that keeps what it takes.
+fn send_to_sink(port: u16, subject: &str, attachments: Value) -> Value {
+    json!({
+        "authentication": { "type": "none" },
+        "server": { "host": "127.0.0.1", "port": port, "security": "none", "timeoutSeconds": 120 },
+        "from": "docs@example.test", "to": "sink@example.test",
+        "subject": subject, "body": "attached", "attachments": attachments
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_referenced_document_is_streamed_to_the_server_in_little_memory() {
+    let store = DocumentStore::start().await;
+    let url = store.url();
+    let limit = (128 * MIB).to_string();
+    let jobs = Jobs::start_with(
+        "smtp",
+        &[
+            ("CAMUNDA_REST_ADDRESS", &url),
+            ("EMAIL_MAX_DOCUMENT_BYTES", &limit),
+        ],
+    )
+    .await;
+    let (port, received) = sink(Duration::ZERO).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for (megabytes, seed) in [(20, 21), (100, 22)] {
+        let document = payload(megabytes * 1_000_000, seed);
+        let reference = store.put(&document, "big.bin", "application/octet-stream");
+        let before = jobs.worker_peak_rss();
+        let key = jobs.gateway.create_job(
+            "email:smtp:send:1",
+            send_to_sink(port, &format!("{megabytes} MB"), json!([reference])),
+            json!({ "resultVariable": "r" }),
+            3,
+        );
+        let response = completed(jobs.gateway.wait_outcome(key, WAIT).await);
+        assert_eq!(response["sent"], true);
+        let after = jobs.worker_peak_rss();
+        println!(
+            "smtp:send of a {megabytes} MB referenced document: worker peak RSS {:.1} MB before, {:.1} MB after",
+            before as f64 / 1e6,
+            after as f64 / 1e6
+        );
+        assert!(
+            after < 100 * 1000 * 1000,
+            "peak RSS {:.0} MB for a {megabytes} MB document",
+            after as f64 / 1e6
+        );
+        let body = received.lock().expect("lock").pop().expect("a message");
+        if megabytes == 20 {
+            let message = MessageParser::default().parse(&body[..]).expect("parse");
+            let attached = message.attachments().next().expect("the attachment");
+            assert!(
+                attached.contents() == document.as_slice(),
+                "the bytes arrived"
+            );
+        } else {
+            assert!(
+                body.len() > document.len() * 4 / 3,
+                "{} bytes arrived",
+                body.len()
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_over_the_limit_are_refused_by_their_declared_size_and_as_they_come() {
+    let store = DocumentStore::start().await;
+    let url = store.url();
+    let jobs = Jobs::start_with(
+        "smtp",
+        &[
+            ("CAMUNDA_REST_ADDRESS", &url),
+            ("EMAIL_MAX_DOCUMENT_BYTES", "1000000"),
+        ],
+    )
+    .await;
+    let (port, received) = sink(Duration::ZERO).await;
+    let small = store.put(&payload(600_000, 1), "a.bin", "application/octet-stream");
+    let also_small = store.put(&payload(600_000, 2), "b.bin", "application/octet-stream");
+    // Declared sizes: the second goes past the total before anything is downloaded.
+    let (retries, message, _) = jobs
+        .fails(
+            "send",
+            send_to_sink(port, "declared", json!([small.clone(), also_small])),
+        )
+        .await;
+    assert_eq!(retries, 0, "{message}");
+    assert!(
+        message.starts_with("INVALID_INPUT") && message.contains("/attachments/1:"),
+        "{message}"
+    );
+    assert!(message.contains("EMAIL_MAX_DOCUMENT_BYTES"), "{message}");
+    // A store that says less than it sends is stopped as the bytes come.
+    let mut lying = store.put(&payload(3_000_000, 3), "c.bin", "application/octet-stream");
+    lying["metadata"]["size"] = json!(10);
+    let (retries, message, _) = jobs
+        .fails(
+            "send",
+            send_to_sink(
+                port,
+                "lying",
+                json!([{ "fileName": "x", "content": "aGk=" }, lying]),
+            ),
+        )
+        .await;
+    assert_eq!(retries, 0, "{message}");
+    assert!(
+        message.starts_with("INVALID_INPUT") && message.contains("/attachments/1:"),
+        "{message}"
+    );
+    // Too many attachments, whatever their size.
+    let many: Vec<Value> = (0..101)
+        .map(|_| json!({ "fileName": "x", "content": "aGk=" }))
+        .collect();
+    let (_, message, _) = jobs
+        .fails("send", send_to_sink(port, "many", json!(many)))
+        .await;
+    assert!(
+        message.starts_with("INVALID_INPUT") && message.contains("/attachments:"),
+        "{message}"
+    );
+    assert!(
+        received.lock().expect("lock").is_empty(),
+        "nothing was sent"
+    );
+    // Within the limit, it goes.
+    let response = jobs
+        .ok("send", send_to_sink(port, "fits", json!([small])))
+        .await;
+    assert_eq!(response["sent"], true);
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use email_connector::imap::pool::ImapPool;
 use email_connector::mail::server::{Authentication, Endpoint, Security};
+use email_connector::smtp::data::Outgoing;
 use email_connector::smtp::transport::SmtpTransports;
 use lettre::address::{Address, Envelope};
 use secrecy::SecretString;
@@ -78,8 +79,10 @@ async fn an_smtp_session_cancelled_mid_send_never_returns_to_the_pool() {
         vec!["fault2@example.test".parse::<Address>().expect("address")],
     )
     .expect("envelope");
-    let message =
-        b"From: fault2@example.test\r\nTo: fault2@example.test\r\nSubject: pool\r\n\r\nbody\r\n";
+    let message = &Outgoing::text(
+        b"From: fault2@example.test\r\nTo: fault2@example.test\r\nSubject: pool\r\n\r\nbody\r\n"
+            .to_vec(),
+    );
 
     transports
         .send(&endpoint, &Authentication::None, &envelope, message)

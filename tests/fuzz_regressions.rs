@@ -128,3 +128,27 @@ fn message_json_inputs() {
         assert!(text.len() <= limits.max_response_bytes, "{name}");
     }
 }
+
+#[tokio::test]
+async fn smtp_reply_inputs() {
+    use email_connector::smtp::starttls::read_reply;
+    use email_connector::smtp::wire::{Bounded, MAX_REPLY_LINES};
+    let all = inputs("smtp_reply");
+    assert!(all.len() >= 7);
+    for (name, data) in all {
+        let mut reader = tokio::io::BufReader::with_capacity(64, Bounded::new(&data[..]));
+        let mut replies = Vec::new();
+        while let Ok(reply) = read_reply(&mut reader, &mut Vec::new()).await {
+            assert!(reply.lines.len() <= MAX_REPLY_LINES, "{name}");
+            replies.push(reply.code);
+        }
+        let expected: &[u16] = match name.rsplit('/').next().unwrap_or("") {
+            "greeting" => &[220],
+            "ehlo" => &[250],
+            "data" => &[354, 250, 221],
+            "rejected" => &[550],
+            _ => &[],
+        };
+        assert_eq!(replies, expected, "{name}");
+    }
+}

@@ -7,6 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::fake_smtp::{Misbehaviour, hostile};
 use support::gateway::{Outcome, TestGateway};
 use support::mailbox::{append, clear_inbox, fetch_by_subject, flags_by_message_id};
 use support::{WorkerProcess, testbed, unique};
@@ -491,4 +492,53 @@ async fn one_mail_with_a_huge_subject_does_not_break_every_listing() {
         )
         .await;
     assert_eq!(found.as_array().map(Vec::len), Some(1), "{found}");
+}
+
+/// A send to a fake server on `port`, no login, in clear text.
+fn fake_send(port: u16, timeout_seconds: u64) -> Value {
+    json!({
+        "authentication": { "type": "none" },
+        "server": { "host": "127.0.0.1", "port": port, "security": "none", "timeoutSeconds": timeout_seconds },
+        "from": "a@example.test", "to": "b@example.test", "subject": "s", "body": "b"
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_smtp_server_can_neither_grow_the_worker_nor_hold_a_job() {
+    const FLOOD: usize = 300 * 1024 * 1024;
+    let h = Harness::start(&[]).await;
+    for misbehaviour in [
+        Misbehaviour::EndlessGreetingLine(FLOOD),
+        Misbehaviour::EndlessEhloReply(FLOOD),
+        Misbehaviour::EndlessLineAfterData(FLOOD),
+    ] {
+        let port = hostile(misbehaviour).await;
+        let started = Instant::now();
+        let (_, message) = h.fails("smtp:send", fake_send(port, 30)).await;
+        let peak = h.peak_rss();
+        assert!(
+            peak < 150 * 1000 * 1000,
+            "{misbehaviour:?}: the worker's peak RSS is {:.0} MB",
+            peak as f64 / 1e6
+        );
+        assert!(
+            message.starts_with("CONNECTION_FAILED") && message.contains("reply"),
+            "{misbehaviour:?}: {message}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{misbehaviour:?}: {:?}",
+            started.elapsed()
+        );
+    }
+    // A reply trickled for ever ends with the job's timeout.
+    let port = hostile(Misbehaviour::TrickledGreeting).await;
+    let started = Instant::now();
+    let (_, message) = h.fails("smtp:send", fake_send(port, 3)).await;
+    assert!(message.starts_with("TIMEOUT"), "{message}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
 }

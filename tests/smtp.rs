@@ -633,3 +633,46 @@ async fn fields_left_empty_in_the_modeler_arrive_as_null_and_mean_not_set() {
         "{message}"
     );
 }
+
+/// Sends wait on the server, not on the CPU: 16 of them on 16 slots, against a server that
+/// takes a second to accept each message, take about a second in all, not several.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_sends_to_a_slow_server_run_side_by_side() {
+    let (port, received) = support::fake_smtp::sink(Duration::from_secs(1)).await;
+    let gateway = TestGateway::start().await;
+    // A backlog before the worker starts: only polling finds it.
+    let keys: Vec<i64> = (0..16)
+        .map(|i| {
+            gateway.create_job(
+                SEND,
+                json!({
+                    "authentication": { "type": "none" },
+                    "server": { "host": "127.0.0.1", "port": port, "security": "none", "timeoutSeconds": 30 },
+                    "from": "a@example.test", "to": "b@example.test",
+                    "subject": format!("parallel {i}"), "body": "b"
+                }),
+                json!({ "resultVariable": "r" }),
+                3,
+            )
+        })
+        .collect();
+    let _worker = WorkerProcess::start(&gateway.url(), &[("EMAIL_MAX_JOBS_ACTIVE", "16")]);
+    let deadline = std::time::Instant::now() + WAIT;
+    while received.lock().expect("lock").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no message arrived");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let first = std::time::Instant::now();
+    for key in keys {
+        assert!(matches!(
+            gateway.wait_outcome(key, WAIT).await,
+            Outcome::Completed { .. }
+        ));
+    }
+    let all = first.elapsed();
+    assert_eq!(received.lock().expect("lock").len(), 16);
+    assert!(
+        all < Duration::from_millis(1800),
+        "16 sends of about 1 s each took {all:?} after the first arrived: they waited for one another"
+    );
+}

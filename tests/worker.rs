@@ -250,6 +250,42 @@ async fn max_jobs_active_bounds_running_jobs_across_stream_and_backlog() {
     worker.shutdown().await;
 }
 
+/// Jobs that wait on I/O (a slow mail server) must fill every slot at once, whatever other job
+/// types sit idle in long polls: 16 jobs of 400 ms with 16 slots take about one job's time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_fills_every_slot_while_other_job_types_wait_idle() {
+    let gateway = TestGateway::start().await;
+    let probe = Arc::new(Probe::default());
+    let keys: Vec<i64> = (0..16)
+        .map(|_| {
+            gateway.create_job(
+                "email:test:sleep:1",
+                json!({ "sleepMs": 400 }),
+                headers(),
+                3,
+            )
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let mut slow = settings(16);
+    // Idle types' long polls last as long as in production.
+    slow.poll_request_timeout = Duration::from_secs(20);
+    let worker = start_worker(gateway_config(&gateway.url()), &probe, slow);
+    for key in &keys {
+        assert!(matches!(
+            gateway.wait_outcome(*key, WAIT).await,
+            Reported::Completed { .. }
+        ));
+    }
+    let elapsed = started.elapsed();
+    let peak = probe.peak.load(Ordering::SeqCst);
+    assert!(
+        peak >= 15 && elapsed < Duration::from_millis(1100),
+        "16 jobs of 400 ms on 16 slots: peak concurrency {peak}, {elapsed:?} in all"
+    );
+    worker.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_completion_commits_only_when_the_gateway_accepts() {
     let gateway = TestGateway::start().await;

@@ -11,7 +11,8 @@ use crate::error::Result;
 /// Uploads `attachments` (in message order) and replaces `response["attachments"]` with one
 /// entry per attachment: `fileName`, `contentType`, `size` (decoded bytes), `inline`,
 /// `contentId` and `document`, the store's reference, instead of `content`. An attachment the
-/// store refuses as too large gets `truncated: true` and `documentError` instead.
+/// store refuses as too large, or the spool did not keep (over the job's allowance), gets
+/// `truncated: true` and `documentError` instead.
 pub async fn attach_documents(
     response: &mut Value,
     attachments: &[Spooled],
@@ -26,6 +27,12 @@ pub async fn attach_documents(
             "inline": attachment.inline,
             "contentId": attachment.content_id,
         });
+        if let Some(reason) = &attachment.refused {
+            entry["truncated"] = json!(true);
+            entry["documentError"] = json!(reason);
+            entries.push(entry);
+            continue;
+        }
         match store.upload(attachment).await? {
             Upload::Stored(reference) => entry["document"] = reference,
             // As an inline attachment over the size limit: listed, marked, and the mail itself

@@ -4,6 +4,7 @@
 
 pub mod attach;
 mod decode;
+pub mod disk;
 pub mod spool;
 pub mod store;
 

@@ -2,7 +2,9 @@
 //! chunks (IMAP partial fetches, POP3 RETR lines) and each attachment's decoded bytes go to a
 //! file of their own in a private temporary directory, so a 20 MB attachment never sits in
 //! memory. The files are then streamed to the document store, and the directory is removed
-//! when the [`Spool`] is dropped, however the job ends.
+//! when the [`Spool`] is dropped, however the job ends. What one job writes is counted against
+//! its [`Allowance`] as it is written: an attachment that does not fit is removed and marked
+//! `refused`, and the attachments after it still get their chance.
 //!
 //! Bodies are the first `text/plain` and the first `text/html` leaf that are not marked as
 //! attachments (they are in the read response already); every other leaf, attached messages
@@ -15,6 +17,8 @@ use std::path::{Path, PathBuf};
 use mail_parser::{MessageParser, MimeHeaders};
 
 use super::decode::{decode_base64, decode_quoted_printable, is_base64};
+pub use super::disk::SpoolDir;
+use super::disk::{Allowance, describe_limit};
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::normalize::sanitize_file_name;
 
@@ -35,6 +39,8 @@ pub struct Spooled {
     pub size: u64,
     pub inline: bool,
     pub content_id: Option<String>,
+    /// Why the content was not kept (over the job's allowance); the file is gone then.
+    pub refused: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -65,7 +71,8 @@ enum State {
 
 /// Walks one message; feed it the raw bytes in order, then call [`Spool::finish`].
 pub struct Spool {
-    dir: PathBuf,
+    dir: Option<SpoolDir>,
+    allowance: Allowance,
     boundaries: Vec<Vec<u8>>,
     state: State,
     line: Vec<u8>,
@@ -76,22 +83,15 @@ pub struct Spool {
 }
 
 impl Spool {
+    /// A spool under the process's per-job allowance (`EMAIL_MAX_DOCUMENT_BYTES`).
     pub fn new() -> Result<Spool> {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "email-connector-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).map_err(|e| {
-            EmailError::new(
-                ErrorCode::Internal,
-                format!("cannot create a spool directory for attachments: {e}"),
-            )
-        })?;
+        Self::with_allowance(Allowance::per_job())
+    }
+
+    pub fn with_allowance(allowance: Allowance) -> Result<Spool> {
         Ok(Spool {
-            dir,
+            dir: Some(SpoolDir::create()?),
+            allowance,
             boundaries: Vec::new(),
             state: State::Headers(Vec::new()),
             line: Vec::new(),
@@ -103,7 +103,7 @@ impl Spool {
     }
 
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.dir.as_ref().map_or(Path::new(""), SpoolDir::path)
     }
 
     /// Takes the next bytes of the raw message, in any chunking.
@@ -137,7 +137,10 @@ impl Spool {
             self.on_line(&line);
         }
         self.close_part();
-        let dir = SpoolDir(std::mem::take(&mut self.dir));
+        let dir = self
+            .dir
+            .take()
+            .ok_or_else(|| EmailError::internal("the spool is gone"))?;
         if let Some(error) = self.error.take() {
             return Err(EmailError::new(
                 ErrorCode::Internal,
@@ -253,7 +256,7 @@ impl Spool {
             Some("quoted-printable") => TransferEncoding::QuotedPrintable,
             _ => TransferEncoding::Identity,
         };
-        let path = self.dir.join(format!("{index}.part"));
+        let path = self.dir().join(format!("{index}.part"));
         match File::create(&path) {
             Ok(file) => {
                 self.attachments.push(Spooled {
@@ -265,6 +268,7 @@ impl Spool {
                     content_id: message
                         .content_id()
                         .map(|id| id.trim_matches(['<', '>']).to_string()),
+                    refused: None,
                 });
                 self.state = State::Body(Sink::Attachment {
                     writer: BufWriter::with_capacity(64 * 1024, file),
@@ -325,11 +329,29 @@ impl Spool {
                 *owed_break = ends_line;
             }
         }
+        if !self.allowance.take(out.len() as u64) {
+            self.refuse_part();
+            return;
+        }
         if let Err(error) = writer.write_all(&out) {
             self.error.get_or_insert(error);
         }
         if let Some(last) = self.attachments.last_mut() {
             last.size += out.len() as u64;
+        }
+    }
+
+    /// The open attachment does not fit the allowance: its file goes, its bytes are given
+    /// back, and what is left of it is skipped.
+    fn refuse_part(&mut self) {
+        self.state = State::Body(Sink::Skip);
+        if let Some(last) = self.attachments.last_mut() {
+            let _ = std::fs::remove_file(&last.path);
+            self.allowance.give_back(last.size);
+            last.refused = Some(format!(
+                "the attachment was not kept: the attachments of one job may take at most {} on disk; raise it on the worker",
+                describe_limit(self.allowance.limit())
+            ));
         }
     }
 
@@ -346,6 +368,11 @@ impl Spool {
             if encoding == TransferEncoding::Base64 && !pending.is_empty() {
                 decode_base64(&pending, &mut out);
             }
+            if !self.allowance.take(out.len() as u64) {
+                drop(writer);
+                self.refuse_part();
+                return;
+            }
             let written = writer.write_all(&out).and_then(|()| writer.flush());
             if let Err(error) = written {
                 self.error.get_or_insert(error);
@@ -353,25 +380,6 @@ impl Spool {
             if let Some(last) = self.attachments.last_mut() {
                 last.size += out.len() as u64;
             }
-        }
-    }
-}
-
-/// The spool directory; removed with everything in it when dropped.
-pub struct SpoolDir(PathBuf);
-
-impl Drop for SpoolDir {
-    fn drop(&mut self) {
-        if !self.0.as_os_str().is_empty() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-impl Drop for Spool {
-    fn drop(&mut self) {
-        if !self.dir.as_os_str().is_empty() {
-            let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 }

@@ -113,3 +113,26 @@ fn an_endless_header_line_is_skipped_in_bounded_memory() {
     assert_eq!(attachments.len(), 1);
     assert_eq!(std::fs::read(&attachments[0].path).unwrap(), b"kept");
 }
+
+#[test]
+fn what_does_not_fit_the_allowance_is_refused_and_the_rest_still_kept() {
+    use crate::documents::disk::Allowance;
+    let (raw, _) = sample();
+    for chunk in [1, 4096, raw.len()] {
+        let mut spool = Spool::with_allowance(Allowance::with_limit(1000)).unwrap();
+        for piece in raw.chunks(chunk) {
+            spool.feed(piece);
+        }
+        let (attachments, _dir) = spool.finish().unwrap();
+        let refused = attachments[0].refused.as_deref().unwrap_or_default();
+        assert!(refused.contains("EMAIL_MAX_DOCUMENT_BYTES"), "{refused}");
+        assert!(!attachments[0].path.exists(), "the refused file is gone");
+        assert!(attachments[1..].iter().all(|a| a.refused.is_none()));
+        assert_eq!(std::fs::read(&attachments[2].path).unwrap(), b"a,b\r\n1,2");
+        let on_disk: u64 = attachments[1..]
+            .iter()
+            .map(|a| std::fs::metadata(&a.path).unwrap().len())
+            .sum();
+        assert!(on_disk <= 1000, "{on_disk} bytes on disk");
+    }
+}

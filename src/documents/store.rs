@@ -11,16 +11,15 @@ use reqwest::multipart::{Form, Part};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::disk::{Allowance, describe_limit};
 use super::spool::Spooled;
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::gateway::Credentials;
 
 /// The store's answer to an upload is a small JSON object; anything longer is not one.
 const MAX_REFERENCE_BYTES: usize = 64 * 1024;
-/// A referenced document larger than this is not put into a mail.
-pub const MAX_DOWNLOAD_BYTES: u64 = 100 * 1024 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -244,10 +243,16 @@ impl DocumentStore {
         Ok(Upload::Stored(reference))
     }
 
-    /// The bytes of a referenced document, read as they stream in and capped at
-    /// [`MAX_DOWNLOAD_BYTES`]. A document the store does not have is `INVALID_INPUT` naming
-    /// `pointer`.
-    pub async fn download(&self, reference: &DocumentReference, pointer: &str) -> Result<Vec<u8>> {
+    /// Writes a referenced document to `path` as it streams in, counting its bytes against
+    /// `allowance` (the store's word on the size is checked too, but not trusted). A document
+    /// the store does not have, or one over the allowance, is `INVALID_INPUT` naming `pointer`.
+    pub async fn download(
+        &self,
+        reference: &DocumentReference,
+        pointer: &str,
+        path: &Path,
+        allowance: &mut Allowance,
+    ) -> Result<()> {
         let url = format!(
             "{}/{}",
             self.endpoint,
@@ -283,22 +288,28 @@ impl DocumentStore {
             }
             return Err(error);
         }
-        if response
-            .content_length()
-            .is_some_and(|l| l > MAX_DOWNLOAD_BYTES)
-        {
-            return Err(too_large(pointer));
+        let room = allowance.limit().saturating_sub(allowance.used());
+        if response.content_length().is_some_and(|l| l > room) {
+            return Err(too_large(pointer, allowance));
         }
-        let mut bytes = Vec::new();
+        let spool_error = |e: std::io::Error| {
+            EmailError::new(
+                ErrorCode::Internal,
+                format!("cannot spool a document to disk: {e}"),
+            )
+        };
+        let file = tokio::fs::File::create(path).await.map_err(spool_error)?;
+        let mut file = tokio::io::BufWriter::with_capacity(64 * 1024, file);
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| self.unreachable(&e))?;
-            if (bytes.len() + chunk.len()) as u64 > MAX_DOWNLOAD_BYTES {
-                return Err(too_large(pointer));
+            if !allowance.take(chunk.len() as u64) {
+                return Err(too_large(pointer, allowance));
             }
-            bytes.extend_from_slice(&chunk);
+            file.write_all(&chunk).await.map_err(spool_error)?;
         }
-        Ok(bytes)
+        file.flush().await.map_err(spool_error)?;
+        Ok(())
     }
 
     async fn refused(&self, status: reqwest::StatusCode, body: &[u8], doing: &str) -> EmailError {
@@ -332,10 +343,13 @@ pub enum Upload {
     TooLarge(String),
 }
 
-fn too_large(pointer: &str) -> EmailError {
+/// A document that does not fit what is left of the job's allowance.
+pub fn too_large(pointer: &str, allowance: &Allowance) -> EmailError {
     EmailError::invalid_input(format!(
-        "{pointer}: the document is larger than {} MiB",
-        MAX_DOWNLOAD_BYTES / (1024 * 1024)
+        "{pointer}: the documents of one send may total at most {}; this one goes past it \
+         (the ones before it take {} bytes); raise it on the worker or send fewer",
+        describe_limit(allowance.limit()),
+        allowance.used()
     ))
 }
 

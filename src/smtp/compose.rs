@@ -10,6 +10,7 @@ use lettre::message::header::ContentTransferEncoding;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Body, Mailbox, Mailboxes, MultiPart, SinglePart};
 
+use super::data::Content as AttachmentContent;
 use super::send::{SendInput, StringOrList};
 use crate::error::{EmailError, Result};
 use crate::mail::server::{Authentication, Endpoint};
@@ -42,6 +43,8 @@ pub(super) struct PreparedMessage {
     pub(super) endpoint: Endpoint,
     pub(super) authentication: Authentication,
     pub(super) message: Message,
+    /// Each attachment's content and the placeholder that stands for it in `message`.
+    pub(super) contents: Vec<(String, AttachmentContent)>,
     pub(super) subject: String,
     pub(super) message_id: String,
 }
@@ -116,19 +119,18 @@ fn message_id_for(job: &JobContext, domain: &str) -> String {
     }
 }
 
-/// An attachment's body. lettre sends ASCII that contains control characters (NUL among
-/// them) as 7bit, which mail servers rewrite (Dovecot turns NUL into 0x80); such bytes go as
-/// base64, which no server touches.
-fn attachment_body(bytes: Vec<u8>) -> Body {
-    let control = |b: &u8| (*b < 0x20 && !matches!(b, b'\t' | b'\r' | b'\n')) || *b == 0x7f;
-    if bytes.iter().any(control) {
-        match Body::new_with_encoding(bytes, ContentTransferEncoding::Base64) {
-            Ok(body) => body,
-            Err(bytes) => Body::new(bytes),
-        }
-    } else {
-        Body::new(bytes)
-    }
+/// An attachment's body in the message lettre builds: a random placeholder, sent as base64,
+/// that [`super::data`] replaces with the content encoded as it is sent, so lettre never
+/// holds (and copies) a large attachment. Every attachment goes as base64, which no server
+/// rewrites (7bit with a NUL in it came out of Dovecot as 0x80). Returns the body and the
+/// text that stands for the content in the formatted message.
+fn placeholder_body() -> Result<(Body, String)> {
+    // 48 bytes: one base64 line of 64 characters, never split by lettre's line wrapping.
+    let marker: String = (0..48).map(|_| fastrand::alphanumeric()).collect();
+    let text = base64::engine::general_purpose::STANDARD.encode(marker.as_bytes());
+    let body = Body::new_with_encoding(marker, ContentTransferEncoding::Base64)
+        .map_err(|_| EmailError::internal("an attachment placeholder"))?;
+    Ok((body, text))
 }
 
 pub(super) fn prepare(mut input: SendInput, job: &JobContext) -> Result<PreparedMessage> {
@@ -227,6 +229,7 @@ pub(super) fn prepare(mut input: SendInput, job: &JobContext) -> Result<Prepared
     }
 
     let mut attachments = Vec::new();
+    let mut contents = Vec::new();
     for (index, attachment) in input.attachments.iter_mut().flatten().enumerate() {
         let pointer = format!("/attachments/{index}");
         let forms = usize::from(attachment.content.is_some())
@@ -265,14 +268,13 @@ pub(super) fn prepare(mut input: SendInput, job: &JobContext) -> Result<Prepared
                 }
             }
         };
-        let bytes = match (&attachment.content, attachment.downloaded.take()) {
+        let bytes = match (attachment.content.take(), attachment.downloaded.take()) {
             (Some(content), _) => {
-                let compact: String = content
-                    .chars()
-                    .filter(|c| !c.is_ascii_whitespace())
-                    .collect();
-                match base64::engine::general_purpose::STANDARD.decode(compact.as_bytes()) {
-                    Ok(b) => Some(b),
+                // The job's text is dropped once decoded: only the bytes are kept.
+                let mut compact = content.into_bytes();
+                compact.retain(|b| !b.is_ascii_whitespace());
+                match base64::engine::general_purpose::STANDARD.decode(&compact) {
+                    Ok(b) => Some(AttachmentContent::Memory(b)),
                     Err(e) => {
                         problems.add(
                             &format!("{pointer}/content"),
@@ -282,7 +284,7 @@ pub(super) fn prepare(mut input: SendInput, job: &JobContext) -> Result<Prepared
                     }
                 }
             }
-            (None, Some(downloaded)) => Some(downloaded),
+            (None, Some(path)) => Some(AttachmentContent::File(path)),
             (None, None) => {
                 problems.add(
                     &pointer,
@@ -291,10 +293,12 @@ pub(super) fn prepare(mut input: SendInput, job: &JobContext) -> Result<Prepared
                 None
             }
         };
-        if let (Some(t), Some(b)) = (parsed_type, bytes)
+        if let (Some(t), Some(content)) = (parsed_type, bytes)
             && !has_line_break(&file_name)
         {
-            attachments.push(Attachment::new(file_name).body(attachment_body(b), t));
+            let (body, placeholder) = placeholder_body()?;
+            attachments.push(Attachment::new(file_name).body(body, t));
+            contents.push((placeholder, content));
         }
     }
 
@@ -363,6 +367,7 @@ pub(super) fn prepare(mut input: SendInput, job: &JobContext) -> Result<Prepared
         endpoint,
         authentication,
         message,
+        contents,
         subject,
         message_id,
     })

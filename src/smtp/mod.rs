@@ -1,10 +1,12 @@
 //! SMTP: the send operation and the pooled transport behind it.
 
 mod compose;
+pub mod data;
 mod oauth;
 pub mod send;
 pub mod starttls;
 pub mod transport;
+pub mod wire;
 
 use std::sync::Arc;
 

@@ -10,9 +10,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::compose::prepare;
+use super::data::Outgoing;
 use super::transport::SmtpTransports;
-use crate::documents::store::{DocumentMetadata, DocumentReference};
-use crate::error::Result;
+use crate::documents::disk::{Allowance, SpoolDir};
+use crate::documents::store::{DocumentMetadata, DocumentReference, too_large};
+use crate::error::{EmailError, Result};
 use crate::mail::inputs::{Login, Server, Smtp};
 use crate::mail::server::Protocol;
 use crate::operation::{JobContext, MailOperation, Outcome};
@@ -73,10 +75,10 @@ pub(super) struct AttachmentInput {
     pub(super) content_id: Option<String>,
     #[allow(dead_code)]
     pub(super) truncated: Option<bool>,
-    /// The bytes of a referenced document, fetched before the message is built.
+    /// The file a referenced document was downloaded to, before the message is built.
     #[serde(skip)]
     #[schemars(skip)]
-    pub(super) downloaded: Option<Vec<u8>>,
+    pub(super) downloaded: Option<std::path::PathBuf>,
 }
 
 impl AttachmentInput {
@@ -219,16 +221,18 @@ impl MailOperation for SendOperation {
     ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
             let mut input = input;
-            fetch_documents(&mut input).await?;
+            // The downloaded documents stay on disk until the message has gone.
+            let _documents = fetch_documents(&mut input).await?;
             let prepared = prepare(input, job)?;
             let envelope = prepared.message.envelope().clone();
-            let formatted = prepared.message.formatted();
+            let message = Outgoing::assemble(prepared.message.formatted(), prepared.contents)
+                .ok_or_else(|| EmailError::internal("an attachment placeholder went missing"))?;
             self.transports
                 .send(
                     &prepared.endpoint,
                     &prepared.authentication,
                     &envelope,
-                    &formatted,
+                    &message,
                 )
                 .await?;
             Ok(Outcome::respond(json!({
@@ -240,200 +244,54 @@ impl MailOperation for SendOperation {
     }
 }
 
-/// Downloads every referenced document into its entry, before the message is built.
-async fn fetch_documents(input: &mut SendInput) -> Result<()> {
-    for (index, attachment) in input.attachments.iter_mut().flatten().enumerate() {
-        let pointer = format!("/attachments/{index}");
-        if attachment.content.is_some() {
-            continue;
-        }
-        let Some(reference) = attachment.reference() else {
-            continue;
-        };
-        let store = crate::documents::store(&pointer)?;
-        attachment.downloaded = Some(store.download(&reference, &pointer).await?);
+/// More attachments than this in one send are refused: no mail needs them, and each costs a
+/// download and a part.
+pub const MAX_ATTACHMENTS: usize = 100;
+
+/// Downloads every referenced document to a file of the job's spool, before the message is
+/// built. Their sizes as the references give them are checked against the job's allowance
+/// (`EMAIL_MAX_DOCUMENT_BYTES`) before anything is downloaded, and the bytes as they come.
+async fn fetch_documents(input: &mut SendInput) -> Result<Option<SpoolDir>> {
+    let Some(attachments) = input.attachments.as_mut() else {
+        return Ok(None);
+    };
+    if attachments.len() > MAX_ATTACHMENTS {
+        return Err(EmailError::invalid_input(format!(
+            "/attachments: {} attachments; one send takes at most {MAX_ATTACHMENTS}",
+            attachments.len()
+        )));
     }
-    Ok(())
+    let references: Vec<(usize, DocumentReference)> = attachments
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.content.is_none())
+        .filter_map(|(i, a)| a.reference().map(|r| (i, r)))
+        .collect();
+    if references.is_empty() {
+        return Ok(None);
+    }
+    let mut declared = Allowance::per_job();
+    for (index, reference) in &references {
+        if !declared.take(reference.metadata.size.unwrap_or(0)) {
+            return Err(too_large(&format!("/attachments/{index}"), &declared));
+        }
+    }
+    let dir = SpoolDir::create()?;
+    let mut allowance = Allowance::per_job();
+    for (index, reference) in references {
+        let pointer = format!("/attachments/{index}");
+        let store = crate::documents::store(&pointer)?;
+        let path = dir.path().join(format!("{index}.document"));
+        store
+            .download(&reference, &pointer, &path, &mut allowance)
+            .await?;
+        if let Some(attachment) = attachments.get_mut(index) {
+            attachment.downloaded = Some(path);
+        }
+    }
+    Ok(Some(dir))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::mail::inputs::decode;
-    use crate::operation::Operation;
-    use serde_json::Value;
-
-    fn base() -> Value {
-        json!({
-            "authentication": { "type": "none" },
-            "server": { "host": "127.0.0.1", "port": 25, "security": "none" },
-            "from": "Sender <sender@example.test>",
-            "to": "a@example.test",
-            "subject": "Hi",
-            "body": "text"
-        })
-    }
-
-    fn formatted(vars: Value) -> String {
-        let job = JobContext {
-            job_key: 42,
-            process_instance_key: 7,
-            retries: 3,
-        };
-        let input = decode(vars).unwrap();
-        String::from_utf8(prepare(input, &job).unwrap().message.formatted()).unwrap()
-    }
-
-    fn problems(vars: Value) -> String {
-        match decode(vars) {
-            Ok(input) => {
-                prepare(input, &JobContext::default())
-                    .err()
-                    .unwrap()
-                    .message
-            }
-            Err(e) => e.message,
-        }
-    }
-
-    #[test]
-    fn control_bytes_in_an_attachment_go_as_base64() {
-        // 00 01 02 03 is ASCII, and lettre sent it as 7bit: Dovecot stored the NUL as 0x80.
-        let mut vars = base();
-        vars["attachments"] = json!([{ "fileName": "raw.bin", "content": "AAECAw==" }]);
-        let text = formatted(vars);
-        let part = text.split("filename=\"raw.bin\"").nth(1).unwrap();
-        assert!(
-            part.contains("Content-Transfer-Encoding: base64") && part.contains("AAECAw=="),
-            "{part}"
-        );
-    }
-
-    #[test]
-    fn attachment_forms_are_exclusive_and_references_need_a_store() {
-        let mut vars = base();
-        vars["attachments"] = json!([
-            { "fileName": "a", "content": "aGk=", "documentId": "d1" },
-            { "contentType": "text/plain" }
-        ]);
-        let m = problems(vars);
-        assert!(
-            m.contains("/attachments/0") && m.contains("/attachments/1"),
-            "{m}"
-        );
-        assert!(m.contains("exactly one of"), "{m}");
-    }
-
-    #[test]
-    fn message_id_comes_from_the_job() {
-        let text = formatted(base());
-        assert!(text.contains("Message-ID: <42.7@example.test>"), "{text}");
-        assert!(text.contains("Content-Type: text/plain"), "{text}");
-        assert!(!text.contains("multipart"), "{text}");
-    }
-
-    #[test]
-    fn both_bodies_are_alternatives_and_attachments_mix() {
-        let mut vars = base();
-        vars["htmlBody"] = json!("<p>html</p>");
-        assert!(formatted(vars.clone()).contains("multipart/alternative"));
-        vars["attachments"] = json!([{ "fileName": "Grüße.txt", "content": "aGVsbG8=" }]);
-        let text = formatted(vars);
-        assert!(text.contains("multipart/mixed"), "{text}");
-        assert!(text.contains("multipart/alternative"), "{text}");
-        assert!(
-            text.contains("filename*0*=utf-8''Gr%C3%BC%C3%9Fe.txt"),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn injection_and_reserved_headers_are_refused_with_pointers() {
-        let mut vars = base();
-        vars["subject"] = json!("Hi\r\nBcc: victim@example.test");
-        vars["to"] = json!(["ok@example.test", "x@example.test\nBcc: y@example.test"]);
-        vars["headers"] = json!({ "X-Ok": "fine", "X-Bad": "a\nb", "From": "evil@example.test", "Content-Type": "text/html", "Bad Name": "v" });
-        vars["attachments"] = json!([{ "fileName": "a\r\n.txt", "content": "!!" }]);
-        let m = problems(vars);
-        for pointer in [
-            "/subject",
-            "/to/1",
-            "/headers/X-Bad",
-            "/headers/From",
-            "/headers/Content-Type",
-            "/headers/Bad Name",
-            "/attachments/0/fileName",
-            "/attachments/0/content",
-        ] {
-            assert!(
-                m.contains(&format!("{pointer}:")),
-                "{pointer} missing in {m}"
-            );
-        }
-        assert!(!m.contains("/headers/X-Ok"), "{m}");
-    }
-
-    #[test]
-    fn recipients_and_bodies_are_required() {
-        let mut vars = base();
-        vars["to"] = json!(null);
-        vars["body"] = json!("");
-        let m = problems(vars);
-        assert!(m.contains("at least one recipient"), "{m}");
-        assert!(m.contains("at least one of body and htmlBody"), "{m}");
-    }
-
-    #[test]
-    fn addresses_as_string_or_list_and_bcc_hidden() {
-        let mut vars = base();
-        vars["to"] = json!("\"Doe, Jane\" <jane@example.test>, bob@example.test");
-        vars["cc"] = json!(["c1@example.test", "c2@example.test"]);
-        vars["bcc"] = json!("hidden@example.test");
-        let job = JobContext {
-            job_key: 1,
-            process_instance_key: 1,
-            retries: 1,
-        };
-        let prepared = prepare(decode(vars).unwrap(), &job).unwrap();
-        let envelope: Vec<String> = prepared
-            .message
-            .envelope()
-            .to()
-            .iter()
-            .map(|a| a.to_string())
-            .collect();
-        assert_eq!(envelope.len(), 5, "{envelope:?}");
-        assert!(envelope.contains(&"hidden@example.test".to_string()));
-        let text = String::from_utf8(prepared.message.formatted()).unwrap();
-        assert!(!text.contains("hidden@example.test"), "{text}");
-        // "Doe, Jane" travels as an encoded word, which keeps the comma out of the list syntax.
-        assert!(
-            text.contains("=?utf-8?b?RG9lLCBKYW5l?= <jane@example.test>, bob@example.test"),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn field_headers_conflict_only_when_both_are_given() {
-        let mut vars = base();
-        vars["headers"] = json!({ "Reply-To": "r@example.test" });
-        assert!(formatted(vars.clone()).contains("Reply-To: r@example.test"));
-        vars["replyTo"] = json!("s@example.test");
-        assert!(problems(vars).contains("/headers/Reply-To"));
-    }
-
-    #[test]
-    fn schema_compiles_and_rejects_unknown_nested_fields() {
-        let op = SendOperation::new(Arc::new(SmtpTransports::new(true)));
-        let schema = crate::schema::InputSchema::compile(&op.schema()).unwrap();
-        schema.validate(&base()).unwrap();
-        let mut vars = base();
-        vars["attachments"] = json!([{ "fileName": "a", "content": "", "extra": 1 }]);
-        vars["server"]["port"] = json!("25");
-        vars["someProcessVariable"] = json!({ "anything": true });
-        let m = schema.validate(&vars).unwrap_err().message;
-        assert!(m.contains("/attachments/0"), "{m}");
-        assert!(m.contains("/server/port"), "{m}");
-        assert!(!m.contains("someProcessVariable"), "{m}");
-    }
-}
+#[path = "send_tests.rs"]
+mod tests;

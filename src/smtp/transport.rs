@@ -4,10 +4,11 @@
 //! round trips per message when each job starts from scratch, as Camunda's connector does.
 //! Reusing sessions keeps a process that sends mail in a loop at the speed of the server.
 //!
-//! We open the socket ourselves and hand it to lettre: lettre writes a message body and its
-//! final `.` in two writes, and without TCP_NODELAY the second one waits for the server's
-//! delayed ACK, about 40 ms per message. Our socket also carries our TLS settings, for
-//! implicit TLS and (through [`super::starttls`]) for STARTTLS alike.
+//! We open the socket ourselves and hand it to lettre, with TCP_NODELAY (a small last write
+//! would otherwise wait for the server's delayed ACK, about 40 ms per message) and our TLS
+//! settings, for implicit TLS and (through [`super::starttls`]) for STARTTLS alike. lettre
+//! speaks the commands and reads the replies, through the bound of [`super::wire`]; the
+//! message body goes through our own handle on the stream ([`super::data`]), streamed.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -16,9 +17,12 @@ use futures_util::future::BoxFuture;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream};
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use secrecy::{ExposeSecret, SecretString};
 
+use super::data::Outgoing;
+use super::wire::SmtpStream;
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::idle::IdleSessions;
 use crate::mail::net::{MailStream, open_noting};
@@ -42,10 +46,16 @@ impl AsyncTokioStream for MailStream {
     }
 }
 
+/// One SMTP session: lettre's connection, and our handle on its stream for message bodies.
+pub struct Session {
+    connection: AsyncSmtpConnection,
+    stream: SmtpStream,
+}
+
 /// Idle SMTP sessions, keyed by everything that makes a session different.
 pub struct SmtpTransports {
     pooling: bool,
-    idle: IdleSessions<AsyncSmtpConnection>,
+    idle: IdleSessions<Session>,
 }
 
 impl SmtpTransports {
@@ -62,13 +72,13 @@ impl SmtpTransports {
         endpoint: &Endpoint,
         auth: &Authentication,
         envelope: &Envelope,
-        message: &[u8],
+        message: &Outgoing,
     ) -> Result<()> {
         let key = SessionKey::new(endpoint, auth);
-        let mut connection = match self.idle.take(&key, |c| !c.has_broken()) {
+        let mut session = match self.idle.take(&key, |s| !s.connection.has_broken()) {
             Some(mut idle) => {
                 // Checked before reuse: the server may have closed it while it sat idle.
-                if within(endpoint, idle.test_connected())
+                if within(endpoint, idle.connection.test_connected())
                     .await
                     .unwrap_or(false)
                 {
@@ -79,24 +89,27 @@ impl SmtpTransports {
             }
             None => connect(endpoint, auth, &mut Vec::new()).await?,
         };
-        match within(endpoint, connection.send(envelope, message)).await {
-            Ok(Ok(_)) => {
-                self.give_back(key, connection);
+        match within(endpoint, transaction(&mut session, envelope, message)).await {
+            Ok(Ok(())) => {
+                self.give_back(key, session);
                 Ok(())
             }
-            // lettre closes a session after a failed transaction; it is dropped here.
-            Ok(Err(error)) => Err(classify(&error)),
+            // A session whose transaction failed half-way is closed, never pooled.
+            Ok(Err(error)) => {
+                let _ = within(endpoint, session.connection.abort()).await;
+                Err(error)
+            }
             Err(timeout) => Err(timeout),
         }
     }
 
-    fn give_back(&self, key: SessionKey, connection: AsyncSmtpConnection) {
-        if !self.pooling || connection.has_broken() {
+    fn give_back(&self, key: SessionKey, session: Session) {
+        if !self.pooling || session.connection.has_broken() {
             return;
         }
         // SMTP has no reaper: sessions past their idle time go whenever one comes back.
         drop(self.idle.expired());
-        drop(self.idle.put(key, connection));
+        drop(self.idle.put(key, session));
     }
 
     /// Idle sessions, for metrics.
@@ -107,6 +120,53 @@ impl SmtpTransports {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// MAIL, RCPT for each recipient, DATA on lettre's connection; the message body through our
+/// own handle on the stream, streamed from its pieces; then the server's verdict.
+async fn transaction(session: &mut Session, envelope: &Envelope, message: &Outgoing) -> Result<()> {
+    let connection = &mut session.connection;
+    let mut parameters = Vec::new();
+    let addresses = envelope.from().into_iter().chain(envelope.to());
+    if addresses.map(AsRef::<str>::as_ref).any(|a| !a.is_ascii()) {
+        if !connection
+            .server_info()
+            .supports_feature(Extension::SmtpUtfEight)
+        {
+            return Err(EmailError::new(
+                ErrorCode::MessageRejected,
+                "an address is not ASCII and the server does not offer SMTPUTF8",
+            ));
+        }
+        parameters.push(MailParameter::SmtpUtfEight);
+    }
+    if !message.is_ascii() {
+        if !connection
+            .server_info()
+            .supports_feature(Extension::EightBitMime)
+        {
+            return Err(EmailError::new(
+                ErrorCode::MessageRejected,
+                "the message is not ASCII and the server does not offer 8BITMIME",
+            ));
+        }
+        parameters.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    let failed = |e: lettre::transport::smtp::Error| classify(&e);
+    connection
+        .command(Mail::new(envelope.from().cloned(), parameters))
+        .await
+        .map_err(failed)?;
+    for recipient in envelope.to() {
+        connection
+            .command(Rcpt::new(recipient.clone(), Vec::new()))
+            .await
+            .map_err(failed)?;
+    }
+    connection.command(Data).await.map_err(failed)?;
+    message.write_to(&mut session.stream).await?;
+    session.connection.read_response().await.map_err(failed)?;
+    Ok(())
 }
 
 /// Runs one SMTP step under the server's timeout.
@@ -140,7 +200,7 @@ async fn connect(
     endpoint: &Endpoint,
     auth: &Authentication,
     steps: &mut Vec<String>,
-) -> Result<AsyncSmtpConnection> {
+) -> Result<Session> {
     crate::oauth::mail::connect::<Smtp>(endpoint, auth, steps).await
 }
 
@@ -148,13 +208,13 @@ async fn connect(
 struct Smtp;
 
 impl ConnectOnce for Smtp {
-    type Session = AsyncSmtpConnection;
+    type Session = Session;
     fn connect_once<'a>(
         endpoint: &'a Endpoint,
         auth: &'a Authentication,
         token: Option<&'a SecretString>,
         steps: &'a mut Vec<String>,
-    ) -> BoxFuture<'a, Result<AsyncSmtpConnection>> {
+    ) -> BoxFuture<'a, Result<Session>> {
         Box::pin(connect_once(endpoint, auth, token, steps))
     }
 }
@@ -164,7 +224,7 @@ async fn connect_once(
     auth: &Authentication,
     token: Option<&SecretString>,
     steps: &mut Vec<String>,
-) -> Result<AsyncSmtpConnection> {
+) -> Result<Session> {
     let stream = open_noting(endpoint, steps).await?;
     let hello = ClientId::default();
     let transport: Box<dyn AsyncTokioStream> = if endpoint.security == Security::Starttls {
@@ -174,9 +234,11 @@ async fn connect_once(
     } else {
         Box::new(stream)
     };
+    // Every byte the server sends from here on passes the reply bound.
+    let stream = SmtpStream::new(transport);
     let mut connection = within(
         endpoint,
-        AsyncSmtpConnection::connect_with_transport(transport, &hello),
+        AsyncSmtpConnection::connect_with_transport(Box::new(stream.clone()), &hello),
     )
     .await?
     .map_err(|e| classify(&e))?;
@@ -202,7 +264,7 @@ async fn connect_once(
     } else {
         steps.push("auth: none requested".into());
     }
-    Ok(connection)
+    Ok(Session { connection, stream })
 }
 
 /// Maps a lettre failure to a contract code. The server's reply text is kept: it is what an
@@ -260,8 +322,8 @@ fn classify_reply(code: &str, text: &str) -> ErrorCode {
 /// Connects step by step and describes each step, for the `check` subcommand.
 pub async fn check(endpoint: &Endpoint, auth: &Authentication) -> Result<Vec<String>> {
     let mut steps = Vec::new();
-    let mut connection = connect(endpoint, auth, &mut steps).await?;
-    let _ = within(endpoint, connection.quit()).await;
+    let mut session = connect(endpoint, auth, &mut steps).await?;
+    let _ = within(endpoint, session.connection.quit()).await;
     Ok(steps)
 }
 

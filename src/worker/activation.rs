@@ -3,14 +3,14 @@
 //! to [`super::slots::admit`].
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tracing::{debug, info, warn};
 
-use super::slots::{admit, hand_back};
+use super::slots::{Claim, admit, hand_back};
 use super::{Shared, WorkerStatus};
 use crate::gateway::proto::{ActivateJobsRequest, StreamActivatedJobsRequest};
 
@@ -37,6 +37,19 @@ impl Backoff {
         // Up to 20% jitter so that many replicas do not reconnect in lockstep.
         base + base.mul_f64(fastrand::f64() * 0.2)
     }
+}
+
+/// The longest pause between two looks for a backlog while a job type's stream is open: jobs
+/// the gateway could not push wait at most this long (less once the stream delivers again).
+const BACKLOG_LOOK_MAX: Duration = Duration::from_secs(5);
+
+/// What a job type's stream tells the poll loop of the same type.
+#[derive(Debug, Default)]
+pub(super) struct StreamState {
+    open: AtomicBool,
+    /// Signalled when the stream delivers a job: the type is busy, and jobs the gateway could
+    /// not push to a full worker wait for a poll.
+    delivered: Notify,
 }
 
 /// Sleeps for `delay`, or less if the worker is stopping. Returns whether it is stopping.
@@ -107,6 +120,7 @@ pub(super) async fn watch_gateway(shared: Arc<Shared>, mut stop: watch::Receiver
 pub(super) async fn stream_loop(
     shared: Arc<Shared>,
     job_type: String,
+    state: Arc<StreamState>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut backoff = Backoff::new();
@@ -135,7 +149,7 @@ pub(super) async fn stream_loop(
                     shared.metrics.reconnects.inc();
                 }
                 opened_before = true;
-                let _open = StreamGuard::open(&shared.status);
+                let _open = StreamGuard::open(&shared.status, &state);
                 loop {
                     let next = tokio::select! {
                         m = stream.message() => m,
@@ -147,6 +161,7 @@ pub(super) async fn stream_loop(
                         // after the job arrives, never while waiting for one: an idle stream
                         // of one job type must not hold a slot another type needs.
                         Ok(Some(job)) => {
+                            state.delivered.notify_one();
                             if !admit(&shared, job, &mut stop).await {
                                 return;
                             }
@@ -177,29 +192,43 @@ pub(super) async fn stream_loop(
 }
 
 /// Counts a job stream as open for as long as it lives.
-struct StreamGuard<'a>(&'a WorkerStatus);
+struct StreamGuard<'a>(&'a WorkerStatus, &'a StreamState);
 
 impl<'a> StreamGuard<'a> {
-    fn open(status: &'a WorkerStatus) -> Self {
+    fn open(status: &'a WorkerStatus, state: &'a StreamState) -> Self {
         status.streams_open.fetch_add(1, Ordering::SeqCst);
-        StreamGuard(status)
+        state.open.store(true, Ordering::SeqCst);
+        StreamGuard(status, state)
     }
 }
 
 impl Drop for StreamGuard<'_> {
     fn drop(&mut self) {
+        self.1.open.store(false, Ordering::SeqCst);
         self.0.streams_open.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
+/// Polls for jobs. A type that found jobs last time asks again at once, without waiting at
+/// the gateway, for every free slot no other poll has claimed. An idle type waits at the
+/// gateway (long polling) for one job only, so the slot it holds meanwhile is all that idle
+/// types keep from a busy one; while its job stream is open it does not wait there at all
+/// (the stream brings new jobs) and only looks for a backlog now and then, or as soon as the
+/// stream delivers.
 pub(super) async fn poll_loop(
     shared: Arc<Shared>,
     job_type: String,
+    stream: Arc<StreamState>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut backoff = Backoff::new();
     let fetch_variable = fetch_variables(&shared, &job_type);
+    // The first poll looks for a backlog at once.
+    let mut busy = true;
+    let mut backlog_look = shared.settings.poll_interval;
     loop {
+        let streamed = stream.open.load(Ordering::SeqCst);
+        let long_poll = !busy && !streamed;
         // Ask only for free slots no other poll has asked for. Polls take turns (the turn is
         // a FIFO lock), so a job type that just polled queues behind those waiting.
         let mut claim = {
@@ -215,7 +244,9 @@ pub(super) async fn poll_loop(
                 let released = shared.released.notified();
                 tokio::pin!(released);
                 released.as_mut().enable();
-                if let Some(claim) = Claim::take(&shared, probe) {
+                if let Some(claim) =
+                    Claim::take(&shared, probe, if long_poll { 1 } else { usize::MAX })
+                {
                     break claim;
                 }
                 // Every free slot is promised to another poll: wait for one to be settled
@@ -236,7 +267,12 @@ pub(super) async fn poll_loop(
             timeout: millis(shared.settings.job_timeout),
             max_jobs_to_activate: i32::try_from(claim.asked).unwrap_or(i32::MAX),
             fetch_variable: fetch_variable.clone(),
-            request_timeout: millis(shared.settings.poll_request_timeout),
+            // Negative: the gateway answers at once, jobs or none.
+            request_timeout: if long_poll {
+                millis(shared.settings.poll_request_timeout)
+            } else {
+                -1
+            },
             tenant_ids: shared.settings.tenant_ids.clone(),
         };
         let started = Instant::now();
@@ -280,6 +316,11 @@ pub(super) async fn poll_loop(
         // What the gateway did not fill is free for other polls again, also while this one
         // backs off.
         drop(claim);
+        busy = received > 0;
+        if busy {
+            backlog_look = shared.settings.poll_interval;
+        }
+        let look_for_backlog = !long_poll && failure.is_none();
         let delay = match failure {
             Some(status) => {
                 debug!(job_type = %job_type, "polling failed: {}", status.message());
@@ -287,76 +328,35 @@ pub(super) async fn poll_loop(
             }
             None => {
                 backoff.reset();
-                if received == 0 && started.elapsed() < shared.settings.poll_interval {
+                if busy {
+                    Duration::ZERO
+                } else if !long_poll {
+                    let look = backlog_look;
+                    backlog_look = (backlog_look * 2).min(BACKLOG_LOOK_MAX);
+                    look
+                } else if started.elapsed() < shared.settings.poll_interval {
                     shared.settings.poll_interval
                 } else {
                     Duration::ZERO
                 }
             }
         };
-        if !delay.is_zero() && pause(delay, &mut stop).await {
+        let stopping = if look_for_backlog {
+            // A delivery on the stream means a busy type, whose backlog (jobs the gateway could
+            // not push) is looked for soon, though no more often than every poll interval.
+            tokio::select! {
+                s = pause(delay, &mut stop) => s,
+                _ = stream.delivered.notified() => {
+                    let soon = shared.settings.poll_interval.saturating_sub(started.elapsed());
+                    pause(soon, &mut stop).await
+                }
+            }
+        } else {
+            !delay.is_zero() && pause(delay, &mut stop).await
+        };
+        if stopping {
             return;
         }
-    }
-}
-
-/// Slots one poll has asked the gateway to fill. Every poll loop asks only for free slots that
-/// no other poll has claimed, so however many job types poll at once, the jobs activated never
-/// outnumber the slots (a job's timeout runs from its activation, not from when it gets a slot).
-/// A poll claims at most its fair share, so one job type's idle long poll cannot keep the
-/// others from asking. The claim is released as its jobs take their slots and, for what the
-/// gateway did not fill, when the call ends.
-struct Claim<'a> {
-    shared: &'a Shared,
-    asked: usize,
-    open: usize,
-}
-
-impl<'a> Claim<'a> {
-    /// Claims up to a fair share of the unclaimed free slots (the probe's included), or none.
-    fn take(shared: &'a Shared, probe: tokio::sync::OwnedSemaphorePermit) -> Option<Claim<'a>> {
-        let mut claimed = shared.claimed.lock().unwrap_or_else(|p| p.into_inner());
-        let free = shared.slots.available_permits() + 1;
-        drop(probe);
-        let types = shared.registry.entries().len().max(1);
-        let share = (shared.settings.max_jobs_active / types).max(1);
-        let asked = free.saturating_sub(*claimed).min(share);
-        if asked == 0 {
-            return None;
-        }
-        *claimed += asked;
-        Some(Claim {
-            shared,
-            asked,
-            open: asked,
-        })
-    }
-
-    fn settle_one(&mut self) {
-        if self.open > 0 {
-            self.open -= 1;
-            let mut claimed = self
-                .shared
-                .claimed
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            *claimed = claimed.saturating_sub(1);
-            drop(claimed);
-            self.shared.released.notify_waiters();
-        }
-    }
-}
-
-impl Drop for Claim<'_> {
-    fn drop(&mut self) {
-        let mut claimed = self
-            .shared
-            .claimed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        *claimed = claimed.saturating_sub(self.open);
-        drop(claimed);
-        self.shared.released.notify_waiters();
     }
 }
 

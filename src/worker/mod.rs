@@ -9,7 +9,8 @@
 //!    until it has one its stream is not read again, so a busy worker pushes back through
 //!    HTTP/2 flow control instead of buffering jobs. Polls ask only for free slots that no
 //!    other poll has claimed, taking turns, so the jobs activated never outnumber the slots
-//!    however many job types poll. Each job runs in a task of its own that owns its permit, so
+//!    however many job types poll; an idle type's long poll claims one slot only, so idle types
+//!    do not keep a busy one from filling the rest. Each job runs in a task of its own that owns its permit, so
 //!    the permit comes back however the task ends;
 //! 3. [`execute`]: secrets, schema, the operation under its timeout, a panic isolated (shared
 //!    with the `invoke` subcommand);
@@ -155,16 +156,19 @@ impl Worker {
         for entry in self.shared.registry.entries() {
             let job_type = entry.job_type.clone();
             info!(job_type = %job_type, "serving job type");
+            let stream = Arc::new(activation::StreamState::default());
             if self.shared.settings.streaming {
                 loops.push(tokio::spawn(activation::stream_loop(
                     self.shared.clone(),
                     job_type.clone(),
+                    stream.clone(),
                     stop_rx.clone(),
                 )));
             }
             loops.push(tokio::spawn(activation::poll_loop(
                 self.shared.clone(),
                 job_type,
+                stream,
                 stop_rx.clone(),
             )));
         }

@@ -97,3 +97,65 @@ fn dispatch(shared: &Arc<Shared>, job: ActivatedJob, permit: OwnedSemaphorePermi
     });
     in_flight.insert(key, (retries, handle.abort_handle()));
 }
+
+/// Slots one poll has asked the gateway to fill. Every poll loop asks only for free slots that
+/// no other poll has claimed, so however many job types poll at once, the jobs activated never
+/// outnumber the slots (a job's timeout runs from its activation, not from when it gets a slot).
+/// A long poll claims one slot, so idle job types waiting at the gateway keep few from the
+/// others. The claim is released as its jobs take their slots and, for what the gateway did
+/// not fill, when the call ends.
+pub(super) struct Claim<'a> {
+    shared: &'a Shared,
+    pub(super) asked: usize,
+    open: usize,
+}
+
+impl<'a> Claim<'a> {
+    /// Claims up to `most` of the unclaimed free slots (the probe's included), or none.
+    pub(super) fn take(
+        shared: &'a Shared,
+        probe: tokio::sync::OwnedSemaphorePermit,
+        most: usize,
+    ) -> Option<Claim<'a>> {
+        let mut claimed = shared.claimed.lock().unwrap_or_else(|p| p.into_inner());
+        let free = shared.slots.available_permits() + 1;
+        drop(probe);
+        let asked = free.saturating_sub(*claimed).min(most);
+        if asked == 0 {
+            return None;
+        }
+        *claimed += asked;
+        Some(Claim {
+            shared,
+            asked,
+            open: asked,
+        })
+    }
+
+    pub(super) fn settle_one(&mut self) {
+        if self.open > 0 {
+            self.open -= 1;
+            let mut claimed = self
+                .shared
+                .claimed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            *claimed = claimed.saturating_sub(1);
+            drop(claimed);
+            self.shared.released.notify_waiters();
+        }
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut claimed = self
+            .shared
+            .claimed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *claimed = claimed.saturating_sub(self.open);
+        drop(claimed);
+        self.shared.released.notify_waiters();
+    }
+}

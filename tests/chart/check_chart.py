@@ -73,6 +73,9 @@ limits = container["resources"]["limits"]
 check(limits == {"memory": "448Mi"}, f"memory limit derived from 32 jobs x 3 MiB x 4 + 64Mi: {limits}")
 check(container["resources"]["requests"]["memory"] == "32Mi", "memory request kept")
 check([v["name"] for v in pod["volumes"]] == ["tmp"], "no CA or secrets volume by default")
+check(pod["volumes"][0]["emptyDir"] == {"sizeLimit": "864Mi"},
+      f"/tmp sized for 32 jobs x 25 MiB of documents + 64Mi: {pod['volumes'][0]}")
+check(config["EMAIL_MAX_DOCUMENT_BYTES"] == "26214400", "document allowance per job")
 check(not any(k.startswith("CAMUNDA_") for k in config), f"no Camunda settings by default: {sorted(config)}")
 check("EMAIL_SECRETS_DIR" not in config and "SSL_CERT_FILE" not in config, "no secrets directory or CA by default")
 check("ZEEBE_CLIENT_SECRET" not in config, "no secret in the ConfigMap")
@@ -130,6 +133,8 @@ check(config["CAMUNDA_CLIENT_ID"] == "email-worker" and config["CAMUNDA_OAUTH_UR
 check(config["CAMUNDA_BASIC_AUTH_USERNAME"] == "connector", "basic auth user")
 check(config["CAMUNDA_TENANT_IDS"] == "t1,t2", "tenants")
 check(container["resources"]["limits"]["memory"] == "480Mi", "memory limit from 96Mi + 64 jobs x 2 MiB x 3")
+check(volumes["tmp"]["emptyDir"] == {"sizeLimit": "2Gi"}, f"/tmp size as given: {volumes['tmp']}")
+check(config["EMAIL_MAX_DOCUMENT_BYTES"] == "10485760", "document allowance as given")
 check(docs["pdb.yaml"]["spec"] == {"minAvailable": 2, "selector": docs["pdb.yaml"]["spec"]["selector"]}, "minAvailable when set")
 check(pod["serviceAccountName"] == "mail-worker", "service account name")
 check(docs["serviceaccount.yaml"]["metadata"]["name"] == "mail-worker", "service account created")

@@ -4,6 +4,7 @@
 
 pub mod census;
 pub mod documents;
+pub mod fake_smtp;
 pub mod fault;
 pub mod gateway;
 pub mod mailbox;

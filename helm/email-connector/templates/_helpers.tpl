@@ -64,6 +64,17 @@ over (see memorySizing in values.yaml). */}}
 {{- printf "%dMi" (add (int64 .Values.memorySizing.baseMi) $jobs) -}}
 {{- end -}}
 
+{{/* The size of /tmp when none is given: every job's document allowance plus a margin (see
+tmp in values.yaml). */}}
+{{- define "email-connector.tmpSizeLimit" -}}
+{{- if .Values.tmp.sizeLimit -}}
+{{- .Values.tmp.sizeLimit -}}
+{{- else -}}
+{{- $jobs := div (mul (int64 .Values.worker.maxDocumentBytes) (int64 .Values.worker.maxJobsActive)) 1048576 -}}
+{{- printf "%dMi" (add 64 $jobs) -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "email-connector.resources" -}}
 {{- $resources := deepCopy .Values.resources -}}
 {{- $limits := default (dict) $resources.limits -}}

@@ -1,0 +1,248 @@
+//! A message as it goes to the server after DATA: the MIME text lettre built, with each
+//! attachment's content base64-encoded on the fly from where it lies (a spooled document's
+//! file, or an inline attachment's decoded bytes) in place of the placeholder compose put
+//! there. Memory stays at a few buffers whatever the attachments weigh; the whole message
+//! never exists in one piece.
+
+use std::path::PathBuf;
+
+use base64::Engine;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::error::{EmailError, ErrorCode, Result};
+
+/// Bytes of content per base64 line: 57 give the 76 characters RFC 2045 allows.
+const LINE_BYTES: usize = 57;
+/// Content read and encoded per step (a whole number of lines).
+const CHUNK_BYTES: usize = LINE_BYTES * 1024;
+/// What is written to the server per call.
+const WRITE_BYTES: usize = 64 * 1024;
+
+/// Where an attachment's content lies.
+#[derive(Debug)]
+pub enum Content {
+    /// Decoded bytes (an inline attachment, already bounded by the job's size).
+    Memory(Vec<u8>),
+    /// A downloaded document in the job's spool.
+    File(PathBuf),
+}
+
+#[derive(Debug)]
+enum Piece {
+    /// MIME text with CRLF line ends, as lettre formats it.
+    Text(Vec<u8>),
+    /// Content to send as base64 lines, without a line break after the last.
+    Base64(Content),
+}
+
+/// The message after DATA, in pieces.
+#[derive(Debug)]
+pub struct Outgoing {
+    pieces: Vec<Piece>,
+}
+
+impl Outgoing {
+    /// A message without attachments to stream: `text` as it is.
+    pub fn text(text: Vec<u8>) -> Outgoing {
+        Outgoing {
+            pieces: vec![Piece::Text(text)],
+        }
+    }
+
+    /// Splits `formatted` at each placeholder in turn; `None` if one is not found exactly
+    /// where compose put it (once, in order).
+    pub fn assemble(formatted: Vec<u8>, parts: Vec<(String, Content)>) -> Option<Outgoing> {
+        let mut pieces = Vec::with_capacity(parts.len() * 2 + 1);
+        let mut rest = formatted.as_slice();
+        for (placeholder, content) in parts {
+            let at = find(rest, placeholder.as_bytes())?;
+            pieces.push(Piece::Text(rest[..at].to_vec()));
+            pieces.push(Piece::Base64(content));
+            rest = &rest[at + placeholder.len()..];
+            if find(rest, placeholder.as_bytes()).is_some() {
+                return None;
+            }
+        }
+        pieces.push(Piece::Text(rest.to_vec()));
+        Some(Outgoing { pieces })
+    }
+
+    /// Whether the message is 7-bit (else the server must offer 8BITMIME); base64 always is.
+    pub fn is_ascii(&self) -> bool {
+        self.pieces.iter().all(|p| match p {
+            Piece::Text(text) => text.is_ascii(),
+            Piece::Base64(_) => true,
+        })
+    }
+
+    /// Writes the message dot-stuffed (RFC 5321 4.5.2), then the final `.`.
+    pub async fn write_to<W: AsyncWrite + Unpin>(&self, out: &mut W) -> Result<()> {
+        let mut writer = Writer {
+            out,
+            buffer: Vec::with_capacity(WRITE_BYTES + CHUNK_BYTES * 2),
+            line_start: true,
+        };
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(text) => writer.text(text).await?,
+                Piece::Base64(Content::Memory(bytes)) => {
+                    writer.base64(&mut bytes.as_slice()).await?
+                }
+                Piece::Base64(Content::File(path)) => {
+                    let mut file = tokio::fs::File::open(path).await.map_err(unreadable)?;
+                    writer.base64(&mut file).await?
+                }
+            }
+        }
+        writer.finish().await
+    }
+}
+
+struct Writer<'a, W> {
+    out: &'a mut W,
+    buffer: Vec<u8>,
+    /// The next byte starts a line (a `.` there is doubled).
+    line_start: bool,
+}
+
+impl<W: AsyncWrite + Unpin> Writer<'_, W> {
+    async fn text(&mut self, text: &[u8]) -> Result<()> {
+        for line in text.split_inclusive(|b| *b == b'\n') {
+            if self.line_start && line.first() == Some(&b'.') {
+                self.buffer.push(b'.');
+            }
+            self.buffer.extend_from_slice(line);
+            self.line_start = line.ends_with(b"\n");
+            self.spill().await?;
+        }
+        Ok(())
+    }
+
+    async fn base64<R: AsyncRead + Unpin>(&mut self, source: &mut R) -> Result<()> {
+        let engine = &base64::engine::general_purpose::STANDARD;
+        let mut chunk = vec![0u8; CHUNK_BYTES];
+        let mut first = true;
+        loop {
+            let filled = fill(source, &mut chunk).await.map_err(unreadable)?;
+            for line in chunk[..filled].chunks(LINE_BYTES) {
+                if !first {
+                    self.buffer.extend_from_slice(b"\r\n");
+                }
+                first = false;
+                let start = self.buffer.len();
+                self.buffer.resize(start + line.len().div_ceil(3) * 4, 0);
+                engine
+                    .encode_slice(line, &mut self.buffer[start..])
+                    .map_err(|e| EmailError::internal(format!("base64: {e}")))?;
+                // A base64 line never starts with a dot.
+                self.line_start = false;
+            }
+            self.spill().await?;
+            if filled < chunk.len() {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn spill(&mut self) -> Result<()> {
+        if self.buffer.len() >= WRITE_BYTES {
+            self.out.write_all(&self.buffer).await.map_err(broken_off)?;
+            self.buffer.clear();
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<()> {
+        if !self.line_start {
+            self.buffer.extend_from_slice(b"\r\n");
+        }
+        // The final dot goes with the end of the message, in one write: a separate small write
+        // would wait for the server's delayed ACK.
+        self.buffer.extend_from_slice(b".\r\n");
+        self.out.write_all(&self.buffer).await.map_err(broken_off)?;
+        self.out.flush().await.map_err(broken_off)
+    }
+}
+
+fn unreadable(error: std::io::Error) -> EmailError {
+    EmailError::internal(format!("cannot read an attachment while sending: {error}"))
+}
+
+fn broken_off(error: std::io::Error) -> EmailError {
+    EmailError::new(
+        ErrorCode::ConnectionFailed,
+        format!("the connection broke off while sending the message: {error}"),
+    )
+}
+
+/// Reads until `buffer` is full or the source ends; returns how much was read.
+async fn fill<R: AsyncRead + Unpin>(source: &mut R, buffer: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        let n = source.read(&mut buffer[filled..]).await?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    Ok(filled)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return None;
+    }
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn sent(outgoing: &Outgoing) -> String {
+        let mut out = Vec::new();
+        outgoing.write_to(&mut out).await.unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[tokio::test]
+    async fn lines_starting_with_a_dot_are_doubled_and_the_end_is_marked() {
+        let message = Outgoing::assemble(b".a\r\nb\r\n..c\r\nd".to_vec(), Vec::new()).unwrap();
+        assert_eq!(sent(&message).await, "..a\r\nb\r\n...c\r\nd\r\n.\r\n");
+    }
+
+    #[tokio::test]
+    async fn content_goes_as_base64_lines_where_its_placeholder_was() {
+        let bytes: Vec<u8> = (0..=255u8).cycle().take(200_000).collect();
+        let formatted = b"Header: x\r\n\r\nPLACEHOLDER\r\n--end--\r\n".to_vec();
+        let message = Outgoing::assemble(
+            formatted,
+            vec![("PLACEHOLDER".into(), Content::Memory(bytes.clone()))],
+        )
+        .unwrap();
+        let text = sent(&message).await;
+        let body = text
+            .strip_prefix("Header: x\r\n\r\n")
+            .and_then(|t| t.strip_suffix("\r\n--end--\r\n.\r\n"))
+            .unwrap();
+        assert!(body.split("\r\n").all(|l| l.len() <= 76), "line too long");
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(body.replace("\r\n", ""))
+            .unwrap();
+        assert_eq!(decoded, bytes);
+        let empty = Outgoing::assemble(
+            b"a\r\nP\r\nb".to_vec(),
+            vec![("P".into(), Content::Memory(Vec::new()))],
+        )
+        .unwrap();
+        assert_eq!(sent(&empty).await, "a\r\n\r\nb\r\n.\r\n");
+    }
+
+    #[test]
+    fn a_placeholder_missing_or_twice_is_refused() {
+        let twice = b"P P".to_vec();
+        assert!(Outgoing::assemble(twice, vec![("P".into(), Content::Memory(vec![]))]).is_none());
+        let none = b"x".to_vec();
+        assert!(Outgoing::assemble(none, vec![("P".into(), Content::Memory(vec![]))]).is_none());
+    }
+}

@@ -1,0 +1,146 @@
+//! SMTP servers on loopback made for tests: a sink that takes any message (and keeps the
+//! body, to check what arrived), and servers that misbehave at one step of the session.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+/// Where a hostile server misbehaves, and how.
+#[derive(Debug, Clone, Copy)]
+pub enum Misbehaviour {
+    /// `220-` and then `bytes` without a line feed.
+    EndlessGreetingLine(usize),
+    /// `250-x` continuation lines after EHLO, `bytes` worth, never a last line.
+    EndlessEhloReply(usize),
+    /// After the final dot: `250-` and then `bytes` without a line feed.
+    EndlessLineAfterData(usize),
+    /// `220-` and then one byte every 100 ms, for ever.
+    TrickledGreeting,
+}
+
+async fn listener() -> (TcpListener, u16) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    (listener, port)
+}
+
+/// Writes `prefix` and then `bytes` bytes of `fill` (with no line feed), stopping when the
+/// client goes away.
+async fn flood<W: AsyncWriteExt + Unpin>(write: &mut W, prefix: &[u8], fill: &[u8], bytes: usize) {
+    if write.write_all(prefix).await.is_err() {
+        return;
+    }
+    let chunk: Vec<u8> = fill.iter().copied().cycle().take(64 * 1024).collect();
+    let mut sent = 0;
+    while sent < bytes {
+        if write.write_all(&chunk).await.is_err() {
+            return;
+        }
+        sent += chunk.len();
+    }
+}
+
+/// A server that misbehaves as told on every connection; returns its port.
+pub async fn hostile(misbehaviour: Misbehaviour) -> u16 {
+    serve(Some(misbehaviour), Duration::ZERO).await.0
+}
+
+/// Messages a [`sink`] took.
+pub type Received = Arc<Mutex<Vec<Vec<u8>>>>;
+
+/// A server that takes every message, after `delay` before each reply to the end of DATA;
+/// returns its port and what it received.
+pub async fn sink(delay: Duration) -> (u16, Received) {
+    serve(None, delay).await
+}
+
+async fn serve(misbehaviour: Option<Misbehaviour>, delay: Duration) -> (u16, Received) {
+    let (listener, port) = listener().await;
+    let received: Received = Arc::default();
+    let kept = received.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let kept = kept.clone();
+            tokio::spawn(session(stream, misbehaviour, delay, kept));
+        }
+    });
+    (port, received)
+}
+
+async fn session(
+    stream: tokio::net::TcpStream,
+    misbehaviour: Option<Misbehaviour>,
+    delay: Duration,
+    kept: Received,
+) {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read);
+    match misbehaviour {
+        Some(Misbehaviour::EndlessGreetingLine(bytes)) => {
+            return flood(&mut write, b"220-", b"x", bytes).await;
+        }
+        Some(Misbehaviour::TrickledGreeting) => {
+            let _ = write.write_all(b"220-").await;
+            while write.write_all(b"x").await.is_ok() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            return;
+        }
+        _ => {}
+    }
+    let _ = write.write_all(b"220 fake ESMTP\r\n").await;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match lines.read_line(&mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+        let reply: &[u8] = match (verb.as_str(), misbehaviour) {
+            ("EHLO", Some(Misbehaviour::EndlessEhloReply(bytes))) => {
+                return flood(&mut write, b"250-fake\r\n", b"250-x\r\n", bytes).await;
+            }
+            ("EHLO", _) => b"250-fake\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n",
+            ("DATA", _) => {
+                let _ = write.write_all(b"354 go on\r\n").await;
+                let Some(body) = read_message(&mut lines).await else {
+                    return;
+                };
+                if let Some(Misbehaviour::EndlessLineAfterData(bytes)) = misbehaviour {
+                    return flood(&mut write, b"250-", b"y", bytes).await;
+                }
+                kept.lock().expect("lock").push(body);
+                tokio::time::sleep(delay).await;
+                b"250 2.0.0 taken\r\n"
+            }
+            ("QUIT", _) => {
+                let _ = write.write_all(b"221 bye\r\n").await;
+                return;
+            }
+            _ => b"250 ok\r\n",
+        };
+        if write.write_all(reply).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Reads a message up to its final dot; returns its body, dot-stuffing undone.
+async fn read_message<R: AsyncBufReadExt + Unpin>(lines: &mut R) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if lines.read_until(b'\n', &mut line).await.ok()? == 0 {
+            return None;
+        }
+        if line == b".\r\n" {
+            return Some(body);
+        }
+        let text = line.strip_prefix(b".").unwrap_or(&line);
+        body.extend_from_slice(text);
+    }
+}
