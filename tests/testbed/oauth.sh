@@ -206,13 +206,16 @@ wait_ready() {
 }
 
 start() {
+    # The daemons outlive this script: they must not inherit a lock descriptor, neither ours
+    # (9) nor that of a `flock LOCKFILE cargo test` around the tests (3), which would hold
+    # that lock for as long as the testbed runs.
     if ! dovecot_running; then
         log "starting dovecot"
-        dovecot -c "$DOVECOT_CONF" 9>&- </dev/null >/dev/null 2>&1
+        dovecot -c "$DOVECOT_CONF" 3>&- 9>&- </dev/null >/dev/null 2>&1
     fi
     if ! postfix_running; then
         log "starting postfix"
-        if ! script -qec "postfix -c $POSTFIX_DIR start" /dev/null 9>&- </dev/null >"$DIR/postfix-start.log" 2>&1; then
+        if ! script -qec "postfix -c $POSTFIX_DIR start" /dev/null 3>&- 9>&- </dev/null >"$DIR/postfix-start.log" 2>&1; then
             cat "$DIR/postfix-start.log" >&2
             die "postfix did not start"
         fi
