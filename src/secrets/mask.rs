@@ -1,0 +1,356 @@
+//! Masking: every form in which a secret value can show up in text the worker writes (an error,
+//! a response, a log line) is replaced by `***`.
+//!
+//! A value is found as it is, in any ASCII case (host names are compared and echoed in lower
+//! case, and a server may upper-case what it quotes), with any of its bytes percent-encoded in
+//! either hex case and a space as `+` (URLs and form bodies), as JSON and Rust's debug
+//! formatting escape it (validation and parse errors quote values that way), in upper and
+//! lower case for non-ASCII letters, and in its IDNA form (`xn--…`, how a URL writes a
+//! non-ASCII host). Every mask alive in the process is also applied to every log line (see
+//! [`mask_live`]): a library or a line of ours that logs a value cannot know which job's
+//! secret it holds.
+
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+/// The forms of a set of secret values, and which bytes can start one.
+struct Forms {
+    /// Longest first, so that a secret containing another is masked whole.
+    forms: Vec<SecretString>,
+    /// `starts[b]`: a form may begin at byte `b` (its first byte in either ASCII case, `%`,
+    /// and `+` when a form begins with a space). Lets a scan skip most bytes at once.
+    starts: [bool; 256],
+}
+
+/// The secret values a job used, to be replaced by `***` in every message it reports.
+/// Cheap to clone; clones share the forms.
+#[derive(Default, Clone)]
+pub struct SecretMask {
+    forms: Option<Arc<Forms>>,
+}
+
+/// The forms of one value other than the byte-wise variants the matcher sees by itself.
+fn forms_of(value: &str, out: &mut Vec<String>) {
+    out.push(value.to_string());
+    for quoted in [
+        serde_json::to_string(value).unwrap_or_default(),
+        format!("{value:?}"),
+    ] {
+        if let Some(inner) = quoted.strip_prefix('"').and_then(|q| q.strip_suffix('"'))
+            && inner != value
+        {
+            out.push(inner.to_string());
+        }
+    }
+    if !value.is_ascii() {
+        out.push(value.to_lowercase());
+        out.push(value.to_uppercase());
+        // What a URL makes of a host name holding the value, or a piece of it when the value
+        // is a whole URL (lower case, mapped, punycode).
+        let pieces = value.split(|c: char| c.is_whitespace() || "/:?#@[]\\%<>|^".contains(c));
+        for piece in std::iter::once(value).chain(pieces) {
+            if !piece.is_ascii()
+                && let Ok(ascii) = idna::domain_to_ascii(piece)
+                && !ascii.is_empty()
+            {
+                out.push(ascii);
+            }
+        }
+    }
+}
+
+impl SecretMask {
+    pub fn new(values: Vec<SecretString>) -> SecretMask {
+        let mut forms: Vec<String> = Vec::new();
+        for value in values.iter().map(|v| v.expose_secret()) {
+            if !value.is_empty() {
+                forms_of(value, &mut forms);
+            }
+        }
+        if forms.is_empty() {
+            return SecretMask::default();
+        }
+        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        forms.dedup();
+        let mut starts = [false; 256];
+        starts[usize::from(b'%')] = true;
+        for form in &forms {
+            let first = form.as_bytes()[0];
+            starts[usize::from(first.to_ascii_lowercase())] = true;
+            starts[usize::from(first.to_ascii_uppercase())] = true;
+            if first == b' ' {
+                starts[usize::from(b'+')] = true;
+            }
+        }
+        let forms = Arc::new(Forms {
+            forms: forms.into_iter().map(SecretString::from).collect(),
+            starts,
+        });
+        live().register(&forms);
+        SecretMask { forms: Some(forms) }
+    }
+
+    /// `text` with every form of every secret replaced by `***`, or None when it holds none.
+    fn masked(&self, text: &str) -> Option<String> {
+        self.forms.as_ref()?.masked(text)
+    }
+
+    /// Masks every known secret value in `text` (see [`SecretMask::new`] for the forms).
+    pub fn apply(&self, text: &str) -> String {
+        self.masked(text).unwrap_or_else(|| text.to_string())
+    }
+
+    /// Masks every string of a response in place, so that a secret value that reached the
+    /// response by any path (a server echoing it, a mail quoting it) is not handed to Zeebe.
+    pub fn apply_to_value(&self, value: &mut Value) {
+        if self.is_empty() {
+            return;
+        }
+        // serde_json bounds nesting on input, but an operation builds its own responses:
+        // an explicit stack keeps this safe for any shape.
+        let mut pending = vec![value];
+        while let Some(value) = pending.pop() {
+            match value {
+                Value::String(text) => {
+                    if let Some(masked) = self.masked(text) {
+                        *text = masked;
+                    }
+                }
+                Value::Array(items) => pending.extend(items.iter_mut()),
+                Value::Object(map) => pending.extend(map.values_mut()),
+                _ => {}
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.forms.is_none()
+    }
+
+    /// Keeps this mask applied to the log for the rest of the process (the operator's own
+    /// secrets, which every log line may meet).
+    pub fn keep_for_process(self) {
+        static KEPT: Mutex<Vec<SecretMask>> = Mutex::new(Vec::new());
+        KEPT.lock().unwrap_or_else(|e| e.into_inner()).push(self);
+    }
+}
+
+impl std::fmt::Debug for SecretMask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count = self.forms.as_ref().map_or(0, |f| f.forms.len());
+        write!(f, "SecretMask({count} forms)")
+    }
+}
+
+impl Forms {
+    fn masked(&self, text: &str) -> Option<String> {
+        let bytes = text.as_bytes();
+        let mut scratch = Scratch::default();
+        let mut out: Option<String> = None;
+        let mut copied = 0;
+        let mut at = 0;
+        while at < bytes.len() {
+            if self.starts[usize::from(bytes[at])]
+                && text.is_char_boundary(at)
+                && let Some(end) = self.longest_at(bytes, at, &mut scratch)
+                && text.is_char_boundary(end)
+            {
+                let out = out.get_or_insert_with(|| String::with_capacity(text.len()));
+                out.push_str(&text[copied..at]);
+                out.push_str("***");
+                copied = end;
+                at = end;
+            } else {
+                at += 1;
+            }
+        }
+        out.map(|mut out| {
+            out.push_str(&text[copied..]);
+            out
+        })
+    }
+
+    /// Where the longest form found at `at` ends, if any.
+    fn longest_at(&self, text: &[u8], at: usize, scratch: &mut Scratch) -> Option<usize> {
+        self.forms
+            .iter()
+            .find_map(|form| scratch.match_at(text, at, form.expose_secret().as_bytes()))
+    }
+}
+
+/// The positions a match may have reached: a form's byte may be written as itself or as three
+/// (`%HH`), so after n bytes of a form there may be more than one place the text has got to.
+#[derive(Default)]
+struct Scratch {
+    here: Vec<usize>,
+    next: Vec<usize>,
+}
+
+impl Scratch {
+    /// Where `form` ends when it starts at `start` of `text`: the furthest end when there are
+    /// several.
+    fn match_at(&mut self, text: &[u8], start: usize, form: &[u8]) -> Option<usize> {
+        self.here.clear();
+        self.here.push(start);
+        for &byte in form {
+            self.next.clear();
+            for &at in &self.here {
+                let Some(&seen) = text.get(at) else {
+                    continue;
+                };
+                if seen.eq_ignore_ascii_case(&byte) || (byte == b' ' && seen == b'+') {
+                    self.next.push(at + 1);
+                }
+                if seen == b'%'
+                    && let Some(&[high, low]) = text.get(at + 1..at + 3)
+                    && let (Some(high), Some(low)) = (hex(high), hex(low))
+                    && high << 4 | low == byte
+                {
+                    self.next.push(at + 3);
+                }
+            }
+            if self.next.is_empty() {
+                return None;
+            }
+            self.next.sort_unstable();
+            self.next.dedup();
+            std::mem::swap(&mut self.here, &mut self.next);
+        }
+        self.here.last().copied()
+    }
+}
+
+fn hex(digit: u8) -> Option<u8> {
+    char::from(digit)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
+}
+
+/// The forms of every mask alive in the process, for the log.
+#[derive(Default)]
+struct Live {
+    masks: Mutex<Vec<Weak<Forms>>>,
+}
+
+fn live() -> &'static Live {
+    static LIVE: OnceLock<Live> = OnceLock::new();
+    LIVE.get_or_init(Live::default)
+}
+
+impl Live {
+    fn register(&self, forms: &Arc<Forms>) {
+        let mut masks = self.masks.lock().unwrap_or_else(|e| e.into_inner());
+        // Masks end with the job or watcher that made them: those gone are dropped here.
+        masks.retain(|weak| weak.strong_count() > 0);
+        masks.push(Arc::downgrade(forms));
+    }
+
+    fn alive(&self) -> Vec<Arc<Forms>> {
+        let masks = self.masks.lock().unwrap_or_else(|e| e.into_inner());
+        masks.iter().filter_map(Weak::upgrade).collect()
+    }
+}
+
+/// `text` with the secrets of every mask still in use anywhere in the process replaced, or
+/// None when it holds none: the log writer's last line of defence.
+pub fn mask_live(text: &str) -> Option<String> {
+    let mut masked: Option<String> = None;
+    for forms in live().alive() {
+        if let Some(done) = forms.masked(masked.as_deref().unwrap_or(text)) {
+            masked = Some(done);
+        }
+    }
+    masked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaped_forms_are_masked_too() {
+        let mask = SecretMask::new(vec!["pa\"ss\\wörd".to_string().into()]);
+        assert_eq!(
+            mask.apply(r#"/server/port: "pa\"ss\\wörd" is not of type "integer""#),
+            r#"/server/port: "***" is not of type "integer""#
+        );
+        assert_eq!(
+            mask.apply("invalid type: string \"pa\\\"ss\\\\wörd\""),
+            "invalid type: string \"***\""
+        );
+    }
+
+    #[test]
+    fn longer_secrets_are_masked_first() {
+        let mask = SecretMask::new(vec!["abc".to_string().into(), "abcdef".to_string().into()]);
+        assert_eq!(mask.apply("x abcdef y abc"), "x *** y ***");
+    }
+
+    /// Issue 21: a secret used in a host came back lower-cased in an incident, and the mask
+    /// matched its exact case only.
+    #[test]
+    fn any_case_is_masked() {
+        let mask = SecretMask::new(vec!["Hunter2-Pass".to_string().into()]);
+        assert_eq!(mask.apply("'hunter2-pass.exfil.test'"), "'***.exfil.test'");
+        assert_eq!(mask.apply("HUNTER2-PASS"), "***");
+        assert_eq!(mask.apply("hUnTeR2-pAsS!"), "***!");
+        let unicode = SecretMask::new(vec!["Pässwörd".to_string().into()]);
+        assert_eq!(unicode.apply("x pässwörd y PÄSSWÖRD"), "x *** y ***");
+    }
+
+    /// A secret in a URL or a form body is percent-encoded, wholly or in part, with either
+    /// hex case, and a space may be `+`.
+    #[test]
+    fn percent_encoded_forms_are_masked() {
+        let mask = SecretMask::new(vec!["p@ss w/rd".to_string().into()]);
+        for text in [
+            "p%40ss%20w%2Frd",
+            "p%40ss+w%2frd",
+            "%70%40%73%73%20%77%2F%72%64",
+            "P%40SS%20W%2FRD",
+            "p@ss%20w/rd",
+        ] {
+            assert_eq!(
+                mask.apply(&format!("url=https://h/{text}?x")),
+                "url=https://h/***?x",
+                "{text}"
+            );
+        }
+        let unicode = SecretMask::new(vec!["pässwörd".to_string().into()]);
+        assert_eq!(unicode.apply("a=p%C3%A4ssw%c3%b6rd&b"), "a=***&b");
+        // A literal '%' in the secret is found written as itself or as %25.
+        let percent = SecretMask::new(vec!["50%off".to_string().into()]);
+        assert_eq!(percent.apply("50%off 50%25off 50%25OFF"), "*** *** ***");
+    }
+
+    /// A non-ASCII secret in a host name reaches messages in its IDNA (punycode) form.
+    #[test]
+    fn punycode_forms_are_masked() {
+        let mask = SecretMask::new(vec!["Pässwörd".to_string().into()]);
+        assert_eq!(
+            mask.apply("cannot resolve 'xn--psswrd-bua1m.exfil.test'"),
+            "cannot resolve '***.exfil.test'"
+        );
+        assert_eq!(mask.apply("XN--PSSWRD-BUA1M"), "***");
+        let url = SecretMask::new(vec!["https://Bücher.example/token".to_string().into()]);
+        assert_eq!(
+            url.apply("'xn--bcher-kva.example' is not allowed"),
+            "'***' is not allowed"
+        );
+        let dotted = SecretMask::new(vec!["bücher.example".to_string().into()]);
+        assert_eq!(
+            dotted.apply("host xn--bcher-kva.example:993"),
+            "host ***:993"
+        );
+    }
+
+    #[test]
+    fn text_without_a_secret_is_left_alone() {
+        let mask = SecretMask::new(vec!["s3cr3t".to_string().into()]);
+        let text = "100% sure, a+b = %73%33 s3cr3 ünïcödé";
+        assert_eq!(mask.apply(text), text);
+        assert!(SecretMask::default().apply(text) == text);
+    }
+}
