@@ -33,6 +33,14 @@ pub struct GatewayConfig {
 }
 
 impl GatewayConfig {
+    /// The operator's secrets in these settings (the OAuth client secret, the Basic password),
+    /// for the log's masks.
+    pub fn secrets(&self) -> Vec<secrecy::SecretString> {
+        let oauth = self.oauth.iter().map(|o| o.client_secret.clone());
+        let basic = self.basic.iter().map(|b| b.password.clone());
+        oauth.chain(basic).collect()
+    }
+
     /// The URL to dial and whether it uses TLS. A bare `host:port` is plaintext unless OAuth
     /// is configured or the port is 443, which is what Camunda SaaS and Identity setups need.
     pub fn resolved_url(&self) -> Result<(String, bool), String> {

@@ -11,6 +11,8 @@ use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::secrets::SecretMask;
+
 /// What a fetch brings back.
 pub struct Fetched {
     pub token: SecretString,
@@ -50,6 +52,9 @@ pub struct Cached {
     refresh_at: Instant,
     stale_at: Instant,
     pub expires_at: Instant,
+    /// Masks the token in every log line for as long as anyone holds it: it is no job's
+    /// resolved secret, so no job's mask knows it.
+    _masked: SecretMask,
 }
 
 struct State<E> {
@@ -160,6 +165,7 @@ impl<E: FetchError> TokenCache<E> {
         let expires = started.checked_add(lifetime).unwrap_or(started);
         let before = |margin: Duration| expires.checked_sub(margin).unwrap_or(started).max(started);
         Cached {
+            _masked: SecretMask::new(vec![fetched.token.clone()]),
             token: fetched.token,
             refresh_at: before(self.margins.refresh_before.min(lifetime / 2)),
             stale_at: before(self.margins.stale_before),

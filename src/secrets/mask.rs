@@ -19,9 +19,71 @@ use serde_json::Value;
 struct Forms {
     /// Longest first, so that a secret containing another is masked whole.
     forms: Vec<SecretString>,
-    /// `starts[b]`: a form may begin at byte `b` (its first byte in either ASCII case, `%`,
-    /// and `+` when a form begins with a space). Lets a scan skip most bytes at once.
-    starts: [bool; 256],
+    /// Which two bytes a form may begin with, so that a scan skips almost every position
+    /// at the cost of a lookup (see [`Starts`]).
+    starts: Starts,
+    /// The forms in ASCII lower case, and whether one holds a space (which a form body writes
+    /// `+`), for [`Forms::may_hold`].
+    lower: Vec<SecretString>,
+    plus: bool,
+}
+
+/// The pairs of bytes a form may begin with: its first two bytes in either ASCII case, or its
+/// first byte followed by `%` (the second one encoded). A form's first byte may itself be
+/// encoded (`%`) or a space written `+`; those, and one-byte forms, are `single` bytes that
+/// begin a candidate whatever follows.
+struct Starts {
+    pairs: Box<[u64; 1024]>,
+    single: [bool; 256],
+}
+
+impl Starts {
+    fn new<'a>(forms: impl Iterator<Item = &'a [u8]>) -> Starts {
+        let mut starts = Starts {
+            pairs: Box::new([0; 1024]),
+            single: [false; 256],
+        };
+        starts.single[usize::from(b'%')] = true;
+        for form in forms {
+            let first = [form[0].to_ascii_lowercase(), form[0].to_ascii_uppercase()];
+            if form[0] == b' ' {
+                starts.single[usize::from(b'+')] = true;
+            }
+            let Some(&second) = form.get(1) else {
+                for b in first {
+                    starts.single[usize::from(b)] = true;
+                }
+                continue;
+            };
+            for a in first {
+                for b in [
+                    second.to_ascii_lowercase(),
+                    second.to_ascii_uppercase(),
+                    b'%',
+                ] {
+                    let pair = usize::from(a) << 8 | usize::from(b);
+                    starts.pairs[pair / 64] |= 1 << (pair % 64);
+                }
+                if second == b' ' {
+                    let pair = usize::from(a) << 8 | usize::from(b'+');
+                    starts.pairs[pair / 64] |= 1 << (pair % 64);
+                }
+            }
+        }
+        starts
+    }
+
+    fn at(&self, text: &[u8], at: usize) -> bool {
+        let first = text[at];
+        if self.single[usize::from(first)] {
+            return true;
+        }
+        let Some(&second) = text.get(at + 1) else {
+            return false;
+        };
+        let pair = usize::from(first) << 8 | usize::from(second);
+        self.pairs[pair / 64] & (1 << (pair % 64)) != 0
+    }
 }
 
 /// The secret values a job used, to be replaced by `***` in every message it reports.
@@ -74,17 +136,13 @@ impl SecretMask {
         }
         forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
         forms.dedup();
-        let mut starts = [false; 256];
-        starts[usize::from(b'%')] = true;
-        for form in &forms {
-            let first = form.as_bytes()[0];
-            starts[usize::from(first.to_ascii_lowercase())] = true;
-            starts[usize::from(first.to_ascii_uppercase())] = true;
-            if first == b' ' {
-                starts[usize::from(b'+')] = true;
-            }
-        }
+        let starts = Starts::new(forms.iter().map(String::as_bytes));
         let forms = Arc::new(Forms {
+            lower: forms
+                .iter()
+                .map(|f| SecretString::from(f.to_ascii_lowercase()))
+                .collect(),
+            plus: forms.iter().any(|f| f.contains(' ')),
             forms: forms.into_iter().map(SecretString::from).collect(),
             starts,
         });
@@ -145,14 +203,36 @@ impl std::fmt::Debug for SecretMask {
 }
 
 impl Forms {
+    /// Whether `text` may hold a form at all, decided at the speed of a substring search: a
+    /// form written as it is shows up in the lower-cased text; any other way needs a `%HH` (or
+    /// a `+` for a space). A response's bodies are megabytes of text that almost never hold a
+    /// secret, and the exact scan costs ten times as much.
+    fn may_hold(&self, text: &str) -> bool {
+        let escaped = text.match_indices('%').any(|(at, _)| {
+            text.as_bytes()
+                .get(at + 1..at + 3)
+                .is_some_and(|hh| hh.iter().all(u8::is_ascii_hexdigit))
+        });
+        if escaped || (self.plus && text.contains('+')) {
+            return true;
+        }
+        let lower = text.to_ascii_lowercase();
+        self.lower
+            .iter()
+            .any(|form| lower.contains(form.expose_secret()))
+    }
+
     fn masked(&self, text: &str) -> Option<String> {
+        if !self.may_hold(text) {
+            return None;
+        }
         let bytes = text.as_bytes();
         let mut scratch = Scratch::default();
         let mut out: Option<String> = None;
         let mut copied = 0;
         let mut at = 0;
         while at < bytes.len() {
-            if self.starts[usize::from(bytes[at])]
+            if self.starts.at(bytes, at)
                 && text.is_char_boundary(at)
                 && let Some(end) = self.longest_at(bytes, at, &mut scratch)
                 && text.is_char_boundary(end)
@@ -174,9 +254,16 @@ impl Forms {
 
     /// Where the longest form found at `at` ends, if any.
     fn longest_at(&self, text: &[u8], at: usize, scratch: &mut Scratch) -> Option<usize> {
+        let seen = text[at];
         self.forms
             .iter()
-            .find_map(|form| scratch.match_at(text, at, form.expose_secret().as_bytes()))
+            .map(|form| form.expose_secret().as_bytes())
+            .filter(|form| {
+                form[0].eq_ignore_ascii_case(&seen)
+                    || seen == b'%'
+                    || (seen == b'+' && form[0] == b' ')
+            })
+            .find_map(|form| scratch.match_at(text, at, form))
     }
 }
 
@@ -192,6 +279,21 @@ impl Scratch {
     /// Where `form` ends when it starts at `start` of `text`: the furthest end when there are
     /// several.
     fn match_at(&mut self, text: &[u8], start: usize, form: &[u8]) -> Option<usize> {
+        // The form as it is, in any ASCII case: how it almost always appears, and how almost
+        // every candidate fails within its first bytes. Another way through needs a `%` or a
+        // `+` in the text before the first difference.
+        let same = form
+            .iter()
+            .zip(&text[start.min(text.len())..])
+            .take_while(|(f, t)| f.eq_ignore_ascii_case(t))
+            .count();
+        if same == form.len() {
+            return Some(start + same);
+        }
+        let seen = &text[start..text.len().min(start + same + 1)];
+        if !seen.iter().any(|b| matches!(b, b'%' | b'+')) {
+            return None;
+        }
         self.here.clear();
         self.here.push(start);
         for &byte in form {
