@@ -294,19 +294,41 @@ fn invoke_isolated_with_hosts(
     env: &[(&str, &str)],
     hosts: Option<&str>,
 ) -> (bool, String) {
-    let mut command = Command::new("unshare");
-    match hosts {
-        None => command.args(["-n", "sh", "-c", "ip link set lo up && exec \"$@\"", "sh"]),
-        Some(file) => command.args([
-            "-n",
-            "-m",
-            "sh",
-            "-c",
+    let output = match hosts {
+        None => invoke_unshared(
+            &["-n"],
+            "ip link set lo up && exec \"$@\"",
+            operation,
+            vars,
+            env,
+        ),
+        Some(file) => invoke_unshared(
+            &["-n", "-m"],
             &format!("ip link set lo up && mount --bind {file} /etc/hosts && exec \"$@\""),
-            "sh",
-        ]),
+            operation,
+            vars,
+            env,
+        ),
     };
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).to_string(),
+    )
+}
+
+/// Runs `email-connector invoke` under `unshare` with `flags`, inside `setup`: a shell script
+/// that runs the invoke command as `"$@"`.
+fn invoke_unshared(
+    flags: &[&str],
+    setup: &str,
+    operation: &str,
+    vars: &Value,
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let mut command = Command::new("unshare");
     command
+        .args(flags)
+        .args(["sh", "-c", setup, "sh"])
         .arg(env!("CARGO_BIN_EXE_email-connector"))
         .args(["invoke", operation, "-"])
         .env_clear()
@@ -325,11 +347,7 @@ fn invoke_isolated_with_hosts(
         .unwrap()
         .write_all(vars.to_string().as_bytes())
         .unwrap();
-    let output = child.wait_with_output().unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stderr).to_string(),
-    )
+    child.wait_with_output().unwrap()
 }
 
 /// Fails (never skips) under CI=true when no private network namespace can be made.
@@ -554,28 +572,7 @@ fn invoke_with_own_dns(
         log = log.display(),
         listener = listener.display(),
     );
-    let mut command = Command::new("unshare");
-    command
-        .args(["-n", "-m", "sh", "-c", &script, "sh"])
-        .arg(env!("CARGO_BIN_EXE_email-connector"))
-        .args(["invoke", operation, "-"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let mut child = command.spawn().expect("run unshare");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(vars.to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output = invoke_unshared(&["-n", "-m"], &script, operation, vars, env);
     assert_ne!(
         output.status.code(),
         Some(99),
