@@ -279,6 +279,29 @@ fn a_host_kept_in_a_secret_never_comes_back_in_a_refusal() {
             );
         }
     }
+    // A token URL kept in a secret: its non-ASCII host comes back as the URL parser writes it
+    // (IDNA, `xn--bcher-secret-…`), and is masked in that form.
+    let mut v = vars("imap", "127.0.0.1", Some(993));
+    v["server"]["serverCertificate"] = Value::Null;
+    v["authentication"] = json!({ "type": "oauth2", "username": "u@example.test",
+        "tokenEndpoint": "{{secrets.URL}}", "clientId": "c" });
+    let (ok, stderr) = invoke_isolated(
+        "imap:list",
+        &v,
+        &[
+            ("EMAIL_ALLOWED_HOSTS", "127.0.0.1,*.allowed.test"),
+            ("EMAIL_SECRET_URL", "https://Bücher-Secret.example/token"),
+        ],
+    );
+    assert!(!ok, "{stderr}");
+    assert!(
+        stderr.starts_with("INVALID_INPUT: ") && stderr.contains("/authentication/tokenEndpoint"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.to_lowercase().contains("bcher-secret") && !stderr.contains("Bücher"),
+        "the secret came back: {stderr}"
+    );
 }
 
 /// Runs `email-connector invoke` inside a new network namespace with only loopback up.
