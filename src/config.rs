@@ -53,6 +53,11 @@ pub struct HostPolicyArgs {
     /// `false` refuses `security: none` and `acceptInvalidCertificates: true`.
     #[arg(long, env = "EMAIL_ALLOW_INSECURE", default_value_t = true, action = clap::ArgAction::Set)]
     pub allow_insecure: bool,
+    /// `true` looks up a name that no name entry of the allowed list matches and allows it when
+    /// every address it resolves to lies in an allowed CIDR. Off by default: the lookup itself
+    /// carries the name a job chose to a DNS server.
+    #[arg(long, env = "EMAIL_ALLOW_NAMES_BY_ADDRESS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub allow_names_by_address: bool,
 }
 
 fn parse_host_rules(text: &str) -> Result<HostRules, String> {
@@ -66,7 +71,8 @@ impl HostPolicyArgs {
             self.allowed_hosts.clone(),
             self.denied_hosts.clone(),
             self.allow_insecure,
-        )?;
+        )?
+        .allowing_names_by_address(self.allow_names_by_address);
         crate::mail::policy::install(policy)
     }
 }

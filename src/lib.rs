@@ -37,6 +37,7 @@ pub mod http;
 pub mod imap;
 pub mod inbound;
 pub mod job;
+pub mod logging;
 pub mod mail;
 pub mod metrics;
 pub mod oauth;

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use serde_json::Value;
-use tracing_subscriber::EnvFilter;
 
 use email_connector::config::{HostPolicyArgs, OperationArgs, RunArgs, SecretArgs};
 use email_connector::gateway::GatewayClient;
@@ -65,36 +64,6 @@ enum Command {
         #[command(flatten)]
         operations: OperationArgs,
     },
-}
-
-/// Targets whose verbose output may carry credentials: async-imap traces every command it sends
-/// (LOGIN included), and the HTTP/2 and HTTP stacks can trace request headers (the bearer
-/// token). They are capped whatever `RUST_LOG` asks for, so no log level reveals a secret.
-const CAPPED_TARGETS: [&str; 6] = [
-    "async_imap=info",
-    "imap_proto=info",
-    "h2=info",
-    "hyper=info",
-    "hyper_util=info",
-    "tonic=info",
-];
-
-fn init_logging() {
-    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    for directive in CAPPED_TARGETS {
-        if let Ok(directive) = directive.parse() {
-            filter = filter.add_directive(directive);
-        }
-    }
-    let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().flatten_event(true).init();
-    } else {
-        builder.init();
-    }
 }
 
 fn read_variables(file: &str) -> Result<Value, String> {
@@ -162,6 +131,8 @@ async fn run(args: RunArgs) -> Result<(), String> {
         _ => Vec::new(),
     };
     let camunda = args.camunda_settings()?;
+    // Masked in every log line for the life of the process, whoever logs them.
+    email_connector::secrets::SecretMask::new(camunda.gateway.secrets()).keep_for_process();
     camunda.log_sources();
     if camunda.rest_address.is_none()
         && let Some(watcher) = watchers.iter().find(|w| w.as_documents)
@@ -332,7 +303,7 @@ const WORKER_STACK_BYTES: usize = 16 * 1024 * 1024;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    email_connector::logging::init();
     // Parsers we do not own (imap-proto on a server's BODYSTRUCTURE, mail-parser on a message)
     // recurse over nesting a hostile peer chooses; a stack overflow aborts the whole process,
     // every job in flight with it. Our own code bounds its depth; a larger stack (address

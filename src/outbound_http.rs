@@ -1,8 +1,12 @@
-//! The one client for the worker's outbound HTTP(S) calls (OAuth token endpoints today; any
-//! REST call tomorrow): reqwest on our own rustls configuration, so the same roots apply as
-//! for the mail protocols, with the operator's host policy (SPEC §11) applied to the URL's
-//! host and to every address it resolves to, redirects refused, no proxy from the
-//! environment, and the response body read only up to a cap.
+//! The one client for the worker's outbound HTTP(S) calls (OAuth token endpoints, Camunda's
+//! document store): reqwest on our own rustls configuration, so the same roots apply as for
+//! the mail protocols, with the operator's host policy (README, "Configuration") applied to the
+//! URL's host and to every address it resolves to when a job chose the URL, redirects refused,
+//! no proxy from the environment, and the response body read only up to a cap.
+//!
+//! The host policy bounds what process models choose. The operator's own endpoints (the
+//! gateway's token endpoint, the document store), configured by the operator beside the policy
+//! itself, are not subject to it: [`HttpOptions::operator_endpoint`].
 //!
 //! Why each: a redirect or an environment proxy would carry a request (and its client secret)
 //! to a host the policy never saw; an endpoint that streams forever must not grow the
@@ -58,6 +62,8 @@ impl HttpResponse {
 pub struct HttpClient {
     inner: reqwest::Client,
     max_response_bytes: usize,
+    /// Whether the host policy applies (a URL a job chose).
+    policed: bool,
 }
 
 /// What a client trusts beyond the system roots.
@@ -71,6 +77,9 @@ pub struct HttpOptions {
     /// [`HttpClient::streaming`] and so cannot use [`HttpClient::send`]'s timeout.
     pub connect_timeout: Option<Duration>,
     pub request_timeout: Option<Duration>,
+    /// An endpoint the operator configured (the gateway's token endpoint, the document
+    /// store), which the host policy does not bound.
+    pub operator_endpoint: bool,
 }
 
 impl HttpClient {
@@ -81,8 +90,10 @@ impl HttpClient {
             .use_preconfigured_tls((*tls).clone())
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
-            .dns_resolver(Arc::new(PolicyResolver))
             .https_only(false);
+        if !options.operator_endpoint {
+            builder = builder.dns_resolver(Arc::new(PolicyResolver));
+        }
         if let Some(timeout) = options.connect_timeout {
             builder = builder.connect_timeout(timeout);
         }
@@ -95,13 +106,14 @@ impl HttpClient {
             max_response_bytes: options
                 .max_response_bytes
                 .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
+            policed: !options.operator_endpoint,
         })
     }
 
     /// The underlying client, for exchanges that stream their bodies (the document store's
     /// uploads and downloads) and so cannot go through [`HttpClient::send`]'s capped read. The
-    /// same TLS roots, resolver-side host policy, proxy and redirect rules apply; callers check
-    /// the URL's name with [`check_host`] first.
+    /// same TLS roots, proxy and redirect rules apply, and the resolver-side host policy unless
+    /// this is an operator's endpoint.
     pub fn streaming(&self) -> &reqwest::Client {
         &self.inner
     }
@@ -124,7 +136,9 @@ impl HttpClient {
             .build()
             .map_err(|e| HttpError::Url(e.to_string()))?;
         let host = request.url().host_str().unwrap_or_default().to_string();
-        check_host(request.url())?;
+        if self.policed {
+            check_host(request.url())?;
+        }
         let exchange = async {
             let mut response = self
                 .inner

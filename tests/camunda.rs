@@ -36,6 +36,22 @@ fn assert_served(outcome: &Outcome) {
     }
 }
 
+/// The job's first outcome; when none comes, the failure shows the worker's log.
+async fn first_outcome(gateway: &TestGateway, key: i64, worker: &WorkerProcess) -> Outcome {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if let Some(outcome) = gateway.outcomes(key).into_iter().next() {
+            return outcome;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no job served:\n{}",
+            worker.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A private CA and a `localhost` certificate, made with the openssl command line.
 struct Certificates {
     dir: std::path::PathBuf,
@@ -176,28 +192,127 @@ async fn token_server(token: &'static str) -> (String, Arc<AtomicUsize>) {
     let hits = Arc::new(AtomicUsize::new(0));
     let seen = hits.clone();
     tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let mut request = Vec::new();
-            let mut buffer = [0u8; 4096];
-            while !String::from_utf8_lossy(&request).contains("grant_type") {
-                match socket.read(&mut buffer).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => request.extend_from_slice(&buffer[..n]),
-                }
-            }
-            let text = String::from_utf8_lossy(&request);
-            if text.contains("client_id=console-client") && text.contains("client_secret=c0ns0le") {
-                seen.fetch_add(1, Ordering::SeqCst);
-            }
-            let json = format!(r#"{{"access_token":"{token}","expires_in":3600}}"#);
-            let response = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{json}",
-                json.len()
-            );
-            let _ = socket.write_all(response.as_bytes()).await;
+        while let Ok((socket, _)) = listener.accept().await {
+            answer_token_request(socket, token, &seen).await;
         }
     });
     (url, hits)
+}
+
+/// The same over TLS with `certificates`' `localhost` certificate.
+async fn https_token_server(
+    certificates: &Certificates,
+    token: &'static str,
+) -> (String, Arc<AtomicUsize>) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_slice_iter(certificates.read("server.crt").as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(certificates.read("server.key").as_bytes()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "https://localhost:{}/oauth/token",
+        listener.local_addr().unwrap().port()
+    );
+    let hits = Arc::new(AtomicUsize::new(0));
+    let seen = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            if let Ok(tls) = acceptor.accept(socket).await {
+                answer_token_request(tls, token, &seen).await;
+            }
+        }
+    });
+    (url, hits)
+}
+
+/// Reads one token request and answers it with `token`, counting it when it carries the
+/// console client's credentials.
+async fn answer_token_request(
+    mut socket: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    token: &str,
+    seen: &AtomicUsize,
+) {
+    let mut request = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !String::from_utf8_lossy(&request).contains("grant_type") {
+        match socket.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => request.extend_from_slice(&buffer[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&request);
+    if text.contains("client_id=console-client") && text.contains("client_secret=c0ns0le") {
+        seen.fetch_add(1, Ordering::SeqCst);
+    }
+    let json = format!(r#"{{"access_token":"{token}","expires_in":3600}}"#);
+    let response = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{json}",
+        json.len()
+    );
+    let _ = socket.write_all(response.as_bytes()).await;
+    let _ = socket.shutdown().await;
+}
+
+/// Issue 21: an operator who narrowed `EMAIL_ALLOWED_HOSTS` to the mail servers also blocked
+/// the gateway's own token endpoint, and the worker served nothing. The host policy is for
+/// what jobs choose; the operator's own endpoints pass it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_token_endpoint_passes_a_narrow_host_policy() {
+    let gateway = TestGateway::start().await;
+    gateway.require_token("narrow-token");
+    let (oauth_url, token_requests) = token_server("narrow-token").await;
+    let worker = WorkerProcess::start(
+        &gateway.url(),
+        &[
+            ("CAMUNDA_CLIENT_ID", "console-client"),
+            ("CAMUNDA_CLIENT_SECRET", "c0ns0le"),
+            ("CAMUNDA_OAUTH_URL", &oauth_url),
+            ("EMAIL_ALLOWED_HOSTS", "mail.example.test"),
+        ],
+    );
+    let key = create_probe_job(&gateway, None);
+    assert_served(&first_outcome(&gateway, key, &worker).await);
+    assert!(token_requests.load(Ordering::SeqCst) >= 1);
+}
+
+/// Issue 21: the gateway's OAuth client trusted the system roots only, while the gRPC channel
+/// honoured `CAMUNDA_CA_CERTIFICATE_PATH`: a self-managed Identity behind the same private CA
+/// could not be reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_token_endpoint_trusts_the_ca_certificate_file() {
+    let certificates = Certificates::new();
+    let gateway = TestGateway::start().await;
+    gateway.require_token("private-ca-token");
+    let (oauth_url, token_requests) = https_token_server(&certificates, "private-ca-token").await;
+    let ca = certificates.ca_path();
+    let env = [
+        ("CAMUNDA_CLIENT_ID", "console-client"),
+        ("CAMUNDA_CLIENT_SECRET", "c0ns0le"),
+        ("CAMUNDA_OAUTH_URL", oauth_url.as_str()),
+        ("ZEEBE_INSECURE_CONNECTION", "true"),
+    ];
+    // Without the CA file the endpoint's certificate is not trusted: nothing is served.
+    let untrusted = WorkerProcess::start(&gateway.url(), &env);
+    let key = create_probe_job(&gateway, None);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(gateway.outcomes(key).is_empty());
+    drop(untrusted);
+    let mut with_ca = env.to_vec();
+    with_ca.push(("CAMUNDA_CA_CERTIFICATE_PATH", &ca));
+    let worker = WorkerProcess::start(&gateway.url(), &with_ca);
+    assert_served(&first_outcome(&gateway, key, &worker).await);
+    assert!(token_requests.load(Ordering::SeqCst) >= 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

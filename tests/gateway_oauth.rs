@@ -148,3 +148,46 @@ async fn tokens_with_control_characters_are_refused() {
     assert!(error.contains("control characters"), "{error}");
     assert!(!error.contains("LOGOUT"), "{error}");
 }
+
+/// Issue 21: `expires_in: 18446744073709551615` made the token cache panic, so the gateway
+/// client never got a token. Every odd lifetime a real endpoint sends is read by one rule
+/// (README, "OAuth2 logins"): huge values are capped at a day, a number in a string or a
+/// fraction counts in whole seconds, zero or less is a token at its end (fetched again for the
+/// next call), anything else is no lifetime (the default applies).
+#[tokio::test]
+async fn odd_lifetimes_from_the_endpoint_are_read_by_one_rule() {
+    let cases: [(serde_json::Value, usize); 9] = [
+        (serde_json::json!(u64::MAX), 1),
+        (serde_json::json!(1e300), 1),
+        (serde_json::json!("3600"), 1),
+        (serde_json::json!(3599.5), 1),
+        (serde_json::json!("soon"), 1),
+        (serde_json::json!(null), 1),
+        (serde_json::json!(0), 2),
+        (serde_json::json!(-30), 2),
+        (serde_json::json!("-1"), 2),
+    ];
+    for (expires_in, requests) in cases {
+        let lifetime = expires_in.clone();
+        let endpoint = TokenEndpoint::start(move |n, _| {
+            Reply::json(
+                200,
+                serde_json::json!({
+                    "access_token": format!("token-{n}"), "token_type": "Bearer",
+                    "expires_in": lifetime
+                }),
+            )
+        })
+        .await;
+        let tokens = TokenProvider::new(config(&endpoint.url));
+        let first = tokens.token().await;
+        assert_eq!(
+            first.as_ref().map(|t| t.expose_secret().to_string()).ok(),
+            Some("token-0".to_string()),
+            "expires_in {expires_in}: {:?}",
+            first.err().map(|e| e.to_string())
+        );
+        tokens.token().await.expect("a second token");
+        assert_eq!(endpoint.count(), requests, "expires_in {expires_in}");
+    }
+}

@@ -820,7 +820,9 @@ async fn no_log_level_reveals_a_password() {
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let logs = worker.logs();
-    assert!(logs.contains("TRACE"), "the worker did log at trace level");
+    // The libraries that trace wire data are capped at info whatever RUST_LOG says, so the
+    // proof that the filter took effect is the worker's own debug output.
+    assert!(logs.contains("DEBUG"), "the worker did log below info");
     assert!(
         !logs.contains("grace-pw"),
         "a password reached the log at trace level"

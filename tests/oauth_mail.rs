@@ -225,11 +225,12 @@ async fn refresh_tokens_are_used_rotated_and_renewed_at_expiry() {
                 }),
             );
         }
-        // Two seconds: stale after one, so the next job needs a new token.
+        // 61 s: handed out until 60 s before expiry, so for one second: the round's second
+        // job shares the token, the next round needs a new one.
         Reply::json(
             200,
             json!({
-                "access_token": mint(user, HOUR), "token_type": "Bearer", "expires_in": 2,
+                "access_token": mint(user, HOUR), "token_type": "Bearer", "expires_in": 61,
                 "refresh_token": format!("rt-rotated-{}", n + 1)
             }),
         )
@@ -251,6 +252,41 @@ async fn refresh_tokens_are_used_rotated_and_renewed_at_expiry() {
         "rt-rotated-2".to_string(),
         "cs-very-secret-1".to_string(),
     ]);
+}
+
+/// SPEC §2.1 (issue 21): a token is cached until 60 s before it expires. One with 30 s left
+/// serves the job that fetched it, and the next job asks the endpoint again; one with an hour
+/// left serves both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_with_under_60_s_left_is_fetched_again_for_the_next_job() {
+    let jobs = OAuthJobs::start().await;
+    for (lifetime, requests) in [(30, 2), (3600, 1)] {
+        let user = user("margin");
+        let owner = user.clone();
+        let endpoint =
+            TokenEndpoint::start(move |_, _| Reply::token(&mint(&owner, HOUR), lifetime)).await;
+        let auth = fetched(&user, &endpoint, json!({}));
+        jobs.ok("pop3:list", with(auth.clone(), "pop3", json!({})))
+            .await;
+        jobs.ok("pop3:list", with(auth, "pop3", json!({}))).await;
+        assert_eq!(endpoint.count(), requests, "expires_in {lifetime}");
+    }
+}
+
+/// Issue 21: `expires_in: 18446744073709551615` made the token cache panic, and every job
+/// failed as CONNECTION_FAILED. The lifetime is capped (a day) and the token used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lifetime_no_clock_can_reach_is_capped_and_the_job_completes() {
+    let jobs = OAuthJobs::start().await;
+    let user = user("huge");
+    let owner = user.clone();
+    let endpoint =
+        TokenEndpoint::start(move |_, _| Reply::token(&mint(&owner, HOUR), u64::MAX)).await;
+    let auth = fetched(&user, &endpoint, json!({}));
+    jobs.ok("imap:list", with(auth.clone(), "imap", json!({})))
+        .await;
+    jobs.ok("pop3:list", with(auth, "pop3", json!({}))).await;
+    assert_eq!(endpoint.count(), 1);
 }
 
 /// Servers check a token at login only, so each step opens a new session: POP3 always does,

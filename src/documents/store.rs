@@ -57,6 +57,8 @@ pub fn http_client(ca_pem: Option<&str>) -> std::result::Result<reqwest::Client,
         extra_root_pem: ca_pem.map(str::to_string),
         connect_timeout: Some(CONNECT_TIMEOUT),
         request_timeout: Some(REQUEST_TIMEOUT),
+        // The operator's CAMUNDA_REST_ADDRESS, not a job's choice: the host policy is not for it.
+        operator_endpoint: true,
         ..Default::default()
     })
     .map_err(|e| format!("the REST client: {e}"))?;

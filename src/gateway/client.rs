@@ -33,6 +33,14 @@ pub struct GatewayConfig {
 }
 
 impl GatewayConfig {
+    /// The operator's secrets in these settings (the OAuth client secret, the Basic password),
+    /// for the log's masks.
+    pub fn secrets(&self) -> Vec<secrecy::SecretString> {
+        let oauth = self.oauth.iter().map(|o| o.client_secret.clone());
+        let basic = self.basic.iter().map(|b| b.password.clone());
+        oauth.chain(basic).collect()
+    }
+
     /// The URL to dial and whether it uses TLS. A bare `host:port` is plaintext unless OAuth
     /// is configured or the port is 443, which is what Camunda SaaS and Identity setups need.
     pub fn resolved_url(&self) -> Result<(String, bool), String> {
@@ -95,15 +103,20 @@ impl GatewayClient {
             .keep_alive_timeout(Duration::from_secs(10))
             .keep_alive_while_idle(true)
             .tcp_nodelay(true);
+        // Read once for the channel and the OAuth client, whether the channel uses TLS or not:
+        // the token endpoint may be https behind the same CA while the gateway is plaintext.
+        let ca_pem = match &config.ca_certificate_path {
+            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                format!(
+                    "cannot read the gateway CA certificate {}: {e}",
+                    path.display()
+                )
+            })?),
+            None => None,
+        };
         if tls {
             let mut tls_config = ClientTlsConfig::new().with_native_roots();
-            if let Some(path) = &config.ca_certificate_path {
-                let pem = std::fs::read(path).map_err(|e| {
-                    format!(
-                        "cannot read the gateway CA certificate {}: {e}",
-                        path.display()
-                    )
-                })?;
+            if let Some(pem) = &ca_pem {
                 tls_config = tls_config.ca_certificate(Certificate::from_pem(pem));
             }
             endpoint = endpoint
@@ -116,7 +129,11 @@ impl GatewayClient {
             inner: Generated::new(channel)
                 .max_decoding_message_size(64 * 1024 * 1024)
                 .max_encoding_message_size(64 * 1024 * 1024),
-            credentials: Credentials::new(config.basic.as_ref(), config.oauth.as_ref()),
+            credentials: Credentials::new(
+                config.basic.as_ref(),
+                config.oauth.as_ref(),
+                ca_pem.as_deref(),
+            ),
             address: url,
         })
     }

@@ -45,8 +45,12 @@ pub enum Credentials {
 
 impl Credentials {
     /// Basic wins over nothing, OAuth over nothing; configuration refuses both at once before
-    /// this is called.
-    pub fn new(basic: Option<&BasicAuth>, oauth: Option<&OAuthConfig>) -> Credentials {
+    /// this is called. `ca_pem` is trusted by the OAuth client besides the system roots.
+    pub fn new(
+        basic: Option<&BasicAuth>,
+        oauth: Option<&OAuthConfig>,
+        ca_pem: Option<&str>,
+    ) -> Credentials {
         if let Some(basic) = basic {
             let pair = format!("{}:{}", basic.username, basic.password.expose_secret());
             let encoded = base64::engine::general_purpose::STANDARD.encode(pair.as_bytes());
@@ -58,7 +62,7 @@ impl Credentials {
         match oauth {
             Some(config) => Credentials::OAuth {
                 client_id: config.client_id.clone(),
-                tokens: TokenProvider::new(config.clone()),
+                tokens: TokenProvider::trusting(config.clone(), ca_pem.map(str::to_string)),
             },
             None => Credentials::None,
         }
@@ -104,7 +108,7 @@ mod tests {
             username: "connector".into(),
             password: "connector".to_string().into(),
         };
-        let credentials = Credentials::new(Some(&basic), None);
+        let credentials = Credentials::new(Some(&basic), None, None);
         let header = credentials.authorization().await.unwrap().unwrap();
         assert_eq!(header.expose_secret(), "Basic Y29ubmVjdG9yOmNvbm5lY3Rvcg==");
         assert_eq!(credentials.describe(), "basic auth as user 'connector'");

@@ -64,9 +64,21 @@ pub struct TokenProvider {
 }
 
 impl TokenProvider {
+    /// A provider that trusts the system roots.
     pub fn new(config: OAuthConfig) -> Arc<Self> {
+        Self::trusting(config, None)
+    }
+
+    /// A provider that trusts `ca_pem` (the gateway's `CAMUNDA_CA_CERTIFICATE_PATH`) besides
+    /// the system roots: a self-managed Identity often sits behind the same private CA as the
+    /// gateway. The endpoint is the operator's, so the host policy does not bound it.
+    pub fn trusting(config: OAuthConfig, ca_pem: Option<String>) -> Arc<Self> {
         let config = Arc::new(config);
-        let client = HttpClient::new(HttpOptions::default());
+        let client = HttpClient::new(HttpOptions {
+            extra_root_pem: ca_pem,
+            operator_endpoint: true,
+            ..HttpOptions::default()
+        });
         let cache = TokenCache::new(MARGINS, move || {
             let config = config.clone();
             let client = client.clone();

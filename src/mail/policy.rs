@@ -20,10 +20,16 @@
 //! - Denied wins: a host is refused when its name matches a denied name, or when its address
 //!   (for an IP literal) or any address it resolves to lies in a denied CIDR.
 //! - Allowed: `*` allows everything not denied. Otherwise a name host is allowed when its name
-//!   matches an allowed name or pattern (then whatever it resolves to is fine unless denied), or
-//!   else when every address it resolves to lies in an allowed CIDR. An IP literal is allowed
-//!   when its address lies in an allowed CIDR: for a literal, the name check is the address
-//!   check.
+//!   matches an allowed name or pattern (then whatever it resolves to is fine unless denied).
+//!   A name no name entry allows is refused by its name, before any lookup, even when the list
+//!   has CIDRs: a lookup is itself traffic a job chose, and a name made up by a process model
+//!   (`{{secrets.PW}}.exfil.test`) would carry whatever it holds to a DNS server. Only when the
+//!   operator opts in (`EMAIL_ALLOW_NAMES_BY_ADDRESS=true`) is such a name looked up, and
+//!   allowed when every address it resolves to lies in an allowed CIDR. An IP literal is
+//!   allowed when its address lies in an allowed CIDR: for a literal, the name check is the
+//!   address check.
+//! - Refusals echo the host as it was typed (trimmed), never a normalized form: the secret
+//!   mask must find in a message what the job's variables held.
 //! - The worker connects only to the addresses it checked (no second lookup that a DNS server
 //!   could answer differently); TLS still verifies the certificate against the host name.
 
@@ -207,6 +213,7 @@ pub struct HostPolicy {
     allowed: HostRules,
     denied: HostRules,
     allow_insecure: bool,
+    names_by_address: bool,
 }
 
 impl Default for HostPolicy {
@@ -219,6 +226,7 @@ impl Default for HostPolicy {
                 Rule::Name("metadata.google.internal".into()),
             ]),
             allow_insecure: true,
+            names_by_address: false,
         }
     }
 }
@@ -229,7 +237,8 @@ pub enum NameVerdict {
     Address(IpAddr),
     /// A name allowed by a name rule: look it up; only the denied networks still apply.
     NameAllowed,
-    /// A name no name rule allows: look it up; every address needs an allowed network.
+    /// A name no name rule allows, with the operator's opt-in to allow names by address: look
+    /// it up; every address needs an allowed network.
     AddressesDecide,
 }
 
@@ -254,7 +263,15 @@ impl HostPolicy {
             allowed,
             denied,
             allow_insecure,
+            names_by_address: false,
         })
+    }
+
+    /// Lets a name that no name entry allows be looked up and allowed when every address it
+    /// resolves to lies in an allowed CIDR (`EMAIL_ALLOW_NAMES_BY_ADDRESS`).
+    pub fn allowing_names_by_address(mut self, allow: bool) -> HostPolicy {
+        self.names_by_address = allow;
+        self
     }
 
     /// Refuses clear text and unverified certificates when the operator turned them off.
@@ -279,32 +296,38 @@ impl HostPolicy {
     /// could allow.
     pub fn check_name(&self, host: &str) -> Result<NameVerdict> {
         let name = normal_name(host);
+        let typed = host.trim();
         if let Ok(address) = name.parse::<IpAddr>() {
             let address = address.to_canonical();
             if self.denied.holds_address(address) {
                 return Err(refused(format!(
-                    "{address} is refused on this worker (EMAIL_DENIED_HOSTS)"
+                    "{typed} is refused on this worker (EMAIL_DENIED_HOSTS)"
                 )));
             }
             if !self.allowed.matches_address(address) {
                 return Err(refused(format!(
-                    "{address} is not allowed on this worker (EMAIL_ALLOWED_HOSTS)"
+                    "{typed} is not allowed on this worker (EMAIL_ALLOWED_HOSTS)"
                 )));
             }
             return Ok(NameVerdict::Address(address));
         }
         if self.denied.matches_name(&name) {
             return Err(refused(format!(
-                "'{name}' is refused on this worker (EMAIL_DENIED_HOSTS)"
+                "'{typed}' is refused on this worker (EMAIL_DENIED_HOSTS)"
             )));
         }
         if self.allowed.matches_name(&name) {
             Ok(NameVerdict::NameAllowed)
-        } else if self.allowed.has_networks() {
+        } else if self.names_by_address && self.allowed.has_networks() {
             Ok(NameVerdict::AddressesDecide)
+        } else if self.allowed.has_networks() {
+            Err(refused(format!(
+                "'{typed}' matches no name in EMAIL_ALLOWED_HOSTS and is not looked up to be \
+                 checked against its addresses (EMAIL_ALLOW_NAMES_BY_ADDRESS is off)"
+            )))
         } else {
             Err(refused(format!(
-                "'{name}' is not allowed on this worker (EMAIL_ALLOWED_HOSTS)"
+                "'{typed}' is not allowed on this worker (EMAIL_ALLOWED_HOSTS)"
             )))
         }
     }
@@ -317,18 +340,18 @@ impl HostPolicy {
         verdict: &NameVerdict,
         addresses: &[IpAddr],
     ) -> Result<()> {
-        let name = normal_name(host);
+        let typed = host.trim();
         for address in addresses.iter().map(|a| a.to_canonical()) {
             if self.denied.holds_address(address) {
                 return Err(refused(format!(
-                    "'{name}' resolves to {address}, which is refused on this worker (EMAIL_DENIED_HOSTS)"
+                    "'{typed}' resolves to {address}, which is refused on this worker (EMAIL_DENIED_HOSTS)"
                 )));
             }
             if matches!(verdict, NameVerdict::AddressesDecide)
                 && !self.allowed.matches_address(address)
             {
                 return Err(refused(format!(
-                    "'{name}' resolves to {address}, which is not allowed on this worker (EMAIL_ALLOWED_HOSTS)"
+                    "'{typed}' resolves to {address}, which is not allowed on this worker (EMAIL_ALLOWED_HOSTS)"
                 )));
             }
         }

@@ -109,9 +109,42 @@ fn names_and_patterns_allow_names_only() {
     assert!(!permits(&p, "10.9.9.9", &[]));
 }
 
+/// Issue 21: with any CIDR allowed, every name was looked up before it was checked, so a
+/// host such as `{{secrets.PW}}.exfil.test` carried the password to a DNS server. A name no
+/// name entry allows is refused by its name unless the operator opted in.
+#[test]
+fn names_no_name_entry_allows_are_refused_before_any_lookup() {
+    let p = policy("10.0.0.0/8, *.example.com", "");
+    for host in ["hunter2.exfil.test", "localhost", "example.com"] {
+        let e = p.check_name(host).err().expect(host);
+        assert!(e.message.contains("EMAIL_ALLOWED_HOSTS"), "{}", e.message);
+        assert!(
+            e.message.contains("EMAIL_ALLOW_NAMES_BY_ADDRESS"),
+            "{}",
+            e.message
+        );
+    }
+    assert!(matches!(
+        p.check_name("mail.example.com"),
+        Ok(NameVerdict::NameAllowed)
+    ));
+    assert!(matches!(
+        p.check_name("10.1.1.1"),
+        Ok(NameVerdict::Address(_))
+    ));
+    let opted_in = p.allowing_names_by_address(true);
+    assert!(matches!(
+        opted_in.check_name("localhost"),
+        Ok(NameVerdict::AddressesDecide)
+    ));
+    // Without CIDRs there is nothing an address could allow: refused by name either way.
+    let names_only = policy("*.example.com", "").allowing_names_by_address(true);
+    assert!(names_only.check_name("other.test").is_err());
+}
+
 #[test]
 fn cidrs_allow_addresses_and_names_whose_every_address_they_hold() {
-    let p = policy("127.0.0.0/8, ::1, 10.0.0.0/8", "");
+    let p = policy("127.0.0.0/8, ::1, 10.0.0.0/8", "").allowing_names_by_address(true);
     assert!(permits(&p, "127.0.0.2", &[]));
     assert!(permits(&p, "::1", &[]));
     assert!(permits(&p, "::ffff:127.0.0.1", &[]));
@@ -152,6 +185,40 @@ fn refusals_name_the_field_and_the_setting() {
     let strict = policy("10.0.0.0/8", "");
     let e = strict.check_name("127.0.0.1").err().unwrap();
     assert!(e.message.contains("EMAIL_ALLOWED_HOSTS"), "{}", e.message);
+}
+
+/// Issue 21: refusals echoed the host lower-cased, so a secret used in the host slipped past
+/// the mask (which matched its exact case). The host is echoed as typed.
+#[test]
+fn refusals_echo_the_host_as_typed() {
+    let strict = policy("*.example.org", "");
+    let e = strict
+        .check_name(" Secret-Host.EXAMPLE.com. ")
+        .err()
+        .unwrap();
+    assert!(
+        e.message.contains("'Secret-Host.EXAMPLE.com.'"),
+        "{}",
+        e.message
+    );
+    let denied = policy("*", "*.Example.COM");
+    let e = denied.check_name("Mail.Example.com").err().unwrap();
+    assert!(e.message.contains("'Mail.Example.com'"), "{}", e.message);
+    let rebound = policy("*", "10.0.0.0/8");
+    let e = rebound
+        .check_addresses(
+            "Mail.Example.net",
+            &NameVerdict::NameAllowed,
+            &[ip("10.0.0.1")],
+        )
+        .err()
+        .unwrap();
+    assert!(
+        e.message
+            .contains("'Mail.Example.net' resolves to 10.0.0.1"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]

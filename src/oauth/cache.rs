@@ -11,6 +11,8 @@ use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::secrets::SecretMask;
+
 /// What a fetch brings back.
 pub struct Fetched {
     pub token: SecretString,
@@ -18,8 +20,10 @@ pub struct Fetched {
 }
 
 /// When a token stops being handed out, and when a fresh one is fetched in the background
-/// while the old one is still handed out. Both are measured back from the expiry the endpoint
-/// announced, and capped at half the lifetime so a short-lived token is still used.
+/// while the old one is still handed out, both measured back from the expiry the endpoint
+/// announced. A token with less than `stale_before` left is never handed out again (it still
+/// serves the callers that waited for its fetch); the background refresh starts no earlier
+/// than half-way through the lifetime, so a short-lived token is not fetched again at once.
 #[derive(Debug, Clone, Copy)]
 pub struct Margins {
     pub refresh_before: Duration,
@@ -27,6 +31,11 @@ pub struct Margins {
     /// The lifetime assumed when the endpoint names none.
     pub default_lifetime: Duration,
 }
+
+/// The longest a token is kept, whatever lifetime the endpoint announces: a day is beyond
+/// any real access token, and an endpoint's mistake (`expires_in: 18446744073709551615`) must
+/// neither overflow the clock nor keep a token for ever.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 pub trait FetchError: Clone + Send + Sync + 'static {
     /// The fetch ended without an answer (its task panicked or was cancelled).
@@ -43,6 +52,9 @@ pub struct Cached {
     refresh_at: Instant,
     stale_at: Instant,
     pub expires_at: Instant,
+    /// Masks the token in every log line for as long as anyone holds it: it is no job's
+    /// resolved secret, so no job's mask knows it.
+    _masked: SecretMask,
 }
 
 struct State<E> {
@@ -145,12 +157,17 @@ impl<E: FetchError> TokenCache<E> {
     }
 
     fn cache(&self, fetched: Fetched, started: Instant) -> Cached {
-        let lifetime = fetched.expires_in.unwrap_or(self.margins.default_lifetime);
-        let expires = started + lifetime;
-        let before = |margin: Duration| expires - margin.min(lifetime / 2);
+        let lifetime = fetched
+            .expires_in
+            .unwrap_or(self.margins.default_lifetime)
+            .min(MAX_LIFETIME);
+        // MAX_LIFETIME keeps these far from the ends of Instant's range; checked all the same.
+        let expires = started.checked_add(lifetime).unwrap_or(started);
+        let before = |margin: Duration| expires.checked_sub(margin).unwrap_or(started).max(started);
         Cached {
+            _masked: SecretMask::new(vec![fetched.token.clone()]),
             token: fetched.token,
-            refresh_at: before(self.margins.refresh_before),
+            refresh_at: before(self.margins.refresh_before.min(lifetime / 2)),
             stale_at: before(self.margins.stale_before),
             expires_at: expires,
         }
@@ -228,12 +245,38 @@ mod tests {
 
     #[tokio::test]
     async fn an_expired_token_is_fetched_again() {
-        // A 2 s lifetime: stale after half of it.
+        // A 2 s lifetime is less than the 60 s margin: not handed out again.
         let (cache, count) = counting(2, Duration::ZERO);
         assert_eq!(cache.token().await.unwrap().expose_secret(), "token-0");
         tokio::time::sleep(Duration::from_millis(1100)).await;
         assert_eq!(cache.token().await.unwrap().expose_secret(), "token-1");
         assert_eq!(count.load(Ordering::SeqCst), 2);
+    }
+
+    /// Issue 21: `expires_in: 18446744073709551615` overflowed the expiry instant; the fetch
+    /// task panicked and every job failed as CONNECTION_FAILED.
+    #[tokio::test]
+    async fn a_lifetime_past_any_clock_is_capped_not_a_panic() {
+        let (cache, count) = counting(u64::MAX, Duration::ZERO);
+        let lease = cache.lease().await.expect("a token, not a panic");
+        assert_eq!(lease.token.expose_secret(), "token-0");
+        assert!(lease.expires_at <= Instant::now() + Duration::from_secs(24 * 3600));
+        assert_eq!(cache.token().await.unwrap().expose_secret(), "token-0");
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+    }
+
+    /// A token with less than the stale margin (60 s for mail logins) left is not handed out
+    /// to a later caller: the next one fetches anew.
+    #[tokio::test]
+    async fn a_token_with_less_than_the_stale_margin_left_is_not_reused() {
+        let (cache, count) = counting(30, Duration::ZERO);
+        assert_eq!(cache.token().await.unwrap().expose_secret(), "token-0");
+        assert_eq!(cache.token().await.unwrap().expose_secret(), "token-1");
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+        let (cache, count) = counting(3600, Duration::ZERO);
+        cache.token().await.unwrap();
+        assert_eq!(cache.token().await.unwrap().expose_secret(), "token-0");
+        assert_eq!(count.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

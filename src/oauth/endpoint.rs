@@ -100,20 +100,34 @@ pub async fn request_token(
             reason: "the access token is empty or holds control characters".into(),
         });
     }
-    // Some endpoints write the lifetime as a string.
-    let expires_in = success.expires_in.and_then(|v| match v {
-        serde_json::Value::Number(n) => n.as_u64(),
-        serde_json::Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    });
     Ok(Granted {
         access_token: success.access_token.into(),
-        expires_in: expires_in.map(Duration::from_secs),
+        expires_in: lifetime(success.expires_in.as_ref()),
         refresh_token: success
             .refresh_token
             .filter(|t| !t.is_empty())
             .map(SecretString::from),
     })
+}
+
+/// `expires_in` as endpoints really write it. RFC 6749 §5.1 asks for a number of seconds; some
+/// endpoints send a string, a fraction, zero, a negative number or a number no clock can
+/// reach. The rule: a number, or a string holding one, counts in whole seconds (rounded
+/// down); zero or less means the token is already at its end (it serves the callers that
+/// asked for it and is never handed out again); anything else (a word, `true`, an object) is
+/// as if the endpoint had named no lifetime, so the caller's default applies. A huge value
+/// comes out as the longest `Duration`; the cache caps it (see `oauth::cache`).
+fn lifetime(value: Option<&serde_json::Value>) -> Option<Duration> {
+    let seconds = match value? {
+        serde_json::Value::Number(n) => n.as_f64()?,
+        serde_json::Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    if !seconds.is_finite() {
+        return None;
+    }
+    // A float-to-integer `as` saturates: below zero is 0, beyond u64 is u64::MAX.
+    Some(Duration::from_secs(seconds.max(0.0) as u64))
 }
 
 /// The URL as messages show it: without query or fragment, which could carry a credential.
@@ -180,6 +194,28 @@ mod tests {
             failure_detail(br#"{"error":"invalid_client"}"#),
             ": invalid_client"
         );
+    }
+
+    /// Issue 21: what endpoints really write as `expires_in`, read by one rule.
+    #[test]
+    fn lifetimes_as_endpoints_write_them() {
+        let read = |v: serde_json::Value| lifetime(Some(&v)).map(|d| d.as_secs());
+        assert_eq!(read(serde_json::json!(3600)), Some(3600));
+        assert_eq!(read(serde_json::json!("3600")), Some(3600));
+        assert_eq!(read(serde_json::json!(" 3600 ")), Some(3600));
+        assert_eq!(read(serde_json::json!(3599.9)), Some(3599));
+        assert_eq!(read(serde_json::json!("59.5")), Some(59));
+        assert_eq!(read(serde_json::json!(0)), Some(0));
+        assert_eq!(read(serde_json::json!(-30)), Some(0));
+        assert_eq!(read(serde_json::json!("-1")), Some(0));
+        assert_eq!(read(serde_json::json!(u64::MAX)), Some(u64::MAX));
+        assert_eq!(read(serde_json::json!(1e300)), Some(u64::MAX));
+        assert_eq!(read(serde_json::json!("soon")), None);
+        assert_eq!(read(serde_json::json!("NaN")), None);
+        assert_eq!(read(serde_json::json!("inf")), None);
+        assert_eq!(read(serde_json::json!(true)), None);
+        assert_eq!(read(serde_json::json!({ "s": 1 })), None);
+        assert_eq!(lifetime(None), None);
     }
 
     #[test]

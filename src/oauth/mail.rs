@@ -138,7 +138,12 @@ fn cache_for(login: &OAuth2Login, url: Url) -> Arc<TokenCache<EmailError>> {
                 if let (Some(rotated), Some(_)) = (granted.refresh_token, &current) {
                     *refresh_token.lock().unwrap_or_else(|e| e.into_inner()) = Some(rotated);
                 }
-                tracing::debug!(endpoint = %shown_url(&url), "OAuth2 token obtained");
+                // Not the URL: its path may hold a secret (a tenant), and this task knows no
+                // job's mask.
+                tracing::debug!(
+                    lifetime_s = granted.expires_in.map(|d| d.as_secs()),
+                    "OAuth2 token obtained"
+                );
                 Ok(Fetched {
                     token: granted.access_token,
                     expires_in: granted.expires_in,

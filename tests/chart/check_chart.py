@@ -83,6 +83,7 @@ check("servicemonitor.yaml" not in docs and "hpa.yaml" not in docs, "optional ob
 check(config["EMAIL_ALLOWED_HOSTS"] == "*", "every host allowed by default")
 check(config["EMAIL_DENIED_HOSTS"] == "169.254.0.0/16,fe80::/10,metadata.google.internal", "link-local and metadata denied by default")
 check(config["EMAIL_ALLOW_INSECURE"] == "true", "insecure settings allowed by default")
+check(config["EMAIL_ALLOW_NAMES_BY_ADDRESS"] == "false", "names are not allowed by address by default")
 check("inbound-configmap.yaml" not in docs and "EMAIL_INBOUND_CONFIG" not in config, "no watchers by default")
 check(config["EMAIL_INBOUND_ONLY"] == "false", "job types served by default")
 
@@ -107,6 +108,7 @@ check(config["EMAIL_OPERATIONS"] == "smtp:send,imap:list,pop3:read", "operations
 check(config["EMAIL_ALLOWED_HOSTS"] == "*.mail.example.com,smtp.example.org,10.0.0.0/8,fd00::/8", "allowed hosts")
 check(config["EMAIL_DENIED_HOSTS"] == "", "an empty denied list clears it")
 check(config["EMAIL_ALLOW_INSECURE"] == "false", "insecure settings refused")
+check(config["EMAIL_ALLOW_NAMES_BY_ADDRESS"] == "true", "names allowed by address when asked")
 check(config["EMAIL_MAX_RESPONSE_BYTES"] == "2097152", "response budget")
 check(config["EMAIL_HTTP_PORT"] == "9090" and container["ports"][0]["containerPort"] == 9090, "custom port")
 check({"secretRef": {"name": "more-mail-secrets"}} in container["envFrom"], "extra envFrom")

@@ -12,6 +12,10 @@
 
 use std::path::PathBuf;
 
+mod hosts;
+mod mask;
+pub use mask::{SecretMask, mask_live};
+
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
@@ -60,6 +64,7 @@ impl SecretProvider {
     /// as typed.
     pub fn resolve(&self, variables: &mut Value) -> Result<SecretMask> {
         let mut used = Vec::new();
+        // Every problem, each with its pointer: a secret with no value, a secret in a host.
         let mut missing = Vec::new();
         if let Value::Object(map) = variables {
             for scope in SECRET_SCOPES {
@@ -85,6 +90,10 @@ impl SecretProvider {
     ) {
         match value {
             Value::String(text) if text.contains("{{") => {
+                if let Some(problem) = hosts::secret_inside_a_host(pointer, text) {
+                    missing.push(problem);
+                    return;
+                }
                 match substitute(text, |name| self.lookup(name)) {
                     Ok((resolved, used)) => {
                         *text = resolved;
@@ -124,35 +133,43 @@ impl SecretProvider {
     }
 }
 
-/// Replaces `{{secrets.NAME}}` (spaces allowed inside the braces) in `text`. Returns the new
-/// text and the values used, or the name of the first secret that has no value.
+/// The placeholders in `text`: where each `{{secrets.NAME}}` (spaces allowed inside the
+/// braces) starts and ends, and its name. Braces that are not a placeholder (a template
+/// language's, say) are passed over.
+fn placeholders(text: &str) -> Vec<(std::ops::Range<usize>, &str)> {
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(start) = text[from..].find("{{").map(|s| from + s) {
+        let Some(end) = text[start + 2..].find("}}").map(|e| start + 2 + e) else {
+            break;
+        };
+        if let Some(name) = text[start + 2..end].trim().strip_prefix("secrets.")
+            && is_secret_name(name)
+        {
+            found.push((start..end + 2, name));
+        }
+        from = end + 2;
+    }
+    found
+}
+
+/// Replaces the placeholders in `text`. Returns the new text and the values used, or the name
+/// of the first secret that has no value.
 fn substitute(
     text: &str,
     lookup: impl Fn(&str) -> Option<SecretString>,
 ) -> std::result::Result<(String, Vec<SecretString>), String> {
     let mut out = String::with_capacity(text.len());
     let mut used = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else {
-            out.push_str(&rest[start..]);
-            return Ok((out, used));
-        };
-        let inner = after[..end].trim();
-        match inner.strip_prefix("secrets.") {
-            Some(name) if is_secret_name(name) => {
-                let value = lookup(name).ok_or_else(|| name.to_string())?;
-                out.push_str(value.expose_secret());
-                used.push(value);
-            }
-            // Not a placeholder (a template language's braces, say): keep it as it is.
-            _ => out.push_str(&rest[start..start + 2 + end + 2]),
-        }
-        rest = &after[end + 2..];
+    let mut copied = 0;
+    for (span, name) in placeholders(text) {
+        let value = lookup(name).ok_or_else(|| name.to_string())?;
+        out.push_str(&text[copied..span.start]);
+        out.push_str(value.expose_secret());
+        used.push(value);
+        copied = span.end;
     }
-    out.push_str(rest);
+    out.push_str(&text[copied..]);
     Ok((out, used))
 }
 
@@ -161,93 +178,6 @@ fn is_secret_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-}
-
-/// The secret values a job used, to be replaced by `***` in every message it reports.
-#[derive(Default, Clone)]
-pub struct SecretMask {
-    /// Each value as it is and as JSON and Rust's debug formatting escape it (validation and
-    /// parse errors quote values that way, so a password with a quote or a backslash would
-    /// otherwise slip through), longest first so that a secret containing another is masked
-    /// whole. Worked out once per job: a response may have thousands of strings to mask.
-    forms: Vec<SecretString>,
-}
-
-impl SecretMask {
-    pub fn new(values: Vec<SecretString>) -> SecretMask {
-        let mut forms: Vec<String> = Vec::new();
-        for value in values.iter().map(|v| v.expose_secret()) {
-            if value.is_empty() {
-                continue;
-            }
-            forms.push(value.to_string());
-            for quoted in [
-                serde_json::to_string(value).unwrap_or_default(),
-                format!("{value:?}"),
-            ] {
-                if let Some(inner) = quoted.strip_prefix('"').and_then(|q| q.strip_suffix('"'))
-                    && inner != value
-                {
-                    forms.push(inner.to_string());
-                }
-            }
-        }
-        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
-        forms.dedup();
-        SecretMask {
-            forms: forms.into_iter().map(SecretString::from).collect(),
-        }
-    }
-
-    /// `text` with every form of every secret replaced by `***`, or None when it holds none.
-    fn masked(&self, text: &str) -> Option<String> {
-        let mut masked: Option<String> = None;
-        for form in self.forms.iter().map(|f| f.expose_secret()) {
-            let current = masked.as_deref().unwrap_or(text);
-            if current.contains(form) {
-                masked = Some(current.replace(form, "***"));
-            }
-        }
-        masked
-    }
-
-    /// Masks every known secret value in `text` (see [`SecretMask::new`] for the forms).
-    pub fn apply(&self, text: &str) -> String {
-        self.masked(text).unwrap_or_else(|| text.to_string())
-    }
-
-    /// Masks every string of a response in place, so that a secret value that reached the
-    /// response by any path (a server echoing it, a mail quoting it) is not handed to Zeebe.
-    pub fn apply_to_value(&self, value: &mut Value) {
-        if self.is_empty() {
-            return;
-        }
-        // serde_json bounds nesting on input, but an operation builds its own responses:
-        // an explicit stack keeps this safe for any shape.
-        let mut pending = vec![value];
-        while let Some(value) = pending.pop() {
-            match value {
-                Value::String(text) => {
-                    if let Some(masked) = self.masked(text) {
-                        *text = masked;
-                    }
-                }
-                Value::Array(items) => pending.extend(items.iter_mut()),
-                Value::Object(map) => pending.extend(map.values_mut()),
-                _ => {}
-            }
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.forms.is_empty()
-    }
-}
-
-impl std::fmt::Debug for SecretMask {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SecretMask({} forms)", self.forms.len())
-    }
 }
 
 #[cfg(test)]
@@ -265,7 +195,7 @@ mod tests {
         unsafe { std::env::set_var("EMAIL_CONNECTOR_UNIT_TEST_PW", "s3cr3t!") };
         let mut vars = json!({
             "authentication": { "password": "{{secrets.PW}}", "username": "u" },
-            "server": { "host": "a {{ secrets.PW }} b", "list": ["{{secrets.PW}}"] },
+            "server": { "serverCertificate": "a {{ secrets.PW }} b", "list": ["{{secrets.PW}}"] },
             "subject": "Re: {{secrets.PW}}",
             "list": ["a {{ secrets.PW }} b"],
             "criteria": { "field": "SUBJECT", "value": "{{secrets.NOT_EVEN_DEFINED}}" },
@@ -273,7 +203,7 @@ mod tests {
         });
         let mask = provider_with(None).resolve(&mut vars).unwrap();
         assert_eq!(vars["authentication"]["password"], "s3cr3t!");
-        assert_eq!(vars["server"]["host"], "a s3cr3t! b");
+        assert_eq!(vars["server"]["serverCertificate"], "a s3cr3t! b");
         assert_eq!(vars["server"]["list"][0], "s3cr3t!");
         assert_eq!(vars["subject"], "Re: {{secrets.PW}}");
         assert_eq!(vars["list"][0], "a {{ secrets.PW }} b");
@@ -289,6 +219,29 @@ mod tests {
             response,
             json!({ "subject": "***", "list": [{ "x": "a ***" }], "n": 1 })
         );
+    }
+
+    /// Issue 21: `server.host: "{{secrets.PW}}.exfil.test"` sent the password to a DNS server.
+    #[test]
+    fn a_secret_inside_a_host_is_refused_without_its_value() {
+        // SAFETY: the variable name is unique to this test, so no other thread reads it.
+        unsafe { std::env::set_var("EMAIL_CONNECTOR_UNIT_TEST_HOSTPW", "Hunter2") };
+        let mut vars = json!({ "server": { "host": "{{secrets.HOSTPW}}.exfil.test" },
+            "authentication": { "tokenEndpoint": "https://{{secrets.HOSTPW}}.exfil.test/t" } });
+        let err = provider_with(None).resolve(&mut vars).unwrap_err();
+        assert_eq!(err.code, crate::error::ErrorCode::InvalidInput);
+        assert!(err.message.contains("/server/host: "), "{}", err.message);
+        assert!(
+            err.message.contains("/authentication/tokenEndpoint: "),
+            "{}",
+            err.message
+        );
+        assert!(
+            !err.message.to_lowercase().contains("hunter2"),
+            "{}",
+            err.message
+        );
+        assert!(!err.message.contains("exfil"), "{}", err.message);
     }
 
     #[test]
@@ -316,24 +269,5 @@ mod tests {
         let provider = provider_with(Some(PathBuf::from("/etc")));
         assert!(provider.lookup("../etc/passwd").is_none());
         assert!(provider.lookup(".hidden").is_none());
-    }
-
-    #[test]
-    fn escaped_forms_are_masked_too() {
-        let mask = SecretMask::new(vec!["pa\"ss\\wörd".to_string().into()]);
-        assert_eq!(
-            mask.apply(r#"/server/port: "pa\"ss\\wörd" is not of type "integer""#),
-            r#"/server/port: "***" is not of type "integer""#
-        );
-        assert_eq!(
-            mask.apply("invalid type: string \"pa\\\"ss\\\\wörd\""),
-            "invalid type: string \"***\""
-        );
-    }
-
-    #[test]
-    fn longer_secrets_are_masked_first() {
-        let mask = SecretMask::new(vec!["abc".to_string().into(), "abcdef".to_string().into()]);
-        assert_eq!(mask.apply("x abcdef y abc"), "x *** y ***");
     }
 }
