@@ -1,0 +1,487 @@
+//! FEEL numbers as Camunda's engine computes them: Java `BigDecimal` values, every arithmetic
+//! result rounded to 34 significant digits, half-even (`MathContext.DECIMAL128`), the scale kept
+//! as Java keeps it (so `string(2 * 1.50)` is `"3.00"` and `string(100 / 0.5)` is `"2E+2"`).
+//!
+//! Why not a decimal crate: `rust_decimal` holds 28 digits, not 34; `bigdecimal` divides to its
+//! own precision and prints with its own exponent rule, so both would round and print some
+//! results differently from feel-scala. What Java does for these few operations is short to
+//! state exactly on top of a big integer.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use num_bigint::{BigInt, Sign};
+use num_integer::Integer;
+use num_traits::{One, Signed, ToPrimitive, Zero};
+
+/// Significant digits of `MathContext.DECIMAL128`.
+pub const PRECISION: u64 = 34;
+/// Java refuses scales outside `i32`; so do we (the operation then gives null).
+const MAX_SCALE: i64 = i32::MAX as i64;
+
+/// `unscaled × 10^-scale`.
+#[derive(Clone, Debug)]
+pub struct Number {
+    unscaled: BigInt,
+    scale: i64,
+}
+
+fn pow10(n: u64) -> BigInt {
+    num_traits::pow(BigInt::from(10u8), n as usize)
+}
+
+fn digits(n: &BigInt) -> u64 {
+    if n.is_zero() {
+        return 1;
+    }
+    // bits × log10(2) is within one of the digit count; fix it up exactly.
+    let estimate = ((n.bits() as f64) * std::f64::consts::LOG10_2) as u64;
+    let mut d = estimate.max(1);
+    let magnitude = n.abs();
+    while magnitude >= pow10(d) {
+        d += 1;
+    }
+    while d > 1 && magnitude < pow10(d - 1) {
+        d -= 1;
+    }
+    d
+}
+
+impl Number {
+    fn new(unscaled: BigInt, scale: i64) -> Option<Number> {
+        (scale.abs() <= MAX_SCALE).then_some(Number { unscaled, scale })
+    }
+
+    pub fn zero() -> Number {
+        Number::from(0i64)
+    }
+
+    /// Java's `BigDecimal(String)`: optional sign, digits with one optional point, optional
+    /// exponent. Anything else is `None`.
+    pub fn parse(text: &str) -> Option<Number> {
+        let (mantissa, exponent) = match text.find(['e', 'E']) {
+            Some(i) => (&text[..i], text[i + 1..].parse::<i64>().ok()?),
+            None => (text, 0),
+        };
+        let (negative, body) = match mantissa.as_bytes().first()? {
+            b'-' => (true, &mantissa[1..]),
+            b'+' => (false, &mantissa[1..]),
+            _ => (false, mantissa),
+        };
+        let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+        if int.is_empty() && frac.is_empty()
+            || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+        {
+            return None;
+        }
+        let all: String = [int, frac].concat();
+        let mut unscaled: BigInt = all.parse().ok()?;
+        if negative {
+            unscaled = -unscaled;
+        }
+        Number::new(unscaled, frac.len() as i64 - exponent)
+    }
+
+    /// A JSON number: integers exactly, others from their shortest text, as feel-scala takes a
+    /// `double` (`BigDecimal.decimal`).
+    pub fn from_json(n: &serde_json::Number) -> Option<Number> {
+        if let Some(i) = n.as_i64() {
+            return Some(Number::from(i));
+        }
+        if let Some(u) = n.as_u64() {
+            return Some(Number::new(BigInt::from(u), 0).unwrap_or_else(Number::zero));
+        }
+        Number::from_f64(n.as_f64()?)
+    }
+
+    pub fn from_f64(f: f64) -> Option<Number> {
+        if !f.is_finite() {
+            return None;
+        }
+        Number::parse(&format!("{f:?}"))
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.unscaled.is_zero()
+    }
+
+    pub fn is_negative(&self) -> bool {
+        self.unscaled.is_negative()
+    }
+
+    pub fn is_whole(&self) -> bool {
+        self.scale <= 0
+            || self.is_zero()
+            || self.scale <= digits(&self.unscaled) as i64
+                && self.unscaled.is_multiple_of(&pow10(self.scale as u64))
+    }
+
+    /// Round to 34 significant digits, half-even, as every `MathContext` operation does.
+    fn rounded(self) -> Option<Number> {
+        let d = digits(&self.unscaled);
+        if d <= PRECISION {
+            return Number::new(self.unscaled, self.scale);
+        }
+        let drop = d - PRECISION;
+        let mut n = round_div(&self.unscaled, &pow10(drop));
+        let mut scale = self.scale - drop as i64;
+        if digits(&n) > PRECISION {
+            n /= 10;
+            scale -= 1;
+        }
+        Number::new(n, scale)
+    }
+
+    /// The position of the most significant digit (Java's adjusted exponent).
+    fn adjusted(&self) -> i64 {
+        digits(&self.unscaled) as i64 - 1 - self.scale
+    }
+
+    fn aligned(a: &Number, b: &Number) -> (BigInt, BigInt, i64) {
+        let scale = a.scale.max(b.scale);
+        let up = |n: &Number| &n.unscaled * pow10((scale - n.scale) as u64);
+        (up(a), up(b), scale)
+    }
+
+    /// An operand far below the other's last kept digit only decides the rounding: replace it by
+    /// a unit just below, so no addition aligns across a huge exponent gap.
+    fn shrink_for_add<'a>(a: &'a Number, b: &'a Number) -> (Number, Number) {
+        if a.is_zero() || b.is_zero() {
+            return (a.clone(), b.clone());
+        }
+        let (big, small, swapped) = if a.adjusted() >= b.adjusted() {
+            (a, b, false)
+        } else {
+            (b, a, true)
+        };
+        let floor = big.adjusted() - PRECISION as i64 - 3;
+        let small_low = -small.scale;
+        let big_low = -big.scale;
+        if small.adjusted() < floor && small_low < big_low.min(floor) {
+            let unit = Number {
+                unscaled: if small.is_negative() {
+                    -BigInt::one()
+                } else {
+                    BigInt::one()
+                },
+                scale: -floor.min(big_low),
+            };
+            return if swapped {
+                (unit, big.clone())
+            } else {
+                (big.clone(), unit)
+            };
+        }
+        (a.clone(), b.clone())
+    }
+
+    pub fn add(&self, other: &Number) -> Option<Number> {
+        let (a, b) = Number::shrink_for_add(self, other);
+        let (x, y, scale) = Number::aligned(&a, &b);
+        Number {
+            unscaled: x + y,
+            scale,
+        }
+        .rounded()
+    }
+
+    pub fn sub(&self, other: &Number) -> Option<Number> {
+        self.add(&other.neg())
+    }
+
+    pub fn neg(&self) -> Number {
+        Number {
+            unscaled: -&self.unscaled,
+            scale: self.scale,
+        }
+    }
+
+    pub fn abs(&self) -> Number {
+        Number {
+            unscaled: self.unscaled.abs(),
+            scale: self.scale,
+        }
+    }
+
+    pub fn mul(&self, other: &Number) -> Option<Number> {
+        Number {
+            unscaled: &self.unscaled * &other.unscaled,
+            scale: self.scale + other.scale,
+        }
+        .rounded()
+    }
+
+    /// Java's `divide(divisor, MathContext.DECIMAL128)`: an exact quotient keeps the scale
+    /// closest to `this.scale - divisor.scale`; an inexact one has 34 digits. `None` for zero.
+    pub fn div(&self, other: &Number) -> Option<Number> {
+        if other.is_zero() {
+            return None;
+        }
+        let preferred = self.scale - other.scale;
+        if self.is_zero() {
+            return Number::new(BigInt::zero(), preferred.clamp(-MAX_SCALE, MAX_SCALE));
+        }
+        let k = (PRECISION as i64 + 3 + digits(&other.unscaled) as i64
+            - digits(&self.unscaled) as i64)
+            .max(0) as u64;
+        let (q, r) = (&self.unscaled * pow10(k)).div_rem(&other.unscaled);
+        let scale = preferred + k as i64;
+        if r.is_zero() {
+            let mut n = Number { unscaled: q, scale }.rounded()?;
+            while n.scale > preferred && n.unscaled.is_multiple_of(&BigInt::from(10u8)) {
+                n.unscaled /= 10;
+                n.scale -= 1;
+            }
+            return Some(n);
+        }
+        // A sticky digit below the quotient (which has more than 34 digits): a remainder is
+        // never a tie.
+        let sign = if self.is_negative() != other.is_negative() {
+            -1
+        } else {
+            1
+        };
+        Number {
+            unscaled: q * 10 + sign,
+            scale: scale + 1,
+        }
+        .rounded()
+    }
+
+    /// Java's `pow(n, MathContext.DECIMAL128)` for |n| ≤ 999,999,999.
+    pub fn pow(&self, n: i64) -> Option<Number> {
+        if n.abs() > 999_999_999 {
+            return None;
+        }
+        if n == 0 {
+            return Some(Number::from(1i64));
+        }
+        let magnitude = n.unsigned_abs();
+        let work = PRECISION + magnitude.to_string().len() as u64 + 1;
+        let round = |x: Number| x.round_to(work);
+        let mut result = Number::from(1i64);
+        let mut seen = false;
+        for bit in (0..64).rev() {
+            if seen {
+                result = round(result.mul_exact(&result))?;
+            }
+            if magnitude >> bit & 1 == 1 {
+                seen = true;
+                result = round(result.mul_exact(self))?;
+            }
+        }
+        if n < 0 {
+            result = Number::from(1i64).div_to(&result, work)?;
+        }
+        result.rounded()
+    }
+
+    fn mul_exact(&self, other: &Number) -> Number {
+        Number {
+            unscaled: &self.unscaled * &other.unscaled,
+            scale: self.scale + other.scale,
+        }
+    }
+
+    fn round_to(self, precision: u64) -> Option<Number> {
+        let d = digits(&self.unscaled);
+        if d <= precision {
+            return Number::new(self.unscaled, self.scale);
+        }
+        let drop = d - precision;
+        Number::new(
+            round_div(&self.unscaled, &pow10(drop)),
+            self.scale - drop as i64,
+        )
+    }
+
+    fn div_to(&self, other: &Number, precision: u64) -> Option<Number> {
+        let k = (precision as i64 + 3 + digits(&other.unscaled) as i64
+            - digits(&self.unscaled) as i64)
+            .max(0) as u64;
+        let q = round_div(&(&self.unscaled * pow10(k)), &other.unscaled);
+        Number {
+            unscaled: q,
+            scale: self.scale - other.scale + k as i64,
+        }
+        .round_to(precision)
+    }
+
+    /// Truncated toward zero, as Java's `intValue`/`longValue` for values in range.
+    pub fn to_i64(&self) -> Option<i64> {
+        self.trunc_int().to_i64()
+    }
+
+    fn trunc_int(&self) -> BigInt {
+        if self.scale <= 0 {
+            if -self.scale > 40 {
+                // Far beyond any i64: the caller only needs "out of range".
+                return &self.unscaled * pow10(40);
+            }
+            &self.unscaled * pow10((-self.scale) as u64)
+        } else if self.scale > digits(&self.unscaled) as i64 {
+            BigInt::zero()
+        } else {
+            &self.unscaled / pow10(self.scale as u64)
+        }
+    }
+
+    /// Whole and within i32: an index, a position, a count.
+    pub fn to_index(&self) -> Option<i64> {
+        self.to_i64().filter(|i| i.abs() <= i32::MAX as i64)
+    }
+
+    pub fn to_f64(&self) -> f64 {
+        self.to_string().parse().unwrap_or(f64::NAN)
+    }
+
+    /// Rounded to `scale` digits after the point with `mode`.
+    pub fn with_scale(&self, scale: i64, mode: Rounding) -> Option<Number> {
+        if scale >= self.scale {
+            let up = (scale - self.scale) as u64;
+            if up > 10_000 {
+                return None;
+            }
+            return Number::new(&self.unscaled * pow10(up), scale);
+        }
+        let drop = (self.scale - scale) as u64;
+        let divisor = if drop > digits(&self.unscaled) + 1 {
+            // Everything is dropped: only the sign and "not zero" matter.
+            pow10(digits(&self.unscaled) + 1)
+        } else {
+            pow10(drop)
+        };
+        let (q, r) = self.unscaled.div_rem(&divisor);
+        let twice = r.abs() * 2;
+        let away = match mode {
+            Rounding::Floor => r.is_negative(),
+            Rounding::Ceiling => r.is_positive(),
+            Rounding::Down => false,
+            Rounding::Up => !r.is_zero(),
+            Rounding::HalfUp => twice >= divisor,
+            Rounding::HalfDown => twice > divisor,
+            Rounding::HalfEven => twice > divisor || twice == divisor && q.is_odd(),
+        };
+        let sign = if self.unscaled.is_negative() { -1 } else { 1 };
+        let q = if away { q + sign } else { q };
+        Number::new(q, scale)
+    }
+
+    /// Trailing zeros removed (Java's `stripTrailingZeros`).
+    pub fn stripped(mut self) -> Number {
+        if self.is_zero() {
+            return Number::zero();
+        }
+        while self.unscaled.is_multiple_of(&BigInt::from(10u8)) {
+            self.unscaled /= 10;
+            self.scale -= 1;
+        }
+        self
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        if self.is_whole()
+            && let Some(i) = self.to_i64()
+        {
+            return serde_json::Value::from(i);
+        }
+        serde_json::Number::from_f64(self.to_f64()).map_or(serde_json::Value::Null, Into::into)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Rounding {
+    Floor,
+    Ceiling,
+    Down,
+    Up,
+    HalfUp,
+    HalfDown,
+    HalfEven,
+}
+
+/// `n / d` rounded half-even.
+fn round_div(n: &BigInt, d: &BigInt) -> BigInt {
+    let (q, r) = n.div_rem(d);
+    if r.is_zero() {
+        return q;
+    }
+    let twice = r.abs() * 2;
+    let d_abs = d.abs();
+    if twice < d_abs || twice == d_abs && !q.is_odd() {
+        q
+    } else if n.is_negative() != d.is_negative() {
+        q - 1
+    } else {
+        q + 1
+    }
+}
+
+impl From<i64> for Number {
+    fn from(i: i64) -> Number {
+        Number {
+            unscaled: BigInt::from(i),
+            scale: 0,
+        }
+    }
+}
+
+impl PartialEq for Number {
+    fn eq(&self, other: &Number) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Number {}
+
+impl PartialOrd for Number {
+    fn partial_cmp(&self, other: &Number) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Number {
+    fn cmp(&self, other: &Number) -> Ordering {
+        let (sa, sb) = (self.unscaled.sign(), other.unscaled.sign());
+        if sa != sb || sa == Sign::NoSign {
+            return sa.cmp(&sb);
+        }
+        let by_magnitude = self.adjusted().cmp(&other.adjusted()).then_with(|| {
+            // Same leading position: the scale gap is bounded by the digit counts.
+            let (x, y, _) = Number::aligned(&self.abs(), &other.abs());
+            x.cmp(&y)
+        });
+        if sa == Sign::Minus {
+            by_magnitude.reverse()
+        } else {
+            by_magnitude
+        }
+    }
+}
+
+/// Java's `BigDecimal.toString`: plain unless the exponent is positive or the value is tiny.
+impl fmt::Display for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let digits = self.unscaled.abs().to_string();
+        let sign = if self.unscaled.is_negative() { "-" } else { "" };
+        let adjusted = digits.len() as i64 - 1 - self.scale;
+        if self.scale >= 0 && adjusted >= -6 {
+            let point = digits.len() as i64 - self.scale;
+            return if self.scale == 0 {
+                write!(f, "{sign}{digits}")
+            } else if point > 0 {
+                let (a, b) = digits.split_at(point as usize);
+                write!(f, "{sign}{a}.{b}")
+            } else {
+                let zeros = "0".repeat((-point) as usize);
+                write!(f, "{sign}0.{zeros}{digits}")
+            };
+        }
+        let (first, rest) = digits.split_at(1);
+        let exp_sign = if adjusted >= 0 { "+" } else { "" };
+        if rest.is_empty() {
+            write!(f, "{sign}{first}E{exp_sign}{adjusted}")
+        } else {
+            write!(f, "{sign}{first}.{rest}E{exp_sign}{adjusted}")
+        }
+    }
+}
