@@ -218,6 +218,7 @@ impl<'s> Parser<'s> {
             "years and months duration",
             "days and time duration",
             "date and time",
+            "function",
         ] {
             if self.cur.eat_word(special)? {
                 return Ok(special.to_string());
@@ -412,9 +413,19 @@ impl<'s> Parser<'s> {
                         .unsupported(at, "calling a function of a context (`a.f()`)"));
                 }
                 base = self.node(Kind::Path(boxed(base), Rc::from(key)), at);
-            } else if self.cur.eat("[")? {
-                let filter = self.expression()?;
-                self.cur.expect("]")?;
+            } else if self.cur.rest().starts_with('[') {
+                // Not a filter when no `expression]` follows: the `[` may close an interval
+                // (`x in ]1..5[`), as feel-scala's parser backtracks.
+                let depth = self.depth;
+                self.cur.pos += 1;
+                let filter = match self.expression() {
+                    Ok(f) if self.cur.eat("]")? => f,
+                    _ => {
+                        self.cur.pos = at;
+                        self.depth = depth;
+                        return Ok(base);
+                    }
+                };
                 base = self.node(Kind::Filter(boxed(base), boxed(filter)), at);
             } else {
                 return Ok(base);
