@@ -506,17 +506,28 @@ pub fn now() -> ZonedDateTime {
     }
 }
 
+/// A zone as Java's `ZoneId.of` reads it: `Z` or an offset is a fixed offset, else an IANA
+/// name.
+fn zone_id(zone: &str) -> Option<(TimeZone, bool)> {
+    if let Some(offset) = parse_offset(zone) {
+        return Some((TimeZone::fixed(offset), false));
+    }
+    Some((TimeZone::get(zone).ok()?, true))
+}
+
 pub fn zoned_in(dt: DateTime, zone: &str) -> Option<ZonedDateTime> {
+    let (tz, named) = zone_id(zone)?;
     Some(ZonedDateTime {
-        zoned: dt.to_zoned_datetime(TimeZone::get(zone).ok()?).ok()?,
-        named: true,
+        zoned: dt.to_zoned_datetime(tz).ok()?,
+        named,
     })
 }
 
 pub fn with_zone(z: &ZonedDateTime, zone: &str) -> Option<ZonedDateTime> {
+    let (tz, named) = zone_id(zone)?;
     Some(ZonedDateTime {
-        zoned: z.zoned.with_time_zone(TimeZone::get(zone).ok()?),
-        named: true,
+        zoned: z.zoned.with_time_zone(tz),
+        named,
     })
 }
 

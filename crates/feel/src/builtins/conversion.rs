@@ -62,6 +62,12 @@ pub static FUNCTIONS: &[Builtin] = &[
         }))),
         _ => bad(),
     }),
+    f("time", &["hour", "minute", "second"], time_of_parts),
+    f(
+        "time",
+        &["hour", "minute", "second", "offset"],
+        time_of_parts,
+    ),
     f("duration", &["from"], |_, a| match a.as_slice() {
         [Value::String(s)] => parsed(duration(s), "duration", s),
         _ => bad(),
@@ -94,6 +100,55 @@ pub static FUNCTIONS: &[Builtin] = &[
     }),
     f("from json", &["json"], from_json),
 ];
+
+/// `time(hour, minute, second[, offset])`: seconds may have a fraction; a null offset gives a
+/// local time.
+fn time_of_parts(_: &mut Eval<'_>, a: Vec<Value>) -> Outcome {
+    let (h, m, sec, offset) = match a.as_slice() {
+        [Value::Number(h), Value::Number(m), Value::Number(s)] => (h, m, s, None),
+        [
+            Value::Number(h),
+            Value::Number(m),
+            Value::Number(s),
+            Value::Null,
+        ] => (h, m, s, None),
+        [
+            Value::Number(h),
+            Value::Number(m),
+            Value::Number(s),
+            Value::DayTime(o),
+        ] => (h, m, s, Some(*o)),
+        _ => return bad(),
+    };
+    let nanos = sec
+        .sub(
+            &sec.with_scale(0, crate::number::Rounding::Down)
+                .ok_or_else(|| Fail::Invalid("second".into()))?,
+        )
+        .and_then(|f| f.mul(&Number::from(1_000_000_000)))
+        .map(|f| int_value(&f))
+        .unwrap_or(0);
+    let part = |n: &Number| i8::try_from(int_value(n)).ok();
+    let time = match (part(h), part(m), part(sec)) {
+        (Some(h), Some(m), Some(s)) => jiff::civil::Time::new(h, m, s, nanos as i32).ok(),
+        _ => None,
+    }
+    .ok_or_else(|| Fail::Invalid("not a time".into()))?;
+    match offset {
+        None => Ok(Value::LocalTime(time)),
+        Some(o) => {
+            let secs =
+                i32::try_from(o / 1_000_000_000).map_err(|_| Fail::Invalid("offset".into()))?;
+            let offset =
+                jiff::tz::Offset::from_seconds(secs).map_err(|_| Fail::Invalid("offset".into()))?;
+            Ok(Value::Time(Rc::new(t::ZonedTime {
+                time,
+                offset,
+                zone: None,
+            })))
+        }
+    }
+}
 
 fn parsed(v: Option<Value>, what: &str, text: &str) -> Outcome {
     v.ok_or_else(|| Fail::Invalid(format!("Failed to parse {what} from '{text}'")))

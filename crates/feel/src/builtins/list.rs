@@ -38,6 +38,8 @@ pub static FUNCTIONS: &[Builtin] = &[
         }
     }),
     var("median", &["list"], median),
+    var("stddev", &["list"], stddev),
+    var("mode", &["list"], mode),
     var("and", &["list"], |_, a| logic(a, false)),
     var("all", &["list"], |_, a| logic(a, false)),
     var("or", &["list"], |_, a| logic(a, true)),
@@ -240,6 +242,54 @@ fn median(e: &mut Eval<'_>, a: Vec<Value>) -> Outcome {
         .add(&list[mid])
         .ok_or_else(|| Fail::Invalid("out of range".into()))?;
     Ok(sum.div(&Number::from(2)).map_or(Value::Null, Value::Number))
+}
+
+/// The sample standard deviation, through a double as feel-scala.
+fn stddev(e: &mut Eval<'_>, a: Vec<Value>) -> Outcome {
+    let list = numbers(items(&a)?)?;
+    if list.is_empty() {
+        return Ok(Value::Null);
+    }
+    e.charge(list.len() as u64 * 4)?;
+    let out_of_range = || Fail::Invalid("out of range".into());
+    let n = Number::from(list.len() as i64);
+    let mut sum = Number::zero();
+    for x in &list {
+        sum = sum.add(x).ok_or_else(out_of_range)?;
+    }
+    let mean = sum.div(&n).ok_or_else(out_of_range)?;
+    let mut squares = Number::zero();
+    for x in &list {
+        let d = x.sub(&mean).ok_or_else(out_of_range)?;
+        squares = squares
+            .add(&d.mul(&d).ok_or_else(out_of_range)?)
+            .ok_or_else(out_of_range)?;
+    }
+    let variance = squares
+        .div(&Number::from(list.len() as i64 - 1))
+        .ok_or_else(out_of_range)?;
+    Ok(Number::from_f64(variance.to_f64().sqrt()).map_or(Value::Null, Value::Number))
+}
+
+/// The most frequent numbers, ascending.
+fn mode(e: &mut Eval<'_>, a: Vec<Value>) -> Outcome {
+    let mut list: Vec<Number> = numbers(items(&a)?)?.into_iter().cloned().collect();
+    e.charge(list.len() as u64 * 8)?;
+    list.sort();
+    let mut runs: Vec<(Number, usize)> = Vec::new();
+    for x in list {
+        match runs.last_mut() {
+            Some((y, count)) if *y == x => *count += 1,
+            _ => runs.push((x, 1)),
+        }
+    }
+    let most = runs.iter().map(|(_, c)| *c).max().unwrap_or(0);
+    Ok(Value::list(
+        runs.into_iter()
+            .filter(|(_, c)| *c == most)
+            .map(|(x, _)| Value::Number(x))
+            .collect(),
+    ))
 }
 
 /// `and`/`all` (`any` false) and `or`/`any`: feel-scala's fold over the items.

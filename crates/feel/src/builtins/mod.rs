@@ -103,8 +103,6 @@ pub fn known_unsupported(name: &str) -> bool {
         "uuid",
         "to base64",
         "from base64",
-        "stddev",
-        "mode",
         "random number",
         "day of year",
         "day of week",
