@@ -10,6 +10,54 @@ pub struct Expr {
     pub kind: Kind,
     /// Byte offset in the source, for messages.
     pub at: u32,
+    /// Levels of this tree: what evaluating it recurses through (bounded when parsing).
+    pub depth: u32,
+}
+
+impl Kind {
+    /// The deepest child's depth.
+    pub fn child_depth(&self) -> u32 {
+        let d = |e: &Expr| e.depth;
+        let iterations = |its: &[Iteration]| {
+            its.iter()
+                .map(|it| match &it.source {
+                    Source::List(e) => d(e),
+                    Source::Range(a, b) => d(a).max(d(b)),
+                })
+                .max()
+                .unwrap_or(0)
+        };
+        match self {
+            Kind::Const(_) | Kind::Name(_) => 0,
+            Kind::List(items) => items.iter().map(d).max().unwrap_or(0),
+            Kind::Context(entries) => entries.iter().map(|(_, e)| d(e)).max().unwrap_or(0),
+            Kind::Path(e, _) | Kind::Neg(e) | Kind::InstanceOf(e, _) => d(e),
+            Kind::Filter(a, b)
+            | Kind::Arith(_, a, b)
+            | Kind::Compare(_, a, b)
+            | Kind::And(a, b)
+            | Kind::Or(a, b) => d(a).max(d(b)),
+            Kind::Between(a, b, c) | Kind::If(a, b, c) => d(a).max(d(b)).max(d(c)),
+            Kind::In(x, tests) => tests
+                .iter()
+                .map(|t| match t {
+                    Test::Compare(_, e) | Test::Expr(e) => d(e),
+                    Test::Interval { start, end, .. } => d(start).max(d(end)),
+                })
+                .fold(d(x), u32::max),
+            Kind::For(its, body) => iterations(its).max(d(body)),
+            Kind::Quantified {
+                iterations: its,
+                condition,
+                ..
+            } => iterations(its).max(d(condition)),
+            Kind::Call { args, .. } => match args {
+                Args::Positional(list) => list.iter().map(d).max().unwrap_or(0),
+                Args::Named(list) => list.iter().map(|(_, e)| d(e)).max().unwrap_or(0),
+            },
+            Kind::Lambda(_, body) => d(body),
+        }
+    }
 }
 
 #[derive(Debug)]

@@ -128,6 +128,10 @@ impl<'a> Eval<'a> {
     }
 
     pub fn eval(&mut self, e: &Expr) -> Result<Value> {
+        crate::deep(|| self.eval_here(e))
+    }
+
+    fn eval_here(&mut self, e: &Expr) -> Result<Value> {
         self.charge(1)?;
         Ok(match &e.kind {
             Kind::Const(v) => v.clone(),

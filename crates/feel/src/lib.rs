@@ -45,6 +45,12 @@ pub use connector::ErrorDirective;
 pub use number::Number;
 pub use value::Value;
 
+/// Runs a step of a bounded recursion with stack to spare: more is taken from the heap when a
+/// small thread stack (or a debug or sanitizer build's large frames) runs low.
+pub(crate) fn deep<T>(f: impl FnOnce() -> T) -> T {
+    stacker::maybe_grow(64 * 1024, 1024 * 1024, f)
+}
+
 /// What parsing or evaluating an expression can fail with.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FeelError {

@@ -18,6 +18,7 @@ pub struct Parser<'s> {
     cur: Cursor<'s>,
     depth: usize,
     max_depth: usize,
+    work: usize,
 }
 
 type Parsed = Result<Expr, FeelError>;
@@ -32,6 +33,7 @@ impl<'s> Parser<'s> {
             cur: Cursor { src, pos: 0 },
             depth: 0,
             max_depth,
+            work: 0,
         };
         p.cur.skip()?;
         if p.cur.rest().starts_with('=') {
@@ -50,13 +52,41 @@ impl<'s> Parser<'s> {
     }
 
     fn node(&self, kind: Kind, at: usize) -> Expr {
+        let depth = 1 + kind.child_depth();
         Expr {
             kind,
             at: at as u32,
+            depth,
         }
     }
 
+    /// A tree no deeper than the bound (chains such as `a + b + ...` or `a.b.c...` deepen it
+    /// without nesting).
+    fn checked(&self, e: Expr) -> Parsed {
+        if e.depth as usize > self.max_depth {
+            let (line, column) = self.cur.line_col(e.at as usize);
+            return Err(FeelError::TooDeep {
+                line,
+                column,
+                limit: self.max_depth,
+            });
+        }
+        Ok(e)
+    }
+
+    /// Backtracking (filters, intervals) re-reads some input; this caps the total work so no
+    /// input makes the parser slow.
+    fn tick(&mut self) -> Result<(), FeelError> {
+        self.work += 1;
+        if self.work > 64 * self.cur.src.len() + 1024 {
+            return Err(self.cur.syntax(self.cur.pos, "too complex to parse"));
+        }
+        Ok(())
+    }
+
+    /// One level of nesting: every nested construct goes through `expression`.
     fn enter(&mut self) -> Result<(), FeelError> {
+        self.tick()?;
         self.depth += 1;
         if self.depth > self.max_depth {
             let (line, column) = self.cur.line_col(self.cur.pos);
@@ -70,6 +100,10 @@ impl<'s> Parser<'s> {
     }
 
     pub fn expression(&mut self) -> Parsed {
+        crate::deep(|| self.expression_here())
+    }
+
+    fn expression_here(&mut self) -> Parsed {
         self.enter()?;
         self.cur.skip()?;
         let at = self.cur.pos;
@@ -101,7 +135,7 @@ impl<'s> Parser<'s> {
             self.disjunction()?
         };
         self.depth -= 1;
-        Ok(e)
+        self.checked(e)
     }
 
     fn quantifier(&mut self) -> Result<Option<bool>, FeelError> {
@@ -154,7 +188,7 @@ impl<'s> Parser<'s> {
                 return Ok(left);
             }
             let right = self.conjunction()?;
-            left = self.node(Kind::Or(boxed(left), boxed(right)), at);
+            left = self.checked(self.node(Kind::Or(boxed(left), boxed(right)), at))?;
         }
     }
 
@@ -166,7 +200,7 @@ impl<'s> Parser<'s> {
                 return Ok(left);
             }
             let right = self.comparison()?;
-            left = self.node(Kind::And(boxed(left), boxed(right)), at);
+            left = self.checked(self.node(Kind::And(boxed(left), boxed(right)), at))?;
         }
     }
 
@@ -300,9 +334,13 @@ impl<'s> Parser<'s> {
         };
         self.cur.pos += 1;
         let depth = self.depth;
-        let Ok(start) = self.math() else {
-            self.depth = depth;
-            return Ok(None);
+        let start = match self.math() {
+            Ok(start) => start,
+            Err(e) if !matches!(e, FeelError::Syntax { .. }) => return Err(e),
+            Err(_) => {
+                self.depth = depth;
+                return Ok(None);
+            }
         };
         if !self.cur.eat("..")? {
             return Ok(None);
@@ -328,7 +366,7 @@ impl<'s> Parser<'s> {
     }
 
     pub fn math(&mut self) -> Parsed {
-        self.enter()?;
+        self.tick()?;
         let mut left = self.product()?;
         loop {
             self.cur.skip()?;
@@ -343,9 +381,8 @@ impl<'s> Parser<'s> {
             };
             self.cur.pos += 1;
             let right = self.product()?;
-            left = self.node(Kind::Arith(op, boxed(left), boxed(right)), at);
+            left = self.checked(self.node(Kind::Arith(op, boxed(left), boxed(right)), at))?;
         }
-        self.depth -= 1;
         Ok(left)
     }
 
@@ -364,7 +401,7 @@ impl<'s> Parser<'s> {
             };
             self.cur.pos += 1;
             let right = self.power()?;
-            left = self.node(Kind::Arith(op, boxed(left), boxed(right)), at);
+            left = self.checked(self.node(Kind::Arith(op, boxed(left), boxed(right)), at))?;
         }
     }
 
@@ -376,7 +413,8 @@ impl<'s> Parser<'s> {
                 return Ok(left);
             }
             let right = self.negation()?;
-            left = self.node(Kind::Arith(Arith::Pow, boxed(left), boxed(right)), at);
+            left =
+                self.checked(self.node(Kind::Arith(Arith::Pow, boxed(left), boxed(right)), at))?;
         }
     }
 
@@ -412,7 +450,7 @@ impl<'s> Parser<'s> {
                         .cur
                         .unsupported(at, "calling a function of a context (`a.f()`)"));
                 }
-                base = self.node(Kind::Path(boxed(base), Rc::from(key)), at);
+                base = self.checked(self.node(Kind::Path(boxed(base), Rc::from(key)), at))?;
             } else if self.cur.rest().starts_with('[') {
                 // Not a filter when no `expression]` follows: the `[` may close an interval
                 // (`x in ]1..5[`), as feel-scala's parser backtracks.
@@ -420,13 +458,14 @@ impl<'s> Parser<'s> {
                 self.cur.pos += 1;
                 let filter = match self.expression() {
                     Ok(f) if self.cur.eat("]")? => f,
+                    Err(e) if !matches!(e, FeelError::Syntax { .. }) => return Err(e),
                     _ => {
                         self.cur.pos = at;
                         self.depth = depth;
                         return Ok(base);
                     }
                 };
-                base = self.node(Kind::Filter(boxed(base), boxed(filter)), at);
+                base = self.checked(self.node(Kind::Filter(boxed(base), boxed(filter)), at))?;
             } else {
                 return Ok(base);
             }
@@ -434,7 +473,7 @@ impl<'s> Parser<'s> {
     }
 
     fn terminal(&mut self) -> Parsed {
-        self.enter()?;
+        self.tick()?;
         self.cur.skip()?;
         let at = self.cur.pos;
         let rest = self.cur.rest();
@@ -485,7 +524,6 @@ impl<'s> Parser<'s> {
         } else {
             return Err(self.cur.syntax(at, "expected a value"));
         };
-        self.depth -= 1;
         Ok(e)
     }
 

@@ -116,6 +116,10 @@ impl Value {
     }
 
     fn from_json_at(json: &Json, depth: usize) -> Value {
+        crate::deep(|| Value::from_json_here(json, depth))
+    }
+
+    fn from_json_here(json: &Json, depth: usize) -> Value {
         if depth > MAX_JSON_DEPTH {
             return Value::Null;
         }
@@ -140,6 +144,10 @@ impl Value {
     /// JSON as Camunda's runtime writes a FEEL result: whole numbers in the long range as
     /// integers, other numbers as doubles, temporal values and functions as their FEEL text.
     pub fn to_json(&self) -> Json {
+        crate::deep(|| self.to_json_here())
+    }
+
+    fn to_json_here(&self) -> Json {
         match self {
             Value::Null => Json::Null,
             Value::Bool(b) => Json::Bool(*b),
@@ -191,6 +199,10 @@ impl Value {
     }
 
     fn write_feel(&self, out: &mut String) {
+        crate::deep(|| self.write_feel_here(out))
+    }
+
+    fn write_feel_here(&self, out: &mut String) {
         match self {
             Value::Null => out.push_str("null"),
             Value::Bool(b) => {
@@ -240,6 +252,10 @@ impl Value {
     /// feel-scala's equality: `null = null`, null against a value is false, values of one type
     /// compare by value (lists and contexts deeply), other pairs are not comparable (`None`).
     pub fn feel_eq(&self, other: &Value) -> Option<bool> {
+        crate::deep(|| self.feel_eq_here(other))
+    }
+
+    fn feel_eq_here(&self, other: &Value) -> Option<bool> {
         Some(match (self, other) {
             (Value::Null, Value::Null) => true,
             (Value::Null, _) | (_, Value::Null) => false,
