@@ -118,18 +118,7 @@ impl Number {
 
     /// Round to 34 significant digits, half-even, as every `MathContext` operation does.
     fn rounded(self) -> Option<Number> {
-        let d = digits(&self.unscaled);
-        if d <= PRECISION {
-            return Number::new(self.unscaled, self.scale);
-        }
-        let drop = d - PRECISION;
-        let mut n = round_div(&self.unscaled, &pow10(drop));
-        let mut scale = self.scale - drop as i64;
-        if digits(&n) > PRECISION {
-            n /= 10;
-            scale -= 1;
-        }
-        Number::new(n, scale)
+        self.round_to(PRECISION)
     }
 
     /// The position of the most significant digit (Java's adjusted exponent).
@@ -214,6 +203,10 @@ impl Number {
     /// Java's `divide(divisor, MathContext.DECIMAL128)`: an exact quotient keeps the scale
     /// closest to `this.scale - divisor.scale`; an inexact one has 34 digits. `None` for zero.
     pub fn div(&self, other: &Number) -> Option<Number> {
+        self.div_to(other, PRECISION)
+    }
+
+    fn div_to(&self, other: &Number, precision: u64) -> Option<Number> {
         if other.is_zero() {
             return None;
         }
@@ -221,20 +214,20 @@ impl Number {
         if self.is_zero() {
             return Number::new(BigInt::zero(), preferred.clamp(-MAX_SCALE, MAX_SCALE));
         }
-        let k = (PRECISION as i64 + 3 + digits(&other.unscaled) as i64
+        let k = (precision as i64 + 3 + digits(&other.unscaled) as i64
             - digits(&self.unscaled) as i64)
             .max(0) as u64;
         let (q, r) = (&self.unscaled * pow10(k)).div_rem(&other.unscaled);
         let scale = preferred + k as i64;
         if r.is_zero() {
-            let mut n = Number { unscaled: q, scale }.rounded()?;
+            let mut n = Number { unscaled: q, scale }.round_to(precision)?;
             while n.scale > preferred && n.unscaled.is_multiple_of(&BigInt::from(10u8)) {
                 n.unscaled /= 10;
                 n.scale -= 1;
             }
             return Some(n);
         }
-        // A sticky digit below the quotient (which has more than 34 digits): a remainder is
+        // A sticky digit below the quotient (which has more digits than kept): a remainder is
         // never a tie.
         let sign = if self.is_negative() != other.is_negative() {
             -1
@@ -245,7 +238,7 @@ impl Number {
             unscaled: q * 10 + sign,
             scale: scale + 1,
         }
-        .rounded()
+        .round_to(precision)
     }
 
     /// Java's `pow(n, MathContext.DECIMAL128)` for |n| ≤ 999,999,999.
@@ -289,22 +282,14 @@ impl Number {
             return Number::new(self.unscaled, self.scale);
         }
         let drop = d - precision;
-        Number::new(
-            round_div(&self.unscaled, &pow10(drop)),
-            self.scale - drop as i64,
-        )
-    }
-
-    fn div_to(&self, other: &Number, precision: u64) -> Option<Number> {
-        let k = (precision as i64 + 3 + digits(&other.unscaled) as i64
-            - digits(&self.unscaled) as i64)
-            .max(0) as u64;
-        let q = round_div(&(&self.unscaled * pow10(k)), &other.unscaled);
-        Number {
-            unscaled: q,
-            scale: self.scale - other.scale + k as i64,
+        let mut n = round_div(&self.unscaled, &pow10(drop));
+        let mut scale = self.scale - drop as i64;
+        // 99...9 rounded up has one digit more.
+        if digits(&n) > precision {
+            n /= 10;
+            scale -= 1;
         }
-        .round_to(precision)
+        Number::new(n, scale)
     }
 
     /// Truncated toward zero, as Java's `intValue`/`longValue` for values in range.
