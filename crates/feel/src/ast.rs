@@ -1,6 +1,6 @@
 //! The parsed expression.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::builtins::Overloads;
 use crate::value::Value;
@@ -65,15 +65,15 @@ pub enum Kind {
     /// Literals, `@"..."` temporal literals included (an invalid one is null, as feel-scala).
     Const(Value),
     List(Vec<Expr>),
-    Context(Vec<(Rc<str>, Expr)>),
-    Name(Rc<str>),
-    Path(Box<Expr>, Rc<str>),
+    Context(Vec<(Arc<str>, Expr)>),
+    Name(Arc<str>),
+    Path(Box<Expr>, Arc<str>),
     Filter(Box<Expr>, Box<Expr>),
     Neg(Box<Expr>),
     Arith(Arith, Box<Expr>, Box<Expr>),
     Compare(Cmp, Box<Expr>, Box<Expr>),
     Between(Box<Expr>, Box<Expr>, Box<Expr>),
-    InstanceOf(Box<Expr>, Rc<str>),
+    InstanceOf(Box<Expr>, Arc<str>),
     In(Box<Expr>, Vec<Test>),
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
@@ -85,11 +85,11 @@ pub enum Kind {
         condition: Box<Expr>,
     },
     Call {
-        name: Rc<str>,
+        name: Arc<str>,
         builtin: Option<&'static Overloads>,
         args: Args,
     },
-    Lambda(Vec<Rc<str>>, Rc<Expr>),
+    Lambda(Vec<Arc<str>>, Arc<Expr>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -114,12 +114,12 @@ pub enum Cmp {
 #[derive(Debug)]
 pub enum Args {
     Positional(Vec<Expr>),
-    Named(Vec<(Rc<str>, Expr)>),
+    Named(Vec<(Arc<str>, Expr)>),
 }
 
 #[derive(Debug)]
 pub struct Iteration {
-    pub name: Rc<str>,
+    pub name: Arc<str>,
     pub source: Source,
 }
 

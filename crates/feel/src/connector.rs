@@ -2,7 +2,7 @@
 //! builds a context tagged with `errorType`, as the runtime's do, and [`ErrorDirective`] reads
 //! an error expression's result back the way the runtime does.
 
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use indexmap::IndexMap;
@@ -48,9 +48,9 @@ fn wrong(param: &str, function: &str, what: &str) -> Fail {
 
 fn tagged(kind: &str, entries: Vec<(&str, Value)>) -> Value {
     let mut map = IndexMap::with_capacity(entries.len() + 1);
-    map.insert(Rc::from("errorType"), Value::str(kind));
+    map.insert(Arc::from("errorType"), Value::str(kind));
     for (k, v) in entries {
-        map.insert(Rc::from(k), v);
+        map.insert(Arc::from(k), v);
     }
     Value::context(map)
 }

@@ -1,7 +1,7 @@
 //! The evaluator: walks the parsed expression against the scope within the bounds.
 
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use indexmap::IndexMap;
@@ -15,8 +15,8 @@ use crate::{Evaluation, FeelError, Limits};
 /// One name binding: a variable, or a context whose entries are all in scope (a filter's item).
 #[derive(Clone, Debug)]
 pub enum Binding {
-    One(Rc<str>, Value),
-    Entries(Rc<Context>),
+    One(Arc<str>, Value),
+    Entries(Arc<Context>),
 }
 
 pub struct Eval<'a> {
@@ -222,7 +222,7 @@ impl<'a> Eval<'a> {
                 builtin,
                 args,
             } => self.call(name, *builtin, args, e.at)?,
-            Kind::Lambda(params, body) => Value::Function(Rc::new(crate::value::Lambda {
+            Kind::Lambda(params, body) => Value::Function(Arc::new(crate::value::Lambda {
                 params: params.clone(),
                 body: body.clone(),
                 captured: self.locals.clone(),
@@ -230,7 +230,7 @@ impl<'a> Eval<'a> {
         })
     }
 
-    fn context(&mut self, entries: &[(Rc<str>, Expr)]) -> Result<Value> {
+    fn context(&mut self, entries: &[(Arc<str>, Expr)]) -> Result<Value> {
         let mark = self.locals.len();
         let mut out = IndexMap::with_capacity(entries.len());
         for (key, expr) in entries {

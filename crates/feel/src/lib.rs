@@ -160,3 +160,47 @@ impl Expression {
         eval::evaluate(&self.root, scope, &self.limits)
     }
 }
+
+/// What the fuzz target (`fuzz/fuzz_targets/feel.rs`) and the corpus test check for any input:
+/// the text before the first NUL is an expression, the rest a JSON scope (a fixed scope when
+/// it is not JSON). Parsing and evaluation under tight bounds never panic, and whatever comes
+/// out serializes within the size bound. Not part of the API.
+#[doc(hidden)]
+pub fn check_any_input(data: &[u8]) {
+    let (text, scope) = match data.iter().position(|b| *b == 0) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &b""[..]),
+    };
+    let Ok(text) = std::str::from_utf8(text) else {
+        return;
+    };
+    let scope: serde_json::Value = serde_json::from_slice(scope).unwrap_or_else(|_| {
+        serde_json::json!({
+            "response": { "subject": "Hi", "to": ["a@x.test"], "size": 12, "sent": true },
+            "error": { "code": "TIMEOUT", "message": "TIMEOUT: slow" },
+            "job": { "retries": 3 }, "n": 1.5, "s": "text", "items": [1, 2, 3]
+        })
+    });
+    let limits = Limits {
+        max_steps: 200_000,
+        max_time: Duration::from_secs(2),
+        max_iterations: 10_000,
+        max_value_weight: 1 << 20,
+        ..Limits::default()
+    };
+    let Ok(expression) = Expression::parse_with(text, limits.clone()) else {
+        return;
+    };
+    if let Ok(out) = expression.evaluate_with_warnings(&scope) {
+        let json = out.value.to_json();
+        let written = serde_json::to_string(&json).unwrap_or_default();
+        assert!(
+            written.len() as u64 <= 64 * limits.max_value_weight,
+            "{} bytes from a value within the bound",
+            written.len()
+        );
+        let _ = out.value.to_feel_string();
+        let _ = ErrorDirective::from_value(&out.value);
+        assert!(out.warnings.len() <= 100);
+    }
+}

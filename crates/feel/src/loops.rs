@@ -1,7 +1,7 @@
 //! Filters, `for`, `some` and `every`: everything that visits items, each within the
 //! iteration bound before it starts.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::ast::{Expr, Iteration, Kind, Source};
 use crate::eval::{Binding, Eval, Result};
@@ -36,7 +36,7 @@ impl Eval<'_> {
         self.iterations(list.items.len() as u64)?;
         let mut kept = Vec::new();
         for (i, item) in list.items.iter().enumerate() {
-            let mut bindings = vec![Binding::One(Rc::from("item"), item.clone())];
+            let mut bindings = vec![Binding::One(Arc::from("item"), item.clone())];
             if let Value::Context(c) = item {
                 bindings.push(Binding::Entries(c.clone()));
             }
@@ -65,7 +65,7 @@ impl Eval<'_> {
     }
 
     /// The lists an iteration runs over (ranges expanded), or `None` when one is not a list.
-    fn sources(&mut self, iterations: &[Iteration]) -> Result<Option<Vec<Rc<List>>>> {
+    fn sources(&mut self, iterations: &[Iteration]) -> Result<Option<Vec<Arc<List>>>> {
         let mut lists = Vec::with_capacity(iterations.len());
         let mut product: u64 = 1;
         for it in iterations {
@@ -106,6 +106,7 @@ impl Eval<'_> {
         let mut items = Vec::with_capacity(count as usize);
         let mut x = a.clone();
         for _ in 0..count {
+            self.charge(1)?;
             let next = x.add(&step);
             items.push(Value::Number(x));
             match next {
@@ -121,7 +122,7 @@ impl Eval<'_> {
     fn product(
         &mut self,
         iterations: &[Iteration],
-        lists: &[Rc<List>],
+        lists: &[Arc<List>],
         mut f: impl FnMut(&mut Self) -> Result<bool>,
     ) -> Result<()> {
         if lists.iter().any(|l| l.items.is_empty()) {
@@ -159,12 +160,12 @@ impl Eval<'_> {
             return Ok(Value::Null);
         };
         // `partial`: the results so far, shared with the body and extended in place.
-        let mut partial = Rc::new(List {
+        let mut partial = Arc::new(List {
             items: Vec::new(),
             weight: 1,
             depth: 1,
         });
-        let partial_name: Rc<str> = Rc::from("partial");
+        let partial_name: Arc<str> = Arc::from("partial");
         self.product(iterations, &lists, |e| {
             let value = e.with_bindings(
                 [Binding::One(
@@ -173,7 +174,7 @@ impl Eval<'_> {
                 )],
                 |e| e.eval(body),
             )?;
-            let list = Rc::make_mut(&mut partial);
+            let list = Arc::make_mut(&mut partial);
             list.weight = list.weight.saturating_add(value.weight());
             list.depth = list.depth.max(1 + value.depth());
             list.items.push(value);

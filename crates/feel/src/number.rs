@@ -8,7 +8,6 @@
 //! state exactly on top of a big integer.
 
 use std::cmp::Ordering;
-use std::fmt;
 
 use num_bigint::{BigInt, Sign};
 use num_integer::Integer;
@@ -26,13 +25,29 @@ pub struct Number {
     scale: i64,
 }
 
+mod text;
+
+/// 10^n; the powers up to 10^64 are made once.
 fn pow10(n: u64) -> BigInt {
-    num_traits::pow(BigInt::from(10u8), n as usize)
+    static SMALL: std::sync::OnceLock<Vec<BigInt>> = std::sync::OnceLock::new();
+    let small = SMALL.get_or_init(|| {
+        let mut v = Vec::with_capacity(65);
+        let mut p = BigInt::one();
+        for _ in 0..=64 {
+            v.push(p.clone());
+            p *= 10;
+        }
+        v
+    });
+    match small.get(n as usize) {
+        Some(p) => p.clone(),
+        None => num_traits::pow(BigInt::from(10u8), n as usize),
+    }
 }
 
 fn digits(n: &BigInt) -> u64 {
-    if n.is_zero() {
-        return 1;
+    if let Some(small) = n.abs().to_u64() {
+        return small.checked_ilog10().map_or(1, |d| d as u64 + 1);
     }
     // bits × log10(2) is within one of the digit count; fix it up exactly.
     let estimate = ((n.bits() as f64) * std::f64::consts::LOG10_2) as u64;
@@ -54,51 +69,6 @@ impl Number {
 
     pub fn zero() -> Number {
         Number::from(0i64)
-    }
-
-    /// Java's `BigDecimal(String)`: optional sign, digits with one optional point, optional
-    /// exponent. Anything else is `None`.
-    pub fn parse(text: &str) -> Option<Number> {
-        let (mantissa, exponent) = match text.find(['e', 'E']) {
-            Some(i) => (&text[..i], text[i + 1..].parse::<i64>().ok()?),
-            None => (text, 0),
-        };
-        let (negative, body) = match mantissa.as_bytes().first()? {
-            b'-' => (true, &mantissa[1..]),
-            b'+' => (false, &mantissa[1..]),
-            _ => (false, mantissa),
-        };
-        let (int, frac) = body.split_once('.').unwrap_or((body, ""));
-        if int.is_empty() && frac.is_empty()
-            || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
-        {
-            return None;
-        }
-        let all: String = [int, frac].concat();
-        let mut unscaled: BigInt = all.parse().ok()?;
-        if negative {
-            unscaled = -unscaled;
-        }
-        Number::new(unscaled, frac.len() as i64 - exponent)
-    }
-
-    /// A JSON number: integers exactly, others from their shortest text, as feel-scala takes a
-    /// `double` (`BigDecimal.decimal`).
-    pub fn from_json(n: &serde_json::Number) -> Option<Number> {
-        if let Some(i) = n.as_i64() {
-            return Some(Number::from(i));
-        }
-        if let Some(u) = n.as_u64() {
-            return Some(Number::new(BigInt::from(u), 0).unwrap_or_else(Number::zero));
-        }
-        Number::from_f64(n.as_f64()?)
-    }
-
-    pub fn from_f64(f: f64) -> Option<Number> {
-        if !f.is_finite() {
-            return None;
-        }
-        Number::parse(&format!("{f:?}"))
     }
 
     pub fn is_zero(&self) -> bool {
@@ -128,7 +98,10 @@ impl Number {
 
     fn aligned(a: &Number, b: &Number) -> (BigInt, BigInt, i64) {
         let scale = a.scale.max(b.scale);
-        let up = |n: &Number| &n.unscaled * pow10((scale - n.scale) as u64);
+        let up = |n: &Number| match scale - n.scale {
+            0 => n.unscaled.clone(),
+            k => &n.unscaled * pow10(k as u64),
+        };
         (up(a), up(b), scale)
     }
 
@@ -165,6 +138,13 @@ impl Number {
     }
 
     pub fn add(&self, other: &Number) -> Option<Number> {
+        if self.scale == other.scale {
+            return Number {
+                unscaled: &self.unscaled + &other.unscaled,
+                scale: self.scale,
+            }
+            .rounded();
+        }
         let (a, b) = Number::shrink_for_add(self, other);
         let (x, y, scale) = Number::aligned(&a, &b);
         Number {
@@ -311,11 +291,6 @@ impl Number {
         }
     }
 
-    /// Whole and within i32: an index, a position, a count.
-    pub fn to_index(&self) -> Option<i64> {
-        self.to_i64().filter(|i| i.abs() <= i32::MAX as i64)
-    }
-
     pub fn to_f64(&self) -> f64 {
         self.to_string().parse().unwrap_or(f64::NAN)
     }
@@ -350,27 +325,6 @@ impl Number {
         let sign = if self.unscaled.is_negative() { -1 } else { 1 };
         let q = if away { q + sign } else { q };
         Number::new(q, scale)
-    }
-
-    /// Trailing zeros removed (Java's `stripTrailingZeros`).
-    pub fn stripped(mut self) -> Number {
-        if self.is_zero() {
-            return Number::zero();
-        }
-        while self.unscaled.is_multiple_of(&BigInt::from(10u8)) {
-            self.unscaled /= 10;
-            self.scale -= 1;
-        }
-        self
-    }
-
-    pub fn to_json(&self) -> serde_json::Value {
-        if self.is_whole()
-            && let Some(i) = self.to_i64()
-        {
-            return serde_json::Value::from(i);
-        }
-        serde_json::Number::from_f64(self.to_f64()).map_or(serde_json::Value::Null, Into::into)
     }
 }
 
@@ -439,34 +393,6 @@ impl Ord for Number {
             by_magnitude.reverse()
         } else {
             by_magnitude
-        }
-    }
-}
-
-/// Java's `BigDecimal.toString`: plain unless the exponent is positive or the value is tiny.
-impl fmt::Display for Number {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let digits = self.unscaled.abs().to_string();
-        let sign = if self.unscaled.is_negative() { "-" } else { "" };
-        let adjusted = digits.len() as i64 - 1 - self.scale;
-        if self.scale >= 0 && adjusted >= -6 {
-            let point = digits.len() as i64 - self.scale;
-            return if self.scale == 0 {
-                write!(f, "{sign}{digits}")
-            } else if point > 0 {
-                let (a, b) = digits.split_at(point as usize);
-                write!(f, "{sign}{a}.{b}")
-            } else {
-                let zeros = "0".repeat((-point) as usize);
-                write!(f, "{sign}0.{zeros}{digits}")
-            };
-        }
-        let (first, rest) = digits.split_at(1);
-        let exp_sign = if adjusted >= 0 { "+" } else { "" };
-        if rest.is_empty() {
-            write!(f, "{sign}{first}E{exp_sign}{adjusted}")
-        } else {
-            write!(f, "{sign}{first}.{rest}E{exp_sign}{adjusted}")
         }
     }
 }

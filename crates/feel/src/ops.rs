@@ -2,7 +2,7 @@
 //! becomes null (the caller adds the warning).
 
 use std::cmp::Ordering;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::ast::{Arith, Cmp};
 use crate::number::Number;
@@ -31,7 +31,7 @@ pub fn arith(op: Arith, x: &Value, y: &Value) -> Option<Value> {
             let mut s = std::string::String::with_capacity(a.len() + b.len());
             s.push_str(a);
             s.push_str(b);
-            String(Rc::from(s))
+            String(Arc::from(s))
         }
         (Arith::Add, _, _) => add_temporal(x, y)?,
         (Arith::Sub, _, _) => sub_temporal(x, y)?,
@@ -70,7 +70,7 @@ fn add_temporal(x: &Value, y: &Value) -> Option<Value> {
         (LocalTime(a), DayTime(d)) | (DayTime(d), LocalTime(a)) => {
             LocalTime(t::add_nanos_time(*a, *d))
         }
-        (Time(a), DayTime(d)) | (DayTime(d), Time(a)) => Time(Rc::new(t::ZonedTime {
+        (Time(a), DayTime(d)) | (DayTime(d), Time(a)) => Time(Arc::new(t::ZonedTime {
             time: t::add_nanos_time(a.time, *d),
             ..(**a).clone()
         })),
@@ -81,10 +81,10 @@ fn add_temporal(x: &Value, y: &Value) -> Option<Value> {
             LocalDateTime(t::add_nanos_local(*a, *d)?)
         }
         (DateTime(a), YearMonth(m)) | (YearMonth(m), DateTime(a)) => {
-            DateTime(Rc::new(t::add_months_zoned(a, *m)?))
+            DateTime(Arc::new(t::add_months_zoned(a, *m)?))
         }
         (DateTime(a), DayTime(d)) | (DayTime(d), DateTime(a)) => {
-            DateTime(Rc::new(t::add_nanos_zoned(a, *d)?))
+            DateTime(Arc::new(t::add_nanos_zoned(a, *d)?))
         }
         (YearMonth(a), YearMonth(b)) => YearMonth(a.checked_add(*b)?),
         (DayTime(a), DayTime(b)) => DayTime(a.checked_add(*b)?),
@@ -100,7 +100,7 @@ fn sub_temporal(x: &Value, y: &Value) -> Option<Value> {
         (LocalTime(a), LocalTime(b)) => DayTime(t::time_between(*b, *a)),
         (LocalTime(a), DayTime(d)) => LocalTime(t::add_nanos_time(*a, -d)),
         (Time(a), Time(b)) => DayTime(t::zoned_time_distance(a, b)),
-        (Time(a), DayTime(d)) => Time(Rc::new(t::ZonedTime {
+        (Time(a), DayTime(d)) => Time(Arc::new(t::ZonedTime {
             time: t::add_nanos_time(a.time, -d),
             ..(**a).clone()
         })),
@@ -108,8 +108,8 @@ fn sub_temporal(x: &Value, y: &Value) -> Option<Value> {
         (LocalDateTime(a), YearMonth(m)) => LocalDateTime(t::add_months_local(*a, -m)?),
         (LocalDateTime(a), DayTime(d)) => LocalDateTime(t::add_nanos_local(*a, -d)?),
         (DateTime(a), DateTime(b)) => DayTime(t::zoned_between(b, a)),
-        (DateTime(a), YearMonth(m)) => DateTime(Rc::new(t::add_months_zoned(a, -m)?)),
-        (DateTime(a), DayTime(d)) => DateTime(Rc::new(t::add_nanos_zoned(a, -d)?)),
+        (DateTime(a), YearMonth(m)) => DateTime(Arc::new(t::add_months_zoned(a, -m)?)),
+        (DateTime(a), DayTime(d)) => DateTime(Arc::new(t::add_nanos_zoned(a, -d)?)),
         (Date(a), Date(b)) => DayTime(t::local_between(
             b.to_datetime(jiff::civil::Time::midnight()),
             a.to_datetime(jiff::civil::Time::midnight()),

@@ -1,29 +1,30 @@
 //! FEEL's grammar as feel-scala parses it (operator levels, what may follow what), for the
 //! supported subset: anything else is refused here, with its position, so nothing outside the
-//! subset is ever evaluated half-way.
+//! subset is ever evaluated half-way. Operator levels here; values, calls and contexts in
+//! `terms`.
 
-use std::rc::Rc;
+mod terms;
+
+use std::sync::Arc;
 
 use crate::FeelError;
-use crate::ast::{Args, Arith, Cmp, Expr, Iteration, Kind, Source, Test};
-use crate::builtins;
+use crate::ast::{Arith, Cmp, Expr, Iteration, Kind, Source, Test};
 use crate::lexer::Cursor;
-use crate::number::Number;
-use crate::value::Value;
 
 /// Built-in names that contain a reserved word, which the general name rule would split.
-const RESERVED_NAMES: &[&str] = &["date and time", "years and months duration", "get or else"];
+pub(super) const RESERVED_NAMES: &[&str] =
+    &["date and time", "years and months duration", "get or else"];
 
 pub struct Parser<'s> {
-    cur: Cursor<'s>,
+    pub(super) cur: Cursor<'s>,
     depth: usize,
     max_depth: usize,
     work: usize,
 }
 
-type Parsed = Result<Expr, FeelError>;
+pub(super) type Parsed = Result<Expr, FeelError>;
 
-fn boxed(e: Expr) -> Box<Expr> {
+pub(super) fn boxed(e: Expr) -> Box<Expr> {
     Box::new(e)
 }
 
@@ -51,7 +52,7 @@ impl<'s> Parser<'s> {
         Ok(e)
     }
 
-    fn node(&self, kind: Kind, at: usize) -> Expr {
+    pub(super) fn node(&self, kind: Kind, at: usize) -> Expr {
         let depth = 1 + kind.child_depth();
         Expr {
             kind,
@@ -62,7 +63,7 @@ impl<'s> Parser<'s> {
 
     /// A tree no deeper than the bound (chains such as `a + b + ...` or `a.b.c...` deepen it
     /// without nesting).
-    fn checked(&self, e: Expr) -> Parsed {
+    pub(super) fn checked(&self, e: Expr) -> Parsed {
         if e.depth as usize > self.max_depth {
             let (line, column) = self.cur.line_col(e.at as usize);
             return Err(FeelError::TooDeep {
@@ -76,7 +77,7 @@ impl<'s> Parser<'s> {
 
     /// Backtracking (filters, intervals) re-reads some input; this caps the total work so no
     /// input makes the parser slow.
-    fn tick(&mut self) -> Result<(), FeelError> {
+    pub(super) fn tick(&mut self) -> Result<(), FeelError> {
         self.work += 1;
         if self.work > 64 * self.cur.src.len() + 1024 {
             return Err(self.cur.syntax(self.cur.pos, "too complex to parse"));
@@ -171,7 +172,7 @@ impl<'s> Parser<'s> {
                 Source::List(first)
             };
             out.push(Iteration {
-                name: Rc::from(name),
+                name: Arc::from(name),
                 source,
             });
             if !self.cur.eat(",")? {
@@ -237,7 +238,7 @@ impl<'s> Parser<'s> {
         if self.cur.eat_word("instance")? {
             self.cur.expect_word("of")?;
             let name = self.type_name()?;
-            return Ok(self.node(Kind::InstanceOf(boxed(left), Rc::from(name)), at));
+            return Ok(self.node(Kind::InstanceOf(boxed(left), Arc::from(name)), at));
         }
         if self.cur.eat_word("in")? {
             let tests = self.in_tests()?;
@@ -326,7 +327,7 @@ impl<'s> Parser<'s> {
     }
 
     /// `[a..b]`, `(a..b)`, `]a..b[` and mixes, or nothing (the cursor is then anywhere).
-    fn try_interval(&mut self) -> Result<Option<Test>, FeelError> {
+    pub(super) fn try_interval(&mut self) -> Result<Option<Test>, FeelError> {
         let start_open = match self.cur.peek() {
             Some('(') | Some(']') => true,
             Some('[') => false,
@@ -426,231 +427,5 @@ impl<'s> Parser<'s> {
             return Ok(self.node(Kind::Neg(boxed(value)), at));
         }
         self.value()
-    }
-
-    /// A terminal followed by paths (`.name`) and filters (`[...]`).
-    fn value(&mut self) -> Parsed {
-        let mut base = self.terminal()?;
-        loop {
-            self.cur.skip()?;
-            let at = self.cur.pos;
-            if self.cur.rest().starts_with('.') && !self.cur.rest().starts_with("..") {
-                self.cur.pos += 1;
-                self.cur.skip()?;
-                let key = if self.cur.eat_word("time offset")? {
-                    "time offset".to_string()
-                } else {
-                    self.cur
-                        .name()?
-                        .ok_or_else(|| self.cur.syntax(self.cur.pos, "expected a name after `.`"))?
-                };
-                self.cur.skip()?;
-                if self.cur.rest().starts_with('(') {
-                    return Err(self
-                        .cur
-                        .unsupported(at, "calling a function of a context (`a.f()`)"));
-                }
-                base = self.checked(self.node(Kind::Path(boxed(base), Rc::from(key)), at))?;
-            } else if self.cur.rest().starts_with('[') {
-                // Not a filter when no `expression]` follows: the `[` may close an interval
-                // (`x in ]1..5[`), as feel-scala's parser backtracks.
-                let depth = self.depth;
-                self.cur.pos += 1;
-                let filter = match self.expression() {
-                    Ok(f) if self.cur.eat("]")? => f,
-                    Err(e) if !matches!(e, FeelError::Syntax { .. }) => return Err(e),
-                    _ => {
-                        self.cur.pos = at;
-                        self.depth = depth;
-                        return Ok(base);
-                    }
-                };
-                base = self.checked(self.node(Kind::Filter(boxed(base), boxed(filter)), at))?;
-            } else {
-                return Ok(base);
-            }
-        }
-    }
-
-    fn terminal(&mut self) -> Parsed {
-        self.tick()?;
-        self.cur.skip()?;
-        let at = self.cur.pos;
-        let rest = self.cur.rest();
-        let e = if rest.starts_with("@\"") {
-            self.cur.pos += 1;
-            let text = self.cur.string()?;
-            self.node(
-                Kind::Const(builtins::conversion::temporal_literal(&text)),
-                at,
-            )
-        } else if rest.starts_with('"') {
-            let text = self.cur.string()?;
-            self.node(Kind::Const(Value::str(&text)), at)
-        } else if rest.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
-            let text = self
-                .cur
-                .number()
-                .ok_or_else(|| self.cur.syntax(at, "expected a value"))?;
-            let n = Number::parse(text).ok_or_else(|| self.cur.syntax(at, "invalid number"))?;
-            self.node(Kind::Const(Value::Number(n)), at)
-        } else if rest.starts_with('(') {
-            self.cur.pos += 1;
-            let e = self.expression()?;
-            self.cur.expect(")")?;
-            e
-        } else if rest.starts_with('[') {
-            self.cur.pos += 1;
-            let items = self.separated("]", Parser::expression)?;
-            self.node(Kind::List(items), at)
-        } else if rest.starts_with('{') {
-            self.cur.pos += 1;
-            let entries = self.separated("}", Parser::context_entry)?;
-            self.node(Kind::Context(entries), at)
-        } else if rest.starts_with('?') {
-            return Err(self.cur.unsupported(at, "`?` (decision tables only)"));
-        } else if self.cur.eat_word("null")? {
-            self.node(Kind::Const(Value::Null), at)
-        } else if self.cur.eat_word("true")? {
-            self.node(Kind::Const(Value::Bool(true)), at)
-        } else if self.cur.eat_word("false")? {
-            self.node(Kind::Const(Value::Bool(false)), at)
-        } else if self.cur.eat_word("function")? {
-            self.lambda(at)?
-        } else if let Some(name) = self.call_name()? {
-            self.call(name, at)?
-        } else if let Some(name) = self.cur.name()? {
-            self.node(Kind::Name(Rc::from(name)), at)
-        } else {
-            return Err(self.cur.syntax(at, "expected a value"));
-        };
-        Ok(e)
-    }
-
-    fn call_name(&mut self) -> Result<Option<String>, FeelError> {
-        for name in RESERVED_NAMES.iter().chain(&["and", "or"]) {
-            let save = self.cur.pos;
-            if self.cur.eat_word(name)? && self.cur.rest().trim_start().starts_with('(') {
-                return Ok(Some(name.to_string()));
-            }
-            self.cur.pos = save;
-        }
-        if self.cur.rest().starts_with('`') {
-            let save = self.cur.pos;
-            if let Some(name) = self.cur.name()? {
-                self.cur.skip()?;
-                if self.cur.rest().starts_with('(') {
-                    return Ok(Some(name));
-                }
-            }
-            self.cur.pos = save;
-            return Ok(None);
-        }
-        self.cur.spaced_name('(')
-    }
-
-    fn call(&mut self, name: String, at: usize) -> Parsed {
-        let builtin = builtins::lookup(&name);
-        if builtin.is_none() && builtins::known_unsupported(&name) {
-            return Err(self.cur.unsupported(at, format!("the function `{name}`")));
-        }
-        self.cur.expect("(")?;
-        let args = if self.named_args_ahead()? {
-            Args::Named(self.separated(")", |p| {
-                let name = p.param_name()?;
-                p.cur.expect(":")?;
-                Ok((Rc::from(name), p.argument()?))
-            })?)
-        } else {
-            Args::Positional(self.separated(")", Parser::argument)?)
-        };
-        Ok(self.node(
-            Kind::Call {
-                name: Rc::from(name),
-                builtin,
-                args,
-            },
-            at,
-        ))
-    }
-
-    fn argument(&mut self) -> Parsed {
-        self.cur.skip()?;
-        let save = self.cur.pos;
-        if self.cur.rest().starts_with(['[', '(', ']']) && self.try_interval()?.is_some() {
-            return Err(self
-                .cur
-                .unsupported(save, "ranges as values (range functions)"));
-        }
-        self.cur.pos = save;
-        self.expression()
-    }
-
-    fn named_args_ahead(&mut self) -> Result<bool, FeelError> {
-        let save = self.cur.pos;
-        let named = self.param_name().is_ok() && self.cur.eat(":")?;
-        self.cur.pos = save;
-        Ok(named)
-    }
-
-    fn param_name(&mut self) -> Result<String, FeelError> {
-        self.cur.skip()?;
-        let at = self.cur.pos;
-        if let Some(name) = self.cur.spaced_name(':')? {
-            return Ok(name);
-        }
-        self.cur
-            .name()?
-            .ok_or_else(|| self.cur.syntax(at, "expected a parameter name"))
-    }
-
-    fn context_entry(&mut self) -> Result<(Rc<str>, Expr), FeelError> {
-        self.cur.skip()?;
-        let at = self.cur.pos;
-        let key = if self.cur.rest().starts_with('"') {
-            self.cur.string()?
-        } else if self.cur.rest().starts_with('`') {
-            self.cur
-                .name()?
-                .ok_or_else(|| self.cur.syntax(at, "expected a key"))?
-        } else {
-            self.cur
-                .loose_key()
-                .ok_or_else(|| self.cur.syntax(at, "expected a key and `:`"))?
-        };
-        self.cur.expect(":")?;
-        Ok((Rc::from(key), self.expression()?))
-    }
-
-    fn lambda(&mut self, at: usize) -> Parsed {
-        self.cur.expect("(")?;
-        let params = self.separated(")", |p| p.param_name())?;
-        if self.cur.eat_word("external")? {
-            return Err(self.cur.unsupported(at, "external functions"));
-        }
-        let body = self.expression()?;
-        Ok(self.node(
-            Kind::Lambda(params.into_iter().map(Rc::from).collect(), Rc::new(body)),
-            at,
-        ))
-    }
-
-    /// Items separated by `,` up to `close` (consumed); the opening symbol is already read.
-    fn separated<T>(
-        &mut self,
-        close: &str,
-        mut item: impl FnMut(&mut Parser<'s>) -> Result<T, FeelError>,
-    ) -> Result<Vec<T>, FeelError> {
-        let mut out = Vec::new();
-        if self.cur.eat(close)? {
-            return Ok(out);
-        }
-        loop {
-            out.push(item(self)?);
-            if self.cur.eat(close)? {
-                return Ok(out);
-            }
-            self.cur.expect(",")?;
-        }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::cmp::Ordering;
 use std::fmt::Write as _;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 use jiff::civil::{Date, DateTime, Time};
@@ -21,19 +21,19 @@ pub enum Value {
     Null,
     Bool(bool),
     Number(Number),
-    String(Rc<str>),
+    String(Arc<str>),
     Date(Date),
     LocalTime(Time),
-    Time(Rc<ZonedTime>),
+    Time(Arc<ZonedTime>),
     LocalDateTime(DateTime),
-    DateTime(Rc<ZonedDateTime>),
+    DateTime(Arc<ZonedDateTime>),
     /// A years-and-months duration, in months.
     YearMonth(i64),
     /// A days-and-time duration, in nanoseconds.
     DayTime(i128),
-    List(Rc<List>),
-    Context(Rc<Context>),
-    Function(Rc<Lambda>),
+    List(Arc<List>),
+    Context(Arc<Context>),
+    Function(Arc<Lambda>),
 }
 
 #[derive(Debug, Default, Clone)]
@@ -45,7 +45,7 @@ pub struct List {
 
 #[derive(Debug, Default, Clone)]
 pub struct Context {
-    pub entries: IndexMap<Rc<str>, Value>,
+    pub entries: IndexMap<Arc<str>, Value>,
     pub weight: u64,
     pub depth: u32,
 }
@@ -53,8 +53,8 @@ pub struct Context {
 /// A function written in the expression (`function(a, b) a < b`), with the names it saw.
 #[derive(Debug)]
 pub struct Lambda {
-    pub params: Vec<Rc<str>>,
-    pub body: Rc<Expr>,
+    pub params: Vec<Arc<str>>,
+    pub body: Arc<Expr>,
     pub captured: Vec<Binding>,
 }
 
@@ -63,7 +63,7 @@ const MAX_JSON_DEPTH: usize = 256;
 
 impl Value {
     pub fn str(s: &str) -> Value {
-        Value::String(Rc::from(s))
+        Value::String(Arc::from(s))
     }
 
     pub fn list(items: Vec<Value>) -> Value {
@@ -72,20 +72,20 @@ impl Value {
             .map(Value::weight)
             .fold(0u64, u64::saturating_add);
         let depth = 1 + items.iter().map(Value::depth).max().unwrap_or(0);
-        Value::List(Rc::new(List {
+        Value::List(Arc::new(List {
             items,
             weight,
             depth,
         }))
     }
 
-    pub fn context(entries: IndexMap<Rc<str>, Value>) -> Value {
+    pub fn context(entries: IndexMap<Arc<str>, Value>) -> Value {
         let weight = 1 + entries
             .iter()
             .map(|(k, v)| k.len() as u64 + v.weight())
             .fold(0u64, u64::saturating_add);
         let depth = 1 + entries.values().map(Value::depth).max().unwrap_or(0);
-        Value::Context(Rc::new(Context {
+        Value::Context(Arc::new(Context {
             entries,
             weight,
             depth,
@@ -135,7 +135,7 @@ impl Value {
             ),
             Json::Object(o) => Value::context(
                 o.iter()
-                    .map(|(k, v)| (Rc::from(k.as_str()), Value::from_json_at(v, depth + 1)))
+                    .map(|(k, v)| (Arc::from(k.as_str()), Value::from_json_at(v, depth + 1)))
                     .collect(),
             ),
         }

@@ -290,3 +290,12 @@ fn a_prepared_expression_evaluates_many_times() {
         );
     }
 }
+
+#[test]
+fn parsed_expressions_and_values_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Expression>();
+    send_sync::<Value>();
+    send_sync::<FeelError>();
+    send_sync::<ErrorDirective>();
+}

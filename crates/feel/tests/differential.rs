@@ -107,6 +107,24 @@ const DIFFERENCES: &[(&str, Option<usize>, &str, &str)] = &[
         "impl/interpreter/FeelInterpreter.scala `dualOp`: values of different types are not compared (null); docs language-guide/feel-boolean-expressions.md",
     ),
     (
+        "0.1 + 0.2",
+        None,
+        "0.3",
+        "syntaxtree/Val.scala: a number is a BigDecimal (docs language-guide/feel-data-types.md), not a double",
+    ),
+    (
+        "string(1 / 3)",
+        None,
+        r#""0.3333333333333333333333333333333333""#,
+        "Scala's BigDecimal divides with MathContext.DECIMAL128: 34 digits",
+    ),
+    (
+        "string length(\"\u{1F600}\")",
+        None,
+        "2",
+        "impl/builtin/StringBuiltinFunctions.scala: Java's `String.length` counts UTF-16 units",
+    ),
+    (
         "true < false",
         None,
         "null",

@@ -1,6 +1,6 @@
 //! Context built-ins.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 
@@ -42,7 +42,7 @@ pub static FUNCTIONS: &[Builtin] = &[
             };
             match (c.entries.get("key"), c.entries.get("value")) {
                 (Some(Value::String(k)), Some(v)) => {
-                    out.insert(Rc::from(&**k), v.clone());
+                    out.insert(Arc::from(&**k), v.clone());
                 }
                 _ => return Ok(Value::Null),
             }
@@ -83,8 +83,8 @@ fn get_entries(_: &mut Eval<'_>, a: Vec<Value>) -> Outcome {
                 .iter()
                 .map(|(k, v)| {
                     let mut entry = IndexMap::with_capacity(2);
-                    entry.insert(Rc::from("key"), Value::String(k.clone()));
-                    entry.insert(Rc::from("value"), v.clone());
+                    entry.insert(Arc::from("key"), Value::String(k.clone()));
+                    entry.insert(Arc::from("value"), v.clone());
                     Value::context(entry)
                 })
                 .collect(),
@@ -113,14 +113,14 @@ fn context_put(_: &mut Eval<'_>, a: Vec<Value>) -> Outcome {
 
 fn put(c: &Context, key: &str, value: Value) -> Value {
     let mut entries = c.entries.clone();
-    entries.insert(Rc::from(key), value);
+    entries.insert(Arc::from(key), value);
     Value::context(entries)
 }
 
 /// `context put(c, ["a", "b"], v)`: nested contexts made or replaced along the path.
-fn put_path(c: &Context, keys: &[Rc<str>], value: Value) -> Value {
+fn put_path(c: &Context, keys: &[Arc<str>], value: Value) -> Value {
     match keys {
-        [] => Value::Context(Rc::new(c.clone())),
+        [] => Value::Context(Arc::new(c.clone())),
         [key] => put(c, key, value),
         [key, rest @ ..] => {
             let inner = match c.entries.get(&**key) {

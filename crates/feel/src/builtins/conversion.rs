@@ -1,7 +1,7 @@
 //! Conversion built-ins (`string`, `number`, `date`, `time`, `date and time`, `duration`, JSON)
 //! and the temporal ones (`now`, `today`), with feel-scala's text formats.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use super::{Builtin, Fail, Outcome, bad, f};
 use crate::eval::Eval;
@@ -14,7 +14,7 @@ pub static FUNCTIONS: &[Builtin] = &[
     f("string", &["from"], |_, a| match a.as_slice() {
         [Value::Null] => Ok(Value::Null),
         [v @ Value::String(_)] => Ok(v.clone()),
-        [v] => Ok(Value::String(Rc::from(v.to_feel_string()))),
+        [v] => Ok(Value::String(Arc::from(v.to_feel_string()))),
         _ => bad(),
     }),
     f("number", &["from"], number),
@@ -54,8 +54,8 @@ pub static FUNCTIONS: &[Builtin] = &[
     f("time", &["from"], |_, a| match a.as_slice() {
         [Value::String(s)] => parsed(time(s), "time", s),
         [Value::LocalDateTime(dt)] => Ok(Value::LocalTime(dt.time())),
-        [Value::DateTime(z)] => Ok(Value::Time(Rc::new(t::time_of(z)))),
-        [Value::Date(_)] => Ok(Value::Time(Rc::new(t::ZonedTime {
+        [Value::DateTime(z)] => Ok(Value::Time(Arc::new(t::time_of(z)))),
+        [Value::Date(_)] => Ok(Value::Time(Arc::new(t::ZonedTime {
             time: jiff::civil::Time::midnight(),
             offset: jiff::tz::Offset::UTC,
             zone: None,
@@ -87,14 +87,14 @@ pub static FUNCTIONS: &[Builtin] = &[
             _ => bad(),
         }
     }),
-    f("now", &[], |_, _| Ok(Value::DateTime(Rc::new(t::now())))),
+    f("now", &[], |_, _| Ok(Value::DateTime(Arc::new(t::now())))),
     f("today", &[], |_, _| Ok(Value::Date(t::now().zoned.date()))),
     f("to json", &["value"], |e, a| match a.as_slice() {
         [v] => {
             e.charge(v.weight() / 16)?;
             let text = serde_json::to_string(&v.to_json())
                 .map_err(|_| Fail::Invalid("not JSON".into()))?;
-            Ok(Value::String(Rc::from(text)))
+            Ok(Value::String(Arc::from(text)))
         }
         _ => bad(),
     }),
@@ -141,7 +141,7 @@ fn time_of_parts(_: &mut Eval<'_>, a: Vec<Value>) -> Outcome {
                 i32::try_from(o / 1_000_000_000).map_err(|_| Fail::Invalid("offset".into()))?;
             let offset =
                 jiff::tz::Offset::from_seconds(secs).map_err(|_| Fail::Invalid("offset".into()))?;
-            Ok(Value::Time(Rc::new(t::ZonedTime {
+            Ok(Value::Time(Arc::new(t::ZonedTime {
                 time,
                 offset,
                 zone: None,
@@ -161,7 +161,7 @@ pub fn temporal_literal(s: &str) -> Value {
         return Value::Date(d);
     }
     if let Some(z) = t::parse_zoned_time(s) {
-        return Value::Time(Rc::new(z));
+        return Value::Time(Arc::new(z));
     }
     date_time(s)
         .or_else(|| duration(s))
@@ -177,14 +177,14 @@ fn date_time(s: &str) -> Option<Value> {
         ));
     }
     if let Some(z) = t::parse_zoned_date_time(s) {
-        return Some(Value::DateTime(Rc::new(z)));
+        return Some(Value::DateTime(Arc::new(z)));
     }
     t::parse_local_date_time(s).map(Value::LocalDateTime)
 }
 
 fn time(s: &str) -> Option<Value> {
     if let Some(z) = t::parse_zoned_time(s) {
-        return Some(Value::Time(Rc::new(z)));
+        return Some(Value::Time(Arc::new(z)));
     }
     t::parse_local_time(s).map(Value::LocalTime)
 }
@@ -208,13 +208,13 @@ fn date_and_time(_: &mut Eval<'_>, a: Vec<Value>) -> Outcome {
     match (x, y) {
         (_, LocalTime(time)) => Ok(LocalDateTime(day.to_datetime(*time))),
         (_, Time(time)) => t::zoned_time_on(time, day)
-            .map(|z| DateTime(Rc::new(z)))
+            .map(|z| DateTime(Arc::new(z)))
             .ok_or_else(|| Fail::Invalid("not a date and time".into())),
         (LocalDateTime(dt), String(zone)) => t::zoned_in(*dt, zone)
-            .map(|z| DateTime(Rc::new(z)))
+            .map(|z| DateTime(Arc::new(z)))
             .ok_or_else(|| Fail::Invalid(format!("unknown time zone '{zone}'"))),
         (DateTime(z), String(zone)) => t::with_zone(z, zone)
-            .map(|z| DateTime(Rc::new(z)))
+            .map(|z| DateTime(Arc::new(z)))
             .ok_or_else(|| Fail::Invalid(format!("unknown time zone '{zone}'"))),
         _ => bad(),
     }

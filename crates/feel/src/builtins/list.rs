@@ -1,11 +1,9 @@
-//! List built-ins, and the boolean ones that take lists (`and`, `all`, `or`, `any`) or any value
-//! (`not`, `is defined`, `get or else`, `assert`).
+//! List built-ins (with `and`, `all`, `or`, `any`, which fold lists).
 
 use std::cmp::Ordering;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use super::{Builtin, Fail, Outcome, bad, f, var};
-use crate::FeelError;
 use crate::eval::Eval;
 use crate::number::Number;
 use crate::ops::int_value;
@@ -139,22 +137,6 @@ pub static FUNCTIONS: &[Builtin] = &[
         )),
         _ => bad(),
     }),
-    f("not", &["negand"], |_, a| match a.as_slice() {
-        [Value::Bool(b)] => Ok(Value::Bool(!b)),
-        _ => Ok(Value::Null),
-    }),
-    f("is defined", &["value"], |_, a| {
-        Ok(Value::Bool(!matches!(a.as_slice(), [Value::Null])))
-    }),
-    f("get or else", &["value", "default"], |_, a| {
-        match a.as_slice() {
-            [Value::Null, default] => Ok(default.clone()),
-            [value, _] => Ok(value.clone()),
-            _ => bad(),
-        }
-    }),
-    f("assert", &["value", "condition"], assert),
-    f("assert", &["value", "condition", "cause"], assert),
 ];
 
 fn number(n: i64) -> Value {
@@ -425,20 +407,10 @@ fn sort(e: &mut Eval<'_>, a: Vec<Value>) -> Outcome {
     }
     match failure {
         Some(f) => Err(f),
-        None => Ok(Value::List(Rc::new(List {
+        None => Ok(Value::List(Arc::new(List {
             weight: l.weight,
             depth: l.depth,
             items: out,
         }))),
-    }
-}
-
-fn assert(_: &mut Eval<'_>, a: Vec<Value>) -> Outcome {
-    match a.as_slice() {
-        [value, Value::Bool(true), ..] => Ok(value.clone()),
-        [_, _, Value::String(cause)] => Err(Fail::Fatal(FeelError::Failed(cause.to_string()))),
-        _ => Err(Fail::Fatal(FeelError::Failed(
-            "The condition is not fulfilled".into(),
-        ))),
     }
 }

@@ -1,6 +1,7 @@
 //! Built-in functions under feel-scala's names and parameter names, and how a call picks one
 //! (by the number of positional arguments, or by the names of named ones).
 
+pub mod boolean;
 pub mod context;
 pub mod conversion;
 pub mod list;
@@ -8,7 +9,7 @@ pub mod numeric;
 pub mod string;
 
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::OnceLock;
 
 use crate::FeelError;
@@ -79,6 +80,7 @@ fn table() -> &'static HashMap<&'static str, Overloads> {
         for family in [
             string::FUNCTIONS,
             list::FUNCTIONS,
+            boolean::FUNCTIONS,
             context::FUNCTIONS,
             conversion::FUNCTIONS,
             numeric::FUNCTIONS,
@@ -137,7 +139,7 @@ pub fn known_unsupported(name: &str) -> bool {
 impl Eval<'_> {
     pub fn call(
         &mut self,
-        name: &Rc<str>,
+        name: &Arc<str>,
         builtin: Option<&'static Overloads>,
         args: &Args,
         _at: u32,

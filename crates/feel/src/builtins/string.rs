@@ -2,7 +2,7 @@
 //! so feel-scala) does; regular expressions are the `regex` crate's (see the README for the
 //! Java features it lacks).
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use regex::{Captures, Regex, RegexBuilder};
 
@@ -87,7 +87,7 @@ fn java_trimmed(c: char) -> bool {
 
 fn map_str(a: Vec<Value>, op: impl Fn(&str) -> String) -> Outcome {
     match a.as_slice() {
-        [Value::String(s)] => Ok(Value::String(Rc::from(op(s)))),
+        [Value::String(s)] => Ok(Value::String(Arc::from(op(s)))),
         _ => bad(),
     }
 }
@@ -130,7 +130,7 @@ fn substring(e: &mut Eval<'_>, a: Vec<Value>) -> Outcome {
     if to < from {
         return Err(Fail::Invalid("negative length".into()));
     }
-    Ok(Value::String(Rc::from(String::from_utf16_lossy(
+    Ok(Value::String(Arc::from(String::from_utf16_lossy(
         &units[from as usize..to as usize],
     ))))
 }
@@ -202,7 +202,7 @@ fn replace(e: &mut Eval<'_>, a: Vec<Value>) -> Outcome {
                 }
             }
             out.push_str(&input[last..]);
-            Ok(Value::String(Rc::from(out)))
+            Ok(Value::String(Arc::from(out)))
         }
         _ => bad(),
     }
@@ -338,5 +338,5 @@ fn string_join(e: &mut Eval<'_>, a: Vec<Value>) -> Outcome {
         }
     }
     out.push_str(suffix);
-    Ok(Value::String(Rc::from(out)))
+    Ok(Value::String(Arc::from(out)))
 }

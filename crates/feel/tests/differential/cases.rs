@@ -258,6 +258,9 @@ pub const LITERAL: &[&str] = &[
     "- (3)",
     "2 + - 1",
     "9 / 3 / 3",
+    "0.1 + 0.2",
+    "string(1 / 3)",
+    "string length(\"\u{1F600}\")",
     // comparison
     "1 = 1",
     "1 = 1.0",
