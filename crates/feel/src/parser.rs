@@ -182,26 +182,28 @@ impl<'s> Parser<'s> {
     }
 
     fn disjunction(&mut self) -> Parsed {
-        let mut left = self.conjunction()?;
-        loop {
-            let at = self.cur.pos;
-            if !self.cur.eat_word("or")? {
-                return Ok(left);
-            }
-            let right = self.conjunction()?;
-            left = self.checked(self.node(Kind::Or(boxed(left), boxed(right)), at))?;
-        }
+        self.chain("or", Parser::conjunction, Kind::Or)
     }
 
     fn conjunction(&mut self) -> Parsed {
-        let mut left = self.comparison()?;
+        self.chain("and", Parser::comparison, Kind::And)
+    }
+
+    /// `operand (word operand)*`, left-associative.
+    fn chain(
+        &mut self,
+        word: &str,
+        operand: fn(&mut Parser<'s>) -> Parsed,
+        kind: fn(Box<Expr>, Box<Expr>) -> Kind,
+    ) -> Parsed {
+        let mut left = operand(self)?;
         loop {
             let at = self.cur.pos;
-            if !self.cur.eat_word("and")? {
+            if !self.cur.eat_word(word)? {
                 return Ok(left);
             }
-            let right = self.comparison()?;
-            left = self.checked(self.node(Kind::And(boxed(left), boxed(right)), at))?;
+            let right = operand(self)?;
+            left = self.checked(self.node(kind(boxed(left), boxed(right)), at))?;
         }
     }
 
