@@ -8,6 +8,7 @@ mod support;
 
 mod common;
 mod criteria;
+mod feel_expr;
 mod imap;
 mod inbound;
 mod pop3;
@@ -68,11 +69,21 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    // Only the mail scenarios need the mail testbed.
+    let mail = ["worker", "smtp", "imap", "pop3", "inbound"]
+        .iter()
+        .any(|g| wanted(g))
+        || only.iter().any(|o| o == "read-memory");
     let rows = runtime.block_on(async {
-        support::testbed();
+        if mail {
+            support::testbed();
+        }
         let mut rows = Vec::new();
         if wanted("criteria") {
             criteria::scenarios(quick, samples, &mut rows);
+        }
+        if wanted("feel") {
+            feel_expr::scenarios(quick, samples, &mut rows);
         }
         if wanted("worker") {
             worker::scenarios(quick, runs, &mut rows).await;

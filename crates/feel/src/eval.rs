@@ -1,0 +1,405 @@
+//! The evaluator: walks the parsed expression against the scope within the bounds.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use indexmap::IndexMap;
+use serde_json::Value as Json;
+
+use crate::ast::{Arith, Cmp, Expr, Kind, Test};
+use crate::ops;
+use crate::value::{Context, Value};
+use crate::{Evaluation, FeelError, Limits};
+
+/// One name binding: a variable, or a context whose entries are all in scope (a filter's item).
+#[derive(Clone, Debug)]
+pub enum Binding {
+    One(Arc<str>, Value),
+    Entries(Arc<Context>),
+}
+
+pub struct Eval<'a> {
+    scope: Option<&'a serde_json::Map<String, Json>>,
+    converted: HashMap<&'a str, Value>,
+    pub locals: Vec<Binding>,
+    pub limits: &'a Limits,
+    steps: u64,
+    started: Instant,
+    pub warnings: Vec<String>,
+    pub regexes: HashMap<String, regex::Regex>,
+}
+
+pub type Result<T> = std::result::Result<T, FeelError>;
+
+/// Warnings kept per evaluation; beyond, they are counted, not stored.
+const MAX_WARNINGS: usize = 100;
+
+pub fn evaluate(root: &Expr, scope: &Json, limits: &Limits) -> Result<Evaluation> {
+    let mut e = Eval {
+        scope: scope.as_object(),
+        converted: HashMap::new(),
+        locals: Vec::new(),
+        limits,
+        steps: 0,
+        started: Instant::now(),
+        warnings: Vec::new(),
+        regexes: HashMap::new(),
+    };
+    let value = e.eval(root)?;
+    Ok(Evaluation {
+        value,
+        warnings: e.warnings,
+    })
+}
+
+impl<'a> Eval<'a> {
+    pub fn warn(&mut self, message: impl FnOnce() -> String) {
+        if self.warnings.len() < MAX_WARNINGS {
+            self.warnings.push(message());
+        }
+    }
+
+    /// Counts `n` steps of work against the step and time budgets.
+    pub fn charge(&mut self, n: u64) -> Result<()> {
+        let before = self.steps;
+        self.steps = self.steps.saturating_add(n);
+        if self.steps > self.limits.max_steps {
+            return Err(FeelError::Limit(format!(
+                "more than {} evaluation steps",
+                self.limits.max_steps
+            )));
+        }
+        if before >> 10 != self.steps >> 10 && self.started.elapsed() > self.limits.max_time {
+            return Err(FeelError::Limit(format!(
+                "evaluation took longer than {} ms",
+                self.limits.max_time.as_millis()
+            )));
+        }
+        Ok(())
+    }
+
+    /// A value the evaluation built, checked against the size bounds.
+    pub fn built(&self, v: Value) -> Result<Value> {
+        if v.weight() > self.limits.max_value_weight {
+            return Err(FeelError::Limit(format!(
+                "a value larger than {} nodes and bytes",
+                self.limits.max_value_weight
+            )));
+        }
+        if v.depth() > self.limits.max_value_depth {
+            return Err(FeelError::Limit(format!(
+                "lists or contexts nested deeper than {}",
+                self.limits.max_value_depth
+            )));
+        }
+        Ok(v)
+    }
+
+    pub fn iterations(&self, n: u64) -> Result<()> {
+        if n > self.limits.max_iterations {
+            return Err(FeelError::Limit(format!(
+                "more than {} iterations",
+                self.limits.max_iterations
+            )));
+        }
+        Ok(())
+    }
+
+    fn lookup(&mut self, name: &str) -> Option<Value> {
+        for binding in self.locals.iter().rev() {
+            match binding {
+                Binding::One(n, v) if &**n == name => return Some(v.clone()),
+                Binding::Entries(c) => {
+                    if let Some(v) = c.entries.get(name) {
+                        return Some(v.clone());
+                    }
+                }
+                Binding::One(..) => {}
+            }
+        }
+        if let Some(v) = self.converted.get(name) {
+            return Some(v.clone());
+        }
+        let (key, json) = self.scope?.get_key_value(name)?;
+        let value = Value::from_json(json);
+        self.converted.insert(key.as_str(), value.clone());
+        Some(value)
+    }
+
+    pub fn eval(&mut self, e: &Expr) -> Result<Value> {
+        crate::deep(|| self.eval_here(e))
+    }
+
+    fn eval_here(&mut self, e: &Expr) -> Result<Value> {
+        self.charge(1)?;
+        Ok(match &e.kind {
+            Kind::Const(v) => v.clone(),
+            Kind::Name(name) => match self.lookup(name) {
+                Some(v) => v,
+                None => {
+                    self.warn(|| format!("No variable found with name '{name}'"));
+                    Value::Null
+                }
+            },
+            Kind::List(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    out.push(self.eval(item)?);
+                }
+                self.built(Value::list(out))?
+            }
+            Kind::Context(entries) => self.context(entries)?,
+            Kind::Path(base, key) => {
+                let base = self.eval(base)?;
+                self.path(&base, key)?
+            }
+            Kind::Filter(base, filter) => {
+                let base = self.eval(base)?;
+                self.filter(base, filter)?
+            }
+            Kind::Neg(x) => match self.eval(x)? {
+                Value::Number(n) => Value::Number(n.neg()),
+                other => {
+                    self.warn(|| format!("Can't negate '{}'", other.to_feel_string()));
+                    Value::Null
+                }
+            },
+            Kind::Arith(op, x, y) => {
+                let (x, y) = (self.eval(x)?, self.eval(y)?);
+                match ops::arith(*op, &x, &y) {
+                    Some(v) => self.built(v)?,
+                    None => {
+                        self.warn(|| arith_warning(*op, &x, &y));
+                        Value::Null
+                    }
+                }
+            }
+            Kind::Compare(op, x, y) => {
+                let (x, y) = (self.eval(x)?, self.eval(y)?);
+                self.compare(*op, &x, &y)
+            }
+            Kind::Between(x, low, high) => {
+                let x = self.eval(x)?;
+                let low = self.eval(low)?;
+                let ge = self.compare(Cmp::Ge, &x, &low);
+                if matches!(ge, Value::Bool(false)) {
+                    return Ok(ge);
+                }
+                let high = self.eval(high)?;
+                let le = self.compare(Cmp::Le, &x, &high);
+                match (ge, le) {
+                    (_, Value::Bool(false)) => Value::Bool(false),
+                    (Value::Bool(true), Value::Bool(true)) => Value::Bool(true),
+                    _ => Value::Null,
+                }
+            }
+            Kind::InstanceOf(x, name) => {
+                let x = self.eval(x)?;
+                Value::Bool(instance_of(&x, name))
+            }
+            Kind::In(x, tests) => {
+                let x = self.eval(x)?;
+                self.in_tests(&x, tests)?
+            }
+            Kind::And(x, y) => self.logic(x, y, false)?,
+            Kind::Or(x, y) => self.logic(x, y, true)?,
+            Kind::If(c, t, f) => {
+                if matches!(self.eval(c)?, Value::Bool(true)) {
+                    self.eval(t)?
+                } else {
+                    self.eval(f)?
+                }
+            }
+            Kind::For(iterations, body) => self.for_loop(iterations, body)?,
+            Kind::Quantified {
+                every,
+                iterations,
+                condition,
+            } => self.quantified(*every, iterations, condition)?,
+            Kind::Call {
+                name,
+                builtin,
+                args,
+            } => self.call(name, *builtin, args, e.at)?,
+            Kind::Lambda(params, body) => Value::Function(Arc::new(crate::value::Lambda {
+                params: params.clone(),
+                body: body.clone(),
+                captured: self.locals.clone(),
+            })),
+        })
+    }
+
+    fn context(&mut self, entries: &[(Arc<str>, Expr)]) -> Result<Value> {
+        let mark = self.locals.len();
+        let mut out = IndexMap::with_capacity(entries.len());
+        for (key, expr) in entries {
+            // Later entries see the earlier ones.
+            let value = self.eval(expr);
+            let value = match value {
+                Ok(v) => v,
+                Err(e) => {
+                    self.locals.truncate(mark);
+                    return Err(e);
+                }
+            };
+            self.locals.push(Binding::One(key.clone(), value.clone()));
+            out.insert(key.clone(), value);
+        }
+        self.locals.truncate(mark);
+        self.built(Value::context(out))
+    }
+
+    pub fn compare(&mut self, op: Cmp, x: &Value, y: &Value) -> Value {
+        let result = match op {
+            Cmp::Eq => x.feel_eq(y),
+            Cmp::Ne => x.feel_eq(y).map(|b| !b),
+            _ => ops::order(op, x, y),
+        };
+        match result {
+            Some(b) => Value::Bool(b),
+            None => {
+                self.warn(|| {
+                    format!(
+                        "Can't compare '{}' with '{}'",
+                        x.to_feel_string(),
+                        y.to_feel_string()
+                    )
+                });
+                Value::Null
+            }
+        }
+    }
+
+    /// Three-valued `and` (`or` with `any`), short-circuit as feel-scala.
+    fn logic(&mut self, x: &Expr, y: &Expr, any: bool) -> Result<Value> {
+        let decisive = Value::Bool(any);
+        match self.eval(x)? {
+            Value::Bool(b) if b == any => Ok(decisive),
+            Value::Bool(_) => Ok(match self.eval(y)? {
+                Value::Bool(b) => Value::Bool(b),
+                _ => Value::Null,
+            }),
+            _ => Ok(match self.eval(y)? {
+                Value::Bool(b) if b == any => decisive,
+                _ => Value::Null,
+            }),
+        }
+    }
+
+    pub fn path(&mut self, base: &Value, key: &str) -> Result<Value> {
+        self.charge(1)?;
+        Ok(match base {
+            Value::Context(c) => match c.entries.get(key) {
+                Some(v) => v.clone(),
+                None => {
+                    self.warn(|| format!("No context entry found with key '{key}'"));
+                    Value::Null
+                }
+            },
+            Value::List(l) => {
+                self.charge(l.items.len() as u64)?;
+                let mut out = Vec::with_capacity(l.items.len());
+                for item in &l.items {
+                    out.push(self.path(item, key)?);
+                }
+                self.built(Value::list(out))?
+            }
+            Value::Null => {
+                self.warn(|| {
+                    format!("No context entry found with key '{key}'. The context is null")
+                });
+                Value::Null
+            }
+            other => match other.property(key) {
+                Some(v) => v,
+                None => {
+                    self.warn(|| {
+                        format!(
+                            "No property found with name '{key}' of value '{}'",
+                            other.to_feel_string()
+                        )
+                    });
+                    Value::Null
+                }
+            },
+        })
+    }
+
+    fn in_tests(&mut self, x: &Value, tests: &[Test]) -> Result<Value> {
+        // Several tests: true if one holds, else null if one was null, else false.
+        let mut saw_null = false;
+        for test in tests {
+            let result = match test {
+                Test::Compare(op, e) => {
+                    let y = self.eval(e)?;
+                    ops::order(*op, x, &y)
+                }
+                Test::Interval {
+                    start_open,
+                    start,
+                    end,
+                    end_open,
+                } => {
+                    let (s, e) = (self.eval(start)?, self.eval(end)?);
+                    ops::in_interval(x, &s, *start_open, &e, *end_open)
+                }
+                Test::Expr(e) => {
+                    let y = self.eval(e)?;
+                    ops::in_value(x, &y)
+                }
+            };
+            match result {
+                Some(true) => return Ok(Value::Bool(true)),
+                Some(false) => {}
+                None => {
+                    self.warn(|| format!("Can't test '{}' with `in`", x.to_feel_string()));
+                    saw_null = true;
+                }
+            }
+        }
+        Ok(if saw_null {
+            Value::Null
+        } else {
+            Value::Bool(false)
+        })
+    }
+
+    pub fn with_bindings<T>(
+        &mut self,
+        bindings: impl IntoIterator<Item = Binding>,
+        f: impl FnOnce(&mut Eval<'a>) -> Result<T>,
+    ) -> Result<T> {
+        let mark = self.locals.len();
+        self.locals.extend(bindings);
+        let result = f(self);
+        self.locals.truncate(mark);
+        result
+    }
+}
+
+fn arith_warning(op: Arith, x: &Value, y: &Value) -> String {
+    let verb = match op {
+        Arith::Add => "add",
+        Arith::Sub => "subtract",
+        Arith::Mul => "multiply",
+        Arith::Div => "divide",
+        Arith::Pow => "raise",
+    };
+    format!(
+        "Can't {verb} '{}' and '{}'",
+        x.to_feel_string(),
+        y.to_feel_string()
+    )
+}
+
+fn instance_of(x: &Value, name: &str) -> bool {
+    let actual = x.type_name();
+    match name {
+        "Any" => !matches!(x, Value::Null),
+        "date time" => actual == "date and time",
+        "year-month-duration" => actual == "years and months duration",
+        "day-time-duration" => actual == "days and time duration",
+        other => other == actual,
+    }
+}
