@@ -14,6 +14,7 @@ RUN rustup target add x86_64-unknown-linux-musl
 WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY proto proto
+COPY crates crates
 COPY src src
 RUN cargo build --release --locked --target x86_64-unknown-linux-musl \
  && strip target/x86_64-unknown-linux-musl/release/email-connector

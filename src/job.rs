@@ -1,7 +1,8 @@
 //! What the worker reads from an activated job besides the variables: the task headers that
 //! Camunda's connector conventions define.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -20,6 +21,103 @@ pub struct JobHeaders {
     /// A new deadline requested through UpdateJobTimeout before the operation runs.
     pub job_timeout: Option<Duration>,
     pub bpmn_errors: BpmnErrors,
+    /// Shapes the completion variables from the response (FEEL, must give a context).
+    pub result_expression: Option<FeelHeader>,
+    /// Decides the job's outcome after every run: a BPMN error, a failure, or completion.
+    pub error_expression: Option<FeelHeader>,
+}
+
+/// A FEEL expression of a task header, parsed once and shared by every job that carries the
+/// same text.
+#[derive(Clone)]
+pub struct FeelHeader {
+    text: Arc<str>,
+    pub expression: Arc<feel::Expression>,
+}
+
+impl PartialEq for FeelHeader {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl std::fmt::Debug for FeelHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("FeelHeader").field(&self.text).finish()
+    }
+}
+
+impl FeelHeader {
+    /// Parses the expression of `header`, or says why it cannot run, naming the header and the
+    /// position (`resultExpression: unsupported at 1:14: ...`). Expressions are taken from a
+    /// bounded cache: a model's few expressions are parsed once, not once per job.
+    pub fn parse(header: &str, text: &str) -> Result<FeelHeader> {
+        if let Some((text, expression)) = cache().get(text) {
+            return Ok(FeelHeader { text, expression });
+        }
+        let text: Arc<str> = Arc::from(text);
+        let expression = feel::Expression::parse(&text)
+            .map(Arc::new)
+            .map_err(|e| EmailError::invalid_input(format!("{header}: {e}")))?;
+        cache().insert(text.clone(), expression.clone());
+        Ok(FeelHeader { text, expression })
+    }
+}
+
+/// Parsed expressions by text, least recently used evicted first. Bounded by count and by
+/// the characters held (a parsed tree is proportional to its text), so models with many or
+/// long expressions cannot grow the worker.
+struct Cache {
+    entries: HashMap<Arc<str>, (Arc<feel::Expression>, u64)>,
+    chars: usize,
+    clock: u64,
+}
+
+const CACHE_ENTRIES: usize = 256;
+const CACHE_CHARS: usize = 256 * 1024;
+
+fn cache() -> std::sync::MutexGuard<'static, Cache> {
+    static CACHE: LazyLock<Mutex<Cache>> = LazyLock::new(|| {
+        Mutex::new(Cache {
+            entries: HashMap::new(),
+            chars: 0,
+            clock: 0,
+        })
+    });
+    CACHE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Cache {
+    fn get(&mut self, text: &str) -> Option<(Arc<str>, Arc<feel::Expression>)> {
+        self.clock += 1;
+        let clock = self.clock;
+        let (key, _) = self.entries.get_key_value(text)?;
+        let key = key.clone();
+        let (expression, used) = self.entries.get_mut(text)?;
+        *used = clock;
+        Some((key, expression.clone()))
+    }
+
+    fn insert(&mut self, text: Arc<str>, expression: Arc<feel::Expression>) {
+        if text.len() > CACHE_CHARS || self.entries.contains_key(&text) {
+            return;
+        }
+        while self.entries.len() >= CACHE_ENTRIES || self.chars + text.len() > CACHE_CHARS {
+            let Some(oldest) = self
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            self.entries.remove(&oldest);
+            self.chars -= oldest.len();
+        }
+        self.clock += 1;
+        self.chars += text.len();
+        self.entries.insert(text, (expression, self.clock));
+    }
 }
 
 /// Which error codes become a BPMN error (ThrowError) instead of a failed job.
@@ -107,6 +205,15 @@ impl JobHeaders {
                 BpmnErrors::Codes(codes)
             }
         };
+        let mut expression = |name: &str| {
+            let parsed = text(name).map(|t| FeelHeader::parse(name, &t)).transpose();
+            parsed.unwrap_or_else(|e| {
+                problems.push(e.message);
+                None
+            })
+        };
+        let result_expression = expression("resultExpression");
+        let error_expression = expression("errorExpression");
         if !problems.is_empty() {
             return Err(EmailError::invalid_input(problems.join("; ")));
         }
@@ -115,7 +222,21 @@ impl JobHeaders {
             retry_backoff,
             job_timeout,
             bpmn_errors,
+            result_expression,
+            error_expression,
         })
+    }
+
+    /// The error expression alone, for a job whose other headers are broken: like Camunda's
+    /// runtime, the expression still decides what becomes of that failure.
+    pub fn error_expression_alone(custom_headers: &str) -> Option<FeelHeader> {
+        let headers: BTreeMap<String, Value> = serde_json::from_str(custom_headers).ok()?;
+        match headers.get("errorExpression") {
+            Some(Value::String(s)) if !s.trim().is_empty() => {
+                FeelHeader::parse("errorExpression", s.trim()).ok()
+            }
+            _ => None,
+        }
     }
 }
 
@@ -185,6 +306,53 @@ mod tests {
                 .unwrap()
                 .bpmn_errors
                 .throws(ErrorCode::InvalidInput)
+        );
+    }
+
+    #[test]
+    fn expressions_are_parsed_with_the_headers_and_refused_with_their_position() {
+        let h = JobHeaders::parse(
+            r#"{"resultExpression":"= {a: 1}","errorExpression":"  ","resultVariable":"r"}"#,
+        )
+        .unwrap();
+        assert!(h.result_expression.is_some());
+        assert_eq!(h.error_expression, None, "a blank header is no expression");
+        let e = JobHeaders::parse(r#"{"resultExpression":"= { id: uuid() }"}"#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidInput);
+        assert!(
+            e.message
+                .starts_with("resultExpression: unsupported at 1:9: "),
+            "{}",
+            e.message
+        );
+        let e =
+            JobHeaders::parse(r#"{"errorExpression":"if then","retryBackoff":"x"}"#).unwrap_err();
+        assert!(
+            e.message.contains("errorExpression: syntax error at 1:"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("retryBackoff"), "{}", e.message);
+        let alone =
+            JobHeaders::error_expression_alone(r#"{"retryBackoff":"x","errorExpression":"null"}"#);
+        assert!(alone.is_some());
+    }
+
+    #[test]
+    fn the_expression_cache_stays_within_its_bounds() {
+        for i in 0..CACHE_ENTRIES + 50 {
+            FeelHeader::parse("resultExpression", &format!("{{n: {i}}}")).unwrap();
+        }
+        let long = format!("{{s: \"{}\"}}", "x".repeat(15_000));
+        for i in 0..40 {
+            FeelHeader::parse("resultExpression", &format!("{long} // {i}")).unwrap();
+        }
+        let cache = cache();
+        assert!(cache.entries.len() <= CACHE_ENTRIES);
+        assert!(cache.chars <= CACHE_CHARS);
+        assert_eq!(
+            cache.chars,
+            cache.entries.keys().map(|k| k.len()).sum::<usize>()
         );
     }
 

@@ -217,6 +217,11 @@ fn templates_validate_and_work_in_the_real_modeling_ui() {
     )
     .expect("export JSON");
     let exported = exported.as_object().expect("by job type");
+    // The headers the modeler wrote, expressions included, are what the worker accepts.
+    let headers = exported.get("headers").expect("the SMTP task's headers");
+    let parsed = email_connector::job::JobHeaders::parse(&headers.to_string())
+        .unwrap_or_else(|e| panic!("the modeler's headers are refused: {}", e.message));
+    assert!(parsed.result_expression.is_some() && parsed.error_expression.is_some());
     for entry in registry.entries() {
         let inputs = exported
             .get(&entry.job_type)

@@ -93,9 +93,20 @@ pub async fn run_jobs(
     variables: &Value,
     count: usize,
 ) -> Duration {
+    run_jobs_with(gateway, job_type, variables, &serde_json::json!({}), count).await
+}
+
+/// [`run_jobs`] with task headers.
+pub async fn run_jobs_with(
+    gateway: &TestGateway,
+    job_type: &str,
+    variables: &Value,
+    headers: &Value,
+    count: usize,
+) -> Duration {
     let started = Instant::now();
     let keys: Vec<i64> = (0..count)
-        .map(|_| gateway.create_job(job_type, variables.clone(), serde_json::json!({}), 3))
+        .map(|_| gateway.create_job(job_type, variables.clone(), headers.clone(), 3))
         .collect();
     for key in keys {
         match gateway.wait_outcome(key, Duration::from_secs(300)).await {

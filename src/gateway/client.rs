@@ -228,12 +228,14 @@ impl GatewayClient {
         self.observe(result).await
     }
 
+    /// Fails a job; `variables` (a JSON object, or empty for none) are set on the task.
     pub async fn fail_job(
         &self,
         job_key: i64,
         retries: i32,
         error_message: String,
         retry_back_off: Duration,
+        variables: String,
     ) -> Result<(), Status> {
         let request = self
             .unary(FailJobRequest {
@@ -241,25 +243,27 @@ impl GatewayClient {
                 retries,
                 error_message,
                 retry_back_off: i64::try_from(retry_back_off.as_millis()).unwrap_or(i64::MAX),
-                variables: String::new(),
+                variables,
             })
             .await?;
         let result = self.inner.clone().fail_job(request).await.map(|_| ());
         self.observe(result).await
     }
 
+    /// Throws a BPMN error; `variables` (a JSON object, or empty for none) go with it.
     pub async fn throw_error(
         &self,
         job_key: i64,
         error_code: String,
         error_message: String,
+        variables: String,
     ) -> Result<(), Status> {
         let request = self
             .unary(ThrowErrorRequest {
                 job_key,
                 error_code,
                 error_message,
-                variables: String::new(),
+                variables,
             })
             .await?;
         let result = self.inner.clone().throw_error(request).await.map(|_| ());

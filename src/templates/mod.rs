@@ -144,7 +144,7 @@ fn template(protocol: Protocol, operations: &[Offered]) -> Result<Template, Stri
             { "id": "authentication", "label": "Authentication" },
             { "id": "server", "label": "Server" },
             { "id": work_group, "label": work_label },
-            { "id": "output", "label": "Output" },
+            { "id": "output", "label": "Output mapping" },
             { "id": "error", "label": "Error handling" },
             { "id": "retries", "label": "Retries" }
         ],
@@ -258,6 +258,32 @@ fn standard_tail(protocol: Protocol) -> Vec<Value> {
             "type": "String",
             "group": "output",
             "binding": { "type": "zeebe:taskHeader", "key": "resultVariable" }
+        }),
+        json!({
+            "id": "resultExpression",
+            "label": "Result expression",
+            "tooltip": "FEEL context whose entries become process variables. The response is \
+                        in scope as response, and its fields by name: = { subject: \
+                        response.subject }. With a result variable as well, both are set and \
+                        the expression's entries win.",
+            "feel": "required",
+            "type": "Text",
+            "group": "output",
+            "binding": { "type": "zeebe:taskHeader", "key": "resultExpression" }
+        }),
+        json!({
+            "id": "errorExpression",
+            "label": "Error expression",
+            "tooltip": "FEEL, evaluated after every run: error (code, message, type) is in \
+                        scope on failure, response on success, and job.retries. \
+                        bpmnError(code, message[, variables]) throws a BPMN error; \
+                        jobError(message[, variables, retries, retryBackoff]) fails the job \
+                        (retries 0 unless given); ignoreError([variables]) completes it; null \
+                        keeps the outcome. Decides before the codes below.",
+            "feel": "required",
+            "type": "Text",
+            "group": "error",
+            "binding": { "type": "zeebe:taskHeader", "key": "errorExpression" }
         }),
         json!({
             "id": "bpmnErrors",

@@ -24,6 +24,7 @@
 mod activation;
 mod execute;
 mod report;
+mod shape;
 mod slots;
 mod verdict;
 

@@ -45,7 +45,7 @@ pub(super) async fn hand_back(shared: &Shared, job: &ActivatedJob) {
     );
     if let Err(status) = shared
         .gateway
-        .fail_job(job.key, job.retries, message, Duration::ZERO)
+        .fail_job(job.key, job.retries, message, Duration::ZERO, String::new())
         .await
     {
         warn!(

@@ -4,13 +4,14 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tracing::{info, warn};
 
 use super::Shared;
 use super::execute::execute;
 use super::report::{is_too_large, retry_call, too_large_error};
-use crate::error::{EmailError, ErrorCode, truncate_message};
+use super::shape;
+use crate::error::{EmailError, truncate_message};
 use crate::gateway::proto::ActivatedJob;
 use crate::job::JobHeaders;
 use crate::mail::server::describe_server;
@@ -19,24 +20,28 @@ use crate::operation::JobContext;
 use crate::secrets::SecretMask;
 
 /// How a job ended, before it is reported.
-enum Verdict {
+pub(super) enum Verdict {
     Complete {
         variables: String,
         after: Option<Box<dyn crate::operation::AfterCompletion>>,
         /// What the job becomes if the gateway refuses the completion as too large: the
         /// headers (bpmnErrors may catch the code) and where it ran, for the message.
-        headers: JobHeaders,
+        headers: Option<JobHeaders>,
         context: String,
     },
     Fail {
-        code: ErrorCode,
+        /// The metrics label: our error code, or what an error expression chose.
+        label: &'static str,
         message: String,
         retries: i32,
         backoff: Duration,
+        variables: String,
     },
     Throw {
-        code: ErrorCode,
+        label: &'static str,
+        code: String,
         message: String,
+        variables: String,
     },
 }
 
@@ -86,7 +91,7 @@ pub(super) async fn handle_job(shared: &Shared, job: ActivatedJob) {
                 verdict = fail_verdict(
                     error,
                     &job,
-                    Some(&headers),
+                    headers.as_ref(),
                     &context,
                     &SecretMask::default(),
                 );
@@ -103,21 +108,22 @@ pub(super) async fn handle_job(shared: &Shared, job: ActivatedJob) {
     match verdict {
         Verdict::Complete { .. } => {}
         Verdict::Fail {
-            code,
+            label,
             message,
             retries,
             backoff,
+            variables,
         } => {
             shared
                 .metrics
                 .failed
-                .get_or_create(&job_type_and_code(&job.r#type, code.as_str()))
+                .get_or_create(&job_type_and_code(&job.r#type, label))
                 .inc();
-            warn!(job_key = key, job_type = %job.r#type, tenant_id = %job.tenant_id, code = code.as_str(), retries, "job failed: {message}");
+            warn!(job_key = key, job_type = %job.r#type, tenant_id = %job.tenant_id, code = label, retries, "job failed: {message}");
             if let Err(status) = retry_call(until, || {
                 shared
                     .gateway
-                    .fail_job(key, retries, message.clone(), backoff)
+                    .fail_job(key, retries, message.clone(), backoff, variables.clone())
             })
             .await
             {
@@ -128,17 +134,22 @@ pub(super) async fn handle_job(shared: &Shared, job: ActivatedJob) {
                 );
             }
         }
-        Verdict::Throw { code, message } => {
+        Verdict::Throw {
+            label,
+            code,
+            message,
+            variables,
+        } => {
             shared
                 .metrics
                 .errored
-                .get_or_create(&job_type_and_code(&job.r#type, code.as_str()))
+                .get_or_create(&job_type_and_code(&job.r#type, label))
                 .inc();
-            info!(job_key = key, job_type = %job.r#type, tenant_id = %job.tenant_id, code = code.as_str(), "BPMN error thrown: {message}");
+            info!(job_key = key, job_type = %job.r#type, tenant_id = %job.tenant_id, code = %code, "BPMN error thrown: {message}");
             if let Err(status) = retry_call(until, || {
                 shared
                     .gateway
-                    .throw_error(key, code.as_str().to_string(), message.clone())
+                    .throw_error(key, code.clone(), message.clone(), variables.clone())
             })
             .await
             {
@@ -161,10 +172,13 @@ async fn decide(shared: &Shared, job: &ActivatedJob) -> Verdict {
         ));
         return fail_verdict(error, job, None, "", &SecretMask::default());
     };
+    let name = entry.operation.name();
     let headers = match JobHeaders::parse(&job.custom_headers) {
         Ok(h) => h,
         Err(e) => {
-            return fail_verdict(e, job, None, entry.operation.name(), &SecretMask::default());
+            let expression = JobHeaders::error_expression_alone(&job.custom_headers);
+            let mask = SecretMask::default();
+            return shape::failure(e, job, None, expression.as_ref(), name, &mask).await;
         }
     };
     if let Some(timeout) = headers.job_timeout
@@ -184,13 +198,9 @@ async fn decide(shared: &Shared, job: &ActivatedJob) -> Verdict {
         Ok(v @ Value::Object(_)) => v,
         _ => {
             let e = EmailError::invalid_input("the job's variables are not a JSON object");
-            return fail_verdict(
-                e,
-                job,
-                Some(&headers),
-                entry.operation.name(),
-                &SecretMask::default(),
-            );
+            let expression = headers.error_expression.as_ref();
+            let mask = SecretMask::default();
+            return shape::failure(e, job, Some(&headers), expression, name, &mask).await;
         }
     };
     let context = JobContext {
@@ -200,42 +210,13 @@ async fn decide(shared: &Shared, job: &ActivatedJob) -> Verdict {
     };
     let server = describe_server(&variables, entry.operation.protocol());
     let (result, mask) = execute(entry, variables, context, &shared.settings.secrets).await;
+    let context = format!("{name} on {server}");
     match result {
-        Ok(outcome) => match completion_variables(&headers, outcome.response) {
-            Ok(variables) => Verdict::Complete {
-                variables,
-                after: outcome.after_completion,
-                context: format!("{} on {server}", entry.operation.name()),
-                headers,
-            },
-            Err(e) => {
-                if let Some(after) = outcome.after_completion {
-                    after.rollback().await;
-                }
-                fail_verdict(
-                    e,
-                    job,
-                    Some(&headers),
-                    &format!("{} on {server}", entry.operation.name()),
-                    &mask,
-                )
-            }
-        },
-        Err(e) => fail_verdict(
-            e,
-            job,
-            Some(&headers),
-            &format!("{} on {server}", entry.operation.name()),
-            &mask,
-        ),
-    }
-}
-
-fn completion_variables(headers: &JobHeaders, response: Value) -> Result<String, EmailError> {
-    match &headers.result_variable {
-        None => Ok(String::new()),
-        Some(name) => serde_json::to_string(&json!({ name.as_str(): response }))
-            .map_err(|e| EmailError::internal(format!("cannot serialize the response: {e}"))),
+        Ok(outcome) => shape::success(outcome, job, headers, context, &mask).await,
+        Err(e) => {
+            let expression = headers.error_expression.as_ref();
+            shape::failure(e, job, Some(&headers), expression, &context, &mask).await
+        }
     }
 }
 
@@ -249,7 +230,7 @@ pub fn error_message(error: &EmailError, context: &str, mask: &SecretMask) -> St
     truncate_message(&mask.apply(&text))
 }
 
-fn fail_verdict(
+pub(super) fn fail_verdict(
     error: EmailError,
     job: &ActivatedJob,
     headers: Option<&JobHeaders>,
@@ -259,8 +240,10 @@ fn fail_verdict(
     let message = error_message(&error, context, mask);
     if headers.is_some_and(|h| h.bpmn_errors.throws(error.code)) {
         return Verdict::Throw {
-            code: error.code,
+            label: error.code.as_str(),
+            code: error.code.as_str().to_string(),
             message,
+            variables: String::new(),
         };
     }
     let (retries, backoff) = if error.code.is_retryable() {
@@ -272,16 +255,18 @@ fn fail_verdict(
         (0, Duration::ZERO)
     };
     Verdict::Fail {
-        code: error.code,
+        label: error.code.as_str(),
         message,
         retries,
         backoff,
+        variables: String::new(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorCode;
 
     fn job(retries: i32) -> ActivatedJob {
         ActivatedJob {
@@ -336,23 +321,8 @@ mod tests {
         );
         assert!(matches!(
             v,
-            Verdict::Throw {
-                code: ErrorCode::AuthenticationFailed,
-                ..
-            }
+            Verdict::Throw { label: "AUTHENTICATION_FAILED", ref code, .. }
+                if code == "AUTHENTICATION_FAILED"
         ));
-    }
-
-    #[test]
-    fn completion_uses_the_result_variable() {
-        let with = JobHeaders::parse(r#"{"resultVariable":"r"}"#).unwrap();
-        assert_eq!(
-            completion_variables(&with, json!({"sent": true})).unwrap(),
-            r#"{"r":{"sent":true}}"#
-        );
-        assert_eq!(
-            completion_variables(&JobHeaders::default(), json!(1)).unwrap(),
-            ""
-        );
     }
 }

@@ -4,8 +4,8 @@
 // into, and the exported BPMN XML is checked: job type, input mappings, headers.
 //
 // Environment: SCREENSHOT_DIR (write the properties-panel screenshots there), EXPORT_PATH
-// (write, per job type, the input mappings the modeler produced, which the Rust test feeds to
-// the worker's own schemas).
+// (write, per job type, the input mappings the modeler produced, and the SMTP task's headers,
+// which the Rust test feeds to the worker's own schemas and header parser).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -243,14 +243,25 @@ test('SMTP: security sets the port, FEEL lists for addresses, output and error h
   await typeInto(message, template.properties.find((p) => p.id === 'subject'), 'Your order');
   const output = await openGroup(page, 'output');
   await control(output, 'Result variable').fill('sent');
+  const property = (id) => template.properties.find((p) => p.id === id);
+  assert.equal(property('resultExpression').feel, 'required');
+  await typeInto(output, property('resultExpression'), '{ id: response.messageId }');
   const errors = await openGroup(page, 'error');
   await control(errors, 'Throw as BPMN errors').fill('RECIPIENTS_REJECTED');
+  assert.equal(property('errorExpression').feel, 'required');
+  await typeInto(errors, property('errorExpression'),
+    'if error.code = "RECIPIENTS_REJECTED" then bpmnError("BOUNCED", error.message) else null');
 
   task = await exportTask(page);
   assert.equal(task.inputs.to, '=[customer.email, "ops@example.com"]');
   assert.equal(task.inputs.subject, 'Your order');
   assert.equal(task.headers.resultVariable, 'sent');
   assert.equal(task.headers.bpmnErrors, 'RECIPIENTS_REJECTED');
+  // FEEL-only fields keep the leading '=' the panel shows; the worker reads both forms.
+  assert.equal(task.headers.resultExpression, '={ id: response.messageId }');
+  assert.equal(task.headers.errorExpression,
+    '=if error.code = "RECIPIENTS_REJECTED" then bpmnError("BOUNCED", error.message) else null');
+  exported.headers = task.headers;
 
   const auth = await openGroup(page, 'authentication');
   await control(auth, 'Type').selectOption('oauth2');

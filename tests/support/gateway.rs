@@ -76,6 +76,8 @@ struct Inner {
     outcomes: HashMap<i64, Vec<Outcome>>,
     deliveries: HashMap<i64, Vec<Delivery>>,
     timeout_updates: Vec<(i64, i64)>,
+    /// The variables of each FailJob and ThrowError, by job (null when none were sent).
+    error_variables: HashMap<i64, Vec<Value>>,
     reject_complete: bool,
     required_token: Option<String>,
     seen_authorization: Vec<String>,
@@ -476,6 +478,16 @@ impl TestGateway {
             .unwrap_or_default()
     }
 
+    /// The variables the worker sent with each failure or BPMN error of a job, in order.
+    pub fn error_variables(&self, key: i64) -> Vec<Value> {
+        self.state
+            .lock()
+            .error_variables
+            .get(&key)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     pub fn timeout_updates(&self) -> Vec<(i64, i64)> {
         self.state.lock().timeout_updates.clone()
     }
@@ -668,6 +680,18 @@ fn take_for_tenants(inner: &mut Inner, job_type: &str, tenants: &[String]) -> Op
 }
 
 impl Service {
+    fn record_error_variables(&self, key: i64, variables: &str) -> Result<(), Status> {
+        let value = if variables.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(variables)
+                .map_err(|e| Status::invalid_argument(format!("variables are not JSON: {e}")))?
+        };
+        let mut inner = self.state.lock();
+        inner.error_variables.entry(key).or_default().push(value);
+        Ok(())
+    }
+
     fn finish(&self, key: i64, outcome: Outcome) -> Result<(), Status> {
         let mut inner = self.state.lock();
         match inner.jobs.get(&key) {
@@ -853,6 +877,7 @@ impl Gateway for Service {
     ) -> Result<Response<FailJobResponse>, Status> {
         self.state.check_auth(&request)?;
         let r = request.into_inner();
+        self.record_error_variables(r.job_key, &r.variables)?;
         self.finish(
             r.job_key,
             Outcome::Failed {
@@ -870,6 +895,7 @@ impl Gateway for Service {
     ) -> Result<Response<ThrowErrorResponse>, Status> {
         self.state.check_auth(&request)?;
         let r = request.into_inner();
+        self.record_error_variables(r.job_key, &r.variables)?;
         self.finish(
             r.job_key,
             Outcome::Thrown {

@@ -1,0 +1,434 @@
+//! The result and error expressions around an operation (the `resultExpression` and
+//! `errorExpression` task headers), in the order of Camunda's connector runtime: the
+//! completion variables are built from the response (`resultVariable`, then the result
+//! expression's context over it), then the error expression looks at what happened, success
+//! or failure, and may turn it into a BPMN error, a failure with its own retries and backoff,
+//! or a completion with variables of its choosing. README "Result and error expressions" has
+//! the rules as users see them.
+//!
+//! What an expression sees was masked before: the response and the error message hide every
+//! secret the job resolved, and placeholders are never resolved in a header. What comes out is
+//! masked again all the same.
+
+use std::fmt::Write as _;
+
+use feel::{ErrorDirective, Evaluation, FeelError};
+use serde_json::{Map, Value, json};
+use tracing::debug;
+
+use super::verdict::{Verdict, error_message, fail_verdict};
+use crate::error::{EmailError, ErrorCode, truncate_message};
+use crate::gateway::proto::ActivatedJob;
+use crate::job::{FeelHeader, JobHeaders};
+use crate::operation::{AfterCompletion, Outcome};
+use crate::secrets::SecretMask;
+
+/// The metrics label of an outcome an error expression chose for a job that succeeded.
+const EXPRESSION_LABEL: &str = "EXPRESSION";
+
+/// Camunda's runtime refuses error variables above 1.5 MB of JSON (its `InlineSizeGuard`);
+/// a BPMN error or failure must stay well within the gateway's message limit.
+pub const MAX_DIRECTIVE_VARIABLES_BYTES: usize = 1_572_864;
+
+/// The verdict of an operation that succeeded.
+pub(super) async fn success(
+    outcome: Outcome,
+    job: &ActivatedJob,
+    headers: JobHeaders,
+    context: String,
+    mask: &SecretMask,
+) -> Verdict {
+    let Outcome {
+        response,
+        after_completion: after,
+    } = outcome;
+    let (variables, seen) = match output(&headers, response, mask).await {
+        Ok(shaped) => shaped,
+        Err(e) => {
+            rollback(after).await;
+            let expression = headers.error_expression.as_ref();
+            return failure(e, job, Some(&headers), expression, &context, mask).await;
+        }
+    };
+    let directive = match &headers.error_expression {
+        None => None,
+        Some(expression) => match examine(expression, seen, job.retries, mask).await {
+            Ok(directive) => directive,
+            Err(reason) => {
+                rollback(after).await;
+                let error = EmailError::invalid_input(format!("errorExpression: {reason}"));
+                return fail_verdict(error, job, Some(&headers), &context, mask);
+            }
+        },
+    };
+    let variables = match directive {
+        None => Ok(as_variables(&variables, usize::MAX).unwrap_or_default()),
+        Some(ErrorDirective::IgnoreError { mut variables }) => {
+            masked(&mut variables, mask);
+            as_variables(&variables, MAX_DIRECTIVE_VARIABLES_BYTES)
+                .map_err(|bytes| too_many(bytes, "ignoreError"))
+        }
+        Some(directive) => {
+            rollback(after).await;
+            return directed(
+                directive,
+                EXPRESSION_LABEL,
+                job,
+                Some(&headers),
+                &context,
+                mask,
+            );
+        }
+    };
+    match variables {
+        Ok(variables) => Verdict::Complete {
+            variables,
+            after,
+            headers: Some(headers),
+            context,
+        },
+        Err(e) => {
+            rollback(after).await;
+            fail_verdict(e, job, Some(&headers), &context, mask)
+        }
+    }
+}
+
+/// The verdict of a job that failed, before or while its operation ran: the error
+/// expression's (with `error` in scope), or else the usual one by error code.
+pub(super) async fn failure(
+    error: EmailError,
+    job: &ActivatedJob,
+    headers: Option<&JobHeaders>,
+    expression: Option<&FeelHeader>,
+    context: &str,
+    mask: &SecretMask,
+) -> Verdict {
+    let Some(expression) = expression else {
+        return fail_verdict(error, job, headers, context, mask);
+    };
+    let message = error_message(&error, context, mask);
+    let seen = json!({ "error": {
+        "code": error.code.as_str(),
+        "message": message,
+        "type": exception_type(error.code),
+    } });
+    match examine(expression, seen, job.retries, mask).await {
+        Ok(None) => fail_verdict(error, job, headers, context, mask),
+        Ok(Some(directive)) => {
+            directed(directive, error.code.as_str(), job, headers, context, mask)
+        }
+        Err(reason) => {
+            let error = EmailError::invalid_input(format!(
+                "errorExpression: {reason}; the job's own error: {message}"
+            ));
+            fail_verdict(error, job, headers, context, mask)
+        }
+    }
+}
+
+/// What Camunda's runtime puts in `error.type`: the exception's class. Expressions written
+/// for its Email connector may test it; ours should test `error.code`.
+fn exception_type(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::InvalidInput => "io.camunda.connector.api.error.ConnectorInputException",
+        _ => "io.camunda.connector.api.error.ConnectorException",
+    }
+}
+
+/// The completion variables (`resultVariable`, then the result expression's entries over
+/// them) and what the error expression sees as `response`: those variables, or the
+/// operation's response when there are none.
+async fn output(
+    headers: &JobHeaders,
+    response: Value,
+    mask: &SecretMask,
+) -> Result<(Map<String, Value>, Value), EmailError> {
+    let (response, shaped) = match &headers.result_expression {
+        None => (response, None),
+        Some(expression) => {
+            let mut scope = match &response {
+                Value::Object(fields) => fields.clone(),
+                _ => Map::new(),
+            };
+            scope.insert("response".into(), response);
+            let (mut scope, evaluated) = evaluate(expression, scope).await;
+            let response = scope.remove("response").unwrap_or_default();
+            let evaluation = evaluated.map_err(|e| expression_error("resultExpression", e))?;
+            warnings("resultExpression", &evaluation.warnings, mask);
+            (response, context_of(evaluation.value, mask)?)
+        }
+    };
+    let mut variables = Map::new();
+    let mut response = Some(response);
+    if let Some(name) = &headers.result_variable {
+        variables.insert(name.clone(), response.take().unwrap_or_default());
+    }
+    if let Some(shaped) = shaped {
+        variables.extend(shaped);
+    }
+    let seen = match response {
+        Some(response) if variables.is_empty() => response,
+        _ if headers.error_expression.is_some() => Value::Object(variables.clone()),
+        _ => Value::Null,
+    };
+    Ok((variables, seen))
+}
+
+/// A result expression's value as completion variables: null adds nothing, a context its
+/// entries; anything else is the model's mistake.
+fn context_of(
+    value: feel::Value,
+    mask: &SecretMask,
+) -> Result<Option<Map<String, Value>>, EmailError> {
+    match value {
+        feel::Value::Null => Ok(None),
+        feel::Value::Context(_) => match value.to_json() {
+            Value::Object(mut map) => {
+                for v in map.values_mut() {
+                    mask.apply_to_value(v);
+                }
+                Ok(Some(map))
+            }
+            _ => Ok(None),
+        },
+        other => Err(EmailError::invalid_input(format!(
+            "resultExpression: must give a context such as {{ subject: response.subject }}, \
+             not a {}",
+            other.type_name()
+        ))),
+    }
+}
+
+fn expression_error(header: &str, error: FeelError) -> EmailError {
+    EmailError::invalid_input(format!("{header}: {error}"))
+}
+
+/// Evaluates an error expression against `seen` (its entries at the top level when it is an
+/// object, itself as `response`, and `job.retries`) and reads the directive.
+async fn examine(
+    expression: &FeelHeader,
+    seen: Value,
+    retries: i32,
+    mask: &SecretMask,
+) -> Result<Option<ErrorDirective>, String> {
+    let mut scope = match &seen {
+        Value::Object(fields) => fields.clone(),
+        _ => Map::new(),
+    };
+    scope.insert("response".into(), seen);
+    scope.insert("job".into(), json!({ "retries": retries }));
+    let (_, evaluated) = evaluate(expression, scope).await;
+    let evaluation: Evaluation = evaluated.map_err(|e| e.to_string())?;
+    warnings("errorExpression", &evaluation.warnings, mask);
+    ErrorDirective::from_value(&evaluation.value)
+}
+
+/// Evaluates off the runtime's threads: an expression may take up to its time bound, and
+/// job streams, other jobs and the health endpoints must not wait for it. Gives the scope
+/// back so its values need not be copied for the evaluation.
+async fn evaluate(
+    expression: &FeelHeader,
+    scope: Map<String, Value>,
+) -> (Map<String, Value>, Result<Evaluation, FeelError>) {
+    let parsed = expression.expression.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        let scope = Value::Object(scope);
+        let evaluated = parsed.evaluate_with_warnings(&scope);
+        let scope = match scope {
+            Value::Object(scope) => scope,
+            _ => Map::new(),
+        };
+        (scope, evaluated)
+    });
+    match task.await {
+        Ok(done) => done,
+        Err(e) => (
+            Map::new(),
+            Err(FeelError::Failed(format!(
+                "the evaluation stopped unexpectedly: {e}"
+            ))),
+        ),
+    }
+}
+
+/// FEEL's warnings (a missing name, a failing built-in) say why a value came out null: worth a
+/// debug line, never more, and never whole values.
+fn warnings(header: &str, warnings: &[String], mask: &SecretMask) {
+    for warning in warnings.iter().take(10) {
+        let cut: String = warning.chars().take(300).collect();
+        debug!(header, "FEEL warning: {}", mask.apply(&cut));
+    }
+}
+
+/// Variables as the gateway takes them: a JSON object, or nothing when empty. Writing stops
+/// past `limit` bytes, so an oversized value is refused without being written out whole.
+fn as_variables(variables: &Map<String, Value>, limit: usize) -> Result<String, usize> {
+    if variables.is_empty() {
+        return Ok(String::new());
+    }
+    let mut out = Capped {
+        bytes: Vec::new(),
+        limit,
+    };
+    match serde_json::to_writer(&mut out, variables) {
+        Ok(()) => Ok(String::from_utf8(out.bytes).unwrap_or_default()),
+        Err(_) => Err(out.bytes.len()),
+    }
+}
+
+struct Capped {
+    bytes: Vec<u8>,
+    limit: usize,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len().saturating_add(buf.len()) > self.limit {
+            return Err(std::io::Error::other("over the limit"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn too_many(bytes: usize, function: &str) -> EmailError {
+    EmailError::invalid_input(format!(
+        "errorExpression: the variables of {function} are more than \
+         {MAX_DIRECTIVE_VARIABLES_BYTES} bytes of JSON ({bytes} written before stopping); \
+         Camunda's runtime sends no more either"
+    ))
+}
+
+/// A BPMN error or failure an error expression chose.
+fn directed(
+    directive: ErrorDirective,
+    label: &'static str,
+    job: &ActivatedJob,
+    headers: Option<&JobHeaders>,
+    context: &str,
+    mask: &SecretMask,
+) -> Verdict {
+    let refused = |e| fail_verdict(e, job, headers, context, mask);
+    match directive {
+        ErrorDirective::BpmnError { code, .. } if code.trim().is_empty() => refused(
+            EmailError::invalid_input("errorExpression: bpmnError with an empty error code"),
+        ),
+        ErrorDirective::BpmnError {
+            code,
+            message,
+            mut variables,
+        } => {
+            masked(&mut variables, mask);
+            match as_variables(&variables, MAX_DIRECTIVE_VARIABLES_BYTES) {
+                Ok(variables) => Verdict::Throw {
+                    label,
+                    code,
+                    message: truncate_message(&mask.apply(&message)),
+                    variables,
+                },
+                Err(bytes) => refused(too_many(bytes, "bpmnError")),
+            }
+        }
+        ErrorDirective::JobError {
+            message,
+            mut variables,
+            retries,
+            retry_backoff,
+        } => {
+            let message = mask.apply(&message);
+            masked(&mut variables, mask);
+            variables.insert("error".into(), Value::String(message.clone()));
+            match as_variables(&variables, MAX_DIRECTIVE_VARIABLES_BYTES) {
+                Ok(written) => Verdict::Fail {
+                    label,
+                    message: failure_message(&message, &variables),
+                    retries: i32::try_from(retries).unwrap_or(i32::MAX),
+                    backoff: retry_backoff,
+                    variables: written,
+                },
+                Err(bytes) => refused(too_many(bytes, "jobError")),
+            }
+        }
+        ErrorDirective::IgnoreError { mut variables } => {
+            masked(&mut variables, mask);
+            match as_variables(&variables, MAX_DIRECTIVE_VARIABLES_BYTES) {
+                Ok(variables) => Verdict::Complete {
+                    variables,
+                    after: None,
+                    headers: headers.cloned(),
+                    context: context.to_string(),
+                },
+                Err(bytes) => refused(too_many(bytes, "ignoreError")),
+            }
+        }
+    }
+}
+
+fn masked(variables: &mut Map<String, Value>, mask: &SecretMask) {
+    for value in variables.values_mut() {
+        mask.apply_to_value(value);
+    }
+}
+
+/// The incident message of a jobError, as Camunda's runtime writes it: the message, then
+/// the variables set with it in Java's `Map.toString` form, at most 6000 characters.
+fn failure_message(message: &str, variables: &Map<String, Value>) -> String {
+    let mut text = format!("{message} | Error variables: ");
+    java_text(&Value::Object(variables.clone()), &mut text);
+    truncate_message(&text)
+}
+
+/// Java's `toString` of the maps and lists Jackson reads JSON into. Stops writing once the
+/// text is past what a message keeps.
+fn java_text(value: &Value, out: &mut String) {
+    if out.len() > 4 * crate::error::MAX_ERROR_MESSAGE_CHARS {
+        return;
+    }
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => {
+            let _ = write!(out, "{b}");
+        }
+        Value::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::String(s) => out.push_str(s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                java_text(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(key);
+                out.push('=');
+                java_text(item, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+async fn rollback(after: Option<Box<dyn AfterCompletion>>) {
+    if let Some(after) = after {
+        after.rollback().await;
+    }
+}
+
+#[cfg(test)]
+#[path = "shape_tests.rs"]
+mod tests;
