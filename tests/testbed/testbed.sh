@@ -289,11 +289,11 @@ start() {
     if ! dovecot_running; then
         log "starting dovecot"
         # Daemons must not inherit the lock or the caller's pipes, or `up` never returns.
-        dovecot -c "$DOVECOT_CONF" 9>&- </dev/null >/dev/null 2>&1
+        dovecot -c "$DOVECOT_CONF" 3>&- 9>&- </dev/null >/dev/null 2>&1
     fi
     if ! postfix_running; then
         log "starting postfix"
-        if ! script -qec "postfix -c $POSTFIX_DIR start" /dev/null 9>&- </dev/null >"$TESTBED_DIR/postfix-start.log" 2>&1; then
+        if ! script -qec "postfix -c $POSTFIX_DIR start" /dev/null 3>&- 9>&- </dev/null >"$TESTBED_DIR/postfix-start.log" 2>&1; then
             cat "$TESTBED_DIR/postfix-start.log" >&2
             die "postfix did not start"
         fi
