@@ -151,7 +151,8 @@ async fn round(
     for uid in uids {
         context.state.count("seen");
         let label = format!("UID {uid}");
-        let response = match read_uid(session, uid, context.limits, &label, store).await {
+        let response = match read_uid(session, (uid, validity), context.limits, &label, store).await
+        {
             Ok(r) => r,
             // Expunged by another client between SEARCH and FETCH: nothing to hand over.
             Err(e) if e.code == ErrorCode::EmailNotFound => continue,

@@ -71,7 +71,14 @@ async fn round(
     for (number, uidl) in uidls {
         context.state.count("seen");
         let size = sizes.get(&number).copied().unwrap_or(0);
-        let response = match read_number(&mut client, number, size, context.limits, store).await {
+        let read = read_number(
+            &mut client,
+            (number, Some(&uidl)),
+            size,
+            context.limits,
+            store,
+        );
+        let response = match read.await {
             Ok(r) => r,
             Err(e) if e.code == ErrorCode::EmailNotFound => continue,
             Err(e) if super::skip_for_good(watcher, context, &e, &format!("UIDL {uidl}")) => {
