@@ -1,4 +1,8 @@
+use std::time::Duration;
+
 use super::*;
+use crate::inbound::correlation::KeySource;
+use crate::inbound::watcher::DEFAULT_TTL;
 
 fn secrets() -> SecretProvider {
     SecretProvider::new("INBOUND_TEST_SECRET_", None)

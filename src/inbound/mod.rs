@@ -22,6 +22,7 @@ pub mod handover;
 pub mod imap;
 pub mod pop3;
 pub mod state;
+pub mod watcher;
 
 use std::sync::Arc;
 use std::time::Duration;
