@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use serde::Deserialize;
 use serde_json::Value;
 
-pub use super::watcher::{AfterProcessing, HandOver, Watcher};
+pub use super::watcher::{AfterProcessing, HandOver, MessageIdFrom, Watcher};
 use super::watcher::{Common, check};
 use crate::mail::inputs::{Folder, Imap, Login, Pop3, Server, decode, input_schema};
 use crate::mail::server::{Protocol, Target};
@@ -56,6 +56,8 @@ struct WatcherInput<P> {
     tenant_id: Option<String>,
     #[serde(default)]
     attachments_as: Option<String>,
+    #[serde(default)]
+    message_id_from: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -223,6 +225,7 @@ impl<P: crate::mail::inputs::ProtocolKind> WatcherInput<P> {
                 start_process: self.start_process,
                 tenant_id: self.tenant_id,
                 attachments_as: self.attachments_as,
+                message_id_from: self.message_id_from,
             },
             target,
         )

@@ -21,6 +21,17 @@ pub enum AfterProcessing {
     None,
 }
 
+/// Where a publish's message id (Zeebe's duplicate check) comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageIdFrom {
+    /// The mail's Message-ID header: the same mail delivered twice is one message, but any
+    /// sender can reuse a Message-ID (see README "Email-triggered processes").
+    Header,
+    /// A digest of where the mail is stored (account, folder, UIDVALIDITY and UID, or UIDL):
+    /// no sender can choose it, and every replica computes the same.
+    Stored,
+}
+
 /// How a mail is handed to Zeebe.
 #[derive(Debug, Clone)]
 pub enum HandOver {
@@ -51,6 +62,8 @@ pub struct Watcher {
     pub hand_over: HandOver,
     /// Not in SPEC §9: the tenant the message or instance belongs to, when set.
     pub tenant_id: Option<String>,
+    /// Where the PublishMessage's message id comes from (see [`MessageIdFrom`]).
+    pub message_id_from: MessageIdFrom,
     /// `attachmentsAs: document` (SPEC §4.1): attachments go to Camunda's document store and
     /// the mail carries references, as `imap:read` does.
     pub as_documents: bool,
@@ -73,6 +86,7 @@ pub(super) struct Common {
     pub(super) start_process: Option<StartInput>,
     pub(super) tenant_id: Option<String>,
     pub(super) attachments_as: Option<String>,
+    pub(super) message_id_from: Option<String>,
 }
 
 const DEFAULT_POLL: Duration = Duration::from_secs(5);
@@ -186,6 +200,16 @@ pub(super) fn check(
             false
         }
     };
+    let message_id_from = match input.message_id_from.as_deref() {
+        None | Some("header") => MessageIdFrom::Header,
+        Some("stored") => MessageIdFrom::Stored,
+        Some(other) => {
+            problems.push(format!(
+                "/messageIdFrom: '{other}' is not one of header, stored"
+            ));
+            MessageIdFrom::Header
+        }
+    };
     let hand_over = match (input.publish_message, input.start_process) {
         (Some(publish), None) => {
             if publish.name.trim().is_empty() {
@@ -238,6 +262,9 @@ pub(super) fn check(
             return Err(problems);
         }
     };
+    if input.message_id_from.is_some() && matches!(hand_over, HandOver::Start { .. }) {
+        problems.push("/messageIdFrom: only used with publishMessage".into());
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -257,6 +284,7 @@ pub(super) fn check(
         hand_over,
         tenant_id: input.tenant_id.filter(|t| !t.trim().is_empty()),
         as_documents,
+        message_id_from,
         mask,
     })
 }
