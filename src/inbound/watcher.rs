@@ -60,12 +60,13 @@ pub struct Watcher {
     pub after: AfterProcessing,
     pub result_variable: String,
     pub hand_over: HandOver,
-    /// Not in SPEC §9: the tenant the message or instance belongs to, when set.
+    /// Ours (README "Email-triggered processes"): the tenant the message or instance belongs
+    /// to, when set.
     pub tenant_id: Option<String>,
     /// Where the PublishMessage's message id comes from (see [`MessageIdFrom`]).
     pub message_id_from: MessageIdFrom,
-    /// `attachmentsAs: document` (SPEC §4.1): attachments go to Camunda's document store and
-    /// the mail carries references, as `imap:read` does.
+    /// `attachmentsAs: document` (README "Camunda 8.8 and newer"): attachments go to Camunda's
+    /// document store and the mail carries references, as `imap:read` does.
     pub as_documents: bool,
     /// The watcher's resolved secrets, to mask in what it logs.
     pub mask: SecretMask,
