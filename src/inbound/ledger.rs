@@ -18,9 +18,11 @@ use std::time::{Duration, Instant};
 
 use super::handover::Place;
 
-/// How many published ids are remembered at most; a watcher that publishes more within one
-/// `timeToLive` forgets the oldest first (its guard then covers the newest ones).
-const CAPACITY: usize = 50_000;
+/// How many published ids are remembered at most (some 300 bytes each, so a few MB at most);
+/// a watcher that publishes more within one `timeToLive` and its grace forgets the oldest
+/// first (its guard then covers the newest ones). `maxPerPoll` 5 per PT5S, the defaults, is
+/// 3,600 an hour.
+const CAPACITY: usize = 20_000;
 /// How long past its `timeToLive` an id is remembered: Zeebe's broker looks for expired
 /// messages once a minute, so one may still be there for a while.
 const GRACE: Duration = Duration::from_secs(10 * 60);
