@@ -17,6 +17,10 @@ pub enum ErrorCode {
     Timeout,
     TemporaryFailure,
     EmailNotFound,
+    /// A Message-ID alone names several mails of the folder. Anyone can send a mail with any
+    /// Message-ID, so the operation acts on none of them; not retried, since another attempt
+    /// finds the same mails (the model names one by `uid` and `uidValidity`, or `uidl`).
+    EmailAmbiguous,
     FolderNotFound,
     MessageRejected,
     RecipientsRejected,
@@ -29,7 +33,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 13] = [
         ErrorCode::InvalidInput,
         ErrorCode::AuthenticationFailed,
         ErrorCode::TlsError,
@@ -37,6 +41,7 @@ impl ErrorCode {
         ErrorCode::Timeout,
         ErrorCode::TemporaryFailure,
         ErrorCode::EmailNotFound,
+        ErrorCode::EmailAmbiguous,
         ErrorCode::FolderNotFound,
         ErrorCode::MessageRejected,
         ErrorCode::RecipientsRejected,
@@ -53,6 +58,7 @@ impl ErrorCode {
             ErrorCode::Timeout => "TIMEOUT",
             ErrorCode::TemporaryFailure => "TEMPORARY_FAILURE",
             ErrorCode::EmailNotFound => "EMAIL_NOT_FOUND",
+            ErrorCode::EmailAmbiguous => "EMAIL_AMBIGUOUS",
             ErrorCode::FolderNotFound => "FOLDER_NOT_FOUND",
             ErrorCode::MessageRejected => "MESSAGE_REJECTED",
             ErrorCode::RecipientsRejected => "RECIPIENTS_REJECTED",
@@ -146,6 +152,7 @@ mod tests {
                 "TIMEOUT",
                 "TEMPORARY_FAILURE",
                 "EMAIL_NOT_FOUND",
+                "EMAIL_AMBIGUOUS",
                 "FOLDER_NOT_FOUND",
                 "MESSAGE_REJECTED",
                 "RECIPIENTS_REJECTED",

@@ -122,6 +122,7 @@ fn message_json_inputs() {
         let envelope = Envelope {
             size: data.len() as u64,
             received: None,
+            ..Default::default()
         };
         let response = respond(prune(&data, limits), &envelope, limits);
         let text = serde_json::to_string(&response).expect("serializes");

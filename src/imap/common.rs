@@ -3,14 +3,13 @@
 
 use std::collections::HashMap;
 
-use mail_parser::MessageParser;
 use serde_json::Value;
 
 use super::session::ImapSession;
 use super::wire::Command;
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::inputs::{Connection, Imap, bare_message_id, decode};
-use crate::mail::message::{iso_utc, message_id};
+use crate::mail::message::iso_utc;
 use crate::mail::summary::summary;
 
 /// Connects step by step and describes each step, for the `check` subcommand.
@@ -98,36 +97,7 @@ pub async fn find_by_message_id(
     if candidates.is_empty() {
         return Ok((Vec::new(), None));
     }
-    let mut found = Vec::new();
-    let mut as_found = None;
-    let mut items = Vec::new();
-    for set in uid_sets(&candidates) {
-        let fetch = Command::new("UID FETCH")
-            .raw(set)
-            .raw("(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])");
-        items.extend(
-            session
-                .execute(&fetch, ErrorCode::ConnectionFailed)
-                .await?
-                .fetches(),
-        );
-    }
-    for item in items {
-        let (Some(uid), Some(header)) = (item.uid, item.body) else {
-            continue;
-        };
-        let Some(parsed) = MessageParser::default().parse_headers(&header) else {
-            continue;
-        };
-        if let Some(raw) = message_id(&parsed)
-            && bare_message_id(&raw) == bare
-        {
-            found.push(uid);
-            as_found.get_or_insert(raw);
-        }
-    }
-    found.sort_unstable();
-    Ok((found, as_found))
+    super::identity::matching(session, &candidates, &bare).await
 }
 
 /// `01-Feb-2024 10:00:00 +0100` (INTERNALDATE) as `2024-02-01T09:00:00Z`.
@@ -144,8 +114,14 @@ pub fn internal_date_timestamp(text: &str) -> Option<i64> {
         .map(|timestamp| timestamp.as_second())
 }
 
-/// Summaries of `uids`, in the order given. Only the headers a summary shows are fetched.
-pub async fn summaries(session: &mut ImapSession, uids: &[u32]) -> Result<Vec<Value>> {
+/// Summaries of `uids` of the selected folder (whose UIDVALIDITY is `validity`), in the order
+/// given, each with the `uid` and `uidValidity` that name its mail for good. Only the headers a
+/// summary shows are fetched.
+pub async fn summaries(
+    session: &mut ImapSession,
+    uids: &[u32],
+    validity: u32,
+) -> Result<Vec<Value>> {
     if uids.is_empty() {
         return Ok(Vec::new());
     }
@@ -164,7 +140,11 @@ pub async fn summaries(session: &mut ImapSession, uids: &[u32]) -> Result<Vec<Va
             if let Some(uid) = item.uid {
                 let received = item.internal_date.as_deref().and_then(internal_date_iso);
                 let headers = item.body.as_deref().unwrap_or_default();
-                by_uid.insert(uid, summary(headers, item.size.map(u64::from), received));
+                let mut entry = summary(headers, item.size.map(u64::from), received);
+                if let Value::Object(map) = &mut entry {
+                    map.extend(super::identity::fields(uid, validity));
+                }
+                by_uid.insert(uid, entry);
             }
         }
     }

@@ -161,7 +161,7 @@ impl MailOperation for ListOperation {
                 .pool
                 .acquire(&input.server.endpoint(), &input.authentication)
                 .await?;
-            let (_, exists) = session.select(input.folder.name(), false).await?;
+            let (validity, exists) = session.select(input.folder.name(), false).await?;
             if exists == 0 {
                 return Ok(Outcome::respond(json!([])));
             }
@@ -171,7 +171,7 @@ impl MailOperation for ListOperation {
                 locally_sorted(&mut session, field, descending).await?
             };
             uids.truncate(input.max_to_be_read.0);
-            let entries = summaries(&mut session, &uids).await?;
+            let entries = summaries(&mut session, &uids, validity).await?;
             Ok(Outcome::respond(Value::Array(within_budget(
                 entries,
                 self.max_response_bytes,

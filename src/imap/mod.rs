@@ -3,6 +3,7 @@
 
 pub mod common;
 pub mod delete;
+pub mod identity;
 pub mod list;
 pub mod move_;
 pub mod nesting;

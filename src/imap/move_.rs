@@ -13,11 +13,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::common::{expunge_only, find_by_message_id, uid_sets};
+use super::identity::{Lookup, resolve};
 use super::pool::ImapPool;
 use super::session::ImapSession;
 use super::wire::Command;
 use crate::error::{EmailError, ErrorCode, Result};
-use crate::mail::inputs::{Folder, FolderPath, Imap, Login, MessageId, Server};
+use crate::mail::inputs::{Folder, FolderPath, Imap, ImapMailInput, Login, Server};
 use crate::mail::server::Protocol;
 use crate::operation::{JobContext, MailOperation, Outcome};
 
@@ -31,7 +32,8 @@ use crate::operation::{JobContext, MailOperation, Outcome};
 pub struct MoveInput {
     pub authentication: Login<Imap>,
     pub server: Server<Imap>,
-    pub message_id: MessageId,
+    #[serde(flatten)]
+    pub mail: ImapMailInput,
     #[serde(default)]
     #[schemars(title = "Source folder")]
     pub source_folder: Folder,
@@ -140,7 +142,9 @@ impl MailOperation for MoveOperation {
         _job: &'a JobContext,
     ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
-            let id = input.message_id.as_given().to_string();
+            let wanted = input.mail.named()?;
+            let id = wanted.describe();
+            let given = wanted.message_id.as_ref().map(|m| m.as_given().to_string());
             let source = input.source_folder.name();
             let mut session = self
                 .pool
@@ -153,28 +157,35 @@ impl MailOperation for MoveOperation {
                 input.target_folder.is_list(),
             )?;
             let target = prefixes.last().cloned().unwrap_or_default();
-            session.select(source, true).await?;
-            let (uids, as_found) = find_by_message_id(&mut session, &id).await?;
-            if uids.is_empty() {
-                // A retry whose first MOVE went through but whose reply was lost: the message
-                // is where it was asked to go, which is the success the first attempt missed.
-                return match already_moved(&mut session, &target, &id).await? {
-                    Some((uid, as_found)) => Ok(Outcome::respond(json!({
-                        "messageId": as_found,
-                        "from": source,
-                        "to": input.target_folder.given.unwrap_or(target),
-                        "targetUid": uid,
-                    }))),
-                    None => Err(EmailError::new(
-                        ErrorCode::EmailNotFound,
-                        format!("no message {id} in folder '{source}' nor in '{target}'"),
-                    )),
-                };
-            }
+            let (validity, _) = session.select(source, true).await?;
+            let (uid, as_found) = match resolve(&mut session, source, validity, &wanted).await? {
+                Lookup::Found { uid, message_id } => (uid, message_id),
+                Lookup::Other(why) => return Err(EmailError::new(ErrorCode::EmailNotFound, why)),
+                Lookup::Missing(why) => {
+                    // A retry whose first MOVE went through but whose reply was lost: the
+                    // message is where it was asked to go, which is the success the first
+                    // attempt missed. Only a Message-ID can find it there.
+                    let Some(given) = given else {
+                        return Err(EmailError::new(ErrorCode::EmailNotFound, why));
+                    };
+                    return match already_moved(&mut session, &target, &given).await? {
+                        Some((uid, as_found)) => Ok(Outcome::respond(json!({
+                            "messageId": as_found,
+                            "from": source,
+                            "to": input.target_folder.given.unwrap_or(target),
+                            "targetUid": uid,
+                        }))),
+                        None => Err(EmailError::new(
+                            ErrorCode::EmailNotFound,
+                            format!("no message {id} in folder '{source}' nor in '{target}'"),
+                        )),
+                    };
+                }
+            };
+            let uids = [uid];
             ensure_path(&mut session, &prefixes).await?;
             // CREATE may leave the session without a selected folder on some servers.
             session.select(source, true).await?;
-            // Copies of one Message-ID are few, but a hostile folder may hold thousands.
             let mut target_uid = None;
             for set in uid_sets(&uids) {
                 let moved = if session.has("MOVE") {
@@ -199,10 +210,12 @@ impl MailOperation for MoveOperation {
             }
             let to = input.target_folder.given.unwrap_or(target);
             Ok(Outcome::respond(json!({
-                "messageId": as_found.unwrap_or(id),
+                "messageId": as_found.or(given),
                 "from": source,
                 "to": to,
                 "targetUid": target_uid,
+                "uid": uid,
+                "uidValidity": validity,
             })))
         })
     }

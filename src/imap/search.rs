@@ -64,7 +64,7 @@ impl MailOperation for SearchOperation {
                 .pool
                 .acquire(&input.server.endpoint(), &input.authentication)
                 .await?;
-            session.select(input.folder.name(), false).await?;
+            let (validity, _) = session.select(input.folder.name(), false).await?;
             // A NO is the server's trouble of the moment (retried); a BAD or NO [BADCHARSET]
             // means the search as given can never run there (an incident).
             let mut uids = session
@@ -77,7 +77,7 @@ impl MailOperation for SearchOperation {
                 .ids();
             uids.sort_unstable();
             uids.truncate(input.max_results.0);
-            let entries = summaries(&mut session, &uids).await?;
+            let entries = summaries(&mut session, &uids, validity).await?;
             Ok(Outcome::respond(Value::Array(within_budget(
                 entries,
                 self.max_response_bytes,

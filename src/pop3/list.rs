@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::common::{Listed, Maildrop, list_with_headers, summary};
+use super::common::{Listed, Maildrop, list_with_headers, summary, uidls};
 use crate::error::Result;
 use crate::mail::inputs::{Login, MaxToBeRead, Pop3, Server, SortOrder};
 use crate::mail::server::Protocol;
@@ -101,6 +101,7 @@ impl MailOperation for ListOperation {
             let listed = if by_size {
                 // Sizes alone decide the order: headers only for the messages returned.
                 let sizes = client.list().await?;
+                let uidls = uidls(&mut client).await?;
                 let keyed = sizes
                     .into_iter()
                     .map(|(number, size)| {
@@ -109,6 +110,7 @@ impl MailOperation for ListOperation {
                                 number,
                                 size,
                                 headers: Vec::new(),
+                                uidl: uidls.get(&number).cloned(),
                             },
                             None,
                         )
@@ -157,6 +159,7 @@ mod tests {
             number,
             size,
             headers: Vec::new(),
+            uidl: None,
         }
     }
 

@@ -99,25 +99,38 @@ pub async fn append(user: &str, folder: &str, messages: &[(&[u8], &str)]) {
 
 /// Message-ID → flags of every message in `folder`.
 pub async fn flags_by_message_id(user: &str, folder: &str) -> HashMap<String, Vec<String>> {
+    flags_by_header(user, folder, "MESSAGE-ID").await
+}
+
+/// The value of `header` → flags of every message in `folder` (a later message with the same
+/// value wins).
+pub async fn flags_by_header(
+    user: &str,
+    folder: &str,
+    header: &str,
+) -> HashMap<String, Vec<String>> {
     let mut session = login(user).await;
     let mut result = HashMap::new();
     if session.examine(folder).await.is_err() {
         return result;
     }
     let mut fetches = session
-        .fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+        .fetch(
+            "1:*",
+            format!("(FLAGS BODY.PEEK[HEADER.FIELDS ({header})])"),
+        )
         .await
         .expect("fetch");
     while let Some(item) = fetches.next().await {
         let item = item.expect("fetch item");
-        let header =
+        let text =
             String::from_utf8_lossy(item.header().or(item.body()).unwrap_or_default()).to_string();
-        let id = header
+        let value = text
             .split_once(':')
             .map(|(_, v)| v.trim().to_string())
             .unwrap_or_default();
         let flags = item.flags().map(|f| format!("{f:?}")).collect();
-        result.insert(id, flags);
+        result.insert(value, flags);
     }
     drop(fetches);
     let _ = session.logout().await;
@@ -215,5 +228,14 @@ pub async fn clear_inbox(user: &str) {
         let expunged: Vec<_> = session.expunge().await.expect("expunge").collect().await;
         drop(expunged);
     }
+    let _ = session.logout().await;
+}
+
+/// EXPUNGE in `folder`: removes what carries `\Deleted` there, as another client would.
+pub async fn expunge(user: &str, folder: &str) {
+    let mut session = login(user).await;
+    session.select(folder).await.expect("select");
+    let expunged: Vec<_> = session.expunge().await.expect("expunge").collect().await;
+    drop(expunged);
     let _ = session.logout().await;
 }

@@ -122,7 +122,9 @@ impl JsonSchema for MessageId {
         json_schema!({
             "title": "Message ID",
             "description": "The Message-ID header of the message, with or without angle brackets, \
-                            as list and search return it.",
+                            as list and search return it. Any sender can reuse a Message-ID: when \
+                            several mails carry it, the operation fails with EMAIL_AMBIGUOUS and \
+                            the mail is named by its UID (POP3: UIDL) instead.",
             "examples": ["=mail.messageId"],
             "type": "string", "minLength": 1,
             "x-template": { "feel": "optional" }
@@ -259,6 +261,20 @@ impl JsonSchema for Criteria {
     }
 }
 
+/// A whole number, also when JSON writes it `5.0` (JSON Schema's `integer` allows that, and
+/// FEEL arithmetic produces it); `None` for anything else.
+pub(super) fn whole_number<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u64>, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    Ok(number.as_u64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= 1e15)
+            .map(|f| f as u64)
+    }))
+}
+
 /// A count limit: a whole number from 1 to 10,000 (job variables have a size limit), with a
 /// default when the model sets none.
 macro_rules! limit {
@@ -267,19 +283,9 @@ macro_rules! limit {
         #[serde(transparent)]
         pub struct $name(pub usize);
 
-        /// A whole number, also when JSON writes it `5.0` (JSON Schema's `integer` allows
-        /// that, and FEEL arithmetic produces it).
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let number = serde_json::Number::deserialize(deserializer)?;
-                number
-                    .as_u64()
-                    .or_else(|| {
-                        number
-                            .as_f64()
-                            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= 1e15)
-                            .map(|f| f as u64)
-                    })
+                whole_number(deserializer)?
                     .and_then(|n| usize::try_from(n).ok())
                     .map($name)
                     .ok_or_else(|| serde::de::Error::custom("must be a whole number"))

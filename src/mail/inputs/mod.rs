@@ -11,12 +11,16 @@
 
 mod connection;
 mod fields;
+mod identity;
 mod login;
 
 pub use connection::{Connection, Imap, Login, Pop3, ProtocolKind, SECURITY_CHOICES, Server, Smtp};
 pub use fields::{
     AttachmentsAs, Criteria, Folder, FolderPath, MaxResults, MaxToBeRead, MessageId, SortOrder,
     bare_message_id,
+};
+pub use identity::{
+    ImapMail, ImapMailInput, Pop3Mail, Pop3MailInput, Uid, UidValidity, Uidl, ambiguous,
 };
 
 use schemars::JsonSchema;
@@ -91,6 +95,9 @@ type FieldCheck = fn(&Value) -> std::result::Result<(), String>;
 const FIELD_CHECKS: &[(&str, FieldCheck)] = &[
     ("authentication", |v| read_alone::<Login<Smtp>>(v)),
     ("messageId", |v| read_alone::<MessageId>(v)),
+    ("uid", |v| read_alone::<Uid>(v)),
+    ("uidValidity", |v| read_alone::<UidValidity>(v)),
+    ("uidl", |v| read_alone::<Uidl>(v)),
     ("criteria", |v| read_alone::<Criteria>(v)),
     ("targetFolder", |v| read_alone::<FolderPath>(v)),
 ];
