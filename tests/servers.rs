@@ -14,7 +14,11 @@ use serde_json::{Value, json};
 use support::servers::{Bench, Server};
 use support::unique;
 
-on_every_server!(pop3_list_read_delete_and_search,);
+on_every_server!(
+    imap_list_read_and_delete,
+    imap_every_folder_input_takes_a_path,
+    pop3_list_read_delete_and_search,
+);
 
 /// A plain-text mail. A non-ASCII subject goes as an RFC 2047 encoded word, as mail must
 /// (Cyrus replaces raw 8-bit header bytes with `X`); the body is 8-bit UTF-8.
@@ -51,6 +55,261 @@ fn sorted_subjects(list: &Value) -> Vec<String> {
         .collect();
     s.sort();
     s
+}
+
+/// A folder name of one level, unique per run, without the characters a layout reserves.
+fn name(label: &str) -> String {
+    unique(label).replace('-', "")
+}
+
+async fn imap_list_read_and_delete(server: Server) {
+    let b = Bench::start(server, "imap").await;
+    let user = "srv1";
+    let tag = unique("l");
+    let folder = name("List");
+    let on_server = server.folder(&[&folder]);
+    let [small, big, mid, deleted] =
+        ["small", "big", "mid", "deleted"].map(|n| format!("{n}-{tag}@example.test"));
+    server
+        .append(
+            user,
+            &on_server,
+            &[
+                (&simple(&small, "small", "a@example.test", "s"), ""),
+                (
+                    &simple(&big, "big", "b@example.test", &"b".repeat(3000)),
+                    "",
+                ),
+                (
+                    &simple(&mid, "Grüße", "Carol <c@example.test>", "Grüße aus Köln"),
+                    "",
+                ),
+                (
+                    &simple(&deleted, "gone", "d@example.test", "d"),
+                    "(\\Deleted)",
+                ),
+            ],
+        )
+        .await;
+
+    // The server sorts (SORT) or the worker does (the older profile): the same answer.
+    for vars in [
+        b.vars(
+            user,
+            json!({ "folder": folder, "maxToBeRead": 2, "sortField": "SIZE", "sortOrder": "DESC" }),
+        ),
+        b.older_vars(
+            user,
+            json!({ "folder": folder, "maxToBeRead": 2, "sortField": "SIZE", "sortOrder": "DESC" }),
+        ),
+    ] {
+        let listed = b.jobs.ok("list", vars).await;
+        assert_eq!(
+            ids(&listed),
+            [format!("<{big}>"), format!("<{mid}>")],
+            "{server:?}"
+        );
+    }
+    let listed = b
+        .ok(
+            "list",
+            user,
+            json!({ "folder": folder, "sortField": "RECEIVED_DATE" }),
+        )
+        .await;
+    for id in [&small, &big, &mid] {
+        assert!(
+            ids(&listed).contains(&format!("<{id}>")),
+            "{server:?}: {listed}"
+        );
+    }
+
+    let read = b
+        .ok("read", user, json!({ "folder": folder, "messageId": mid }))
+        .await;
+    assert_eq!(read["subject"], "Grüße");
+    assert_eq!(read["fromAddress"], "c@example.test");
+    assert_eq!(read["plainTextBody"], "Grüße aus Köln\r\n");
+    let (retries, message, _) = b
+        .fails(
+            "read",
+            user,
+            json!({ "folder": folder, "messageId": "nope@example.test" }),
+        )
+        .await;
+    assert_eq!(retries, 0, "{message}");
+    assert!(message.starts_with("EMAIL_NOT_FOUND"), "{message}");
+
+    // Without UIDPLUS, another mail flagged \Deleted keeps the worker from expunging.
+    let (retries, message, _) = b
+        .jobs
+        .fails(
+            "delete",
+            b.older_vars(user, json!({ "folder": folder, "messageId": small })),
+        )
+        .await;
+    assert!(retries > 0, "{message}");
+    assert!(message.starts_with("TEMPORARY_FAILURE"), "{message}");
+    let r = b
+        .ok(
+            "delete",
+            user,
+            json!({ "folder": folder, "messageId": small }),
+        )
+        .await;
+    assert_eq!(r["deleted"], true, "{server:?}");
+    let r = b
+        .ok(
+            "delete",
+            user,
+            json!({ "folder": folder, "messageId": small }),
+        )
+        .await;
+    assert_eq!(r["deleted"], false, "{server:?}");
+    let left = server.flags(user, &on_server).await;
+    assert!(!left.contains_key(&format!("<{small}>")), "{left:?}");
+    assert!(
+        left[&format!("<{deleted}>")]
+            .iter()
+            .any(|f| f.contains("Deleted")),
+        "{server:?}: the other \\Deleted mail was expunged: {left:?}"
+    );
+    b.assert_grammatical();
+}
+
+async fn imap_every_folder_input_takes_a_path(server: Server) {
+    let b = Bench::start(server, "imap").await;
+    let user = "srv3";
+    let d = server.delimiter();
+    let tag = unique("p");
+    let id = format!("path-{tag}@example.test");
+    let source = name("Src");
+    server
+        .append(
+            user,
+            &server.folder(&[&source]),
+            &[(
+                &simple(&id, &format!("path {tag}"), "a@example.test", "x"),
+                "",
+            )],
+        )
+        .await;
+    let top = name("P");
+    let dotted = format!("{top}.2023.January");
+    let january = server.folder(&[&top, "2023", "January"]);
+
+    // The target is created level by level, in the personal namespace.
+    let r = b
+        .ok(
+            "move",
+            user,
+            json!({ "messageId": id, "sourceFolder": source, "targetFolder": dotted }),
+        )
+        .await;
+    assert_eq!(
+        (r["from"].as_str(), r["to"].as_str()),
+        (Some(source.as_str()), Some(dotted.as_str())),
+        "{server:?}: the response names the folders as the user did"
+    );
+    assert_eq!(
+        server.copies(user, &january, &id).await,
+        1,
+        "{server:?}: not in {january}"
+    );
+    let all = server.folders(user).await;
+    for level in [server.folder(&[&top]), server.folder(&[&top, "2023"])] {
+        assert!(
+            all.contains(&level),
+            "{server:?}: {level} missing in {all:?}"
+        );
+    }
+
+    // Every folder input reads the same path: dots, segments, or the server's separator.
+    let written = [
+        json!(dotted),
+        json!([top, "2023", "January"]),
+        json!([top.as_str(), "2023", "January"].join(d)),
+    ];
+    for folder in &written {
+        let listed = b.ok("list", user, json!({ "folder": folder })).await;
+        assert_eq!(
+            ids(&listed),
+            [format!("<{id}>")],
+            "{server:?}: list in {folder}"
+        );
+        let criteria = json!({ "field": "SUBJECT", "value": tag });
+        let found = b
+            .ok(
+                "search",
+                user,
+                json!({ "folder": folder, "criteria": criteria }),
+            )
+            .await;
+        assert_eq!(
+            ids(&found),
+            [format!("<{id}>")],
+            "{server:?}: search in {folder}"
+        );
+        let read = b
+            .ok("read", user, json!({ "folder": folder, "messageId": id }))
+            .await;
+        assert_eq!(read["messageId"], format!("<{id}>"));
+    }
+    // A path that already starts with the personal namespace is taken as it is.
+    if !server.prefix().is_empty() {
+        let prefixed = format!("{}{dotted}", server.prefix());
+        let listed = b.ok("list", user, json!({ "folder": prefixed })).await;
+        assert_eq!(
+            ids(&listed),
+            [format!("<{id}>")],
+            "{server:?}: list in {prefixed}"
+        );
+    }
+    let (retries, message, _) = b
+        .fails(
+            "list",
+            user,
+            json!({ "folder": format!("{top}.2023.February") }),
+        )
+        .await;
+    assert_eq!(retries, 0, "{message}");
+    assert!(
+        message.starts_with("FOLDER_NOT_FOUND")
+            && message.contains(&format!("{top}.2023.February")),
+        "{server:?}: {message}"
+    );
+
+    // sourceFolder as a dotted path, targetFolder as segments: the response gives the target
+    // in the user's terms (no namespace prefix, the server's separator).
+    let r = b
+        .ok(
+            "move",
+            user,
+            json!({ "messageId": id, "sourceFolder": dotted, "targetFolder": [top, "Done"] }),
+        )
+        .await;
+    assert_eq!(r["from"], dotted);
+    assert_eq!(r["to"], format!("{top}{d}Done"), "{server:?}");
+    let done = server.folder(&[&top, "Done"]);
+    assert_eq!(
+        server.copies(user, &done, &id).await,
+        1,
+        "{server:?}: not in {done}"
+    );
+    assert_eq!(server.copies(user, &january, &id).await, 0);
+    let r = b
+        .ok(
+            "delete",
+            user,
+            json!({ "folder": [top, "Done"], "messageId": id }),
+        )
+        .await;
+    assert_eq!(r["deleted"], true);
+
+    // INBOX is INBOX everywhere.
+    let inbox = b.ok("list", user, json!({ "folder": "INBOX" })).await;
+    assert!(inbox.is_array(), "{inbox}");
+    b.assert_grammatical();
 }
 
 async fn pop3_list_read_delete_and_search(server: Server) {

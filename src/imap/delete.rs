@@ -54,7 +54,7 @@ impl MailOperation for DeleteOperation {
                 .pool
                 .acquire(&input.server.endpoint(), &input.authentication)
                 .await?;
-            session.select(input.folder.name(), true).await?;
+            session.open(&input.folder, true).await?;
             let (uids, as_found) = find_by_message_id(&mut session, &id).await?;
             if uids.is_empty() {
                 return Ok(Outcome::respond(

@@ -77,7 +77,7 @@ impl MailOperation for ReadOperation {
                 .pool
                 .acquire(&input.server.endpoint(), &input.authentication)
                 .await?;
-            session.select(folder, mark_as_read).await?;
+            session.open(&input.folder, mark_as_read).await?;
             let (uids, _) = find_by_message_id(&mut session, &id).await?;
             let Some(uid) = uids.first().copied() else {
                 return Err(EmailError::new(

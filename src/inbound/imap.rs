@@ -72,7 +72,7 @@ async fn session(
 ) -> Result<()> {
     let mut session =
         ImapSession::connect(&watcher.target.endpoint, &watcher.target.authentication).await?;
-    let (validity, _) = session.select(&watcher.folder, true).await?;
+    let (validity, _) = session.open(&watcher.folder_path, true).await?;
     if remembered.validity != validity {
         *remembered = Remembered {
             validity,
@@ -209,7 +209,7 @@ async fn round(
         if remember {
             remembered.uids.insert(uid);
         }
-        after::apply(session, &watcher.folder, uid, &watcher.after)
+        after::apply(session, &watcher.folder_path, uid, &watcher.after)
             .await
             .map_err(|e| {
                 EmailError::new(
