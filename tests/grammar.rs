@@ -1,10 +1,14 @@
-//! The commands the worker builds, checked against RFC 3501's grammar without a server: mailbox
+//! The commands the worker builds, checked against RFC 3501's grammar without a server: SEARCH
+//! programs for every shape of criteria tree (and a few thousand random ones), and mailbox
 //! arguments for awkward names. The checker (`tests/support/rfc3501.rs`) is tested here too.
 //! `tests/servers.rs` runs the same checker over every command sent to real servers.
 
 mod support;
 
+use email_connector::imap::program::search_program;
 use email_connector::imap::wire::Command;
+use email_connector::mail::criteria::Criterion;
+use serde_json::{Value, json};
 use support::rfc3501::{check, violations};
 
 /// The bytes a command is on the wire, with synchronizing literals (each segment after a
@@ -14,6 +18,16 @@ fn wire(command: &Command, literal_plus: bool) -> Vec<u8> {
     out.extend_from_slice(command.segments(literal_plus).join("\r\n").as_bytes());
     out.extend_from_slice(b"\r\n");
     out
+}
+
+fn search(criteria: &Value) -> Command {
+    let program = search_program(&Criterion::parse(criteria, "/criteria").expect("valid criteria"));
+    let verb = if program.needs_utf8() {
+        "UID SEARCH CHARSET UTF-8"
+    } else {
+        "UID SEARCH"
+    };
+    Command::new(verb).extend(program)
 }
 
 fn assert_grammatical(command: &Command, what: &str) {
@@ -85,6 +99,98 @@ fn the_checker_knows_the_grammar() {
             found.iter().any(|v| v.contains(reason)),
             "{bad:?} should break the grammar ({reason}): {found:?}"
         );
+    }
+}
+
+#[test]
+fn search_programs_follow_the_grammar() {
+    let leaf = |field: &str, value: &str| json!({ "field": field, "value": value });
+    let and = |items: Vec<Value>| json!({ "operator": "AND", "criteria": items });
+    let or = |items: Vec<Value>| json!({ "operator": "OR", "criteria": items });
+    let not = |item: Value| json!({ "operator": "NOT", "criteria": [item] });
+    let cases = [
+        leaf("SUBJECT", "x"),
+        or(vec![
+            and(vec![leaf("SUBJECT", "x"), not(leaf("SUBJECT", "y"))]),
+            leaf("SUBJECT", "z"),
+        ]),
+        not(and(vec![leaf("SUBJECT", "a"), leaf("FROM", "b")])),
+        and(vec![and(vec![and(vec![leaf("TO", "t"), leaf("CC", "c")])])]),
+        or(vec![
+            leaf("BODY", "Grüße"),
+            and(vec![
+                leaf("SUBJECT", "say \"hi\" \\o/"),
+                leaf("FROM", "x\r\ny"),
+            ]),
+        ]),
+        and(vec![
+            json!({ "field": "HEADER", "name": "X-Prio", "value": "1" }),
+            json!({ "field": "SINCE", "value": "2024-02-01" }),
+            json!({ "field": "BEFORE", "value": "2024-12-31" }),
+            not(json!({ "field": "SEEN" })),
+            json!({ "field": "UNSEEN" }),
+        ]),
+        or(vec![
+            not(or(vec![leaf("SUBJECT", "a"), leaf("SUBJECT", "b")])),
+            and(vec![leaf("SUBJECT", "c")]),
+        ]),
+    ];
+    for criteria in &cases {
+        assert_grammatical(&search(criteria), &criteria.to_string());
+    }
+}
+
+/// A few thousand random trees: every operator at every depth the parser allows here, values
+/// with quotes, backslashes, line breaks and non-ASCII text.
+#[test]
+fn random_search_programs_follow_the_grammar() {
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |bound: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % bound
+    };
+    const VALUES: [&str; 6] = [
+        "plain",
+        "Grüße",
+        "a \"quoted\" \\ value",
+        "two\r\nlines",
+        "",
+        "(x)",
+    ];
+    fn tree(depth: u32, next: &mut dyn FnMut(u64) -> u64) -> Value {
+        let leaf = |next: &mut dyn FnMut(u64) -> u64| {
+            let value = VALUES[next(VALUES.len() as u64) as usize];
+            match next(8) {
+                0 => json!({ "field": "FROM", "value": value }),
+                1 => json!({ "field": "TO", "value": value }),
+                2 => json!({ "field": "CC", "value": value }),
+                3 => json!({ "field": "BODY", "value": value }),
+                4 => json!({ "field": "HEADER", "name": "X-Tag", "value": value }),
+                5 => json!({ "field": "SINCE", "value": "2024-02-01" }),
+                6 => json!({ "field": if next(2) == 0 { "SEEN" } else { "UNSEEN" } }),
+                _ => json!({ "field": "SUBJECT", "value": value }),
+            }
+        };
+        if depth == 0 || next(3) == 0 {
+            return leaf(next);
+        }
+        let count = 1 + next(4) as usize;
+        match next(3) {
+            0 => json!({ "operator": "NOT", "criteria": [tree(depth - 1, next)] }),
+            op => json!({
+                "operator": if op == 1 { "AND" } else { "OR" },
+                "criteria": (0..count).map(|_| tree(depth - 1, next)).collect::<Vec<_>>()
+            }),
+        }
+    }
+    for _ in 0..3000 {
+        let criteria = tree(5, &mut next);
+        if Criterion::parse(&criteria, "/criteria").is_err() {
+            continue; // an empty value where one is required: refused before any command
+        }
+        assert_grammatical(&search(&criteria), &criteria.to_string());
     }
 }
 

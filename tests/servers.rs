@@ -16,6 +16,7 @@ use support::unique;
 
 on_every_server!(
     imap_list_read_and_delete,
+    imap_search_with_nested_groups,
     imap_every_folder_input_takes_a_path,
     pop3_list_read_delete_and_search,
 );
@@ -174,6 +175,67 @@ async fn imap_list_read_and_delete(server: Server) {
             .any(|f| f.contains("Deleted")),
         "{server:?}: the other \\Deleted mail was expunged: {left:?}"
     );
+    b.assert_grammatical();
+}
+
+async fn imap_search_with_nested_groups(server: Server) {
+    let b = Bench::start(server, "imap").await;
+    let user = "srv2";
+    let tag = unique("s");
+    let folder = name("Search");
+    let messages = [
+        ("alpha one", "a@example.test"),
+        ("alpha two", "b@example.test"),
+        ("beta", "a@example.test"),
+        ("Grüße gamma", "c@example.test"),
+    ];
+    let raws: Vec<Vec<u8>> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, (subject, from))| simple(&format!("m{i}-{tag}@example.test"), subject, from, "x"))
+        .collect();
+    let items: Vec<(&[u8], &str)> = raws.iter().map(|r| (r.as_slice(), "")).collect();
+    server
+        .append(user, &server.folder(&[&folder]), &items)
+        .await;
+    let subject = |v: &str| json!({ "field": "SUBJECT", "value": v });
+    let cases = [
+        // An AND inside an OR: a parenthesized group.
+        (
+            json!({ "operator": "OR", "criteria": [
+                { "operator": "AND", "criteria": [
+                    subject("alpha"),
+                    { "operator": "NOT", "criteria": [subject("two")] }
+                ]},
+                subject("beta")
+            ]}),
+            vec!["alpha one", "beta"],
+        ),
+        // NOT of an AND.
+        (
+            json!({ "operator": "NOT", "criteria": [
+                { "operator": "AND", "criteria": [subject("alpha"), { "field": "FROM", "value": "a@example.test" }] }
+            ]}),
+            vec!["Grüße gamma", "alpha two", "beta"],
+        ),
+        // A UTF-8 value inside a group: CHARSET UTF-8, a literal on the older profile.
+        (
+            json!({ "operator": "AND", "criteria": [
+                { "operator": "OR", "criteria": [subject("grüße"), subject("beta")] },
+                { "operator": "NOT", "criteria": [subject("alpha")] }
+            ]}),
+            vec!["Grüße gamma", "beta"],
+        ),
+    ];
+    for (criteria, expected) in cases {
+        for vars in [
+            b.vars(user, json!({ "folder": folder, "criteria": criteria })),
+            b.older_vars(user, json!({ "folder": folder, "criteria": criteria })),
+        ] {
+            let found = b.jobs.ok("search", vars).await;
+            assert_eq!(sorted_subjects(&found), expected, "{server:?}: {criteria}");
+        }
+    }
     b.assert_grammatical();
 }
 
