@@ -18,6 +18,7 @@ on_every_server!(
     imap_list_read_and_delete,
     imap_search_with_nested_groups,
     imap_every_folder_input_takes_a_path,
+    imap_wildcards_in_names_are_names,
     pop3_list_read_delete_and_search,
 );
 
@@ -371,6 +372,55 @@ async fn imap_every_folder_input_takes_a_path(server: Server) {
     // INBOX is INBOX everywhere.
     let inbox = b.ok("list", user, json!({ "folder": "INBOX" })).await;
     assert!(inbox.is_array(), "{inbox}");
+    b.assert_grammatical();
+}
+
+async fn imap_wildcards_in_names_are_names(server: Server) {
+    let b = Bench::start(server, "imap").await;
+    let user = "srv4";
+    let tag = unique("w");
+    let id = format!("wild-{tag}@example.test");
+    let source = name("WSrc");
+    let base = name("Arch");
+    let existing = format!("{base}ive");
+    server
+        .create_folder(user, &server.folder(&[&existing]))
+        .await;
+    server
+        .append(
+            user,
+            &server.folder(&[&source]),
+            &[(&simple(&id, "wild", "a@example.test", "x"), "")],
+        )
+        .await;
+
+    // `Arch*` is a folder of its own, never a pattern that finds `Archive`.
+    let star = format!("{base}*");
+    let job = b.vars(
+        user,
+        json!({ "messageId": id, "sourceFolder": source, "targetFolder": star }),
+    );
+    let r = b.jobs.ok("move", job).await;
+    assert_eq!(r["to"], star);
+    assert_eq!(
+        server.copies(user, &server.folder(&[&star]), &id).await,
+        1,
+        "{server:?}"
+    );
+    assert_eq!(
+        server.copies(user, &server.folder(&[&existing]), &id).await,
+        0,
+        "{server:?}: the mail went to {existing}"
+    );
+
+    // A mail that is in neither folder is not found, even when `%` would match `Archive`.
+    let (retries, message, _) = b.fails("move", user, json!({ "messageId": "nope@example.test", "sourceFolder": source, "targetFolder": format!("{base}%") }))
+        .await;
+    assert_eq!(retries, 0, "{message}");
+    assert!(
+        message.starts_with("EMAIL_NOT_FOUND"),
+        "{server:?}: {message}"
+    );
     b.assert_grammatical();
 }
 

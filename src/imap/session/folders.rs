@@ -6,7 +6,7 @@ use super::ImapSession;
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::imap::folder::{Mailbox, Namespace, resolve, user_terms};
 use crate::imap::response::Untagged;
-use crate::imap::wire::Command;
+use crate::imap::wire::{Command, encode_mailbox};
 use crate::mail::inputs::{Folder, FolderPath};
 
 impl ImapSession {
@@ -85,22 +85,21 @@ impl ImapSession {
         })
     }
 
-    /// Whether a folder exists (LIST with its exact name).
-    pub async fn folder_exists(&mut self, folder: &str) -> Result<bool> {
+    /// Whether a selectable folder has exactly this name. LIST takes a pattern, and a name may
+    /// hold `*` or `%`: each becomes `%` (one level, so the answer stays the size of one
+    /// folder's siblings) and the answers are compared with the name itself.
+    pub async fn folder_exists(&mut self, name: &str) -> Result<bool> {
+        let wanted = encode_mailbox(name);
+        let pattern = wanted.replace('*', "%");
         let reply = self
             .execute(
-                &Command::new("LIST").value("").mailbox(folder),
+                &Command::new("LIST").value("").value(pattern),
                 ErrorCode::ConnectionFailed,
             )
             .await?;
         Ok(reply.data.iter().any(|u| {
-            matches!(
-                u,
-                Untagged::List {
-                    selectable: true,
-                    ..
-                }
-            )
+            matches!(u, Untagged::List { name, selectable: true, .. }
+                if *name == wanted || (name.eq_ignore_ascii_case("INBOX") && wanted.eq_ignore_ascii_case("INBOX")))
         }))
     }
 
