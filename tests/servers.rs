@@ -19,6 +19,7 @@ on_every_server!(
     imap_search_with_nested_groups,
     imap_every_folder_input_takes_a_path,
     imap_wildcards_in_names_are_names,
+    imap_move_without_move_or_uidplus_copies_nothing_it_cannot_expunge,
     pop3_list_read_delete_and_search,
 );
 
@@ -421,6 +422,70 @@ async fn imap_wildcards_in_names_are_names(server: Server) {
         message.starts_with("EMAIL_NOT_FOUND"),
         "{server:?}: {message}"
     );
+    b.assert_grammatical();
+}
+
+async fn imap_move_without_move_or_uidplus_copies_nothing_it_cannot_expunge(server: Server) {
+    let b = Bench::start(server, "imap").await;
+    let user = "srv5";
+    let tag = unique("f");
+    let [id, neighbour] = ["target", "neighbour"].map(|n| format!("{n}-{tag}@example.test"));
+    let source = name("FSrc");
+    let target = name("FDst");
+    let on_source = server.folder(&[&source]);
+    let on_target = server.folder(&[&target]);
+    server
+        .append(
+            user,
+            &on_source,
+            &[
+                (&simple(&id, "move me", "a@example.test", "x"), ""),
+                (
+                    &simple(
+                        &neighbour,
+                        "flagged by another client",
+                        "b@example.test",
+                        "y",
+                    ),
+                    "(\\Deleted)",
+                ),
+            ],
+        )
+        .await;
+    let job = b.older_vars(
+        user,
+        json!({ "messageId": id, "sourceFolder": source, "targetFolder": target }),
+    );
+    // Each retry finds the same situation; none may leave a copy behind.
+    for attempt in 0..2 {
+        let (retries, message, _) = b.jobs.fails("move", job.clone()).await;
+        assert!(retries > 0, "{message}");
+        assert!(message.starts_with("TEMPORARY_FAILURE"), "{message}");
+        assert_eq!(
+            server.copies(user, &on_target, &id).await,
+            0,
+            "{server:?}: attempt {attempt} left a copy in {target}"
+        );
+    }
+    let left = server.flags(user, &on_source).await;
+    assert!(left.contains_key(&format!("<{id}>")), "{left:?}");
+    assert!(
+        left[&format!("<{neighbour}>")]
+            .iter()
+            .any(|f| f.contains("Deleted"))
+    );
+
+    // With MOVE or UIDPLUS the same move goes through, beside the \Deleted neighbour.
+    let r = b
+        .ok(
+            "move",
+            user,
+            json!({ "messageId": id, "sourceFolder": source, "targetFolder": target }),
+        )
+        .await;
+    assert_eq!(r["to"], target);
+    assert_eq!(server.copies(user, &on_target, &id).await, 1);
+    assert_eq!(server.copies(user, &on_source, &neighbour).await, 1);
     b.assert_grammatical();
 }
 

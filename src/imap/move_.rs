@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::common::{expunge_only, find_by_message_id, uid_sets};
+use super::common::{expunge_only, find_by_message_id, only_ours_deleted, uid_sets};
 use super::pool::ImapPool;
 use super::session::ImapSession;
 use super::wire::Command;
@@ -44,14 +44,22 @@ pub struct MoveOperation {
 }
 
 /// Moves `uids` of the selected folder to `target` (which exists): UID MOVE, or UID COPY and
-/// an expunge of exactly those UIDs. Returns the first UID in `target` when the server says it
-/// (COPYUID).
+/// an expunge of exactly those UIDs. Without MOVE or UIDPLUS that expunge is a plain EXPUNGE,
+/// safe only when no other mail is flagged \Deleted: that is checked before anything is
+/// copied, so a move that cannot finish leaves no copy behind (and a retry no second one).
+/// Returns the first UID in `target` when the server says it (COPYUID).
 pub async fn transfer(
     session: &mut ImapSession,
     uids: &[u32],
     target: &str,
 ) -> Result<Option<u32>> {
     let moves = session.has("MOVE");
+    if !moves && !session.has("UIDPLUS") && !only_ours_deleted(session, uids).await? {
+        return Err(EmailError::new(
+            ErrorCode::TemporaryFailure,
+            "the server lacks MOVE and UIDPLUS and other messages in the folder are flagged \\Deleted; expunging after a copy would remove them too, so nothing was copied",
+        ));
+    }
     // Copies of one Message-ID are few, but a hostile folder may hold thousands.
     let mut target_uid = None;
     for set in uid_sets(uids) {
