@@ -21,6 +21,7 @@ on_every_server!(
     imap_wildcards_in_names_are_names,
     imap_move_without_move_or_uidplus_copies_nothing_it_cannot_expunge,
     pop3_list_read_delete_and_search,
+    pop3_login_delay_sets_the_backoff,
 );
 
 /// A plain-text mail. A non-ASCII subject goes as an RFC 2047 encoded word, as mail must
@@ -582,5 +583,38 @@ async fn pop3_list_read_delete_and_search(server: Server) {
             "{server:?}: not deleted after read"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn pop3_login_delay_sets_the_backoff(server: Server) {
+    let b = Bench::start(server, "pop3").await;
+    let user = "popsrv2";
+    // Two logins in a row. The older profile of Cyrus allows one a minute (Debian's
+    // `popminpoll: 1`) and says so (CAPA `LOGIN-DELAY 60`); Dovecot sets no delay.
+    let first = b.jobs.run("list", b.older_vars(user, json!({}))).await.1;
+    let second = b.jobs.run("list", b.older_vars(user, json!({}))).await.1;
+    if !server.is_cyrus() {
+        for outcome in [first, second] {
+            assert!(
+                matches!(outcome, support::gateway::Outcome::Completed { .. }),
+                "{outcome:?}"
+            );
+        }
+        return;
+    }
+    match second {
+        support::gateway::Outcome::Failed {
+            retries,
+            message,
+            backoff_ms,
+        } => {
+            assert!(retries > 0, "{message}");
+            assert!(message.contains("LOGIN-DELAY"), "{message}");
+            assert_eq!(
+                backoff_ms, 60_000,
+                "{server:?}: the retry waits the server's delay, not the task's 2 s"
+            );
+        }
+        other => panic!("{server:?}: a second login within a minute went through: {other:?}"),
     }
 }
