@@ -157,15 +157,21 @@ pub fn resolve(path: &FolderPath, namespace: &Namespace, pointer: &str) -> Resul
             "{pointer}: this server has no folder hierarchy; give one folder name"
         )));
     }
-    if segments[0].eq_ignore_ascii_case("INBOX") {
-        segments[0] = "INBOX".into();
+    let Some(first) = segments.first_mut() else {
+        return Err(EmailError::invalid_input(format!(
+            "{pointer}: must be a dot-separated path or a list of folder names"
+        )));
+    };
+    let inbox = first.eq_ignore_ascii_case("INBOX");
+    if inbox {
+        *first = "INBOX".into();
     }
     let personal = namespace.segments(&namespace.prefix);
     let absolute = std::iter::once(&namespace.prefix)
         .chain(&namespace.others)
         .map(|prefix| namespace.segments(prefix))
         .find(|prefix| !prefix.is_empty() && segments.starts_with(prefix));
-    let (full, fixed) = if segments[0] == "INBOX" {
+    let (full, fixed) = if inbox {
         (segments, 1)
     } else if let Some(prefix) = absolute {
         let fixed = prefix.len();

@@ -284,11 +284,6 @@ impl ImapSession {
         Ok((validity, exists))
     }
 
-    /// The server's hierarchy delimiter, from the personal namespace, asked once per session.
-    pub async fn delimiter(&mut self) -> Result<Option<String>> {
-        Ok(self.namespace().await?.delimiter)
-    }
-
     /// Waits in IDLE (RFC 2177) until the server announces new mail (EXISTS) or `max` passes,
     /// then ends IDLE with DONE. Returns whether mail was announced. The caller keeps `max`
     /// under the 29 minutes after which servers may drop an idle client.

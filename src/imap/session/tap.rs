@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 const START: &[u8] = b"* NAMESPACE ";
-/// A NAMESPACE response longer than this is not one a server means.
+/// More NAMESPACE data than this (in one response or many) is not what a server means.
 const MAX_CAPTURE: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +96,8 @@ impl<S> Tap<S> {
                 }
                 State::Capture => {
                     self.line.push(b);
-                    if self.line.len() > MAX_CAPTURE {
+                    let held: usize = self.captured.iter().map(Vec::len).sum();
+                    if held + self.line.len() > MAX_CAPTURE {
                         return Err(io::Error::new(
                             io::ErrorKind::InvalidData,
                             "the server's NAMESPACE response is too long",
@@ -250,5 +251,15 @@ mod tests {
         // A stream that ends in the middle of a candidate keeps its bytes.
         let (seen, _) = through(&[b"* NAMES"], true).await;
         assert_eq!(seen, b"* NAMES");
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_namespace_data_ends_the_session() {
+        let flood = b"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n".repeat(5000);
+        let mut tap = Tap::new(Chunks(vec![flood].into()));
+        tap.arm();
+        let mut seen = Vec::new();
+        let error = tap.read_to_end(&mut seen).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
     }
 }
