@@ -6,6 +6,7 @@
 //! incident is raised at once.
 
 use std::fmt;
+use std::time::Duration;
 
 /// The stable error codes of the contract (SPEC §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -95,14 +96,28 @@ impl fmt::Display for ErrorCode {
 pub struct EmailError {
     pub code: ErrorCode,
     pub message: String,
+    /// How long the server asked us to wait before trying again (a POP3 `LOGIN-DELAY`), when
+    /// it said. A retry waits at least this long, whatever the task's `retryBackoff`.
+    pub retry_after: Option<Duration>,
 }
+
+/// The longest wait a server may ask for: a later value is a server's mistake (or a hostile
+/// one), and a job parked for days helps no one.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 impl EmailError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         EmailError {
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same error, with the server's wait before a retry (capped at [`MAX_RETRY_AFTER`]).
+    pub fn retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = Some(wait.min(MAX_RETRY_AFTER));
+        self
     }
 
     pub fn invalid_input(message: impl Into<String>) -> Self {

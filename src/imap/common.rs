@@ -19,16 +19,21 @@ pub async fn check(variables: &Value) -> Result<Vec<String>> {
     let mut steps = Vec::new();
     let mut session =
         ImapSession::connect_noting(&mailbox.endpoint, &mailbox.authentication, &mut steps).await?;
-    let delimiter = session.delimiter().await?;
+    let namespace = session.namespace().await?;
     steps.push(format!(
-        "imap: folder hierarchy delimiter {}",
-        delimiter
+        "imap: folder hierarchy delimiter {}, personal namespace prefix '{}'",
+        namespace
+            .delimiter
             .as_deref()
-            .map_or("none".into(), |d| format!("'{d}'"))
+            .map_or("none".into(), |d| format!("'{d}'")),
+        namespace.prefix
     ));
-    let folder = input.folder.name();
-    let (_, exists) = session.select(folder, false).await?;
-    steps.push(format!("imap: folder '{folder}' holds {exists} message(s)"));
+    let mailbox = session.mailbox(input.folder.path(), "/folder").await?;
+    let (_, exists) = session.select_mailbox(&mailbox, false).await?;
+    steps.push(format!(
+        "imap: folder '{}' ('{}' on the server) holds {exists} message(s)",
+        mailbox.shown, mailbox.name
+    ));
     session.logout().await;
     Ok(steps)
 }

@@ -58,7 +58,7 @@ impl MailOperation for DeleteOperation {
                 .pool
                 .acquire(&input.server.endpoint(), &input.authentication)
                 .await?;
-            let (validity, _) = session.select(folder, true).await?;
+            let (validity, _) = session.open(&input.folder, true).await?;
             let given = wanted.message_id.as_ref().map(|m| m.as_given().to_string());
             match resolve(&mut session, folder, validity, &wanted).await? {
                 Lookup::Missing(why) | Lookup::Other(why) => {

@@ -161,7 +161,7 @@ impl MailOperation for ListOperation {
                 .pool
                 .acquire(&input.server.endpoint(), &input.authentication)
                 .await?;
-            let (validity, exists) = session.select(input.folder.name(), false).await?;
+            let (validity, exists) = session.open(&input.folder, false).await?;
             if exists == 0 {
                 return Ok(Outcome::respond(json!([])));
             }

@@ -3,6 +3,7 @@
 
 pub mod common;
 pub mod delete;
+pub mod folder;
 pub mod identity;
 pub mod list;
 pub mod move_;

@@ -81,7 +81,7 @@ impl MailOperation for ReadOperation {
                 .pool
                 .acquire(&input.server.endpoint(), &input.authentication)
                 .await?;
-            let (validity, _) = session.select(folder, mark_as_read).await?;
+            let (validity, _) = session.open(&input.folder, mark_as_read).await?;
             let uid = match resolve(&mut session, folder, validity, &wanted).await? {
                 Lookup::Found { uid, .. } => uid,
                 Lookup::Missing(why) | Lookup::Other(why) => {

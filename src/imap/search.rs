@@ -64,7 +64,7 @@ impl MailOperation for SearchOperation {
                 .pool
                 .acquire(&input.server.endpoint(), &input.authentication)
                 .await?;
-            let (validity, _) = session.select(input.folder.name(), false).await?;
+            let (validity, _) = session.open(&input.folder, false).await?;
             // A NO is the server's trouble of the moment (retried); a BAD or NO [BADCHARSET]
             // means the search as given can never run there (an incident).
             let mut uids = session

@@ -14,7 +14,10 @@ use futures_util::future::BoxFuture;
 use secrecy::{ExposeSecret, SecretString};
 
 mod command;
+mod folders;
+mod tap;
 
+use super::folder::Namespace;
 use super::nesting::Guarded;
 use super::oauth::{ErrorChallenge, OAuthExchange, refusal};
 use super::response::{Event, Untagged, event};
@@ -57,8 +60,11 @@ pub fn classify(error: async_imap::error::Error, doing: &str) -> EmailError {
     }
 }
 
+/// The connection under async-imap: our taps on the server's bytes around the TLS stream.
+pub(super) type Wire = tap::Tap<Guarded<MailStream>>;
+
 pub struct ImapSession {
-    inner: Session<Guarded<MailStream>>,
+    inner: Session<Wire>,
     capabilities: HashSet<String>,
     timeout: Duration,
     /// Set when the session's state is unknown (timeout, protocol error): never reuse it.
@@ -67,7 +73,7 @@ pub struct ImapSession {
     /// cancelled mid-command (its job timed out or was aborted): its connection may still
     /// carry the rest of that reply, so it is never reused.
     in_command: bool,
-    delimiter: Option<Option<String>>,
+    namespace: Option<Namespace>,
 }
 
 impl std::fmt::Debug for ImapSession {
@@ -104,7 +110,7 @@ impl ImapSession {
         let stream = open_noting(endpoint, steps).await?;
         let timeout = endpoint.timeout;
         // Every byte from the server passes the nesting guard before imap-proto parses it.
-        let mut client = Client::new(Guarded::new(stream));
+        let mut client = Client::new(tap::Tap::new(Guarded::new(stream)));
         let greeting = tokio::time::timeout(timeout, client.read_response())
             .await
             .map_err(|_| {
@@ -154,8 +160,8 @@ impl ImapSession {
                     ),
                 ));
             }
-            let stream = upgrade(client.into_inner().into_inner(), endpoint).await?;
-            client = Client::new(Guarded::new(stream));
+            let stream = upgrade(client.into_inner().into_inner().into_inner(), endpoint).await?;
+            client = Client::new(tap::Tap::new(Guarded::new(stream)));
             steps.push("tls: STARTTLS upgrade done, certificate verified".into());
         }
         let error_challenge = ErrorChallenge::default();
@@ -227,7 +233,7 @@ impl ImapSession {
             timeout,
             broken: false,
             in_command: false,
-            delimiter: None,
+            namespace: None,
         };
         steps.push(format!(
             "imap: capabilities {}",
@@ -276,44 +282,6 @@ impl ImapSession {
             }
         }
         Ok((validity, exists))
-    }
-
-    /// The server's hierarchy delimiter (`LIST "" ""`), asked once per session.
-    pub async fn delimiter(&mut self) -> Result<Option<String>> {
-        if let Some(known) = &self.delimiter {
-            return Ok(known.clone());
-        }
-        let reply = self
-            .execute(
-                &Command::new("LIST").value("").value(""),
-                ErrorCode::ConnectionFailed,
-            )
-            .await?;
-        let delimiter = reply.data.iter().find_map(|u| match u {
-            Untagged::List { delimiter, .. } => delimiter.clone(),
-            _ => None,
-        });
-        self.delimiter = Some(delimiter.clone());
-        Ok(delimiter)
-    }
-
-    /// Whether a folder exists (LIST with its exact name).
-    pub async fn folder_exists(&mut self, folder: &str) -> Result<bool> {
-        let reply = self
-            .execute(
-                &Command::new("LIST").value("").mailbox(folder),
-                ErrorCode::ConnectionFailed,
-            )
-            .await?;
-        Ok(reply.data.iter().any(|u| {
-            matches!(
-                u,
-                Untagged::List {
-                    selectable: true,
-                    ..
-                }
-            )
-        }))
     }
 
     /// Waits in IDLE (RFC 2177) until the server announces new mail (EXISTS) or `max` passes,

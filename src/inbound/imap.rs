@@ -137,7 +137,7 @@ async fn session(
     } = memory;
     let mut session =
         ImapSession::connect(&watcher.target.endpoint, &watcher.target.authentication).await?;
-    let (validity, _) = session.select(&watcher.folder, true).await?;
+    let (validity, _) = session.open(&watcher.folder_path, true).await?;
     if remembered.validity != validity {
         *remembered = Remembered {
             validity,
@@ -309,7 +309,7 @@ async fn after_process(
     remembered: &mut Remembered,
     uid: u32,
 ) -> Result<()> {
-    let result = after::apply(session, &watcher.folder, uid, &watcher.after).await;
+    let result = after::apply(session, &watcher.folder_path, uid, &watcher.after).await;
     let stays = match watcher.after {
         AfterProcessing::None => true,
         AfterProcessing::MarkRead => !watcher.unseen_only,

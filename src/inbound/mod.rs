@@ -82,7 +82,7 @@ pub fn failed(
     next: &str,
 ) -> Duration {
     *failures = failures.saturating_add(1);
-    let pause = backoff(*failures, error.code);
+    let pause = backoff(*failures, error.code).max(error.retry_after.unwrap_or_default());
     context.state.error(error.code.as_str());
     context.state.set(format!(
         "{next} in {} s after {}",

@@ -52,6 +52,8 @@ pub struct Watcher {
     pub protocol: Protocol,
     pub target: Target,
     pub folder: String,
+    /// The same folder as an input path, resolved on each connection like every folder input.
+    pub folder_path: Folder,
     pub unseen_only: bool,
     /// `None`: every waiting mail in one round.
     pub max_per_poll: Option<usize>,
@@ -275,7 +277,9 @@ pub(super) fn check(
         target,
         folder: input
             .folder
+            .as_ref()
             .map_or_else(|| "INBOX".to_string(), |f| f.name().to_string()),
+        folder_path: input.folder.unwrap_or_default(),
         unseen_only: input.unseen_only.unwrap_or(true),
         max_per_poll,
         idle: input.idle.unwrap_or(true),

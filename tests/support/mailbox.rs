@@ -64,7 +64,11 @@ async fn fetch_once(port: u16, user: &str, marker: &str) -> Vec<Vec<u8>> {
 async fn login(user: &str) -> async_imap::Session<tokio::net::TcpStream> {
     // A test may clear or fill a mailbox before it asks for anything else of the testbed:
     // start it here too, or the test passes only when an earlier binary left it running.
-    let port = super::testbed().port("PORT_IMAP");
+    login_at(super::testbed().port("PORT_IMAP"), user).await
+}
+
+/// Logs `user` in on the plaintext IMAP port `port` of 127.0.0.1 (any testbed server).
+pub async fn login_at(port: u16, user: &str) -> async_imap::Session<tokio::net::TcpStream> {
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect IMAP");
@@ -77,7 +81,12 @@ async fn login(user: &str) -> async_imap::Session<tokio::net::TcpStream> {
 
 /// Creates `folder` (ASCII name, `.`-separated for Maildir++ users) if it is missing.
 pub async fn create_folder(user: &str, folder: &str) {
-    let mut session = login(user).await;
+    create_folder_at(super::testbed().port("PORT_IMAP"), user, folder).await
+}
+
+/// [`create_folder`] on the server at `port`.
+pub async fn create_folder_at(port: u16, user: &str, folder: &str) {
+    let mut session = login_at(port, user).await;
     let _ = session.create(folder).await;
     let _ = session.logout().await;
 }
@@ -85,7 +94,12 @@ pub async fn create_folder(user: &str, folder: &str) {
 /// Appends raw messages to `folder` (created first), each with its flags (`"(\\Seen)"` or
 /// `""`), in order.
 pub async fn append(user: &str, folder: &str, messages: &[(&[u8], &str)]) {
-    let mut session = login(user).await;
+    append_at(super::testbed().port("PORT_IMAP"), user, folder, messages).await
+}
+
+/// [`append`] on the server at `port`.
+pub async fn append_at(port: u16, user: &str, folder: &str, messages: &[(&[u8], &str)]) {
+    let mut session = login_at(port, user).await;
     let _ = session.create(folder).await;
     for (raw, flags) in messages {
         let flags = if flags.is_empty() { None } else { Some(*flags) };
@@ -109,7 +123,22 @@ pub async fn flags_by_header(
     folder: &str,
     header: &str,
 ) -> HashMap<String, Vec<String>> {
-    let mut session = login(user).await;
+    flags_by_header_at(super::testbed().port("PORT_IMAP"), user, folder, header).await
+}
+
+/// [`flags_by_message_id`] on the server at `port`.
+pub async fn flags_at(port: u16, user: &str, folder: &str) -> HashMap<String, Vec<String>> {
+    flags_by_header_at(port, user, folder, "MESSAGE-ID").await
+}
+
+/// [`flags_by_header`] on the server at `port`.
+pub async fn flags_by_header_at(
+    port: u16,
+    user: &str,
+    folder: &str,
+    header: &str,
+) -> HashMap<String, Vec<String>> {
+    let mut session = login_at(port, user).await;
     let mut result = HashMap::new();
     if session.examine(folder).await.is_err() {
         return result;
@@ -139,7 +168,12 @@ pub async fn flags_by_header(
 
 /// Every folder name of `user`.
 pub async fn folders(user: &str) -> Vec<String> {
-    let mut session = login(user).await;
+    folders_at(super::testbed().port("PORT_IMAP"), user).await
+}
+
+/// [`folders`] on the server at `port`.
+pub async fn folders_at(port: u16, user: &str) -> Vec<String> {
+    let mut session = login_at(port, user).await;
     let names: Vec<String> = session
         .list(Some(""), Some("*"))
         .await
@@ -214,7 +248,12 @@ pub fn remove_maildir(testbed_dir: &str, user: &str, folder: &str) {
 
 /// Removes every message from `user`'s INBOX.
 pub async fn clear_inbox(user: &str) {
-    let mut session = login(user).await;
+    clear_inbox_at(super::testbed().port("PORT_IMAP"), user).await
+}
+
+/// [`clear_inbox`] on the server at `port`.
+pub async fn clear_inbox_at(port: u16, user: &str) {
+    let mut session = login_at(port, user).await;
     if let Ok(mailbox) = session.select("INBOX").await
         && mailbox.exists > 0
     {

@@ -10,6 +10,9 @@ pub mod gateway;
 pub mod mailbox;
 pub mod oauth_testbed;
 pub mod proxy;
+pub mod recorder;
+pub mod rfc3501;
+pub mod servers;
 pub mod token_endpoint;
 
 use std::collections::HashMap;
@@ -45,25 +48,36 @@ impl Testbed {
 /// that cannot start fails the test: these tests never skip.
 pub fn testbed() -> &'static Testbed {
     static TESTBED: OnceLock<Testbed> = OnceLock::new();
-    TESTBED.get_or_init(|| {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/testbed/testbed.sh");
-        let output = Command::new("bash")
-            .arg(script)
-            .arg("up")
-            .output()
-            .expect("run the testbed script");
-        assert!(
-            output.status.success(),
-            "the mail testbed did not start:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let vars = String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Testbed { vars }
-    })
+    TESTBED.get_or_init(|| start_testbed("testbed.sh", "the mail testbed"))
+}
+
+/// Downloads (when missing) and starts the Cyrus IMAP instances in both layouts
+/// (`tests/testbed/cyrus.sh`), once per test process. As with Dovecot, a Cyrus that cannot
+/// start fails the test.
+pub fn cyrus() -> &'static Testbed {
+    static CYRUS: OnceLock<Testbed> = OnceLock::new();
+    CYRUS.get_or_init(|| start_testbed("cyrus.sh", "the Cyrus testbed"))
+}
+
+/// Runs `tests/testbed/<script> up` and reads the settings it prints.
+pub fn start_testbed(script: &str, what: &str) -> Testbed {
+    let script = format!("{}/tests/testbed/{script}", env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new("bash")
+        .arg(&script)
+        .arg("up")
+        .output()
+        .expect("run the testbed script");
+    assert!(
+        output.status.success(),
+        "{what} did not start:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let vars = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Testbed { vars }
 }
 
 /// The worker binary, run as users run it, with its log captured.
