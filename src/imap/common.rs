@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use mail_parser::MessageParser;
 use serde_json::Value;
 
+use super::guard::Allowance;
 use super::session::ImapSession;
 use super::wire::Command;
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::inputs::{Connection, Imap, bare_message_id, decode};
 use crate::mail::message::{iso_utc, message_id};
-use crate::mail::summary::summary;
+use crate::mail::summary::{Listing, summary};
 
 /// Connects step by step and describes each step, for the `check` subcommand.
 pub async fn check(variables: &Value) -> Result<Vec<String>> {
@@ -100,30 +101,26 @@ pub async fn find_by_message_id(
     }
     let mut found = Vec::new();
     let mut as_found = None;
-    let mut items = Vec::new();
     for set in uid_sets(&candidates) {
+        // A Message-ID is at most 998 characters (RFC 5322): the field's first 4 KiB hold it.
         let fetch = Command::new("UID FETCH")
             .raw(set)
-            .raw("(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])");
-        items.extend(
-            session
-                .execute(&fetch, ErrorCode::ConnectionFailed)
-                .await?
-                .fetches(),
-        );
-    }
-    for item in items {
-        let (Some(uid), Some(header)) = (item.uid, item.body) else {
-            continue;
-        };
-        let Some(parsed) = MessageParser::default().parse_headers(&header) else {
-            continue;
-        };
-        if let Some(raw) = message_id(&parsed)
-            && bare_message_id(&raw) == bare
-        {
-            found.push(uid);
-            as_found.get_or_insert(raw);
+            .raw("(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]<0.4096>)");
+        // Each reply is read before the next is asked for: what is kept is only the hits.
+        let reply = session.execute(&fetch, ErrorCode::ConnectionFailed).await?;
+        for item in reply.fetches() {
+            let (Some(uid), Some(header)) = (item.uid, item.body) else {
+                continue;
+            };
+            let Some(parsed) = MessageParser::default().parse_headers(&header) else {
+                continue;
+            };
+            if let Some(raw) = message_id(&parsed)
+                && bare_message_id(&raw) == bare
+            {
+                found.push(uid);
+                as_found.get_or_insert(raw);
+            }
         }
     }
     found.sort_unstable();
@@ -144,32 +141,54 @@ pub fn internal_date_timestamp(text: &str) -> Option<i64> {
         .map(|timestamp| timestamp.as_second())
 }
 
-/// Summaries of `uids`, in the order given. Only the headers a summary shows are fetched.
-pub async fn summaries(session: &mut ImapSession, uids: &[u32]) -> Result<Vec<Value>> {
-    if uids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut by_uid: HashMap<u32, Value> = HashMap::new();
-    // A list of 10,000 scattered UIDs is some 60 KB of set: one command per chunk keeps every
-    // line within what servers accept.
-    for set in uid_sets(uids) {
-        let fetch = Command::new("UID FETCH").raw(set).raw(
-            "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID FROM SUBJECT DATE)])",
-        );
-        for item in session
-            .execute(&fetch, ErrorCode::ConnectionFailed)
-            .await?
-            .fetches()
-        {
-            if let Some(uid) = item.uid {
-                let received = item.internal_date.as_deref().and_then(internal_date_iso);
-                let headers = item.body.as_deref().unwrap_or_default();
-                by_uid.insert(uid, summary(headers, item.size.map(u64::from), received));
+/// Messages whose summaries one FETCH asks for: with [`SUMMARY_HEADER_BYTES`] each, a reply
+/// stays within a few MiB whatever the messages hold.
+const SUMMARIES_PER_FETCH: usize = 100;
+
+/// Header bytes a summary reads of a message (the fields it shows, as a partial fetch): a
+/// subject or sender is kept to 1,000 characters, which even encoded and folded take far
+/// less. A mail with a 5 MB subject lists with the first part of it.
+pub const SUMMARY_HEADER_BYTES: u32 = 64 * 1024;
+
+/// Summaries of `uids`, in the order given, as many as fit `max_bytes` of JSON (the listing
+/// is cut where the response budget ends, and nothing past it is fetched). Only the headers
+/// a summary shows are fetched.
+pub async fn summaries(
+    session: &mut ImapSession,
+    uids: &[u32],
+    max_bytes: usize,
+) -> Result<Vec<Value>> {
+    let mut listing = Listing::new(max_bytes);
+    for chunk in uids.chunks(SUMMARIES_PER_FETCH) {
+        let mut by_uid: HashMap<u32, Value> = HashMap::new();
+        for set in uid_sets(chunk) {
+            let fetch = Command::new("UID FETCH").raw(set).raw(format!(
+                "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID FROM SUBJECT DATE)]<0.{SUMMARY_HEADER_BYTES}>)"
+            ));
+            let allowance =
+                Allowance::fetching(chunk.len() as u64, u64::from(SUMMARY_HEADER_BYTES));
+            for item in session
+                .execute_within(&fetch, ErrorCode::ConnectionFailed, allowance)
+                .await?
+                .fetches()
+            {
+                if let Some(uid) = item.uid.filter(|uid| chunk.contains(uid)) {
+                    let received = item.internal_date.as_deref().and_then(internal_date_iso);
+                    let headers = item.body.as_deref().unwrap_or_default();
+                    by_uid.insert(uid, summary(headers, item.size.map(u64::from), received));
+                }
+            }
+        }
+        // A message expunged meanwhile by another client simply drops out.
+        for uid in chunk {
+            if let Some(entry) = by_uid.remove(uid)
+                && !listing.push(entry)
+            {
+                return Ok(listing.finish(uids.len()));
             }
         }
     }
-    // A message expunged meanwhile by another client simply drops out.
-    Ok(uids.iter().filter_map(|uid| by_uid.remove(uid)).collect())
+    Ok(listing.finish(uids.len()))
 }
 
 /// Whether EXPUNGE would remove only `ours`: used when the server lacks UIDPLUS.

@@ -3,6 +3,8 @@
 
 pub mod common;
 pub mod delete;
+pub mod frames;
+pub mod guard;
 pub mod list;
 pub mod move_;
 pub mod nesting;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_imap::{Authenticator, Client};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::nesting::Guarded;
+use super::guard::Guarded;
 use super::session::classify;
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::net::MailStream;

@@ -13,6 +13,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::common::{find_by_message_id, internal_date_iso};
+use super::guard::Allowance;
 use super::pool::ImapPool;
 use super::response::FetchItem;
 use super::session::ImapSession;
@@ -124,6 +125,7 @@ pub async fn read_uid(
         session,
         uid,
         "(UID RFC822.SIZE INTERNALDATE BODYSTRUCTURE)",
+        Allowance::CONTROL,
         id,
     )
     .await?;
@@ -136,7 +138,14 @@ pub async fn read_uid(
             // RFC822.SIZE may be missing or a lie: a prefix one byte past the budget
             // tells whether the message really fits, and never costs more.
             let asked = u32::try_from(budget.saturating_add(1)).unwrap_or(u32::MAX);
-            let item = fetch(session, uid, &format!("(UID BODY.PEEK[]<0.{asked}>)"), id).await?;
+            let item = fetch(
+                session,
+                uid,
+                &format!("(UID BODY.PEEK[]<0.{asked}>)"),
+                Allowance::fetching(1, u64::from(asked)),
+                id,
+            )
+            .await?;
             let body = item.body.unwrap_or_default();
             match &meta.structure {
                 _ if body.len() <= budget => prune(&body, limits),
@@ -176,8 +185,8 @@ async fn by_structure(
 ) -> Result<Pruned> {
     let plan = plan(structure, limits);
     let mut sections = Vec::new();
-    for items in fetch_items(&plan, limits) {
-        let mut item = fetch(session, uid, &items, id).await?;
+    for (items, allowance) in fetch_items(&plan, limits) {
+        let mut item = fetch(session, uid, &items, allowance, id).await?;
         if let (Some(section), Some(body)) = (item.body_section.take(), item.body.take()) {
             sections.push((section, body));
         }
@@ -209,6 +218,7 @@ async fn stream_message(session: &mut ImapSession, uid: u32, id: &str) -> Result
             session,
             uid,
             &format!("(UID BODY.PEEK[]<{offset}.{STREAM_CHUNK}>)"),
+            Allowance::fetching(1, u64::from(STREAM_CHUNK)),
             id,
         )
         .await?;
@@ -227,11 +237,17 @@ async fn stream_message(session: &mut ImapSession, uid: u32, id: &str) -> Result
     }
 }
 
-/// One UID FETCH whose answer must be there.
-async fn fetch(session: &mut ImapSession, uid: u32, items: &str, id: &str) -> Result<FetchItem> {
+/// One UID FETCH whose answer must be there, and within `allowance`.
+async fn fetch(
+    session: &mut ImapSession,
+    uid: u32,
+    items: &str,
+    allowance: Allowance,
+    id: &str,
+) -> Result<FetchItem> {
     let command = Command::new("UID FETCH").raw(uid.to_string()).raw(items);
     session
-        .execute(&command, ErrorCode::ConnectionFailed)
+        .execute_within(&command, ErrorCode::ConnectionFailed, allowance)
         .await?
         .fetches()
         .find(|item| item.uid == Some(uid))

@@ -39,7 +39,40 @@ pub struct FetchItem {
     pub structure: Option<Box<super::structure::Structure>>,
 }
 
-pub(super) enum Event {
+impl Untagged {
+    /// About the bytes this value holds in memory: what a command's reply is charged for it.
+    pub fn footprint(&self) -> usize {
+        let heap = match self {
+            Untagged::Ids(ids) => ids.len() * size_of::<u32>(),
+            Untagged::List {
+                name, delimiter, ..
+            } => name.len() + delimiter.as_ref().map_or(0, String::len),
+            Untagged::Fetch(item) => item.heap(),
+            Untagged::Bye(text) => text.len(),
+            Untagged::Exists(_) | Untagged::UidValidity(_) | Untagged::CopyUid(_) => 0,
+            Untagged::Other => 0,
+        };
+        size_of::<Untagged>() + heap
+    }
+}
+
+impl FetchItem {
+    fn heap(&self) -> usize {
+        let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        text(&self.internal_date)
+            + text(&self.body_section)
+            + self.body.as_ref().map_or(0, Vec::len)
+            + self
+                .sections
+                .iter()
+                .map(|(name, data)| size_of::<(String, Vec<u8>)>() + name.len() + data.len())
+                .sum::<usize>()
+            + self.structure.as_ref().map_or(0, |s| s.footprint())
+    }
+}
+
+/// One response as a session reads it.
+pub enum Event {
     Continue,
     Done {
         tag: String,
@@ -62,7 +95,8 @@ fn copy_uid(code: &Option<ResponseCode<'_>>) -> Option<u32> {
     }
 }
 
-pub(super) fn event(response: &Response<'_>) -> Event {
+/// A parsed response in our own terms.
+pub fn event(response: &Response<'_>) -> Event {
     use async_imap::imap_proto::AttributeValue;
     match response {
         Response::Continue { .. } => Event::Continue,

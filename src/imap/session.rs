@@ -15,7 +15,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 mod command;
 
-use super::nesting::Guarded;
+use super::frames::Frames;
+use super::guard::{Allowance, Guarded};
 use super::oauth::{ErrorChallenge, OAuthExchange, refusal};
 use super::response::{Event, Untagged, event};
 use super::wire::Command;
@@ -68,6 +69,8 @@ pub struct ImapSession {
     /// carry the rest of that reply, so it is never reused.
     in_command: bool,
     delimiter: Option<Option<String>>,
+    /// Responses read after login (see [`super::frames`]).
+    frames: Frames,
 }
 
 impl std::fmt::Debug for ImapSession {
@@ -103,7 +106,7 @@ impl ImapSession {
     ) -> Result<ImapSession> {
         let stream = open_noting(endpoint, steps).await?;
         let timeout = endpoint.timeout;
-        // Every byte from the server passes the nesting guard before imap-proto parses it.
+        // Every byte from the server passes the guard before async-imap buffers it.
         let mut client = Client::new(Guarded::new(stream));
         let greeting = tokio::time::timeout(timeout, client.read_response())
             .await
@@ -228,6 +231,7 @@ impl ImapSession {
             broken: false,
             in_command: false,
             delimiter: None,
+            frames: Frames::default(),
         };
         steps.push(format!(
             "imap: capabilities {}",
@@ -322,6 +326,7 @@ impl ImapSession {
     pub async fn idle_wait(&mut self, max: Duration) -> Result<bool> {
         // Cancelled before the tagged completion, the session is mid-IDLE: never reusable.
         self.in_command = true;
+        self.allow(Allowance::CONTROL);
         let Some(tag) = self.send("IDLE", true).await? else {
             return Err(EmailError::internal("no tag for IDLE"));
         };
@@ -340,11 +345,11 @@ impl ImapSession {
         let deadline = tokio::time::Instant::now() + max;
         let mut announced = false;
         while !announced {
-            // read_response polls a buffered stream, so giving up on it at the deadline loses
-            // nothing: whatever arrives later is read after DONE.
-            match tokio::time::timeout_at(deadline, self.inner.read_response()).await {
+            // Reading is cancel safe, so giving up at the deadline loses nothing: whatever
+            // arrives later is read after DONE.
+            match tokio::time::timeout_at(deadline, self.next_event()).await {
                 Err(_) => break,
-                Ok(Ok(Some(response))) => match event(response.parsed()) {
+                Ok(Ok(Some(event))) => match event {
                     Event::Untagged(Untagged::Exists(_) | Untagged::Fetch(_)) => announced = true,
                     Event::Untagged(Untagged::Bye(text)) => {
                         self.broken = true;

@@ -164,7 +164,7 @@ impl<'a> Assembly<'a> {
             .copied()
             .unwrap_or_default();
         let body = match decision {
-            Decision::Whole => data,
+            Decision::Whole(_) => data,
             Decision::Partial(n) if data.len() < *n as usize => data,
             Decision::Partial(_) => {
                 self.budget_cut = true;

@@ -9,6 +9,7 @@ pub mod gateway;
 pub mod mailbox;
 pub mod oauth_testbed;
 pub mod proxy;
+pub mod scripted;
 pub mod token_endpoint;
 
 use std::collections::HashMap;
@@ -72,8 +73,12 @@ pub struct WorkerProcess {
 }
 
 impl WorkerProcess {
+    /// Starts the binary this build made, or the one `EMAIL_CONNECTOR_BIN` names (to measure
+    /// a release build with the same tests).
     pub fn start(gateway_url: &str, env: &[(&str, &str)]) -> WorkerProcess {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_email-connector"));
+        let binary = std::env::var("EMAIL_CONNECTOR_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_email-connector").to_string());
+        let mut command = Command::new(binary);
         command
             .arg("run")
             .env_clear()

@@ -1,0 +1,249 @@
+//! A mail server is chosen by the job, so it is hostile input as much as a job or a mail: these
+//! scripted IMAP and POP3 servers announce literals they never mean to send, send lines that
+//! never end, responses that never stop, or trickle bytes forever. Each case runs in a worker
+//! process of its own, which must end the job within its timeout with a coded outcome and keep
+//! its peak memory (VmHWM) small, at default settings.
+//!
+//! `EMAIL_CONNECTOR_BIN=target/release/email-connector cargo test --release --test
+//! hostile_servers -- --nocapture --test-threads 1` measures the release binary and prints
+//! one line per case (the table in RELIABILITY.md, "Hostile servers").
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::WorkerProcess;
+use support::gateway::{Outcome, TestGateway};
+use support::scripted::{Reply, Script, serve};
+
+/// The job's `timeoutSeconds`.
+const TIMEOUT_SECONDS: u64 = 6;
+/// Peak RSS every case must stay under: the chart gives a replica 448 MiB for 32 jobs.
+const MAX_PEAK_RSS: u64 = 64 * 1024 * 1024;
+
+/// What one case ended with.
+struct Ended {
+    /// `ok`, or the failure's code.
+    code: String,
+    retries: i32,
+    elapsed: Duration,
+    peak_rss: u64,
+    response: Value,
+}
+
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the worker runs");
+    let kib: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .expect("VmHWM");
+    kib * 1024
+}
+
+/// Runs one job against `script` in a fresh worker and reports how it ended.
+async fn run(case: &str, job_type: &str, protocol: &str, script: Script, extra: Value) -> Ended {
+    run_for(case, job_type, protocol, script, extra, TIMEOUT_SECONDS).await
+}
+
+/// [`run`] with the job's `timeoutSeconds`.
+async fn run_for(
+    case: &str,
+    job_type: &str,
+    protocol: &str,
+    script: Script,
+    extra: Value,
+    timeout_seconds: u64,
+) -> Ended {
+    let port = serve(protocol, script).await;
+    let gateway = TestGateway::start().await;
+    let worker = WorkerProcess::start(&gateway.url(), &[]);
+    let mut variables = json!({
+        "authentication": { "type": "simple", "username": "u@example.test", "password": "pw" },
+        "server": {
+            "host": "127.0.0.1", "port": port, "security": "none",
+            "timeoutSeconds": timeout_seconds
+        }
+    });
+    for (k, v) in extra.as_object().expect("an object") {
+        variables[k] = v.clone();
+    }
+    let started = Instant::now();
+    let key = gateway.create_job(
+        &format!("email:{job_type}:1"),
+        variables,
+        json!({ "resultVariable": "r", "retryBackoff": "PT1S" }),
+        3,
+    );
+    let outcome = gateway
+        .wait_outcome(key, Duration::from_secs(timeout_seconds + 30))
+        .await;
+    let elapsed = started.elapsed();
+    let peak = peak_rss(worker.pid());
+    let (code, retries, response) = match outcome {
+        Outcome::Failed {
+            retries, message, ..
+        } => (
+            message.split(':').next().unwrap_or_default().to_string(),
+            retries,
+            Value::Null,
+        ),
+        Outcome::Completed { variables } => ("ok".to_string(), 3, variables["r"].clone()),
+        other => panic!("{case}: expected a result or a failure, got {other:?}"),
+    };
+    println!(
+        "| {case} | {job_type} | {:.1} MiB | {code} (retries {retries}) | {:.1} s |",
+        peak as f64 / 1024.0 / 1024.0,
+        elapsed.as_secs_f64()
+    );
+    Ended {
+        code,
+        retries,
+        elapsed,
+        peak_rss: peak,
+        response,
+    }
+}
+
+fn assert_bounded(case: &str, ended: &Ended, code: &str) {
+    assert_bounded_in(case, ended, code, TIMEOUT_SECONDS)
+}
+
+fn assert_bounded_in(case: &str, ended: &Ended, code: &str, timeout_seconds: u64) {
+    assert_eq!(ended.code, code, "{case}");
+    if code == "ok" {
+        assert!(!ended.response.is_null(), "{case}: a response");
+    } else {
+        assert_eq!(ended.retries, 2, "{case}: a server's trouble is retried");
+    }
+    assert!(
+        ended.elapsed < Duration::from_secs(timeout_seconds + 5),
+        "{case}: {:?}",
+        ended.elapsed
+    );
+    assert!(
+        ended.peak_rss < MAX_PEAK_RSS,
+        "{case}: peak RSS {} MiB",
+        ended.peak_rss / 1024 / 1024
+    );
+}
+
+/// An IMAP server that logs in anyone and answers EXAMINE with `select`.
+fn imap_selecting(select: Reply) -> Script {
+    Script::imap(move |verb| match verb {
+        "EXAMINE" | "SELECT" => Some(select.clone()),
+        _ => None,
+    })
+}
+
+const HUNDRED_MB: u64 = 100 * 1000 * 1000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_greeting_announcing_a_huge_literal_is_refused() {
+    let script = Script::imap(|_| None).greeting(Reply::literal(
+        "* 1 FETCH (BODY[] {536000000}\r\n",
+        536_000_000,
+        "",
+    ));
+    let ended = run(
+        "greeting literal of 536 MB",
+        "imap:list",
+        "imap",
+        script,
+        json!({}),
+    )
+    .await;
+    assert_bounded("greeting literal", &ended, "CONNECTION_FAILED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsolicited_fetch_literals_in_reply_to_select_are_refused() {
+    let mut parts = vec![Reply::text("* 1 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n")];
+    for n in 1..=8 {
+        parts.push(Reply::literal(
+            &format!("* {n} FETCH (BODY[] {{{HUNDRED_MB}}}\r\n"),
+            HUNDRED_MB,
+            ")\r\n",
+        ));
+    }
+    parts.push(Reply::tagged("OK [READ-ONLY] done"));
+    let ended = run(
+        "8 unsolicited FETCH literals of 100 MB after SELECT",
+        "imap:list",
+        "imap",
+        imap_selecting(Reply::Sequence(parts)),
+        json!({}),
+    )
+    .await;
+    assert_bounded("select literals", &ended, "CONNECTION_FAILED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_without_end_is_refused() {
+    let ended = run(
+        "a response line without CRLF",
+        "imap:list",
+        "imap",
+        imap_selecting(Reply::endless("* OK ", "aaaaaaaaaaaaaaaa")),
+        json!({}),
+    )
+    .await;
+    assert_bounded("endless line", &ended, "CONNECTION_FAILED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_run_of_small_responses_is_refused() {
+    for (case, unit) in [
+        ("endless `* OK` lines", "* OK still here\r\n"),
+        ("endless small FETCH responses", "* 1 FETCH (UID 1)\r\n"),
+    ] {
+        // Half a million responses to parse: time enough for an unoptimised build.
+        let ended = run_for(
+            case,
+            "imap:list",
+            "imap",
+            imap_selecting(Reply::endless("", unit)),
+            json!({}),
+            30,
+        )
+        .await;
+        assert_bounded_in(case, &ended, "CONNECTION_FAILED", 30);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_search_answer_is_refused() {
+    let script = Script::imap(|verb| match verb {
+        "EXAMINE" | "SELECT" => Some(Reply::Sequence(vec![
+            Reply::text("* 1 EXISTS\r\n"),
+            Reply::tagged("OK done"),
+        ])),
+        "SEARCH" => Some(Reply::endless("* SEARCH", " 1")),
+        _ => None,
+    });
+    let ended = run(
+        "a SEARCH answer without end",
+        "imap:search",
+        "imap",
+        script,
+        json!({ "criteria": { "field": "SUBJECT", "value": "x" } }),
+    )
+    .await;
+    assert_bounded("endless search", &ended, "CONNECTION_FAILED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_literal_trickled_forever_ends_with_the_job_timeout() {
+    let ended = run(
+        "a literal trickled a byte at a time",
+        "imap:list",
+        "imap",
+        imap_selecting(Reply::trickle("* 1 FETCH (BODY[] {1000}\r\n")),
+        json!({}),
+    )
+    .await;
+    assert_bounded("trickle", &ended, "TIMEOUT");
+    assert!(ended.elapsed >= Duration::from_secs(TIMEOUT_SECONDS - 1));
+}
