@@ -102,6 +102,7 @@ async fn pop3_response_inputs() {
         let mut seen = 0;
         let _ = read_multiline_each(
             &mut tokio::io::BufReader::new(&data[..]),
+            u64::MAX,
             Duration::from_secs(1),
             |piece, _| seen += piece.len(),
         )

@@ -247,3 +247,153 @@ async fn a_literal_trickled_forever_ends_with_the_job_timeout() {
     assert_bounded("trickle", &ended, "TIMEOUT");
     assert!(ended.elapsed >= Duration::from_secs(TIMEOUT_SECONDS - 1));
 }
+
+/// A POP3 maildrop of `count` messages of `size` bytes, whose `TOP n 0` is `top` (given the
+/// message number) and whose RETR is `retr`.
+fn pop3_maildrop(
+    count: u32,
+    size: u64,
+    top: impl Fn(u32) -> Reply + Send + Sync + 'static,
+    retr: Reply,
+) -> Script {
+    Script::pop3(move |verb, line| {
+        let number = || {
+            line.split_whitespace()
+                .nth(1)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+        };
+        match verb {
+            "LIST" => Some(Reply::Text(format!(
+                "+OK\r\n{}.\r\n",
+                (1..=count)
+                    .map(|n| format!("{n} {size}\r\n"))
+                    .collect::<String>()
+            ))),
+            "TOP" => Some(top(number())),
+            "RETR" => Some(retr.clone()),
+            _ => None,
+        }
+    })
+}
+
+/// A header block: Message-ID, Subject, then `padding` bytes of `X-Pad` lines.
+fn header_block(n: u32, padding: u64) -> Reply {
+    let line = format!("X-Pad: {}\r\n", "p".repeat(990));
+    let lines = padding / line.len() as u64;
+    Reply::Sequence(vec![
+        Reply::Text(format!(
+            "+OK\r\nMessage-ID: <m{n}@example.test>\r\nSubject: message {n}\r\nDate: Thu, 1 Feb 2024 10:00:{n:02} +0000\r\n"
+        )),
+        Reply::Repeat {
+            unit: line,
+            times: lines,
+        },
+        Reply::text("\r\n.\r\n"),
+    ])
+}
+
+const SIXTY_MIB: u64 = 60 * 1024 * 1024;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pop3_header_blocks_of_60_mib_list_from_their_first_lines() {
+    let script = pop3_maildrop(
+        10,
+        SIXTY_MIB + 200,
+        |n| header_block(n, SIXTY_MIB),
+        Reply::text("-ERR not here\r\n"),
+    );
+    // 600 MiB cross the loopback: time enough for an unoptimised build.
+    let ended = run_for(
+        "10 POP3 messages with 60 MiB header blocks",
+        "pop3:list",
+        "pop3",
+        script,
+        json!({ "sortOrder": "DESC" }),
+        120,
+    )
+    .await;
+    assert_eq!(ended.code, "ok", "{:?}", ended.response);
+    assert!(
+        ended.peak_rss < MAX_PEAK_RSS,
+        "peak RSS {} MiB",
+        ended.peak_rss / 1024 / 1024
+    );
+    let subjects: Vec<&str> = ended
+        .response
+        .as_array()
+        .expect("a listing")
+        .iter()
+        .filter_map(|m| m["subject"].as_str())
+        .collect();
+    let expected: Vec<String> = (1..=10).rev().map(|n| format!("message {n}")).collect();
+    assert_eq!(subjects, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pop3_answers_without_end_are_refused() {
+    let cases: Vec<(&str, &str, Script, Value)> = vec![
+        (
+            "a POP3 LIST without end",
+            "pop3:list",
+            Script::pop3(|verb, _| (verb == "LIST").then(|| Reply::endless("+OK\r\n", "1 1\r\n"))),
+            json!({}),
+        ),
+        (
+            "a POP3 TOP answer without end",
+            "pop3:list",
+            pop3_maildrop(
+                1,
+                100,
+                |_| Reply::endless("+OK\r\n", "X-Pad: pppppppp\r\n"),
+                Reply::text("-ERR\r\n"),
+            ),
+            json!({}),
+        ),
+        (
+            "a POP3 TOP answer of one endless line",
+            "pop3:list",
+            pop3_maildrop(
+                1,
+                100,
+                |_| Reply::endless("+OK\r\nX-Pad: ", "pppppppp"),
+                Reply::text("-ERR\r\n"),
+            ),
+            json!({}),
+        ),
+        (
+            "a POP3 RETR without end",
+            "pop3:read",
+            pop3_maildrop(
+                1,
+                1000,
+                |n| header_block(n, 0),
+                Reply::endless("+OK\r\nSubject: x\r\n\r\n", "body line\r\n"),
+            ),
+            json!({ "messageId": "<m1@example.test>" }),
+        ),
+    ];
+    for (case, job_type, script, extra) in cases {
+        let ended = run(case, job_type, "pop3", script, extra).await;
+        assert_bounded(case, &ended, "CONNECTION_FAILED");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pop3_answer_trickled_forever_ends_with_the_job_timeout() {
+    let script = pop3_maildrop(
+        1,
+        100,
+        |_| Reply::trickle("+OK\r\nSubject: "),
+        Reply::text("-ERR\r\n"),
+    );
+    let ended = run(
+        "a POP3 TOP answer trickled a byte at a time",
+        "pop3:list",
+        "pop3",
+        script,
+        json!({}),
+    )
+    .await;
+    assert_bounded("pop3 trickle", &ended, "TIMEOUT");
+}

@@ -35,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
             let _ = parse_pairs(&body);
         }
         let mut seen = 0usize;
-        let _ = read_multiline_each(&mut reader(data), Duration::from_secs(1), |piece, _| {
+        let _ = read_multiline_each(&mut reader(data), u64::MAX, Duration::from_secs(1), |piece, _| {
             seen += piece.len();
         })
         .await;

@@ -99,6 +99,16 @@ impl Pruner {
         }
     }
 
+    /// A piece of a line as a line reader hands it over: `complete` when the line ends there
+    /// (its CRLF left out).
+    pub fn feed(&mut self, piece: &[u8], complete: bool) {
+        if complete {
+            self.push(piece, b"\r\n")
+        } else {
+            self.push_piece(piece)
+        }
+    }
+
     /// Feeds a piece of a line too long to hold (POP3 hands those over in pieces); the next
     /// [`Pruner::push`] ends the line. Body text goes on at once; a header or a line that
     /// could still be a boundary waits, up to a cap.
