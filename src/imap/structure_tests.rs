@@ -137,6 +137,22 @@ fn a_cut_top_header_keeps_whole_lines() {
 }
 
 #[test]
+fn a_leading_mbox_from_line_is_skipped_as_python_does() {
+    // Python's email package takes a first line `From ...` for the mbox separator and reads
+    // the header after it: subject "mbox line", from Ann, plain body "hello\r\n".
+    let structure = parse(r#"("text" "plain" NIL NIL NIL "7bit" 7 1 NIL NIL NIL NIL)"#);
+    let plan = plan(&structure, LIMITS);
+    let sections = vec![("TEXT".to_string(), b"hello\r\n".to_vec())];
+    let header = b"From sender@example.test Thu Feb  1 10:00:00 2024\r\nMessage-ID: <mbox@example.test>\r\nFrom: Ann <ann@example.test>\r\nSubject: mbox line\r\nDate: Thu, 1 Feb 2024 10:00:00 +0000\r\nContent-Type: text/plain\r\n\r\n";
+    let (raw, _) = Assembly::new(&plan, &sections).build(&structure, header, 1024);
+    let v = respond(prune(&raw, LIMITS), &Envelope::default(), LIMITS);
+    assert_eq!(v["subject"], "mbox line", "{v}");
+    assert_eq!(v["fromAddress"], "ann@example.test");
+    assert_eq!(v["messageId"], "<mbox@example.test>");
+    assert_eq!(v["plainTextBody"], "hello\r\n");
+}
+
+#[test]
 fn section_names() {
     assert_eq!(section_name(&None), "");
     assert_eq!(
