@@ -15,6 +15,7 @@ pub mod read;
 pub mod response;
 pub mod search;
 pub mod session;
+pub mod sizes;
 pub mod skeleton;
 pub mod structure;
 pub mod wire;

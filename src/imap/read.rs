@@ -17,6 +17,7 @@ use super::guard::Allowance;
 use super::pool::ImapPool;
 use super::response::FetchItem;
 use super::session::ImapSession;
+use super::sizes::exact_sizes;
 use super::skeleton::Assembly;
 use super::structure::{Structure, fetch_items, plan};
 use super::wire::Command;
@@ -183,7 +184,8 @@ async fn by_structure(
     limits: Limits,
     id: &str,
 ) -> Result<Pruned> {
-    let plan = plan(structure, limits);
+    let mut plan = plan(structure, limits);
+    exact_sizes(session, uid, structure, &mut plan).await?;
     let mut sections = Vec::new();
     for (items, allowance) in fetch_items(&plan, limits) {
         let mut item = fetch(session, uid, &items, allowance, id).await?;

@@ -4,9 +4,10 @@
 //! back together (see [`super::skeleton`]) into a message the usual response builder reads,
 //! so a 100 MB message costs about the budget, and the server never sends the rest.
 //!
-//! Sizes of parts left on the server are estimates from their encoded size: base64 carries
-//! 57 bytes in each 78-octet line (76 characters and CRLF), so decoded ≈ octets × 57 / 78;
-//! other encodings count their octets (quoted-printable: an upper bound).
+//! The plan decides by sizes estimated from the encoded size: base64 carries 57 bytes in each
+//! 78-octet line (76 characters and CRLF), so decoded ≈ octets × 57 / 78; other encodings
+//! count their octets (quoted-printable: an upper bound). A base64 part left on the server
+//! is then listed with its exact size (see [`super::sizes`]).
 
 use async_imap::imap_proto::{
     BodyParams, BodyStructure, ContentEncoding, MessageSection, SectionPath,
@@ -230,11 +231,7 @@ fn is_text_body(leaf: &Leaf) -> bool {
 pub fn plan(structure: &Structure, limits: Limits) -> Vec<(String, Decision)> {
     let mut out = Vec::new();
     let mut text_pool = limits.text_pool();
-    let mut walk = Vec::new();
-    match structure {
-        Structure::Leaf(leaf) => walk.push(("TEXT".to_string(), leaf)),
-        Structure::Multipart { .. } => leaves(structure, "", &mut walk),
-    }
+    let walk = leaf_sections(structure);
     // Bodies come before attachment contents in the budget, so attachments get only what the
     // bodies will leave (base64 makes 4 of every 3 bytes): none is fetched only to be dropped.
     let text: u64 = walk
@@ -274,6 +271,17 @@ pub fn plan(structure: &Structure, limits: Limits) -> Vec<(String, Decision)> {
         out.push((section, decision));
     }
     out
+}
+
+/// Every leaf with its section, in order: the plan's order. A message that is one leaf is
+/// section `TEXT` (its body).
+pub fn leaf_sections(structure: &Structure) -> Vec<(String, &Leaf)> {
+    let mut walk = Vec::new();
+    match structure {
+        Structure::Leaf(leaf) => walk.push(("TEXT".to_string(), leaf)),
+        Structure::Multipart { .. } => leaves(structure, "", &mut walk),
+    }
+    walk
 }
 
 /// Recurses once per level, as deep as [`Structure::from_proto`] lets a structure nest.

@@ -329,3 +329,18 @@ fn an_outer_boundary_inside_a_nested_part_ends_it_as_python_does() {
         assert_eq!(attachments[0]["content"], "YXR0YWNoZWQ=");
     }
 }
+
+#[test]
+fn quoted_printable_sizes_are_counted_exactly() {
+    // Python 3 decodes this attachment to 76 bytes (escapes, `=20` before line ends, soft
+    // breaks, a last line without one).
+    let raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=q.txt\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nGr=C3=BC=C3=9Fe =3D teuer\t=20\r\nzwei =20\r\nGr=C3=BC=C3=9Fe =3D teuer\t=20\r\nzwei =20\r\nohne Ende =C3=A9=\r\nsoft=\r\n break\r\n--b--\r\n";
+    for max_attachment_bytes in [0, 1000] {
+        let limits = Limits {
+            max_attachment_bytes,
+            max_response_bytes: 100_000,
+        };
+        let v = respond(streamed(raw, limits), &Envelope::default(), limits);
+        assert_eq!(v["attachments"][0]["size"], 76, "{v}");
+    }
+}
