@@ -26,6 +26,8 @@ const MAX_PEAK_RSS: u64 = 64 * 1024 * 1024;
 struct Ended {
     /// `ok`, or the failure's code.
     code: String,
+    /// The failure's message.
+    message: String,
     retries: i32,
     elapsed: Duration,
     peak_rss: u64,
@@ -82,15 +84,21 @@ async fn run_for(
         .await;
     let elapsed = started.elapsed();
     let peak = peak_rss(worker.pid());
-    let (code, retries, response) = match outcome {
+    let (code, retries, response, message) = match outcome {
         Outcome::Failed {
             retries, message, ..
-        } => (
-            message.split(':').next().unwrap_or_default().to_string(),
-            retries,
-            Value::Null,
-        ),
-        Outcome::Completed { variables } => ("ok".to_string(), 3, variables["r"].clone()),
+        } => {
+            println!("{case}: {message}");
+            (
+                message.split(':').next().unwrap_or_default().to_string(),
+                retries,
+                Value::Null,
+                message,
+            )
+        }
+        Outcome::Completed { variables } => {
+            ("ok".to_string(), 3, variables["r"].clone(), String::new())
+        }
         other => panic!("{case}: expected a result or a failure, got {other:?}"),
     };
     println!(
@@ -100,6 +108,7 @@ async fn run_for(
     );
     Ended {
         code,
+        message,
         retries,
         elapsed,
         peak_rss: peak,
@@ -193,24 +202,29 @@ async fn a_line_without_end_is_refused() {
     assert_bounded("endless line", &ended, "CONNECTION_FAILED");
 }
 
+/// IMAP responses of `unit` without end, in reply to SELECT.
+async fn endless_responses(case: &str, unit: &str) {
+    // Half a million responses to parse: time enough for an unoptimised build.
+    let ended = run_for(
+        case,
+        "imap:list",
+        "imap",
+        imap_selecting(Reply::endless("", unit)),
+        json!({}),
+        30,
+    )
+    .await;
+    assert_bounded_in(case, &ended, "CONNECTION_FAILED", 30);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_endless_run_of_small_responses_is_refused() {
-    for (case, unit) in [
-        ("endless `* OK` lines", "* OK still here\r\n"),
-        ("endless small FETCH responses", "* 1 FETCH (UID 1)\r\n"),
-    ] {
-        // Half a million responses to parse: time enough for an unoptimised build.
-        let ended = run_for(
-            case,
-            "imap:list",
-            "imap",
-            imap_selecting(Reply::endless("", unit)),
-            json!({}),
-            30,
-        )
-        .await;
-        assert_bounded_in(case, &ended, "CONNECTION_FAILED", 30);
-    }
+async fn an_endless_run_of_ok_responses_is_refused() {
+    endless_responses("endless `* OK` lines", "* OK still here\r\n").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_run_of_small_fetch_responses_is_refused() {
+    endless_responses("endless small FETCH responses", "* 1 FETCH (UID 1)\r\n").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,6 +246,56 @@ async fn an_endless_search_answer_is_refused() {
     )
     .await;
     assert_bounded("endless search", &ended, "CONNECTION_FAILED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_section_larger_than_its_structure_says_is_refused() {
+    const ID_FIELD: &str = "Message-ID: <lie@example.test>\r\n";
+    const HEADER: &str = "Subject: a lie\r\n\r\n";
+    // The message claims 100 MB, its structure a 10-byte text: the read asks for that text
+    // whole, and the server sends 100 MB.
+    let script = Script::imap_lines(|verb, line| match verb {
+        "EXAMINE" | "SELECT" => Some(Reply::Sequence(vec![
+            Reply::text("* 1 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n"),
+            Reply::tagged("OK done"),
+        ])),
+        "SEARCH" => Some(Reply::Sequence(vec![
+            Reply::text("* SEARCH 7\r\n"),
+            Reply::tagged("OK done"),
+        ])),
+        "FETCH" if line.contains("MESSAGE-ID)]") => Some(Reply::Sequence(vec![
+            Reply::Text(format!(
+                "* 1 FETCH (UID 7 BODY[HEADER.FIELDS (MESSAGE-ID)]<0> {{{}}}\r\n{ID_FIELD})\r\n",
+                ID_FIELD.len()
+            )),
+            Reply::tagged("OK done"),
+        ])),
+        "FETCH" if line.contains("BODYSTRUCTURE") => Some(Reply::Sequence(vec![
+            Reply::text(
+                "* 1 FETCH (UID 7 RFC822.SIZE 100000000 INTERNALDATE \"01-Feb-2024 10:00:00 +0000\" BODYSTRUCTURE (\"text\" \"plain\" NIL NIL NIL \"7bit\" 10 1 NIL NIL NIL NIL))\r\n",
+            ),
+            Reply::tagged("OK done"),
+        ])),
+        "FETCH" => Some(Reply::Sequence(vec![
+            Reply::Text(format!(
+                "* 1 FETCH (UID 7 BODY[HEADER]<0> {{{}}}\r\n{HEADER} BODY[TEXT] ",
+                HEADER.len()
+            )),
+            Reply::literal(&format!("{{{HUNDRED_MB}}}\r\n"), HUNDRED_MB, ")\r\n"),
+            Reply::tagged("OK done"),
+        ])),
+        _ => None,
+    });
+    let ended = run(
+        "a 100 MB section whose structure says 10 bytes",
+        "imap:read",
+        "imap",
+        script,
+        json!({ "messageId": "<lie@example.test>" }),
+    )
+    .await;
+    assert_bounded("lying section", &ended, "CONNECTION_FAILED");
+    assert!(ended.message.contains("100000000"), "{}", ended.message);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -330,53 +394,63 @@ async fn pop3_header_blocks_of_60_mib_list_from_their_first_lines() {
     assert_eq!(subjects, expected);
 }
 
+/// A POP3 job against `script` that must end with CONNECTION_FAILED.
+async fn pop3_refused(case: &str, job_type: &str, script: Script, extra: Value) {
+    let ended = run(case, job_type, "pop3", script, extra).await;
+    assert_bounded(case, &ended, "CONNECTION_FAILED");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pop3_answers_without_end_are_refused() {
-    let cases: Vec<(&str, &str, Script, Value)> = vec![
-        (
-            "a POP3 LIST without end",
-            "pop3:list",
-            Script::pop3(|verb, _| (verb == "LIST").then(|| Reply::endless("+OK\r\n", "1 1\r\n"))),
-            json!({}),
-        ),
-        (
-            "a POP3 TOP answer without end",
-            "pop3:list",
-            pop3_maildrop(
-                1,
-                100,
-                |_| Reply::endless("+OK\r\n", "X-Pad: pppppppp\r\n"),
-                Reply::text("-ERR\r\n"),
-            ),
-            json!({}),
-        ),
-        (
-            "a POP3 TOP answer of one endless line",
-            "pop3:list",
-            pop3_maildrop(
-                1,
-                100,
-                |_| Reply::endless("+OK\r\nX-Pad: ", "pppppppp"),
-                Reply::text("-ERR\r\n"),
-            ),
-            json!({}),
-        ),
-        (
-            "a POP3 RETR without end",
-            "pop3:read",
-            pop3_maildrop(
-                1,
-                1000,
-                |n| header_block(n, 0),
-                Reply::endless("+OK\r\nSubject: x\r\n\r\n", "body line\r\n"),
-            ),
-            json!({ "messageId": "<m1@example.test>" }),
-        ),
-    ];
-    for (case, job_type, script, extra) in cases {
-        let ended = run(case, job_type, "pop3", script, extra).await;
-        assert_bounded(case, &ended, "CONNECTION_FAILED");
-    }
+async fn a_pop3_list_without_end_is_refused() {
+    let script =
+        Script::pop3(|verb, _| (verb == "LIST").then(|| Reply::endless("+OK\r\n", "1 1\r\n")));
+    pop3_refused("a POP3 LIST without end", "pop3:list", script, json!({})).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pop3_top_answer_without_end_is_refused() {
+    let script = pop3_maildrop(
+        1,
+        100,
+        |_| Reply::endless("+OK\r\n", "X-Pad: pppppppp\r\n"),
+        Reply::text("-ERR\r\n"),
+    );
+    pop3_refused(
+        "a POP3 TOP answer without end",
+        "pop3:list",
+        script,
+        json!({}),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pop3_top_answer_of_one_endless_line_is_refused() {
+    let script = pop3_maildrop(
+        1,
+        100,
+        |_| Reply::endless("+OK\r\nX-Pad: ", "pppppppp"),
+        Reply::text("-ERR\r\n"),
+    );
+    pop3_refused(
+        "a POP3 TOP answer of one endless line",
+        "pop3:list",
+        script,
+        json!({}),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pop3_retr_without_end_is_refused() {
+    let script = pop3_maildrop(
+        1,
+        1000,
+        |n| header_block(n, 0),
+        Reply::endless("+OK\r\nSubject: x\r\n\r\n", "body line\r\n"),
+    );
+    let extra = json!({ "messageId": "<m1@example.test>" });
+    pop3_refused("a POP3 RETR without end", "pop3:read", script, extra).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

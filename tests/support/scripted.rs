@@ -79,6 +79,16 @@ impl Script {
         }
     }
 
+    /// Like [`Script::imap`], `answer` getting the whole command line too.
+    pub fn imap_lines(
+        answer: impl Fn(&str, &str) -> Option<Reply> + Send + Sync + 'static,
+    ) -> Script {
+        Script {
+            greeting: Reply::text("* OK scripted IMAP ready\r\n"),
+            handler: Arc::new(answer),
+        }
+    }
+
     /// A POP3 server; `answer` gets the verb and the whole command line.
     pub fn pop3(answer: impl Fn(&str, &str) -> Option<Reply> + Send + Sync + 'static) -> Script {
         Script {
