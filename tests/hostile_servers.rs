@@ -298,6 +298,55 @@ async fn a_section_larger_than_its_structure_says_is_refused() {
     assert!(ended.message.contains("100000000"), "{}", ended.message);
 }
 
+/// An IMAP server whose SEARCH answers `count` times `unit`, in one line.
+fn searching(unit: &'static str, count: u64) -> Script {
+    Script::imap(move |verb| match verb {
+        "EXAMINE" | "SELECT" => Some(Reply::Sequence(vec![
+            Reply::text("* 1 EXISTS\r\n"),
+            Reply::tagged("OK done"),
+        ])),
+        "SEARCH" => Some(Reply::Sequence(vec![
+            Reply::text("* SEARCH"),
+            Reply::Repeat {
+                unit: unit.to_string(),
+                times: count,
+            },
+            Reply::text("\r\n"),
+            Reply::tagged("OK done"),
+        ])),
+        _ => None,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_answer_of_a_million_uids_is_read_and_four_million_are_refused() {
+    let criteria = json!({ "criteria": { "field": "SUBJECT", "value": "x" } });
+    // Millions of UIDs to parse: time enough for an unoptimised build on a busy machine.
+    let timeout = 30;
+    // What a folder of a million messages answers: 8 MB, just under what a SEARCH may send.
+    let ended = run_for(
+        "a SEARCH answer of a million 7-digit UIDs (8 MB)",
+        "imap:search",
+        "imap",
+        searching(" 1234567", 1_000_000),
+        criteria.clone(),
+        timeout,
+    )
+    .await;
+    assert_bounded_in("a million uids", &ended, "ok", timeout);
+    // As many bytes, as 2-byte UIDs: they would take 16 MB held, twice what may be kept.
+    let ended = run_for(
+        "a SEARCH answer of 4 million 1-digit UIDs (8 MB)",
+        "imap:search",
+        "imap",
+        searching(" 1", 4_000_000),
+        criteria,
+        timeout,
+    )
+    .await;
+    assert_bounded_in("four million uids", &ended, "CONNECTION_FAILED", timeout);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_literal_trickled_forever_ends_with_the_job_timeout() {
     let ended = run(
@@ -394,10 +443,11 @@ async fn pop3_header_blocks_of_60_mib_list_from_their_first_lines() {
     assert_eq!(subjects, expected);
 }
 
-/// A POP3 job against `script` that must end with CONNECTION_FAILED.
+/// A POP3 job against `script` that must end with CONNECTION_FAILED. Some read megabytes
+/// line by line: time enough for an unoptimised build on a busy machine.
 async fn pop3_refused(case: &str, job_type: &str, script: Script, extra: Value) {
-    let ended = run(case, job_type, "pop3", script, extra).await;
-    assert_bounded(case, &ended, "CONNECTION_FAILED");
+    let ended = run_for(case, job_type, "pop3", script, extra, 30).await;
+    assert_bounded_in(case, &ended, "CONNECTION_FAILED", 30);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -35,9 +35,14 @@ fuzz_target!(|data: &[u8]| {
             let _ = parse_pairs(&body);
         }
         let mut seen = 0usize;
-        let _ = read_multiline_each(&mut reader(data), u64::MAX, Duration::from_secs(1), |piece, _| {
-            seen += piece.len();
-        })
+        let _ = read_multiline_each(
+            &mut reader(data),
+            u64::MAX,
+            Duration::from_secs(1),
+            |piece, _| {
+                seen += piece.len();
+            },
+        )
         .await;
         assert!(seen <= data.len());
     });

@@ -11,8 +11,9 @@ use std::io;
 
 use async_imap::imap_proto::Response;
 
+use super::guard::{Allowance, Guarded};
 use super::nesting::Nesting;
-use super::response::{Event, event};
+use super::response::{Event, into_event};
 
 /// Responses cut out of a stream of bytes; see the module documentation.
 #[derive(Debug, Default)]
@@ -60,7 +61,7 @@ impl Frames {
             let frame = &self.buf[self.start..self.scanned];
             match Response::parse(frame) {
                 Ok((rest, response)) => {
-                    let parsed = event(&response);
+                    let parsed = into_event(response);
                     let used = frame.len() - rest.len();
                     self.start += used;
                     if !rest.is_empty() {
@@ -85,6 +86,56 @@ impl Frames {
             }
         }
     }
+}
+
+/// What a session makes of a server's bytes: see [`read_in_pieces`].
+#[derive(Debug, Default, PartialEq)]
+pub struct Framed {
+    pub events: Vec<Event>,
+    /// The guard refused the stream (nesting, a literal or the bytes over the allowance).
+    pub refused: bool,
+    /// A response was not IMAP.
+    pub malformed: bool,
+    /// The most bytes held at once, received and not yet handed out.
+    pub peak_held: usize,
+}
+
+/// Reads `data` the way a session does (the guard under `allowance`, then [`Frames`]), in
+/// reads of the sizes in `pieces` taken in turn (0 reads one byte). For the fuzz target and
+/// tests.
+pub fn read_in_pieces(data: &[u8], allowance: Allowance, pieces: &[usize]) -> Framed {
+    let mut guard = Guarded::new(());
+    guard.allow(allowance);
+    let mut frames = Frames::default();
+    let mut framed = Framed::default();
+    let mut rest = data;
+    let mut sizes = pieces.iter().cycle();
+    while !rest.is_empty() {
+        let size = sizes
+            .next()
+            .copied()
+            .unwrap_or(usize::MAX)
+            .clamp(1, rest.len());
+        let (piece, after) = rest.split_at(size);
+        rest = after;
+        if guard.check(piece).is_err() {
+            framed.refused = true;
+            return framed;
+        }
+        frames.push(piece);
+        framed.peak_held = framed.peak_held.max(frames.pending());
+        loop {
+            match frames.next_event() {
+                Ok(Some(event)) => framed.events.push(event),
+                Ok(None) => break,
+                Err(_) => {
+                    framed.malformed = true;
+                    return framed;
+                }
+            }
+        }
+    }
+    framed
 }
 
 #[cfg(test)]

@@ -72,6 +72,7 @@ impl FetchItem {
 }
 
 /// One response as a session reads it.
+#[derive(Debug, PartialEq)]
 pub enum Event {
     Continue,
     Done {
@@ -92,6 +93,17 @@ fn copy_uid(code: &Option<ResponseCode<'_>>) -> Option<u32> {
             async_imap::imap_proto::rfc4315::UidSetMember::UidRange(range) => *range.start(),
         }),
         _ => None,
+    }
+}
+
+/// A parsed response in our own terms, taking the UIDs of a SEARCH or SORT response out of
+/// it rather than copying them.
+pub fn into_event(response: Response<'_>) -> Event {
+    match response {
+        Response::MailboxData(MailboxDatum::Search(ids) | MailboxDatum::Sort(ids)) => {
+            Event::Untagged(Untagged::Ids(ids))
+        }
+        other => event(&other),
     }
 }
 
@@ -187,15 +199,20 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// UIDs of the SEARCH or SORT responses, in the server's order.
-    pub fn ids(&self) -> Vec<u32> {
-        self.data
-            .iter()
-            .flat_map(|u| match u {
-                Untagged::Ids(ids) => ids.clone(),
-                _ => Vec::new(),
-            })
-            .collect()
+    /// UIDs of the SEARCH or SORT responses, in the server's order. Taken out of the reply,
+    /// not copied: a folder's worth of UIDs is held once.
+    pub fn ids(self) -> Vec<u32> {
+        let mut all: Vec<u32> = Vec::new();
+        for untagged in self.data {
+            if let Untagged::Ids(ids) = untagged {
+                if all.is_empty() {
+                    all = ids;
+                } else {
+                    all.extend(ids);
+                }
+            }
+        }
+        all
     }
 
     /// The destination UID of a copied or moved message, from the completion or from an
