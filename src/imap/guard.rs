@@ -41,14 +41,21 @@ impl Allowance {
         bytes: 1024 * 1024,
     };
 
-    /// Commands whose replies carry no mail text: SELECT, LIST,
-    /// SEARCH and SORT (a UID is at most 11 bytes: 8 MiB of them is some 760,000 messages at
-    /// the least, a million and more in practice), STORE, EXPUNGE, IDLE, and fetches of UIDs,
-    /// dates, sizes and structures. A literal there is a folder name or a parameter value.
-    pub const CONTROL: Allowance = Allowance {
-        literal: SLACK,
-        bytes: 8 * 1024 * 1024,
-    };
+    /// [`Allowance::control`] at the default response budget (4 MiB).
+    pub const CONTROL: Allowance = Allowance::control(crate::operation::DEFAULT_MAX_RESPONSE_BYTES);
+
+    /// Commands whose replies carry no mail text: SELECT, LIST, SEARCH and SORT, STORE,
+    /// EXPUNGE, IDLE, and fetches of UIDs, dates, sizes and structures. A literal there is a
+    /// folder name or a parameter value. The response budget and a MiB: what a job holds
+    /// follows the budget, as the deployment's memory is sized (a reply is held once as
+    /// bytes and once parsed; UIDs take 4 bytes each however short they were sent). At the
+    /// default budget a SEARCH or SORT answer of some 500,000 UIDs fits.
+    pub const fn control(max_response_bytes: usize) -> Allowance {
+        Allowance {
+            literal: SLACK,
+            bytes: (max_response_bytes as u64).saturating_add(1024 * 1024),
+        }
+    }
 
     /// A fetch of at most `sections` literals of at most `each` bytes.
     pub fn fetching(sections: u64, each: u64) -> Allowance {

@@ -71,6 +71,8 @@ pub struct ImapSession {
     delimiter: Option<Option<String>>,
     /// Responses read after login (see [`super::frames`]).
     frames: Frames,
+    /// What a command without mail text may receive.
+    control: Allowance,
 }
 
 impl std::fmt::Debug for ImapSession {
@@ -232,12 +234,19 @@ impl ImapSession {
             in_command: false,
             delimiter: None,
             frames: Frames::default(),
+            control: Allowance::CONTROL,
         };
         steps.push(format!(
             "imap: capabilities {}",
             session.capabilities().join(" ")
         ));
         Ok(session)
+    }
+
+    /// Commands without mail text may receive `allowance` from now on (see
+    /// [`Allowance::control`]).
+    pub fn limit_replies(&mut self, allowance: Allowance) {
+        self.control = allowance;
     }
 
     pub fn has(&self, capability: &str) -> bool {
@@ -326,7 +335,7 @@ impl ImapSession {
     pub async fn idle_wait(&mut self, max: Duration) -> Result<bool> {
         // Cancelled before the tagged completion, the session is mid-IDLE: never reusable.
         self.in_command = true;
-        self.allow(Allowance::CONTROL);
+        self.allow(self.control);
         let Some(tag) = self.send("IDLE", true).await? else {
             return Err(EmailError::internal("no tag for IDLE"));
         };

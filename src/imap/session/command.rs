@@ -92,7 +92,8 @@ impl ImapSession {
 
     /// Runs a command and returns its reply. A NO or BAD completion becomes an error with the
     /// server's text and `on_no` as its code (a NO to SELECT means a missing folder, say).
-    /// The server may send [`Allowance::CONTROL`]: no mail text.
+    /// The server may send the session's allowance for commands without mail text (see
+    /// [`Allowance::control`]).
     pub async fn execute(&mut self, command: &Command, on_no: ErrorCode) -> Result<Reply> {
         self.execute_split(command, on_no, on_no).await
     }
@@ -125,7 +126,7 @@ impl ImapSession {
         on_bad: ErrorCode,
     ) -> Result<Reply> {
         self.in_command = true;
-        let result = self.run(command, on_no, on_bad, Allowance::CONTROL).await;
+        let result = self.run(command, on_no, on_bad, self.control).await;
         // Reached only when the command ran to its end (or marked the session broken); a
         // cancelled command never gets here and leaves the flag set.
         self.in_command = false;
