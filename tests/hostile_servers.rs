@@ -13,9 +13,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::WorkerProcess;
 use support::gateway::{Outcome, TestGateway};
 use support::scripted::{Reply, Script, serve};
+use support::{WorkerProcess, peak_rss};
 
 /// The job's `timeoutSeconds`.
 const TIMEOUT_SECONDS: u64 = 6;
@@ -32,17 +32,6 @@ struct Ended {
     elapsed: Duration,
     peak_rss: u64,
     response: Value,
-}
-
-fn peak_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the worker runs");
-    let kib: u64 = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|n| n.parse().ok())
-        .expect("VmHWM");
-    kib * 1024
 }
 
 /// Runs one job against `script` in a fresh worker and reports how it ended.

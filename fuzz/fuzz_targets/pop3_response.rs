@@ -3,22 +3,15 @@
 //! error, never a panic, and what is read never exceeds the cap.
 #![no_main]
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use email_connector::pop3::client::parse_pairs;
 use email_connector::pop3::lines::{read_line, read_multiline, read_multiline_each};
 use libfuzzer_sys::fuzz_target;
 
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .expect("runtime")
-    })
-}
+#[path = "../checks/runtime.rs"]
+mod runtime;
+use runtime::runtime;
 
 const CAP: usize = 4096;
 

@@ -182,15 +182,7 @@ mod tests {
 
     use super::*;
     use crate::imap::nesting::MAX_PARENS;
-
-    fn deep(depth: usize) -> Vec<u8> {
-        let mut line = b"* 1 FETCH (UID 7 BODYSTRUCTURE ".to_vec();
-        line.extend(std::iter::repeat_n(b'(', depth));
-        line.extend_from_slice(b"\"text\" \"plain\" NIL NIL NIL \"7bit\" 1 1");
-        line.extend(std::iter::repeat_n(b')', depth));
-        line.extend_from_slice(b")\r\n");
-        line
-    }
+    use crate::imap::nesting::tests::deep;
 
     #[tokio::test]
     async fn a_guarded_stream_fails_the_read() {

@@ -180,7 +180,7 @@ fn refusal() -> io::Error {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -210,7 +210,8 @@ mod tests {
         Ok(())
     }
 
-    fn deep(depth: usize) -> Vec<u8> {
+    /// A FETCH response whose BODYSTRUCTURE nests `depth` parentheses deep.
+    pub(crate) fn deep(depth: usize) -> Vec<u8> {
         let mut line = b"* 1 FETCH (UID 7 BODYSTRUCTURE ".to_vec();
         line.extend(std::iter::repeat_n(b'(', depth));
         line.extend_from_slice(b"\"text\" \"plain\" NIL NIL NIL \"7bit\" 1 1");

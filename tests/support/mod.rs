@@ -172,15 +172,7 @@ impl Jobs {
 
     /// The worker process's peak resident memory so far (VmHWM), in bytes.
     pub fn worker_peak_rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self._worker.pid()))
-            .expect("the worker is running");
-        let kib: u64 = status
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|n| n.parse().ok())
-            .expect("VmHWM");
-        kib * 1024
+        peak_rss(self._worker.pid())
     }
 
     /// Runs `<protocol>:<operation>` with `resultVariable: r` and a 2 s retry backoff.
@@ -222,6 +214,18 @@ impl Jobs {
             other => panic!("{operation}: expected failure, got {other:?}"),
         }
     }
+}
+
+/// The peak resident memory so far (VmHWM) of a running process, in bytes.
+pub fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the process runs");
+    let kib: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .expect("VmHWM");
+    kib * 1024
 }
 
 /// A listener on 127.0.0.1 that accepts and holds connections, counting them: the "server" of

@@ -106,10 +106,7 @@ impl ImapSession {
         on_no: ErrorCode,
         allowance: Allowance,
     ) -> Result<Reply> {
-        self.in_command = true;
-        let result = self.run(command, on_no, on_no, allowance).await;
-        self.in_command = false;
-        result
+        self.run_marked(command, on_no, on_no, allowance).await
     }
 
     /// Starts a command's allowance on the connection.
@@ -125,8 +122,19 @@ impl ImapSession {
         on_no: ErrorCode,
         on_bad: ErrorCode,
     ) -> Result<Reply> {
+        self.run_marked(command, on_no, on_bad, self.control).await
+    }
+
+    /// Runs a command with the session marked in-command until its completion.
+    async fn run_marked(
+        &mut self,
+        command: &Command,
+        on_no: ErrorCode,
+        on_bad: ErrorCode,
+        allowance: Allowance,
+    ) -> Result<Reply> {
         self.in_command = true;
-        let result = self.run(command, on_no, on_bad, self.control).await;
+        let result = self.run(command, on_no, on_bad, allowance).await;
         // Reached only when the command ran to its end (or marked the session broken); a
         // cancelled command never gets here and leaves the flag set.
         self.in_command = false;
