@@ -157,6 +157,31 @@ async fn a_greeting_announcing_a_huge_literal_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deep_structure_behind_a_text_line_ending_in_a_literal_is_never_parsed() {
+    // `{n}` ending a text line is text to imap-proto, a literal to the nesting guard, which
+    // skipped the n bytes after it: a BODYSTRUCTURE nested 50,000 deep there went to the
+    // parser unchecked, and a recursive parser's stack overflow aborts the whole process.
+    let mut deep = String::from("* 1 FETCH (BODYSTRUCTURE ");
+    deep.push_str(&"(".repeat(50_000));
+    deep.push_str("\"text\" \"plain\" NIL NIL NIL \"7bit\" 1 1");
+    deep.push_str(&")".repeat(50_000));
+    deep.push_str(")\r\n");
+    let greeting = format!(
+        "* OK ready {{{}}}\r\n{deep}* OK really ready\r\n",
+        deep.len()
+    );
+    let ended = run(
+        "a greeting ending in {n}, then a structure nested 50,000 deep",
+        "imap:list",
+        "imap",
+        Script::imap(|_| None).greeting(Reply::Text(greeting)),
+        json!({}),
+    )
+    .await;
+    assert_bounded("smuggled nesting", &ended, "CONNECTION_FAILED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsolicited_fetch_literals_in_reply_to_select_are_refused() {
     let mut parts = vec![Reply::text("* 1 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n")];
     for n in 1..=8 {

@@ -62,14 +62,16 @@ impl Frames {
             match Response::parse(frame) {
                 Ok((rest, response)) => {
                     let parsed = into_event(response);
-                    let used = frame.len() - rest.len();
-                    self.start += used;
                     if !rest.is_empty() {
-                        // imap-proto ended the response before the line end we found (a
-                        // `{n}` in text that is no literal): read on from its end afresh.
-                        self.scanned = self.start;
-                        self.scanner = Nesting::default();
+                        // imap-proto ended the response before the line end found here: a
+                        // text line ending in `{n}`, which the guard took for a literal and
+                        // skipped. What it skipped was never checked, so it is never parsed.
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "the server ended a text line with what reads as a literal",
+                        ));
                     }
+                    self.start = self.scanned;
                     return Ok(Some(parsed));
                 }
                 // The response goes on past this line end: look for the next one.
@@ -98,6 +100,8 @@ pub struct Framed {
     pub malformed: bool,
     /// The most bytes held at once, received and not yet handed out.
     pub peak_held: usize,
+    /// Bytes held at the end: an unfinished response.
+    pub held: usize,
 }
 
 /// Reads `data` the way a session does (the guard under `allowance`, then [`Frames`]), in
@@ -135,6 +139,7 @@ pub fn read_in_pieces(data: &[u8], allowance: Allowance, pieces: &[usize]) -> Fr
             }
         }
     }
+    framed.held = frames.pending();
     framed
 }
 
@@ -204,6 +209,19 @@ mod tests {
         assert_eq!(frames.pending(), 0);
         // Parsed once, not once per piece: linear, so well under a second even unoptimised.
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_text_line_ending_in_what_reads_as_a_literal_is_refused() {
+        // imap-proto reads `* OK {5}` as text to the line end; the guard and the framing
+        // take `{5}` for a literal and skip what follows, so it is refused, not resynchronised.
+        let stream = b"* OK {5}\r\nabcde\r\n* 1 EXISTS\r\n";
+        assert!(events(stream, 4).is_err());
+        // Braces in the middle of a text line are text to both.
+        assert_eq!(
+            events(b"* OK {5} left\r\n".as_slice(), 3).expect("IMAP"),
+            ["Other"]
+        );
     }
 
     #[test]

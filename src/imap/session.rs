@@ -408,8 +408,22 @@ impl ImapSession {
             .map(|_| ())
     }
 
+    /// Says LOGOUT and reads the answer (our own way, as every response after login: see
+    /// [`super::frames`]), for at most 2 s.
     pub async fn logout(mut self) {
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.inner.logout()).await;
+        let said = async {
+            self.allow(self.control);
+            let Some(tag) = self.send("LOGOUT", true).await? else {
+                return Ok(());
+            };
+            while let Ok(Some(event)) = self.next_event().await {
+                if matches!(event, Event::Done { tag: ref t, .. } if *t == tag) {
+                    break;
+                }
+            }
+            Ok::<(), EmailError>(())
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), said).await;
     }
 }
 
