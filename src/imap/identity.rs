@@ -110,7 +110,9 @@ pub async fn message_ids(
 ) -> Result<Vec<(u32, Option<String>)>> {
     let fetch = Command::new("UID FETCH")
         .raw(set.to_string())
-        .raw("(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])");
+        // A Message-ID is at most 998 characters (RFC 5322): the field's first 4 KiB hold it,
+        // and a server cannot send more.
+        .raw("(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]<0.4096>)");
     Ok(session
         .execute(&fetch, ErrorCode::ConnectionFailed)
         .await?

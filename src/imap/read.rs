@@ -14,10 +14,12 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::common::internal_date_iso;
+use super::guard::Allowance;
 use super::identity::{Lookup, fields, resolve};
 use super::pool::ImapPool;
 use super::response::FetchItem;
 use super::session::ImapSession;
+use super::sizes::exact_sizes;
 use super::skeleton::Assembly;
 use super::structure::{Structure, fetch_items, plan};
 use super::wire::Command;
@@ -127,6 +129,7 @@ pub async fn read_uid(
         session,
         uid,
         "(UID RFC822.SIZE INTERNALDATE BODYSTRUCTURE)",
+        Allowance::CONTROL,
         id,
     )
     .await?;
@@ -139,7 +142,14 @@ pub async fn read_uid(
             // RFC822.SIZE may be missing or a lie: a prefix one byte past the budget
             // tells whether the message really fits, and never costs more.
             let asked = u32::try_from(budget.saturating_add(1)).unwrap_or(u32::MAX);
-            let item = fetch(session, uid, &format!("(UID BODY.PEEK[]<0.{asked}>)"), id).await?;
+            let item = fetch(
+                session,
+                uid,
+                &format!("(UID BODY.PEEK[]<0.{asked}>)"),
+                Allowance::fetching(1, u64::from(asked)),
+                id,
+            )
+            .await?;
             let body = item.body.unwrap_or_default();
             match &meta.structure {
                 _ if body.len() <= budget => prune(&body, limits),
@@ -178,10 +188,11 @@ async fn by_structure(
     limits: Limits,
     id: &str,
 ) -> Result<Pruned> {
-    let plan = plan(structure, limits);
+    let mut plan = plan(structure, limits);
+    exact_sizes(session, uid, structure, &mut plan).await?;
     let mut sections = Vec::new();
-    for items in fetch_items(&plan, limits) {
-        let mut item = fetch(session, uid, &items, id).await?;
+    for (items, allowance) in fetch_items(&plan, limits) {
+        let mut item = fetch(session, uid, &items, allowance, id).await?;
         if let (Some(section), Some(body)) = (item.body_section.take(), item.body.take()) {
             sections.push((section, body));
         }
@@ -213,6 +224,7 @@ async fn stream_message(session: &mut ImapSession, uid: u32, id: &str) -> Result
             session,
             uid,
             &format!("(UID BODY.PEEK[]<{offset}.{STREAM_CHUNK}>)"),
+            Allowance::fetching(1, u64::from(STREAM_CHUNK)),
             id,
         )
         .await?;
@@ -231,11 +243,17 @@ async fn stream_message(session: &mut ImapSession, uid: u32, id: &str) -> Result
     }
 }
 
-/// One UID FETCH whose answer must be there.
-async fn fetch(session: &mut ImapSession, uid: u32, items: &str, id: &str) -> Result<FetchItem> {
+/// One UID FETCH whose answer must be there, and within `allowance`.
+async fn fetch(
+    session: &mut ImapSession,
+    uid: u32,
+    items: &str,
+    allowance: Allowance,
+    id: &str,
+) -> Result<FetchItem> {
     let command = Command::new("UID FETCH").raw(uid.to_string()).raw(items);
     session
-        .execute(&command, ErrorCode::ConnectionFailed)
+        .execute_within(&command, ErrorCode::ConnectionFailed, allowance)
         .await?
         .fetches()
         .find(|item| item.uid == Some(uid))

@@ -15,7 +15,6 @@ use super::wire::Command;
 use crate::error::{ErrorCode, Result};
 use crate::mail::inputs::{Criteria, Folder, Imap, Login, MaxResults, Server};
 use crate::mail::server::Protocol;
-use crate::mail::summary::within_budget;
 use crate::operation::{JobContext, MailOperation, Outcome};
 
 /// What `imap:search` takes.
@@ -77,11 +76,8 @@ impl MailOperation for SearchOperation {
                 .ids();
             uids.sort_unstable();
             uids.truncate(input.max_results.0);
-            let entries = summaries(&mut session, &uids, validity).await?;
-            Ok(Outcome::respond(Value::Array(within_budget(
-                entries,
-                self.max_response_bytes,
-            ))))
+            let entries = summaries(&mut session, &uids, validity, self.max_response_bytes).await?;
+            Ok(Outcome::respond(Value::Array(entries)))
         })
     }
 }

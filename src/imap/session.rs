@@ -18,7 +18,8 @@ mod folders;
 mod tap;
 
 use super::folder::Namespace;
-use super::nesting::Guarded;
+use super::frames::Frames;
+use super::guard::{Allowance, Guarded};
 use super::oauth::{ErrorChallenge, OAuthExchange, refusal};
 use super::response::{Event, Untagged, event};
 use super::wire::Command;
@@ -74,6 +75,10 @@ pub struct ImapSession {
     /// carry the rest of that reply, so it is never reused.
     in_command: bool,
     namespace: Option<Namespace>,
+    /// Responses read after login (see [`super::frames`]).
+    frames: Frames,
+    /// What a command without mail text may receive.
+    control: Allowance,
 }
 
 impl std::fmt::Debug for ImapSession {
@@ -109,7 +114,7 @@ impl ImapSession {
     ) -> Result<ImapSession> {
         let stream = open_noting(endpoint, steps).await?;
         let timeout = endpoint.timeout;
-        // Every byte from the server passes the nesting guard before imap-proto parses it.
+        // Every byte from the server passes the guard before async-imap buffers it.
         let mut client = Client::new(tap::Tap::new(Guarded::new(stream)));
         let greeting = tokio::time::timeout(timeout, client.read_response())
             .await
@@ -234,12 +239,20 @@ impl ImapSession {
             broken: false,
             in_command: false,
             namespace: None,
+            frames: Frames::default(),
+            control: Allowance::CONTROL,
         };
         steps.push(format!(
             "imap: capabilities {}",
             session.capabilities().join(" ")
         ));
         Ok(session)
+    }
+
+    /// Commands without mail text may receive `allowance` from now on (see
+    /// [`Allowance::control`]).
+    pub fn limit_replies(&mut self, allowance: Allowance) {
+        self.control = allowance;
     }
 
     pub fn has(&self, capability: &str) -> bool {
@@ -290,6 +303,7 @@ impl ImapSession {
     pub async fn idle_wait(&mut self, max: Duration) -> Result<bool> {
         // Cancelled before the tagged completion, the session is mid-IDLE: never reusable.
         self.in_command = true;
+        self.allow(self.control);
         let Some(tag) = self.send("IDLE", true).await? else {
             return Err(EmailError::internal("no tag for IDLE"));
         };
@@ -308,11 +322,11 @@ impl ImapSession {
         let deadline = tokio::time::Instant::now() + max;
         let mut announced = false;
         while !announced {
-            // read_response polls a buffered stream, so giving up on it at the deadline loses
-            // nothing: whatever arrives later is read after DONE.
-            match tokio::time::timeout_at(deadline, self.inner.read_response()).await {
+            // Reading is cancel safe, so giving up at the deadline loses nothing: whatever
+            // arrives later is read after DONE.
+            match tokio::time::timeout_at(deadline, self.next_event()).await {
                 Err(_) => break,
-                Ok(Ok(Some(response))) => match event(response.parsed()) {
+                Ok(Ok(Some(event))) => match event {
                     Event::Untagged(Untagged::Exists(_) | Untagged::Fetch(_)) => announced = true,
                     Event::Untagged(Untagged::Bye(text)) => {
                         self.broken = true;
@@ -362,8 +376,22 @@ impl ImapSession {
             .map(|_| ())
     }
 
+    /// Says LOGOUT and reads the answer (our own way, as every response after login: see
+    /// [`super::frames`]), for at most 2 s.
     pub async fn logout(mut self) {
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.inner.logout()).await;
+        let said = async {
+            self.allow(self.control);
+            let Some(tag) = self.send("LOGOUT", true).await? else {
+                return Ok(());
+            };
+            while let Ok(Some(event)) = self.next_event().await {
+                if matches!(event, Event::Done { tag: ref t, .. } if *t == tag) {
+                    break;
+                }
+            }
+            Ok::<(), EmailError>(())
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), said).await;
     }
 }
 

@@ -6,13 +6,14 @@ use std::collections::HashMap;
 use mail_parser::MessageParser;
 use serde_json::Value;
 
-use super::client::Pop3Client;
+use super::client::{HEADER_BATCH, Pop3Client};
 use crate::error::Result;
 use crate::mail::inputs::{
     Connection, Login, Pop3, Pop3Mail, Server, ambiguous, bare_message_id, decode,
 };
 use crate::mail::message::message_id;
 use crate::mail::server::Target;
+use crate::mail::summary::Listing;
 
 /// Server and login of a POP3 operation.
 pub struct Maildrop(pub Target);
@@ -31,7 +32,8 @@ impl Maildrop {
     }
 }
 
-/// A message of the maildrop: number, size (LIST), headers (TOP n 0) and unique id (UIDL).
+/// A message of the maildrop: number, size (LIST), headers (TOP n 0, see
+/// [`MAX_HEADER_BYTES`](super::client::MAX_HEADER_BYTES)) and unique id (UIDL).
 pub struct Listed {
     pub number: u32,
     pub size: u64,
@@ -49,16 +51,20 @@ impl Listed {
     }
 }
 
-/// Every message with its headers and UIDL. Never RETR: only TOP n 0, pipelined.
-pub async fn list_with_headers(client: &mut Pop3Client) -> Result<Vec<Listed>> {
-    let sizes = client.list().await?;
-    let uidls = uidls(client).await?;
-    let numbers: Vec<u32> = sizes.iter().map(|(n, _)| *n).collect();
-    let headers = client.headers(&numbers).await?;
-    Ok(sizes
-        .into_iter()
+/// The messages of `batch` (number and size, as LIST gave them) with their headers and UIDLs
+/// (from `uidls`). Never RETR: only TOP n 0, pipelined. Callers go through a maildrop a batch
+/// at a time ([`HEADER_BATCH`]), so that what they hold of headers is one batch, whatever the
+/// maildrop.
+pub async fn with_headers(
+    client: &mut Pop3Client,
+    batch: &[(u32, u64)],
+    uidls: &HashMap<u32, String>,
+) -> Result<Vec<Listed>> {
+    let headers = client.headers(batch).await?;
+    Ok(batch
+        .iter()
         .zip(headers)
-        .map(|((number, size), headers)| Listed {
+        .map(|(&(number, size), headers)| Listed {
             number,
             size,
             headers,
@@ -73,12 +79,14 @@ pub async fn uidls(client: &mut Pop3Client) -> Result<HashMap<u32, String>> {
 }
 
 /// The message `wanted` names, or why there is none. By UIDL, only that message's headers are
-/// read; by Message-ID alone, a Message-ID several messages carry is `EMAIL_AMBIGUOUS` (any
-/// sender can reuse one), naming their UIDLs.
+/// read; by Message-ID alone, the maildrop's headers are read a batch at a time and only the
+/// matches kept; a Message-ID several messages carry is `EMAIL_AMBIGUOUS` (any sender can reuse
+/// one), naming their UIDLs.
 pub async fn resolve(
     client: &mut Pop3Client,
     wanted: &Pop3Mail,
 ) -> Result<std::result::Result<Listed, String>> {
+    let uidls = uidls(client).await?;
     let Some(uidl) = &wanted.uidl else {
         let wanted_bare = wanted.message_id.as_ref().map(|m| m.bare());
         let id = wanted
@@ -86,11 +94,15 @@ pub async fn resolve(
             .as_ref()
             .map(|m| m.as_given().to_string())
             .unwrap_or_default();
-        let mut found: Vec<Listed> = list_with_headers(client)
-            .await?
-            .into_iter()
-            .filter(|l| l.message_id().map(|f| bare_message_id(&f)) == wanted_bare)
-            .collect();
+        let mut found: Vec<Listed> = Vec::new();
+        for batch in client.list().await?.chunks(HEADER_BATCH) {
+            found.extend(
+                with_headers(client, batch, &uidls)
+                    .await?
+                    .into_iter()
+                    .filter(|l| l.message_id().map(|f| bare_message_id(&f)) == wanted_bare),
+            );
+        }
         return match found.len() {
             0 => Ok(Err(format!("no message {id} in the maildrop"))),
             1 => Ok(Ok(found.remove(0))),
@@ -105,8 +117,7 @@ pub async fn resolve(
             )),
         };
     };
-    let Some(number) = uidls(client)
-        .await?
+    let Some(number) = uidls
         .into_iter()
         .find_map(|(number, u)| (u == *uidl).then_some(number))
     else {
@@ -118,7 +129,11 @@ pub async fn resolve(
         .into_iter()
         .find_map(|(n, size)| (n == number).then_some(size))
         .unwrap_or(0);
-    let headers = client.headers(&[number]).await?.pop().unwrap_or_default();
+    let headers = client
+        .headers(&[(number, size)])
+        .await?
+        .pop()
+        .unwrap_or_default();
     let listed = Listed {
         number,
         size,
@@ -134,6 +149,25 @@ pub async fn resolve(
         )));
     }
     Ok(Ok(listed))
+}
+
+/// The summaries of `chosen` (number and size), in order, as many as fit `max_bytes` of
+/// JSON: headers are read a batch at a time, and none past the budget.
+pub async fn summaries(
+    client: &mut Pop3Client,
+    chosen: &[(u32, u64)],
+    uidls: &HashMap<u32, String>,
+    max_bytes: usize,
+) -> Result<Vec<Value>> {
+    let mut listing = Listing::new(max_bytes);
+    for batch in chosen.chunks(HEADER_BATCH) {
+        for listed in with_headers(client, batch, uidls).await? {
+            if !listing.push(summary(&listed)) {
+                return Ok(listing.finish(chosen.len()));
+            }
+        }
+    }
+    Ok(listing.finish(chosen.len()))
 }
 
 /// The summary of a listed message (POP3 knows no arrival time), with the `uidl` that names

@@ -120,12 +120,8 @@ pub async fn read_number(
     };
     let mut pruner = Pruner::new(limits);
     client
-        .retr_each(number, |piece, complete| {
-            if complete {
-                pruner.push(piece, b"\r\n")
-            } else {
-                pruner.push_piece(piece)
-            }
+        .retr_each(number, size, |piece, complete| {
+            pruner.feed(piece, complete);
             if let Some(spool) = spool.as_mut() {
                 spool.feed(piece);
                 if complete {

@@ -56,6 +56,11 @@ impl<S> Tap<S> {
         self.inner
     }
 
+    /// The stream under the tap (the guard, whose allowance a command sets).
+    pub fn inner_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
     /// Captures NAMESPACE responses from now on. Called between commands, so the next byte
     /// starts a line.
     pub fn arm(&mut self) {
