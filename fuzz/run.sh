@@ -14,7 +14,7 @@ cd "$(dirname "$0")"
 seconds=${1:-30}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(criteria imap_response pop3_response smtp_reply message_json feel)
+[ ${#targets[@]} -gt 0 ] || targets=(criteria imap_response imap_framing pop3_response pop3_framing smtp_reply message_json feel)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 cargo +nightly fuzz build -O >/dev/null
 for target in "${targets[@]}"; do

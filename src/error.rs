@@ -6,6 +6,7 @@
 //! incident is raised at once.
 
 use std::fmt;
+use std::time::Duration;
 
 /// The stable error codes of the contract (SPEC §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -17,6 +18,10 @@ pub enum ErrorCode {
     Timeout,
     TemporaryFailure,
     EmailNotFound,
+    /// A Message-ID alone names several mails of the folder. Anyone can send a mail with any
+    /// Message-ID, so the operation acts on none of them; not retried, since another attempt
+    /// finds the same mails (the model names one by `uid` and `uidValidity`, or `uidl`).
+    EmailAmbiguous,
     FolderNotFound,
     MessageRejected,
     RecipientsRejected,
@@ -29,7 +34,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 13] = [
         ErrorCode::InvalidInput,
         ErrorCode::AuthenticationFailed,
         ErrorCode::TlsError,
@@ -37,6 +42,7 @@ impl ErrorCode {
         ErrorCode::Timeout,
         ErrorCode::TemporaryFailure,
         ErrorCode::EmailNotFound,
+        ErrorCode::EmailAmbiguous,
         ErrorCode::FolderNotFound,
         ErrorCode::MessageRejected,
         ErrorCode::RecipientsRejected,
@@ -53,6 +59,7 @@ impl ErrorCode {
             ErrorCode::Timeout => "TIMEOUT",
             ErrorCode::TemporaryFailure => "TEMPORARY_FAILURE",
             ErrorCode::EmailNotFound => "EMAIL_NOT_FOUND",
+            ErrorCode::EmailAmbiguous => "EMAIL_AMBIGUOUS",
             ErrorCode::FolderNotFound => "FOLDER_NOT_FOUND",
             ErrorCode::MessageRejected => "MESSAGE_REJECTED",
             ErrorCode::RecipientsRejected => "RECIPIENTS_REJECTED",
@@ -89,14 +96,28 @@ impl fmt::Display for ErrorCode {
 pub struct EmailError {
     pub code: ErrorCode,
     pub message: String,
+    /// How long the server asked us to wait before trying again (a POP3 `LOGIN-DELAY`), when
+    /// it said. A retry waits at least this long, whatever the task's `retryBackoff`.
+    pub retry_after: Option<Duration>,
 }
+
+/// The longest wait a server may ask for: a later value is a server's mistake (or a hostile
+/// one), and a job parked for days helps no one.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 impl EmailError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         EmailError {
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same error, with the server's wait before a retry (capped at [`MAX_RETRY_AFTER`]).
+    pub fn retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = Some(wait.min(MAX_RETRY_AFTER));
+        self
     }
 
     pub fn invalid_input(message: impl Into<String>) -> Self {
@@ -146,6 +167,7 @@ mod tests {
                 "TIMEOUT",
                 "TEMPORARY_FAILURE",
                 "EMAIL_NOT_FOUND",
+                "EMAIL_AMBIGUOUS",
                 "FOLDER_NOT_FOUND",
                 "MESSAGE_REJECTED",
                 "RECIPIENTS_REJECTED",

@@ -62,7 +62,7 @@ impl SessionPools {
     pub fn new(settings: &OperationSettings) -> SessionPools {
         SessionPools {
             smtp: Arc::new(SmtpTransports::new(settings.session_pooling)),
-            imap: ImapPool::new(settings.session_pooling),
+            imap: ImapPool::with_budget(settings.session_pooling, settings.max_response_bytes),
         }
     }
 }

@@ -16,6 +16,11 @@ use email_connector::pop3::client::parse_pairs;
 use email_connector::pop3::lines::{read_line, read_multiline, read_multiline_each};
 use serde_json::Value;
 
+#[path = "../fuzz/checks/imap_framing.rs"]
+mod imap_framing;
+#[path = "../fuzz/checks/pop3_framing.rs"]
+mod pop3_framing;
+
 fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     let mut found = Vec::new();
@@ -64,7 +69,11 @@ fn imap_response_inputs() {
     for (name, data) in all {
         let reply = interpret(&data);
         if name.ends_with("/search") {
-            assert_eq!(reply.ids(), [1, 2, 3, 10, 4_294_967_295], "{name}");
+            assert_eq!(
+                interpret(&data).ids(),
+                [1, 2, 3, 10, 4_294_967_295],
+                "{name}"
+            );
         }
         if name.ends_with("/copyuid") {
             assert_eq!(reply.copy_uid(), Some(3956), "{name}");
@@ -78,6 +87,41 @@ fn imap_response_inputs() {
         assert_eq!(decode_mailbox(&encode_mailbox(&text)), text, "{name}");
     }
     assert_eq!(decode_mailbox("INBOX.Entw&APw-rfe"), "INBOX.Entwürfe");
+}
+
+#[test]
+fn imap_framing_inputs() {
+    use email_connector::imap::frames::read_in_pieces;
+    use email_connector::imap::guard::Allowance;
+    let all = inputs("imap_framing");
+    assert!(all.len() >= 9);
+    for (name, data) in all {
+        imap_framing::check(&data);
+        let (head, stream) = data.split_at(4);
+        let allowance = Allowance {
+            literal: 1 << (head[0] % 20),
+            bytes: 1 << (head[1] % 24),
+        };
+        let framed = read_in_pieces(stream, allowance, &[3]);
+        let refused = ["/literal_over_cap", "/greeting_literal", "/endless_line"];
+        assert_eq!(
+            framed.refused,
+            refused.iter().any(|r| name.ends_with(r)),
+            "{name}"
+        );
+        if name.ends_with("/fetch_literal") {
+            assert_eq!(framed.events.len(), 2, "{name}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn pop3_framing_inputs() {
+    let all = inputs("pop3_framing");
+    assert!(all.len() >= 6);
+    for (_, data) in all {
+        pop3_framing::check(&data).await;
+    }
 }
 
 #[tokio::test]
@@ -102,6 +146,7 @@ async fn pop3_response_inputs() {
         let mut seen = 0;
         let _ = read_multiline_each(
             &mut tokio::io::BufReader::new(&data[..]),
+            u64::MAX,
             Duration::from_secs(1),
             |piece, _| seen += piece.len(),
         )
@@ -122,6 +167,7 @@ fn message_json_inputs() {
         let envelope = Envelope {
             size: data.len() as u64,
             received: None,
+            ..Default::default()
         };
         let response = respond(prune(&data, limits), &envelope, limits);
         let text = serde_json::to_string(&response).expect("serializes");

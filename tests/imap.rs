@@ -378,10 +378,8 @@ async fn delete_removes_only_its_message_and_a_second_delete_is_false() {
             ),
         )
         .await;
-    assert_eq!(
-        r,
-        json!({ "deleted": true, "messageId": format!("<{target}>") })
-    );
+    assert_eq!(r["deleted"], true);
+    assert_eq!(r["messageId"], format!("<{target}>"));
     let flags = flags_by_message_id("carol", &folder).await;
     assert!(!flags.contains_key(&format!("<{target}>")), "{flags:?}");
     assert!(
@@ -827,4 +825,181 @@ async fn no_log_level_reveals_a_password() {
         !logs.contains("grace-pw"),
         "a password reached the log at trace level"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_message_id_is_ambiguous_and_uids_name_each_mail() {
+    // Any sender can reuse a Message-ID: here a second mail carries the first one's. An
+    // operation given the Message-ID alone must touch neither; list, search and read give the
+    // UID and UIDVALIDITY that name each mail for good.
+    let s = Jobs::start("imap").await;
+    let folder = unique("Same");
+    let target = unique("Kept").replace('-', "");
+    let tag = unique("same");
+    let reused = format!("reused-{tag}@example.test");
+    let other = format!("other-{tag}@example.test");
+    append(
+        "dave",
+        &folder,
+        &[
+            (
+                &simple(&reused, "genuine", "a@example.test", "the real one"),
+                "",
+            ),
+            (&simple(&reused, "spoof", "b@example.test", "a copy"), ""),
+            (&simple(&other, "other", "c@example.test", "other"), ""),
+        ],
+    )
+    .await;
+    let v = |extra: Value| {
+        let mut extra = extra;
+        extra["folder"] = json!(folder);
+        vars("dave", extra)
+    };
+    let list = s.ok("list", v(json!({}))).await;
+    let entry = |subject: &str| {
+        list.as_array()
+            .expect("array")
+            .iter()
+            .find(|m| m["subject"] == subject)
+            .cloned()
+            .expect("listed")
+    };
+    let (genuine, spoof, third) = (entry("genuine"), entry("spoof"), entry("other"));
+    let uid = |m: &Value| m["uid"].as_u64().expect("uid");
+    let validity = genuine["uidValidity"].as_u64().expect("uidValidity");
+    assert!(
+        uid(&genuine) < uid(&spoof) && uid(&spoof) < uid(&third),
+        "{list}"
+    );
+    assert_eq!(spoof["uidValidity"], validity);
+    let found = s
+        .ok(
+            "search",
+            v(json!({ "criteria": { "field": "SUBJECT", "value": "spoof" } })),
+        )
+        .await;
+    assert_eq!(found[0]["uid"], spoof["uid"], "{found}");
+    assert_eq!(found[0]["uidValidity"], validity);
+
+    // The Message-ID alone: an incident naming both UIDs, for read, move and delete alike.
+    for (operation, extra) in [
+        ("read", json!({ "messageId": reused })),
+        ("delete", json!({ "messageId": reused })),
+        (
+            "move",
+            json!({ "messageId": reused, "sourceFolder": folder, "targetFolder": target }),
+        ),
+    ] {
+        let (retries, message, _) = s.fails(operation, v(extra)).await;
+        assert_eq!(retries, 0, "{operation}: {message}");
+        assert!(
+            message.starts_with("EMAIL_AMBIGUOUS: ")
+                && message.contains(&format!("UID {}", uid(&genuine)))
+                && message.contains(&format!("UID {}", uid(&spoof))),
+            "{operation}: {message}"
+        );
+    }
+    assert_eq!(
+        flags_by_message_id("dave", &folder).await.len(),
+        2,
+        "nothing touched"
+    );
+    assert!(!folders("dave").await.contains(&target), "nothing moved");
+    // A model may catch it on an error boundary event.
+    let key = s.gateway.create_job(
+        "email:imap:read:1",
+        v(json!({ "messageId": format!("<{reused}>") })),
+        json!({ "bpmnErrors": "EMAIL_AMBIGUOUS" }),
+        3,
+    );
+    match s
+        .gateway
+        .wait_outcome(key, std::time::Duration::from_secs(30))
+        .await
+    {
+        support::gateway::Outcome::Thrown { code, .. } => assert_eq!(code, "EMAIL_AMBIGUOUS"),
+        other => panic!("expected a BPMN error, got {other:?}"),
+    }
+
+    // By UID: exactly that mail; with the Message-ID too, both must match.
+    let read = s
+        .ok(
+            "read",
+            v(json!({ "uid": uid(&genuine), "uidValidity": validity })),
+        )
+        .await;
+    assert_eq!(read["subject"], "genuine");
+    assert_eq!(read["uid"], genuine["uid"]);
+    assert_eq!(read["uidValidity"], validity);
+    let read = s
+        .ok(
+            "read",
+            v(json!({ "uid": uid(&spoof), "messageId": reused })),
+        )
+        .await;
+    assert_eq!(read["subject"], "spoof");
+    for (extra, says) in [
+        (
+            json!({ "uid": uid(&third), "messageId": reused }),
+            "carries Message-ID",
+        ),
+        (
+            json!({ "uid": uid(&genuine), "uidValidity": validity + 1 }),
+            "UIDVALIDITY",
+        ),
+        (json!({ "uid": uid(&third) + 1000 }), "no message with UID"),
+    ] {
+        let (retries, message, _) = s.fails("read", v(extra.clone())).await;
+        assert_eq!(retries, 0, "{extra}: {message}");
+        assert!(
+            message.starts_with("EMAIL_NOT_FOUND: ") && message.contains(says),
+            "{extra}: {message}"
+        );
+    }
+    let (_, message, _) = s.fails("read", v(json!({ "uidValidity": validity }))).await;
+    assert!(
+        message.starts_with("INVALID_INPUT: ") && message.contains("messageId or uid is required"),
+        "{message}"
+    );
+
+    // Move the spoof by UID, then delete the genuine one by UID and Message-ID.
+    let moved = s
+        .ok(
+            "move",
+            v(json!({ "uid": uid(&spoof), "uidValidity": validity, "sourceFolder": folder, "targetFolder": target })),
+        )
+        .await;
+    assert_eq!(moved["uid"], spoof["uid"], "{moved}");
+    assert_eq!(moved["messageId"], format!("<{reused}>"));
+    assert!(moved["targetUid"].as_u64().is_some(), "{moved}");
+    let stale = s
+        .fails(
+            "delete",
+            v(json!({ "uid": uid(&genuine), "uidValidity": validity + 1 })),
+        )
+        .await;
+    assert!(stale.1.starts_with("EMAIL_NOT_FOUND: "), "{}", stale.1);
+    let deleted = s
+        .ok(
+            "delete",
+            v(json!({ "uid": uid(&genuine), "uidValidity": validity, "messageId": reused })),
+        )
+        .await;
+    assert_eq!(deleted["deleted"], true, "{deleted}");
+    assert_eq!(deleted["uid"], genuine["uid"]);
+    let again = s
+        .ok(
+            "delete",
+            v(json!({ "uid": uid(&genuine), "uidValidity": validity })),
+        )
+        .await;
+    assert_eq!(again["deleted"], false, "{again}");
+    let left = flags_by_message_id("dave", &folder).await;
+    assert_eq!(left.keys().collect::<Vec<_>>(), [&format!("<{other}>")]);
+    let spoofed = flags_by_message_id("dave", &target).await;
+    assert!(spoofed.contains_key(&format!("<{reused}>")), "{spoofed:?}");
+    // Now one mail carries the Message-ID in the source: the id alone names it again.
+    let read = s.ok("read", v(json!({ "messageId": other }))).await;
+    assert_eq!(read["uid"], third["uid"]);
 }

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use lettre::AsyncTransport;
 use serde_json::{Value, json};
 use support::gateway::{Published, TestGateway};
-use support::mailbox::{append, clear_inbox, flags_by_message_id, folders};
+use support::mailbox::{append, clear_inbox, expunge, flags_by_message_id, folders};
+use support::proxy::Pop3Proxy;
 use support::{WorkerProcess, testbed, unique};
 
 /// A watcher block for `user` over plaintext IMAP; `extra` is merged in.
@@ -334,6 +335,68 @@ async fn a_refused_hand_over_leaves_the_mail_untouched_until_accepted() {
     wait_flags(user, "INBOX", &id, &["Seen"]).await;
 }
 
+/// What one worker's log says it did: per Message-ID, each accepted hand-over's `duplicate`
+/// flag (ALREADY_EXISTS), and the mails (`UID n`) it after-processed, each with whether that
+/// worker had an accepted hand-over of that mail before.
+struct Account {
+    handed: Vec<(String, String, bool)>,
+    after: Vec<(String, bool)>,
+}
+
+fn account(worker: &WorkerProcess, name: &str) -> Account {
+    // `... INFO target: mail handed over watcher=shared mail=UID 3 message_id=<a@b> duplicate=false`:
+    // the fields follow the message, and a value (`UID 3`) may hold a space.
+    let fields = |rest: &str| -> std::collections::HashMap<String, String> {
+        let mut map = std::collections::HashMap::new();
+        let mut current: Option<String> = None;
+        for token in rest.split(' ').filter(|t| !t.is_empty()) {
+            match token.split_once('=') {
+                Some((key, value))
+                    if !key.is_empty()
+                        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+                {
+                    map.insert(key.to_string(), value.to_string());
+                    current = Some(key.to_string());
+                }
+                _ => {
+                    if let Some(value) = current.as_ref().and_then(|k| map.get_mut(k)) {
+                        value.push(' ');
+                        value.push_str(token);
+                    }
+                }
+            }
+        }
+        map
+    };
+    let mut handed = Vec::new();
+    let mut after = Vec::new();
+    for line in plain(&worker.logs()).lines() {
+        let (event, rest) = if let Some((_, rest)) = line.split_once(": mail handed over ") {
+            ("handed", rest)
+        } else if let Some((_, rest)) = line.split_once(": mail after-processed ") {
+            ("after", rest)
+        } else {
+            continue;
+        };
+        let f = fields(rest);
+        if f.get("watcher").map(String::as_str) != Some(name) {
+            continue;
+        }
+        let mail = f.get("mail").cloned().expect("the log names the mail");
+        if event == "handed" {
+            handed.push((
+                f.get("message_id").cloned().expect("message_id"),
+                mail,
+                f.get("duplicate").map(String::as_str) == Some("true"),
+            ));
+        } else {
+            let accepted_before = handed.iter().any(|(_, m, _)| *m == mail);
+            after.push((mail, accepted_before));
+        }
+    }
+    Account { handed, after }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_on_one_mailbox_hand_each_mail_over_once() {
     let user = "inbound5";
@@ -350,8 +413,8 @@ async fn two_workers_on_one_mailbox_hand_each_mail_over_once() {
     wait_watching(&second, "shared").await;
     let tag = unique("twice");
     let ids: Vec<String> = (0..8).map(|i| format!("{tag}-{i}@example.test")).collect();
-    for id in &ids {
-        deliver(user, &mail(id, "two workers", "")).await;
+    for (i, id) in ids.iter().enumerate() {
+        deliver(user, &mail(id, &format!("two workers {i}"), "")).await;
     }
     gateway
         .wait_published(ids.len(), Duration::from_secs(30), |_| true)
@@ -360,26 +423,71 @@ async fn two_workers_on_one_mailbox_hand_each_mail_over_once() {
         wait_flags(user, "INBOX", id, &["Seen"]).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
+    // The gateway's side: one accepted message per mail, carrying that very mail (its own
+    // subject and UID), so no mail stands in for another.
     let published = gateway.published();
-    for id in &ids {
-        assert_eq!(
-            published
-                .iter()
-                .filter(|p| p.message_id == format!("<{id}>"))
-                .count(),
-            1,
-            "{id} accepted once"
-        );
+    let mut uids = std::collections::HashSet::new();
+    for (i, id) in ids.iter().enumerate() {
+        let accepted: Vec<&Published> = published
+            .iter()
+            .filter(|p| p.message_id == format!("<{id}>"))
+            .collect();
+        assert_eq!(accepted.len(), 1, "{id} accepted once");
+        let email = &accepted[0].variables["email"];
+        assert_eq!(email["subject"], format!("two workers {i}"));
+        let uid = email["uid"].as_u64().expect("the hand-over names its UID");
+        assert!(email["uidValidity"].as_u64().is_some(), "{email}");
+        assert!(uids.insert(uid), "UID {uid} handed over for two mails");
     }
+    // The workers' side: what each did. Every mail was handed over (accepted, not as a
+    // duplicate) by exactly one of them; a publish the other made of it too was refused by
+    // Zeebe as a duplicate, and each duplicate the gateway refused is one a worker counted.
+    // No worker after-processed a mail without an accepted hand-over of it first.
+    let accounts = [account(&first, "shared"), account(&second, "shared")];
+    for id in &ids {
+        let own: Vec<usize> = accounts
+            .iter()
+            .enumerate()
+            .flat_map(|(w, a)| {
+                a.handed
+                    .iter()
+                    .filter(|(m, _, duplicate)| *m == format!("<{id}>") && !duplicate)
+                    .map(move |_| w)
+            })
+            .collect();
+        assert_eq!(own.len(), 1, "{id}: accepted hand-overs by worker {own:?}");
+    }
+    let duplicates: usize = accounts
+        .iter()
+        .map(|a| a.handed.iter().filter(|(_, _, d)| *d).count())
+        .sum();
+    assert_eq!(
+        duplicates,
+        gateway.duplicates(),
+        "every duplicate accounted for"
+    );
+    let mut after_processed = 0;
+    for (w, a) in accounts.iter().enumerate() {
+        for (mail, accepted_before) in &a.after {
+            assert!(
+                accepted_before,
+                "worker {w} after-processed {mail} without an accepted hand-over"
+            );
+        }
+        after_processed += a.after.len();
+    }
+    assert!(
+        after_processed >= ids.len(),
+        "each mail after-processed by a worker that handed it over ({after_processed})"
+    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn move_to_a_nested_folder_and_delete_touch_only_that_mail() {
-    let mover = "inbound6";
-    let deleter = "inbound7";
+/// Empties both inboxes, then gives `mover` one mail to move and `deleter` one to delete
+/// after a mail another client flagged `\\Deleted`; returns their Message-IDs (without
+/// brackets): moved, deleted, flagged.
+async fn mover_and_deleter(mover: &str, deleter: &str, tag: &str) -> (String, String, String) {
     clear_inbox(mover).await;
     clear_inbox(deleter).await;
-    let tag = unique("after");
     let moved = format!("{tag}-moved@example.test");
     let deleted = format!("{tag}-deleted@example.test");
     let flagged = format!("{tag}-flagged@example.test");
@@ -393,6 +501,14 @@ async fn move_to_a_nested_folder_and_delete_touch_only_that_mail() {
         ],
     )
     .await;
+    (moved, deleted, flagged)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn move_to_a_nested_folder_and_delete_touch_only_that_mail() {
+    let (mover, deleter) = ("inbound6", "inbound7");
+    let tag = unique("after");
+    let (moved, deleted, flagged) = mover_and_deleter(mover, deleter, &tag).await;
     let target = format!("Done.{}", tag.replace('-', ""));
     let gateway = TestGateway::start().await;
     let config = config_file(&[
@@ -819,4 +935,405 @@ async fn attachments_go_to_the_store_and_a_file_it_refuses_holds_up_no_later_mai
         "{logs}"
     );
     assert!(logs.contains("refused.pdf"), "{logs}");
+}
+
+/// A free port for the worker's HTTP server (metrics, readiness).
+fn free_port() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    listener.local_addr().expect("address").port().to_string()
+}
+
+/// The worker's HTTP settings on `port`.
+fn http_env(port: &str) -> [(&str, &str); 2] {
+    [
+        ("EMAIL_HTTP_PORT", port),
+        ("EMAIL_HTTP_ADDRESS", "127.0.0.1"),
+    ]
+}
+
+/// A watcher that starts a process instance per mail instead of publishing.
+fn starting(name: &str, user: &str, extra: Value) -> Value {
+    let mut w = watcher(name, user, extra);
+    let object = w.as_object_mut().expect("object");
+    object.remove("publishMessage");
+    object.insert(
+        "startProcess".into(),
+        json!({ "bpmnProcessId": "handle-mail" }),
+    );
+    w
+}
+
+fn created_by(gateway: &TestGateway, name: &str) -> usize {
+    gateway
+        .created()
+        .iter()
+        .filter(|c| c.variables["email"]["watcher"] == name)
+        .count()
+}
+
+/// Waits until the worker's log has `needle`.
+async fn wait_log(worker: &WorkerProcess, needle: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while !plain(&worker.logs()).contains(needle) {
+        assert!(
+            Instant::now() < deadline,
+            "no '{needle}' in the log:\n{}",
+            worker.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_after_processing_is_retried_alone_and_never_starts_a_second_instance() {
+    // One watcher moves to a folder the server refuses to create (Dovecot names never begin
+    // with '~'); the other deletes on the server without UIDPLUS while another client's mail
+    // carries \Deleted, which a plain EXPUNGE would take along. Each mail starts a process:
+    // a hand-over repeated because its after-processing failed would start a second one.
+    let (mover, deleter) = ("inbound13", "inbound14");
+    let tag = unique("afterfail");
+    let (moved, deleted, _) = mover_and_deleter(mover, deleter, &tag).await;
+    let gateway = TestGateway::start().await;
+    let mut old_server = starting(
+        "deleter",
+        deleter,
+        json!({ "idle": false, "pollInterval": "PT2S", "afterProcessing": "delete" }),
+    );
+    old_server["server"]["host"] = json!("127.0.0.2");
+    let config = config_file(&[
+        starting(
+            "mover",
+            mover,
+            json!({ "idle": false, "pollInterval": "PT1S", "afterProcessing": "move", "moveTo": "~Blocked" }),
+        ),
+        old_server,
+    ]);
+    let port = free_port();
+    let worker = start_worker(&gateway, &config, &http_env(&port));
+    gateway
+        .wait_created(1, Duration::from_secs(20), |c| {
+            c.variables["email"]["watcher"] == "deleter"
+        })
+        .await;
+    wait_log(
+        &worker,
+        "after-processing failed (attempt 2 of",
+        Duration::from_secs(20),
+    )
+    .await;
+    // The other client expunges its mail: the next try deletes ours, and only ours.
+    assert_eq!(flags_of(deleter, "INBOX", &deleted).await, Some(vec![]));
+    expunge(deleter, "INBOX").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while flags_of(deleter, "INBOX", &deleted).await.is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "never deleted:\n{}",
+            worker.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The mover gives up after its tries; its mail stays as it was.
+    wait_log(&worker, "giving up", Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        created_by(&gateway, "mover"),
+        1,
+        "one instance for the unmovable mail"
+    );
+    assert_eq!(
+        created_by(&gateway, "deleter"),
+        1,
+        "one instance for the deleted mail"
+    );
+    assert_eq!(
+        flags_of(mover, "INBOX", &moved).await,
+        Some(vec![]),
+        "left as it was"
+    );
+    assert!(!folders(mover).await.iter().any(|f| f.contains("Blocked")));
+    let metrics = http_get(&port, "/metrics").await;
+    for line in [
+        "email_connector_inbound_errors_total{watcher=\"mover\",code=\"AFTER_PROCESSING_FAILED\"} 5",
+        "email_connector_inbound_mails_total{watcher=\"mover\",event=\"handed_over\"} 1",
+        "email_connector_inbound_mails_total{watcher=\"deleter\",event=\"handed_over\"} 1",
+        "email_connector_inbound_mails_total{watcher=\"deleter\",event=\"after_processed\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+    assert!(
+        !metrics.contains("watcher=\"mover\",event=\"after_processed\""),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pop3_deletion_rolled_back_is_retried_alone() {
+    // QUIT never reaches the server for a while, so it commits none of the round's DELEs and
+    // every accepted mail is still there next round: only its deletion may be tried again.
+    let user = "inbound15";
+    clear_inbox(user).await;
+    let tb = testbed();
+    let tag = unique("rollback");
+    let ids: Vec<String> = (0..2).map(|i| format!("{tag}-{i}@example.test")).collect();
+    for id in &ids {
+        append(user, "INBOX", &[(&mail(id, "roll back", ""), "")]).await;
+    }
+    let proxy = Pop3Proxy::start(tb.port("PORT_POP3")).await;
+    proxy.cut_quit(true);
+    let gateway = TestGateway::start().await;
+    let config = config_file(&[json!({
+        "name": "rollback", "protocol": "pop3",
+        "authentication": { "username": format!("{user}@example.test"), "password": format!("{user}-pw") },
+        "server": { "host": "127.0.0.1", "port": proxy.port, "security": "none" },
+        "pollInterval": "PT1S",
+        "startProcess": { "bpmnProcessId": "handle-mail" }
+    })]);
+    let worker = start_worker(&gateway, &config, &[]);
+    gateway
+        .wait_created(2, Duration::from_secs(20), |_| true)
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while proxy.verbs().iter().filter(|v| *v == "QUIT").count() < 2 {
+        assert!(Instant::now() < deadline, "{:?}", proxy.verbs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        flags_by_message_id(user, "INBOX").await.len(),
+        2,
+        "rolled back: both still there"
+    );
+    proxy.cut_quit(false);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !flags_by_message_id(user, "INBOX").await.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "never deleted:\n{}",
+            worker.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(gateway.created().len(), 2, "one instance per mail");
+    let verbs = proxy.verbs();
+    assert_eq!(
+        verbs.iter().filter(|v| *v == "RETR").count(),
+        2,
+        "each mail read once: {verbs:?}"
+    );
+    assert!(
+        verbs.iter().filter(|v| *v == "DELE").count() >= 4,
+        "{verbs:?}"
+    );
+    assert!(
+        plain(&worker.logs()).contains("only its after-processing is tried again"),
+        "{}",
+        worker.logs()
+    );
+}
+
+/// When each mail of `name` was published, in order.
+fn published_times(gateway: &TestGateway, name: &str) -> Vec<Instant> {
+    gateway
+        .published()
+        .iter()
+        .filter(|p| p.variables["email"]["watcher"] == name)
+        .map(|p| p.at)
+        .collect()
+}
+
+/// Asserts that no `max + 1` of `times` fall within `interval` (less a margin for the time
+/// between taking a mail and its publish).
+fn throttled(times: &[Instant], max: usize, interval: Duration) {
+    let margin = Duration::from_millis(500);
+    for k in 0..times.len().saturating_sub(max) {
+        let gap = times[k + max].duration_since(times[k]);
+        assert!(
+            gap + margin >= interval,
+            "mails {k} and {} published {gap:?} apart: more than {max} within {interval:?}",
+            k + max
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_per_poll_throttles_each_poll_interval_with_and_without_idle() {
+    let user = "inbound16";
+    clear_inbox(user).await;
+    let tag = unique("throttle");
+    let folder = unique("Idle").replace('-', "");
+    let polled: Vec<Vec<u8>> = (0..9)
+        .map(|i| {
+            mail(
+                &format!("{tag}-p{i}@example.test"),
+                &format!("polled {i}"),
+                "",
+            )
+        })
+        .collect();
+    let waiting: Vec<(&[u8], &str)> = polled.iter().map(|m| (m.as_slice(), "")).collect();
+    append(user, "INBOX", &waiting).await;
+    support::mailbox::create_folder(user, &folder).await;
+    let gateway = TestGateway::start().await;
+    let config = config_file(&[
+        watcher(
+            "polled",
+            user,
+            json!({ "idle": false, "pollInterval": "PT2S", "maxPerPoll": 3 }),
+        ),
+        watcher(
+            "idler",
+            user,
+            json!({ "folder": folder, "idle": true, "pollInterval": "PT3S", "maxPerPoll": 2 }),
+        ),
+    ]);
+    let worker = start_worker(&gateway, &config, &[]);
+    wait_watching(&worker, "idler").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Arriving one by one, each announced by IDLE.
+    for i in 0..6 {
+        let raw = mail(
+            &format!("{tag}-i{i}@example.test"),
+            &format!("idle {i}"),
+            "",
+        );
+        append(user, &folder, &[(&raw, "")]).await;
+    }
+    gateway
+        .wait_published(9, Duration::from_secs(40), |p| {
+            p.variables["email"]["watcher"] == "polled"
+        })
+        .await;
+    gateway
+        .wait_published(6, Duration::from_secs(40), |p| {
+            p.variables["email"]["watcher"] == "idler"
+        })
+        .await;
+    let polled_times = published_times(&gateway, "polled");
+    throttled(&polled_times, 3, Duration::from_secs(2));
+    let subjects: Vec<String> = gateway
+        .published()
+        .iter()
+        .filter(|p| p.variables["email"]["watcher"] == "polled")
+        .map(|p| {
+            p.variables["email"]["subject"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    let expected: Vec<String> = (0..9).map(|i| format!("polled {i}")).collect();
+    assert_eq!(subjects, expected, "oldest first, each once");
+    throttled(
+        &published_times(&gateway, "idler"),
+        2,
+        Duration::from_secs(3),
+    );
+    // Throttled, not slowed down further: three rounds of the polled watcher, not nine.
+    let span = polled_times[8].duration_since(polled_times[0]);
+    assert!(span < Duration::from_secs(8), "{span:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_message_id_neither_hides_a_mail_nor_passes_for_it() {
+    // A sender reuses the Message-ID of a mail that arrives after theirs. With ids from the
+    // header, Zeebe answers the genuine mail's publish with ALREADY_EXISTS; taken as "handed
+    // over", it would be marked read and never reach a process. The watcher knows it published
+    // that id for another mail: the genuine one waits, untouched, until Zeebe let the first
+    // message go, and is published then. With `messageIdFrom: stored` each stored mail has
+    // its own id, so both go through at once, each once, even with two replicas.
+    let user = "inbound17";
+    clear_inbox(user).await;
+    let tag = unique("spoof");
+    let reused = format!("{tag}@example.test");
+    let stored_folder = unique("Stored").replace('-', "");
+    let raws = [mail(&reused, "spoof", ""), mail(&reused, "genuine", "")];
+    let both: Vec<(&[u8], &str)> = raws.iter().map(|r| (r.as_slice(), "")).collect();
+    append(user, "INBOX", &both).await;
+    append(user, &stored_folder, &both).await;
+    let gateway = TestGateway::start().await;
+    let stored = watcher(
+        "stored",
+        user,
+        json!({ "folder": stored_folder, "idle": false, "pollInterval": "PT1S", "messageIdFrom": "stored" }),
+    );
+    // The header watcher in one replica only: another replica cannot know what this one
+    // published (README "Email-triggered processes").
+    let config = config_file(&[
+        watcher(
+            "header",
+            user,
+            json!({ "idle": false, "pollInterval": "PT1S",
+                    "publishMessage": { "name": "mail-received", "timeToLive": "PT4S" } }),
+        ),
+        stored.clone(),
+    ]);
+    let first = start_worker(&gateway, &config, &[]);
+    let _second = start_worker(&gateway, &config_file(&[stored]), &[]);
+    let by = |name: &'static str| move |p: &Published| p.variables["email"]["watcher"] == name;
+    // Stored ids: both mails at once, one accepted message each.
+    let stored = gateway
+        .wait_published(2, Duration::from_secs(20), by("stored"))
+        .await;
+    let subjects: Vec<&str> = stored
+        .iter()
+        .map(|p| p.variables["email"]["subject"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(subjects, ["spoof", "genuine"]);
+    assert_ne!(stored[0].message_id, stored[1].message_id);
+    assert_eq!(stored[0].message_id.len(), 64, "{}", stored[0].message_id);
+    // Header ids: the spoof first; the genuine mail stays unread meanwhile ...
+    let header = gateway
+        .wait_published(1, Duration::from_secs(20), by("header"))
+        .await;
+    assert_eq!(header[0].variables["email"]["subject"], "spoof");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let flags = support::mailbox::flags_by_header(user, "INBOX", "SUBJECT").await;
+    assert_eq!(flags.get("genuine"), Some(&vec![]), "{flags:?}");
+    assert_eq!(count_published(&gateway, "header"), 1);
+    // ... and is published once the first message has left Zeebe's buffer.
+    let header = gateway
+        .wait_published(2, Duration::from_secs(20), by("header"))
+        .await;
+    assert_eq!(header[1].variables["email"]["subject"], "genuine");
+    assert_eq!(header[1].message_id, format!("<{reused}>"));
+    assert_ne!(
+        header[0].variables["email"]["uid"],
+        header[1].variables["email"]["uid"]
+    );
+    wait_flags_by_subject(user, "INBOX", "genuine", &["Seen"]).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(count_published(&gateway, "header"), 2, "each mail once");
+    assert_eq!(
+        count_published(&gateway, "stored"),
+        2,
+        "each mail once, with two replicas"
+    );
+    assert!(
+        plain(&first.logs()).contains("published a message with this id for another mail"),
+        "the hold is logged:\n{}",
+        first.logs()
+    );
+}
+
+fn count_published(gateway: &TestGateway, name: &str) -> usize {
+    gateway
+        .published()
+        .iter()
+        .filter(|p| p.variables["email"]["watcher"] == name)
+        .count()
+}
+
+async fn wait_flags_by_subject(user: &str, folder: &str, subject: &str, expected: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let flags = support::mailbox::flags_by_header(user, folder, "SUBJECT").await;
+        let got = flags.get(subject).cloned().unwrap_or_default();
+        if got.len() == expected.len() && expected.iter().all(|e| got.iter().any(|g| g.contains(e)))
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{subject}: {flags:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -103,6 +103,38 @@ fn fixtures() -> Vec<(&'static str, &'static str, Check)> {
                 assert!(body(r).starts_with("body text\r\n"), "{r}");
             },
         ),
+        (
+            // Python takes the first line for the mbox separator and reads the header after it.
+            "mbox-from-line",
+            "From sender@example.test Thu Feb  1 10:00:00 2024\r\nMessage-ID: <{id}>\r\nFrom: Ann <ann@example.test>\r\nSubject: mbox line\r\nContent-Type: text/plain\r\n\r\nhello\r\n{pad}",
+            |r| {
+                assert_eq!(r["subject"], "mbox line", "{r}");
+                assert_eq!(r["fromAddress"], "ann@example.test");
+                assert!(body(r).starts_with("hello\r\n"), "{r}");
+                assert!(!body(r).contains("From sender"), "{r}");
+            },
+        ),
+        (
+            // `--outer` and blanks inside the inner text: Python ends the inner multipart
+            // there; the plain body is "line one", no HTML body, one attachment. Unpadded:
+            // read whole at both budgets. A message above the budget is read by the server's
+            // BODYSTRUCTURE, and Dovecot splits this one differently (its second part is
+            // text/html: "<p>html</p>\r\n--inner--").
+            "outer-boundary-inside-inner",
+            "Message-ID: <{id}>\r\nFrom: a@example.test\r\nSubject: nested\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n--outer\r\nContent-Type: multipart/alternative; boundary=\"inner\"\r\n\r\n--inner\r\nContent-Type: text/plain\r\n\r\nline one\r\n--outer   \r\nstill text?\r\n--inner\r\nContent-Type: text/html\r\n\r\n<p>html</p>\r\n--inner--\r\n--outer\r\nContent-Type: text/plain; name=a.txt\r\nContent-Disposition: attachment; filename=a.txt\r\n\r\nattached\r\n--outer--\r\n",
+            |r| {
+                assert_eq!(r["plainTextBody"], "line one", "{r}");
+                assert_eq!(r["htmlBody"], Value::Null, "{r}");
+                let names: Vec<&str> = r["attachments"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a["fileName"].as_str().unwrap_or_default())
+                    .collect();
+                assert_eq!(names, ["a.txt"], "{r}");
+                assert_eq!(r["attachments"][0]["size"], 8);
+            },
+        ),
     ]
 }
 

@@ -280,10 +280,9 @@ async fn delete_twice_and_search_with_nested_criteria_including_body() {
     let stls = |extra: Value| vars("pop3", "starttls", tb.port("PORT_POP3"), extra);
 
     let r = s.ok("delete", stls(json!({ "messageId": ids[3] }))).await;
-    assert_eq!(
-        r,
-        json!({ "deleted": true, "messageId": format!("<{}>", ids[3]) })
-    );
+    assert_eq!(r["deleted"], true, "{r}");
+    assert_eq!(r["messageId"], format!("<{}>", ids[3]));
+    assert!(r["uidl"].as_str().is_some_and(|u| !u.is_empty()), "{r}");
     let r = s.ok("delete", stls(json!({ "messageId": ids[3] }))).await;
     assert_eq!(r["deleted"], false);
     assert!(!inbox_ids("pop3").await.contains(&format!("<{}>", ids[3])));
@@ -392,4 +391,102 @@ async fn security_modes_wrong_password_and_a_connection_cut_mid_retr() {
         "{message}"
     );
     clear_inbox("pop4").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_message_id_is_ambiguous_and_uidls_name_each_mail() {
+    let s = Jobs::start("pop3").await;
+    let tb = testbed();
+    let user = "pop5";
+    clear_inbox(user).await;
+    let tag = unique("same");
+    let reused = format!("reused-{tag}@example.test");
+    let other = format!("other-{tag}@example.test");
+    append(
+        user,
+        "INBOX",
+        &[
+            (
+                &message(&reused, "genuine", "a@example.test", "the real one\r\n"),
+                "",
+            ),
+            (
+                &message(&reused, "spoof", "b@example.test", "a copy\r\n"),
+                "",
+            ),
+            (&message(&other, "other", "c@example.test", "other\r\n"), ""),
+        ],
+    )
+    .await;
+    let v = |extra: Value| vars(user, "tls", tb.port("PORT_POP3S"), extra);
+    let list = s.ok("list", v(json!({}))).await;
+    let uidl = |subject: &str| {
+        list.as_array()
+            .expect("array")
+            .iter()
+            .find(|m| m["subject"] == subject)
+            .and_then(|m| m["uidl"].as_str())
+            .expect("listed with its UIDL")
+            .to_string()
+    };
+    let (genuine, spoof, third) = (uidl("genuine"), uidl("spoof"), uidl("other"));
+    assert!(genuine != spoof && spoof != third, "{list}");
+    let found = s
+        .ok(
+            "search",
+            v(json!({ "criteria": { "field": "SUBJECT", "value": "spoof" } })),
+        )
+        .await;
+    assert_eq!(found[0]["uidl"], spoof.as_str(), "{found}");
+    for (operation, extra) in [
+        (
+            "read",
+            json!({ "messageId": reused, "deleteAfterRead": false }),
+        ),
+        ("delete", json!({ "messageId": reused })),
+    ] {
+        let (retries, message, _) = s.fails(operation, v(extra)).await;
+        assert_eq!(retries, 0, "{operation}: {message}");
+        assert!(
+            message.starts_with("EMAIL_AMBIGUOUS: ")
+                && message.contains(&format!("UIDL {genuine}"))
+                && message.contains(&format!("UIDL {spoof}")),
+            "{operation}: {message}"
+        );
+    }
+    assert_eq!(inbox_ids(user).await.len(), 2, "nothing deleted");
+    let read = s
+        .ok(
+            "read",
+            v(json!({ "uidl": genuine, "deleteAfterRead": false })),
+        )
+        .await;
+    assert_eq!(read["subject"], "genuine");
+    assert_eq!(read["uidl"], genuine.as_str());
+    let (retries, message, _) = s
+        .fails(
+            "read",
+            v(json!({ "uidl": third, "messageId": reused, "deleteAfterRead": false })),
+        )
+        .await;
+    assert_eq!(retries, 0);
+    assert!(
+        message.starts_with("EMAIL_NOT_FOUND: ") && message.contains("carries Message-ID"),
+        "{message}"
+    );
+    let deleted = s.ok("delete", v(json!({ "uidl": spoof }))).await;
+    assert_eq!(deleted["deleted"], true, "{deleted}");
+    assert_eq!(deleted["uidl"], spoof.as_str());
+    let again = s.ok("delete", v(json!({ "uidl": spoof }))).await;
+    assert_eq!(again["deleted"], false, "{again}");
+    // One mail carries the Message-ID now: the id alone names it again.
+    let read = s
+        .ok(
+            "read",
+            v(json!({ "messageId": reused, "deleteAfterRead": false })),
+        )
+        .await;
+    assert_eq!(read["subject"], "genuine");
+    let (_, message, _) = s.fails("read", v(json!({ "uidl": "a b" }))).await;
+    assert!(message.starts_with("INVALID_INPUT: "), "{message}");
 }

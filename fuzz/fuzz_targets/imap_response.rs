@@ -8,8 +8,8 @@ use email_connector::imap::wire::{decode_mailbox, encode_mailbox};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    let _ = interpret(data).ids();
     let reply = interpret(data);
-    let _ = reply.ids();
     let _ = reply.copy_uid();
     for item in reply.fetches() {
         let _ = item.body.map(|b| b.len());

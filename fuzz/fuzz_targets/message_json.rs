@@ -16,6 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let envelope = Envelope {
         size: data.len() as u64,
         received: None,
+        identity: serde_json::Map::new(),
     };
     let response = respond(pruned, &envelope, limits);
     let text = serde_json::to_string(&response).expect("a response serializes");

@@ -3,22 +3,15 @@
 //! error, never a panic, and what is read never exceeds the cap.
 #![no_main]
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use email_connector::pop3::client::parse_pairs;
 use email_connector::pop3::lines::{read_line, read_multiline, read_multiline_each};
 use libfuzzer_sys::fuzz_target;
 
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .expect("runtime")
-    })
-}
+#[path = "../checks/runtime.rs"]
+mod runtime;
+use runtime::runtime;
 
 const CAP: usize = 4096;
 
@@ -35,9 +28,14 @@ fuzz_target!(|data: &[u8]| {
             let _ = parse_pairs(&body);
         }
         let mut seen = 0usize;
-        let _ = read_multiline_each(&mut reader(data), Duration::from_secs(1), |piece, _| {
-            seen += piece.len();
-        })
+        let _ = read_multiline_each(
+            &mut reader(data),
+            u64::MAX,
+            Duration::from_secs(1),
+            |piece, _| {
+                seen += piece.len();
+            },
+        )
         .await;
         assert!(seen <= data.len());
     });

@@ -3,15 +3,15 @@
 
 use std::collections::HashMap;
 
-use mail_parser::MessageParser;
 use serde_json::Value;
 
+use super::guard::Allowance;
 use super::session::ImapSession;
 use super::wire::Command;
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::inputs::{Connection, Imap, bare_message_id, decode};
-use crate::mail::message::{iso_utc, message_id};
-use crate::mail::summary::summary;
+use crate::mail::message::iso_utc;
+use crate::mail::summary::{Listing, summary};
 
 /// Connects step by step and describes each step, for the `check` subcommand.
 pub async fn check(variables: &Value) -> Result<Vec<String>> {
@@ -20,16 +20,21 @@ pub async fn check(variables: &Value) -> Result<Vec<String>> {
     let mut steps = Vec::new();
     let mut session =
         ImapSession::connect_noting(&mailbox.endpoint, &mailbox.authentication, &mut steps).await?;
-    let delimiter = session.delimiter().await?;
+    let namespace = session.namespace().await?;
     steps.push(format!(
-        "imap: folder hierarchy delimiter {}",
-        delimiter
+        "imap: folder hierarchy delimiter {}, personal namespace prefix '{}'",
+        namespace
+            .delimiter
             .as_deref()
-            .map_or("none".into(), |d| format!("'{d}'"))
+            .map_or("none".into(), |d| format!("'{d}'")),
+        namespace.prefix
     ));
-    let folder = input.folder.name();
-    let (_, exists) = session.select(folder, false).await?;
-    steps.push(format!("imap: folder '{folder}' holds {exists} message(s)"));
+    let mailbox = session.mailbox(input.folder.path(), "/folder").await?;
+    let (_, exists) = session.select_mailbox(&mailbox, false).await?;
+    steps.push(format!(
+        "imap: folder '{}' ('{}' on the server) holds {exists} message(s)",
+        mailbox.shown, mailbox.name
+    ));
     session.logout().await;
     Ok(steps)
 }
@@ -98,36 +103,7 @@ pub async fn find_by_message_id(
     if candidates.is_empty() {
         return Ok((Vec::new(), None));
     }
-    let mut found = Vec::new();
-    let mut as_found = None;
-    let mut items = Vec::new();
-    for set in uid_sets(&candidates) {
-        let fetch = Command::new("UID FETCH")
-            .raw(set)
-            .raw("(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])");
-        items.extend(
-            session
-                .execute(&fetch, ErrorCode::ConnectionFailed)
-                .await?
-                .fetches(),
-        );
-    }
-    for item in items {
-        let (Some(uid), Some(header)) = (item.uid, item.body) else {
-            continue;
-        };
-        let Some(parsed) = MessageParser::default().parse_headers(&header) else {
-            continue;
-        };
-        if let Some(raw) = message_id(&parsed)
-            && bare_message_id(&raw) == bare
-        {
-            found.push(uid);
-            as_found.get_or_insert(raw);
-        }
-    }
-    found.sort_unstable();
-    Ok((found, as_found))
+    super::identity::matching(session, &candidates, &bare).await
 }
 
 /// `01-Feb-2024 10:00:00 +0100` (INTERNALDATE) as `2024-02-01T09:00:00Z`.
@@ -144,32 +120,60 @@ pub fn internal_date_timestamp(text: &str) -> Option<i64> {
         .map(|timestamp| timestamp.as_second())
 }
 
-/// Summaries of `uids`, in the order given. Only the headers a summary shows are fetched.
-pub async fn summaries(session: &mut ImapSession, uids: &[u32]) -> Result<Vec<Value>> {
-    if uids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut by_uid: HashMap<u32, Value> = HashMap::new();
-    // A list of 10,000 scattered UIDs is some 60 KB of set: one command per chunk keeps every
-    // line within what servers accept.
-    for set in uid_sets(uids) {
-        let fetch = Command::new("UID FETCH").raw(set).raw(
-            "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID FROM SUBJECT DATE)])",
-        );
-        for item in session
-            .execute(&fetch, ErrorCode::ConnectionFailed)
-            .await?
-            .fetches()
-        {
-            if let Some(uid) = item.uid {
-                let received = item.internal_date.as_deref().and_then(internal_date_iso);
-                let headers = item.body.as_deref().unwrap_or_default();
-                by_uid.insert(uid, summary(headers, item.size.map(u64::from), received));
+/// Messages whose summaries one FETCH asks for: with [`SUMMARY_HEADER_BYTES`] each, a reply
+/// stays within a few MiB whatever the messages hold.
+const SUMMARIES_PER_FETCH: usize = 100;
+
+/// Header bytes a summary reads of a message (the fields it shows, as a partial fetch): a
+/// subject or sender is kept to 1,000 characters, which even encoded and folded take far
+/// less. A mail with a 5 MB subject lists with the first part of it.
+pub const SUMMARY_HEADER_BYTES: u32 = 64 * 1024;
+
+/// Summaries of `uids` of the selected folder (whose UIDVALIDITY is `validity`), in the order
+/// given, each with the `uid` and `uidValidity` that name its mail for good, as many as fit
+/// `max_bytes` of JSON (the listing is cut where the response budget ends, and nothing past it
+/// is fetched). Only the headers a summary shows are fetched.
+pub async fn summaries(
+    session: &mut ImapSession,
+    uids: &[u32],
+    validity: u32,
+    max_bytes: usize,
+) -> Result<Vec<Value>> {
+    let mut listing = Listing::new(max_bytes);
+    for chunk in uids.chunks(SUMMARIES_PER_FETCH) {
+        let mut by_uid: HashMap<u32, Value> = HashMap::new();
+        for set in uid_sets(chunk) {
+            let fetch = Command::new("UID FETCH").raw(set).raw(format!(
+                "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID FROM SUBJECT DATE)]<0.{SUMMARY_HEADER_BYTES}>)"
+            ));
+            let allowance =
+                Allowance::fetching(chunk.len() as u64, u64::from(SUMMARY_HEADER_BYTES));
+            for item in session
+                .execute_within(&fetch, ErrorCode::ConnectionFailed, allowance)
+                .await?
+                .fetches()
+            {
+                if let Some(uid) = item.uid.filter(|uid| chunk.contains(uid)) {
+                    let received = item.internal_date.as_deref().and_then(internal_date_iso);
+                    let headers = item.body.as_deref().unwrap_or_default();
+                    let mut entry = summary(headers, item.size.map(u64::from), received);
+                    if let Value::Object(map) = &mut entry {
+                        map.extend(super::identity::fields(uid, validity));
+                    }
+                    by_uid.insert(uid, entry);
+                }
+            }
+        }
+        // A message expunged meanwhile by another client simply drops out.
+        for uid in chunk {
+            if let Some(entry) = by_uid.remove(uid)
+                && !listing.push(entry)
+            {
+                return Ok(listing.finish(uids.len()));
             }
         }
     }
-    // A message expunged meanwhile by another client simply drops out.
-    Ok(uids.iter().filter_map(|uid| by_uid.remove(uid)).collect())
+    Ok(listing.finish(uids.len()))
 }
 
 /// Whether EXPUNGE would remove only `ours`: used when the server lacks UIDPLUS.

@@ -1,7 +1,8 @@
-//! `imap:delete`: removes the messages with one Message-ID from a folder, and only them.
+//! `imap:delete`: removes one message from a folder, named by UID or Message-ID (see
+//! [`super::identity`]), and only it.
 //!
 //! Camunda's connector expunges the whole folder, taking along every message anyone else had
-//! flagged `\Deleted`. Here only our UIDs are expunged (UID EXPUNGE, RFC 4315). A message that
+//! flagged `\Deleted`. Here only our UID is expunged (UID EXPUNGE, RFC 4315). A message that
 //! is not there is `deleted: false`, so a retried delete is not an error.
 
 use std::sync::Arc;
@@ -11,10 +12,11 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::common::{expunge_only, find_by_message_id};
+use super::common::expunge_only;
+use super::identity::{Lookup, resolve};
 use super::pool::ImapPool;
 use crate::error::Result;
-use crate::mail::inputs::{Folder, Imap, Login, MessageId, Server};
+use crate::mail::inputs::{Folder, Imap, ImapMailInput, Login, Server};
 use crate::mail::server::Protocol;
 use crate::operation::{JobContext, MailOperation, Outcome};
 
@@ -31,7 +33,8 @@ pub struct DeleteInput {
     #[serde(default)]
     #[schemars(title = "Folder")]
     pub folder: Folder,
-    pub message_id: MessageId,
+    #[serde(flatten)]
+    pub mail: ImapMailInput,
 }
 
 pub struct DeleteOperation {
@@ -49,22 +52,30 @@ impl MailOperation for DeleteOperation {
         _job: &'a JobContext,
     ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
-            let id = input.message_id.as_given().to_string();
+            let wanted = input.mail.named()?;
+            let folder = input.folder.name();
             let mut session = self
                 .pool
                 .acquire(&input.server.endpoint(), &input.authentication)
                 .await?;
-            session.select(input.folder.name(), true).await?;
-            let (uids, as_found) = find_by_message_id(&mut session, &id).await?;
-            if uids.is_empty() {
-                return Ok(Outcome::respond(
-                    json!({ "deleted": false, "messageId": id }),
-                ));
+            let (validity, _) = session.open(&input.folder, true).await?;
+            let given = wanted.message_id.as_ref().map(|m| m.as_given().to_string());
+            match resolve(&mut session, folder, validity, &wanted).await? {
+                Lookup::Missing(why) | Lookup::Other(why) => {
+                    tracing::debug!("imap:delete: {why}");
+                    Ok(Outcome::respond(json!({
+                        "deleted": false, "messageId": given,
+                        "uid": wanted.uid, "uidValidity": validity,
+                    })))
+                }
+                Lookup::Found { uid, message_id } => {
+                    expunge_only(&mut session, &[uid]).await?;
+                    Ok(Outcome::respond(json!({
+                        "deleted": true, "messageId": message_id.or(given),
+                        "uid": uid, "uidValidity": validity,
+                    })))
+                }
             }
-            expunge_only(&mut session, &uids).await?;
-            Ok(Outcome::respond(
-                json!({ "deleted": true, "messageId": as_found.unwrap_or(id) }),
-            ))
         })
     }
 }

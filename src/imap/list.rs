@@ -4,6 +4,7 @@
 //! only the selected messages' headers cross the network, however large the folder. Without
 //! SORT only UIDs and the sort key are fetched for all messages, never bodies.
 
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
@@ -14,12 +15,12 @@ use serde_json::{Value, json};
 
 use super::common::{internal_date_timestamp, summaries};
 use super::pool::ImapPool;
+use super::response::Reply;
 use super::session::ImapSession;
 use super::wire::Command;
 use crate::error::{ErrorCode, Result};
 use crate::mail::inputs::{Folder, Imap, Login, MaxToBeRead, Server, SortOrder};
 use crate::mail::server::Protocol;
-use crate::mail::summary::within_budget;
 use crate::operation::{JobContext, MailOperation, Outcome};
 
 /// What `imap:list` takes.
@@ -96,25 +97,70 @@ async fn server_sorted(
     Ok(reply.ids())
 }
 
-/// UIDs in the requested order, sorted here from the sort key alone. Ties keep mailbox order,
-/// as SORT does; descending reverses the whole order, as REVERSE does.
+/// Messages one FETCH of sort keys covers, by sequence number: a folder of any size is read
+/// in replies of a few hundred KiB, and only the keys are kept (16 bytes a message).
+const KEYS_PER_FETCH: u32 = 2_000;
+
+/// The first `limit` UIDs in the requested order, sorted here from the sort key alone. Ties
+/// keep mailbox order, as SORT does; descending reverses the whole order, as REVERSE does.
+/// `exists` is the folder's message count at SELECT. Only the best `limit` keys are held
+/// while the folder is read, so memory follows the limit, not the folder (or what a server
+/// claims it holds).
 async fn locally_sorted(
     session: &mut ImapSession,
     field: SortField,
     descending: bool,
+    exists: u32,
+    limit: usize,
 ) -> Result<Vec<u32>> {
     let items = match field {
         SortField::ReceivedDate => "(UID INTERNALDATE)",
         SortField::Size => "(UID RFC822.SIZE)",
-        SortField::SentDate => "(UID INTERNALDATE BODY.PEEK[HEADER.FIELDS (DATE)])",
+        // A Date header is some 40 bytes: its first KiB is plenty.
+        SortField::SentDate => "(UID INTERNALDATE BODY.PEEK[HEADER.FIELDS (DATE)]<0.1024>)",
     };
-    let reply = session
-        .execute(
-            &Command::new("UID FETCH 1:*").raw(items),
-            ErrorCode::ConnectionFailed,
-        )
-        .await?;
-    let mut keyed: Vec<(i64, u32)> = reply
+    // Keys in ascending order of what is wanted first; `!` reverses an order without overflow.
+    let order = |(key, uid): (i64, u32)| {
+        let uid = i64::from(uid);
+        if descending { (!key, !uid) } else { (key, uid) }
+    };
+    let mut best: BinaryHeap<(i64, i64)> = BinaryHeap::new();
+    let mut first: u32 = 1;
+    loop {
+        let last = first.saturating_add(KEYS_PER_FETCH - 1);
+        // The last range is open-ended: mail that arrived since SELECT is listed too.
+        let range = if last >= exists {
+            format!("{first}:*")
+        } else {
+            format!("{first}:{last}")
+        };
+        let reply = session
+            .execute(
+                &Command::new("FETCH").raw(range).raw(items),
+                ErrorCode::ConnectionFailed,
+            )
+            .await?;
+        for keyed in sort_keys(reply, field) {
+            best.push(order(keyed));
+            if best.len() > limit {
+                best.pop();
+            }
+        }
+        if last >= exists {
+            break;
+        }
+        first = last + 1;
+    }
+    Ok(best
+        .into_sorted_vec()
+        .into_iter()
+        .filter_map(|(_, uid)| u32::try_from(if descending { !uid } else { uid }).ok())
+        .collect())
+}
+
+/// The sort key and UID of each message in a FETCH reply.
+fn sort_keys(reply: Reply, field: SortField) -> Vec<(i64, u32)> {
+    reply
         .fetches()
         .filter_map(|item| {
             let uid = item.uid?;
@@ -136,12 +182,7 @@ async fn locally_sorted(
             };
             Some((key, uid))
         })
-        .collect();
-    keyed.sort();
-    if descending {
-        keyed.reverse();
-    }
-    Ok(keyed.into_iter().map(|(_, uid)| uid).collect())
+        .collect()
 }
 
 impl MailOperation for ListOperation {
@@ -161,21 +202,25 @@ impl MailOperation for ListOperation {
                 .pool
                 .acquire(&input.server.endpoint(), &input.authentication)
                 .await?;
-            let (_, exists) = session.select(input.folder.name(), false).await?;
+            let (validity, exists) = session.open(&input.folder, false).await?;
             if exists == 0 {
                 return Ok(Outcome::respond(json!([])));
             }
             let mut uids = if session.has("SORT") {
                 server_sorted(&mut session, field, descending).await?
             } else {
-                locally_sorted(&mut session, field, descending).await?
+                locally_sorted(
+                    &mut session,
+                    field,
+                    descending,
+                    exists,
+                    input.max_to_be_read.0,
+                )
+                .await?
             };
             uids.truncate(input.max_to_be_read.0);
-            let entries = summaries(&mut session, &uids).await?;
-            Ok(Outcome::respond(Value::Array(within_budget(
-                entries,
-                self.max_response_bytes,
-            ))))
+            let entries = summaries(&mut session, &uids, validity, self.max_response_bytes).await?;
+            Ok(Outcome::respond(Value::Array(entries)))
         })
     }
 }

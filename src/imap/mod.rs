@@ -3,6 +3,10 @@
 
 pub mod common;
 pub mod delete;
+pub mod folder;
+pub mod frames;
+pub mod guard;
+pub mod identity;
 pub mod list;
 pub mod move_;
 pub mod nesting;
@@ -13,6 +17,7 @@ pub mod read;
 pub mod response;
 pub mod search;
 pub mod session;
+pub mod sizes;
 pub mod skeleton;
 pub mod structure;
 pub mod wire;

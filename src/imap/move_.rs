@@ -1,8 +1,8 @@
 //! `imap:move`: moves a message to a folder, creating the missing folders along the path.
 //!
 //! The target is a dot-separated path (`Projects.2023.January`) or a list of segments for names
-//! that contain dots (`["Reports", "v1.2"]`); segments are joined with the server's own
-//! hierarchy delimiter. MOVE (RFC 6851) when the server has it, else COPY, flag and UID
+//! that contain dots (`["Reports", "v1.2"]`), resolved like every folder input
+//! ([`crate::imap::folder`]). MOVE (RFC 6851) when the server has it, else COPY, flag and UID
 //! EXPUNGE of exactly the moved message.
 
 use std::sync::Arc;
@@ -12,12 +12,13 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::common::{expunge_only, find_by_message_id, uid_sets};
+use super::common::{expunge_only, find_by_message_id, only_ours_deleted, uid_sets};
+use super::identity::{Lookup, resolve};
 use super::pool::ImapPool;
 use super::session::ImapSession;
 use super::wire::Command;
 use crate::error::{EmailError, ErrorCode, Result};
-use crate::mail::inputs::{Folder, FolderPath, Imap, Login, MessageId, Server};
+use crate::mail::inputs::{Folder, FolderPath, Imap, ImapMailInput, Login, Server};
 use crate::mail::server::Protocol;
 use crate::operation::{JobContext, MailOperation, Outcome};
 
@@ -31,7 +32,8 @@ use crate::operation::{JobContext, MailOperation, Outcome};
 pub struct MoveInput {
     pub authentication: Login<Imap>,
     pub server: Server<Imap>,
-    pub message_id: MessageId,
+    #[serde(flatten)]
+    pub mail: ImapMailInput,
     #[serde(default)]
     #[schemars(title = "Source folder")]
     pub source_folder: Folder,
@@ -43,73 +45,39 @@ pub struct MoveOperation {
     pub pool: Arc<ImapPool>,
 }
 
-/// Joins segments with the server's delimiter, refusing a segment that contains it (the
-/// server would read it as another level).
-pub fn join_path(
-    segments: &[String],
-    delimiter: Option<&str>,
-    pointer_is_list: bool,
-) -> Result<Vec<String>> {
-    let mut prefixes = Vec::new();
-    let mut path = String::new();
-    for (index, segment) in segments.iter().enumerate() {
-        match delimiter {
-            Some(d) if segment.contains(d) => {
-                let pointer = if pointer_is_list {
-                    format!("/targetFolder/{index}")
-                } else {
-                    "/targetFolder".into()
-                };
-                return Err(EmailError::invalid_input(format!(
-                    "{pointer}: folder name '{segment}' contains '{d}', which this server uses to separate folder levels"
-                )));
-            }
-            None if segments.len() > 1 => {
-                return Err(EmailError::invalid_input(
-                    "/targetFolder: this server has no folder hierarchy; give one folder name",
-                ));
-            }
-            _ => {}
-        }
-        if index > 0 {
-            path.push_str(delimiter.unwrap_or_default());
-        }
-        path.push_str(segment);
-        prefixes.push(path.clone());
+/// Moves `uids` of the selected folder to `target` (which exists): UID MOVE, or UID COPY and
+/// an expunge of exactly those UIDs. Without MOVE or UIDPLUS that expunge is a plain EXPUNGE,
+/// safe only when no other mail is flagged \Deleted: that is checked before anything is
+/// copied, so a move that cannot finish leaves no copy behind (and a retry no second one).
+/// Returns the first UID in `target` when the server says it (COPYUID).
+pub async fn transfer(
+    session: &mut ImapSession,
+    uids: &[u32],
+    target: &str,
+) -> Result<Option<u32>> {
+    let moves = session.has("MOVE");
+    if !moves && !session.has("UIDPLUS") && !only_ours_deleted(session, uids).await? {
+        return Err(EmailError::new(
+            ErrorCode::TemporaryFailure,
+            "the server lacks MOVE and UIDPLUS and other messages in the folder are flagged \\Deleted; expunging after a copy would remove them too, so nothing was copied",
+        ));
     }
-    Ok(prefixes)
-}
-
-/// Creates (and subscribes) each missing level of the path.
-pub async fn ensure_path(session: &mut ImapSession, prefixes: &[String]) -> Result<()> {
-    for prefix in prefixes {
-        if session.folder_exists(prefix).await? {
-            continue;
-        }
-        if let Err(e) = session
+    // Copies of one Message-ID are few, but a hostile folder may hold thousands.
+    let mut target_uid = None;
+    for set in uid_sets(uids) {
+        let verb = if moves { "UID MOVE" } else { "UID COPY" };
+        let done = session
             .execute(
-                &Command::new("CREATE").mailbox(prefix),
+                &Command::new(verb).raw(set).mailbox(target),
                 ErrorCode::FolderNotFound,
             )
-            .await
-        {
-            // Another job may have created it meanwhile.
-            if !session.folder_exists(prefix).await? {
-                return Err(EmailError::new(
-                    ErrorCode::FolderNotFound,
-                    format!("cannot create folder '{prefix}': {}", e.message),
-                ));
-            }
-        }
-        // Subscription only makes the folder visible in mail clients; a refusal is harmless.
-        let _ = session
-            .execute(
-                &Command::new("SUBSCRIBE").mailbox(prefix),
-                ErrorCode::ConnectionFailed,
-            )
-            .await;
+            .await?;
+        target_uid = target_uid.or(done.copy_uid());
     }
-    Ok(())
+    if !moves {
+        expunge_only(session, uids).await?;
+    }
+    Ok(target_uid)
 }
 
 /// The UID and Message-ID of the message with `id` in `target`, if that folder exists and
@@ -140,101 +108,61 @@ impl MailOperation for MoveOperation {
         _job: &'a JobContext,
     ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
-            let id = input.message_id.as_given().to_string();
-            let source = input.source_folder.name();
+            let wanted = input.mail.named()?;
+            let id = wanted.describe();
+            let given = wanted.message_id.as_ref().map(|m| m.as_given().to_string());
             let mut session = self
                 .pool
                 .acquire(&input.server.endpoint(), &input.authentication)
                 .await?;
-            let delimiter = session.delimiter().await?;
-            let prefixes = join_path(
-                &input.target_folder.segments,
-                delimiter.as_deref(),
-                input.target_folder.is_list(),
-            )?;
-            let target = prefixes.last().cloned().unwrap_or_default();
-            session.select(source, true).await?;
-            let (uids, as_found) = find_by_message_id(&mut session, &id).await?;
-            if uids.is_empty() {
-                // A retry whose first MOVE went through but whose reply was lost: the message
-                // is where it was asked to go, which is the success the first attempt missed.
-                return match already_moved(&mut session, &target, &id).await? {
-                    Some((uid, as_found)) => Ok(Outcome::respond(json!({
-                        "messageId": as_found,
-                        "from": source,
-                        "to": input.target_folder.given.unwrap_or(target),
-                        "targetUid": uid,
-                    }))),
-                    None => Err(EmailError::new(
-                        ErrorCode::EmailNotFound,
-                        format!("no message {id} in folder '{source}' nor in '{target}'"),
-                    )),
-                };
-            }
-            ensure_path(&mut session, &prefixes).await?;
+            let source = session
+                .mailbox(input.source_folder.path(), "/sourceFolder")
+                .await?;
+            let target = session
+                .mailbox(&input.target_folder, "/targetFolder")
+                .await?;
+            let (validity, _) = session.select_mailbox(&source, true).await?;
+            let (uid, as_found) = match resolve(&mut session, &source.shown, validity, &wanted)
+                .await?
+            {
+                Lookup::Found { uid, message_id } => (uid, message_id),
+                Lookup::Other(why) => return Err(EmailError::new(ErrorCode::EmailNotFound, why)),
+                Lookup::Missing(why) => {
+                    // A retry whose first MOVE went through but whose reply was lost: the
+                    // message is where it was asked to go, which is the success the first
+                    // attempt missed. Only a Message-ID can find it there.
+                    let Some(given) = given else {
+                        return Err(EmailError::new(ErrorCode::EmailNotFound, why));
+                    };
+                    return match already_moved(&mut session, &target.name, &given).await? {
+                        Some((uid, as_found)) => Ok(Outcome::respond(json!({
+                            "messageId": as_found,
+                            "from": source.shown,
+                            "to": target.shown,
+                            "targetUid": uid,
+                        }))),
+                        None => Err(EmailError::new(
+                            ErrorCode::EmailNotFound,
+                            format!(
+                                "no message {id} in folder '{}' nor in '{}'",
+                                source.shown, target.shown
+                            ),
+                        )),
+                    };
+                }
+            };
+            session.create_levels(&target).await?;
             // CREATE may leave the session without a selected folder on some servers.
-            session.select(source, true).await?;
-            // Copies of one Message-ID are few, but a hostile folder may hold thousands.
-            let mut target_uid = None;
-            for set in uid_sets(&uids) {
-                let moved = if session.has("MOVE") {
-                    session
-                        .execute(
-                            &Command::new("UID MOVE").raw(set).mailbox(&target),
-                            ErrorCode::FolderNotFound,
-                        )
-                        .await?
-                } else {
-                    session
-                        .execute(
-                            &Command::new("UID COPY").raw(set).mailbox(&target),
-                            ErrorCode::FolderNotFound,
-                        )
-                        .await?
-                };
-                target_uid = target_uid.or(moved.copy_uid());
-            }
-            if !session.has("MOVE") {
-                expunge_only(&mut session, &uids).await?;
-            }
-            let to = input.target_folder.given.unwrap_or(target);
+            session.select_mailbox(&source, true).await?;
+            let target_uid = transfer(&mut session, &[uid], &target.name).await?;
             Ok(Outcome::respond(json!({
-                "messageId": as_found.unwrap_or(id),
-                "from": source,
-                "to": to,
+                "messageId": as_found.or(given),
+                "from": source.shown,
+                "to": target.shown,
                 "targetUid": target_uid,
+                "uid": uid,
+                "uidValidity": validity,
             })))
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_join_with_the_server_delimiter() {
-        let path = |v: serde_json::Value| FolderPath::parse(&v, "/targetFolder").unwrap();
-        let dots = path(json!("Projects.2023.January")).segments;
-        assert_eq!(
-            join_path(&dots, Some("/"), false).unwrap(),
-            ["Projects", "Projects/2023", "Projects/2023/January"]
-        );
-        assert_eq!(
-            join_path(&dots, Some("."), false).unwrap().last().unwrap(),
-            "Projects.2023.January"
-        );
-        let list = path(json!(["Reports", "v1.2"])).segments;
-        assert_eq!(
-            join_path(&list, Some("/"), true).unwrap().last().unwrap(),
-            "Reports/v1.2"
-        );
-        let e = join_path(&list, Some("."), true).unwrap_err();
-        assert!(
-            e.message
-                .starts_with("/targetFolder/1: folder name 'v1.2' contains '.'"),
-            "{}",
-            e.message
-        );
     }
 }

@@ -1,4 +1,5 @@
-//! A guard on the bytes an IMAP server sends, ahead of async-imap: a response whose
+//! The syntax check of the stream guard ([`super::guard::Guarded`]), on the bytes an IMAP
+//! server sends, ahead of async-imap: a response whose
 //! parentheses nest deeper than [`MAX_PARENS`] ends the connection with an error before
 //! imap-proto parses it. imap-proto parses a BODYSTRUCTURE recursively, one stack frame set
 //! per level; a hostile server nesting it a few hundred deep overflows a thread's stack, and
@@ -8,15 +9,15 @@
 //! ...]\xb8...`): imap-proto slices the text after a code one byte in, and a multi-byte
 //! character there makes it panic (found by fuzzing, `fuzz/regressions/imap_response/`).
 //!
+//! And it refuses a literal larger than the command can use ([`Nesting::limit_literals`]):
+//! async-imap makes room for a literal's announced size before its bytes arrive, so a
+//! greeting announcing `{536000000}` took half a gigabyte.
+//!
 //! The guard follows the syntax just enough to count only real list parentheses: quoted
 //! strings (with `\` escapes) and literals (`{n}` or `{n+}`, then CRLF and n bytes) are
 //! skipped, and a line end outside them ends a response and resets the count.
 
 use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Deepest parenthesis nesting accepted in one response. Dovecot describes at most 100
 /// nested MIME parts (`max_nested_mime_parts`), each a level, plus a few levels of parameter
@@ -42,6 +43,7 @@ enum State {
 pub struct Nesting {
     state: State,
     depth: usize,
+    max_literal: u64,
 }
 
 impl Default for Nesting {
@@ -49,13 +51,30 @@ impl Default for Nesting {
         Nesting {
             state: State::Normal,
             depth: 0,
+            max_literal: u64::MAX,
         }
     }
 }
 
 impl Nesting {
+    /// Literals announced from now on may hold at most `max` bytes.
+    pub fn limit_literals(&mut self, max: u64) {
+        self.max_literal = max;
+    }
+
     /// Reads `bytes` on from where the last call stopped; an error once nesting passes the cap.
     pub fn scan(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let mut rest = bytes;
+        while let Some(end) = self.scan_to_end(rest)? {
+            rest = rest.get(end..).unwrap_or_default();
+        }
+        Ok(())
+    }
+
+    /// Like [`Nesting::scan`], stopping just after the first line end that ends a response
+    /// (one outside quoted strings and literals): its offset in `bytes`, or None when `bytes`
+    /// hold none. The next call goes on from there.
+    pub fn scan_to_end(&mut self, bytes: &[u8]) -> io::Result<Option<usize>> {
         let mut i = 0;
         while let Some(&b) = bytes.get(i) {
             i += 1;
@@ -77,7 +96,8 @@ impl Nesting {
                     b']' => State::AfterBracket,
                     b'\n' => {
                         self.depth = 0;
-                        State::Normal
+                        self.state = State::Normal;
+                        return Ok(Some(i));
                     }
                     _ => State::Normal,
                 },
@@ -97,7 +117,8 @@ impl Nesting {
                     // A quoted string cannot span lines: the response ended.
                     b'\n' => {
                         self.depth = 0;
-                        State::Normal
+                        self.state = State::Normal;
+                        return Ok(Some(i));
                     }
                     _ => State::Quoted,
                 },
@@ -116,6 +137,16 @@ impl Nesting {
                 },
                 State::BeforeLiteral(n) => match b {
                     b'\r' => State::BeforeLiteral(n),
+                    // Refused once it is surely a literal, before anyone makes room for it.
+                    b'\n' if n > self.max_literal => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!(
+                                "the server announced a literal of {n} bytes where at most {} can be used",
+                                self.max_literal
+                            ),
+                        ));
+                    }
                     b'\n' if n == 0 => State::Normal,
                     b'\n' => State::Literal(n),
                     _ => {
@@ -137,7 +168,7 @@ impl Nesting {
                 }
             };
         }
-        Ok(())
+        Ok(None)
     }
 }
 
@@ -148,82 +179,8 @@ fn refusal() -> io::Error {
     )
 }
 
-/// A stream whose incoming bytes pass through [`Nesting`].
-#[derive(Debug)]
-pub struct Guarded<S> {
-    inner: S,
-    nesting: Nesting,
-    refused: bool,
-}
-
-impl<S> Guarded<S> {
-    pub fn new(inner: S) -> Self {
-        Guarded {
-            inner,
-            nesting: Nesting::default(),
-            refused: false,
-        }
-    }
-
-    /// The stream itself (for the STARTTLS upgrade), with the count started afresh.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        if this.refused {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "an earlier response was refused; the connection is out of step",
-            )));
-        }
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Ready(Ok(())) => {
-                let new = buf.filled().get(before..).unwrap_or_default();
-                let scanned = this.nesting.scan(new);
-                if scanned.is_err() {
-                    // A failed read hands over nothing, and every later read fails too:
-                    // the connection is out of step with the protocol.
-                    buf.set_filled(before);
-                    this.refused = true;
-                }
-                Poll::Ready(scanned)
-            }
-            other => other,
-        }
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use tokio::io::AsyncReadExt;
-
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -253,7 +210,8 @@ mod tests {
         Ok(())
     }
 
-    fn deep(depth: usize) -> Vec<u8> {
+    /// A FETCH response whose BODYSTRUCTURE nests `depth` parentheses deep.
+    pub(crate) fn deep(depth: usize) -> Vec<u8> {
         let mut line = b"* 1 FETCH (UID 7 BODYSTRUCTURE ".to_vec();
         line.extend(std::iter::repeat_n(b'(', depth));
         line.extend_from_slice(b"\"text\" \"plain\" NIL NIL NIL \"7bit\" 1 1");
@@ -296,17 +254,32 @@ mod tests {
         assert!(scan_in_pieces(&after, 2).is_err());
     }
 
-    #[tokio::test]
-    async fn a_guarded_stream_fails_the_read() {
-        let bytes = deep(1000);
-        let mut guarded = Guarded::new(bytes.as_slice());
-        let mut out = Vec::new();
-        let error = guarded.read_to_end(&mut out).await.expect_err("refused");
-        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
-        let ok = deep(20);
-        let mut guarded = Guarded::new(ok.as_slice());
-        let mut out = Vec::new();
-        guarded.read_to_end(&mut out).await.expect("read");
-        assert_eq!(out, ok);
+    #[test]
+    fn a_literal_over_the_limit_is_refused_once_announced_in_any_pieces() {
+        let limited = |max| {
+            let mut nesting = Nesting::default();
+            nesting.limit_literals(max);
+            nesting
+        };
+        let greeting = b"* 1 FETCH (BODY[] {536000000}\r\n";
+        for piece in [1, 2, 5, greeting.len()] {
+            let mut nesting = limited(1 << 20);
+            let refused = greeting.chunks(piece).any(|c| nesting.scan(c).is_err());
+            assert!(refused, "piece {piece}");
+        }
+        // Exactly the limit passes; braces that are not followed by a line end are text.
+        let mut at = limited(3);
+        at.scan(b"* 1 FETCH (BODY[] {3}\r\nabc)\r\n")
+            .expect("at the limit");
+        at.scan(b"* OK {99999} is text (no line end after it)\r\n")
+            .expect("not a literal");
+        // The limit holds for literals announced after it was set, whatever came before.
+        let mut later = Nesting::default();
+        later
+            .scan(b"* 1 FETCH (BODY[] {10}\r\n01234")
+            .expect("no limit yet");
+        later.limit_literals(4);
+        later.scan(b"56789)\r\n").expect("the literal begun before");
+        assert!(later.scan(b"* 2 FETCH (BODY[] {5}\r\n").is_err());
     }
 }

@@ -9,10 +9,8 @@ use std::time::Duration;
 use async_imap::{Authenticator, Client};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::nesting::Guarded;
-use super::session::classify;
+use super::session::{Wire, classify};
 use crate::error::{EmailError, ErrorCode, Result};
-use crate::mail::net::MailStream;
 use crate::mail::sasl::{Mechanism, describe_challenge};
 use crate::mail::server::{Endpoint, OAuth2Login};
 
@@ -40,7 +38,7 @@ impl OAuthExchange {
     /// Picks the mechanism (asking for the capabilities only when the login names none) and
     /// prepares the client's message.
     pub async fn prepare(
-        client: &mut Client<Guarded<MailStream>>,
+        client: &mut Client<Wire>,
         login: &OAuth2Login,
         token: &SecretString,
         endpoint: &Endpoint,
@@ -120,7 +118,7 @@ pub fn refusal(
 /// The capabilities a server advertises before login (for the OAuth mechanism choice), from
 /// an explicit CAPABILITY command.
 async fn pre_login_capabilities(
-    client: &mut Client<Guarded<MailStream>>,
+    client: &mut Client<Wire>,
     timeout: Duration,
 ) -> Result<HashSet<String>> {
     let (sender, receiver) = async_channel::bounded(16);

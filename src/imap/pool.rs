@@ -13,6 +13,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use super::guard::Allowance;
 use super::session::ImapSession;
 use crate::error::Result;
 use crate::mail::idle::IdleSessions;
@@ -26,6 +27,8 @@ const IDLE_PER_KEY: usize = 8;
 
 pub struct ImapPool {
     pooling: bool,
+    /// What a command without mail text may receive, by the response budget.
+    control: Allowance,
     idle: IdleSessions<ImapSession>,
     reaper_started: std::sync::atomic::AtomicBool,
 }
@@ -64,8 +67,15 @@ impl Drop for Lease {
 
 impl ImapPool {
     pub fn new(pooling: bool) -> Arc<ImapPool> {
+        Self::with_budget(pooling, crate::operation::DEFAULT_MAX_RESPONSE_BYTES)
+    }
+
+    /// A pool whose sessions hold servers to `max_response_bytes`, the response budget (see
+    /// [`Allowance::control`]).
+    pub fn with_budget(pooling: bool, max_response_bytes: usize) -> Arc<ImapPool> {
         Arc::new(ImapPool {
             pooling,
+            control: Allowance::control(max_response_bytes),
             idle: IdleSessions::new(IDLE_TIMEOUT, IDLE_PER_KEY),
             reaper_started: std::sync::atomic::AtomicBool::new(false),
         })
@@ -81,6 +91,7 @@ impl ImapPool {
         if self.pooling {
             self.start_reaper();
             while let Some(mut session) = self.idle.take(&key, ImapSession::reusable) {
+                session.limit_replies(self.control);
                 if session.noop().await.is_ok() && session.reusable() {
                     return Ok(Lease {
                         session: Some(session),
@@ -90,7 +101,8 @@ impl ImapPool {
                 }
             }
         }
-        let session = ImapSession::connect(endpoint, auth).await?;
+        let mut session = ImapSession::connect(endpoint, auth).await?;
+        session.limit_replies(self.control);
         Ok(Lease {
             session: Some(session),
             key,

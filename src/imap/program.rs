@@ -21,7 +21,8 @@ pub fn search_program(criterion: &Criterion) -> Command {
     program
 }
 
-/// Appends one search key: an AND inside another key needs parentheses.
+/// Appends one search key: an AND inside another key needs parentheses, written without
+/// spaces inside them as RFC 3501's grammar has it (`OR (SUBJECT "a" FROM "b") TO "c"`).
 fn push_key(criterion: &Criterion, program: &mut Command) {
     match criterion {
         Criterion::Text { field, value } => {
@@ -43,11 +44,11 @@ fn push_key(criterion: &Criterion, program: &mut Command) {
         }
         Criterion::And(items) if items.len() == 1 => push_key(&items[0], program),
         Criterion::And(items) => {
-            program.push_raw("(");
+            program.push_open();
             for item in items {
                 push_key(item, program);
             }
-            program.push_raw(")");
+            program.push_close();
         }
         Criterion::Or(items) => push_or(items, program),
     }
@@ -117,7 +118,7 @@ mod tests {
         assert_eq!(
             program(criteria),
             [
-                r#"FROM "boss@example.com" OR SUBJECT "invoice" OR SUBJECT "bill" ( BODY "urgent" NOT SEEN ) SINCE 1-Feb-2024"#
+                r#"FROM "boss@example.com" OR SUBJECT "invoice" OR SUBJECT "bill" (BODY "urgent" NOT SEEN) SINCE 1-Feb-2024"#
             ]
         );
     }

@@ -1,5 +1,6 @@
-//! `imap:read`: one message by Message-ID, parsed into the read response. The message is
-//! fetched with BODY.PEEK, so it stays unread unless `markAsRead` is set.
+//! `imap:read`: one message by UID or Message-ID (see [`super::identity`]), parsed into the
+//! read response. The message is fetched with BODY.PEEK, so it stays unread unless
+//! `markAsRead` is set.
 //!
 //! A message within the response budget is fetched whole, as a prefix one byte longer than
 //! the budget (so a size the server lies about costs no more). A larger one is read by its
@@ -12,10 +13,13 @@ use futures_util::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::common::{find_by_message_id, internal_date_iso};
+use super::common::internal_date_iso;
+use super::guard::Allowance;
+use super::identity::{Lookup, fields, resolve};
 use super::pool::ImapPool;
 use super::response::FetchItem;
 use super::session::ImapSession;
+use super::sizes::exact_sizes;
 use super::skeleton::Assembly;
 use super::structure::{Structure, fetch_items, plan};
 use super::wire::Command;
@@ -23,7 +27,7 @@ use crate::documents::spool::Spool;
 use crate::documents::store::DocumentStore;
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::cut::Limits;
-use crate::mail::inputs::{AttachmentsAs, Folder, Imap, Login, MessageId, Server};
+use crate::mail::inputs::{AttachmentsAs, Folder, Imap, ImapMailInput, Login, Server};
 use crate::mail::message::{Envelope, respond};
 use crate::mail::prune::{Pruned, prune};
 use crate::mail::server::Protocol;
@@ -42,7 +46,8 @@ pub struct ReadInput {
     #[serde(default)]
     #[schemars(title = "Folder")]
     pub folder: Folder,
-    pub message_id: MessageId,
+    #[serde(flatten)]
+    pub mail: ImapMailInput,
     #[serde(default)]
     #[schemars(
         title = "Mark as read",
@@ -70,26 +75,26 @@ impl MailOperation for ReadOperation {
         _job: &'a JobContext,
     ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
-            let id = input.message_id.as_given().to_string();
+            let wanted = input.mail.named()?;
+            let id = wanted.describe();
             let folder = input.folder.name();
             let mark_as_read = input.mark_as_read;
             let mut session = self
                 .pool
                 .acquire(&input.server.endpoint(), &input.authentication)
                 .await?;
-            session.select(folder, mark_as_read).await?;
-            let (uids, _) = find_by_message_id(&mut session, &id).await?;
-            let Some(uid) = uids.first().copied() else {
-                return Err(EmailError::new(
-                    ErrorCode::EmailNotFound,
-                    format!("no message {id} in folder '{folder}'"),
-                ));
+            let (validity, _) = session.open(&input.folder, mark_as_read).await?;
+            let uid = match resolve(&mut session, folder, validity, &wanted).await? {
+                Lookup::Found { uid, .. } => uid,
+                Lookup::Missing(why) | Lookup::Other(why) => {
+                    return Err(EmailError::new(ErrorCode::EmailNotFound, why));
+                }
             };
             let store = match input.attachments_as {
                 AttachmentsAs::Document => Some(crate::documents::store("/attachmentsAs")?),
                 AttachmentsAs::Inline => None,
             };
-            let response = read_uid(&mut session, uid, self.limits, &id, store).await?;
+            let response = read_uid(&mut session, (uid, validity), self.limits, &id, store).await?;
             if mark_as_read {
                 session
                     .execute(
@@ -105,13 +110,13 @@ impl MailOperation for ReadOperation {
     }
 }
 
-/// The read response of message `uid` in the selected folder, under `limits` (the attachment
-/// limit and the response budget): what `imap:read` returns and what an inbound watcher hands
-/// over, built in this one place. Flags are left as they are (BODY.PEEK); `id` names the
-/// message in errors.
+/// The read response of message `uid` in the selected folder (whose UIDVALIDITY is
+/// `validity`), under `limits` (the attachment limit and the response budget): what
+/// `imap:read` returns and what an inbound watcher hands over, built in this one place. Flags
+/// are left as they are (BODY.PEEK); `id` names the message in errors.
 pub async fn read_uid(
     session: &mut ImapSession,
-    uid: u32,
+    (uid, validity): (u32, u32),
     mut limits: Limits,
     id: &str,
     store: Option<&DocumentStore>,
@@ -124,6 +129,7 @@ pub async fn read_uid(
         session,
         uid,
         "(UID RFC822.SIZE INTERNALDATE BODYSTRUCTURE)",
+        Allowance::CONTROL,
         id,
     )
     .await?;
@@ -136,7 +142,14 @@ pub async fn read_uid(
             // RFC822.SIZE may be missing or a lie: a prefix one byte past the budget
             // tells whether the message really fits, and never costs more.
             let asked = u32::try_from(budget.saturating_add(1)).unwrap_or(u32::MAX);
-            let item = fetch(session, uid, &format!("(UID BODY.PEEK[]<0.{asked}>)"), id).await?;
+            let item = fetch(
+                session,
+                uid,
+                &format!("(UID BODY.PEEK[]<0.{asked}>)"),
+                Allowance::fetching(1, u64::from(asked)),
+                id,
+            )
+            .await?;
             let body = item.body.unwrap_or_default();
             match &meta.structure {
                 _ if body.len() <= budget => prune(&body, limits),
@@ -156,6 +169,7 @@ pub async fn read_uid(
     let envelope = Envelope {
         size: meta.size.map_or(0, u64::from),
         received: meta.internal_date.as_deref().and_then(internal_date_iso),
+        identity: fields(uid, validity),
     };
     let mut response = respond(pruned, &envelope, limits);
     if let Some(store) = store {
@@ -174,10 +188,11 @@ async fn by_structure(
     limits: Limits,
     id: &str,
 ) -> Result<Pruned> {
-    let plan = plan(structure, limits);
+    let mut plan = plan(structure, limits);
+    exact_sizes(session, uid, structure, &mut plan).await?;
     let mut sections = Vec::new();
-    for items in fetch_items(&plan, limits) {
-        let mut item = fetch(session, uid, &items, id).await?;
+    for (items, allowance) in fetch_items(&plan, limits) {
+        let mut item = fetch(session, uid, &items, allowance, id).await?;
         if let (Some(section), Some(body)) = (item.body_section.take(), item.body.take()) {
             sections.push((section, body));
         }
@@ -209,6 +224,7 @@ async fn stream_message(session: &mut ImapSession, uid: u32, id: &str) -> Result
             session,
             uid,
             &format!("(UID BODY.PEEK[]<{offset}.{STREAM_CHUNK}>)"),
+            Allowance::fetching(1, u64::from(STREAM_CHUNK)),
             id,
         )
         .await?;
@@ -227,11 +243,17 @@ async fn stream_message(session: &mut ImapSession, uid: u32, id: &str) -> Result
     }
 }
 
-/// One UID FETCH whose answer must be there.
-async fn fetch(session: &mut ImapSession, uid: u32, items: &str, id: &str) -> Result<FetchItem> {
+/// One UID FETCH whose answer must be there, and within `allowance`.
+async fn fetch(
+    session: &mut ImapSession,
+    uid: u32,
+    items: &str,
+    allowance: Allowance,
+    id: &str,
+) -> Result<FetchItem> {
     let command = Command::new("UID FETCH").raw(uid.to_string()).raw(items);
     session
-        .execute(&command, ErrorCode::ConnectionFailed)
+        .execute_within(&command, ErrorCode::ConnectionFailed, allowance)
         .await?
         .fetches()
         .find(|item| item.uid == Some(uid))

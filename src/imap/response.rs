@@ -39,7 +39,41 @@ pub struct FetchItem {
     pub structure: Option<Box<super::structure::Structure>>,
 }
 
-pub(super) enum Event {
+impl Untagged {
+    /// About the bytes this value holds in memory: what a command's reply is charged for it.
+    pub fn footprint(&self) -> usize {
+        let heap = match self {
+            Untagged::Ids(ids) => ids.len() * size_of::<u32>(),
+            Untagged::List {
+                name, delimiter, ..
+            } => name.len() + delimiter.as_ref().map_or(0, String::len),
+            Untagged::Fetch(item) => item.heap(),
+            Untagged::Bye(text) => text.len(),
+            Untagged::Exists(_) | Untagged::UidValidity(_) | Untagged::CopyUid(_) => 0,
+            Untagged::Other => 0,
+        };
+        size_of::<Untagged>() + heap
+    }
+}
+
+impl FetchItem {
+    fn heap(&self) -> usize {
+        let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        text(&self.internal_date)
+            + text(&self.body_section)
+            + self.body.as_ref().map_or(0, Vec::len)
+            + self
+                .sections
+                .iter()
+                .map(|(name, data)| size_of::<(String, Vec<u8>)>() + name.len() + data.len())
+                .sum::<usize>()
+            + self.structure.as_ref().map_or(0, |s| s.footprint())
+    }
+}
+
+/// One response as a session reads it.
+#[derive(Debug, PartialEq)]
+pub enum Event {
     Continue,
     Done {
         tag: String,
@@ -62,7 +96,19 @@ fn copy_uid(code: &Option<ResponseCode<'_>>) -> Option<u32> {
     }
 }
 
-pub(super) fn event(response: &Response<'_>) -> Event {
+/// A parsed response in our own terms, taking the UIDs of a SEARCH or SORT response out of
+/// it rather than copying them.
+pub fn into_event(response: Response<'_>) -> Event {
+    match response {
+        Response::MailboxData(MailboxDatum::Search(ids) | MailboxDatum::Sort(ids)) => {
+            Event::Untagged(Untagged::Ids(ids))
+        }
+        other => event(&other),
+    }
+}
+
+/// A parsed response in our own terms.
+pub fn event(response: &Response<'_>) -> Event {
     use async_imap::imap_proto::AttributeValue;
     match response {
         Response::Continue { .. } => Event::Continue,
@@ -153,15 +199,20 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// UIDs of the SEARCH or SORT responses, in the server's order.
-    pub fn ids(&self) -> Vec<u32> {
-        self.data
-            .iter()
-            .flat_map(|u| match u {
-                Untagged::Ids(ids) => ids.clone(),
-                _ => Vec::new(),
-            })
-            .collect()
+    /// UIDs of the SEARCH or SORT responses, in the server's order. Taken out of the reply,
+    /// not copied: a folder's worth of UIDs is held once.
+    pub fn ids(self) -> Vec<u32> {
+        let mut all: Vec<u32> = Vec::new();
+        for untagged in self.data {
+            if let Untagged::Ids(ids) = untagged {
+                if all.is_empty() {
+                    all = ids;
+                } else {
+                    all.extend(ids);
+                }
+            }
+        }
+        all
     }
 
     /// The destination UID of a copied or moved message, from the completion or from an

@@ -15,7 +15,6 @@ use super::wire::Command;
 use crate::error::{ErrorCode, Result};
 use crate::mail::inputs::{Criteria, Folder, Imap, Login, MaxResults, Server};
 use crate::mail::server::Protocol;
-use crate::mail::summary::within_budget;
 use crate::operation::{JobContext, MailOperation, Outcome};
 
 /// What `imap:search` takes.
@@ -64,7 +63,7 @@ impl MailOperation for SearchOperation {
                 .pool
                 .acquire(&input.server.endpoint(), &input.authentication)
                 .await?;
-            session.select(input.folder.name(), false).await?;
+            let (validity, _) = session.open(&input.folder, false).await?;
             // A NO is the server's trouble of the moment (retried); a BAD or NO [BADCHARSET]
             // means the search as given can never run there (an incident).
             let mut uids = session
@@ -77,11 +76,8 @@ impl MailOperation for SearchOperation {
                 .ids();
             uids.sort_unstable();
             uids.truncate(input.max_results.0);
-            let entries = summaries(&mut session, &uids).await?;
-            Ok(Outcome::respond(Value::Array(within_budget(
-                entries,
-                self.max_response_bytes,
-            ))))
+            let entries = summaries(&mut session, &uids, validity, self.max_response_bytes).await?;
+            Ok(Outcome::respond(Value::Array(entries)))
         })
     }
 }

@@ -14,8 +14,12 @@ use futures_util::future::BoxFuture;
 use secrecy::{ExposeSecret, SecretString};
 
 mod command;
+mod folders;
+mod tap;
 
-use super::nesting::Guarded;
+use super::folder::Namespace;
+use super::frames::Frames;
+use super::guard::{Allowance, Guarded};
 use super::oauth::{ErrorChallenge, OAuthExchange, refusal};
 use super::response::{Event, Untagged, event};
 use super::wire::Command;
@@ -57,8 +61,11 @@ pub fn classify(error: async_imap::error::Error, doing: &str) -> EmailError {
     }
 }
 
+/// The connection under async-imap: our taps on the server's bytes around the TLS stream.
+pub(super) type Wire = tap::Tap<Guarded<MailStream>>;
+
 pub struct ImapSession {
-    inner: Session<Guarded<MailStream>>,
+    inner: Session<Wire>,
     capabilities: HashSet<String>,
     timeout: Duration,
     /// Set when the session's state is unknown (timeout, protocol error): never reuse it.
@@ -67,7 +74,11 @@ pub struct ImapSession {
     /// cancelled mid-command (its job timed out or was aborted): its connection may still
     /// carry the rest of that reply, so it is never reused.
     in_command: bool,
-    delimiter: Option<Option<String>>,
+    namespace: Option<Namespace>,
+    /// Responses read after login (see [`super::frames`]).
+    frames: Frames,
+    /// What a command without mail text may receive.
+    control: Allowance,
 }
 
 impl std::fmt::Debug for ImapSession {
@@ -103,8 +114,8 @@ impl ImapSession {
     ) -> Result<ImapSession> {
         let stream = open_noting(endpoint, steps).await?;
         let timeout = endpoint.timeout;
-        // Every byte from the server passes the nesting guard before imap-proto parses it.
-        let mut client = Client::new(Guarded::new(stream));
+        // Every byte from the server passes the guard before async-imap buffers it.
+        let mut client = Client::new(tap::Tap::new(Guarded::new(stream)));
         let greeting = tokio::time::timeout(timeout, client.read_response())
             .await
             .map_err(|_| {
@@ -154,8 +165,8 @@ impl ImapSession {
                     ),
                 ));
             }
-            let stream = upgrade(client.into_inner().into_inner(), endpoint).await?;
-            client = Client::new(Guarded::new(stream));
+            let stream = upgrade(client.into_inner().into_inner().into_inner(), endpoint).await?;
+            client = Client::new(tap::Tap::new(Guarded::new(stream)));
             steps.push("tls: STARTTLS upgrade done, certificate verified".into());
         }
         let error_challenge = ErrorChallenge::default();
@@ -227,13 +238,21 @@ impl ImapSession {
             timeout,
             broken: false,
             in_command: false,
-            delimiter: None,
+            namespace: None,
+            frames: Frames::default(),
+            control: Allowance::CONTROL,
         };
         steps.push(format!(
             "imap: capabilities {}",
             session.capabilities().join(" ")
         ));
         Ok(session)
+    }
+
+    /// Commands without mail text may receive `allowance` from now on (see
+    /// [`Allowance::control`]).
+    pub fn limit_replies(&mut self, allowance: Allowance) {
+        self.control = allowance;
     }
 
     pub fn has(&self, capability: &str) -> bool {
@@ -278,50 +297,13 @@ impl ImapSession {
         Ok((validity, exists))
     }
 
-    /// The server's hierarchy delimiter (`LIST "" ""`), asked once per session.
-    pub async fn delimiter(&mut self) -> Result<Option<String>> {
-        if let Some(known) = &self.delimiter {
-            return Ok(known.clone());
-        }
-        let reply = self
-            .execute(
-                &Command::new("LIST").value("").value(""),
-                ErrorCode::ConnectionFailed,
-            )
-            .await?;
-        let delimiter = reply.data.iter().find_map(|u| match u {
-            Untagged::List { delimiter, .. } => delimiter.clone(),
-            _ => None,
-        });
-        self.delimiter = Some(delimiter.clone());
-        Ok(delimiter)
-    }
-
-    /// Whether a folder exists (LIST with its exact name).
-    pub async fn folder_exists(&mut self, folder: &str) -> Result<bool> {
-        let reply = self
-            .execute(
-                &Command::new("LIST").value("").mailbox(folder),
-                ErrorCode::ConnectionFailed,
-            )
-            .await?;
-        Ok(reply.data.iter().any(|u| {
-            matches!(
-                u,
-                Untagged::List {
-                    selectable: true,
-                    ..
-                }
-            )
-        }))
-    }
-
     /// Waits in IDLE (RFC 2177) until the server announces new mail (EXISTS) or `max` passes,
     /// then ends IDLE with DONE. Returns whether mail was announced. The caller keeps `max`
     /// under the 29 minutes after which servers may drop an idle client.
     pub async fn idle_wait(&mut self, max: Duration) -> Result<bool> {
         // Cancelled before the tagged completion, the session is mid-IDLE: never reusable.
         self.in_command = true;
+        self.allow(self.control);
         let Some(tag) = self.send("IDLE", true).await? else {
             return Err(EmailError::internal("no tag for IDLE"));
         };
@@ -340,11 +322,11 @@ impl ImapSession {
         let deadline = tokio::time::Instant::now() + max;
         let mut announced = false;
         while !announced {
-            // read_response polls a buffered stream, so giving up on it at the deadline loses
-            // nothing: whatever arrives later is read after DONE.
-            match tokio::time::timeout_at(deadline, self.inner.read_response()).await {
+            // Reading is cancel safe, so giving up at the deadline loses nothing: whatever
+            // arrives later is read after DONE.
+            match tokio::time::timeout_at(deadline, self.next_event()).await {
                 Err(_) => break,
-                Ok(Ok(Some(response))) => match event(response.parsed()) {
+                Ok(Ok(Some(event))) => match event {
                     Event::Untagged(Untagged::Exists(_) | Untagged::Fetch(_)) => announced = true,
                     Event::Untagged(Untagged::Bye(text)) => {
                         self.broken = true;
@@ -394,8 +376,22 @@ impl ImapSession {
             .map(|_| ())
     }
 
+    /// Says LOGOUT and reads the answer (our own way, as every response after login: see
+    /// [`super::frames`]), for at most 2 s.
     pub async fn logout(mut self) {
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.inner.logout()).await;
+        let said = async {
+            self.allow(self.control);
+            let Some(tag) = self.send("LOGOUT", true).await? else {
+                return Ok(());
+            };
+            while let Ok(Some(event)) = self.next_event().await {
+                if matches!(event, Event::Done { tag: ref t, .. } if *t == tag) {
+                    break;
+                }
+            }
+            Ok::<(), EmailError>(())
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), said).await;
     }
 }
 

@@ -164,7 +164,7 @@ impl<'a> Assembly<'a> {
             .copied()
             .unwrap_or_default();
         let body = match decision {
-            Decision::Whole => data,
+            Decision::Whole(_) => data,
             Decision::Partial(n) if data.len() < *n as usize => data,
             Decision::Partial(_) => {
                 self.budget_cut = true;
@@ -197,6 +197,15 @@ fn without_mime_fields(header: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let mut out = Vec::with_capacity(header.len());
     let mut skipping = false;
     let mut offset = 0;
+    // A first line `From sender date` is an mbox separator, not the body's start: skipped,
+    // as Python's email package (and the pruner) reads it.
+    let header = match header.strip_prefix(b"From ") {
+        Some(_) => header
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(&header[header.len()..], |end| &header[end + 1..]),
+        None => header,
+    };
     for line in header.split_inclusive(|b| *b == b'\n') {
         let content = line.strip_suffix(b"\n").unwrap_or(line);
         let content = content.strip_suffix(b"\r").unwrap_or(content);

@@ -4,14 +4,16 @@
 //! back together (see [`super::skeleton`]) into a message the usual response builder reads,
 //! so a 100 MB message costs about the budget, and the server never sends the rest.
 //!
-//! Sizes of parts left on the server are estimates from their encoded size: base64 carries
-//! 57 bytes in each 78-octet line (76 characters and CRLF), so decoded ≈ octets × 57 / 78;
-//! other encodings count their octets (quoted-printable: an upper bound).
+//! The plan decides by sizes estimated from the encoded size: base64 carries 57 bytes in each
+//! 78-octet line (76 characters and CRLF), so decoded ≈ octets × 57 / 78; other encodings
+//! count their octets (quoted-printable: an upper bound). A base64 part left on the server
+//! is then listed with its exact size (see [`super::sizes`]).
 
 use async_imap::imap_proto::{
     BodyParams, BodyStructure, ContentEncoding, MessageSection, SectionPath,
 };
 
+use super::guard::{Allowance, SLACK};
 use crate::mail::cut::{CutReason, Encoding, Limits};
 pub use crate::mail::prune::MAX_PARTS;
 
@@ -63,6 +65,38 @@ fn encoding_name(e: &ContentEncoding<'_>) -> String {
 }
 
 impl Structure {
+    /// About the bytes it holds in memory. Recurses as deep as [`Structure::from_proto`]
+    /// lets a structure nest.
+    pub fn footprint(&self) -> usize {
+        let params = |p: &Params| {
+            p.iter()
+                .map(|(k, v)| size_of::<(String, String)>() + k.len() + v.len())
+                .sum::<usize>()
+        };
+        size_of::<Structure>()
+            + match self {
+                Structure::Multipart {
+                    subtype,
+                    params: p,
+                    parts,
+                } => {
+                    subtype.len()
+                        + params(p)
+                        + parts.iter().map(Structure::footprint).sum::<usize>()
+                }
+                Structure::Leaf(leaf) => {
+                    leaf.mime.len()
+                        + params(&leaf.params)
+                        + leaf.id.as_ref().map_or(0, String::len)
+                        + leaf.encoding.len()
+                        + leaf
+                            .disposition
+                            .as_ref()
+                            .map_or(0, |(d, p)| d.len() + params(p))
+                }
+            }
+    }
+
     pub fn from_proto(body: &BodyStructure<'_>) -> Structure {
         Self::from_proto_at(body, 0)
     }
@@ -155,7 +189,8 @@ pub fn section_name(section: &Option<SectionPath>) -> String {
 /// What to do with one leaf.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
-    Whole,
+    /// Fetched whole: this many encoded octets, as the structure says.
+    Whole(u32),
     /// The first this many octets: a text body longer than could be returned.
     Partial(u32),
     /// Left on the server: listed with its estimated decoded size.
@@ -196,11 +231,7 @@ fn is_text_body(leaf: &Leaf) -> bool {
 pub fn plan(structure: &Structure, limits: Limits) -> Vec<(String, Decision)> {
     let mut out = Vec::new();
     let mut text_pool = limits.text_pool();
-    let mut walk = Vec::new();
-    match structure {
-        Structure::Leaf(leaf) => walk.push(("TEXT".to_string(), leaf)),
-        Structure::Multipart { .. } => leaves(structure, "", &mut walk),
-    }
+    let walk = leaf_sections(structure);
     // Bodies come before attachment contents in the budget, so attachments get only what the
     // bodies will leave (base64 makes 4 of every 3 bytes): none is fetched only to be dropped.
     let text: u64 = walk
@@ -219,7 +250,7 @@ pub fn plan(structure: &Structure, limits: Limits) -> Vec<(String, Decision)> {
                     .min(text_pool);
             text_pool -= want.min(u64::from(leaf.octets));
             if u64::from(leaf.octets) <= want {
-                Decision::Whole
+                Decision::Whole(leaf.octets)
             } else if want == 0 {
                 // The text pool is spent (and `<0.0>` is not a valid partial fetch).
                 Decision::Cut(estimated_size(leaf), CutReason::Budget)
@@ -234,12 +265,23 @@ pub fn plan(structure: &Structure, limits: Limits) -> Vec<(String, Decision)> {
                 Decision::Cut(size, CutReason::Budget)
             } else {
                 attachment_pool -= size;
-                Decision::Whole
+                Decision::Whole(leaf.octets)
             }
         };
         out.push((section, decision));
     }
     out
+}
+
+/// Every leaf with its section, in order: the plan's order. A message that is one leaf is
+/// section `TEXT` (its body).
+pub fn leaf_sections(structure: &Structure) -> Vec<(String, &Leaf)> {
+    let mut walk = Vec::new();
+    match structure {
+        Structure::Leaf(leaf) => walk.push(("TEXT".to_string(), leaf)),
+        Structure::Multipart { .. } => leaves(structure, "", &mut walk),
+    }
+    walk
 }
 
 /// Recurses once per level, as deep as [`Structure::from_proto`] lets a structure nest.
@@ -263,24 +305,43 @@ fn leaves<'a>(node: &'a Structure, prefix: &str, out: &mut Vec<(String, &'a Leaf
 /// command line longer than servers accept (Dovecot: 64 KiB).
 const SECTIONS_PER_FETCH: usize = 100;
 
-/// The FETCH item lists for a plan, one per command: the top header (capped) first, then
-/// each section to read.
-pub fn fetch_items(plan: &[(String, Decision)], limits: Limits) -> Vec<String> {
+/// The FETCH item lists for a plan, one per command, each with what the server may send in
+/// reply to it: the top header (capped) first, then each section to read. A section may come
+/// a little larger than the structure said ([`SECTION_SLACK`]), never more: whatever a
+/// server's structure claimed, the command's reply is bounded by the plan, and so is the
+/// read.
+pub fn fetch_items(plan: &[(String, Decision)], limits: Limits) -> Vec<(String, Allowance)> {
     // IMAP numbers are 32-bit (RFC 3501): a larger partial length is a syntax error.
     let header = u32::try_from(limits.header_allowance()).unwrap_or(u32::MAX);
-    let mut items = vec![format!("BODY.PEEK[HEADER]<0.{header}>")];
+    let mut items = vec![(format!("BODY.PEEK[HEADER]<0.{header}>"), header)];
     for (section, decision) in plan {
         match decision {
-            Decision::Whole => items.push(format!("BODY.PEEK[{section}]")),
-            Decision::Partial(n) => items.push(format!("BODY.PEEK[{section}]<0.{n}>")),
+            Decision::Whole(octets) => items.push((format!("BODY.PEEK[{section}]"), *octets)),
+            Decision::Partial(n) => items.push((format!("BODY.PEEK[{section}]<0.{n}>"), *n)),
             Decision::Cut(..) => {}
         }
     }
     items
         .chunks(SECTIONS_PER_FETCH)
-        .map(|chunk| format!("(UID {})", chunk.join(" ")))
+        .map(|chunk| {
+            let names: Vec<&str> = chunk.iter().map(|(item, _)| item.as_str()).collect();
+            let sizes = chunk
+                .iter()
+                .map(|(_, size)| u64::from(*size) + SECTION_SLACK);
+            let allowance = Allowance {
+                literal: sizes.clone().max().unwrap_or(0),
+                bytes: sizes
+                    .map(|size| size.saturating_add(1024))
+                    .fold(SLACK, u64::saturating_add),
+            };
+            (format!("(UID {})", names.join(" ")), allowance)
+        })
         .collect()
 }
+
+/// How much larger than its structure's size a section may come: a server that counts line
+/// ends differently in the two is still read, one that lies by more is refused.
+pub const SECTION_SLACK: u64 = 4 * 1024;
 
 #[cfg(test)]
 #[path = "structure_tests.rs"]

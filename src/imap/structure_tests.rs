@@ -38,27 +38,36 @@ fn plans_fetch_text_partially_and_attachments_only_where_the_bodies_leave_room()
         decisions,
         vec![
             ("1".to_string(), Decision::Partial(4000)),
-            ("2".to_string(), Decision::Whole),
+            ("2".to_string(), Decision::Whole(300)),
             ("3".to_string(), Decision::Cut(570, CutReason::Budget)),
             ("4".to_string(), Decision::Cut(5700, CutReason::Limit)),
         ]
     );
+    let items = fetch_items(&decisions, LIMITS);
     assert_eq!(
-        fetch_items(&decisions, LIMITS),
+        items.iter().map(|(i, _)| i.as_str()).collect::<Vec<_>>(),
         ["(UID BODY.PEEK[HEADER]<0.1024> BODY.PEEK[1]<0.4000> BODY.PEEK[2])"]
+    );
+    // The server may send what the plan asks for and a little more, never what a lying
+    // structure would make of it.
+    let slack = crate::imap::structure::SECTION_SLACK;
+    assert_eq!(items[0].1.literal, 4000 + slack);
+    assert_eq!(
+        items[0].1.bytes,
+        (1024 + 4000 + 300) + 3 * (slack + 1024) + crate::imap::guard::SLACK
     );
     let roomy = Limits {
         max_response_bytes: 40_000,
         ..LIMITS
     };
     let decisions = plan(&structure, roomy);
-    assert_eq!(decisions[0].1, Decision::Whole);
-    assert_eq!(decisions[2].1, Decision::Whole);
+    assert_eq!(decisions[0].1, Decision::Whole(20000));
+    assert_eq!(decisions[2].1, Decision::Whole(780));
     assert_eq!(decisions[3].1, Decision::Cut(5700, CutReason::Limit));
     let single = parse(r#"("text" "plain" NIL NIL NIL "7bit" 10 1 NIL NIL NIL NIL)"#);
     assert_eq!(
         plan(&single, LIMITS),
-        vec![("TEXT".to_string(), Decision::Whole)]
+        vec![("TEXT".to_string(), Decision::Whole(10))]
     );
 }
 
@@ -67,8 +76,8 @@ fn skeletons_read_back_with_names_sizes_and_prefixes() {
     let structure = parse(MIXED);
     let plan = vec![
         ("1".to_string(), Decision::Partial(4000)),
-        ("2".to_string(), Decision::Whole),
-        ("3".to_string(), Decision::Whole),
+        ("2".to_string(), Decision::Whole(300)),
+        ("3".to_string(), Decision::Whole(780)),
         ("4".to_string(), Decision::Cut(5700, CutReason::Limit)),
     ];
     let plain: String = (0..400)
@@ -125,6 +134,22 @@ fn a_cut_top_header_keeps_whole_lines() {
     let headers = v["headers"].as_array().unwrap();
     assert_eq!(headers.len(), 4, "{headers:?}");
     assert!(!headers.iter().any(|h| h["header"] == "X-Cut-He"));
+}
+
+#[test]
+fn a_leading_mbox_from_line_is_skipped_as_python_does() {
+    // Python's email package takes a first line `From ...` for the mbox separator and reads
+    // the header after it: subject "mbox line", from Ann, plain body "hello\r\n".
+    let structure = parse(r#"("text" "plain" NIL NIL NIL "7bit" 7 1 NIL NIL NIL NIL)"#);
+    let plan = plan(&structure, LIMITS);
+    let sections = vec![("TEXT".to_string(), b"hello\r\n".to_vec())];
+    let header = b"From sender@example.test Thu Feb  1 10:00:00 2024\r\nMessage-ID: <mbox@example.test>\r\nFrom: Ann <ann@example.test>\r\nSubject: mbox line\r\nDate: Thu, 1 Feb 2024 10:00:00 +0000\r\nContent-Type: text/plain\r\n\r\n";
+    let (raw, _) = Assembly::new(&plan, &sections).build(&structure, header, 1024);
+    let v = respond(prune(&raw, LIMITS), &Envelope::default(), LIMITS);
+    assert_eq!(v["subject"], "mbox line", "{v}");
+    assert_eq!(v["fromAddress"], "ann@example.test");
+    assert_eq!(v["messageId"], "<mbox@example.test>");
+    assert_eq!(v["plainTextBody"], "hello\r\n");
 }
 
 #[test]
@@ -188,11 +213,11 @@ fn many_parts_are_fetched_in_several_commands_and_a_spent_text_pool_cuts() {
     };
     let commands = fetch_items(&plan(&structure, roomy), roomy);
     assert_eq!(commands.len(), 3);
-    assert!(commands.iter().all(|c| c.len() < 4096));
+    assert!(commands.iter().all(|(c, _)| c.len() < 4096));
     assert_eq!(
         commands
             .iter()
-            .map(|c| c.matches("BODY.PEEK[").count())
+            .map(|(c, _)| c.matches("BODY.PEEK[").count())
             .sum::<usize>(),
         251
     );
@@ -250,7 +275,7 @@ fn parts_nested_past_the_limit_are_listed_unread() {
 
     let shallow = parse(&nested(3));
     assert_eq!(depth_of(&shallow), 3);
-    assert_eq!(plan(&shallow, LIMITS)[0].1, Decision::Whole);
+    assert_eq!(plan(&shallow, LIMITS)[0].1, Decision::Whole(5));
 }
 
 #[test]
@@ -265,7 +290,7 @@ fn leaves_past_the_part_cap_are_not_fetched() {
     assert_eq!(decisions.len(), MAX_PARTS + 10);
     let fetched = decisions
         .iter()
-        .filter(|(_, d)| *d == Decision::Whole)
+        .filter(|(_, d)| matches!(d, Decision::Whole(_)))
         .count();
     assert_eq!(fetched, MAX_PARTS);
     assert!(matches!(
@@ -283,13 +308,17 @@ fn the_largest_budget_does_not_overflow() {
     let structure = parse(MIXED);
     let decisions = plan(&structure, limits);
     assert!(
-        decisions.iter().all(|(_, d)| *d == Decision::Whole),
+        decisions
+            .iter()
+            .all(|(_, d)| matches!(d, Decision::Whole(_))),
         "{decisions:?}"
     );
     let items = fetch_items(&decisions, limits);
     // IMAP numbers are 32-bit: a larger partial length is a syntax error on the server.
     assert!(
-        items[0].contains(&format!("BODY.PEEK[HEADER]<0.{}>", u32::MAX)),
+        items[0]
+            .0
+            .contains(&format!("BODY.PEEK[HEADER]<0.{}>", u32::MAX)),
         "{items:?}"
     );
 }

@@ -94,6 +94,10 @@ enum Part {
     Raw(String),
     /// A value: a quoted string when that is safe, otherwise a literal.
     Value(String),
+    /// `(` and `)` of a list: RFC 3501 allows no space inside them (`(SUBJECT "x")`), and
+    /// strict servers such as Cyrus answer BAD to `( SUBJECT "x" )`.
+    Open,
+    Close,
 }
 
 /// A command built from protocol text and values.
@@ -131,6 +135,16 @@ impl Command {
         self.parts.push(Part::Value(value.into()));
     }
 
+    /// Opens a parenthesized list in a command being built in place.
+    pub fn push_open(&mut self) {
+        self.parts.push(Part::Open);
+    }
+
+    /// Closes the list [`Command::push_open`] opened.
+    pub fn push_close(&mut self) {
+        self.parts.push(Part::Close);
+    }
+
     /// Appends a mailbox name (modified UTF-7, then quoted).
     pub fn mailbox(self, name: &str) -> Self {
         let encoded = encode_mailbox(name);
@@ -155,11 +169,15 @@ impl Command {
     pub fn segments(&self, literal_plus: bool) -> Vec<String> {
         let mut segments = Vec::new();
         let mut current = String::new();
-        for (index, part) in self.parts.iter().enumerate() {
-            if index > 0 {
+        let mut after_open = true;
+        for part in &self.parts {
+            if !after_open && *part != Part::Close {
                 current.push(' ');
             }
+            after_open = *part == Part::Open;
             match part {
+                Part::Open => current.push('('),
+                Part::Close => current.push(')'),
                 Part::Raw(raw) => current.push_str(raw),
                 Part::Value(value) => match quoted(value) {
                     Some(q) => current.push_str(&q),
@@ -180,14 +198,17 @@ impl Command {
 
     /// For logs: values shown as `"…"`, never their content.
     pub fn redacted(&self) -> String {
-        self.parts
-            .iter()
-            .map(|p| match p {
-                Part::Raw(r) => r.as_str(),
-                Part::Value(_) => "\"…\"",
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
+        let shown = Command {
+            parts: self
+                .parts
+                .iter()
+                .map(|p| match p {
+                    Part::Value(_) => Part::Raw("\"…\"".into()),
+                    other => other.clone(),
+                })
+                .collect(),
+        };
+        shown.segments(true).concat()
     }
 }
 
@@ -269,6 +290,28 @@ mod tests {
         assert_eq!(
             utf8.redacted(),
             "UID SEARCH CHARSET UTF-8 FROM \"…\" SUBJECT \"…\""
+        );
+    }
+
+    #[test]
+    fn lists_have_no_space_inside_their_parentheses() {
+        let mut command = Command::new("UID SEARCH");
+        command.push_raw("OR");
+        command.push_open();
+        command.push_raw("SUBJECT");
+        command.push_value("x");
+        command.push_open();
+        command.push_raw("SEEN");
+        command.push_close();
+        command.push_close();
+        command.push_raw("ALL");
+        assert_eq!(
+            command.segments(true),
+            [r#"UID SEARCH OR (SUBJECT "x" (SEEN)) ALL"#]
+        );
+        assert_eq!(
+            command.redacted(),
+            r#"UID SEARCH OR (SUBJECT "…" (SEEN)) ALL"#
         );
     }
 

@@ -5,14 +5,15 @@
 use super::config::AfterProcessing;
 use crate::error::{ErrorCode, Result};
 use crate::imap::common::expunge_only;
-use crate::imap::move_::{ensure_path, join_path};
+use crate::imap::move_::transfer;
 use crate::imap::session::ImapSession;
 use crate::imap::wire::Command;
+use crate::mail::inputs::Folder;
 
 /// Applies `after` to `uid` of `folder` (selected read-write).
 pub async fn apply(
     session: &mut ImapSession,
-    folder: &str,
+    folder: &Folder,
     uid: u32,
     after: &AfterProcessing,
 ) -> Result<()> {
@@ -29,33 +30,11 @@ pub async fn apply(
             .map(drop),
         AfterProcessing::Delete => expunge_only(session, &[uid]).await,
         AfterProcessing::Move(path) => {
-            let delimiter = session.delimiter().await?;
-            let prefixes = join_path(&path.segments, delimiter.as_deref(), path.is_list())?;
-            let target = prefixes.last().cloned().unwrap_or_default();
-            ensure_path(session, &prefixes).await?;
+            let target = session.mailbox(path, "/moveTo").await?;
+            session.create_levels(&target).await?;
             // CREATE may leave the session without a selected folder on some servers.
-            session.select(folder, true).await?;
-            if session.has("MOVE") {
-                session
-                    .execute(
-                        &Command::new("UID MOVE")
-                            .raw(uid.to_string())
-                            .mailbox(&target),
-                        ErrorCode::FolderNotFound,
-                    )
-                    .await
-                    .map(drop)
-            } else {
-                session
-                    .execute(
-                        &Command::new("UID COPY")
-                            .raw(uid.to_string())
-                            .mailbox(&target),
-                        ErrorCode::FolderNotFound,
-                    )
-                    .await?;
-                expunge_only(session, &[uid]).await
-            }
+            session.open(folder, true).await?;
+            transfer(session, &[uid], &target.name).await.map(drop)
         }
     }
 }

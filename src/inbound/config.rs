@@ -5,63 +5,16 @@
 //! of them: a watcher silently left out would lose mail nobody knows about.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::correlation::{KeyRule, KeySource};
-use crate::job::parse_iso8601_duration;
-use crate::mail::inputs::{Folder, FolderPath, Imap, Login, Pop3, Server, decode, input_schema};
+pub use super::watcher::{AfterProcessing, HandOver, MessageIdFrom, Watcher};
+use super::watcher::{Common, check};
+use crate::mail::inputs::{Folder, Imap, Login, Pop3, Server, decode, input_schema};
 use crate::mail::server::{Protocol, Target};
 use crate::schema::InputSchema;
-use crate::secrets::{SecretMask, SecretProvider};
-
-/// What happens to a mail once Zeebe has accepted it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AfterProcessing {
-    MarkRead,
-    Move(FolderPath),
-    Delete,
-    None,
-}
-
-/// How a mail is handed to Zeebe.
-#[derive(Debug, Clone)]
-pub enum HandOver {
-    Publish {
-        name: String,
-        key: KeyRule,
-        time_to_live: Duration,
-    },
-    Start {
-        bpmn_process_id: String,
-        version: i32,
-    },
-}
-
-/// One watcher, validated, every default applied, secrets resolved.
-pub struct Watcher {
-    pub name: String,
-    pub protocol: Protocol,
-    pub target: Target,
-    pub folder: String,
-    pub unseen_only: bool,
-    /// `None`: every waiting mail in one round.
-    pub max_per_poll: Option<usize>,
-    pub idle: bool,
-    pub poll_interval: Duration,
-    pub after: AfterProcessing,
-    pub result_variable: String,
-    pub hand_over: HandOver,
-    /// Not in SPEC §9: the tenant the message or instance belongs to, when set.
-    pub tenant_id: Option<String>,
-    /// `attachmentsAs: document` (SPEC §4.1): attachments go to Camunda's document store and
-    /// the mail carries references, as `imap:read` does.
-    pub as_documents: bool,
-    /// The watcher's resolved secrets, to mask in what it logs.
-    pub mask: SecretMask,
-}
+use crate::secrets::SecretProvider;
 
 /// The file as written: connection blocks are read by protocol afterwards.
 #[derive(Deserialize)]
@@ -103,38 +56,37 @@ struct WatcherInput<P> {
     tenant_id: Option<String>,
     #[serde(default)]
     attachments_as: Option<String>,
+    #[serde(default)]
+    message_id_from: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct PublishInput {
-    name: String,
+pub(super) struct PublishInput {
+    pub(super) name: String,
     #[serde(default)]
-    correlation_key: Option<KeyInput>,
+    pub(super) correlation_key: Option<KeyInput>,
     #[serde(default)]
-    time_to_live: Option<String>,
+    pub(super) time_to_live: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct KeyInput {
-    from: String,
+pub(super) struct KeyInput {
+    pub(super) from: String,
     #[serde(default)]
-    header: Option<String>,
+    pub(super) header: Option<String>,
     #[serde(default)]
-    pattern: Option<String>,
+    pub(super) pattern: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct StartInput {
-    bpmn_process_id: String,
+pub(super) struct StartInput {
+    pub(super) bpmn_process_id: String,
     #[serde(default)]
-    version: Option<i32>,
+    pub(super) version: Option<i32>,
 }
-
-const DEFAULT_POLL: Duration = Duration::from_secs(5);
-const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 
 /// Reads the file at `path`.
 pub fn load(path: &str, secrets: &SecretProvider) -> Result<Vec<Watcher>, String> {
@@ -252,23 +204,6 @@ fn split_violations(text: &str) -> Vec<String> {
     parts
 }
 
-/// What both protocols' inputs hold once their connection blocks are read.
-struct Common {
-    name: String,
-    folder: Option<Folder>,
-    unseen_only: Option<bool>,
-    max_per_poll: Option<i64>,
-    idle: Option<bool>,
-    poll_interval: Option<String>,
-    after_processing: Option<String>,
-    move_to: Option<Value>,
-    result_variable: Option<String>,
-    publish_message: Option<PublishInput>,
-    start_process: Option<StartInput>,
-    tenant_id: Option<String>,
-    attachments_as: Option<String>,
-}
-
 impl<P: crate::mail::inputs::ProtocolKind> WatcherInput<P> {
     fn common(self) -> (Common, Target) {
         let target = Target {
@@ -290,209 +225,10 @@ impl<P: crate::mail::inputs::ProtocolKind> WatcherInput<P> {
                 start_process: self.start_process,
                 tenant_id: self.tenant_id,
                 attachments_as: self.attachments_as,
+                message_id_from: self.message_id_from,
             },
             target,
         )
-    }
-}
-
-fn check(
-    input: Common,
-    target: Target,
-    protocol: Protocol,
-    mask: SecretMask,
-) -> Result<Watcher, Vec<String>> {
-    let mut problems = Vec::new();
-    let imap = protocol == Protocol::Imap;
-    let name_ok = !input.name.is_empty()
-        && input.name.len() <= 63
-        && input
-            .name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if !name_ok {
-        problems.push(format!(
-            "/name: '{}' must be 1 to 63 of a-z, 0-9 and -",
-            input.name.escape_debug()
-        ));
-    }
-    if !imap {
-        for (field, given) in [
-            ("folder", input.folder.is_some()),
-            ("unseenOnly", input.unseen_only.is_some()),
-            ("idle", input.idle.is_some()),
-            ("moveTo", input.move_to.is_some()),
-        ] {
-            if given {
-                problems.push(format!("/{field}: IMAP only; POP3 has one maildrop"));
-            }
-        }
-    }
-    let max_per_poll = match input.max_per_poll.unwrap_or(5) {
-        -1 => None,
-        n if n >= 1 => Some(usize::try_from(n).unwrap_or(usize::MAX)),
-        n => {
-            problems.push(format!("/maxPerPoll: {n} is neither -1 (all) nor >= 1"));
-            Some(5)
-        }
-    };
-    let poll_interval = match input.poll_interval.as_deref() {
-        None => DEFAULT_POLL,
-        Some(text) => match parse_iso8601_duration(text) {
-            Ok(d) if d >= Duration::from_millis(100) => d,
-            Ok(_) => {
-                problems.push("/pollInterval: at least PT0.1S".into());
-                DEFAULT_POLL
-            }
-            Err(e) => {
-                problems.push(format!("/pollInterval: {e}"));
-                DEFAULT_POLL
-            }
-        },
-    };
-    let after = match (input.after_processing.as_deref(), imap) {
-        (None, _) => {
-            if imap {
-                AfterProcessing::MarkRead
-            } else {
-                AfterProcessing::Delete
-            }
-        }
-        (Some("markRead"), true) => AfterProcessing::MarkRead,
-        (Some("move"), true) => match &input.move_to {
-            Some(path) => match FolderPath::parse(path, "/moveTo") {
-                Ok(path) => AfterProcessing::Move(path),
-                Err(e) => {
-                    problems.push(e);
-                    AfterProcessing::None
-                }
-            },
-            None => {
-                problems.push("/moveTo: required when afterProcessing is move".into());
-                AfterProcessing::None
-            }
-        },
-        (Some("delete"), _) => AfterProcessing::Delete,
-        (Some("none"), _) => AfterProcessing::None,
-        (Some(other), true) => {
-            problems.push(format!(
-                "/afterProcessing: '{other}' is not one of markRead, move, delete, none"
-            ));
-            AfterProcessing::None
-        }
-        (Some(other), false) => {
-            problems.push(format!(
-                "/afterProcessing: '{other}' is not one of delete, none (POP3)"
-            ));
-            AfterProcessing::None
-        }
-    };
-    if input.move_to.is_some() && !matches!(after, AfterProcessing::Move(_)) && imap {
-        problems.push("/moveTo: only used with afterProcessing: move".into());
-    }
-    let result_variable = input.result_variable.unwrap_or_else(|| "email".into());
-    if result_variable.trim().is_empty() {
-        problems.push("/resultVariable: empty".into());
-    }
-    let as_documents = match input.attachments_as.as_deref() {
-        None | Some("inline") => false,
-        Some("document") => true,
-        Some(other) => {
-            problems.push(format!(
-                "/attachmentsAs: '{other}' is not one of inline, document"
-            ));
-            false
-        }
-    };
-    let hand_over = match (input.publish_message, input.start_process) {
-        (Some(publish), None) => {
-            if publish.name.trim().is_empty() {
-                problems.push("/publishMessage/name: empty".into());
-            }
-            let key = match publish.correlation_key {
-                None => KeyRule::default(),
-                Some(key) => match KeyRule::new(&key.from, key.header, key.pattern.as_deref()) {
-                    Ok(rule) => rule,
-                    Err(e) => {
-                        problems.push(format!("/publishMessage/correlationKey/{e}"));
-                        KeyRule::default()
-                    }
-                },
-            };
-            let time_to_live = match publish.time_to_live.as_deref() {
-                None => DEFAULT_TTL,
-                Some(text) => parse_iso8601_duration(text).unwrap_or_else(|e| {
-                    problems.push(format!("/publishMessage/timeToLive: {e}"));
-                    DEFAULT_TTL
-                }),
-            };
-            HandOver::Publish {
-                name: publish.name,
-                key,
-                time_to_live,
-            }
-        }
-        (None, Some(start)) => {
-            if start.bpmn_process_id.trim().is_empty() {
-                problems.push("/startProcess/bpmnProcessId: empty".into());
-            }
-            let version = start.version.unwrap_or(-1);
-            if version < -1 || version == 0 {
-                problems.push(format!(
-                    "/startProcess/version: {version} is neither -1 (latest) nor >= 1"
-                ));
-            }
-            HandOver::Start {
-                bpmn_process_id: start.bpmn_process_id,
-                version,
-            }
-        }
-        (Some(_), Some(_)) => {
-            problems.push("/: either publishMessage or startProcess, not both".into());
-            return Err(problems);
-        }
-        (None, None) => {
-            problems.push("/: one of publishMessage or startProcess is required".into());
-            return Err(problems);
-        }
-    };
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    Ok(Watcher {
-        name: input.name,
-        protocol,
-        target,
-        folder: input
-            .folder
-            .map_or_else(|| "INBOX".to_string(), |f| f.name().to_string()),
-        unseen_only: input.unseen_only.unwrap_or(true),
-        max_per_poll,
-        idle: input.idle.unwrap_or(true),
-        poll_interval,
-        after,
-        result_variable,
-        hand_over,
-        tenant_id: input.tenant_id.filter(|t| !t.trim().is_empty()),
-        as_documents,
-        mask,
-    })
-}
-
-impl std::fmt::Debug for Watcher {
-    /// The name only: the rest holds credentials.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Watcher").field("name", &self.name).finish()
-    }
-}
-
-impl Watcher {
-    /// Whether the key comes from a source the mail may lack (then `""` is used).
-    pub fn key_source(&self) -> Option<&KeySource> {
-        match &self.hand_over {
-            HandOver::Publish { key, .. } => Some(&key.source),
-            HandOver::Start { .. } => None,
-        }
     }
 }
 

@@ -1,4 +1,8 @@
+use std::time::Duration;
+
 use super::*;
+use crate::inbound::correlation::KeySource;
+use crate::inbound::watcher::DEFAULT_TTL;
 
 fn secrets() -> SecretProvider {
     SecretProvider::new("INBOUND_TEST_SECRET_", None)
@@ -158,4 +162,36 @@ fn pointers_become_paths() {
     );
     assert_eq!(field_path("watchers[0]", "/: x"), "watchers[0]: x");
     assert_eq!(field_path("", "plain"), "plain");
+}
+
+#[test]
+fn message_ids_come_from_the_header_unless_stored_is_asked_for() {
+    let watchers = parse(GOOD, &secrets()).unwrap();
+    assert_eq!(watchers[0].message_id_from, MessageIdFrom::Header);
+    let stored = GOOD.replace(
+        "    publishMessage:\n",
+        "    messageIdFrom: stored\n    publishMessage:\n",
+    );
+    assert_eq!(
+        parse(&stored, &secrets()).unwrap()[0].message_id_from,
+        MessageIdFrom::Stored
+    );
+    let wrong = GOOD.replace(
+        "    publishMessage:\n",
+        "    messageIdFrom: subject\n    publishMessage:\n",
+    );
+    let e = parse(&wrong, &secrets()).unwrap_err();
+    assert!(
+        e.contains("watchers[0].messageIdFrom: 'subject' is not one of header, stored"),
+        "{e}"
+    );
+    let start = GOOD.replace(
+        "    startProcess:",
+        "    messageIdFrom: stored\n    startProcess:",
+    );
+    let e = parse(&start, &secrets()).unwrap_err();
+    assert!(
+        e.contains("watchers[1].messageIdFrom: only used with publishMessage"),
+        "{e}"
+    );
 }

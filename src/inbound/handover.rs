@@ -3,12 +3,14 @@
 //!
 //! Its answer decides whether the mail may be touched: [`Verdict::Accepted`] only when Zeebe
 //! has the mail (or, for a publish, already had it: `ALREADY_EXISTS` for the same message id
-//! means an earlier attempt or another replica got it through).
+//! means an earlier attempt or another replica got it through). With `messageIdFrom: header`
+//! the message id is the sender's Message-ID, which a second mail can carry too; the watchers
+//! guard against that within one process (see [`super::ledger`]).
 
 use serde_json::{Map, Value};
 use tonic::Code;
 
-use super::config::{HandOver, Watcher};
+use super::config::{HandOver, MessageIdFrom, Watcher};
 use crate::gateway::GatewayClient;
 use crate::gateway::proto::{CreateProcessInstanceRequest, PublishMessageRequest};
 
@@ -24,25 +26,117 @@ pub enum Verdict {
     Rejected(String),
 }
 
+/// Where a mail is stored: what names it for good, whatever its headers say.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Place {
+    Imap { validity: u32, uid: u32 },
+    Pop3 { uidl: String },
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Place::Imap { uid, .. } => write!(f, "UID {uid}"),
+            Place::Pop3 { uidl } => write!(f, "UIDL {uidl}"),
+        }
+    }
+}
+
 /// What a watcher knows of one mail besides its read response.
 pub struct Mail {
     /// The read response (SPEC §4 shape, within the budget of §7.1).
     pub response: Value,
     pub folder: String,
-    /// Used as the message id when the mail has no Message-ID: `watcher/uidvalidity/uid` for
-    /// IMAP, `watcher/uidl` for POP3.
-    pub fallback_id: String,
+    pub place: Place,
 }
 
 impl Mail {
-    /// The mail's Message-ID as found, or the fallback.
-    pub fn message_id(&self) -> String {
+    /// The mail's Message-ID header as found, if it has one.
+    pub fn header_id(&self) -> Option<&str> {
         self.response
             .get("messageId")
             .and_then(Value::as_str)
             .map(str::trim)
             .filter(|id| !id.is_empty())
-            .map_or_else(|| self.fallback_id.clone(), str::to_string)
+    }
+
+    /// The message id of its publish. `header`: the Message-ID as found, or, for a mail
+    /// without one, `watcher/uidvalidity/uid` (IMAP) or `watcher/uidl` (POP3). `stored`: a
+    /// SHA-256 (hex) of the account, folder and place, which no sender can choose and every
+    /// replica with the same configuration computes alike.
+    pub fn message_id(&self, watcher: &Watcher) -> String {
+        if watcher.message_id_from == MessageIdFrom::Stored {
+            return self.stored_id(watcher);
+        }
+        match (self.header_id(), &self.place) {
+            (Some(id), _) => id.to_string(),
+            (None, Place::Imap { validity, uid }) => {
+                format!("{}/{validity}/{uid}", watcher.name)
+            }
+            (None, Place::Pop3 { uidl }) => format!("{}/{uidl}", watcher.name),
+        }
+    }
+
+    /// A digest of what the mail says, apart from how it travelled (transport headers, where
+    /// it is stored): two copies of one message give the same, another mail with the same
+    /// Message-ID another.
+    pub fn content_digest(&self) -> String {
+        let field = |name: &str| self.response.get(name).cloned().unwrap_or(Value::Null);
+        let attachments: Vec<Value> = self
+            .response
+            .get("attachments")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|a| {
+                serde_json::json!([
+                    a.get("fileName"),
+                    a.get("contentType"),
+                    a.get("size"),
+                    a.get("content")
+                ])
+            })
+            .collect();
+        let content = serde_json::json!([
+            field("messageId"),
+            field("fromAddress"),
+            field("subject"),
+            field("sentDate"),
+            field("plainTextBody"),
+            field("htmlBody"),
+            attachments,
+        ]);
+        hex_sha256(content.to_string().as_bytes())
+    }
+
+    fn stored_id(&self, watcher: &Watcher) -> String {
+        let endpoint = &watcher.target.endpoint;
+        let mut parts = vec![
+            watcher.protocol.name().to_string(),
+            endpoint.host.to_ascii_lowercase(),
+            endpoint.port.to_string(),
+            watcher
+                .target
+                .authentication
+                .username()
+                .unwrap_or_default()
+                .to_string(),
+            self.folder.clone(),
+        ];
+        match &self.place {
+            Place::Imap { validity, uid } => {
+                parts.push(validity.to_string());
+                parts.push(uid.to_string());
+            }
+            Place::Pop3 { uidl } => parts.push(uidl.clone()),
+        }
+        // Each part with its length first, so no two lists of parts give the same bytes.
+        let mut bytes = Vec::new();
+        for part in &parts {
+            bytes.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            bytes.extend_from_slice(part.as_bytes());
+        }
+        hex_sha256(&bytes)
     }
 
     /// `{ <resultVariable>: <the mail, with folder and watcher> }` as JSON text.
@@ -59,6 +153,14 @@ impl Mail {
     }
 }
 
+fn hex_sha256(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Hands `mail` to Zeebe as `watcher` says.
 pub async fn hand_over(gateway: &GatewayClient, watcher: &Watcher, mail: &Mail) -> Verdict {
     let variables = mail.variables(watcher);
@@ -69,7 +171,7 @@ pub async fn hand_over(gateway: &GatewayClient, watcher: &Watcher, mail: &Mail) 
             key,
             time_to_live,
         } => {
-            let message_id = mail.message_id();
+            let message_id = mail.message_id(watcher);
             let correlation_key = key.key(&mail.response).unwrap_or_else(|| {
                 tracing::warn!(
                     watcher = %watcher.name,
@@ -130,23 +232,77 @@ fn describe(status: &tonic::Status) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secrets::SecretProvider;
     use serde_json::json;
 
-    #[test]
-    fn message_id_falls_back_when_absent_or_blank() {
-        let mail = |response: Value| Mail {
+    fn watcher(from: &str, user: &str) -> Watcher {
+        let yaml = format!(
+            "watchers:\n  - name: support\n    authentication: {{ username: {user}, password: p }}\n    server: {{ host: Mail.Example.com }}\n    messageIdFrom: {from}\n    publishMessage: {{ name: m }}\n"
+        );
+        crate::inbound::config::parse(&yaml, &SecretProvider::new("HANDOVER_TEST_", None))
+            .unwrap()
+            .remove(0)
+    }
+
+    fn mail(response: Value, place: Place) -> Mail {
+        Mail {
             response,
             folder: "INBOX".into(),
-            fallback_id: "support/17/42".into(),
+            place,
+        }
+    }
+
+    #[test]
+    fn header_ids_fall_back_to_the_place_when_absent_or_blank() {
+        let w = watcher("header", "u");
+        let imap = Place::Imap {
+            validity: 17,
+            uid: 42,
         };
-        assert_eq!(mail(json!({ "messageId": "<a@b>" })).message_id(), "<a@b>");
         assert_eq!(
-            mail(json!({ "messageId": null })).message_id(),
-            "support/17/42"
+            mail(json!({ "messageId": "<a@b>" }), imap.clone()).message_id(&w),
+            "<a@b>"
         );
+        for absent in [json!({ "messageId": null }), json!({ "messageId": "  " })] {
+            assert_eq!(mail(absent, imap.clone()).message_id(&w), "support/17/42");
+        }
+        let pop = Place::Pop3 {
+            uidl: "AbC12".into(),
+        };
+        assert_eq!(mail(json!({}), pop).message_id(&w), "support/AbC12");
+    }
+
+    #[test]
+    fn stored_ids_name_the_place_whatever_the_sender_wrote() {
+        let w = watcher("stored", "u");
+        let at = |uid| Place::Imap { validity: 17, uid };
+        let id = |response: Value, place| mail(response, place).message_id(&w);
+        let first = id(json!({ "messageId": "<a@b>" }), at(42));
+        assert_eq!(first.len(), 64, "{first}");
+        assert!(first.bytes().all(|b| b.is_ascii_hexdigit()));
+        // The same stored mail gives the same id, another one another, Message-ID or not.
+        assert_eq!(first, id(json!({ "messageId": "<other@b>" }), at(42)));
+        assert_ne!(first, id(json!({ "messageId": "<a@b>" }), at(43)));
+        assert_ne!(
+            first,
+            id(
+                json!({}),
+                Place::Imap {
+                    validity: 18,
+                    uid: 42
+                }
+            )
+        );
+        // Every replica with this configuration computes the same; another account another.
         assert_eq!(
-            mail(json!({ "messageId": "  " })).message_id(),
-            "support/17/42"
+            first,
+            mail(json!({}), at(42)).message_id(&watcher("stored", "u"))
         );
+        assert_ne!(
+            first,
+            mail(json!({}), at(42)).message_id(&watcher("stored", "v"))
+        );
+        let pop = |uidl: &str| Place::Pop3 { uidl: uidl.into() };
+        assert_ne!(id(json!({}), pop("ab")), id(json!({}), pop("ac")));
     }
 }

@@ -6,10 +6,14 @@
 //! 1. [`config`] read the watchers at start (the worker refuses to start on a broken file);
 //! 2. [`imap`] (IDLE or polling) or [`pop3`] (polling) finds new mail and reads it with the
 //!    very code `imap:read` / `pop3:read` use, under the same attachment limit and budget;
-//! 3. [`handover`] publishes a message (key from [`correlation`], message id = Message-ID, so
-//!    Zeebe drops a second publish) or creates a process instance;
+//! 3. [`handover`] publishes a message (key from [`correlation`], message id = Message-ID or
+//!    an id of the stored mail, so Zeebe drops a second publish) or creates a process instance;
+//!    [`ledger`] keeps a second mail with a Message-ID already published from passing as
+//!    handed over;
 //! 4. only when Zeebe accepted, [`after`] marks, moves or deletes that one mail; otherwise the
-//!    mail stays as it was and the next round tries again.
+//!    mail stays as it was and the next round tries again. A mail Zeebe accepted is never
+//!    handed over again while the process runs: when its after-processing fails, only that is
+//!    tried again.
 //!
 //! Each watcher runs in a task of its own: a watcher's failure (wrong password, server gone)
 //! is logged, counted and retried with capped backoff, and touches neither the other watchers
@@ -20,8 +24,10 @@ pub mod config;
 pub mod correlation;
 pub mod handover;
 pub mod imap;
+pub mod ledger;
 pub mod pop3;
 pub mod state;
+pub mod watcher;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,12 +35,15 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::error::ErrorCode;
+use crate::error::{EmailError, ErrorCode};
 use crate::gateway::GatewayClient;
 use crate::mail::cut::Limits;
 use crate::mail::server::Protocol;
 use crate::metrics::Metrics;
 pub use config::Watcher;
+use config::{HandOver, MessageIdFrom};
+use handover::{Mail, Verdict, hand_over};
+use ledger::Ledger;
 pub use state::InboundStatus;
 
 /// What one watcher's task uses besides its configuration.
@@ -73,7 +82,7 @@ pub fn failed(
     next: &str,
 ) -> Duration {
     *failures = failures.saturating_add(1);
-    let pause = backoff(*failures, error.code);
+    let pause = backoff(*failures, error.code).max(error.retry_after.unwrap_or_default());
     context.state.error(error.code.as_str());
     context.state.set(format!(
         "{next} in {} s after {}",
@@ -123,6 +132,138 @@ pub fn skip(watcher: &Watcher, context: &Context, code: &str, mail: &str, why: &
         "{}; it stays as it was and is skipped while this process runs",
         watcher.mask.apply(why)
     );
+}
+
+/// How many times a failed after-processing (a `moveTo` folder that cannot be created, a
+/// delete the server cannot do safely, a POP3 deletion rolled back) is tried again, once per
+/// round, before the watcher gives up on it and leaves the mail as it is.
+pub const AFTER_ATTEMPTS: u32 = 5;
+
+/// What became of one hand-over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handed {
+    /// Zeebe has the mail: after-process it.
+    Accepted,
+    /// The gateway is away or refused for now: leave the mail, end the round.
+    Refused,
+    /// Zeebe will never take it as it is, or it is held back (see [`ledger`]): leave it and
+    /// go on with the next mail.
+    Skipped,
+}
+
+/// Hands `mail` to Zeebe and counts, logs and notes in `ledger` what came of it.
+pub async fn deliver(
+    watcher: &Watcher,
+    context: &Context,
+    ledger: &mut Ledger,
+    mail: &Mail,
+) -> Handed {
+    let id = mail.message_id(watcher);
+    let place = &mail.place;
+    let content = mail.content_digest();
+    // Only ids a sender chooses can collide with another mail's.
+    let guarded = match &watcher.hand_over {
+        HandOver::Publish { time_to_live, .. }
+            if watcher.message_id_from == MessageIdFrom::Header =>
+        {
+            Some(*time_to_live)
+        }
+        _ => None,
+    };
+    match hand_over(&context.gateway, watcher, mail).await {
+        Verdict::Accepted { duplicate } => {
+            if duplicate
+                && guarded.is_some()
+                && let Some(until) = ledger.collision(&id, place, &content)
+            {
+                context.state.error("DUPLICATE_MESSAGE_ID");
+                tracing::warn!(
+                    watcher = %watcher.name,
+                    mail = %place,
+                    message_id = %id,
+                    "this watcher published a message with this id for another mail (other \
+                     content), so Zeebe's ALREADY_EXISTS does not mean it has this one: the mail \
+                     stays as it was and is handed over once Zeebe lets the first message go (in \
+                     {} s)",
+                    until.saturating_duration_since(std::time::Instant::now()).as_secs()
+                );
+                return Handed::Skipped;
+            }
+            if let (false, Some(ttl)) = (duplicate, guarded) {
+                ledger.record(&id, place, &content, ttl);
+            }
+            context.state.count(if duplicate {
+                "duplicate"
+            } else {
+                "handed_over"
+            });
+            tracing::info!(
+                watcher = %watcher.name,
+                mail = %place,
+                message_id = %id,
+                duplicate,
+                "mail handed over"
+            );
+            Handed::Accepted
+        }
+        Verdict::Refused(reason) => {
+            context.state.error("GATEWAY_REFUSED");
+            context
+                .state
+                .set(format!("gateway refused a hand-over: {reason}"));
+            tracing::warn!(
+                watcher = %watcher.name,
+                mail = %place,
+                "the gateway did not accept the mail; it stays as it was and is tried again: {reason}"
+            );
+            Handed::Refused
+        }
+        Verdict::Rejected(reason) => {
+            skip(
+                watcher,
+                context,
+                "GATEWAY_REJECTED",
+                &format!(
+                    "{place}, Message-ID {}",
+                    mail.header_id().unwrap_or("(none)")
+                ),
+                &format!("the gateway rejected this mail: {reason}"),
+            );
+            Handed::Skipped
+        }
+    }
+}
+
+/// Counts and logs a failed after-processing of the accepted mail at `mail`, its `attempt`-th;
+/// returns whether to give up on it (then it stays as it is, and is skipped while the process
+/// runs: it was handed over).
+pub fn after_failed(
+    watcher: &Watcher,
+    context: &Context,
+    mail: &str,
+    attempt: u32,
+    error: &EmailError,
+) -> bool {
+    context.state.error("AFTER_PROCESSING_FAILED");
+    let give_up = attempt >= AFTER_ATTEMPTS;
+    let what = watcher.mask.apply(&error.to_string());
+    if give_up {
+        tracing::error!(
+            watcher = %watcher.name,
+            mail,
+            "after-processing failed {attempt} times, giving up: {what}; the mail was handed \
+             over and stays as it is, skipped while this process runs"
+        );
+    } else {
+        tracing::warn!(
+            watcher = %watcher.name,
+            mail,
+            "after-processing failed (attempt {attempt} of {AFTER_ATTEMPTS}): {what}; the mail \
+             was handed over and is not handed over again, only its after-processing is tried \
+             again next round"
+        );
+    }
+    give_up
 }
 
 /// Starts one task per watcher; they stop when `stop` turns true.

@@ -16,7 +16,7 @@ use mail_parser::parsers::MessageStream;
 use mail_parser::{
     Encoding, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
 };
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::budget;
 use super::normalize::sanitize_file_name;
@@ -29,6 +29,9 @@ pub struct Envelope {
     pub size: u64,
     /// When the server received it (IMAP INTERNALDATE), as ISO-8601 UTC.
     pub received: Option<String>,
+    /// The fields that name the stored mail for good (`uid` and `uidValidity`, or `uidl`),
+    /// part of the response and so of its budget.
+    pub identity: Map<String, Value>,
 }
 
 /// The `messageId` of a message as the contract defines it: the Message-ID header as found,
@@ -204,6 +207,9 @@ pub(crate) fn read_response_within(raw: &[u8], envelope: &Envelope, limits: Limi
 pub fn respond(pruned: Pruned, envelope: &Envelope, limits: Limits) -> Value {
     let mut cut = pruned.budget_cut;
     let mut response = build(&pruned.raw, envelope, limits.max_attachment_bytes, &mut cut);
+    if let Value::Object(map) = &mut response {
+        map.extend(envelope.identity.clone());
+    }
     cut |= budget::fit(&mut response, limits.max_response_bytes);
     response["truncated"] = Value::Bool(cut);
     response
@@ -257,6 +263,7 @@ mod tests {
             &Envelope {
                 size: raw.len() as u64,
                 received: None,
+                ..Default::default()
             },
             1024,
         )

@@ -26,6 +26,19 @@ fn capped(text: &str) -> String {
 /// The summary of a message from its header block: `size` is the server's size of the whole
 /// message, `received` its arrival time where the protocol knows it.
 pub fn summary(headers: &[u8], size: Option<u64>, received: Option<String>) -> Value {
+    let ended;
+    let headers = if headers.ends_with(b"\n\r\n") || headers.ends_with(b"\n\n") {
+        headers
+    } else {
+        // A header block kept to a cap ends anywhere: the parser drops a field that is cut
+        // off, so the block ends at its last whole line, and with the blank line it lacks.
+        let whole = headers
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(headers, |at| &headers[..=at]);
+        ended = [whole, b"\r\n"].concat();
+        &ended
+    };
     let parsed = MessageParser::default().parse_headers(headers);
     json!({
         "messageId": parsed
@@ -41,29 +54,72 @@ pub fn summary(headers: &[u8], size: Option<u64>, received: Option<String>) -> V
 }
 
 /// Keeps the leading entries whose serialized array fits `max_bytes` (the response budget of
-/// SPEC §7.1): a listing stays answerable however long its entries are; the model pages with a
-/// smaller `maxToBeRead`. Dropping entries is logged.
+/// README "Response budget"): a listing stays answerable however long its entries are; the
+/// model pages with a smaller `maxToBeRead`. Dropping entries is logged.
 pub fn within_budget(entries: Vec<Value>, max_bytes: usize) -> Vec<Value> {
-    // `[` and `]`, then each entry and its comma.
-    let mut used = 2usize;
     let total = entries.len();
-    let mut kept = Vec::with_capacity(total);
+    let mut listing = Listing::new(max_bytes);
     for entry in entries {
-        let size = serde_json::to_string(&entry).map_or(usize::MAX, |s| s.len());
-        used = used.saturating_add(size).saturating_add(1);
-        if used > max_bytes {
+        if !listing.push(entry) {
             break;
         }
-        kept.push(entry);
     }
-    if kept.len() < total {
-        tracing::warn!(
-            kept = kept.len(),
-            dropped = total - kept.len(),
-            "the listing was cut to the response budget (EMAIL_MAX_RESPONSE_BYTES)"
-        );
+    listing.finish(total)
+}
+
+/// A listing built entry by entry within the response budget (see [`within_budget`]), so
+/// that entries past it are never held: the operations that fetch summaries in chunks stop
+/// fetching once it is full.
+#[derive(Debug)]
+pub struct Listing {
+    kept: Vec<Value>,
+    /// `[` and `]`, then each entry and its comma.
+    used: usize,
+    max_bytes: usize,
+    full: bool,
+}
+
+impl Listing {
+    pub fn new(max_bytes: usize) -> Listing {
+        Listing {
+            kept: Vec::new(),
+            used: 2,
+            max_bytes,
+            full: false,
+        }
     }
-    kept
+
+    /// Adds the next entry if it fits; false once the budget is spent (this entry and every
+    /// later one are left out).
+    pub fn push(&mut self, entry: Value) -> bool {
+        if self.full {
+            return false;
+        }
+        let size = serde_json::to_string(&entry).map_or(usize::MAX, |s| s.len());
+        self.used = self.used.saturating_add(size).saturating_add(1);
+        if self.used > self.max_bytes {
+            self.full = true;
+            return false;
+        }
+        self.kept.push(entry);
+        true
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.full
+    }
+
+    /// The entries kept of `total`; the ones left out are logged.
+    pub fn finish(self, total: usize) -> Vec<Value> {
+        if self.kept.len() < total {
+            tracing::warn!(
+                kept = self.kept.len(),
+                dropped = total - self.kept.len(),
+                "the listing was cut to the response budget (EMAIL_MAX_RESPONSE_BYTES)"
+            );
+        }
+        self.kept
+    }
 }
 
 #[cfg(test)]
@@ -86,6 +142,13 @@ mod tests {
         assert_eq!(
             v["fromAddress"].as_str().unwrap().chars().count(),
             MAX_TEXT_CHARS + 1
+        );
+        // A block cut to a cap, in the middle of a folded subject or after a whole line.
+        let cut = b"Message-ID: <a@b>\r\nSubject: first\r\n second\r\n thi";
+        assert_eq!(summary(cut, Some(1), None)["subject"], "first second");
+        assert_eq!(
+            summary(&cut[..44], Some(1), None)["subject"],
+            "first second"
         );
         let fine = summary(b"Message-ID: <a@b>\r\nSubject: hi\r\n\r\n", Some(1), None);
         assert_eq!(fine["messageId"], "<a@b>");

@@ -14,10 +14,14 @@ use tokio::io::{AsyncWriteExt, BufReader};
 
 use super::lines::{read_line, read_multiline, read_multiline_each};
 use crate::error::{EmailError, ErrorCode, Result};
+use crate::mail::cut::Limits;
 use crate::mail::net::{MailStream, open_noting, upgrade};
+use crate::mail::prune::{Pruned, Pruner};
 use crate::mail::server::{Authentication, Endpoint, Security};
 use crate::oauth::mail::{ConnectOnce, connect};
 
+#[path = "client_headers.rs"]
+mod headers;
 #[path = "client_login.rs"]
 mod login;
 #[path = "client_oauth.rs"]
@@ -25,9 +29,18 @@ mod oauth;
 
 use super::farewell;
 
-/// No single response may exceed this: a message bigger than any sane limit, or a server that
-/// never ends a listing, must not exhaust memory.
-pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+/// No answer whose whole is not kept may run longer than this (a header block, of which
+/// [`MAX_HEADER_BYTES`] are kept): what never ends is not read until the job's timeout.
+pub const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The longest LIST or UIDL answer: some 150,000 messages and more. A longer one is a server
+/// that never ends its listing.
+pub const MAX_LISTING_BYTES: usize = 4 * 1024 * 1024;
+
+/// The longest CAPA answer.
+const MAX_CAPA_BYTES: usize = 64 * 1024;
+
+pub use headers::{HEADER_BATCH, MAX_HEADER_BYTES};
 
 /// `+OK …` → Ok(rest), `-ERR …` → Err(rest), anything else → a protocol error.
 fn status(line: &[u8]) -> std::result::Result<std::result::Result<String, String>, String> {
@@ -39,6 +52,19 @@ fn status(line: &[u8]) -> std::result::Result<std::result::Result<String, String
     } else {
         Err(text.chars().take(200).collect())
     }
+}
+
+/// Parses `n size` lines of LIST, skipping malformed ones.
+pub fn parse_sizes(body: &[u8]) -> Vec<(u32, u64)> {
+    body.split(|b| *b == b'\n')
+        .filter_map(|line| {
+            let line = std::str::from_utf8(line).ok()?;
+            let mut parts = line.split_whitespace();
+            let number = parts.next()?.parse().ok()?;
+            let size = parts.next()?.parse().ok()?;
+            Some((number, size))
+        })
+        .collect()
 }
 
 /// Parses `n size` or `n uid` lines of LIST and UIDL, skipping malformed ones.
@@ -217,35 +243,17 @@ impl Pop3Client {
             .map_err(|text| EmailError::new(code, format!("{verb} refused: {text}")))
     }
 
-    /// A multi-line command: its body, un-stuffed.
-    async fn multi(
-        &mut self,
-        command: &str,
-        verb: &'static str,
-        code: ErrorCode,
-    ) -> Result<Vec<u8>> {
-        self.simple(command, verb, code).await?;
-        self.read_body(verb).await
-    }
-
-    async fn read_body(&mut self, verb: &str) -> Result<Vec<u8>> {
+    /// A multi-line command: its body, un-stuffed, of at most `cap` bytes.
+    async fn multi(&mut self, command: &str, verb: &'static str, cap: usize) -> Result<Vec<u8>> {
+        self.simple(command, verb, ErrorCode::ConnectionFailed)
+            .await?;
         let timeout = self.timeout;
-        match read_multiline(self.stream()?, MAX_RESPONSE_BYTES, timeout).await {
-            Ok(body) => Ok(body),
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                Err(EmailError::new(ErrorCode::Timeout, format!("{verb}: {e}")))
-            }
-            Err(e) => Err(EmailError::new(
-                ErrorCode::ConnectionFailed,
-                format!("{verb}: {e}"),
-            )),
-        }
+        let body = read_multiline(self.stream()?, cap, timeout).await;
+        body.map_err(|e| read_error(verb, e))
     }
 
     async fn capa(&mut self) -> Result<Vec<String>> {
-        let body = self
-            .multi("CAPA", "CAPA", ErrorCode::ConnectionFailed)
-            .await?;
+        let body = self.multi("CAPA", "CAPA", MAX_CAPA_BYTES).await?;
         Ok(String::from_utf8_lossy(&body)
             .lines()
             .map(|l| l.trim().to_ascii_uppercase())
@@ -254,73 +262,40 @@ impl Pop3Client {
 
     /// Message numbers and sizes (LIST).
     pub async fn list(&mut self) -> Result<Vec<(u32, u64)>> {
-        let body = self
-            .multi("LIST", "LIST", ErrorCode::ConnectionFailed)
-            .await?;
-        Ok(parse_pairs(&body)
-            .into_iter()
-            .filter_map(|(n, size)| Some((n, size.parse().ok()?)))
-            .collect())
+        let body = self.multi("LIST", "LIST", MAX_LISTING_BYTES).await?;
+        Ok(parse_sizes(&body))
     }
 
     /// Message numbers and their unique ids (UIDL), which stay the same across sessions.
     pub async fn uidl(&mut self) -> Result<Vec<(u32, String)>> {
-        let body = self
-            .multi("UIDL", "UIDL", ErrorCode::ConnectionFailed)
-            .await?;
+        let body = self.multi("UIDL", "UIDL", MAX_LISTING_BYTES).await?;
         Ok(parse_pairs(&body))
     }
 
-    /// The headers of each message in `numbers`, in order. With PIPELINING the TOP commands
-    /// go out in batches, so a thousand headers cost a few round trips, not a thousand.
-    pub async fn headers(&mut self, numbers: &[u32]) -> Result<Vec<Vec<u8>>> {
-        let batch = if self.has("PIPELINING") { 64 } else { 1 };
-        let mut result = Vec::with_capacity(numbers.len());
-        for chunk in numbers.chunks(batch) {
-            let commands: String = chunk.iter().map(|n| format!("TOP {n} 0\r\n")).collect();
-            self.sent.extend(std::iter::repeat_n("TOP", chunk.len()));
-            let timeout = self.timeout;
-            let stream = self.stream()?.get_mut();
-            let written = async {
-                stream.write_all(commands.as_bytes()).await?;
-                stream.flush().await
-            };
-            timed(timeout, "sending TOP", written).await?;
-            for n in chunk {
-                match self.read_status().await? {
-                    Ok(_) => result.push(self.read_body("TOP").await?),
-                    // Deleted meanwhile by another session: no headers.
-                    Err(text) => {
-                        tracing::debug!(message = n, "TOP refused: {text}");
-                        result.push(Vec::new());
-                    }
-                }
-            }
-        }
-        Ok(result)
-    }
-
-    pub async fn retr(&mut self, number: u32) -> Result<Vec<u8>> {
-        self.multi(&format!("RETR {number}"), "RETR", ErrorCode::EmailNotFound)
-            .await
-    }
-
     /// RETR, streamed: the message goes to `each` line by line (see
-    /// [`read_multiline_each`]), so no cap applies and nothing is held here.
-    pub async fn retr_each(&mut self, number: u32, each: impl FnMut(&[u8], bool)) -> Result<()> {
+    /// [`read_multiline_each`]), so nothing is held here. `size` is the message's size by
+    /// LIST: an answer much longer than that is a server that never ends it.
+    pub async fn retr_each(
+        &mut self,
+        number: u32,
+        size: u64,
+        each: impl FnMut(&[u8], bool),
+    ) -> Result<()> {
         self.simple(&format!("RETR {number}"), "RETR", ErrorCode::EmailNotFound)
             .await?;
         let timeout = self.timeout;
-        match read_multiline_each(self.stream()?, timeout, each).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                Err(EmailError::new(ErrorCode::Timeout, format!("RETR: {e}")))
-            }
-            Err(e) => Err(EmailError::new(
-                ErrorCode::ConnectionFailed,
-                format!("RETR: {e}"),
-            )),
-        }
+        read_multiline_each(self.stream()?, answer_bound(size), timeout, each)
+            .await
+            .map_err(|e| read_error("RETR", e))
+    }
+
+    /// RETR through a [`Pruner`]: what a read response under `limits` could hold of the
+    /// message, however large it is.
+    pub async fn retr_pruned(&mut self, number: u32, size: u64, limits: Limits) -> Result<Pruned> {
+        let mut pruner = Pruner::new(limits);
+        self.retr_each(number, size, |piece, complete| pruner.feed(piece, complete))
+            .await?;
+        Ok(pruner.finish())
     }
 
     pub async fn dele(&mut self, number: u32) -> Result<()> {
@@ -355,6 +330,22 @@ impl Pop3Client {
 
     fn stream(&mut self) -> Result<&mut BufReader<MailStream>> {
         self.reader.as_mut().ok_or_else(closed)
+    }
+}
+
+/// The longest answer about a message of `size` bytes (by LIST) that is believed: twice the
+/// size and a MiB, for servers that count a message differently from how they send it.
+fn answer_bound(size: u64) -> u64 {
+    size.saturating_mul(2).saturating_add(1024 * 1024)
+}
+
+/// A failed multi-line read: the server's silence is a timeout, anything else a broken
+/// connection.
+fn read_error(verb: &str, e: std::io::Error) -> EmailError {
+    if e.kind() == std::io::ErrorKind::TimedOut {
+        EmailError::new(ErrorCode::Timeout, format!("{verb}: {e}"))
+    } else {
+        EmailError::new(ErrorCode::ConnectionFailed, format!("{verb}: {e}"))
     }
 }
 

@@ -3,6 +3,8 @@
 //! logins go on to `client_oauth.rs`. A refusal is coded by its RFC 2449 / RFC 3206 response
 //! code, so a locked maildrop is retried and a wrong password is not.
 
+use std::time::Duration;
+
 use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -25,18 +27,48 @@ pub(super) fn login_refusal_code(text: &str) -> ErrorCode {
     }
 }
 
+/// Whether a refusal is `[LOGIN-DELAY]` (RFC 2449): the server allows a login only so often.
+fn is_login_delay(text: &str) -> bool {
+    text.get(..13)
+        .is_some_and(|code| code.eq_ignore_ascii_case("[LOGIN-DELAY]"))
+}
+
+/// The seconds of a `LOGIN-DELAY n` capability line.
+fn login_delay_seconds(capability: &str) -> Option<u64> {
+    let mut words = capability.split_whitespace();
+    if !words.next()?.eq_ignore_ascii_case("LOGIN-DELAY") {
+        return None;
+    }
+    words.next()?.parse().ok()
+}
+
 impl Pop3Client {
+    /// The minimum time between logins the server announced (CAPA `LOGIN-DELAY n`), if any:
+    /// a refused login waits that long before its retry.
+    fn login_delay(&self) -> Option<Duration> {
+        self.capabilities
+            .iter()
+            .find_map(|c| login_delay_seconds(c))
+            .filter(|seconds| *seconds > 0)
+            .map(Duration::from_secs)
+    }
+
     pub(super) async fn login(
         &mut self,
         auth: &Authentication,
         token: Option<&SecretString>,
         endpoint: &Endpoint,
     ) -> Result<()> {
+        let delay = self.login_delay();
         let refused = |who: &str, text: String| {
-            EmailError::new(
+            let error = EmailError::new(
                 login_refusal_code(&text),
                 format!("login as {who} refused: {text}"),
-            )
+            );
+            match delay {
+                Some(wait) if is_login_delay(&text) => error.retry_after(wait),
+                _ => error,
+            }
         };
         match auth {
             Authentication::Simple { username, password } => {
@@ -114,5 +146,19 @@ mod tests {
         ] {
             assert_eq!(login_refusal_code(text), code, "{text}");
         }
+    }
+
+    #[test]
+    fn the_login_delay_is_read_from_the_capability() {
+        assert_eq!(login_delay_seconds("LOGIN-DELAY 60"), Some(60));
+        assert_eq!(login_delay_seconds("login-delay 900 USER"), Some(900));
+        assert_eq!(login_delay_seconds("LOGIN-DELAY"), None);
+        assert_eq!(login_delay_seconds("LOGIN-DELAY soon"), None);
+        assert_eq!(login_delay_seconds("EXPIRE 60"), None);
+        assert!(is_login_delay(
+            "[login-delay] Logins must be at least 1 minute apart"
+        ));
+        assert!(!is_login_delay("[IN-USE] locked"));
+        assert!(!is_login_delay("é"));
     }
 }

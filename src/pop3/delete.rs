@@ -1,14 +1,14 @@
-//! `pop3:delete`: deletes a message by Message-ID (DELE, committed by QUIT). A message that is
-//! not there is `deleted: false`, so a retried delete is not an error.
+//! `pop3:delete`: deletes a message named by UIDL or Message-ID (DELE, committed by QUIT). A
+//! message that is not there is `deleted: false`, so a retried delete is not an error.
 
 use futures_util::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::common::{Maildrop, find_by_message_id};
+use super::common::{Maildrop, identity, resolve};
 use crate::error::Result;
-use crate::mail::inputs::{Login, MessageId, Pop3, Server};
+use crate::mail::inputs::{Login, Pop3, Pop3MailInput, Server};
 use crate::mail::server::Protocol;
 use crate::operation::{JobContext, MailOperation, Outcome};
 
@@ -22,7 +22,8 @@ use crate::operation::{JobContext, MailOperation, Outcome};
 pub struct DeleteInput {
     pub authentication: Login<Pop3>,
     pub server: Server<Pop3>,
-    pub message_id: MessageId,
+    #[serde(flatten)]
+    pub mail: Pop3MailInput,
 }
 
 pub struct DeleteOperation;
@@ -39,14 +40,25 @@ impl MailOperation for DeleteOperation {
     ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
             let maildrop = Maildrop::of(&input.server, &input.authentication);
-            let id = input.message_id.as_given().to_string();
+            let wanted = input.mail.named()?;
+            let given = wanted.message_id.as_ref().map(|m| m.as_given().to_string());
             let mut client = maildrop.connect().await?;
-            let response = match find_by_message_id(&mut client, &id).await? {
-                Some((listed, found)) => {
+            let response = match resolve(&mut client, &wanted).await? {
+                Ok(listed) => {
                     client.dele(listed.number).await?;
-                    json!({ "deleted": true, "messageId": found })
+                    json!({
+                        "deleted": true,
+                        "messageId": listed.message_id().or(given),
+                        "uidl": identity(listed.uidl.as_deref()),
+                    })
                 }
-                None => json!({ "deleted": false, "messageId": id }),
+                Err(why) => {
+                    tracing::debug!("pop3:delete: {why}");
+                    json!({
+                        "deleted": false, "messageId": given,
+                        "uidl": identity(wanted.uidl.as_deref()),
+                    })
+                }
             };
             client.quit().await?;
             Ok(Outcome::respond(response))

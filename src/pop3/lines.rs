@@ -101,9 +101,11 @@ async fn read_line_piece<R: AsyncBufRead + Unpin>(
 /// Like [`read_multiline`], but hands the message to `each` line by line (un-stuffed,
 /// without CRLF, `true` when the line ends there) instead of collecting it: RETR of a message
 /// of any size keeps only what `each` keeps. A line longer than `MAX_LINE_BYTES` (a body
-/// some mailer never broke into lines) comes in pieces instead of failing the read.
+/// some mailer never broke into lines) comes in pieces instead of failing the read. An
+/// answer longer than `max` bytes (as sent) is an error: what never ends is not read forever.
 pub async fn read_multiline_each<R: AsyncBufRead + Unpin>(
     reader: &mut R,
+    max: u64,
     line_timeout: Duration,
     mut each: impl FnMut(&[u8], bool),
 ) -> std::io::Result<()> {
@@ -112,6 +114,7 @@ pub async fn read_multiline_each<R: AsyncBufRead + Unpin>(
     let mut at_start = true;
     // A CR that ended one piece: it belongs to a CRLF if the next piece starts the LF.
     let mut held_cr = false;
+    let mut read: u64 = 0;
     loop {
         let complete = tokio::time::timeout(
             line_timeout,
@@ -123,6 +126,13 @@ pub async fn read_multiline_each<R: AsyncBufRead + Unpin>(
         })??;
         if at_start && complete && line == b"." {
             return Ok(());
+        }
+        read = read.saturating_add(line.len() as u64 + u64::from(complete));
+        if read > max {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("the answer exceeds {max} bytes"),
+            ));
         }
         piece.clear();
         if held_cr && !(complete && line.is_empty()) {
@@ -140,6 +150,47 @@ pub async fn read_multiline_each<R: AsyncBufRead + Unpin>(
         each(&piece, complete);
         at_start = complete;
     }
+}
+
+/// A multi-line answer of which only a prefix is kept.
+#[derive(Debug, Default, PartialEq)]
+pub struct Kept {
+    /// The whole lines that fit, un-stuffed, each ending in CRLF.
+    pub bytes: Vec<u8>,
+    /// Lines were left out.
+    pub cut: bool,
+}
+
+/// Reads a multi-line answer to its end (at most `max` bytes), keeping the whole lines that
+/// fit in `keep` bytes: the rest is read and dropped, so the session stays in step and a
+/// long answer costs `keep` bytes of memory, not its size.
+pub async fn read_multiline_kept<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    keep: usize,
+    max: u64,
+    line_timeout: Duration,
+) -> std::io::Result<Kept> {
+    let mut kept = Kept::default();
+    // Where the line being read began in `kept.bytes`: a line that does not fit goes whole.
+    let mut line_start = 0;
+    read_multiline_each(reader, max, line_timeout, |piece, complete| {
+        if kept.cut {
+            return;
+        }
+        let eol = if complete { 2 } else { 0 };
+        if kept.bytes.len() + piece.len() + eol > keep {
+            kept.bytes.truncate(line_start);
+            kept.cut = true;
+            return;
+        }
+        kept.bytes.extend_from_slice(piece);
+        if complete {
+            kept.bytes.extend_from_slice(b"\r\n");
+            line_start = kept.bytes.len();
+        }
+    })
+    .await?;
+    Ok(kept)
 }
 
 #[cfg(test)]
@@ -184,9 +235,12 @@ mod tests {
         input.extend_from_slice(b".b\r\n.\r\n");
         let mut reader = BufReader::new(&input[..]);
         let mut got: Vec<(Vec<u8>, bool)> = Vec::new();
-        read_multiline_each(&mut reader, Duration::from_secs(1), |piece, complete| {
-            got.push((piece.to_vec(), complete))
-        })
+        read_multiline_each(
+            &mut reader,
+            u64::MAX,
+            Duration::from_secs(1),
+            |piece, complete| got.push((piece.to_vec(), complete)),
+        )
         .await
         .unwrap();
         assert_eq!(got[0], (b".a".to_vec(), true));
@@ -202,16 +256,72 @@ mod tests {
         input.extend_from_slice(b"\r\nz\r\n.\r\n");
         let mut reader = BufReader::new(&input[..]);
         let mut joined = Vec::new();
-        read_multiline_each(&mut reader, Duration::from_secs(1), |piece, complete| {
-            joined.extend_from_slice(piece);
-            if complete {
-                joined.push(b'|');
-            }
-        })
+        read_multiline_each(
+            &mut reader,
+            u64::MAX,
+            Duration::from_secs(1),
+            |piece, complete| {
+                joined.extend_from_slice(piece);
+                if complete {
+                    joined.push(b'|');
+                }
+            },
+        )
         .await
         .unwrap();
         let mut expected = vec![b'y'; MAX_LINE_BYTES - 1];
         expected.extend_from_slice(b"|z|");
         assert_eq!(joined, expected);
+    }
+
+    #[tokio::test]
+    async fn a_kept_answer_holds_whole_lines_up_to_its_cap_and_reads_the_rest() {
+        let answer = b"Subject: one\r\nX-Long: 0123456789\r\n..dot\r\n.\r\n+OK next\r\n";
+        let mut reader = BufReader::new(&answer[..]);
+        let kept = read_multiline_kept(&mut reader, 20, u64::MAX, Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            kept,
+            Kept {
+                bytes: b"Subject: one\r\n".to_vec(),
+                cut: true
+            }
+        );
+        // The session is in step: the next status line is what comes next.
+        let mut line = Vec::new();
+        read_line(&mut reader, &mut line).await.unwrap();
+        assert_eq!(line, b"+OK next");
+        let mut whole = BufReader::new(&answer[..]);
+        let kept = read_multiline_kept(&mut whole, 1024, u64::MAX, Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            kept.bytes,
+            b"Subject: one\r\nX-Long: 0123456789\r\n.dot\r\n"
+        );
+        assert!(!kept.cut);
+        // A long line in pieces goes whole too, and an answer past `max` is an error.
+        let mut long = vec![b'h'; MAX_LINE_BYTES * 3];
+        long.extend_from_slice(b"\r\nshort\r\n.\r\n");
+        let kept = read_multiline_kept(
+            &mut BufReader::new(&long[..]),
+            MAX_LINE_BYTES,
+            u64::MAX,
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
+        assert!(kept.bytes.is_empty() && kept.cut);
+        let endless = b"line\r\n".repeat(1000);
+        let error = read_multiline_kept(
+            &mut BufReader::new(&endless[..]),
+            64,
+            1000,
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
     }
 }

@@ -1,5 +1,8 @@
 //! `pop3:list`: the first `maxToBeRead` messages by Date header or size. Sizes come from LIST,
-//! headers from pipelined `TOP n 0`; no message is ever downloaded whole.
+//! headers from pipelined `TOP n 0`; no message is ever downloaded whole. Memory follows the
+//! listing, not the maildrop: of the messages not chosen only a date is kept.
+
+use std::collections::BinaryHeap;
 
 use futures_util::future::BoxFuture;
 use mail_parser::MessageParser;
@@ -7,11 +10,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::common::{Listed, Maildrop, list_with_headers, summary};
+use super::client::HEADER_BATCH;
+use super::common::{Listed, Maildrop, summaries, summary, uidls, with_headers};
 use crate::error::Result;
 use crate::mail::inputs::{Login, MaxToBeRead, Pop3, Server, SortOrder};
 use crate::mail::server::Protocol;
-use crate::mail::summary::within_budget;
+use crate::mail::summary::Listing;
 use crate::operation::{JobContext, MailOperation, Outcome};
 
 /// What `pop3:list` takes.
@@ -98,53 +102,116 @@ impl MailOperation for ListOperation {
             let by_size = input.sort_field == SortField::Size;
             let descending = input.sort_order == SortOrder::Desc;
             let mut client = maildrop.connect().await?;
-            let listed = if by_size {
+            let sizes = client.list().await?;
+            let uidls = uidls(&mut client).await?;
+            let entries = if by_size {
                 // Sizes alone decide the order: headers only for the messages returned.
-                let sizes = client.list().await?;
                 let keyed = sizes
-                    .into_iter()
-                    .map(|(number, size)| {
-                        (
-                            Listed {
-                                number,
-                                size,
-                                headers: Vec::new(),
-                            },
-                            None,
-                        )
-                    })
+                    .iter()
+                    .map(|&(n, size)| (listed(n, size), None))
                     .collect();
                 let mut chosen = order(keyed, true, descending);
                 chosen.truncate(limit);
-                let numbers: Vec<u32> = chosen.iter().map(|l| l.number).collect();
-                for (listed, headers) in chosen.iter_mut().zip(client.headers(&numbers).await?) {
-                    listed.headers = headers;
-                }
-                chosen
+                let chosen: Vec<(u32, u64)> = chosen.iter().map(|l| (l.number, l.size)).collect();
+                summaries(&mut client, &chosen, &uidls, self.max_response_bytes).await?
             } else {
-                let keyed = list_with_headers(&mut client)
-                    .await?
-                    .into_iter()
-                    .map(|l| {
+                // Every message's Date decides: headers a batch at a time, and only the best
+                // entries so far are held (see `Best`).
+                let mut best = Best::new(limit, self.max_response_bytes);
+                for batch in sizes.chunks(HEADER_BATCH) {
+                    for l in with_headers(&mut client, batch, &uidls).await? {
                         let date =
                             MessageParser::default()
                                 .parse_headers(&l.headers)
                                 .and_then(|m| {
                                     m.date().filter(|d| d.is_valid()).map(|d| d.to_timestamp())
                                 });
-                        (l, date)
-                    })
-                    .collect();
-                let mut chosen = order(keyed, false, descending);
-                chosen.truncate(limit);
-                chosen
+                        // Dated first, by date either way round, then maildrop order (see
+                        // `order`); `!` reverses an order without overflow.
+                        let date = date.map(|d| if descending { !d } else { d });
+                        best.offer((date.is_none(), date, l.number), summary(&l));
+                    }
+                }
+                best.finish(sizes.len().min(limit))
             };
             client.quit().await?;
-            Ok(Outcome::respond(Value::Array(within_budget(
-                listed.iter().map(summary).collect(),
-                self.max_response_bytes,
-            ))))
+            Ok(Outcome::respond(Value::Array(entries)))
         })
+    }
+}
+
+/// The first `limit` entries by key seen so far whose JSON array fits `max_bytes`, as
+/// [`Listing`] would keep them once sorted: an entry that cannot be among them now can never
+/// be (later entries only go before it), so it is dropped at once, and a maildrop of any size
+/// costs at most the budget.
+struct Best<K: Ord> {
+    heap: BinaryHeap<Entry<K>>,
+    limit: usize,
+    /// The JSON array's bytes: `[`, `]` and each entry with its comma.
+    used: usize,
+    max_bytes: usize,
+}
+
+struct Entry<K> {
+    key: K,
+    size: usize,
+    summary: Value,
+}
+
+impl<K: Ord> PartialEq for Entry<K> {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+impl<K: Ord> Eq for Entry<K> {}
+impl<K: Ord> PartialOrd for Entry<K> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<K: Ord> Ord for Entry<K> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&other.key)
+    }
+}
+
+impl<K: Ord> Best<K> {
+    fn new(limit: usize, max_bytes: usize) -> Self {
+        Best {
+            heap: BinaryHeap::new(),
+            limit,
+            used: 2,
+            max_bytes,
+        }
+    }
+
+    fn offer(&mut self, key: K, summary: Value) {
+        let size = serde_json::to_string(&summary).map_or(usize::MAX, |s| s.len());
+        self.used = self.used.saturating_add(size).saturating_add(1);
+        self.heap.push(Entry { key, size, summary });
+        while self.heap.len() > self.limit || self.used > self.max_bytes {
+            let Some(worst) = self.heap.pop() else { break };
+            self.used = self.used.saturating_sub(worst.size.saturating_add(1));
+        }
+    }
+
+    /// The entries, best first, of `total` that could have been listed.
+    fn finish(self, total: usize) -> Vec<Value> {
+        let mut listing = Listing::new(self.max_bytes);
+        for entry in self.heap.into_sorted_vec() {
+            listing.push(entry.summary);
+        }
+        listing.finish(total)
+    }
+}
+
+/// A listed message whose headers are not held.
+fn listed(number: u32, size: u64) -> Listed {
+    Listed {
+        number,
+        size,
+        headers: Vec::new(),
+        uidl: None,
     }
 }
 
@@ -153,11 +220,7 @@ mod tests {
     use super::*;
 
     fn l(number: u32, size: u64) -> Listed {
-        Listed {
-            number,
-            size,
-            headers: Vec::new(),
-        }
+        listed(number, size)
     }
 
     #[test]

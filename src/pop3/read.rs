@@ -1,4 +1,4 @@
-//! `pop3:read`: one message by Message-ID. With `deleteAfterRead` (the default, as POP3 users
+//! `pop3:read`: one message by UIDL or Message-ID. With `deleteAfterRead` (the default, as POP3 users
 //! expect) the message is deleted only after Zeebe has accepted the job's completion: the
 //! session stays open, and DELE + QUIT follow the accepted completion, while a rejected one
 //! (or a shutdown) ends with RSET + QUIT. A lost completion never loses mail.
@@ -10,11 +10,11 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::client::Pop3Client;
-use super::common::{Maildrop, find_by_message_id};
+use super::common::{Maildrop, identity, resolve};
 use crate::documents::spool::Spool;
 use crate::documents::store::DocumentStore;
 use crate::error::{EmailError, ErrorCode, Result};
-use crate::mail::inputs::{AttachmentsAs, Login, MessageId, Pop3, Server};
+use crate::mail::inputs::{AttachmentsAs, Login, Pop3, Pop3MailInput, Server};
 use crate::mail::message::{Envelope, respond};
 use crate::mail::prune::{Limits, Pruner};
 use crate::mail::server::Protocol;
@@ -33,7 +33,8 @@ const FINISH_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct ReadInput {
     pub authentication: Login<Pop3>,
     pub server: Server<Pop3>,
-    pub message_id: MessageId,
+    #[serde(flatten)]
+    pub mail: Pop3MailInput,
     /// POP3 users expect a maildrop to be emptied as it is read (the seed's warning).
     #[serde(default = "delete_after_read_by_default")]
     #[schemars(
@@ -97,12 +98,13 @@ impl AfterCompletion for DeleteAfterCompletion {
     }
 }
 
-/// The read response of message `number` (of `size` bytes by LIST) under `limits`: what
-/// `pop3:read` returns and what an inbound watcher hands over. POP3 cannot fetch parts, so
-/// the message streams through the pruner, which keeps only what the response could return.
+/// The read response of message `number` (of `size` bytes by LIST, unique id `uidl`) under
+/// `limits`: what `pop3:read` returns and what an inbound watcher hands over. POP3 cannot
+/// fetch parts, so the message streams through the pruner, which keeps only what the response
+/// could return.
 pub async fn read_number(
     client: &mut Pop3Client,
-    number: u32,
+    (number, uidl): (u32, Option<&str>),
     size: u64,
     mut limits: Limits,
     store: Option<&DocumentStore>,
@@ -118,12 +120,8 @@ pub async fn read_number(
     };
     let mut pruner = Pruner::new(limits);
     client
-        .retr_each(number, |piece, complete| {
-            if complete {
-                pruner.push(piece, b"\r\n")
-            } else {
-                pruner.push_piece(piece)
-            }
+        .retr_each(number, size, |piece, complete| {
+            pruner.feed(piece, complete);
             if let Some(spool) = spool.as_mut() {
                 spool.feed(piece);
                 if complete {
@@ -137,6 +135,7 @@ pub async fn read_number(
         &Envelope {
             size,
             received: None,
+            identity: [("uidl".to_string(), identity(uidl))].into_iter().collect(),
         },
         limits,
     );
@@ -159,22 +158,32 @@ impl MailOperation for ReadOperation {
     ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
             let maildrop = Maildrop::of(&input.server, &input.authentication);
-            let id = input.message_id.as_given().to_string();
+            let wanted = input.mail.named()?;
             let delete_after_read = input.delete_after_read;
             let mut client = maildrop.connect().await?;
-            let Some((listed, _)) = find_by_message_id(&mut client, &id).await? else {
-                client.quit().await?;
-                return Err(EmailError::new(
-                    ErrorCode::EmailNotFound,
-                    format!("no message {id} in the maildrop"),
-                ));
+            let listed = match resolve(&mut client, &wanted).await {
+                Ok(Ok(listed)) => listed,
+                Ok(Err(why)) => {
+                    client.quit().await?;
+                    return Err(EmailError::new(ErrorCode::EmailNotFound, why));
+                }
+                Err(e) => {
+                    let _ = client.quit().await;
+                    return Err(e);
+                }
             };
             let store = match input.attachments_as {
                 AttachmentsAs::Document => Some(crate::documents::store("/attachmentsAs")?),
                 AttachmentsAs::Inline => None,
             };
-            let response =
-                read_number(&mut client, listed.number, listed.size, self.limits, store).await?;
+            let response = read_number(
+                &mut client,
+                (listed.number, listed.uidl.as_deref()),
+                listed.size,
+                self.limits,
+                store,
+            )
+            .await?;
             if delete_after_read {
                 Ok(Outcome {
                     response,

@@ -1,18 +1,21 @@
 //! `pop3:search`: the criteria evaluated here, as IMAP SEARCH would (POP3 has no search).
 //! Headers come from `TOP n 0`; a message is downloaded only when its headers cannot decide
-//! (the criteria ask about the body and the rest does not settle it).
+//! (the criteria ask about the body and the rest does not settle it), and then BODY matches
+//! what a read would return of its text: each body up to the response budget.
 
 use futures_util::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::common::{Maildrop, list_with_headers, summary};
+use super::client::HEADER_BATCH;
+use super::common::{Maildrop, summary, uidls, with_headers};
 use crate::error::Result;
 use crate::mail::criteria::MessageView;
+use crate::mail::cut::Limits;
 use crate::mail::inputs::{Criteria, Login, MaxResults, Pop3, Server};
 use crate::mail::server::Protocol;
-use crate::mail::summary::within_budget;
+use crate::mail::summary::Listing;
 use crate::operation::{JobContext, MailOperation, Outcome};
 
 /// What `pop3:search` takes.
@@ -50,29 +53,40 @@ impl MailOperation for SearchOperation {
             let maildrop = Maildrop::of(&input.server, &input.authentication);
             let limit = input.max_results.0;
             let mut client = maildrop.connect().await?;
-            let mut found = Vec::new();
-            for listed in list_with_headers(&mut client).await? {
-                if found.len() >= limit {
-                    break;
-                }
-                let decided = match criteria.evaluate(&MessageView::new(&listed.headers, false)) {
-                    Some(answer) => answer,
-                    None => {
-                        let raw = client.retr(listed.number).await?;
-                        criteria
-                            .evaluate(&MessageView::new(&raw, true))
-                            .unwrap_or(false)
+            // A body is searched in what a read would return of it: the text bodies, each to
+            // the response budget, so a message of any size costs about the budget.
+            let limits = Limits {
+                max_attachment_bytes: 0,
+                max_response_bytes: self.max_response_bytes,
+            };
+            let uidls = uidls(&mut client).await?;
+            let mut found = Listing::new(self.max_response_bytes);
+            let mut matches = 0;
+            'batches: for batch in client.list().await?.chunks(HEADER_BATCH) {
+                for listed in with_headers(&mut client, batch, &uidls).await? {
+                    if matches >= limit || found.is_full() {
+                        break 'batches;
                     }
-                };
-                if decided {
-                    found.push(summary(&listed));
+                    let decided = match criteria.evaluate(&MessageView::new(&listed.headers, false))
+                    {
+                        Some(answer) => answer,
+                        None => {
+                            let pruned = client
+                                .retr_pruned(listed.number, listed.size, limits)
+                                .await?;
+                            criteria
+                                .evaluate(&MessageView::new(&pruned.raw, true))
+                                .unwrap_or(false)
+                        }
+                    };
+                    if decided {
+                        matches += 1;
+                        found.push(summary(&listed));
+                    }
                 }
             }
             client.quit().await?;
-            Ok(Outcome::respond(Value::Array(within_budget(
-                found,
-                self.max_response_bytes,
-            ))))
+            Ok(Outcome::respond(Value::Array(found.finish(matches))))
         })
     }
 }

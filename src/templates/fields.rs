@@ -138,13 +138,6 @@ fn property(
         );
         not_empty = false;
     } else {
-        if let Some(example) = field
-            .get("examples")
-            .and_then(|e| e.get(0))
-            .and_then(Value::as_str)
-        {
-            p.insert("placeholder".into(), json!(example));
-        }
         let kind = if simple("integer") {
             "Number"
         } else if simple("string") || feel.is_some() {
@@ -155,6 +148,15 @@ fn property(
                  x-template.feel"
             ));
         };
+        // Camunda's template schema allows no placeholder on a Number.
+        if let Some(example) = field
+            .get("examples")
+            .and_then(|e| e.get(0))
+            .and_then(Value::as_str)
+            .filter(|_| kind != "Number")
+        {
+            p.insert("placeholder".into(), json!(example));
+        }
         p.insert("type".into(), json!(kind));
         if let Some(default) = field.get("default") {
             p.insert("value".into(), default.clone());

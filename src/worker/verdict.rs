@@ -247,9 +247,12 @@ pub(super) fn fail_verdict(
         };
     }
     let (retries, backoff) = if error.code.is_retryable() {
+        let configured = headers.map_or(crate::job::DEFAULT_RETRY_BACKOFF, |h| h.retry_backoff);
         (
             (job.retries - 1).max(0),
-            headers.map_or(crate::job::DEFAULT_RETRY_BACKOFF, |h| h.retry_backoff),
+            error
+                .retry_after
+                .map_or(configured, |wait| wait.max(configured)),
         )
     } else {
         (0, Duration::ZERO)
@@ -299,6 +302,22 @@ mod tests {
             }
             _ => panic!("expected a failure"),
         }
+    }
+
+    #[test]
+    fn a_servers_wait_lengthens_the_backoff_never_shortens_it() {
+        let headers = JobHeaders::parse(r#"{"retryBackoff":"PT7S"}"#).unwrap();
+        let backoff = |wait: u64| {
+            let error = EmailError::new(ErrorCode::TemporaryFailure, "[LOGIN-DELAY] later")
+                .retry_after(Duration::from_secs(wait));
+            match fail_verdict(error, &job(3), Some(&headers), "", &SecretMask::default()) {
+                Verdict::Fail { backoff, .. } => backoff,
+                _ => panic!("expected a failure"),
+            }
+        };
+        assert_eq!(backoff(60), Duration::from_secs(60));
+        assert_eq!(backoff(2), Duration::from_secs(7));
+        assert_eq!(backoff(u64::MAX), crate::error::MAX_RETRY_AFTER);
     }
 
     #[test]

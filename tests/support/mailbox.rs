@@ -64,7 +64,11 @@ async fn fetch_once(port: u16, user: &str, marker: &str) -> Vec<Vec<u8>> {
 async fn login(user: &str) -> async_imap::Session<tokio::net::TcpStream> {
     // A test may clear or fill a mailbox before it asks for anything else of the testbed:
     // start it here too, or the test passes only when an earlier binary left it running.
-    let port = super::testbed().port("PORT_IMAP");
+    login_at(super::testbed().port("PORT_IMAP"), user).await
+}
+
+/// Logs `user` in on the plaintext IMAP port `port` of 127.0.0.1 (any testbed server).
+pub async fn login_at(port: u16, user: &str) -> async_imap::Session<tokio::net::TcpStream> {
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect IMAP");
@@ -77,7 +81,12 @@ async fn login(user: &str) -> async_imap::Session<tokio::net::TcpStream> {
 
 /// Creates `folder` (ASCII name, `.`-separated for Maildir++ users) if it is missing.
 pub async fn create_folder(user: &str, folder: &str) {
-    let mut session = login(user).await;
+    create_folder_at(super::testbed().port("PORT_IMAP"), user, folder).await
+}
+
+/// [`create_folder`] on the server at `port`.
+pub async fn create_folder_at(port: u16, user: &str, folder: &str) {
+    let mut session = login_at(port, user).await;
     let _ = session.create(folder).await;
     let _ = session.logout().await;
 }
@@ -85,7 +94,12 @@ pub async fn create_folder(user: &str, folder: &str) {
 /// Appends raw messages to `folder` (created first), each with its flags (`"(\\Seen)"` or
 /// `""`), in order.
 pub async fn append(user: &str, folder: &str, messages: &[(&[u8], &str)]) {
-    let mut session = login(user).await;
+    append_at(super::testbed().port("PORT_IMAP"), user, folder, messages).await
+}
+
+/// [`append`] on the server at `port`.
+pub async fn append_at(port: u16, user: &str, folder: &str, messages: &[(&[u8], &str)]) {
+    let mut session = login_at(port, user).await;
     let _ = session.create(folder).await;
     for (raw, flags) in messages {
         let flags = if flags.is_empty() { None } else { Some(*flags) };
@@ -99,25 +113,53 @@ pub async fn append(user: &str, folder: &str, messages: &[(&[u8], &str)]) {
 
 /// Message-ID → flags of every message in `folder`.
 pub async fn flags_by_message_id(user: &str, folder: &str) -> HashMap<String, Vec<String>> {
-    let mut session = login(user).await;
+    flags_by_header(user, folder, "MESSAGE-ID").await
+}
+
+/// The value of `header` → flags of every message in `folder` (a later message with the same
+/// value wins).
+pub async fn flags_by_header(
+    user: &str,
+    folder: &str,
+    header: &str,
+) -> HashMap<String, Vec<String>> {
+    flags_by_header_at(super::testbed().port("PORT_IMAP"), user, folder, header).await
+}
+
+/// [`flags_by_message_id`] on the server at `port`.
+pub async fn flags_at(port: u16, user: &str, folder: &str) -> HashMap<String, Vec<String>> {
+    flags_by_header_at(port, user, folder, "MESSAGE-ID").await
+}
+
+/// [`flags_by_header`] on the server at `port`.
+pub async fn flags_by_header_at(
+    port: u16,
+    user: &str,
+    folder: &str,
+    header: &str,
+) -> HashMap<String, Vec<String>> {
+    let mut session = login_at(port, user).await;
     let mut result = HashMap::new();
     if session.examine(folder).await.is_err() {
         return result;
     }
     let mut fetches = session
-        .fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+        .fetch(
+            "1:*",
+            format!("(FLAGS BODY.PEEK[HEADER.FIELDS ({header})])"),
+        )
         .await
         .expect("fetch");
     while let Some(item) = fetches.next().await {
         let item = item.expect("fetch item");
-        let header =
+        let text =
             String::from_utf8_lossy(item.header().or(item.body()).unwrap_or_default()).to_string();
-        let id = header
+        let value = text
             .split_once(':')
             .map(|(_, v)| v.trim().to_string())
             .unwrap_or_default();
         let flags = item.flags().map(|f| format!("{f:?}")).collect();
-        result.insert(id, flags);
+        result.insert(value, flags);
     }
     drop(fetches);
     let _ = session.logout().await;
@@ -126,7 +168,12 @@ pub async fn flags_by_message_id(user: &str, folder: &str) -> HashMap<String, Ve
 
 /// Every folder name of `user`.
 pub async fn folders(user: &str) -> Vec<String> {
-    let mut session = login(user).await;
+    folders_at(super::testbed().port("PORT_IMAP"), user).await
+}
+
+/// [`folders`] on the server at `port`.
+pub async fn folders_at(port: u16, user: &str) -> Vec<String> {
+    let mut session = login_at(port, user).await;
     let names: Vec<String> = session
         .list(Some(""), Some("*"))
         .await
@@ -201,7 +248,12 @@ pub fn remove_maildir(testbed_dir: &str, user: &str, folder: &str) {
 
 /// Removes every message from `user`'s INBOX.
 pub async fn clear_inbox(user: &str) {
-    let mut session = login(user).await;
+    clear_inbox_at(super::testbed().port("PORT_IMAP"), user).await
+}
+
+/// [`clear_inbox`] on the server at `port`.
+pub async fn clear_inbox_at(port: u16, user: &str) {
+    let mut session = login_at(port, user).await;
     if let Ok(mailbox) = session.select("INBOX").await
         && mailbox.exists > 0
     {
@@ -215,5 +267,14 @@ pub async fn clear_inbox(user: &str) {
         let expunged: Vec<_> = session.expunge().await.expect("expunge").collect().await;
         drop(expunged);
     }
+    let _ = session.logout().await;
+}
+
+/// EXPUNGE in `folder`: removes what carries `\Deleted` there, as another client would.
+pub async fn expunge(user: &str, folder: &str) {
+    let mut session = login(user).await;
+    session.select(folder).await.expect("select");
+    let expunged: Vec<_> = session.expunge().await.expect("expunge").collect().await;
+    drop(expunged);
     let _ = session.logout().await;
 }

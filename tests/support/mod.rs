@@ -10,6 +10,10 @@ pub mod gateway;
 pub mod mailbox;
 pub mod oauth_testbed;
 pub mod proxy;
+pub mod recorder;
+pub mod rfc3501;
+pub mod scripted;
+pub mod servers;
 pub mod token_endpoint;
 
 use std::collections::HashMap;
@@ -45,25 +49,36 @@ impl Testbed {
 /// that cannot start fails the test: these tests never skip.
 pub fn testbed() -> &'static Testbed {
     static TESTBED: OnceLock<Testbed> = OnceLock::new();
-    TESTBED.get_or_init(|| {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/testbed/testbed.sh");
-        let output = Command::new("bash")
-            .arg(script)
-            .arg("up")
-            .output()
-            .expect("run the testbed script");
-        assert!(
-            output.status.success(),
-            "the mail testbed did not start:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let vars = String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Testbed { vars }
-    })
+    TESTBED.get_or_init(|| start_testbed("testbed.sh", "the mail testbed"))
+}
+
+/// Downloads (when missing) and starts the Cyrus IMAP instances in both layouts
+/// (`tests/testbed/cyrus.sh`), once per test process. As with Dovecot, a Cyrus that cannot
+/// start fails the test.
+pub fn cyrus() -> &'static Testbed {
+    static CYRUS: OnceLock<Testbed> = OnceLock::new();
+    CYRUS.get_or_init(|| start_testbed("cyrus.sh", "the Cyrus testbed"))
+}
+
+/// Runs `tests/testbed/<script> up` and reads the settings it prints.
+pub fn start_testbed(script: &str, what: &str) -> Testbed {
+    let script = format!("{}/tests/testbed/{script}", env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new("bash")
+        .arg(&script)
+        .arg("up")
+        .output()
+        .expect("run the testbed script");
+    assert!(
+        output.status.success(),
+        "{what} did not start:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let vars = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Testbed { vars }
 }
 
 /// The worker binary, run as users run it, with its log captured.
@@ -73,8 +88,12 @@ pub struct WorkerProcess {
 }
 
 impl WorkerProcess {
+    /// Starts the binary this build made, or the one `EMAIL_CONNECTOR_BIN` names (to measure
+    /// a release build with the same tests).
     pub fn start(gateway_url: &str, env: &[(&str, &str)]) -> WorkerProcess {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_email-connector"));
+        let binary = std::env::var("EMAIL_CONNECTOR_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_email-connector").to_string());
+        let mut command = Command::new(binary);
         command
             .arg("run")
             .env_clear()
@@ -168,15 +187,7 @@ impl Jobs {
 
     /// The worker process's peak resident memory so far (VmHWM), in bytes.
     pub fn worker_peak_rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self._worker.pid()))
-            .expect("the worker is running");
-        let kib: u64 = status
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|n| n.parse().ok())
-            .expect("VmHWM");
-        kib * 1024
+        peak_rss(self._worker.pid())
     }
 
     /// Runs `<protocol>:<operation>` with `resultVariable: r` and a 2 s retry backoff.
@@ -218,6 +229,18 @@ impl Jobs {
             other => panic!("{operation}: expected failure, got {other:?}"),
         }
     }
+}
+
+/// The peak resident memory so far (VmHWM) of a running process, in bytes.
+pub fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the process runs");
+    let kib: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .expect("VmHWM");
+    kib * 1024
 }
 
 /// A listener on 127.0.0.1 that accepts and holds connections, counting them: the "server" of

@@ -150,21 +150,7 @@ pub fn oauth_testbed() -> &'static OAuthTestbed {
             .recv()
             .expect("introspection thread")
             .unwrap_or_else(|e| panic!("{e}"));
-        let output = Command::new("bash")
-            .arg(script)
-            .arg("up")
-            .output()
-            .expect("run the OAuth testbed script");
-        assert!(
-            output.status.success(),
-            "the OAuth testbed did not start:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let vars = String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let vars = super::start_testbed("oauth.sh", "the OAuth testbed").vars;
         OAuthTestbed { vars }
     })
 }

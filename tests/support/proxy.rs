@@ -1,5 +1,6 @@
 //! A TCP proxy in front of the plaintext POP3 port that records every command verb the client
-//! sends and, on request, cuts the connection in the middle of a RETR response.
+//! sends and, on request, cuts the connection in the middle of a RETR response, or in place of
+//! a QUIT (the server never sees it, so it commits no deletion).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,6 +13,7 @@ pub struct Pop3Proxy {
     verbs: Arc<Mutex<Vec<String>>>,
     bytes_from_server: Arc<std::sync::atomic::AtomicU64>,
     cut_retr: Arc<AtomicBool>,
+    cut_quit: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -21,8 +23,10 @@ impl Pop3Proxy {
         let port = listener.local_addr().expect("address").port();
         let verbs = Arc::new(Mutex::new(Vec::new()));
         let cut_retr = Arc::new(AtomicBool::new(false));
+        let cut_quit = Arc::new(AtomicBool::new(false));
         let bytes_from_server = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let (v, c, b) = (verbs.clone(), cut_retr.clone(), bytes_from_server.clone());
+        let q = cut_quit.clone();
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream_port)).await else {
@@ -32,7 +36,8 @@ impl Pop3Proxy {
                 // for delayed ACKs here and the proxy, not the client, would set the pace.
                 let _ = client.set_nodelay(true);
                 let _ = server.set_nodelay(true);
-                tokio::spawn(relay(client, server, v.clone(), c.clone(), b.clone()));
+                let cuts = (c.clone(), q.clone());
+                tokio::spawn(relay(client, server, v.clone(), cuts, b.clone()));
             }
         });
         Pop3Proxy {
@@ -40,6 +45,7 @@ impl Pop3Proxy {
             verbs,
             bytes_from_server,
             cut_retr,
+            cut_quit,
             task,
         }
     }
@@ -63,6 +69,12 @@ impl Pop3Proxy {
     pub fn cut_retr(&self, cut: bool) {
         self.cut_retr.store(cut, Ordering::SeqCst);
     }
+
+    /// From now on, a QUIT is not passed on: the connection to the server is closed in its
+    /// place, so the server rolls back the session's DELEs, and the client sees its QUIT fail.
+    pub fn cut_quit(&self, cut: bool) {
+        self.cut_quit.store(cut, Ordering::SeqCst);
+    }
 }
 
 impl Drop for Pop3Proxy {
@@ -75,7 +87,7 @@ async fn relay(
     client: TcpStream,
     server: TcpStream,
     verbs: Arc<Mutex<Vec<String>>>,
-    cut_retr: Arc<AtomicBool>,
+    (cut_retr, cut_quit): (Arc<AtomicBool>, Arc<AtomicBool>),
     bytes: Arc<std::sync::atomic::AtomicU64>,
 ) {
     let (client_read, mut client_write) = client.into_split();
@@ -94,7 +106,14 @@ async fn relay(
             if verb == "RETR" && cut_retr.load(Ordering::SeqCst) {
                 cut.store(true, Ordering::SeqCst);
             }
+            let quit_cut = verb == "QUIT" && cut_quit.load(Ordering::SeqCst);
             verbs.lock().unwrap().push(verb);
+            if quit_cut {
+                // The server reads the end of the stream, not QUIT, and closes its side;
+                // the relay below then closes the client's.
+                let _ = server_write.shutdown().await;
+                break;
+            }
             if server_write.write_all(line.as_bytes()).await.is_err() {
                 break;
             }

@@ -3,15 +3,21 @@
 //! session's state honest: a timeout or protocol error marks it broken, and a command cancelled
 //! before its completion leaves it marked in-command, so neither serves another job.
 
+use tokio::io::AsyncReadExt;
+
 use super::ImapSession;
 use crate::error::{EmailError, ErrorCode, Result};
-use crate::imap::response::{Event, Reply, Untagged, event};
+use crate::imap::guard::Allowance;
+use crate::imap::response::{Event, Reply, Untagged};
 use crate::imap::session::classify;
 use crate::imap::wire::Command;
 
+/// Bytes asked of the connection at a time.
+const READ_SIZE: usize = 64 * 1024;
+
 impl ImapSession {
     pub(super) async fn read(&mut self) -> Result<Event> {
-        match tokio::time::timeout(self.timeout, self.inner.read_response()).await {
+        match tokio::time::timeout(self.timeout, self.next_event()).await {
             Err(_) => {
                 self.broken = true;
                 Err(EmailError::new(
@@ -19,7 +25,7 @@ impl ImapSession {
                     format!("no answer within {} s", self.timeout.as_secs()),
                 ))
             }
-            Ok(Ok(Some(response))) => Ok(event(response.parsed())),
+            Ok(Ok(Some(event))) => Ok(event),
             Ok(Ok(None)) => {
                 self.broken = true;
                 Err(EmailError::new(
@@ -33,6 +39,27 @@ impl ImapSession {
                     async_imap::error::Error::Io(e),
                     "reading a response",
                 ))
+            }
+        }
+    }
+
+    /// The next response, read off the guarded stream (see [`crate::imap::frames`]). Cancel
+    /// safe: a read cut short loses nothing, so IDLE can give up waiting at any point.
+    pub(super) async fn next_event(&mut self) -> std::io::Result<Option<Event>> {
+        loop {
+            if let Some(event) = self.frames.next_event()? {
+                return Ok(Some(event));
+            }
+            let spare = self.frames.spare(READ_SIZE);
+            let read = self.inner.get_mut().read_buf(spare).await?;
+            if read == 0 {
+                if self.frames.pending() > 0 {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the server closed the connection mid-response",
+                    ));
+                }
+                return Ok(None);
             }
         }
     }
@@ -65,8 +92,26 @@ impl ImapSession {
 
     /// Runs a command and returns its reply. A NO or BAD completion becomes an error with the
     /// server's text and `on_no` as its code (a NO to SELECT means a missing folder, say).
+    /// The server may send the session's allowance for commands without mail text (see
+    /// [`Allowance::control`]).
     pub async fn execute(&mut self, command: &Command, on_no: ErrorCode) -> Result<Reply> {
         self.execute_split(command, on_no, on_no).await
+    }
+
+    /// Like [`ImapSession::execute`] for a command that fetches mail text: the server may send
+    /// `allowance`, and the reply keeps at most `allowance.bytes` of what it sent.
+    pub async fn execute_within(
+        &mut self,
+        command: &Command,
+        on_no: ErrorCode,
+        allowance: Allowance,
+    ) -> Result<Reply> {
+        self.run_marked(command, on_no, on_no, allowance).await
+    }
+
+    /// Starts a command's allowance on the connection.
+    pub(super) fn allow(&mut self, allowance: Allowance) {
+        self.inner.get_mut().inner_mut().allow(allowance);
     }
 
     /// Like [`ImapSession::execute`], telling the server's trouble (NO: `on_no`) from a command
@@ -77,8 +122,19 @@ impl ImapSession {
         on_no: ErrorCode,
         on_bad: ErrorCode,
     ) -> Result<Reply> {
+        self.run_marked(command, on_no, on_bad, self.control).await
+    }
+
+    /// Runs a command with the session marked in-command until its completion.
+    async fn run_marked(
+        &mut self,
+        command: &Command,
+        on_no: ErrorCode,
+        on_bad: ErrorCode,
+        allowance: Allowance,
+    ) -> Result<Reply> {
         self.in_command = true;
-        let result = self.run(command, on_no, on_bad).await;
+        let result = self.run(command, on_no, on_bad, allowance).await;
         // Reached only when the command ran to its end (or marked the session broken); a
         // cancelled command never gets here and leaves the flag set.
         self.in_command = false;
@@ -95,8 +151,11 @@ impl ImapSession {
         command: &Command,
         on_no: ErrorCode,
         on_bad: ErrorCode,
+        allowance: Allowance,
     ) -> Result<Reply> {
         let segments = command.segments(self.has("LITERAL+"));
+        self.allow(allowance);
+        let mut kept = Kept::new(allowance, command);
         let Some(tag) = self.send(&segments[0], true).await? else {
             return Err(EmailError::internal("no tag for a command"));
         };
@@ -118,7 +177,7 @@ impl ImapSession {
                         ));
                     }
                     Event::Done { .. } => {}
-                    Event::Untagged(u) => data.push(u),
+                    Event::Untagged(u) => self.keep(&mut kept, &mut data, u)?,
                 }
             }
             self.send(segment, false).await?;
@@ -150,9 +209,53 @@ impl ImapSession {
                         format!("the server ended the session: {text}"),
                     ));
                 }
-                Event::Untagged(u) => data.push(u),
+                Event::Untagged(u) => self.keep(&mut kept, &mut data, u)?,
                 Event::Continue | Event::Done { .. } => {}
             }
+        }
+    }
+
+    /// Adds an untagged response to a command's reply, within what the command may keep.
+    fn keep(
+        &mut self,
+        kept: &mut Kept,
+        data: &mut Vec<Untagged>,
+        untagged: Untagged,
+    ) -> Result<()> {
+        if untagged == Untagged::Other {
+            // Nothing the operations read: kept, it would only cost memory.
+            return Ok(());
+        }
+        kept.bytes = kept.bytes.saturating_add(untagged.footprint() as u64);
+        if kept.bytes > kept.allowance {
+            self.broken = true;
+            return Err(EmailError::new(
+                ErrorCode::ConnectionFailed,
+                format!(
+                    "{}: the server's answer takes more than the {} bytes the command can use",
+                    kept.command.redacted(),
+                    kept.allowance
+                ),
+            ));
+        }
+        data.push(untagged);
+        Ok(())
+    }
+}
+
+/// What one command's reply holds so far.
+struct Kept<'a> {
+    bytes: u64,
+    allowance: u64,
+    command: &'a Command,
+}
+
+impl Kept<'_> {
+    fn new(allowance: Allowance, command: &Command) -> Kept<'_> {
+        Kept {
+            bytes: 0,
+            allowance: allowance.bytes,
+            command,
         }
     }
 }

@@ -1,68 +1,14 @@
-//! Fields several operations take: folder, message id, search criteria, limits, sort order.
+//! Fields several operations take: message id, search criteria, limits, sort order (folders
+//! are in `folders.rs`).
 //! Each is one type whose schema and reading sit side by side, so the same field reads and
 //! looks the same in every operation (and the modeler keeps its value when the operation
 //! changes).
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::mail::criteria::Criterion;
-
-/// A mailbox folder; absent, null or blank means INBOX.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Folder(String);
-
-impl Folder {
-    /// The folder when a model names none.
-    pub const DEFAULT: &'static str = "INBOX";
-
-    pub fn name(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Default for Folder {
-    fn default() -> Self {
-        Folder(Self::DEFAULT.to_string())
-    }
-}
-
-impl<'de> Deserialize<'de> for Folder {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let name = Option::<String>::deserialize(deserializer)?;
-        Ok(match name.as_deref().map(str::trim) {
-            Some(name) if !name.is_empty() => Folder(name.to_string()),
-            _ => Folder::default(),
-        })
-    }
-}
-
-/// What schemars writes as the field's `default`.
-impl Serialize for Folder {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
-impl JsonSchema for Folder {
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Folder".into()
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "description": "A mailbox folder; nested folders by the server's delimiter or by '.' \
-                            (Projects.2026). Empty: INBOX.",
-            "type": ["string", "null"],
-            "x-template": { "feel": "optional" }
-        })
-    }
-}
 
 /// The Message-ID header of the message to act on, as typed (angle brackets optional).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,97 +68,11 @@ impl JsonSchema for MessageId {
         json_schema!({
             "title": "Message ID",
             "description": "The Message-ID header of the message, with or without angle brackets, \
-                            as list and search return it.",
+                            as list and search return it. Any sender can reuse a Message-ID: when \
+                            several mails carry it, the operation fails with EMAIL_AMBIGUOUS and \
+                            the mail is named by its UID (POP3: UIDL) instead.",
             "examples": ["=mail.messageId"],
             "type": "string", "minLength": 1,
-            "x-template": { "feel": "optional" }
-        })
-    }
-}
-
-/// A folder path that may not exist yet (`imap:move`'s target): a dot-separated path
-/// (`Projects.2023.January`), or a list of segments for names that contain dots
-/// (`["Reports", "v1.2"]`). The segments are joined with the server's own delimiter later.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FolderPath {
-    /// The path as given, when it was a string: what a response echoes.
-    pub given: Option<String>,
-    pub segments: Vec<String>,
-}
-
-impl FolderPath {
-    /// Whether the path was given as a list (pointers then name a segment's index).
-    pub fn is_list(&self) -> bool {
-        self.given.is_none()
-    }
-
-    /// Reads a path; `pointer` names the field in messages.
-    pub fn parse(value: &Value, pointer: &str) -> Result<FolderPath, String> {
-        let (given, segments): (Option<String>, Vec<String>) = match value {
-            Value::String(path) => (
-                Some(path.clone()),
-                path.split('.').map(str::to_string).collect(),
-            ),
-            Value::Array(items) => (
-                None,
-                items
-                    .iter()
-                    .map(|i| i.as_str().unwrap_or_default().to_string())
-                    .collect(),
-            ),
-            _ => (None, Vec::new()),
-        };
-        let mut problems = Vec::new();
-        for (index, segment) in segments.iter().enumerate() {
-            let at = if value.is_array() {
-                format!("{pointer}/{index}")
-            } else {
-                pointer.to_string()
-            };
-            if segment.trim().is_empty() {
-                problems.push(format!("{at}: empty folder name in the path"));
-            } else if segment.contains(['\r', '\n', '\0']) {
-                problems.push(format!("{at}: contains a control character"));
-            }
-        }
-        if segments.is_empty() {
-            problems.push(format!(
-                "{pointer}: must be a dot-separated path or a list of folder names"
-            ));
-        }
-        if problems.is_empty() {
-            Ok(FolderPath { given, segments })
-        } else {
-            Err(problems.join("; "))
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for FolderPath {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        FolderPath::parse(&value, "/targetFolder").map_err(serde::de::Error::custom)
-    }
-}
-
-impl JsonSchema for FolderPath {
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "FolderPath".into()
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "description": "A dot-separated path such as Archive.2026.Invoices, or a FEEL list of \
-                            segments for names that contain dots. Missing folders are created.",
-            "examples": ["Archive.Invoices"],
-            "anyOf": [
-                { "type": "string", "minLength": 1 },
-                { "type": "array", "minItems": 1, "items": { "type": "string", "minLength": 1 } }
-            ],
             "x-template": { "feel": "optional" }
         })
     }
@@ -259,6 +119,20 @@ impl JsonSchema for Criteria {
     }
 }
 
+/// A whole number, also when JSON writes it `5.0` (JSON Schema's `integer` allows that, and
+/// FEEL arithmetic produces it); `None` for anything else.
+pub(super) fn whole_number<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u64>, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    Ok(number.as_u64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= 1e15)
+            .map(|f| f as u64)
+    }))
+}
+
 /// A count limit: a whole number from 1 to 10,000 (job variables have a size limit), with a
 /// default when the model sets none.
 macro_rules! limit {
@@ -267,19 +141,9 @@ macro_rules! limit {
         #[serde(transparent)]
         pub struct $name(pub usize);
 
-        /// A whole number, also when JSON writes it `5.0` (JSON Schema's `integer` allows
-        /// that, and FEEL arithmetic produces it).
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let number = serde_json::Number::deserialize(deserializer)?;
-                number
-                    .as_u64()
-                    .or_else(|| {
-                        number
-                            .as_f64()
-                            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= 1e15)
-                            .map(|f| f as u64)
-                    })
+                whole_number(deserializer)?
                     .and_then(|n| usize::try_from(n).ok())
                     .map($name)
                     .ok_or_else(|| serde::de::Error::custom("must be a whole number"))
@@ -359,33 +223,6 @@ pub enum AttachmentsAs {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn folders_default_to_inbox() {
-        let folder = |v: Value| serde_json::from_value::<Folder>(v).unwrap();
-        assert_eq!(folder(json!(null)).name(), "INBOX");
-        assert_eq!(folder(json!(" ")).name(), "INBOX");
-        assert_eq!(folder(json!(" Archive ")).name(), "Archive");
-    }
-
-    #[test]
-    fn folder_paths_from_dots_or_segments() {
-        let path = |v: Value| FolderPath::parse(&v, "/targetFolder");
-        assert_eq!(
-            path(json!("Projects.2023.January")).unwrap().segments,
-            ["Projects", "2023", "January"]
-        );
-        let list = path(json!(["Reports", "v1.2"])).unwrap();
-        assert!(list.is_list());
-        assert_eq!(list.segments, ["Reports", "v1.2"]);
-        assert!(path(json!("a..b")).is_err());
-        assert!(path(json!([])).is_err());
-        assert!(
-            path(json!(["ok", " "]))
-                .unwrap_err()
-                .starts_with("/targetFolder/1: empty folder name")
-        );
-    }
 
     #[test]
     fn message_ids_compare_without_brackets_and_refuse_line_breaks() {

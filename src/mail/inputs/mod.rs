@@ -11,12 +11,17 @@
 
 mod connection;
 mod fields;
+mod folders;
+mod identity;
 mod login;
 
 pub use connection::{Connection, Imap, Login, Pop3, ProtocolKind, SECURITY_CHOICES, Server, Smtp};
 pub use fields::{
-    AttachmentsAs, Criteria, Folder, FolderPath, MaxResults, MaxToBeRead, MessageId, SortOrder,
-    bare_message_id,
+    AttachmentsAs, Criteria, MaxResults, MaxToBeRead, MessageId, SortOrder, bare_message_id,
+};
+pub use folders::{Folder, FolderPath};
+pub use identity::{
+    ImapMail, ImapMailInput, Pop3Mail, Pop3MailInput, Uid, UidValidity, Uidl, ambiguous,
 };
 
 use schemars::JsonSchema;
@@ -74,7 +79,7 @@ pub fn decode_input<T: DeserializeOwned + JsonSchema>(variables: Value) -> Resul
     for (name, check) in FIELD_CHECKS {
         if declared.is_some_and(|d| d.contains_key(*name))
             && let Some(value) = variables.get(*name)
-            && let Err(problem) = check(value)
+            && let Err(problem) = check(name, value)
             && !problems.contains(&problem)
         {
             problems.push(problem);
@@ -87,16 +92,37 @@ pub fn decode_input<T: DeserializeOwned + JsonSchema>(variables: Value) -> Resul
 }
 
 /// The fields whose reading checks more than their schema says, each on its own.
-type FieldCheck = fn(&Value) -> std::result::Result<(), String>;
+type FieldCheck = fn(&str, &Value) -> std::result::Result<(), String>;
 const FIELD_CHECKS: &[(&str, FieldCheck)] = &[
-    ("authentication", |v| read_alone::<Login<Smtp>>(v)),
-    ("messageId", |v| read_alone::<MessageId>(v)),
-    ("criteria", |v| read_alone::<Criteria>(v)),
-    ("targetFolder", |v| read_alone::<FolderPath>(v)),
+    ("authentication", read_alone::<Login<Smtp>>),
+    ("messageId", read_alone::<MessageId>),
+    ("uid", read_alone::<Uid>),
+    ("uidValidity", read_alone::<UidValidity>),
+    ("uidl", read_alone::<Uidl>),
+    ("criteria", read_alone::<Criteria>),
+    ("folder", read_alone::<Folder>),
+    ("sourceFolder", read_alone::<Folder>),
+    ("targetFolder", read_alone::<FolderPath>),
 ];
 
-fn read_alone<T: DeserializeOwned>(value: &Value) -> std::result::Result<(), String> {
-    T::deserialize(value).map(drop).map_err(|e| e.to_string())
+/// Reads field `name` alone; a refusal names its pointer (`/targetFolder/1: ...`).
+fn read_alone<T: DeserializeOwned>(name: &str, value: &Value) -> std::result::Result<(), String> {
+    serde_path_to_error::deserialize::<_, T>(value)
+        .map(drop)
+        .map_err(|e| at_pointer(&format!("/{name}"), &e))
+}
+
+/// A refusal met reading the value at `pointer`, with the pointer of the offending node
+/// inside it; a message that names its own pointer is kept as it is.
+fn at_pointer(pointer: &str, error: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let text = error.inner().to_string();
+    if text.starts_with('/') {
+        return text;
+    }
+    match pointer_of(error.path()).as_str() {
+        "/" => format!("{pointer}: {text}"),
+        inner => format!("{pointer}{inner}: {text}"),
+    }
 }
 
 /// A serde path as a JSON pointer (`/server/port`, `/attachments/0/content`).

@@ -99,6 +99,16 @@ impl Pruner {
         }
     }
 
+    /// A piece of a line as a line reader hands it over: `complete` when the line ends there
+    /// (its CRLF left out).
+    pub fn feed(&mut self, piece: &[u8], complete: bool) {
+        if complete {
+            self.push(piece, b"\r\n")
+        } else {
+            self.push_piece(piece)
+        }
+    }
+
     /// Feeds a piece of a line too long to hold (POP3 hands those over in pieces); the next
     /// [`Pruner::push`] ends the line. Body text goes on at once; a header or a line that
     /// could still be a boundary waits, up to a cap.
@@ -159,7 +169,17 @@ impl Pruner {
                 };
                 let boundary = boundary.clone();
                 self.end_leaf();
-                self.boundaries.truncate(depth + 1);
+                // An outer delimiter ends the multiparts inside it, closed or not (Python's
+                // email package checks every open boundary): they are closed here, so that
+                // the parser, which looks for the innermost one only, reads what Python does.
+                while self.boundaries.len() > depth + 1 {
+                    if let Some(inner) = self.boundaries.pop() {
+                        self.line_start();
+                        self.out.extend_from_slice(b"--");
+                        self.out.extend_from_slice(&inner);
+                        self.out.extend_from_slice(b"--\r\n");
+                    }
+                }
                 if !closing && !self.room_for_a_part() {
                     // Dropped whole, delimiter, header, body and any parts inside it: the
                     // output grows with the budget, never with the message.
@@ -167,10 +187,7 @@ impl Pruner {
                     self.mode = Mode::Skip;
                     return;
                 }
-                if !self.out.is_empty() && !self.out.ends_with(b"\n") {
-                    // A body cut inside a long line: the delimiter still starts a line.
-                    self.out.extend_from_slice(b"\r\n");
-                }
+                self.line_start();
                 self.out.extend_from_slice(b"--");
                 self.out.extend_from_slice(&boundary);
                 if closing {
@@ -189,6 +206,14 @@ impl Pruner {
             }
         }
         self.body(content, eol);
+    }
+
+    /// Ends the line being written, if any: a delimiter starts a line, also after a body
+    /// cut inside a long one.
+    fn line_start(&mut self) {
+        if !self.out.is_empty() && !self.out.ends_with(b"\n") {
+            self.out.extend_from_slice(b"\r\n");
+        }
     }
 
     /// A line of body text, kept or counted by the current leaf (nothing outside a leaf).

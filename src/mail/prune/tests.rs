@@ -301,3 +301,46 @@ fn deep_nesting_is_bounded_and_fast() {
 }
 
 mod bounds;
+
+#[test]
+fn an_outer_boundary_inside_a_nested_part_ends_it_as_python_does() {
+    // Python's email package checks every open boundary on every line, with blanks allowed
+    // after it: `--outer   ` inside the inner text ends the inner multipart (unclosed), and
+    // what follows is a part of the outer one. Python 3 reads this message as: plain body
+    // "line one", no HTML body, attachments [a.txt, 8 bytes]; the part after `--outer   `
+    // is text/plain whose payload runs to the inner close delimiter.
+    let raw = b"Message-ID: <nested@example.test>\r\nFrom: a@example.test\r\nSubject: nested\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n--outer\r\nContent-Type: multipart/alternative; boundary=\"inner\"\r\n\r\n--inner\r\nContent-Type: text/plain\r\n\r\nline one\r\n--outer   \r\nstill text?\r\n--inner\r\nContent-Type: text/html\r\n\r\n<p>html</p>\r\n--inner--\r\n--outer\r\nContent-Type: text/plain; name=a.txt\r\nContent-Disposition: attachment; filename=a.txt\r\n\r\nattached\r\n--outer--\r\n";
+    let roomy = Limits {
+        max_attachment_bytes: 1 << 20,
+        max_response_bytes: 1 << 20,
+    };
+    for v in [
+        read(raw, roomy),
+        respond(streamed(raw, roomy), &Envelope::default(), roomy),
+    ] {
+        assert_eq!(v["subject"], "nested");
+        assert_eq!(v["fromAddress"], "a@example.test");
+        assert_eq!(v["plainTextBody"], "line one", "{v}");
+        assert_eq!(v["htmlBody"], Value::Null, "{v}");
+        let attachments = v["attachments"].as_array().expect("attachments");
+        assert_eq!(attachments.len(), 1, "{v}");
+        assert_eq!(attachments[0]["fileName"], "a.txt");
+        assert_eq!(attachments[0]["size"], 8);
+        assert_eq!(attachments[0]["content"], "YXR0YWNoZWQ=");
+    }
+}
+
+#[test]
+fn quoted_printable_sizes_are_counted_exactly() {
+    // Python 3 decodes this attachment to 76 bytes (escapes, `=20` before line ends, soft
+    // breaks, a last line without one).
+    let raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=q.txt\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nGr=C3=BC=C3=9Fe =3D teuer\t=20\r\nzwei =20\r\nGr=C3=BC=C3=9Fe =3D teuer\t=20\r\nzwei =20\r\nohne Ende =C3=A9=\r\nsoft=\r\n break\r\n--b--\r\n";
+    for max_attachment_bytes in [0, 1000] {
+        let limits = Limits {
+            max_attachment_bytes,
+            max_response_bytes: 100_000,
+        };
+        let v = respond(streamed(raw, limits), &Envelope::default(), limits);
+        assert_eq!(v["attachments"][0]["size"], 76, "{v}");
+    }
+}

@@ -1,0 +1,142 @@
+//! Folders on a session: the user's namespace (asked once), a path resolved to the server's
+//! name by the one rule of [`crate::imap::folder`], opening it, whether a folder exists, and
+//! creating the levels of a path.
+
+use super::ImapSession;
+use crate::error::{EmailError, ErrorCode, Result};
+use crate::imap::folder::{Mailbox, Namespace, resolve, user_terms};
+use crate::imap::response::Untagged;
+use crate::imap::wire::{Command, encode_mailbox};
+use crate::mail::inputs::{Folder, FolderPath};
+
+impl ImapSession {
+    /// The personal namespace (RFC 2342 NAMESPACE when the server has it, else no prefix and
+    /// the `LIST "" ""` separator), asked once per session.
+    pub async fn namespace(&mut self) -> Result<Namespace> {
+        if let Some(known) = &self.namespace {
+            return Ok(known.clone());
+        }
+        let mut announced = None;
+        if self.has("NAMESPACE") {
+            self.inner.get_mut().arm();
+            let reply = self
+                .execute(&Command::new("NAMESPACE"), ErrorCode::ConnectionFailed)
+                .await;
+            let captured = self.inner.get_mut().disarm();
+            match reply {
+                Ok(_) => announced = captured.iter().find_map(|data| Namespace::parse(data)),
+                // A NO or BAD: the server does not tell; a broken session cannot go on.
+                Err(e) if !self.reusable() => return Err(e),
+                Err(_) => {}
+            }
+        }
+        let namespace = match announced {
+            Some(namespace) => namespace,
+            None => Namespace::flat(self.list_delimiter().await?),
+        };
+        self.namespace = Some(namespace.clone());
+        Ok(namespace)
+    }
+
+    async fn list_delimiter(&mut self) -> Result<Option<String>> {
+        let reply = self
+            .execute(
+                &Command::new("LIST").value("").value(""),
+                ErrorCode::ConnectionFailed,
+            )
+            .await?;
+        Ok(reply.data.iter().find_map(|u| match u {
+            Untagged::List { delimiter, .. } => delimiter.clone(),
+            _ => None,
+        }))
+    }
+
+    /// The server's folder for `path`; `pointer` names the input in messages.
+    pub async fn mailbox(&mut self, path: &FolderPath, pointer: &str) -> Result<Mailbox> {
+        let namespace = self.namespace().await?;
+        resolve(path, &namespace, pointer)
+    }
+
+    /// Opens the `folder` input: SELECT (`writable`) or EXAMINE. Returns UIDVALIDITY and the
+    /// message count.
+    pub async fn open(&mut self, folder: &Folder, writable: bool) -> Result<(u32, u32)> {
+        let mailbox = self.mailbox(folder.path(), "/folder").await?;
+        self.select_mailbox(&mailbox, writable).await
+    }
+
+    /// Selects a resolved folder; a missing one is named as the process wrote it.
+    pub async fn select_mailbox(
+        &mut self,
+        mailbox: &Mailbox,
+        writable: bool,
+    ) -> Result<(u32, u32)> {
+        self.select(&mailbox.name, writable).await.map_err(|mut e| {
+            if e.code == ErrorCode::FolderNotFound && mailbox.shown != mailbox.name {
+                e.message = e.message.replacen(
+                    &format!("folder '{}'", mailbox.name),
+                    &format!(
+                        "folder '{}' ('{}' on this server)",
+                        mailbox.shown, mailbox.name
+                    ),
+                    1,
+                );
+            }
+            e
+        })
+    }
+
+    /// Whether a selectable folder has exactly this name. LIST takes a pattern, and a name may
+    /// hold `*` or `%`: each becomes `%` (one level, so the answer stays the size of one
+    /// folder's siblings) and the answers are compared with the name itself.
+    pub async fn folder_exists(&mut self, name: &str) -> Result<bool> {
+        let wanted = encode_mailbox(name);
+        let pattern = wanted.replace('*', "%");
+        let reply = self
+            .execute(
+                &Command::new("LIST").value("").value(pattern),
+                ErrorCode::ConnectionFailed,
+            )
+            .await?;
+        Ok(reply.data.iter().any(|u| {
+            matches!(u, Untagged::List { name, selectable: true, .. }
+                if *name == wanted || (name.eq_ignore_ascii_case("INBOX") && wanted.eq_ignore_ascii_case("INBOX")))
+        }))
+    }
+
+    /// Creates (and subscribes) each missing level of `mailbox`.
+    pub async fn create_levels(&mut self, mailbox: &Mailbox) -> Result<()> {
+        for level in &mailbox.levels {
+            if self.folder_exists(level).await? {
+                continue;
+            }
+            if let Err(e) = self
+                .execute(
+                    &Command::new("CREATE").mailbox(level),
+                    ErrorCode::FolderNotFound,
+                )
+                .await
+            {
+                // Another job may have created it meanwhile.
+                if !self.folder_exists(level).await? {
+                    let namespace = self.namespace().await?;
+                    return Err(EmailError::new(
+                        ErrorCode::FolderNotFound,
+                        format!(
+                            "cannot create folder '{}': {}",
+                            user_terms(level, &namespace),
+                            e.message
+                        ),
+                    ));
+                }
+            }
+            // Subscription only makes the folder visible in mail clients; a refusal is harmless.
+            let _ = self
+                .execute(
+                    &Command::new("SUBSCRIBE").mailbox(level),
+                    ErrorCode::ConnectionFailed,
+                )
+                .await;
+        }
+        Ok(())
+    }
+}

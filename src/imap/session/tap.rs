@@ -1,0 +1,270 @@
+//! Takes the NAMESPACE response (RFC 2342) out of the server's bytes before async-imap sees
+//! them: imap-proto has no parser for it, and a response it cannot parse would stop the
+//! session for good. Armed only while our NAMESPACE command runs (no mailbox is selected then,
+//! so no message data with literals can arrive); otherwise bytes pass untouched.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+const START: &[u8] = b"* NAMESPACE ";
+/// More NAMESPACE data than this (in one response or many) is not what a server means.
+const MAX_CAPTURE: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// At a line's start, `n` bytes of [`START`] matched and held back.
+    Start(usize),
+    /// In a line that is not a NAMESPACE response.
+    Line,
+    /// In a NAMESPACE response.
+    Capture,
+    /// In a literal of a NAMESPACE response, this many bytes to go.
+    Literal(usize),
+}
+
+#[derive(Debug)]
+pub struct Tap<S> {
+    inner: S,
+    armed: bool,
+    state: State,
+    /// Bytes matched against [`START`] and not yet handed on.
+    held: Vec<u8>,
+    /// Bytes ready for the reader.
+    out: Vec<u8>,
+    /// The response being captured (after [`START`]).
+    line: Vec<u8>,
+    captured: Vec<Vec<u8>>,
+}
+
+impl<S> Tap<S> {
+    pub fn new(inner: S) -> Self {
+        Tap {
+            inner,
+            armed: false,
+            state: State::Start(0),
+            held: Vec::new(),
+            out: Vec::new(),
+            line: Vec::new(),
+            captured: Vec::new(),
+        }
+    }
+
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    /// The stream under the tap (the guard, whose allowance a command sets).
+    pub fn inner_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Captures NAMESPACE responses from now on. Called between commands, so the next byte
+    /// starts a line.
+    pub fn arm(&mut self) {
+        self.armed = true;
+        self.state = State::Start(0);
+        self.captured.clear();
+    }
+
+    /// Stops capturing; returns the data of each NAMESPACE response seen while armed.
+    pub fn disarm(&mut self) -> Vec<Vec<u8>> {
+        self.armed = false;
+        self.out.append(&mut self.held);
+        self.state = State::Line;
+        std::mem::take(&mut self.captured)
+    }
+
+    fn feed(&mut self, bytes: &[u8]) -> io::Result<()> {
+        for &b in bytes {
+            self.state = match self.state {
+                State::Start(n) if b.eq_ignore_ascii_case(&START[n]) => {
+                    self.held.push(b);
+                    if n + 1 == START.len() {
+                        self.held.clear();
+                        self.line.clear();
+                        State::Capture
+                    } else {
+                        State::Start(n + 1)
+                    }
+                }
+                State::Start(_) | State::Line => {
+                    self.out.append(&mut self.held);
+                    self.out.push(b);
+                    if b == b'\n' {
+                        State::Start(0)
+                    } else {
+                        State::Line
+                    }
+                }
+                State::Capture => {
+                    self.line.push(b);
+                    let held: usize = self.captured.iter().map(Vec::len).sum();
+                    if held + self.line.len() > MAX_CAPTURE {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "the server's NAMESPACE response is too long",
+                        ));
+                    }
+                    if b != b'\n' {
+                        State::Capture
+                    } else if let Some(length) = literal_before(&self.line) {
+                        State::Literal(length)
+                    } else {
+                        self.captured.push(std::mem::take(&mut self.line));
+                        State::Start(0)
+                    }
+                }
+                State::Literal(left) => {
+                    self.line.push(b);
+                    if left <= 1 {
+                        State::Capture
+                    } else {
+                        State::Literal(left - 1)
+                    }
+                }
+            };
+        }
+        Ok(())
+    }
+}
+
+/// The length of a literal announced at the end of `line` (`... {12}\r\n`), if any.
+fn literal_before(line: &[u8]) -> Option<usize> {
+    let body = line
+        .strip_suffix(b"\r\n")
+        .or_else(|| line.strip_suffix(b"\n"))?;
+    let body = body.strip_suffix(b"}")?;
+    let open = body.iter().rposition(|&b| b == b'{')?;
+    let digits = &body[open + 1..];
+    let digits = digits.strip_suffix(b"+").unwrap_or(digits);
+    std::str::from_utf8(digits)
+        .ok()?
+        .parse()
+        .ok()
+        .filter(|&n: &usize| n > 0 && n <= MAX_CAPTURE)
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Tap<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if !this.out.is_empty() {
+                let n = this.out.len().min(buf.remaining());
+                buf.put_slice(&this.out[..n]);
+                this.out.drain(..n);
+                return Poll::Ready(Ok(()));
+            }
+            if !this.armed {
+                return Pin::new(&mut this.inner).poll_read(cx, buf);
+            }
+            let mut chunk = [0u8; 4096];
+            let mut read = ReadBuf::new(&mut chunk);
+            match Pin::new(&mut this.inner).poll_read(cx, &mut read) {
+                Poll::Ready(Ok(())) if read.filled().is_empty() => {
+                    // The end of the stream: whatever was held back is the server's.
+                    this.out.append(&mut this.held);
+                    if this.out.is_empty() {
+                        return Poll::Ready(Ok(()));
+                    }
+                }
+                Poll::Ready(Ok(())) => this.feed(read.filled())?,
+                other => return other,
+            }
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tap<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    async fn through(chunks: &[&[u8]], armed: bool) -> (Vec<u8>, Vec<Vec<u8>>) {
+        let mut tap = Tap::new(Chunks(chunks.iter().map(|c| c.to_vec()).collect()));
+        if armed {
+            tap.arm();
+        }
+        let mut seen = Vec::new();
+        tap.read_to_end(&mut seen).await.unwrap();
+        let captured = tap.disarm();
+        (seen, captured)
+    }
+
+    /// A reader that hands out one chunk per read.
+    struct Chunks(std::collections::VecDeque<Vec<u8>>);
+
+    impl AsyncRead for Chunks {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let chunks = &mut self.get_mut().0;
+            if let Some(mut chunk) = chunks.pop_front() {
+                let n = chunk.len().min(buf.remaining());
+                buf.put_slice(&chunk[..n]);
+                if n < chunk.len() {
+                    chunks.push_front(chunk.split_off(n));
+                }
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_namespace_response_is_taken_out_however_it_is_split() {
+        let wire: &[u8] =
+            b"* NAMESPACE ((\"INBOX.\" \".\")) NIL NIL\r\n* NO maybe\r\nA1 OK done\r\n";
+        for split in 1..wire.len() {
+            let (seen, captured) = through(&[&wire[..split], &wire[split..]], true).await;
+            assert_eq!(seen, b"* NO maybe\r\nA1 OK done\r\n", "split at {split}");
+            assert_eq!(captured, [b"((\"INBOX.\" \".\")) NIL NIL\r\n".to_vec()]);
+        }
+        // With a literal inside, and untouched when not armed.
+        let literal: &[u8] = b"* namespace (({5}\r\nINBOX \".\")) NIL NIL\r\nA1 OK\r\n";
+        let (seen, captured) = through(&[literal], true).await;
+        assert_eq!(seen, b"A1 OK\r\n");
+        assert_eq!(captured, [b"(({5}\r\nINBOX \".\")) NIL NIL\r\n".to_vec()]);
+        let (seen, captured) = through(&[wire], false).await;
+        assert_eq!(seen, wire);
+        assert!(captured.is_empty());
+        // A stream that ends in the middle of a candidate keeps its bytes.
+        let (seen, _) = through(&[b"* NAMES"], true).await;
+        assert_eq!(seen, b"* NAMES");
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_namespace_data_ends_the_session() {
+        let flood = b"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n".repeat(5000);
+        let mut tap = Tap::new(Chunks(vec![flood].into()));
+        tap.arm();
+        let mut seen = Vec::new();
+        let error = tap.read_to_end(&mut seen).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+    }
+}
