@@ -167,10 +167,11 @@ async fn output(
     if let Some(shaped) = shaped {
         variables.extend(shaped);
     }
-    let seen = match response {
-        Some(response) if variables.is_empty() => response,
-        _ if headers.error_expression.is_some() => Value::Object(variables.clone()),
-        _ => Value::Null,
+    // Only an error expression looks at it: without one, nothing is kept.
+    let seen = match (&headers.error_expression, response) {
+        (None, _) => Value::Null,
+        (Some(_), Some(response)) if variables.is_empty() => response,
+        (Some(_), _) => Value::Object(variables.clone()),
     };
     Ok((variables, seen))
 }
