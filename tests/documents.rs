@@ -134,8 +134,10 @@ async fn a_20_mb_attachment_over_imap_goes_to_the_store_in_little_memory() {
         "peak RSS grew by {growth} bytes for a {} byte attachment",
         attachment.len()
     );
+    // The worker at rest is some 35 MB in a debug build (more with each feature), so the
+    // bound on the whole process is the goal for any job, not a multiple of the attachment.
     assert!(
-        after < attachment.len() as u64 * 2,
+        after < 100 * 1000 * 1000,
         "peak RSS {after} for a {} byte attachment",
         attachment.len()
     );
