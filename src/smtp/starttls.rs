@@ -46,6 +46,7 @@ pub async fn read_reply<R: AsyncBufRead + Unpin>(
     raw: &mut Vec<u8>,
 ) -> Result<Reply> {
     let mut lines = Vec::new();
+    let mut first_code = None;
     loop {
         let mut line = Vec::new();
         let read = reader
@@ -57,22 +58,38 @@ pub async fn read_reply<R: AsyncBufRead + Unpin>(
         }
         raw.extend_from_slice(&line);
         let text = String::from_utf8_lossy(&line).trim_end().to_string();
-        let code = text
-            .get(..3)
-            .filter(|c| c.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|c| c.parse::<u16>().ok())
-            .ok_or_else(|| {
-                broken(format!(
-                    "not an SMTP reply: {}",
-                    text.chars().take(100).collect::<String>()
-                ))
-            })?;
+        let code = reply_code(&text).ok_or_else(|| {
+            broken(format!(
+                "not an SMTP reply: {}",
+                text.chars().take(100).collect::<String>()
+            ))
+        })?;
+        // Every line of a reply carries the code; the first one's is the reply's.
+        first_code.get_or_insert(code);
         let more = text.as_bytes().get(3) == Some(&b'-');
         lines.push(text.get(4..).unwrap_or("").to_string());
         if !more {
-            return Ok(Reply { code, lines });
+            return Ok(Reply {
+                code: first_code.unwrap_or(code),
+                lines,
+            });
         }
     }
+}
+
+/// The code of a reply line (RFC 5321 4.2: `Reply-code [ SP / "-" text ]`), whose first digit
+/// is 1 to 5 and second 0 to 5; anything else is not SMTP, and a server that sends it is not
+/// believed about anything else either.
+fn reply_code(line: &str) -> Option<u16> {
+    let bytes = line.as_bytes();
+    let (first, second, third) = (*bytes.first()?, *bytes.get(1)?, *bytes.get(2)?);
+    let well_formed = (b'1'..=b'5').contains(&first)
+        && (b'0'..=b'5').contains(&second)
+        && third.is_ascii_digit()
+        && matches!(bytes.get(3), None | Some(b' ') | Some(b'-'));
+    well_formed.then(|| {
+        u16::from(first - b'0') * 100 + u16::from(second - b'0') * 10 + u16::from(third - b'0')
+    })
 }
 
 async fn command(
