@@ -50,15 +50,22 @@ pub async fn scenarios(quick: bool, runs: usize, rows: &mut Vec<Row>) {
         .await;
     let vars = json!({ "n": 1 });
     let plain = json!({});
-    // What a model typically writes: pick fields of the response.
+    // A job's output either way: the whole response under a result variable, or what a model
+    // typically writes instead, fields picked by a result expression.
+    let whole = json!({ "resultVariable": "r" });
     let shaped = json!({ "resultExpression": "= { id: response.messageId, sent: sent }" });
     let job_type = "email:bench:noop:1";
     run_jobs(&gateway, job_type, &vars, 100).await;
     run_jobs_with(&gateway, job_type, &vars, &shaped, 100).await;
-    let (mut rates, mut shaped_rates) = (Vec::new(), Vec::new());
+    run_jobs_with(&gateway, job_type, &vars, &whole, 100).await;
+    let (mut rates, mut shaped_rates, mut whole_rates) = (Vec::new(), Vec::new(), Vec::new());
     // Interleaved, so that whatever else the machine does weighs on both alike.
     for _ in 0..runs {
-        for (headers, into) in [(&plain, &mut rates), (&shaped, &mut shaped_rates)] {
+        for (headers, into) in [
+            (&plain, &mut rates),
+            (&shaped, &mut shaped_rates),
+            (&whole, &mut whole_rates),
+        ] {
             let took = run_jobs_with(&gateway, job_type, &vars, headers, n).await;
             into.push(n as f64 / took.as_secs_f64());
         }
@@ -66,6 +73,7 @@ pub async fn scenarios(quick: bool, runs: usize, rows: &mut Vec<Row>) {
     worker.stop().await;
     let rate = median(rates);
     let shaped_rate = median(shaped_rates);
+    let whole_rate = median(whole_rates);
     rows.push(row(
         "dispatch, no-op operation",
         "jobs/s through the test gateway",
@@ -77,19 +85,20 @@ pub async fn scenarios(quick: bool, runs: usize, rows: &mut Vec<Row>) {
         Some(rate >= 10_000.0),
         &format!("{n} jobs, maxJobsActive 32; gateway and worker share this process's 2 cores"),
     ));
-    let ratio = shaped_rate / rate;
+    let ratio = shaped_rate / whole_rate;
     rows.push(row(
         "dispatch, no-op operation, with a result expression",
-        "jobs/s, vs the same jobs without one",
+        "jobs/s, vs the same jobs with resultVariable instead",
         shaped_rate,
-        Some(rate),
+        Some(whole_rate),
         "jobs/s",
         Some(ratio),
         ">= 0.95x (under 5% slower)",
         Some(ratio >= 0.95),
         &format!(
-            "{n} jobs per run, {runs} runs interleaved with the plain ones; \
-             resultExpression `= {{ id: response.messageId, sent: sent }}`"
+            "{n} jobs per run, {runs} runs interleaved with the others; \
+             resultExpression `= {{ id: response.messageId, sent: sent }}` against \
+             resultVariable `r` (both complete with variables)"
         ),
     ));
 

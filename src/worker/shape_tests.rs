@@ -103,3 +103,31 @@ fn directive_variables_stop_at_the_size_camunda_sends() {
     let written = as_variables(&big, MAX_DIRECTIVE_VARIABLES_BYTES).unwrap_err();
     assert!(written <= MAX_DIRECTIVE_VARIABLES_BYTES);
 }
+
+#[tokio::test]
+async fn an_expression_past_the_inline_budget_runs_again_with_its_full_bounds() {
+    // Some 5,000 iterations: more than the steps allowed on the runtime's thread, well within
+    // an expression's bounds.
+    let long = FeelHeader::parse(
+        "resultExpression",
+        "{n: count(for i in 1..5000 return i * 2)}",
+    )
+    .unwrap();
+    let (scope, evaluated) = evaluate(&long, Map::from_iter([("a".into(), json!(1))])).await;
+    assert_eq!(evaluated.unwrap().value.to_json(), json!({ "n": 5000 }));
+    assert_eq!(scope["a"], 1, "the scope comes back");
+    let short = FeelHeader::parse("resultExpression", "{n: a + 1}").unwrap();
+    let (_, evaluated) = evaluate(&short, scope).await;
+    assert_eq!(evaluated.unwrap().value.to_json(), json!({ "n": 2 }));
+    // What no budget allows still ends in the limit.
+    let endless = FeelHeader::parse(
+        "resultExpression",
+        "count(for i in 1..1000000, j in 1..1000000 return i)",
+    )
+    .unwrap();
+    let (_, evaluated) = evaluate(&endless, Map::new()).await;
+    assert!(
+        matches!(evaluated, Err(FeelError::Limit(_))),
+        "{evaluated:?}"
+    );
+}

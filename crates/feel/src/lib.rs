@@ -159,6 +159,23 @@ impl Expression {
     ) -> Result<Evaluation, FeelError> {
         eval::evaluate(&self.root, scope, &self.limits)
     }
+
+    /// Like [`Expression::evaluate_with_warnings`] within `limits` instead of the expression's
+    /// own: a caller may try a small budget first where waiting is cheap, and only an
+    /// evaluation that ends in [`FeelError::Limit`] needs its full bounds. Evaluation has no
+    /// side effects, so trying again is safe.
+    pub fn evaluate_within(
+        &self,
+        scope: &serde_json::Value,
+        limits: &Limits,
+    ) -> Result<Evaluation, FeelError> {
+        eval::evaluate(&self.root, scope, limits)
+    }
+
+    /// The bounds this expression was parsed with, which its evaluations keep.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
 }
 
 /// What the fuzz target (`fuzz/fuzz_targets/feel.rs`) and the corpus test check for any input:
