@@ -148,11 +148,7 @@ async fn output(
     let (response, shaped) = match &headers.result_expression {
         None => (response, None),
         Some(expression) => {
-            let mut scope = match &response {
-                Value::Object(fields) => fields.clone(),
-                _ => Map::new(),
-            };
-            scope.insert("response".into(), response);
+            let scope = Map::from_iter([("response".to_string(), response)]);
             let (mut scope, evaluated) = evaluate(expression, scope).await;
             let response = scope.remove("response").unwrap_or_default();
             let evaluation = evaluated.map_err(|e| expression_error("resultExpression", e))?;
@@ -214,12 +210,10 @@ async fn examine(
     retries: i32,
     mask: &SecretMask,
 ) -> Result<Option<ErrorDirective>, String> {
-    let mut scope = match &seen {
-        Value::Object(fields) => fields.clone(),
-        _ => Map::new(),
-    };
-    scope.insert("response".into(), seen);
-    scope.insert("job".into(), json!({ "retries": retries }));
+    let scope = Map::from_iter([
+        ("response".to_string(), seen),
+        ("job".to_string(), json!({ "retries": retries })),
+    ]);
     let (_, evaluated) = evaluate(expression, scope).await;
     let evaluation: Evaluation = evaluated.map_err(|e| e.to_string())?;
     warnings("errorExpression", &evaluation.warnings, mask);
@@ -234,7 +228,11 @@ const INLINE_STEPS: u64 = 2_000;
 /// handoff to the blocking pool costs more than a typical expression, and that was a quarter of
 /// a no-op job's time), and only an expression that needs more runs again, with its full
 /// bounds, off the runtime's threads, so that job streams, other jobs and the health endpoints
-/// never wait for it. Gives the scope back so its values need not be copied.
+/// never wait for it.
+///
+/// `scope`'s entries are the variables, and beneath them, as Camunda's runtime has it, the
+/// fields of `response` when it is an object: looked up there, never copied. The scope comes
+/// back so that the response need not be copied either.
 async fn evaluate(
     expression: &FeelHeader,
     scope: Map<String, Value>,
@@ -246,12 +244,12 @@ async fn evaluate(
         ..parsed.limits().clone()
     };
     let scope = Value::Object(scope);
-    match parsed.evaluate_within(&scope, &quick) {
+    match parsed.evaluate_within(&layers(&scope), &quick) {
         Err(FeelError::Limit(_)) => {}
         done => return (into_map(scope), done),
     }
     let task = tokio::task::spawn_blocking(move || {
-        let evaluated = parsed.evaluate_with_warnings(&scope);
+        let evaluated = parsed.evaluate_within(&layers(&scope), parsed.limits());
         (into_map(scope), evaluated)
     });
     match task.await {
@@ -263,6 +261,11 @@ async fn evaluate(
             ))),
         ),
     }
+}
+
+/// The scope's entries, then the response's fields.
+fn layers(scope: &Value) -> [&Value; 2] {
+    [scope, scope.get("response").unwrap_or(&Value::Null)]
 }
 
 fn into_map(scope: Value) -> Map<String, Value> {

@@ -20,7 +20,8 @@ pub enum Binding {
 }
 
 pub struct Eval<'a> {
-    scope: Option<&'a serde_json::Map<String, Json>>,
+    /// The variables, in layers: a name is looked up in the first layer that has it.
+    scopes: Vec<&'a serde_json::Map<String, Json>>,
     converted: HashMap<&'a str, Value>,
     pub locals: Vec<Binding>,
     pub limits: &'a Limits,
@@ -35,9 +36,11 @@ pub type Result<T> = std::result::Result<T, FeelError>;
 /// Warnings kept per evaluation; beyond, they are counted, not stored.
 const MAX_WARNINGS: usize = 100;
 
-pub fn evaluate(root: &Expr, scope: &Json, limits: &Limits) -> Result<Evaluation> {
+/// Evaluates `root` with the entries of `scopes` as variables (objects only; the first that
+/// has a name gives its value).
+pub fn evaluate<'a>(root: &Expr, scopes: &[&'a Json], limits: &'a Limits) -> Result<Evaluation> {
     let mut e = Eval {
-        scope: scope.as_object(),
+        scopes: scopes.iter().filter_map(|s| s.as_object()).collect(),
         converted: HashMap::new(),
         locals: Vec::new(),
         limits,
@@ -121,7 +124,10 @@ impl<'a> Eval<'a> {
         if let Some(v) = self.converted.get(name) {
             return Some(v.clone());
         }
-        let (key, json) = self.scope?.get_key_value(name)?;
+        let (key, json) = self
+            .scopes
+            .iter()
+            .find_map(|layer| layer.get_key_value(name))?;
         let value = Value::from_json(json);
         self.converted.insert(key.as_str(), value.clone());
         Some(value)

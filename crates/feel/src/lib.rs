@@ -157,19 +157,21 @@ impl Expression {
         &self,
         scope: &serde_json::Value,
     ) -> Result<Evaluation, FeelError> {
-        eval::evaluate(&self.root, scope, &self.limits)
+        eval::evaluate(&self.root, &[scope], &self.limits)
     }
 
-    /// Like [`Expression::evaluate_with_warnings`] within `limits` instead of the expression's
-    /// own: a caller may try a small budget first where waiting is cheap, and only an
-    /// evaluation that ends in [`FeelError::Limit`] needs its full bounds. Evaluation has no
-    /// side effects, so trying again is safe.
+    /// Like [`Expression::evaluate_with_warnings`], with the variables in layers (the first
+    /// object in `scopes` that has a name gives its value, so nothing need be copied to put
+    /// two objects' entries side by side) and within `limits` instead of the expression's own:
+    /// a caller may try a small budget first where waiting is cheap, and only an evaluation
+    /// that ends in [`FeelError::Limit`] needs its full bounds. Evaluation has no side
+    /// effects, so trying again is safe.
     pub fn evaluate_within(
         &self,
-        scope: &serde_json::Value,
+        scopes: &[&serde_json::Value],
         limits: &Limits,
     ) -> Result<Evaluation, FeelError> {
-        eval::evaluate(&self.root, scope, limits)
+        eval::evaluate(&self.root, scopes, limits)
     }
 
     /// The bounds this expression was parsed with, which its evaluations keep.

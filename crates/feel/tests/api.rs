@@ -299,3 +299,26 @@ fn parsed_expressions_and_values_cross_threads() {
     send_sync::<FeelError>();
     send_sync::<ErrorDirective>();
 }
+
+#[test]
+fn layered_scopes_give_the_first_layer_that_has_a_name() {
+    let expression = Expression::parse("{a: a, b: b, c: c, r: response.b}").unwrap();
+    let top = json!({ "a": 1, "response": { "a": 10, "b": 20 } });
+    let beneath = top["response"].clone();
+    let limits = expression.limits().clone();
+    let value = expression
+        .evaluate_within(&[&top, &beneath, &json!("not an object")], &limits)
+        .unwrap()
+        .value
+        .to_json();
+    assert_eq!(value, json!({ "a": 1, "b": 20, "c": null, "r": 20 }));
+    // A smaller budget than the expression's own ends in a limit, not a wrong value.
+    let tight = feel::Limits {
+        max_steps: 2,
+        ..limits
+    };
+    assert!(matches!(
+        expression.evaluate_within(&[&top], &tight),
+        Err(feel::FeelError::Limit(_))
+    ));
+}
