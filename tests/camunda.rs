@@ -419,14 +419,22 @@ async fn tenants_are_sent_and_only_their_jobs_served() {
     let default = create_probe_job(&gateway, None);
     assert_served(&gateway.wait_outcome(t1, WAIT).await);
     // The job's log line names its tenant, so an operator of a shared worker can tell whose
-    // job failed.
-    let logs = worker.logs();
-    assert!(
-        logs.lines().any(|line| line.contains("job failed")
-            && line.contains("tenant_id")
-            && line.contains("t1")),
-        "{logs}"
-    );
+    // job failed. The worker writes it once the gateway has taken the failure, so it may come
+    // a moment after the outcome.
+    let names_t1 = |logs: &str| {
+        logs.lines().any(|line| {
+            line.contains("job failed") && line.contains("tenant_id") && line.contains("t1")
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !names_t1(&worker.logs()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no failure line naming tenant t1:\n{}",
+            worker.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(gateway.outcomes(t3).is_empty(), "t3 is not configured");
     assert!(gateway.outcomes(default).is_empty(), "neither is <default>");
