@@ -135,27 +135,25 @@ impl<'a> Claim<'a> {
     pub(super) fn settle_one(&mut self) {
         if self.open > 0 {
             self.open -= 1;
-            let mut claimed = self
-                .shared
-                .claimed
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            *claimed = claimed.saturating_sub(1);
-            drop(claimed);
-            self.shared.released.notify_waiters();
+            self.release(1);
         }
     }
-}
 
-impl Drop for Claim<'_> {
-    fn drop(&mut self) {
+    /// Gives `count` claimed slots back and wakes whoever waits for one.
+    fn release(&self, count: usize) {
         let mut claimed = self
             .shared
             .claimed
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        *claimed = claimed.saturating_sub(self.open);
+        *claimed = claimed.saturating_sub(count);
         drop(claimed);
         self.shared.released.notify_waiters();
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.release(self.open);
     }
 }
