@@ -110,3 +110,97 @@ async fn an_smtp_session_cancelled_mid_send_never_returns_to_the_pool() {
         .expect("send on a new session");
     assert_eq!(transports.len(), 1);
 }
+
+fn one_message() -> (Envelope, Outgoing) {
+    let envelope = Envelope::new(
+        Some("pool@example.test".parse::<Address>().expect("address")),
+        vec!["pool@example.test".parse::<Address>().expect("address")],
+    )
+    .expect("envelope");
+    let message = Outgoing::text(
+        b"From: pool@example.test\r\nTo: pool@example.test\r\nSubject: reuse\r\n\r\nbody\r\n"
+            .to_vec(),
+    );
+    (envelope, message)
+}
+
+fn verbs(commands: &support::fake_smtp::Commands, verb: &str) -> usize {
+    let commands = commands.lock().expect("lock");
+    commands.iter().filter(|c| c.ends_with(verb)).count()
+}
+
+/// A session that came back a moment ago is used as it is: probing it with NOOP first would
+/// add a round trip to every message a busy process sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_back_a_moment_ago_is_reused_without_a_noop() {
+    let (port, received, commands) = support::fake_smtp::recording(None).await;
+    let transports = SmtpTransports::new(true);
+    let (envelope, message) = one_message();
+    for _ in 0..3 {
+        transports
+            .send(&endpoint(port), &Authentication::None, &envelope, &message)
+            .await
+            .expect("send");
+    }
+    assert_eq!(received.lock().expect("lock").len(), 3);
+    assert_eq!(verbs(&commands, "EHLO"), 1, "one session for all three");
+    assert_eq!(
+        verbs(&commands, "NOOP"),
+        0,
+        "{:?}",
+        commands.lock().expect("lock")
+    );
+}
+
+/// Reuse without a probe must not cost a job when the server has meanwhile closed the session
+/// (hung up, or said 421): nothing was accepted yet, so the message goes on a new session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pooled_session_the_server_closed_is_replaced_without_failing_the_send() {
+    use support::fake_smtp::Misbehaviour;
+    for misbehaviour in [
+        Misbehaviour::HangsUpAfterEachMessage,
+        Misbehaviour::Says421AfterEachMessage,
+    ] {
+        let (port, received, commands) = support::fake_smtp::recording(Some(misbehaviour)).await;
+        let transports = SmtpTransports::new(true);
+        let (envelope, message) = one_message();
+        for n in 0..3 {
+            // Let the hang-up arrive first, as it would between two jobs.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            transports
+                .send(&endpoint(port), &Authentication::None, &envelope, &message)
+                .await
+                .unwrap_or_else(|e| panic!("{misbehaviour:?}: send {n}: {e}"));
+        }
+        assert_eq!(
+            received.lock().expect("lock").len(),
+            3,
+            "{misbehaviour:?}: each message once"
+        );
+        assert_eq!(verbs(&commands, "EHLO"), 3, "{misbehaviour:?}");
+    }
+}
+
+/// Only a closed session is retried: a server that refuses the sender on a live session
+/// gets its answer reported, not the same MAIL again on another session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_on_a_reused_session_is_the_answer_not_a_reason_to_retry() {
+    let (port, received, commands) = support::fake_smtp::recording(Some(
+        support::fake_smtp::Misbehaviour::RefusesMailAfterFirstMessage,
+    ))
+    .await;
+    let transports = SmtpTransports::new(true);
+    let (envelope, message) = one_message();
+    transports
+        .send(&endpoint(port), &Authentication::None, &envelope, &message)
+        .await
+        .expect("first send");
+    let refused = transports
+        .send(&endpoint(port), &Authentication::None, &envelope, &message)
+        .await
+        .expect_err("the second MAIL is refused");
+    assert!(refused.to_string().contains("550"), "{refused}");
+    assert_eq!(received.lock().expect("lock").len(), 1);
+    assert_eq!(verbs(&commands, "MAIL"), 2, "no retry after a refusal");
+    assert_eq!(verbs(&commands, "EHLO"), 1);
+}

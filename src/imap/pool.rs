@@ -90,7 +90,7 @@ impl ImapPool {
         let key = SessionKey::new(endpoint, auth);
         if self.pooling {
             self.start_reaper();
-            while let Some(mut session) = self.idle.take(&key, ImapSession::reusable) {
+            while let Some((mut session, _)) = self.idle.take(&key, ImapSession::reusable) {
                 session.limit_replies(self.control);
                 if session.noop().await.is_ok() && session.reusable() {
                     return Ok(Lease {

@@ -30,13 +30,15 @@ impl<S> IdleSessions<S> {
     }
 
     /// The most recently returned session for `key` that is within its idle time and that
-    /// `usable` accepts; the others met on the way are dropped.
-    pub fn take(&self, key: &SessionKey, usable: impl Fn(&S) -> bool) -> Option<S> {
+    /// `usable` accepts, with how long it sat idle (a session back a moment ago needs no
+    /// probe); the others met on the way are dropped.
+    pub fn take(&self, key: &SessionKey, usable: impl Fn(&S) -> bool) -> Option<(S, Duration)> {
         let mut idle = self.lock();
         let sessions = idle.get_mut(key)?;
         while let Some((session, since)) = sessions.pop() {
-            if since.elapsed() < self.timeout && usable(&session) {
-                return Some(session);
+            let idle_for = since.elapsed();
+            if idle_for < self.timeout && usable(&session) {
+                return Some((session, idle_for));
             }
         }
         None
@@ -107,7 +109,9 @@ mod tests {
         assert_eq!(idle.put(key(1), "c"), Some("c"));
         assert!(idle.put(key(2), "x").is_none());
         assert_eq!(idle.len(), 3);
-        assert_eq!(idle.take(&key(1), |_| true), Some("b"));
+        let (newest, idle_for) = idle.take(&key(1), |_| true).expect("a session");
+        assert_eq!(newest, "b");
+        assert!(idle_for < Duration::from_millis(50));
         assert_eq!(idle.take(&key(1), |s| *s != "a"), None);
         assert_eq!(idle.take(&key(3), |_| true), None);
         std::thread::sleep(Duration::from_millis(60));

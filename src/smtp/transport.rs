@@ -36,6 +36,10 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Idle sessions kept per server and login; more concurrent jobs open more, and the extra
 /// close when they are done.
 const IDLE_PER_KEY: usize = 16;
+/// A session back in the pool for less than this is reused without a NOOP. Servers close idle
+/// sessions after minutes, not seconds; one that did close it meanwhile answers MAIL with 421
+/// or not at all, and the message then goes on a new session (see [`Failed`]).
+const TRUSTED_IDLE: Duration = Duration::from_secs(5);
 
 impl AsyncTokioStream for MailStream {
     fn peer_addr(&self) -> std::io::Result<SocketAddr> {
@@ -75,31 +79,52 @@ impl SmtpTransports {
         message: &Outgoing,
     ) -> Result<()> {
         let key = SessionKey::new(endpoint, auth);
-        let mut session = match self.idle.take(&key, |s| !s.connection.has_broken()) {
-            Some(mut idle) => {
-                // Checked before reuse: the server may have closed it while it sat idle.
-                if within(endpoint, idle.connection.test_connected())
-                    .await
-                    .unwrap_or(false)
-                {
-                    idle
-                } else {
-                    connect(endpoint, auth, &mut Vec::new()).await?
-                }
-            }
-            None => connect(endpoint, auth, &mut Vec::new()).await?,
-        };
-        match within(endpoint, transaction(&mut session, envelope, message)).await {
+        let (mut session, unprobed) = self.session(&key, endpoint, auth).await?;
+        let mut outcome = within(endpoint, transaction(&mut session, envelope, message)).await;
+        if unprobed && matches!(&outcome, Ok(Err(failed)) if failed.closed_before_mail) {
+            // The server closed the session while it sat in the pool: nothing was accepted
+            // on it, so the message goes once more, on a new session.
+            let _ = within(endpoint, session.connection.abort()).await;
+            session = connect(endpoint, auth, &mut Vec::new()).await?;
+            outcome = within(endpoint, transaction(&mut session, envelope, message)).await;
+        }
+        match outcome {
             Ok(Ok(())) => {
                 self.give_back(key, session);
                 Ok(())
             }
             // A session whose transaction failed half-way is closed, never pooled.
-            Ok(Err(error)) => {
+            Ok(Err(failed)) => {
                 let _ = within(endpoint, session.connection.abort()).await;
-                Err(error)
+                Err(failed.error)
             }
             Err(timeout) => Err(timeout),
+        }
+    }
+
+    /// A pooled session, or a new one; `true` with a session taken unprobed. A session back
+    /// within [`TRUSTED_IDLE`] is taken as it is (a NOOP per message is a fifth round trip on
+    /// top of MAIL, RCPT, DATA and the body); an older one is probed first.
+    async fn session(
+        &self,
+        key: &SessionKey,
+        endpoint: &Endpoint,
+        auth: &Authentication,
+    ) -> Result<(Session, bool)> {
+        match self.idle.take(key, |s| !s.connection.has_broken()) {
+            Some((idle, idle_for)) if idle_for < TRUSTED_IDLE => Ok((idle, true)),
+            Some((mut idle, _)) => {
+                // The server may have closed it while it sat idle.
+                if within(endpoint, idle.connection.test_connected())
+                    .await
+                    .unwrap_or(false)
+                {
+                    Ok((idle, false))
+                } else {
+                    Ok((connect(endpoint, auth, &mut Vec::new()).await?, false))
+                }
+            }
+            None => Ok((connect(endpoint, auth, &mut Vec::new()).await?, false)),
         }
     }
 
@@ -122,9 +147,30 @@ impl SmtpTransports {
     }
 }
 
+/// Why a transaction failed.
+struct Failed {
+    error: EmailError,
+    /// The first command found the session closed (no reply, or 421 "closing"): the server
+    /// accepted nothing on it, so sending again on a new session cannot duplicate the message.
+    closed_before_mail: bool,
+}
+
+impl From<EmailError> for Failed {
+    fn from(error: EmailError) -> Self {
+        Failed {
+            error,
+            closed_before_mail: false,
+        }
+    }
+}
+
 /// MAIL, RCPT for each recipient, DATA on lettre's connection; the message body through our
 /// own handle on the stream, streamed from its pieces; then the server's verdict.
-async fn transaction(session: &mut Session, envelope: &Envelope, message: &Outgoing) -> Result<()> {
+async fn transaction(
+    session: &mut Session,
+    envelope: &Envelope,
+    message: &Outgoing,
+) -> std::result::Result<(), Failed> {
     let connection = &mut session.connection;
     let mut parameters = Vec::new();
     let addresses = envelope.from().into_iter().chain(envelope.to());
@@ -136,7 +182,8 @@ async fn transaction(session: &mut Session, envelope: &Envelope, message: &Outgo
             return Err(EmailError::new(
                 ErrorCode::MessageRejected,
                 "an address is not ASCII and the server does not offer SMTPUTF8",
-            ));
+            )
+            .into());
         }
         parameters.push(MailParameter::SmtpUtfEight);
     }
@@ -148,15 +195,20 @@ async fn transaction(session: &mut Session, envelope: &Envelope, message: &Outgo
             return Err(EmailError::new(
                 ErrorCode::MessageRejected,
                 "the message is not ASCII and the server does not offer 8BITMIME",
-            ));
+            )
+            .into());
         }
         parameters.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
-    let failed = |e: lettre::transport::smtp::Error| classify(&e);
+    let failed = |e: lettre::transport::smtp::Error| Failed::from(classify(&e));
     connection
         .command(Mail::new(envelope.from().cloned(), parameters))
         .await
-        .map_err(failed)?;
+        .map_err(|e| Failed {
+            closed_before_mail: !e.is_timeout()
+                && e.status().is_none_or(|code| code.to_string() == "421"),
+            error: classify(&e),
+        })?;
     for recipient in envelope.to() {
         connection
             .command(Rcpt::new(recipient.clone(), Vec::new()))

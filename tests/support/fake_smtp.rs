@@ -18,6 +18,12 @@ pub enum Misbehaviour {
     EndlessLineAfterData(usize),
     /// `220-` and then one byte every 100 ms, for ever.
     TrickledGreeting,
+    /// Hangs up right after taking each message, as a server restarting or timing out would.
+    HangsUpAfterEachMessage,
+    /// Answers the next command after each message with `421` and hangs up (RFC 5321 4.2.2).
+    Says421AfterEachMessage,
+    /// Refuses MAIL with `550` on a connection that has already delivered a message.
+    RefusesMailAfterFirstMessage,
 }
 
 async fn listener() -> (TcpListener, u16) {
@@ -47,6 +53,16 @@ pub async fn hostile(misbehaviour: Misbehaviour) -> u16 {
     serve(Some(misbehaviour), Duration::ZERO).await.0
 }
 
+/// Each command a server was sent, as `"<connection number> <VERB>"`.
+pub type Commands = Arc<Mutex<Vec<String>>>;
+
+/// [`hostile`] (or a plain sink with `None`) that also records every command it is sent.
+pub async fn recording(misbehaviour: Option<Misbehaviour>) -> (u16, Received, Commands) {
+    let commands = Commands::default();
+    let (port, received) = serve_recording(misbehaviour, Duration::ZERO, commands.clone()).await;
+    (port, received, commands)
+}
+
 /// Messages a [`sink`] took.
 pub type Received = Arc<Mutex<Vec<Vec<u8>>>>;
 
@@ -57,16 +73,34 @@ pub async fn sink(delay: Duration) -> (u16, Received) {
 }
 
 async fn serve(misbehaviour: Option<Misbehaviour>, delay: Duration) -> (u16, Received) {
+    serve_recording(misbehaviour, delay, Commands::default()).await
+}
+
+async fn serve_recording(
+    misbehaviour: Option<Misbehaviour>,
+    delay: Duration,
+    commands: Commands,
+) -> (u16, Received) {
     let (listener, port) = listener().await;
     let received: Received = Arc::default();
     let kept = received.clone();
     tokio::spawn(async move {
+        let mut connections = 0usize;
         while let Ok((stream, _)) = listener.accept().await {
-            let kept = kept.clone();
-            tokio::spawn(session(stream, misbehaviour, delay, kept));
+            connections += 1;
+            let log = Log {
+                connection: connections,
+                commands: commands.clone(),
+            };
+            tokio::spawn(session(stream, misbehaviour, delay, kept.clone(), log));
         }
     });
     (port, received)
+}
+
+struct Log {
+    connection: usize,
+    commands: Commands,
 }
 
 async fn session(
@@ -74,6 +108,7 @@ async fn session(
     misbehaviour: Option<Misbehaviour>,
     delay: Duration,
     kept: Received,
+    log: Log,
 ) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
@@ -92,6 +127,7 @@ async fn session(
     }
     let _ = write.write_all(b"220 fake ESMTP\r\n").await;
     let mut line = String::new();
+    let mut delivered = 0usize;
     loop {
         line.clear();
         match lines.read_line(&mut line).await {
@@ -99,7 +135,17 @@ async fn session(
             Ok(_) => {}
         }
         let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+        if let Ok(mut commands) = log.commands.lock() {
+            commands.push(format!("{} {verb}", log.connection));
+        }
         let reply: &[u8] = match (verb.as_str(), misbehaviour) {
+            (_, Some(Misbehaviour::Says421AfterEachMessage)) if delivered > 0 => {
+                let _ = write.write_all(b"421 4.4.2 fake idle too long\r\n").await;
+                return;
+            }
+            ("MAIL", Some(Misbehaviour::RefusesMailAfterFirstMessage)) if delivered > 0 => {
+                b"550 5.7.1 fake refuses a second message\r\n"
+            }
             ("EHLO", Some(Misbehaviour::EndlessEhloReply(bytes))) => {
                 return flood(&mut write, b"250-fake\r\n", b"250-x\r\n", bytes).await;
             }
@@ -113,7 +159,12 @@ async fn session(
                     return flood(&mut write, b"250-", b"y", bytes).await;
                 }
                 kept.lock().expect("lock").push(body);
+                delivered += 1;
                 tokio::time::sleep(delay).await;
+                if let Some(Misbehaviour::HangsUpAfterEachMessage) = misbehaviour {
+                    let _ = write.write_all(b"250 2.0.0 taken\r\n").await;
+                    return;
+                }
                 b"250 2.0.0 taken\r\n"
             }
             ("QUIT", _) => {
