@@ -126,7 +126,10 @@ fn one_message() -> (Envelope, Outgoing) {
 
 fn verbs(commands: &support::fake_smtp::Commands, verb: &str) -> usize {
     let commands = commands.lock().expect("lock");
-    commands.iter().filter(|c| c.ends_with(verb)).count()
+    commands
+        .iter()
+        .filter(|c| c.trim_end_matches('+').ends_with(verb))
+        .count()
 }
 
 /// A session that came back a moment ago is used as it is: probing it with NOOP first would
@@ -203,4 +206,110 @@ async fn a_refusal_on_a_reused_session_is_the_answer_not_a_reason_to_retry() {
     assert_eq!(received.lock().expect("lock").len(), 1);
     assert_eq!(verbs(&commands, "MAIL"), 2, "no retry after a refusal");
     assert_eq!(verbs(&commands, "EHLO"), 1);
+}
+
+fn envelope_to(recipients: &[&str]) -> Envelope {
+    Envelope::new(
+        Some("pool@example.test".parse::<Address>().expect("address")),
+        recipients
+            .iter()
+            .map(|r| r.parse::<Address>().expect("address"))
+            .collect(),
+    )
+    .expect("envelope")
+}
+
+/// With PIPELINING offered, MAIL, every RCPT and DATA leave in one write: two round trips per
+/// message instead of four; without it, one command at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_envelope_is_pipelined_only_when_the_server_offers_it() {
+    use support::fake_smtp::Misbehaviour;
+    for (misbehaviour, pipelined) in [
+        (None, true),
+        (Some(Misbehaviour::OffersNoPipelining), false),
+    ] {
+        let (port, received, commands) = support::fake_smtp::recording(misbehaviour).await;
+        let transports = SmtpTransports::new(true);
+        let (_, message) = one_message();
+        let envelope = envelope_to(&["a@example.test", "b@example.test"]);
+        for _ in 0..3 {
+            transports
+                .send(&endpoint(port), &Authentication::None, &envelope, &message)
+                .await
+                .expect("send");
+        }
+        assert_eq!(received.lock().expect("lock").len(), 3);
+        let commands = commands.lock().expect("lock").clone();
+        let envelope_commands: Vec<&String> = commands
+            .iter()
+            .filter(|c| c.contains("MAIL") || c.contains("RCPT"))
+            .collect();
+        assert_eq!(envelope_commands.len(), 9, "{commands:?}");
+        assert!(
+            envelope_commands
+                .iter()
+                .all(|c| c.ends_with('+') == pipelined),
+            "pipelined {pipelined}: {commands:?}"
+        );
+    }
+}
+
+/// A refused recipient fails the send whether or not the envelope was pipelined, and the
+/// recipients the server did accept get nothing: after a 354 the session is shut before the
+/// final dot, at once (no wait for the server's timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_recipient_fails_the_send_and_nothing_is_delivered() {
+    use support::fake_smtp::Misbehaviour;
+    for misbehaviour in [
+        Misbehaviour::RefusesNobody,
+        Misbehaviour::OffersNoPipelining,
+    ] {
+        let (port, received, _) = support::fake_smtp::recording(Some(misbehaviour)).await;
+        let transports = SmtpTransports::new(true);
+        let (_, message) = one_message();
+        for recipients in [
+            &["a@example.test", "nobody@example.test", "b@example.test"][..],
+            &["nobody@example.test"][..],
+        ] {
+            let started = std::time::Instant::now();
+            let outcome = transports
+                .send(
+                    &endpoint(port),
+                    &Authentication::None,
+                    &envelope_to(recipients),
+                    &message,
+                )
+                .await;
+            if misbehaviour == Misbehaviour::OffersNoPipelining {
+                // This server refuses no one: the control.
+                outcome.expect("send");
+                continue;
+            }
+            let error = outcome.expect_err("a recipient is refused");
+            assert!(error.to_string().contains("no such user"), "{error}");
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "the refusal took {:?}",
+                started.elapsed()
+            );
+        }
+        // Let the server see the shut session before counting.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let expected = usize::from(misbehaviour == Misbehaviour::OffersNoPipelining) * 2;
+        assert_eq!(
+            received.lock().expect("lock").len(),
+            expected,
+            "{misbehaviour:?}"
+        );
+        // The next message goes through on a new session.
+        transports
+            .send(
+                &endpoint(port),
+                &Authentication::None,
+                &envelope_to(&["c@example.test"]),
+                &message,
+            )
+            .await
+            .expect("a send after the refusal");
+    }
 }

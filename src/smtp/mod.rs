@@ -5,6 +5,7 @@ pub mod data;
 mod oauth;
 pub mod send;
 pub mod starttls;
+mod transaction;
 pub mod transport;
 pub mod wire;
 

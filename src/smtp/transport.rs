@@ -17,11 +17,11 @@ use futures_util::future::BoxFuture;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream};
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
-use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::extension::ClientId;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::data::Outgoing;
+use super::transaction::transaction;
 use super::wire::SmtpStream;
 use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::idle::IdleSessions;
@@ -52,8 +52,8 @@ impl AsyncTokioStream for MailStream {
 
 /// One SMTP session: lettre's connection, and our handle on its stream for message bodies.
 pub struct Session {
-    connection: AsyncSmtpConnection,
-    stream: SmtpStream,
+    pub(super) connection: AsyncSmtpConnection,
+    pub(super) stream: SmtpStream,
 }
 
 /// Idle SMTP sessions, keyed by everything that makes a session different.
@@ -145,80 +145,6 @@ impl SmtpTransports {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
-
-/// Why a transaction failed.
-struct Failed {
-    error: EmailError,
-    /// The first command found the session closed (no reply, or 421 "closing"): the server
-    /// accepted nothing on it, so sending again on a new session cannot duplicate the message.
-    closed_before_mail: bool,
-}
-
-impl From<EmailError> for Failed {
-    fn from(error: EmailError) -> Self {
-        Failed {
-            error,
-            closed_before_mail: false,
-        }
-    }
-}
-
-/// MAIL, RCPT for each recipient, DATA on lettre's connection; the message body through our
-/// own handle on the stream, streamed from its pieces; then the server's verdict.
-async fn transaction(
-    session: &mut Session,
-    envelope: &Envelope,
-    message: &Outgoing,
-) -> std::result::Result<(), Failed> {
-    let connection = &mut session.connection;
-    let mut parameters = Vec::new();
-    let addresses = envelope.from().into_iter().chain(envelope.to());
-    if addresses.map(AsRef::<str>::as_ref).any(|a| !a.is_ascii()) {
-        if !connection
-            .server_info()
-            .supports_feature(Extension::SmtpUtfEight)
-        {
-            return Err(EmailError::new(
-                ErrorCode::MessageRejected,
-                "an address is not ASCII and the server does not offer SMTPUTF8",
-            )
-            .into());
-        }
-        parameters.push(MailParameter::SmtpUtfEight);
-    }
-    if !message.is_ascii() {
-        if !connection
-            .server_info()
-            .supports_feature(Extension::EightBitMime)
-        {
-            return Err(EmailError::new(
-                ErrorCode::MessageRejected,
-                "the message is not ASCII and the server does not offer 8BITMIME",
-            )
-            .into());
-        }
-        parameters.push(MailParameter::Body(MailBodyParameter::EightBitMime));
-    }
-    let failed = |e: lettre::transport::smtp::Error| Failed::from(classify(&e));
-    connection
-        .command(Mail::new(envelope.from().cloned(), parameters))
-        .await
-        .map_err(|e| Failed {
-            closed_before_mail: !e.is_timeout()
-                && e.status().is_none_or(|code| code.to_string() == "421"),
-            error: classify(&e),
-        })?;
-    for recipient in envelope.to() {
-        connection
-            .command(Rcpt::new(recipient.clone(), Vec::new()))
-            .await
-            .map_err(failed)?;
-    }
-    connection.command(Data).await.map_err(failed)?;
-    message.write_to(&mut session.stream).await?;
-    session.connection.read_response().await.map_err(failed)?;
-    Ok(())
 }
 
 /// Runs one SMTP step under the server's timeout.

@@ -74,6 +74,38 @@ impl ReplyBound {
     }
 }
 
+/// Notes whether the server offers PIPELINING (RFC 2920): an EHLO line `250-PIPELINING` or
+/// `250 PIPELINING`. Only the first bytes of each line are looked at, so the scan costs
+/// nothing and holds nothing, whatever the server sends. Each session's stream starts with a
+/// new scanner, so what a server said before STARTTLS is never believed after it.
+#[derive(Debug, Default, Clone)]
+struct PipeliningSeen {
+    head: [u8; 16],
+    len: usize,
+    seen: bool,
+}
+
+impl PipeliningSeen {
+    fn pass(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            if byte == b'\n' {
+                let line = self.head[..self.len].trim_ascii_end();
+                if line.len() == 14
+                    && line.starts_with(b"250")
+                    && matches!(line[3], b'-' | b' ')
+                    && line[4..].eq_ignore_ascii_case(b"PIPELINING")
+                {
+                    self.seen = true;
+                }
+                self.len = 0;
+            } else if self.len < self.head.len() {
+                self.head[self.len] = byte;
+                self.len += 1;
+            }
+        }
+    }
+}
+
 fn refused(text: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, text)
 }
@@ -84,6 +116,7 @@ pub struct Bounded<S> {
     inner: S,
     bound: ReplyBound,
     refused: Option<String>,
+    pipelining: PipeliningSeen,
 }
 
 impl<S> Bounded<S> {
@@ -92,6 +125,7 @@ impl<S> Bounded<S> {
             inner,
             bound: ReplyBound::default(),
             refused: None,
+            pipelining: PipeliningSeen::default(),
         }
     }
 
@@ -119,6 +153,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Bounded<S> {
                     buf.set_filled(before);
                     return Poll::Ready(Err(error));
                 }
+                this.pipelining.pass(&buf.filled()[before..]);
                 Poll::Ready(Ok(()))
             }
             other => other,
@@ -157,6 +192,11 @@ impl SmtpStream {
 
     fn lock(&self) -> MutexGuard<'_, Bounded<Box<dyn AsyncTokioStream>>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The server's EHLO on this stream offered PIPELINING.
+    pub fn offers_pipelining(&self) -> bool {
+        self.lock().pipelining.seen
     }
 }
 
@@ -211,6 +251,23 @@ mod tests {
             feed(ehlo, chunk).unwrap();
             // Many short replies in a row: each one starts the count again.
             feed(&b"250 2.1.0 Ok\r\n".repeat(10_000), chunk).unwrap();
+        }
+    }
+
+    #[test]
+    fn pipelining_is_seen_only_as_an_ehlo_keyword_line() {
+        let seen = |bytes: &[u8], chunk: usize| {
+            let mut scan = PipeliningSeen::default();
+            bytes.chunks(chunk).for_each(|c| scan.pass(c));
+            scan.seen
+        };
+        for chunk in [1, 5, 100] {
+            assert!(seen(b"250-x\r\n250-PIPELINING\r\n250 8BITMIME\r\n", chunk));
+            assert!(seen(b"250-x\r\n250 pipelining\n", chunk));
+            assert!(!seen(b"250-x\r\n250-PIPELININGX\r\n250 SIZE\r\n", chunk));
+            assert!(!seen(b"250-x PIPELINING\r\n250 SIZE\r\n", chunk));
+            assert!(!seen(b"550-PIPELINING\r\n", chunk));
+            assert!(!seen(b"250-PIPELINING", chunk), "a line not yet ended");
         }
     }
 

@@ -8,7 +8,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 /// Where a hostile server misbehaves, and how.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Misbehaviour {
     /// `220-` and then `bytes` without a line feed.
     EndlessGreetingLine(usize),
@@ -24,6 +24,11 @@ pub enum Misbehaviour {
     Says421AfterEachMessage,
     /// Refuses MAIL with `550` on a connection that has already delivered a message.
     RefusesMailAfterFirstMessage,
+    /// Refuses any recipient whose address starts with `nobody@`; DATA then gets 354 if
+    /// another recipient was accepted, as Postfix does, and 554 if none was.
+    RefusesNobody,
+    /// Does not offer PIPELINING after EHLO.
+    OffersNoPipelining,
 }
 
 async fn listener() -> (TcpListener, u16) {
@@ -53,7 +58,8 @@ pub async fn hostile(misbehaviour: Misbehaviour) -> u16 {
     serve(Some(misbehaviour), Duration::ZERO).await.0
 }
 
-/// Each command a server was sent, as `"<connection number> <VERB>"`.
+/// Each command a server was sent, as `"<connection number> <VERB>"`, with a `+` after the
+/// verb when the next command had already arrived with it (the client pipelines).
 pub type Commands = Arc<Mutex<Vec<String>>>;
 
 /// [`hostile`] (or a plain sink with `None`) that also records every command it is sent.
@@ -128,6 +134,7 @@ async fn session(
     let _ = write.write_all(b"220 fake ESMTP\r\n").await;
     let mut line = String::new();
     let mut delivered = 0usize;
+    let mut accepted_recipients = 0usize;
     loop {
         line.clear();
         match lines.read_line(&mut line).await {
@@ -135,8 +142,9 @@ async fn session(
             Ok(_) => {}
         }
         let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+        let more_waiting = if lines.buffer().is_empty() { "" } else { "+" };
         if let Ok(mut commands) = log.commands.lock() {
-            commands.push(format!("{} {verb}", log.connection));
+            commands.push(format!("{} {verb}{more_waiting}", log.connection));
         }
         let reply: &[u8] = match (verb.as_str(), misbehaviour) {
             (_, Some(Misbehaviour::Says421AfterEachMessage)) if delivered > 0 => {
@@ -149,7 +157,26 @@ async fn session(
             ("EHLO", Some(Misbehaviour::EndlessEhloReply(bytes))) => {
                 return flood(&mut write, b"250-fake\r\n", b"250-x\r\n", bytes).await;
             }
-            ("EHLO", _) => b"250-fake\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n",
+            ("EHLO", Some(Misbehaviour::OffersNoPipelining)) => {
+                b"250-fake\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
+            }
+            ("EHLO", _) => b"250-fake\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n",
+            ("MAIL", _) => {
+                accepted_recipients = 0;
+                b"250 2.1.0 ok\r\n"
+            }
+            ("RCPT", Some(Misbehaviour::RefusesNobody))
+                if line.to_ascii_lowercase().contains("<nobody@") =>
+            {
+                b"550 5.1.1 fake: no such user\r\n"
+            }
+            ("RCPT", _) => {
+                accepted_recipients += 1;
+                b"250 2.1.5 ok\r\n"
+            }
+            ("DATA", Some(Misbehaviour::RefusesNobody)) if accepted_recipients == 0 => {
+                b"554 5.5.1 fake: no valid recipients\r\n"
+            }
             ("DATA", _) => {
                 let _ = write.write_all(b"354 go on\r\n").await;
                 let Some(body) = read_message(&mut lines).await else {

@@ -1,0 +1,182 @@
+//! One message on an open session: the envelope (MAIL, RCPT for each recipient, DATA), the
+//! body, the server's verdict.
+//!
+//! When the server offers PIPELINING (RFC 2920; Postfix, Exchange and Gmail do), the envelope
+//! goes in one write and its replies are read afterwards: two round trips per message instead
+//! of four. A refused sender or recipient still fails the job, as it does one command at a
+//! time; if the server has already said 354 to DATA by then, the session is shut without the
+//! final dot, so nothing is delivered to the recipients it did accept.
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
+use tokio::io::AsyncWriteExt;
+
+use super::data::Outgoing;
+use super::transport::{Session, classify};
+use crate::error::{EmailError, ErrorCode};
+
+/// Why a transaction failed.
+pub(super) struct Failed {
+    pub(super) error: EmailError,
+    /// The first reply found the session closed (none came, or 421 "closing"): the server
+    /// accepted nothing on it, so sending again on a new session cannot duplicate the message.
+    pub(super) closed_before_mail: bool,
+}
+
+impl From<EmailError> for Failed {
+    fn from(error: EmailError) -> Self {
+        Failed {
+            error,
+            closed_before_mail: false,
+        }
+    }
+}
+
+fn failed(error: lettre::transport::smtp::Error) -> Failed {
+    Failed::from(classify(&error))
+}
+
+/// The reply to MAIL, or the write before it, failed in a way that says the session was
+/// already closed.
+fn closed_before_mail(error: lettre::transport::smtp::Error) -> Failed {
+    Failed {
+        closed_before_mail: !error.is_timeout()
+            && error.status().is_none_or(|code| code.to_string() == "421"),
+        error: classify(&error),
+    }
+}
+
+fn broken_off(error: std::io::Error) -> Failed {
+    Failed {
+        error: EmailError::new(
+            ErrorCode::ConnectionFailed,
+            format!("the connection broke off: {error}"),
+        ),
+        closed_before_mail: true,
+    }
+}
+
+/// Sends `message` to the envelope's recipients on `session`. On failure the session is in no
+/// state to be reused: the caller closes it.
+pub(super) async fn transaction(
+    session: &mut Session,
+    envelope: &Envelope,
+    message: &Outgoing,
+) -> Result<(), Failed> {
+    let mail = Mail::new(
+        envelope.from().cloned(),
+        parameters(session, envelope, message)?,
+    );
+    if session.stream.offers_pipelining() {
+        pipelined_envelope(session, envelope, mail).await?;
+    } else {
+        stepwise_envelope(session, envelope, mail).await?;
+    }
+    message.write_to(&mut session.stream).await?;
+    session.connection.read_response().await.map_err(failed)?;
+    Ok(())
+}
+
+/// MAIL's parameters: SMTPUTF8 for addresses beyond ASCII, 8BITMIME for a body beyond it,
+/// each only if the server offers it.
+fn parameters(
+    session: &Session,
+    envelope: &Envelope,
+    message: &Outgoing,
+) -> Result<Vec<MailParameter>, Failed> {
+    let offers = |extension| session.connection.server_info().supports_feature(extension);
+    let mut parameters = Vec::new();
+    let addresses = envelope.from().into_iter().chain(envelope.to());
+    if addresses.map(AsRef::<str>::as_ref).any(|a| !a.is_ascii()) {
+        if !offers(Extension::SmtpUtfEight) {
+            return Err(EmailError::new(
+                ErrorCode::MessageRejected,
+                "an address is not ASCII and the server does not offer SMTPUTF8",
+            )
+            .into());
+        }
+        parameters.push(MailParameter::SmtpUtfEight);
+    }
+    if !message.is_ascii() {
+        if !offers(Extension::EightBitMime) {
+            return Err(EmailError::new(
+                ErrorCode::MessageRejected,
+                "the message is not ASCII and the server does not offer 8BITMIME",
+            )
+            .into());
+        }
+        parameters.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    Ok(parameters)
+}
+
+/// One command, one reply, for a server without PIPELINING.
+async fn stepwise_envelope(
+    session: &mut Session,
+    envelope: &Envelope,
+    mail: Mail,
+) -> Result<(), Failed> {
+    let connection = &mut session.connection;
+    connection.command(mail).await.map_err(closed_before_mail)?;
+    for recipient in envelope.to() {
+        connection
+            .command(Rcpt::new(recipient.clone(), Vec::new()))
+            .await
+            .map_err(failed)?;
+    }
+    connection.command(Data).await.map_err(failed)?;
+    Ok(())
+}
+
+/// The whole envelope in one write, then its replies in order. Every reply is read, so a
+/// refusal is reported by the command it answers; the first refusal is the job's error.
+async fn pipelined_envelope(
+    session: &mut Session,
+    envelope: &Envelope,
+    mail: Mail,
+) -> Result<(), Failed> {
+    let mut commands = mail.to_string();
+    for recipient in envelope.to() {
+        commands.push_str(&Rcpt::new(recipient.clone(), Vec::new()).to_string());
+    }
+    commands.push_str(&Data.to_string());
+    session
+        .stream
+        .write_all(commands.as_bytes())
+        .await
+        .map_err(broken_off)?;
+    session.stream.flush().await.map_err(broken_off)?;
+
+    let connection = &mut session.connection;
+    let mut refusal = None;
+    if let Err(error) = connection.read_response().await {
+        let failed = closed_before_mail(error);
+        if failed.closed_before_mail {
+            return Err(failed);
+        }
+        refusal = Some(failed);
+    }
+    for _ in envelope.to() {
+        match connection.read_response().await {
+            Ok(_) => {}
+            // No reply at all: nothing more will come.
+            Err(error) if error.status().is_none() => return Err(failed(error)),
+            Err(error) => {
+                refusal.get_or_insert(failed(error));
+            }
+        }
+    }
+    let data = connection.read_response().await;
+    match (refusal, data) {
+        (None, Ok(_)) => Ok(()),
+        (None, Err(error)) => Err(failed(error)),
+        (Some(refusal), Ok(_)) => {
+            // The server waits for a message the job will not send: ending the connection
+            // before the final dot makes it drop the transaction (RFC 5321 4.1.1.4).
+            let _ = session.stream.shutdown().await;
+            Err(refusal)
+        }
+        (Some(refusal), Err(_)) => Err(refusal),
+    }
+}
