@@ -313,3 +313,79 @@ async fn a_refused_recipient_fails_the_send_and_nothing_is_delivered() {
             .expect("a send after the refusal");
     }
 }
+
+/// Thousands of recipients are pipelined a hundred commands at a time, each batch's replies
+/// read before the next is written: written all at once, with the replies left unread, both
+/// sides' buffers could fill and each wait for the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_recipient_list_is_pipelined_in_batches() {
+    let (port, received, commands) = support::fake_smtp::recording(None).await;
+    let transports = SmtpTransports::new(true);
+    let (_, message) = one_message();
+    let recipients: Vec<String> = (0..250).map(|i| format!("r{i}@example.test")).collect();
+    let recipients: Vec<&str> = recipients.iter().map(String::as_str).collect();
+    transports
+        .send(
+            &endpoint(port),
+            &Authentication::None,
+            &envelope_to(&recipients),
+            &message,
+        )
+        .await
+        .expect("send");
+    assert_eq!(received.lock().expect("lock").len(), 1);
+    let commands = commands.lock().expect("lock").clone();
+    let envelope: Vec<&String> = commands
+        .iter()
+        .skip_while(|c| !c.contains("MAIL"))
+        .take_while(|c| !c.contains("QUIT"))
+        .collect();
+    assert_eq!(envelope.len(), 252, "MAIL, 250 RCPT, DATA: {envelope:?}");
+    // The last command of each batch arrived alone: the next batch waited for its replies.
+    for end in [99, 199] {
+        assert!(
+            !envelope[end].ends_with('+'),
+            "{end}: {:?}",
+            &envelope[end - 1..=end + 1]
+        );
+        assert!(
+            envelope[end - 1].ends_with('+'),
+            "{end}: {:?}",
+            &envelope[end - 1..=end]
+        );
+    }
+}
+
+/// A refusal in an early batch ends the envelope there: no later batch, no DATA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_in_an_early_batch_ends_the_envelope_before_data() {
+    let (port, received, commands) =
+        support::fake_smtp::recording(Some(support::fake_smtp::Misbehaviour::RefusesNobody)).await;
+    let transports = SmtpTransports::new(true);
+    let (_, message) = one_message();
+    let mut recipients: Vec<String> = (0..150).map(|i| format!("r{i}@example.test")).collect();
+    recipients[10] = "nobody@example.test".into();
+    let recipients: Vec<&str> = recipients.iter().map(String::as_str).collect();
+    let error = transports
+        .send(
+            &endpoint(port),
+            &Authentication::None,
+            &envelope_to(&recipients),
+            &message,
+        )
+        .await
+        .expect_err("a recipient is refused");
+    assert!(error.to_string().contains("no such user"), "{error}");
+    assert_eq!(verbs(&commands, "RCPT"), 99, "only the first batch");
+    assert_eq!(verbs(&commands, "DATA"), 0);
+    assert!(received.lock().expect("lock").is_empty());
+    transports
+        .send(
+            &endpoint(port),
+            &Authentication::None,
+            &envelope_to(&["c@example.test"]),
+            &message,
+        )
+        .await
+        .expect("a send after the refusal");
+}

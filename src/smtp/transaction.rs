@@ -2,8 +2,8 @@
 //! body, the server's verdict.
 //!
 //! When the server offers PIPELINING (RFC 2920; Postfix, Exchange and Gmail do), the envelope
-//! goes in one write and its replies are read afterwards: two round trips per message instead
-//! of four. A refused sender or recipient still fails the job, as it does one command at a
+//! goes in one write (a hundred commands at most) and its replies are read afterwards: two round
+//! trips per message instead of four. A refused sender or recipient still fails the job, as it does one command at a
 //! time; if the server has already said 354 to DATA by then, the session is shut without the
 //! final dot, so nothing is delivered to the recipients it did accept.
 
@@ -129,54 +129,80 @@ async fn stepwise_envelope(
     Ok(())
 }
 
-/// The whole envelope in one write, then its replies in order. Every reply is read, so a
-/// refusal is reported by the command it answers; the first refusal is the job's error.
+/// Commands written before their replies are read. A job may name thousands of recipients:
+/// writing them all first while the server's replies pile up unread can fill both sides'
+/// buffers, each waiting for the other to read (RFC 2920 section 3.1). A hundred replies fit in
+/// any buffer.
+const PIPELINED_COMMANDS: usize = 100;
+
+/// The envelope in writes of up to [`PIPELINED_COMMANDS`] commands, each followed by its
+/// replies, in order. Every reply is read, so a refusal is reported by the command it answers;
+/// the first refusal is the job's error, and one found before DATA was written ends the
+/// envelope there.
 async fn pipelined_envelope(
     session: &mut Session,
     envelope: &Envelope,
     mail: Mail,
 ) -> Result<(), Failed> {
-    let mut commands = mail.to_string();
-    for recipient in envelope.to() {
-        commands.push_str(&Rcpt::new(recipient.clone(), Vec::new()).to_string());
-    }
-    commands.push_str(&Data.to_string());
-    session
-        .stream
-        .write_all(commands.as_bytes())
-        .await
-        .map_err(broken_off)?;
-    session.stream.flush().await.map_err(broken_off)?;
-
-    let connection = &mut session.connection;
-    let mut refusal = None;
-    if let Err(error) = connection.read_response().await {
-        let failed = closed_before_mail(error);
-        if failed.closed_before_mail {
-            return Err(failed);
+    let mut commands = vec![mail.to_string()];
+    commands.extend(
+        envelope
+            .to()
+            .iter()
+            .map(|recipient| Rcpt::new(recipient.clone(), Vec::new()).to_string()),
+    );
+    commands.push(Data.to_string());
+    let last = commands.len() - 1;
+    let mut refusal: Option<Failed> = None;
+    let mut data = None;
+    for (batch, chunk) in commands.chunks(PIPELINED_COMMANDS).enumerate() {
+        if refusal.is_some() {
+            // Nothing of the message was written: the session stays in step, its caller closes it.
+            break;
         }
-        refusal = Some(failed);
-    }
-    for _ in envelope.to() {
-        match connection.read_response().await {
-            Ok(_) => {}
-            // No reply at all: nothing more will come.
-            Err(error) if error.status().is_none() => return Err(failed(error)),
-            Err(error) => {
-                refusal.get_or_insert(failed(error));
+        session
+            .stream
+            .write_all(chunk.concat().as_bytes())
+            .await
+            .map_err(broken_off)?;
+        session.stream.flush().await.map_err(broken_off)?;
+        for offset in 0..chunk.len() {
+            let index = batch * PIPELINED_COMMANDS + offset;
+            let reply = session.connection.read_response().await;
+            if index == last {
+                data = Some(reply);
+                break;
             }
+            let Err(error) = reply else { continue };
+            // No reply at all (or 421 to MAIL): nothing more will come.
+            let failed = if index == 0 {
+                let failed = closed_before_mail(error);
+                if failed.closed_before_mail {
+                    return Err(failed);
+                }
+                failed
+            } else if error.status().is_none() {
+                return Err(failed(error));
+            } else {
+                failed(error)
+            };
+            refusal.get_or_insert(failed);
         }
     }
-    let data = connection.read_response().await;
     match (refusal, data) {
-        (None, Ok(_)) => Ok(()),
-        (None, Err(error)) => Err(failed(error)),
-        (Some(refusal), Ok(_)) => {
+        (None, Some(Ok(_))) => Ok(()),
+        (None, Some(Err(error))) => Err(failed(error)),
+        (None, None) => Err(EmailError::new(
+            ErrorCode::ConnectionFailed,
+            "the envelope ended without a reply to DATA",
+        )
+        .into()),
+        (Some(refusal), Some(Ok(_))) => {
             // The server waits for a message the job will not send: ending the connection
             // before the final dot makes it drop the transaction (RFC 5321 4.1.1.4).
             let _ = session.stream.shutdown().await;
             Err(refusal)
         }
-        (Some(refusal), Err(_)) => Err(refusal),
+        (Some(refusal), _) => Err(refusal),
     }
 }
