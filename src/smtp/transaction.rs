@@ -3,7 +3,7 @@
 //!
 //! When the server offers PIPELINING (RFC 2920; Postfix, Exchange and Gmail do), the envelope
 //! goes in one write (a hundred commands at most) and its replies are read afterwards: two round
-//! trips per message instead of four. A refused sender or recipient still fails the job, as it does one command at a
+//! trips per message instead of three plus one per recipient. A refused sender or recipient still fails the job, as it does one command at a
 //! time; if the server has already said 354 to DATA by then, the session is shut without the
 //! final dot, so nothing is delivered to the recipients it did accept.
 
@@ -19,8 +19,10 @@ use crate::error::{EmailError, ErrorCode};
 /// Why a transaction failed.
 pub(super) struct Failed {
     pub(super) error: EmailError,
-    /// The first reply found the session closed (none came, or 421 "closing"): the server
-    /// accepted nothing on it, so sending again on a new session cannot duplicate the message.
+    /// The session failed at the first reply of the envelope (none came, it was no reply,
+    /// or 421 "closing") or in writing the first commands: it was closed, or is of no use. No
+    /// part of the message had been sent, and a server delivers nothing before the final dot,
+    /// so sending again on a new session cannot duplicate the message.
     pub(super) closed_before_mail: bool,
 }
 
@@ -47,13 +49,14 @@ fn closed_before_mail(error: lettre::transport::smtp::Error) -> Failed {
     }
 }
 
-fn broken_off(error: std::io::Error) -> Failed {
+/// Writing the envelope failed; `first` when it was the first write of it.
+fn broken_off(error: std::io::Error, first: bool) -> Failed {
     Failed {
         error: EmailError::new(
             ErrorCode::ConnectionFailed,
             format!("the connection broke off: {error}"),
         ),
-        closed_before_mail: true,
+        closed_before_mail: first,
     }
 }
 
@@ -164,8 +167,12 @@ async fn pipelined_envelope(
             .stream
             .write_all(chunk.concat().as_bytes())
             .await
-            .map_err(broken_off)?;
-        session.stream.flush().await.map_err(broken_off)?;
+            .map_err(|e| broken_off(e, batch == 0))?;
+        session
+            .stream
+            .flush()
+            .await
+            .map_err(|e| broken_off(e, batch == 0))?;
         for offset in 0..chunk.len() {
             let index = batch * PIPELINED_COMMANDS + offset;
             let reply = session.connection.read_response().await;

@@ -74,35 +74,60 @@ impl ReplyBound {
     }
 }
 
-/// Notes whether the server offers PIPELINING (RFC 2920): an EHLO line `250-PIPELINING` or
-/// `250 PIPELINING`. Only the first bytes of each line are looked at, so the scan costs
-/// nothing and holds nothing, whatever the server sends. Each session's stream starts with a
-/// new scanner, so what a server said before STARTTLS is never believed after it.
+/// Notes whether the server offers PIPELINING (RFC 2920): a line `250-PIPELINING` or
+/// `250 PIPELINING` in the reply to EHLO, which is the second reply on a session's stream (the
+/// greeting is the first, replayed after STARTTLS). Lines end at CRLF, as lettre reads them.
+/// Only the first bytes of each line are looked at, so the scan costs nothing and holds nothing,
+/// whatever the server sends; each session's stream starts with a new scanner, so nothing said
+/// before STARTTLS is believed after it.
 #[derive(Debug, Default, Clone)]
 struct PipeliningSeen {
     head: [u8; 16],
     len: usize,
+    after_cr: bool,
+    /// Replies ended so far.
+    replies: usize,
     seen: bool,
 }
 
 impl PipeliningSeen {
+    const EHLO_REPLY: usize = 1;
+
     fn pass(&mut self, bytes: &[u8]) {
+        if self.replies > Self::EHLO_REPLY {
+            return;
+        }
         for &byte in bytes {
-            if byte == b'\n' {
-                let line = self.head[..self.len].trim_ascii_end();
-                if line.len() == 14
-                    && line.starts_with(b"250")
-                    && matches!(line[3], b'-' | b' ')
-                    && line[4..].eq_ignore_ascii_case(b"PIPELINING")
-                {
-                    self.seen = true;
+            if byte == b'\n' && self.after_cr {
+                self.end_line();
+            } else {
+                self.after_cr = byte == b'\r';
+                if self.len < self.head.len() {
+                    self.head[self.len] = byte;
+                    self.len += 1;
                 }
-                self.len = 0;
-            } else if self.len < self.head.len() {
-                self.head[self.len] = byte;
-                self.len += 1;
             }
         }
+    }
+
+    fn end_line(&mut self) {
+        let line = self.head[..self.len]
+            .strip_suffix(b"\r")
+            .unwrap_or(&self.head[..self.len]);
+        if self.replies == Self::EHLO_REPLY
+            && line.len() == 14
+            && line.starts_with(b"250")
+            && matches!(line[3], b'-' | b' ')
+            && line[4..].eq_ignore_ascii_case(b"PIPELINING")
+        {
+            self.seen = true;
+        }
+        // A reply's last line has no `-` after its code.
+        if line.get(3) != Some(&b'-') {
+            self.replies += 1;
+        }
+        self.len = 0;
+        self.after_cr = false;
     }
 }
 
@@ -255,19 +280,43 @@ mod tests {
     }
 
     #[test]
-    fn pipelining_is_seen_only_as_an_ehlo_keyword_line() {
+    fn pipelining_is_seen_only_as_a_keyword_of_the_ehlo_reply() {
         let seen = |bytes: &[u8], chunk: usize| {
             let mut scan = PipeliningSeen::default();
             bytes.chunks(chunk).for_each(|c| scan.pass(c));
             scan.seen
         };
+        let greeting = b"220 mail.example.test ESMTP\r\n";
+        let with = |ehlo: &[u8]| [&greeting[..], ehlo].concat();
         for chunk in [1, 5, 100] {
-            assert!(seen(b"250-x\r\n250-PIPELINING\r\n250 8BITMIME\r\n", chunk));
-            assert!(seen(b"250-x\r\n250 pipelining\n", chunk));
-            assert!(!seen(b"250-x\r\n250-PIPELININGX\r\n250 SIZE\r\n", chunk));
-            assert!(!seen(b"250-x PIPELINING\r\n250 SIZE\r\n", chunk));
-            assert!(!seen(b"550-PIPELINING\r\n", chunk));
-            assert!(!seen(b"250-PIPELINING", chunk), "a line not yet ended");
+            assert!(seen(
+                &with(b"250-x\r\n250-PIPELINING\r\n250 8BITMIME\r\n"),
+                chunk
+            ));
+            assert!(seen(&with(b"250-x\r\n250 pipelining\r\n"), chunk));
+            assert!(!seen(
+                &with(b"250-x\r\n250-PIPELININGX\r\n250 SIZE\r\n"),
+                chunk
+            ));
+            assert!(!seen(&with(b"250-x PIPELINING\r\n250 SIZE\r\n"), chunk));
+            assert!(!seen(&with(b"550-PIPELINING\r\n550 no\r\n"), chunk));
+            assert!(
+                !seen(&with(b"250-PIPELINING"), chunk),
+                "a line not yet ended"
+            );
+            assert!(
+                !seen(&with(b"250-x\n250-PIPELINING\n250 SIZE\n"), chunk),
+                "bare LF"
+            );
+            // In the greeting, or in a reply after EHLO's, it is no keyword.
+            assert!(!seen(
+                b"220-x\r\n250-PIPELINING\r\n220 ok\r\n250 x\r\n",
+                chunk
+            ));
+            assert!(!seen(
+                &with(b"250 x\r\n250-PIPELINING\r\n250 ok\r\n"),
+                chunk
+            ));
         }
     }
 

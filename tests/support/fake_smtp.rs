@@ -27,8 +27,12 @@ pub enum Misbehaviour {
     /// Refuses any recipient whose address starts with `nobody@`; DATA then gets 354 if
     /// another recipient was accepted, as Postfix does, and 554 if none was.
     RefusesNobody,
+    /// [`Misbehaviour::RefusesNobody`], from a server that does not offer PIPELINING.
+    RefusesNobodyWithoutPipelining,
     /// Does not offer PIPELINING after EHLO.
     OffersNoPipelining,
+    /// Waits 300 ms before answering MAIL, reading nothing meanwhile.
+    PausesBeforeAnsweringMail,
 }
 
 async fn listener() -> (TcpListener, u16) {
@@ -157,26 +161,34 @@ async fn session(
             ("EHLO", Some(Misbehaviour::EndlessEhloReply(bytes))) => {
                 return flood(&mut write, b"250-fake\r\n", b"250-x\r\n", bytes).await;
             }
-            ("EHLO", Some(Misbehaviour::OffersNoPipelining)) => {
-                b"250-fake\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
-            }
+            (
+                "EHLO",
+                Some(
+                    Misbehaviour::OffersNoPipelining | Misbehaviour::RefusesNobodyWithoutPipelining,
+                ),
+            ) => b"250-fake\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n",
             ("EHLO", _) => b"250-fake\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n",
             ("MAIL", _) => {
+                if misbehaviour == Some(Misbehaviour::PausesBeforeAnsweringMail) {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
                 accepted_recipients = 0;
                 b"250 2.1.0 ok\r\n"
             }
-            ("RCPT", Some(Misbehaviour::RefusesNobody))
-                if line.to_ascii_lowercase().contains("<nobody@") =>
-            {
+            (
+                "RCPT",
+                Some(Misbehaviour::RefusesNobody | Misbehaviour::RefusesNobodyWithoutPipelining),
+            ) if line.to_ascii_lowercase().contains("<nobody@") => {
                 b"550 5.1.1 fake: no such user\r\n"
             }
             ("RCPT", _) => {
                 accepted_recipients += 1;
                 b"250 2.1.5 ok\r\n"
             }
-            ("DATA", Some(Misbehaviour::RefusesNobody)) if accepted_recipients == 0 => {
-                b"554 5.5.1 fake: no valid recipients\r\n"
-            }
+            (
+                "DATA",
+                Some(Misbehaviour::RefusesNobody | Misbehaviour::RefusesNobodyWithoutPipelining),
+            ) if accepted_recipients == 0 => b"554 5.5.1 fake: no valid recipients\r\n",
             ("DATA", _) => {
                 let _ = write.write_all(b"354 go on\r\n").await;
                 let Some(body) = read_message(&mut lines).await else {
