@@ -112,11 +112,7 @@ async fn an_smtp_session_cancelled_mid_send_never_returns_to_the_pool() {
 }
 
 fn one_message() -> (Envelope, Outgoing) {
-    let envelope = Envelope::new(
-        Some("pool@example.test".parse::<Address>().expect("address")),
-        vec!["pool@example.test".parse::<Address>().expect("address")],
-    )
-    .expect("envelope");
+    let envelope = envelope_to(&["pool@example.test"]);
     let message = Outgoing::text(
         b"From: pool@example.test\r\nTo: pool@example.test\r\nSubject: reuse\r\n\r\nbody\r\n"
             .to_vec(),
@@ -219,6 +215,23 @@ fn envelope_to(recipients: &[&str]) -> Envelope {
     .expect("envelope")
 }
 
+/// Sends `message` from pool@example.test to `recipients` on the fake server at `port`.
+async fn send_to(
+    transports: &SmtpTransports,
+    port: u16,
+    recipients: &[&str],
+    message: &Outgoing,
+) -> email_connector::error::Result<()> {
+    transports
+        .send(
+            &endpoint(port),
+            &Authentication::None,
+            &envelope_to(recipients),
+            message,
+        )
+        .await
+}
+
 /// With PIPELINING offered, MAIL, every RCPT and DATA leave in one write: two round trips per
 /// message instead of four; without it, one command at a time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,13 +285,7 @@ async fn a_refused_recipient_fails_the_send_and_nothing_is_delivered() {
             &["nobody@example.test"][..],
         ] {
             let started = std::time::Instant::now();
-            let error = transports
-                .send(
-                    &endpoint(port),
-                    &Authentication::None,
-                    &envelope_to(recipients),
-                    &message,
-                )
+            let error = send_to(&transports, port, recipients, &message)
                 .await
                 .expect_err("a recipient is refused");
             assert!(
@@ -298,13 +305,7 @@ async fn a_refused_recipient_fails_the_send_and_nothing_is_delivered() {
             "{misbehaviour:?}"
         );
         // The next message goes through on a new session.
-        transports
-            .send(
-                &endpoint(port),
-                &Authentication::None,
-                &envelope_to(&["c@example.test"]),
-                &message,
-            )
+        send_to(&transports, port, &["c@example.test"], &message)
             .await
             .expect("a send after the refusal");
     }
@@ -325,13 +326,7 @@ async fn a_long_recipient_list_is_pipelined_in_batches() {
     let (_, message) = one_message();
     let recipients: Vec<String> = (0..250).map(|i| format!("r{i}@example.test")).collect();
     let recipients: Vec<&str> = recipients.iter().map(String::as_str).collect();
-    transports
-        .send(
-            &endpoint(port),
-            &Authentication::None,
-            &envelope_to(&recipients),
-            &message,
-        )
+    send_to(&transports, port, &recipients, &message)
         .await
         .expect("send");
     assert_eq!(received.lock().expect("lock").len(), 1);
@@ -367,26 +362,14 @@ async fn a_refusal_in_an_early_batch_ends_the_envelope_before_data() {
     let mut recipients: Vec<String> = (0..150).map(|i| format!("r{i}@example.test")).collect();
     recipients[10] = "nobody@example.test".into();
     let recipients: Vec<&str> = recipients.iter().map(String::as_str).collect();
-    let error = transports
-        .send(
-            &endpoint(port),
-            &Authentication::None,
-            &envelope_to(&recipients),
-            &message,
-        )
+    let error = send_to(&transports, port, &recipients, &message)
         .await
         .expect_err("a recipient is refused");
     assert!(error.to_string().contains("no such user"), "{error}");
     assert_eq!(verbs(&commands, "RCPT"), 99, "only the first batch");
     assert_eq!(verbs(&commands, "DATA"), 0);
     assert!(received.lock().expect("lock").is_empty());
-    transports
-        .send(
-            &endpoint(port),
-            &Authentication::None,
-            &envelope_to(&["c@example.test"]),
-            &message,
-        )
+    send_to(&transports, port, &["c@example.test"], &message)
         .await
         .expect("a send after the refusal");
 }

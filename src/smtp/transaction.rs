@@ -3,9 +3,10 @@
 //!
 //! When the server offers PIPELINING (RFC 2920; Postfix, Exchange and Gmail do), the envelope
 //! goes in one write (a hundred commands at most) and its replies are read afterwards: two round
-//! trips per message instead of three plus one per recipient. A refused sender or recipient still fails the job, as it does one command at a
-//! time; if the server has already said 354 to DATA by then, the session is shut without the
-//! final dot, so nothing is delivered to the recipients it did accept.
+//! trips per message instead of three plus one per recipient. A refused sender or recipient
+//! still fails the job, as it does one command at a time; if the server has already said 354 to
+//! DATA by then, the session is shut without the final dot, so nothing is delivered to the
+//! recipients it did accept.
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
