@@ -48,8 +48,13 @@ impl InProcessWorker {
         registry: Registry,
         max_jobs_active: usize,
     ) -> InProcessWorker {
+        InProcessWorker::start_at(&gateway.url(), registry, max_jobs_active)
+    }
+
+    /// The worker against a gateway at `url`, which may be served by another process.
+    pub fn start_at(url: &str, registry: Registry, max_jobs_active: usize) -> InProcessWorker {
         let config = GatewayConfig {
-            address: gateway.url(),
+            address: url.to_string(),
             insecure: None,
             ..GatewayConfig::default()
         };

@@ -48,6 +48,10 @@ fn print_table(rows: &[Row]) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if let (Some("--noop-worker"), Some(url)) = (args.get(1).map(String::as_str), args.get(2)) {
+        worker::noop_worker_main(url);
+        return;
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let json_path = args
         .iter()
@@ -87,6 +91,7 @@ fn main() {
         }
         if wanted("worker") {
             worker::scenarios(quick, runs, &mut rows).await;
+            worker::instructions(quick, &mut rows).await;
         }
         if wanted("smtp") {
             smtp::scenarios(quick, runs, &mut rows).await;
