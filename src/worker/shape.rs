@@ -11,6 +11,7 @@
 //! masked again all the same.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use feel::{ErrorDirective, Evaluation, FeelError};
@@ -148,12 +149,12 @@ async fn output(
     let (response, shaped) = match &headers.result_expression {
         None => (response, None),
         Some(expression) => {
-            let scope = Map::from_iter([("response".to_string(), response)]);
-            let (mut scope, evaluated) = evaluate(expression, scope).await;
-            let response = scope.remove("response").unwrap_or_default();
+            let (mut variables, evaluated) =
+                evaluate(expression, vec![("response", response)]).await;
+            let response = variables.pop().map(|(_, v)| v).unwrap_or_default();
             let evaluation = evaluated.map_err(|e| expression_error("resultExpression", e))?;
             warnings("resultExpression", &evaluation.warnings, mask);
-            (response, context_of(evaluation.value, mask)?)
+            (response, context_of(evaluation.value)?)
         }
     };
     let mut variables = Map::new();
@@ -161,8 +162,11 @@ async fn output(
     if let Some(name) = &headers.result_variable {
         variables.insert(name.clone(), response.take().unwrap_or_default());
     }
-    if let Some(shaped) = shaped {
-        variables.extend(shaped);
+    // The expression's entries over `resultVariable`, each straight from FEEL to JSON.
+    for (name, value) in shaped.iter().flat_map(|context| context.entries.iter()) {
+        let mut value = value.to_json();
+        mask.apply_to_value(&mut value);
+        variables.insert(name.to_string(), value);
     }
     // Only an error expression looks at it: without one, nothing is kept.
     let seen = match (&headers.error_expression, response) {
@@ -175,21 +179,10 @@ async fn output(
 
 /// A result expression's value as completion variables: null adds nothing, a context its
 /// entries; anything else is the model's mistake.
-fn context_of(
-    value: feel::Value,
-    mask: &SecretMask,
-) -> Result<Option<Map<String, Value>>, EmailError> {
+fn context_of(value: feel::Value) -> Result<Option<Arc<feel::Context>>, EmailError> {
     match value {
         feel::Value::Null => Ok(None),
-        feel::Value::Context(_) => match value.to_json() {
-            Value::Object(mut map) => {
-                for v in map.values_mut() {
-                    mask.apply_to_value(v);
-                }
-                Ok(Some(map))
-            }
-            _ => Ok(None),
-        },
+        feel::Value::Context(context) => Ok(Some(context)),
         other => Err(EmailError::invalid_input(format!(
             "resultExpression: must give a context such as {{ subject: response.subject }}, \
              not a {}",
@@ -210,11 +203,8 @@ async fn examine(
     retries: i32,
     mask: &SecretMask,
 ) -> Result<Option<ErrorDirective>, String> {
-    let scope = Map::from_iter([
-        ("response".to_string(), seen),
-        ("job".to_string(), json!({ "retries": retries })),
-    ]);
-    let (_, evaluated) = evaluate(expression, scope).await;
+    let variables = vec![("response", seen), ("job", json!({ "retries": retries }))];
+    let (_, evaluated) = evaluate(expression, variables).await;
     let evaluation: Evaluation = evaluated.map_err(|e| e.to_string())?;
     warnings("errorExpression", &evaluation.warnings, mask);
     ErrorDirective::from_value(&evaluation.value)
@@ -230,32 +220,31 @@ const INLINE_STEPS: u64 = 2_000;
 /// bounds, off the runtime's threads, so that job streams, other jobs and the health endpoints
 /// never wait for it.
 ///
-/// `scope`'s entries are the variables, and beneath them, as Camunda's runtime has it, the
-/// fields of `response` when it is an object: looked up there, never copied. The scope comes
-/// back so that the response need not be copied either.
+/// `variables` are the expression's, and beneath them, as Camunda's runtime has it, the
+/// fields of `response` when it is an object: looked up there, never copied. The variables
+/// come back so that the response need not be copied either.
 async fn evaluate(
     expression: &FeelHeader,
-    scope: Map<String, Value>,
-) -> (Map<String, Value>, Result<Evaluation, FeelError>) {
+    variables: Vec<(&'static str, Value)>,
+) -> (Vec<(&'static str, Value)>, Result<Evaluation, FeelError>) {
     let parsed = expression.expression.clone();
     let quick = feel::Limits {
         max_steps: INLINE_STEPS.min(parsed.limits().max_steps),
         max_time: parsed.limits().max_time.min(Duration::from_millis(2)),
         ..parsed.limits().clone()
     };
-    let scope = Value::Object(scope);
-    match parsed.evaluate_within(&layers(&scope), &quick) {
+    match evaluate_with(&parsed, &variables, &quick) {
         Err(FeelError::Limit(_)) => {}
-        done => return (into_map(scope), done),
+        done => return (variables, done),
     }
     let task = tokio::task::spawn_blocking(move || {
-        let evaluated = parsed.evaluate_within(&layers(&scope), parsed.limits());
-        (into_map(scope), evaluated)
+        let evaluated = evaluate_with(&parsed, &variables, parsed.limits());
+        (variables, evaluated)
     });
     match task.await {
         Ok(done) => done,
         Err(e) => (
-            Map::new(),
+            Vec::new(),
             Err(FeelError::Failed(format!(
                 "the evaluation stopped unexpectedly: {e}"
             ))),
@@ -263,16 +252,16 @@ async fn evaluate(
     }
 }
 
-/// The scope's entries, then the response's fields.
-fn layers(scope: &Value) -> [&Value; 2] {
-    [scope, scope.get("response").unwrap_or(&Value::Null)]
-}
-
-fn into_map(scope: Value) -> Map<String, Value> {
-    match scope {
-        Value::Object(scope) => scope,
-        _ => Map::new(),
-    }
+fn evaluate_with(
+    parsed: &feel::Expression,
+    variables: &[(&'static str, Value)],
+    limits: &feel::Limits,
+) -> Result<Evaluation, FeelError> {
+    let response = variables
+        .iter()
+        .find(|(n, _)| *n == "response")
+        .map_or(&Value::Null, |(_, v)| v);
+    parsed.evaluate_in(variables, &[response], limits)
 }
 
 /// FEEL's warnings (a missing name, a failing built-in) say why a value came out null: worth a

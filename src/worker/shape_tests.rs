@@ -113,9 +113,9 @@ async fn an_expression_past_the_inline_budget_runs_again_with_its_full_bounds() 
         "{n: count(for i in 1..5000 return i * 2)}",
     )
     .unwrap();
-    let (scope, evaluated) = evaluate(&long, Map::from_iter([("a".into(), json!(1))])).await;
+    let (scope, evaluated) = evaluate(&long, vec![("a", json!(1))]).await;
     assert_eq!(evaluated.unwrap().value.to_json(), json!({ "n": 5000 }));
-    assert_eq!(scope["a"], 1, "the scope comes back");
+    assert_eq!(scope, vec![("a", json!(1))], "the variables come back");
     let short = FeelHeader::parse("resultExpression", "{n: a + 1}").unwrap();
     let (_, evaluated) = evaluate(&short, scope).await;
     assert_eq!(evaluated.unwrap().value.to_json(), json!({ "n": 2 }));
@@ -125,7 +125,7 @@ async fn an_expression_past_the_inline_budget_runs_again_with_its_full_bounds() 
         "count(for i in 1..1000000, j in 1..1000000 return i)",
     )
     .unwrap();
-    let (_, evaluated) = evaluate(&endless, Map::new()).await;
+    let (_, evaluated) = evaluate(&endless, Vec::new()).await;
     assert!(
         matches!(evaluated, Err(FeelError::Limit(_))),
         "{evaluated:?}"

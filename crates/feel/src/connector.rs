@@ -5,14 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use indexmap::IndexMap;
 use serde_json::{Map, Value as Json};
 
 use crate::FeelError;
 use crate::builtins::{Builtin, Fail, Outcome, f};
 use crate::eval::Eval;
 use crate::number::Number;
-use crate::value::Value;
+use crate::value::{Entries, Value};
 
 pub static FUNCTIONS: &[Builtin] = &[
     f("bpmnError", &["errorCode"], bpmn_error),
@@ -47,7 +46,7 @@ fn wrong(param: &str, function: &str, what: &str) -> Fail {
 }
 
 fn tagged(kind: &str, entries: Vec<(&str, Value)>) -> Value {
-    let mut map = IndexMap::with_capacity(entries.len() + 1);
+    let mut map = Entries::with_capacity_and_hasher(entries.len() + 1, Default::default());
     map.insert(Arc::from("errorType"), Value::str(kind));
     for (k, v) in entries {
         map.insert(Arc::from(k), v);
@@ -80,7 +79,7 @@ fn job_error(_: &mut Eval<'_>, a: Vec<Value>) -> Outcome {
         _ => return Err(wrong("errorMessage", "jobError", "String")),
     };
     let variables = match a.next() {
-        None => Value::context(IndexMap::new()),
+        None => Value::context(Entries::default()),
         Some(v @ Value::Context(_)) => v,
         Some(_) => return Err(wrong("variables", "jobError", "Context")),
     };

@@ -4,12 +4,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use indexmap::IndexMap;
 use serde_json::Value as Json;
 
 use crate::ast::{Arith, Cmp, Expr, Kind, Test};
 use crate::ops;
-use crate::value::{Context, Value};
+use crate::value::{Context, Entries, Value};
 use crate::{Evaluation, FeelError, Limits};
 
 /// One name binding: a variable, or a context whose entries are all in scope (a filter's item).
@@ -20,9 +19,13 @@ pub enum Binding {
 }
 
 pub struct Eval<'a> {
-    /// The variables, in layers: a name is looked up in the first layer that has it.
-    scopes: Vec<&'a serde_json::Map<String, Json>>,
-    converted: HashMap<&'a str, Value>,
+    /// Variables by name, looked up first.
+    variables: &'a [(&'a str, Json)],
+    /// Then the entries of these objects: a name is looked up in the first that has it.
+    layers: &'a [&'a Json],
+    /// Scope variables already converted, by name: an expression names a few, so a list
+    /// searched in order costs less than a hash map's setup and hashing.
+    converted: Vec<(&'a str, Value)>,
     pub locals: Vec<Binding>,
     pub limits: &'a Limits,
     steps: u64,
@@ -33,15 +36,29 @@ pub struct Eval<'a> {
 
 pub type Result<T> = std::result::Result<T, FeelError>;
 
+/// The nodes of a chain of names and keys below its last key.
+fn path_length(e: &Expr) -> u64 {
+    match &e.kind {
+        Kind::Path(base, _) => 2 + path_length(base),
+        _ => 1,
+    }
+}
+
 /// Warnings kept per evaluation; beyond, they are counted, not stored.
 const MAX_WARNINGS: usize = 100;
 
-/// Evaluates `root` with the entries of `scopes` as variables (objects only; the first that
-/// has a name gives its value).
-pub fn evaluate<'a>(root: &Expr, scopes: &[&'a Json], limits: &'a Limits) -> Result<Evaluation> {
+/// Evaluates `root` with `variables`, then the entries of `layers` (objects only; the first
+/// that has a name gives its value).
+pub fn evaluate<'a>(
+    root: &Expr,
+    variables: &'a [(&'a str, Json)],
+    layers: &'a [&'a Json],
+    limits: &'a Limits,
+) -> Result<Evaluation> {
     let mut e = Eval {
-        scopes: scopes.iter().filter_map(|s| s.as_object()).collect(),
-        converted: HashMap::new(),
+        variables,
+        layers,
+        converted: Vec::new(),
         locals: Vec::new(),
         limits,
         steps: 0,
@@ -121,16 +138,55 @@ impl<'a> Eval<'a> {
                 Binding::One(..) => {}
             }
         }
-        if let Some(v) = self.converted.get(name) {
+        if let Some((_, v)) = self.converted.iter().find(|(n, _)| *n == name) {
             return Some(v.clone());
         }
-        let (key, json) = self
-            .scopes
-            .iter()
-            .find_map(|layer| layer.get_key_value(name))?;
+        let (key, json) = self.scope_entry(name)?;
         let value = Value::from_json(json);
-        self.converted.insert(key.as_str(), value.clone());
+        self.converted.push((key, value.clone()));
         Some(value)
+    }
+
+    /// A variable of the scope (not a local binding), with the scope's own copy of its name.
+    fn scope_entry(&self, name: &str) -> Option<(&'a str, &'a Json)> {
+        if let Some((n, json)) = self.variables.iter().find(|(n, _)| *n == name) {
+            let (n, json): (&'a str, &'a Json) = (n, json);
+            return Some((n, json));
+        }
+        let layers = self.layers.iter().filter_map(|layer| layer.as_object());
+        layers
+            .filter_map(|entries| entries.get_key_value(name))
+            .map(|(key, json)| (key.as_str(), json))
+            .next()
+    }
+
+    /// Whether a local binding (a parameter, an iteration variable, a filter's item) hides
+    /// the scope variable `name`.
+    fn bound_locally(&self, name: &str) -> bool {
+        self.locals.iter().any(|binding| match binding {
+            Binding::One(n, _) => &**n == name,
+            Binding::Entries(c) => c.entries.contains_key(name),
+        })
+    }
+
+    /// The scope JSON a chain of names and keys (`response.message.subject`) reaches through
+    /// objects alone, and how deep it sits. Such a path reads only its leaf: converting the whole
+    /// variable first (a read message's body and attachments) would cost time and memory
+    /// out of proportion to the field picked.
+    fn scope_json(&self, e: &Expr) -> Option<(&'a Json, usize)> {
+        match &e.kind {
+            Kind::Name(name) => {
+                if self.bound_locally(name) {
+                    return None;
+                }
+                self.scope_entry(name).map(|(_, json)| (json, 0))
+            }
+            Kind::Path(base, key) => {
+                let (json, depth) = self.scope_json(base)?;
+                Some((json.as_object()?.get(&**key)?, depth + 1))
+            }
+            _ => None,
+        }
     }
 
     pub fn eval(&mut self, e: &Expr) -> Result<Value> {
@@ -156,10 +212,17 @@ impl<'a> Eval<'a> {
                 self.built(Value::list(out))?
             }
             Kind::Context(entries) => self.context(entries)?,
-            Kind::Path(base, key) => {
-                let base = self.eval(base)?;
-                self.path(&base, key)?
-            }
+            Kind::Path(base, key) => match self.scope_json(e) {
+                Some((json, depth)) => {
+                    // The steps the names and keys on the way would have taken.
+                    self.charge(path_length(base) + 1)?;
+                    Value::from_json_at(json, depth)
+                }
+                None => {
+                    let base = self.eval(base)?;
+                    self.path(&base, key)?
+                }
+            },
             Kind::Filter(base, filter) => {
                 let base = self.eval(base)?;
                 self.filter(base, filter)?
@@ -238,9 +301,8 @@ impl<'a> Eval<'a> {
 
     fn context(&mut self, entries: &[(Arc<str>, Expr)]) -> Result<Value> {
         let mark = self.locals.len();
-        let mut out = IndexMap::with_capacity(entries.len());
-        for (key, expr) in entries {
-            // Later entries see the earlier ones.
+        let mut out = Entries::with_capacity_and_hasher(entries.len(), Default::default());
+        for (index, (key, expr)) in entries.iter().enumerate() {
             let value = self.eval(expr);
             let value = match value {
                 Ok(v) => v,
@@ -249,7 +311,10 @@ impl<'a> Eval<'a> {
                     return Err(e);
                 }
             };
-            self.locals.push(Binding::One(key.clone(), value.clone()));
+            // Later entries see the earlier ones; after the last, none is left to look.
+            if index + 1 < entries.len() {
+                self.locals.push(Binding::One(key.clone(), value.clone()));
+            }
             out.insert(key.clone(), value);
         }
         self.locals.truncate(mark);

@@ -43,7 +43,7 @@ use std::time::Duration;
 
 pub use connector::ErrorDirective;
 pub use number::Number;
-pub use value::Value;
+pub use value::{Context, Entries, Value};
 
 /// Runs a step of a bounded recursion with stack to spare: more is taken from the heap when a
 /// small thread stack (or a debug or sanitizer build's large frames) runs low.
@@ -157,7 +157,7 @@ impl Expression {
         &self,
         scope: &serde_json::Value,
     ) -> Result<Evaluation, FeelError> {
-        eval::evaluate(&self.root, &[scope], &self.limits)
+        eval::evaluate(&self.root, &[], &[scope], &self.limits)
     }
 
     /// Like [`Expression::evaluate_with_warnings`], with the variables in layers (the first
@@ -171,7 +171,19 @@ impl Expression {
         scopes: &[&serde_json::Value],
         limits: &Limits,
     ) -> Result<Evaluation, FeelError> {
-        eval::evaluate(&self.root, scopes, limits)
+        eval::evaluate(&self.root, &[], scopes, limits)
+    }
+
+    /// Like [`Expression::evaluate_within`], with named `variables` looked up before the
+    /// entries of `scopes`: a caller that holds its variables apart need not build an object
+    /// to hold them.
+    pub fn evaluate_in(
+        &self,
+        variables: &[(&str, serde_json::Value)],
+        scopes: &[&serde_json::Value],
+        limits: &Limits,
+    ) -> Result<Evaluation, FeelError> {
+        eval::evaluate(&self.root, variables, scopes, limits)
     }
 
     /// The bounds this expression was parsed with, which its evaluations keep.

@@ -43,9 +43,12 @@ pub struct List {
     pub depth: u32,
 }
 
+/// A context's entries, in the order they were written.
+pub type Entries = IndexMap<Arc<str>, Value, foldhash::fast::RandomState>;
+
 #[derive(Debug, Default, Clone)]
 pub struct Context {
-    pub entries: IndexMap<Arc<str>, Value>,
+    pub entries: Entries,
     pub weight: u64,
     pub depth: u32,
 }
@@ -79,7 +82,7 @@ impl Value {
         }))
     }
 
-    pub fn context(entries: IndexMap<Arc<str>, Value>) -> Value {
+    pub fn context(entries: Entries) -> Value {
         let weight = 1 + entries
             .iter()
             .map(|(k, v)| k.len() as u64 + v.weight())
@@ -115,7 +118,7 @@ impl Value {
         Value::from_json_at(json, 0)
     }
 
-    fn from_json_at(json: &Json, depth: usize) -> Value {
+    pub(crate) fn from_json_at(json: &Json, depth: usize) -> Value {
         crate::deep(|| Value::from_json_here(json, depth))
     }
 

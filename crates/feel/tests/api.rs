@@ -322,3 +322,51 @@ fn layered_scopes_give_the_first_layer_that_has_a_name() {
         Err(feel::FeelError::Limit(_))
     ));
 }
+
+/// A chain of names and keys into the scope reads the leaf alone, and must give what reading
+/// the whole variable would: locals hide scope variables, lists project, missing keys warn.
+#[test]
+fn paths_into_the_scope_read_what_the_whole_variable_would_give() {
+    let scope = json!({
+        "response": { "messageId": "<1@x>", "inner": { "deep": { "n": 2 } },
+                      "items": [{ "name": "a" }, { "name": "b" }] },
+        "sent": true
+    });
+    for (text, expected) in [
+        ("response.messageId", json!("<1@x>")),
+        ("response.inner.deep.n", json!(2)),
+        ("response.inner.deep", json!({ "n": 2 })),
+        ("response.items.name", json!(["a", "b"])),
+        ("response.items[1].name", json!("a")),
+        ("response.missing.n", json!(null)),
+        (
+            "for response in [{messageId: 7}] return response.messageId",
+            json!([7]),
+        ),
+        (
+            "[{response: {messageId: 8}}][response.messageId = 8].response.messageId",
+            json!([8]),
+        ),
+        (
+            "sort([{messageId: 2}, {messageId: 1}], function(response, b) \
+             response.messageId < b.messageId).messageId",
+            json!([1, 2]),
+        ),
+        (
+            "{ id: response.messageId, sent: sent }",
+            json!({ "id": "<1@x>", "sent": true }),
+        ),
+    ] {
+        assert_eq!(eval(text, scope.clone()), expected, "{text}");
+    }
+    let missing = Expression::parse("response.inner.nothing")
+        .unwrap()
+        .evaluate_with_warnings(&scope)
+        .unwrap();
+    assert_eq!(missing.value.to_json(), json!(null));
+    assert!(
+        missing.warnings.iter().any(|w| w.contains("'nothing'")),
+        "{:?}",
+        missing.warnings
+    );
+}

@@ -2,11 +2,9 @@
 
 use std::sync::Arc;
 
-use indexmap::IndexMap;
-
 use super::{Builtin, Fail, Outcome, bad, f, var};
 use crate::eval::Eval;
-use crate::value::{Context, Value};
+use crate::value::{Context, Entries, Value};
 
 pub static FUNCTIONS: &[Builtin] = &[
     f("get value", &["context", "key"], get_value),
@@ -20,7 +18,7 @@ pub static FUNCTIONS: &[Builtin] = &[
         let Some(Value::List(list)) = a.first() else {
             return Ok(Value::Null);
         };
-        let mut out = IndexMap::new();
+        let mut out = Entries::default();
         for c in &list.items {
             let Value::Context(c) = c else {
                 return Ok(Value::Null);
@@ -35,7 +33,7 @@ pub static FUNCTIONS: &[Builtin] = &[
         let Some(Value::List(list)) = a.first() else {
             return Ok(Value::Null);
         };
-        let mut out = IndexMap::new();
+        let mut out = Entries::default();
         for entry in &list.items {
             let Value::Context(c) = entry else {
                 return Ok(Value::Null);
@@ -82,7 +80,7 @@ fn get_entries(_: &mut Eval<'_>, a: Vec<Value>) -> Outcome {
             c.entries
                 .iter()
                 .map(|(k, v)| {
-                    let mut entry = IndexMap::with_capacity(2);
+                    let mut entry = Entries::with_capacity_and_hasher(2, Default::default());
                     entry.insert(Arc::from("key"), Value::String(k.clone()));
                     entry.insert(Arc::from("value"), v.clone());
                     Value::context(entry)
