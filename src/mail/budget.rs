@@ -5,7 +5,9 @@
 //! `htmlBody` and `plainTextBody` are cut to prefixes. Sizes are measured as serde_json
 //! writes them, each field once, so the cost stays linear in the response.
 
-use serde_json::Value;
+use serde::Serialize;
+
+use super::response::ReadMessage;
 
 /// Room kept for the `"truncated":true` member the caller adds.
 const RESERVE: usize = 32;
@@ -24,9 +26,9 @@ impl std::io::Write for Counter {
 }
 
 /// Serialized size of a value, in bytes.
-pub fn json_len(value: &Value) -> usize {
+pub fn json_len(value: &impl Serialize) -> usize {
     let mut counter = Counter(0);
-    // Writing to a counter cannot fail, and a Value always serializes.
+    // Writing to a counter cannot fail, and the response's types always serialize.
     let _ = serde_json::to_writer(&mut counter, value);
     counter.0
 }
@@ -61,7 +63,7 @@ pub fn cut_to(text: &str, max: usize) -> &str {
 
 /// Shrinks `response` until it serializes within `budget` bytes. Returns whether anything
 /// was cut; the caller then sets `truncated`.
-pub fn fit(response: &mut Value, budget: usize) -> bool {
+pub fn fit(response: &mut ReadMessage, budget: usize) -> bool {
     let budget = budget.saturating_sub(RESERVE);
     let mut total = json_len(response);
     if total <= budget {
@@ -81,10 +83,8 @@ pub fn fit(response: &mut Value, budget: usize) -> bool {
 }
 
 /// Keeps the longest prefix of headers that fits `cap`.
-fn cap_headers(response: &mut Value, cap: usize, total: &mut usize) {
-    let Some(headers) = response.get_mut("headers").and_then(Value::as_array_mut) else {
-        return;
-    };
+fn cap_headers(response: &mut ReadMessage, cap: usize, total: &mut usize) {
+    let headers = &mut response.headers;
     let mut used = 2;
     let mut keep = headers.len();
     for (index, header) in headers.iter().enumerate() {
@@ -101,36 +101,31 @@ fn cap_headers(response: &mut Value, cap: usize, total: &mut usize) {
     }
 }
 
-fn drop_contents(response: &mut Value, budget: usize, total: &mut usize) {
-    let Some(attachments) = response
-        .get_mut("attachments")
-        .and_then(Value::as_array_mut)
-    else {
-        return;
-    };
+fn drop_contents(response: &mut ReadMessage, budget: usize, total: &mut usize) {
+    let attachments = &mut response.attachments;
     let mut sized: Vec<(usize, usize)> = attachments
         .iter()
         .enumerate()
-        .filter_map(|(i, a)| Some((i, json_len(a.get("content")?))))
+        .filter_map(|(i, a)| Some((i, str_len(a.content.as_deref()?))))
         .collect();
     sized.sort_by_key(|s| std::cmp::Reverse(s.1));
     for (index, content_len) in sized {
         if *total <= budget {
             break;
         }
-        let Some(attachment) = attachments[index].as_object_mut() else {
-            continue;
-        };
-        attachment.remove("content");
-        attachment.insert("truncated".into(), Value::Bool(true));
+        let attachment = &mut attachments[index];
+        attachment.content = None;
+        attachment.truncated = true;
         // `,"content":<content>` out, `,"truncated":true` in.
         *total = (*total + 17).saturating_sub(content_len + 11);
     }
 }
 
-fn cut_bodies(response: &mut Value, budget: usize, total: &mut usize) {
-    let size = |v: &Value, key: &str| v.get(key).map_or(0, json_len);
-    let (plain, html) = (size(response, "plainTextBody"), size(response, "htmlBody"));
+fn cut_bodies(response: &mut ReadMessage, budget: usize, total: &mut usize) {
+    let (plain, html) = (
+        json_len(&response.plain_text_body),
+        json_len(&response.html_body),
+    );
     let others = total.saturating_sub(plain + html);
     let room = budget.saturating_sub(others);
     // The shorter body keeps what it has when it fits in half; the other gets the rest.
@@ -141,14 +136,14 @@ fn cut_bodies(response: &mut Value, budget: usize, total: &mut usize) {
     } else {
         (room / 2, room - room / 2)
     };
-    for (key, max, had) in [
-        ("plainTextBody", plain_max, plain),
-        ("htmlBody", html_max, html),
+    for (body, max, had) in [
+        (&mut response.plain_text_body, plain_max, plain),
+        (&mut response.html_body, html_max, html),
     ] {
         if had <= max {
             continue;
         }
-        if let Some(Value::String(text)) = response.get_mut(key) {
+        if let Some(text) = body {
             let keep = cut_to(text, max).len();
             text.truncate(keep);
             *total = total.saturating_sub(had) + str_len(text);
@@ -158,29 +153,45 @@ fn cut_bodies(response: &mut Value, budget: usize, total: &mut usize) {
 
 /// Metadata alone is over the budget (a huge subject, thousands of attachments): trim those
 /// too, measuring once more.
-fn last_resort(response: &mut Value, budget: usize) {
-    for key in ["subject", "messageId", "fromAddress"] {
-        if let Some(Value::String(text)) = response.get_mut(key) {
-            let keep = cut_to(text, 1024).len();
-            text.truncate(keep);
-        }
+fn last_resort(response: &mut ReadMessage, budget: usize) {
+    for text in [
+        &mut response.subject,
+        &mut response.message_id,
+        &mut response.from_address,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let keep = cut_to(text, 1024).len();
+        text.truncate(keep);
     }
     let mut total = json_len(response);
-    for key in ["attachments", "headers"] {
-        let Some(list) = response.get_mut(key).and_then(Value::as_array_mut) else {
-            continue;
+    while total > budget {
+        let Some(last) = response.attachments.pop() else {
+            break;
         };
-        while total > budget {
-            let Some(last) = list.pop() else { break };
-            total = total.saturating_sub(json_len(&last) + 1);
-        }
+        total = total.saturating_sub(json_len(&last) + 1);
+    }
+    while total > budget {
+        let Some(last) = response.headers.pop() else {
+            break;
+        };
+        total = total.saturating_sub(json_len(&last) + 1);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::mail::response::{Attachment, Header};
+
+    fn attachment(name: &str, content: Option<String>) -> Attachment {
+        Attachment {
+            file_name: name.into(),
+            content,
+            ..Attachment::default()
+        }
+    }
 
     #[test]
     fn cuts_respect_escaping_and_char_boundaries() {
@@ -196,7 +207,10 @@ mod tests {
 
     #[test]
     fn small_responses_are_left_alone() {
-        let mut v = json!({ "plainTextBody": "hi", "attachments": [] });
+        let mut v = ReadMessage {
+            plain_text_body: Some("hi".into()),
+            ..ReadMessage::default()
+        };
         let before = v.clone();
         assert!(!fit(&mut v, 1000));
         assert_eq!(v, before);
@@ -205,60 +219,75 @@ mod tests {
     #[test]
     fn attachment_contents_go_first_then_bodies() {
         let big = "Q".repeat(4000);
-        let mut v = json!({
-            "plainTextBody": "p".repeat(500),
-            "htmlBody": "h".repeat(500),
-            "headers": [],
-            "attachments": [
-                { "fileName": "a", "content": big.clone() },
-                { "fileName": "b", "content": "QUJD" }
-            ]
-        });
+        let mut v = ReadMessage {
+            plain_text_body: Some("p".repeat(500)),
+            html_body: Some("h".repeat(500)),
+            attachments: vec![
+                attachment("a", Some(big.clone())),
+                attachment("b", Some("QUJD".into())),
+            ],
+            ..ReadMessage::default()
+        };
         assert!(fit(&mut v, 2000));
         assert!(json_len(&v) <= 2000 - RESERVE);
-        assert_eq!(v["attachments"][0]["truncated"], true);
-        assert!(v["attachments"][0].get("content").is_none());
-        assert_eq!(v["attachments"][0]["fileName"], "a");
+        assert!(v.attachments[0].truncated);
+        assert_eq!(v.attachments[0].content, None);
+        assert_eq!(v.attachments[0].file_name, "a");
         // The small one still fits, and the bodies are untouched.
-        assert_eq!(v["attachments"][1]["content"], "QUJD");
-        assert_eq!(v["plainTextBody"].as_str().unwrap().len(), 500);
+        assert_eq!(v.attachments[1].content.as_deref(), Some("QUJD"));
+        assert_eq!(v.plain_text_body.as_deref().map(str::len), Some(500));
 
-        let mut v = json!({
-            "plainTextBody": "p\n".repeat(3000),
-            "htmlBody": "<b>\"x\"</b>".repeat(300),
-            "headers": [],
-            "attachments": [{ "fileName": "a", "content": "QUJD".repeat(100) }]
-        });
-        let plain = v["plainTextBody"].as_str().unwrap().to_string();
-        let html = v["htmlBody"].as_str().unwrap().to_string();
+        let plain = "p\n".repeat(3000);
+        let html = "<b>\"x\"</b>".repeat(300);
+        let mut v = ReadMessage {
+            plain_text_body: Some(plain.clone()),
+            html_body: Some(html.clone()),
+            attachments: vec![attachment("a", Some("QUJD".repeat(100)))],
+            ..ReadMessage::default()
+        };
         assert!(fit(&mut v, 3000));
         assert!(json_len(&v) <= 3000 - RESERVE, "{}", json_len(&v));
-        assert!(v["attachments"][0].get("content").is_none());
-        let p = v["plainTextBody"].as_str().unwrap();
-        let h = v["htmlBody"].as_str().unwrap();
+        assert_eq!(v.attachments[0].content, None);
+        let p = v.plain_text_body.as_deref().unwrap();
+        let h = v.html_body.as_deref().unwrap();
         assert!(plain.starts_with(p) && html.starts_with(h));
         assert!(!p.is_empty() && !h.is_empty());
     }
 
     #[test]
     fn a_short_body_keeps_all_and_the_long_one_takes_the_rest() {
-        let mut v = json!({ "plainTextBody": "short", "htmlBody": "x".repeat(10_000) });
+        let mut v = ReadMessage {
+            plain_text_body: Some("short".into()),
+            html_body: Some("x".repeat(10_000)),
+            ..ReadMessage::default()
+        };
         assert!(fit(&mut v, 1000));
-        assert_eq!(v["plainTextBody"], "short");
-        assert!(json_len(&v) <= 1000 - RESERVE);
-        assert!(v["htmlBody"].as_str().unwrap().len() > 800);
+        assert_eq!(v.plain_text_body.as_deref(), Some("short"));
+        let used = json_len(&v);
+        assert!(used <= 1000 - RESERVE, "{used}");
+        // The long body fills what is left, to within one escaped character.
+        assert!(used + 6 >= 1000 - RESERVE, "{used}");
     }
 
     #[test]
     fn headers_and_metadata_are_capped_too() {
-        let headers: Vec<Value> = (0..100_000)
-            .map(|i| json!({ "header": format!("X-H{i}"), "value": "v" }))
+        let headers = (0..100_000)
+            .map(|i| Header {
+                header: format!("X-H{i}"),
+                value: "v".into(),
+            })
             .collect();
-        let mut v = json!({ "subject": "s".repeat(50_000), "headers": headers, "attachments":
-            (0..10_000).map(|i| json!({ "fileName": format!("f{i}") })).collect::<Vec<_>>() });
+        let mut v = ReadMessage {
+            subject: Some("s".repeat(50_000)),
+            headers,
+            attachments: (0..10_000)
+                .map(|i| attachment(&format!("f{i}"), None))
+                .collect(),
+            ..ReadMessage::default()
+        };
         assert!(fit(&mut v, 10_000));
         assert!(json_len(&v) <= 10_000, "{}", json_len(&v));
-        assert!(!v["headers"].as_array().unwrap().is_empty());
-        assert_eq!(v["headers"][0]["header"], "X-H0");
+        assert!(!v.headers.is_empty());
+        assert_eq!(v.headers[0].header, "X-H0");
     }
 }

@@ -16,11 +16,12 @@ use mail_parser::parsers::MessageStream;
 use mail_parser::{
     Encoding, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
 };
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::budget;
 use super::normalize::sanitize_file_name;
 use super::prune::{CutReason, Limits, Pruned, marker_name, parse_marker};
+use super::response::{Attachment, Header, ReadMessage};
 
 /// What the server knows about a message besides its bytes.
 #[derive(Debug, Clone, Default)]
@@ -123,7 +124,7 @@ fn cut_marker(raw: &[u8], part: &MessagePart<'_>) -> Option<(u64, CutReason)> {
     parse_marker(&String::from_utf8_lossy(value))
 }
 
-fn attachment_json(raw: &[u8], part: &MessagePart<'_>, index: usize, max_bytes: usize) -> Value {
+fn attachment_of(raw: &[u8], part: &MessagePart<'_>, index: usize, max_bytes: usize) -> Attachment {
     let cut = cut_marker(raw, part);
     // Binary parts are already decoded by the parser; only text parts need their original
     // bytes recovered, and a part too large to return is never decoded a second time.
@@ -139,7 +140,6 @@ fn attachment_json(raw: &[u8], part: &MessagePart<'_>, index: usize, max_bytes: 
     let size = cut.map_or(decoded_len.unwrap_or(bytes.len()), |(size, _)| {
         size as usize
     });
-    let content_type = content_type_of(part);
     let file_name = part
         .attachment_name()
         .map(|name| sanitize_file_name(name, index))
@@ -150,19 +150,18 @@ fn attachment_json(raw: &[u8], part: &MessagePart<'_>, index: usize, max_bytes: 
             ),
             _ => format!("attachment-{}", index + 1),
         });
-    let mut value = json!({
-        "fileName": file_name,
-        "contentType": content_type,
-        "size": size,
-        "inline": part.content_disposition().is_some_and(|d| d.is_inline()),
-        "contentId": part.content_id().map(|id| id.trim_matches(['<', '>']).to_string()),
-    });
-    if size <= max_bytes && cut.is_none() {
-        value["content"] = json!(base64::engine::general_purpose::STANDARD.encode(&bytes));
-    } else {
-        value["truncated"] = json!(true);
+    let whole = size <= max_bytes && cut.is_none();
+    Attachment {
+        file_name,
+        content_type: content_type_of(part),
+        size: size as u64,
+        inline: part.content_disposition().is_some_and(|d| d.is_inline()),
+        content_id: part
+            .content_id()
+            .map(|id| id.trim_matches(['<', '>']).to_string()),
+        content: whole.then(|| base64::engine::general_purpose::STANDARD.encode(&bytes)),
+        truncated: !whole,
     }
-    value
 }
 
 /// The first text/plain body, or None when the message has only HTML (mail-parser would
@@ -207,55 +206,65 @@ pub(crate) fn read_response_within(raw: &[u8], envelope: &Envelope, limits: Limi
 pub fn respond(pruned: Pruned, envelope: &Envelope, limits: Limits) -> Value {
     let mut cut = pruned.budget_cut;
     let mut response = build(&pruned.raw, envelope, limits.max_attachment_bytes, &mut cut);
-    if let Value::Object(map) = &mut response {
-        map.extend(envelope.identity.clone());
-    }
+    response.identity = envelope.identity.clone();
     cut |= budget::fit(&mut response, limits.max_response_bytes);
-    response["truncated"] = Value::Bool(cut);
-    response
+    response.truncated = cut;
+    response.to_json()
 }
 
-fn build(raw: &[u8], envelope: &Envelope, max_attachment_bytes: usize, cut: &mut bool) -> Value {
+fn build(
+    raw: &[u8],
+    envelope: &Envelope,
+    max_attachment_bytes: usize,
+    cut: &mut bool,
+) -> ReadMessage {
     let Some(message) = MessageParser::default().parse(raw) else {
-        return json!({
-            "messageId": null, "fromAddress": null, "subject": null, "size": envelope.size,
-            "plainTextBody": String::from_utf8_lossy(raw), "htmlBody": null, "headers": [],
-            "receivedDateTime": envelope.received, "sentDate": null, "attachments": [],
-        });
+        return ReadMessage {
+            size: envelope.size,
+            plain_text_body: Some(String::from_utf8_lossy(raw).into_owned()),
+            received_date_time: envelope.received.clone(),
+            ..ReadMessage::default()
+        };
     };
     let marker = marker_name();
-    let headers: Vec<Value> = message
+    let headers = message
         .headers_raw()
         .filter(|(name, _)| !name.eq_ignore_ascii_case(marker))
-        .map(|(name, value)| json!({ "header": name, "value": header_text(value) }))
+        .map(|(name, value)| Header {
+            header: name.to_string(),
+            value: header_text(value),
+        })
         .collect();
-    let attachments: Vec<Value> = message
+    let attachments = message
         .attachments()
         .enumerate()
         .map(|(i, part)| {
             if let Some((_, CutReason::Budget)) = cut_marker(raw, part) {
                 *cut = true;
             }
-            attachment_json(raw, part, i, max_attachment_bytes)
+            attachment_of(raw, part, i, max_attachment_bytes)
         })
         .collect();
-    json!({
-        "messageId": message_id(&message),
-        "fromAddress": from_address(&message),
-        "subject": message.subject(),
-        "size": envelope.size,
-        "plainTextBody": plain_text(&message),
-        "htmlBody": html_text(&message),
-        "headers": headers,
-        "receivedDateTime": envelope.received,
-        "sentDate": sent_date(&message),
-        "attachments": attachments,
-    })
+    ReadMessage {
+        message_id: message_id(&message),
+        from_address: from_address(&message),
+        subject: message.subject().map(str::to_string),
+        size: envelope.size,
+        plain_text_body: plain_text(&message),
+        html_body: html_text(&message),
+        headers,
+        received_date_time: envelope.received.clone(),
+        sent_date: sent_date(&message),
+        attachments,
+        identity: Map::new(),
+        truncated: false,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn read(raw: &str) -> Value {
         read_response(

@@ -11,6 +11,7 @@ pub mod net;
 pub mod normalize;
 pub mod policy;
 pub mod prune;
+pub mod response;
 pub mod sasl;
 pub mod server;
 pub mod session_key;

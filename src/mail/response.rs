@@ -1,0 +1,163 @@
+//! The read response as a type: what `imap:read`, `pop3:read` and the inbound watchers hand to a
+//! process for one message. The fields and their order are the contract (docs/operations.md);
+//! the budget ([`super::budget`]) cuts this struct, not a JSON tree, so a cut
+//! can only ever shorten a field the type has.
+
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// One message, read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadMessage {
+    /// The Message-ID header as found, angle brackets included; null when the message has none.
+    pub message_id: Option<String>,
+    /// The bare address of the first From mailbox.
+    pub from_address: Option<String>,
+    /// The Subject, encoded words decoded.
+    pub subject: Option<String>,
+    /// The server's size of the whole message in bytes (IMAP RFC822.SIZE, POP3 LIST).
+    pub size: u64,
+    /// The first text/plain body, as UTF-8 whatever its charset; null when there is none.
+    pub plain_text_body: Option<String>,
+    /// The first text/html body, as UTF-8; null when there is none.
+    pub html_body: Option<String>,
+    /// Every header in order, folding removed and encoded words decoded.
+    pub headers: Vec<Header>,
+    /// When the server received it (IMAP INTERNALDATE), ISO-8601 UTC; null for POP3.
+    pub received_date_time: Option<String>,
+    /// The Date header in UTC, if it parses.
+    pub sent_date: Option<String>,
+    /// The attachments, each with its original bytes (base64) up to the attachment limit.
+    pub attachments: Vec<Attachment>,
+    /// The fields that name the stored mail for good: `uid` and `uidValidity` (IMAP) or
+    /// `uidl` (POP3).
+    #[serde(flatten)]
+    pub identity: Map<String, Value>,
+    /// Whether the response budget (`EMAIL_MAX_RESPONSE_BYTES`) cut anything.
+    pub truncated: bool,
+}
+
+/// One header line of a read message.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
+pub struct Header {
+    /// The name as written.
+    pub header: String,
+    /// The value, unfolded and decoded.
+    pub value: String,
+}
+
+/// One attachment of a read message.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    /// A safe file name: no path, no control characters (`attachment-N` when it had none).
+    pub file_name: String,
+    /// The MIME type, lower case.
+    pub content_type: String,
+    /// The decoded size in bytes, also when the content is left out.
+    pub size: u64,
+    /// Whether its disposition is inline.
+    pub inline: bool,
+    /// The Content-ID without angle brackets.
+    pub content_id: Option<String>,
+    /// The original bytes, base64; absent when `truncated`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// Present and true when the content was left out (over the attachment limit, or cut by
+    /// the response budget).
+    #[serde(skip_serializing_if = "is_false")]
+    pub truncated: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
+}
+
+impl ReadMessage {
+    /// The response as the job's variables carry it.
+    pub fn to_json(&self) -> Value {
+        // A struct of strings, numbers and maps of JSON always serializes.
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn keys(value: &Value) -> Vec<&str> {
+        value
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+
+    /// Processes read fields by name and see them in this order; the order and the presence of
+    /// null fields are part of the response.
+    #[test]
+    fn the_read_response_keeps_its_fields_order_and_nulls() {
+        let message = ReadMessage {
+            identity: Map::from_iter([
+                ("uid".to_string(), json!(7)),
+                ("uidValidity".to_string(), json!(1)),
+            ]),
+            attachments: vec![
+                Attachment {
+                    content: Some("QQ==".into()),
+                    ..Attachment::default()
+                },
+                Attachment {
+                    truncated: true,
+                    ..Attachment::default()
+                },
+            ],
+            ..ReadMessage::default()
+        };
+        let value = message.to_json();
+        assert_eq!(
+            keys(&value),
+            [
+                "messageId",
+                "fromAddress",
+                "subject",
+                "size",
+                "plainTextBody",
+                "htmlBody",
+                "headers",
+                "receivedDateTime",
+                "sentDate",
+                "attachments",
+                "uid",
+                "uidValidity",
+                "truncated"
+            ]
+        );
+        assert_eq!(value["messageId"], Value::Null);
+        let attachments = &value["attachments"];
+        assert_eq!(
+            keys(&attachments[0]),
+            [
+                "fileName",
+                "contentType",
+                "size",
+                "inline",
+                "contentId",
+                "content"
+            ]
+        );
+        assert_eq!(
+            keys(&attachments[1]),
+            [
+                "fileName",
+                "contentType",
+                "size",
+                "inline",
+                "contentId",
+                "truncated"
+            ]
+        );
+    }
+}
