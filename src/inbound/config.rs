@@ -6,86 +6,157 @@
 
 use std::collections::HashSet;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
 pub use super::watcher::{AfterProcessing, HandOver, MessageIdFrom, Watcher};
 use super::watcher::{Common, check};
-use crate::mail::inputs::{Folder, Imap, Login, Pop3, Server, decode, input_schema};
+use crate::mail::inputs::{
+    AttachmentsAs, Folder, Imap, Login, Pop3, ProtocolKind, Server, decode, input_schema,
+};
 use crate::mail::server::{Protocol, Target};
 use crate::schema::InputSchema;
 use crate::secrets::SecretProvider;
 
-/// The file as written: connection blocks are read by protocol afterwards.
+/// The file as written: each watcher is read by its protocol afterwards.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     watchers: Vec<Value>,
 }
 
-#[derive(Deserialize)]
+/// Which mail server a watcher watches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProtocolChoice {
+    #[default]
+    Imap,
+    Pop3,
+}
+
+/// What happens to a mail once Zeebe has accepted it, as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum AfterProcessingChoice {
+    // Set \Seen (IMAP; the default there).
+    MarkRead,
+    // Move to `moveTo` (IMAP).
+    Move,
+    // Delete (the default for POP3).
+    Delete,
+    // Leave it; the ledger alone keeps it from being handed over twice.
+    None,
+}
+
+/// One entry of the watchers file: the single definition of what a watcher may say. Its JSON
+/// Schema validates the file (each problem named by watcher and field) and documents it
+/// (docs/inbound.md); what a schema cannot say (POP3 has no folders, the duration texts) is
+/// checked by [`super::watcher`].
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, bound = "")]
-struct WatcherInput<P> {
-    name: String,
+#[schemars(bound = "P: ProtocolKind")]
+pub struct WatcherInput<P> {
+    /// Names the watcher in logs, metrics and its ledger: 1 to 63 of a-z, 0-9 and -.
+    pub name: String,
+    /// `imap` (the default) or `pop3`.
     #[serde(default)]
-    #[allow(dead_code)]
-    protocol: Option<String>,
-    authentication: Login<P>,
-    server: Server<P>,
+    #[schemars(with = "ProtocolChoice")]
+    pub protocol: Option<ProtocolChoice>,
+    /// The login, as a job's `authentication` block.
+    pub authentication: Login<P>,
+    /// The server, as a job's `server` block.
+    pub server: Server<P>,
+    /// The folder to watch (IMAP; INBOX when absent).
     #[serde(default)]
-    folder: Option<Folder>,
+    pub folder: Option<Folder>,
+    /// Only mail without \Seen (IMAP; default true).
     #[serde(default)]
-    unseen_only: Option<bool>,
+    pub unseen_only: Option<bool>,
+    /// Mails handed over per round: -1 for all, else at least 1 (default 5).
     #[serde(default)]
-    max_per_poll: Option<i64>,
+    pub max_per_poll: Option<i64>,
+    /// Wait with IMAP IDLE where the server offers it (default true).
     #[serde(default)]
-    idle: Option<bool>,
+    pub idle: Option<bool>,
+    /// ISO-8601 duration between rounds when not idling, at least PT0.1S (default PT5S).
     #[serde(default)]
-    poll_interval: Option<String>,
+    pub poll_interval: Option<String>,
+    /// What happens to a mail once Zeebe has accepted it: `markRead` (IMAP's default), `move`
+    /// (to `moveTo`, IMAP), `delete` (POP3's default) or `none`.
     #[serde(default)]
-    after_processing: Option<String>,
+    #[schemars(with = "AfterProcessingChoice")]
+    pub after_processing: Option<AfterProcessingChoice>,
+    /// The folder for `afterProcessing: move`.
     #[serde(default)]
-    move_to: Option<Value>,
+    #[schemars(with = "Option<Value>")]
+    pub move_to: Option<Value>,
+    /// The variable the mail is handed over in (default `email`).
     #[serde(default)]
-    result_variable: Option<String>,
+    pub result_variable: Option<String>,
+    /// Correlate each mail to a waiting instance (exactly one of this and startProcess).
     #[serde(default)]
-    publish_message: Option<PublishInput>,
+    pub publish_message: Option<PublishInput>,
+    /// Start an instance per mail (exactly one of this and publishMessage).
     #[serde(default)]
-    start_process: Option<StartInput>,
+    pub start_process: Option<StartInput>,
+    /// The tenant the message or instance belongs to.
     #[serde(default)]
-    tenant_id: Option<String>,
+    pub tenant_id: Option<String>,
+    /// How attachments are handed over (default inline).
     #[serde(default)]
-    attachments_as: Option<String>,
+    #[schemars(with = "AttachmentsAs")]
+    pub attachments_as: Option<AttachmentsAs>,
+    /// Where the publish's message id comes from (publishMessage only): `header` (the
+    /// default; the Message-ID header) or `stored` (a digest of where the mail is stored,
+    /// which no sender can choose).
     #[serde(default)]
-    message_id_from: Option<String>,
+    #[schemars(with = "MessageIdFrom")]
+    pub message_id_from: Option<MessageIdFrom>,
 }
 
-#[derive(Deserialize)]
+/// Correlating each mail as a message.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct PublishInput {
-    pub(super) name: String,
+pub struct PublishInput {
+    /// The message name the model catches.
+    pub name: String,
+    /// Where the correlation key comes from (default: the In-Reply-To header).
     #[serde(default)]
-    pub(super) correlation_key: Option<KeyInput>,
+    pub correlation_key: Option<KeyInput>,
+    /// ISO-8601 duration the message is buffered (default PT1H).
     #[serde(default)]
-    pub(super) time_to_live: Option<String>,
+    pub time_to_live: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// The rule for a message's correlation key.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct KeyInput {
-    pub(super) from: String,
+pub struct KeyInput {
+    /// inReplyTo, messageId, subject, from, or header (with `header`).
+    pub from: String,
+    /// The header to read when `from` is header.
     #[serde(default)]
-    pub(super) header: Option<String>,
+    pub header: Option<String>,
+    /// A regular expression whose first group (or whole match) is the key.
     #[serde(default)]
-    pub(super) pattern: Option<String>,
+    pub pattern: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// Starting an instance per mail.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct StartInput {
-    pub(super) bpmn_process_id: String,
+pub struct StartInput {
+    /// The process to start.
+    pub bpmn_process_id: String,
+    /// Its version: -1 (the latest, the default) or at least 1.
     #[serde(default)]
-    pub(super) version: Option<i32>,
+    pub version: Option<i32>,
+}
+
+/// The JSON Schema of one watcher of `P`'s protocol, which the file is validated with.
+pub fn watcher_schema<P: ProtocolKind>() -> Value {
+    input_schema::<WatcherInput<P>>()
 }
 
 /// Reads the file at `path`.
@@ -154,20 +225,13 @@ fn watcher(mut raw: Value, secrets: &SecretProvider) -> Result<Watcher, Vec<Stri
         return Err(vec!["/: a watcher is an object".into()]);
     }
     let protocol = match raw.get("protocol") {
-        None | Some(Value::Null) => Protocol::Imap,
-        Some(Value::String(p)) if p == "imap" => Protocol::Imap,
         Some(Value::String(p)) if p == "pop3" => Protocol::Pop3,
-        Some(other) => {
-            return Err(vec![format!(
-                "/protocol: {other} is not one of \"imap\", \"pop3\""
-            )]);
-        }
+        _ => Protocol::Imap,
     };
     let mask = secrets.resolve(&mut raw).map_err(|e| vec![e.message])?;
-    // The connection blocks' schemas say what their types cannot (port 1..65535, ...).
     let schema = match protocol {
-        Protocol::Pop3 => connection_schema::<Pop3>(),
-        _ => connection_schema::<Imap>(),
+        Protocol::Pop3 => InputSchema::compile(&watcher_schema::<Pop3>()),
+        _ => InputSchema::compile(&watcher_schema::<Imap>()),
     };
     if let Err(e) = schema.and_then(|s| s.validate(&raw).map_err(|e| e.message)) {
         return Err(split_violations(&mask.apply(&e)));
@@ -178,17 +242,6 @@ fn watcher(mut raw: Value, secrets: &SecretProvider) -> Result<Watcher, Vec<Stri
     };
     let (input, target) = read.map_err(|e| vec![mask.apply(&e.message)])?;
     check(input, target, protocol, mask)
-}
-
-/// The schema of a watcher's `server` and `authentication` blocks, as jobs validate them.
-fn connection_schema<P: crate::mail::inputs::ProtocolKind>() -> Result<InputSchema, String> {
-    InputSchema::compile(&serde_json::json!({
-        "type": "object",
-        "properties": {
-            "server": input_schema::<Server<P>>(),
-            "authentication": input_schema::<Login<P>>(),
-        }
-    }))
 }
 
 /// `"/a: x; /b: y"` as `["/a: x", "/b: y"]`.
@@ -204,7 +257,7 @@ fn split_violations(text: &str) -> Vec<String> {
     parts
 }
 
-impl<P: crate::mail::inputs::ProtocolKind> WatcherInput<P> {
+impl<P: ProtocolKind> WatcherInput<P> {
     fn common(self) -> (Common, Target) {
         let target = Target {
             endpoint: self.server.endpoint(),

@@ -182,7 +182,7 @@ fn message_ids_come_from_the_header_unless_stored_is_asked_for() {
     );
     let e = parse(&wrong, &secrets()).unwrap_err();
     assert!(
-        e.contains("watchers[0].messageIdFrom: 'subject' is not one of header, stored"),
+        e.contains(r#"watchers[0].messageIdFrom: "subject" is not one of "header" or "stored""#),
         "{e}"
     );
     let start = GOOD.replace(
@@ -194,4 +194,60 @@ fn message_ids_come_from_the_header_unless_stored_is_asked_for() {
         e.contains("watchers[1].messageIdFrom: only used with publishMessage"),
         "{e}"
     );
+}
+
+/// The watcher type is the one definition of the file: its schema lists every field and choice,
+/// and a wrong choice is named with the ones allowed, by watcher and field.
+#[test]
+fn the_schema_of_a_watcher_comes_from_its_type() {
+    let schema = watcher_schema::<Imap>();
+    let properties = schema["properties"].as_object().unwrap();
+    for field in [
+        "name",
+        "protocol",
+        "authentication",
+        "server",
+        "folder",
+        "afterProcessing",
+        "moveTo",
+        "publishMessage",
+        "startProcess",
+        "attachmentsAs",
+        "messageIdFrom",
+    ] {
+        assert!(properties.contains_key(field), "{field}");
+    }
+    assert_eq!(schema["additionalProperties"], false);
+    assert_eq!(
+        properties["afterProcessing"]["enum"],
+        serde_json::json!(["markRead", "move", "delete", "none"])
+    );
+    assert!(
+        properties["messageIdFrom"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("stored")
+    );
+    let wrong = GOOD.replace(
+        "    publishMessage:\n",
+        "    afterProcessing: archive\n    attachmentsAs: pdf\n    publishMessage:\n",
+    );
+    let e = parse(&wrong, &secrets()).unwrap_err();
+    assert!(
+        e.contains(r#"watchers[0].afterProcessing: "archive" is not one of "markRead", "move""#),
+        "{e}"
+    );
+    assert!(e.contains("watchers[0].attachmentsAs: \"pdf\""), "{e}");
+    let pop_mark = GOOD.replace(
+        "    startProcess:",
+        "    afterProcessing: markRead\n    startProcess:",
+    );
+    let e = parse(&pop_mark, &secrets()).unwrap_err();
+    assert!(
+        e.contains("watchers[1].afterProcessing: IMAP only; POP3 allows delete, none"),
+        "{e}"
+    );
+    let smtp = GOOD.replace("protocol: pop3", "protocol: smtp");
+    let e = parse(&smtp, &secrets()).unwrap_err();
+    assert!(e.contains("watchers[1].protocol: \"smtp\""), "{e}");
 }

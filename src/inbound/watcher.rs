@@ -3,12 +3,14 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::Value;
 
-use super::config::{PublishInput, StartInput};
+use super::config::{AfterProcessingChoice, PublishInput, StartInput};
 use super::correlation::{KeyRule, KeySource};
 use crate::job::parse_iso8601_duration;
-use crate::mail::inputs::{Folder, FolderPath};
+use crate::mail::inputs::{AttachmentsAs, Folder, FolderPath};
 use crate::mail::server::{Protocol, Target};
 use crate::secrets::SecretMask;
 
@@ -21,14 +23,17 @@ pub enum AfterProcessing {
     None,
 }
 
-/// Where a publish's message id (Zeebe's duplicate check) comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a publish's message id (Zeebe's duplicate check) comes from. (Plain comments on the
+/// variants: a documented variant would make its schema a `oneOf`, whose violation message
+/// names no allowed value.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum MessageIdFrom {
-    /// The mail's Message-ID header: the same mail delivered twice is one message, but any
-    /// sender can reuse a Message-ID (see README "Email-triggered processes").
+    // The mail's Message-ID header: the same mail delivered twice is one message, but any
+    // sender can reuse a Message-ID (see README "Email-triggered processes").
     Header,
-    /// A digest of where the mail is stored (account, folder, UIDVALIDITY and UID, or UIDL):
-    /// no sender can choose it, and every replica computes the same.
+    // A digest of where the mail is stored (account, folder, UIDVALIDITY and UID, or UIDL):
+    // no sender can choose it, and every replica computes the same.
     Stored,
 }
 
@@ -82,14 +87,14 @@ pub(super) struct Common {
     pub(super) max_per_poll: Option<i64>,
     pub(super) idle: Option<bool>,
     pub(super) poll_interval: Option<String>,
-    pub(super) after_processing: Option<String>,
+    pub(super) after_processing: Option<AfterProcessingChoice>,
     pub(super) move_to: Option<Value>,
     pub(super) result_variable: Option<String>,
     pub(super) publish_message: Option<PublishInput>,
     pub(super) start_process: Option<StartInput>,
     pub(super) tenant_id: Option<String>,
-    pub(super) attachments_as: Option<String>,
-    pub(super) message_id_from: Option<String>,
+    pub(super) attachments_as: Option<AttachmentsAs>,
+    pub(super) message_id_from: Option<MessageIdFrom>,
 }
 
 const DEFAULT_POLL: Duration = Duration::from_secs(5);
@@ -149,16 +154,11 @@ pub(super) fn check(
             }
         },
     };
-    let after = match (input.after_processing.as_deref(), imap) {
-        (None, _) => {
-            if imap {
-                AfterProcessing::MarkRead
-            } else {
-                AfterProcessing::Delete
-            }
-        }
-        (Some("markRead"), true) => AfterProcessing::MarkRead,
-        (Some("move"), true) => match &input.move_to {
+    let after = match (input.after_processing, imap) {
+        (None, true) => AfterProcessing::MarkRead,
+        (None, false) => AfterProcessing::Delete,
+        (Some(AfterProcessingChoice::MarkRead), true) => AfterProcessing::MarkRead,
+        (Some(AfterProcessingChoice::Move), true) => match &input.move_to {
             Some(path) => match FolderPath::parse(path, "/moveTo") {
                 Ok(path) => AfterProcessing::Move(path),
                 Err(e) => {
@@ -171,18 +171,10 @@ pub(super) fn check(
                 AfterProcessing::None
             }
         },
-        (Some("delete"), _) => AfterProcessing::Delete,
-        (Some("none"), _) => AfterProcessing::None,
-        (Some(other), true) => {
-            problems.push(format!(
-                "/afterProcessing: '{other}' is not one of markRead, move, delete, none"
-            ));
-            AfterProcessing::None
-        }
-        (Some(other), false) => {
-            problems.push(format!(
-                "/afterProcessing: '{other}' is not one of delete, none (POP3)"
-            ));
+        (Some(AfterProcessingChoice::Delete), _) => AfterProcessing::Delete,
+        (Some(AfterProcessingChoice::None), _) => AfterProcessing::None,
+        (Some(AfterProcessingChoice::MarkRead | AfterProcessingChoice::Move), false) => {
+            problems.push("/afterProcessing: IMAP only; POP3 allows delete, none".into());
             AfterProcessing::None
         }
     };
@@ -193,26 +185,8 @@ pub(super) fn check(
     if result_variable.trim().is_empty() {
         problems.push("/resultVariable: empty".into());
     }
-    let as_documents = match input.attachments_as.as_deref() {
-        None | Some("inline") => false,
-        Some("document") => true,
-        Some(other) => {
-            problems.push(format!(
-                "/attachmentsAs: '{other}' is not one of inline, document"
-            ));
-            false
-        }
-    };
-    let message_id_from = match input.message_id_from.as_deref() {
-        None | Some("header") => MessageIdFrom::Header,
-        Some("stored") => MessageIdFrom::Stored,
-        Some(other) => {
-            problems.push(format!(
-                "/messageIdFrom: '{other}' is not one of header, stored"
-            ));
-            MessageIdFrom::Header
-        }
-    };
+    let as_documents = input.attachments_as == Some(AttachmentsAs::Document);
+    let message_id_from = input.message_id_from.unwrap_or(MessageIdFrom::Header);
     let hand_over = match (input.publish_message, input.start_process) {
         (Some(publish), None) => {
             if publish.name.trim().is_empty() {
