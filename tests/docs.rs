@@ -85,32 +85,33 @@ fn drift_fails_the_check_naming_the_file() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The headings of a Markdown file as anchors (fenced code skipped).
-fn anchors(text: &str) -> Vec<String> {
+/// The lines of a Markdown file outside fenced code (where `#` and `](` mean nothing).
+fn prose(text: &str) -> Vec<&str> {
     let mut fenced = false;
-    let mut out = Vec::new();
-    for line in text.lines() {
-        if line.starts_with("```") {
-            fenced = !fenced;
-        } else if !fenced && line.starts_with('#') {
-            out.push(anchor(line.trim_start_matches('#')));
-        }
-    }
-    out
+    text.lines()
+        .filter(|line| {
+            if line.starts_with("```") {
+                fenced = !fenced;
+                return false;
+            }
+            !fenced
+        })
+        .collect()
 }
 
-/// The link targets of a Markdown file (`[text](target)`), fenced code skipped.
+/// The headings of a Markdown file as anchors.
+fn anchors(text: &str) -> Vec<String> {
+    prose(text)
+        .into_iter()
+        .filter(|line| line.starts_with('#'))
+        .map(|line| anchor(line.trim_start_matches('#')))
+        .collect()
+}
+
+/// The link targets of a Markdown file (`[text](target)`).
 fn links(text: &str) -> Vec<String> {
-    let mut fenced = false;
     let mut out = Vec::new();
-    for line in text.lines() {
-        if line.starts_with("```") {
-            fenced = !fenced;
-            continue;
-        }
-        if fenced {
-            continue;
-        }
+    for line in prose(text) {
         for (i, _) in line.match_indices("](") {
             if let Some(end) = line[i + 2..].find(')') {
                 out.push(line[i + 2..i + 2 + end].to_string());

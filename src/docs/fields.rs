@@ -95,18 +95,22 @@ fn required_by(schema: &Value) -> Vec<(String, String)> {
         .into_iter()
         .map(|name| (name, String::new()))
         .collect();
-    for branch in schema
-        .get("allOf")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let when = condition(branch.get("if"));
+    for (when, branch) in branches(schema) {
         for name in names(branch.pointer("/then/required")) {
             out.push((name, when.clone()));
         }
     }
     out
+}
+
+/// The `if`/`then` branches of an object schema's `allOf`, each with its condition in words.
+fn branches(schema: &Value) -> impl Iterator<Item = (String, &Value)> {
+    schema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|branch| (condition(branch.get("if")), branch))
 }
 
 /// An `if` schema in words: `with type: oauth2`.
@@ -128,13 +132,7 @@ fn condition(schema: Option<&Value>) -> String {
 /// sentences (the authentication block's types, its token sources).
 pub fn branch_rules(schema: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    for branch in schema
-        .get("allOf")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let when = condition(branch.get("if"));
+    for (when, branch) in branches(schema) {
         let Some(then) = branch.get("then") else {
             continue;
         };
