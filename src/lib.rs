@@ -26,10 +26,11 @@
 //! [`gateway`] holds the gRPC client generated from `proto/gateway.proto`; [`mail`] what the
 //! protocols share (inputs, server settings, authentication, connections, TLS, MIME to a
 //! budgeted response, search criteria); [`http`] and [`metrics`] the health endpoints and
-//! Prometheus metrics; [`templates`] the Camunda Modeler element templates, generated from the
-//! same input types the schemas come from.
+//! Prometheus metrics; [`templates`] the Camunda Modeler element templates and [`docs`] the
+//! operations reference, both generated from the same input types the schemas come from.
 
 pub mod config;
+pub mod docs;
 pub mod documents;
 pub mod error;
 pub mod gateway;

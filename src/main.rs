@@ -1,5 +1,5 @@
 //! The command line: `run` the worker, `invoke` one operation, `check` a connection, write the
-//! element `templates`.
+//! element `templates` and the operations reference (`docs`).
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use serde_json::Value;
 
 use email_connector::config::{HostPolicyArgs, OperationArgs, RunArgs, SecretArgs};
+use email_connector::docs::generated::{Generated, write_or_check};
 use email_connector::gateway::GatewayClient;
 use email_connector::http::HttpState;
 use email_connector::operations::{JobContext, Registry};
@@ -58,6 +59,17 @@ enum Command {
         check: bool,
         #[command(flatten)]
         operations: OperationArgs,
+    },
+    /// Write the operations reference (`operations.md`, from the operations' input schemas)
+    /// into a folder, or with `--check` fail when the folder's file differs from what this
+    /// build generates.
+    Docs {
+        /// Folder for `operations.md`.
+        #[arg(long, default_value = "docs")]
+        out: String,
+        /// Compare instead of writing; exit 1 when the file is missing or differs.
+        #[arg(long)]
+        check: bool,
     },
     /// List the job types this build serves.
     JobTypes {
@@ -260,33 +272,36 @@ async fn check(operation: String, file: String, secrets: SecretArgs) -> Result<(
 }
 
 fn templates(out: &str, check: bool, operations: &OperationArgs) -> Result<(), String> {
-    let templates = email_connector::templates::generate(&registry(operations)?)?;
-    let dir = std::path::Path::new(out);
-    if !check {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {out}: {e}"))?;
+    let files: Vec<Generated> = email_connector::templates::generate(&registry(operations)?)?
+        .into_iter()
+        .map(|template| Generated {
+            text: template.text(),
+            file_name: template.file_name,
+        })
+        .collect();
+    write_generated(out, &files, check, "templates")
+}
+
+fn docs(out: &str, check: bool) -> Result<(), String> {
+    let registry = Registry::standard("email", None, &Default::default())?;
+    write_generated(
+        out,
+        &email_connector::docs::generate(&registry),
+        check,
+        "docs",
+    )
+}
+
+fn write_generated(
+    out: &str,
+    files: &[Generated],
+    check: bool,
+    command: &str,
+) -> Result<(), String> {
+    for path in write_or_check(out, files, check, command)? {
+        println!("{path}");
     }
-    let mut stale = Vec::new();
-    for template in &templates {
-        let path = dir.join(&template.file_name);
-        let text = template.text();
-        if check {
-            if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-                stale.push(path.display().to_string());
-            }
-        } else {
-            std::fs::write(&path, text)
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            println!("{}", path.display());
-        }
-    }
-    if stale.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "out of date (run `email-connector templates --out {out}`): {}",
-            stale.join(", ")
-        ))
-    }
+    Ok(())
 }
 
 fn unknown_operation(registry: &Registry, name: &str) -> String {
@@ -338,6 +353,7 @@ fn main() -> ExitCode {
                 check,
                 operations,
             } => templates(&out, check, &operations),
+            Command::Docs { out, check } => docs(&out, check),
             Command::JobTypes { operations } => {
                 for job_type in registry(&operations)?.job_types() {
                     println!("{job_type}");

@@ -563,15 +563,15 @@ async fn email_not_found_maps_to_a_bpmn_error() {
     );
 }
 
-/// The README's examples of both headers are expressions the worker accepts.
+/// The examples of both headers in docs/expressions.md are expressions the worker accepts.
 #[test]
 fn the_readme_examples_parse() {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../docs/expressions.md");
     let section = readme
-        .split("### Result and error expressions")
+        .split("# Result and error expressions")
         .nth(1)
         .and_then(|s| s.split("\n### ").next())
-        .expect("the README section");
+        .expect("the expressions document");
     let examples: Vec<&str> = section.lines().filter(|l| l.starts_with("= ")).collect();
     assert!(examples.len() >= 6, "{examples:?}");
     for example in examples {

@@ -151,7 +151,7 @@ async fn tokens_with_control_characters_are_refused() {
 
 /// Issue 21: `expires_in: 18446744073709551615` made the token cache panic, so the gateway
 /// client never got a token. Every odd lifetime a real endpoint sends is read by one rule
-/// (README, "OAuth2 logins"): huge values are capped at a day, a number in a string or a
+/// (docs/processes.md, "OAuth2 logins"): huge values are capped at a day, a number in a string or a
 /// fraction counts in whole seconds, zero or less is a token at its end (fetched again for the
 /// next call), anything else is no lifetime (the default applies).
 #[tokio::test]

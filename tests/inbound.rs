@@ -1266,7 +1266,7 @@ async fn a_reused_message_id_neither_hides_a_mail_nor_passes_for_it() {
         json!({ "folder": stored_folder, "idle": false, "pollInterval": "PT1S", "messageIdFrom": "stored" }),
     );
     // The header watcher in one replica only: another replica cannot know what this one
-    // published (README "Email-triggered processes").
+    // published (docs/inbound.md).
     let config = config_file(&[
         watcher(
             "header",
