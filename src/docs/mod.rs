@@ -12,6 +12,7 @@
 pub mod generated;
 
 mod fields;
+mod types;
 
 use serde_json::{Value, json};
 
@@ -27,10 +28,16 @@ pub const RESPONSES_FILE: &str = "responses.md";
 
 /// The generated files, for `email-connector docs`.
 pub fn generate(registry: &Registry) -> Vec<Generated> {
-    vec![Generated {
-        file_name: OPERATIONS_FILE.to_string(),
-        text: operations(registry),
-    }]
+    vec![
+        Generated {
+            file_name: OPERATIONS_FILE.to_string(),
+            text: operations(registry),
+        },
+        Generated {
+            file_name: types::WATCHERS_FILE.to_string(),
+            text: types::watchers(),
+        },
+    ]
 }
 
 /// GitHub's anchor for a heading: lower case, punctuation other than `-` and `_` dropped,
@@ -135,6 +142,7 @@ fn operations(registry: &Registry) -> String {
             .unwrap_or_default();
         out.push_str(&operation(entry, shared));
     }
+    out.push_str(&types::read_response());
     out
 }
 

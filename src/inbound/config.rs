@@ -121,7 +121,7 @@ pub struct WatcherInput<P> {
 pub struct PublishInput {
     /// The message name the model catches.
     pub name: String,
-    /// Where the correlation key comes from (default: the In-Reply-To header).
+    /// Where the correlation key comes from (default: the Message-ID header).
     #[serde(default)]
     pub correlation_key: Option<KeyInput>,
     /// ISO-8601 duration the message is buffered (default PT1H).
@@ -133,7 +133,7 @@ pub struct PublishInput {
 #[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KeyInput {
-    /// inReplyTo, messageId, subject, from, or header (with `header`).
+    /// messageId, inReplyTo, references, subject, or header (with `header`).
     pub from: String,
     /// The header to read when `from` is header.
     #[serde(default)]
