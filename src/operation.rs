@@ -105,7 +105,7 @@ pub struct OperationSettings {
     pub session_pooling: bool,
     /// Attachments larger than this (decoded) are listed without content.
     pub max_attachment_bytes: usize,
-    /// The read response's budget, serialized JSON (SPEC §7.1).
+    /// The read response's budget, serialized JSON (`EMAIL_MAX_RESPONSE_BYTES`).
     pub max_response_bytes: usize,
 }
 

@@ -1,4 +1,5 @@
-//! The `server` and `authentication` input blocks that every operation shares (SPEC §2).
+//! The `server` and `authentication` input blocks that every operation shares (docs/processes.md,
+//! "Common inputs").
 
 use std::time::Duration;
 

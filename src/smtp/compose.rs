@@ -1,4 +1,5 @@
-//! From `smtp:send`'s input to a MIME message ready to submit (SPEC §3).
+//! From `smtp:send`'s input to a MIME message ready to submit (docs/operations.md,
+//! `email:smtp:send:1`).
 //!
 //! Parsing is strict and complete before anything is sent: every problem in the variables is
 //! reported at once, and header injection (CR or LF where a header value goes) is refused

@@ -1,6 +1,6 @@
 //! The `authentication` block as an input type: `simple`, `none` (SMTP only) or `oauth2`
-//! (SPEC §2, §2.1), its schema written out (with the element template's fields) and what serde
-//! reads after it.
+//! (docs/processes.md, "Common inputs", "OAuth2 logins"), its schema written out (with the
+//! element template's fields) and what serde reads after it.
 
 use std::marker::PhantomData;
 
