@@ -11,7 +11,7 @@ use serde_json::Value;
 use email_connector::config::{HostPolicyArgs, OperationArgs, RunArgs, SecretArgs};
 use email_connector::gateway::GatewayClient;
 use email_connector::http::HttpState;
-use email_connector::operations::{JobContext, Registry};
+use email_connector::registry::{JobContext, Registry};
 use email_connector::worker::{Worker, error_message, execute};
 
 #[derive(Parser)]
@@ -246,8 +246,7 @@ async fn check(operation: String, file: String, secrets: SecretArgs) -> Result<(
         .provider()
         .resolve(&mut variables)
         .map_err(|e| e.to_string())?;
-    match email_connector::operations::check_connection(entry.operation.protocol(), &variables)
-        .await
+    match email_connector::registry::check_connection(entry.operation.protocol(), &variables).await
     {
         Ok(steps) => {
             for step in steps {

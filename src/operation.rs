@@ -1,7 +1,7 @@
 //! What an operation is, and nothing else: the [`Operation`] trait, what it may know of its
 //! job, what it returns, and the settings that shape it. A leaf: every operation depends on
 //! this module, and this module on no operation, so the registry in
-//! [`crate::operations`] can gather them without a cycle.
+//! [`crate::registry`] can gather them without a cycle.
 
 use futures_util::future::BoxFuture;
 use schemars::JsonSchema;

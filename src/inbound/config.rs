@@ -233,5 +233,4 @@ impl<P: crate::mail::inputs::ProtocolKind> WatcherInput<P> {
 }
 
 #[cfg(test)]
-#[path = "config_tests.rs"]
 mod tests;

@@ -376,5 +376,4 @@ pub fn current() -> &'static HostPolicy {
 }
 
 #[cfg(test)]
-#[path = "policy_tests.rs"]
 mod tests;

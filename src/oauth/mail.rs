@@ -15,7 +15,8 @@ use super::cache::{FetchError, Fetched, Margins, TokenCache};
 use super::endpoint::{EndpointError, request_token, shown_url};
 use super::login::{OAuth2Login, TokenSource};
 use crate::error::{EmailError, ErrorCode, Result};
-use crate::mail::server::{Authentication, Endpoint};
+use crate::mail::auth::Authentication;
+use crate::mail::server::Endpoint;
 use crate::outbound_http::{HttpClient, HttpError, HttpOptions};
 
 /// A token is used until 60 s before it expires; a fresh one is fetched in the background

@@ -14,7 +14,8 @@ use lettre::message::{Attachment, Body, Mailbox, Mailboxes, MultiPart, SinglePar
 use super::data::Content as AttachmentContent;
 use super::send::{SendInput, StringOrList};
 use crate::error::{EmailError, Result};
-use crate::mail::server::{Authentication, Endpoint};
+use crate::mail::auth::Authentication;
+use crate::mail::server::Endpoint;
 use crate::operation::JobContext;
 
 /// Headers that the message structure or a dedicated field owns. Letting a custom header set

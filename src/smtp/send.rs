@@ -294,5 +294,4 @@ async fn fetch_documents(input: &mut SendInput) -> Result<Option<SpoolDir>> {
 }
 
 #[cfg(test)]
-#[path = "send_tests.rs"]
 mod tests;

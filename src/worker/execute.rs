@@ -9,7 +9,7 @@ use tracing::error;
 use crate::error::{EmailError, ErrorCode};
 use crate::mail::server::DEFAULT_TIMEOUT_SECONDS;
 use crate::operation::{JobContext, Outcome};
-use crate::operations::Registered;
+use crate::registry::Registered;
 use crate::secrets::{SecretMask, SecretProvider};
 
 /// Resolves secrets, validates and runs one operation under its timeout, isolated in a task of

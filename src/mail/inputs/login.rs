@@ -9,7 +9,8 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value, json};
 
 use super::connection::ProtocolKind;
-use crate::mail::server::{Authentication, Protocol};
+use crate::mail::auth::Authentication;
+use crate::mail::server::Protocol;
 
 /// `https://`, or `http://` to a loopback address. The host policy is checked when the
 /// variables are read ([`crate::oauth::login::OAuth2Login::problems`]).
