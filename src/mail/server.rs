@@ -141,6 +141,17 @@ impl Endpoint {
     }
 }
 
+/// The operation's bound as the variables give it (`server.timeoutSeconds`), read without
+/// parsing the rest of the input.
+pub fn operation_timeout(variables: &Value) -> Duration {
+    Duration::from_secs(
+        variables
+            .pointer("/server/timeoutSeconds")
+            .and_then(Value::as_u64)
+            .unwrap_or(DEFAULT_TIMEOUT_SECONDS),
+    )
+}
+
 /// A best-effort `host:port` for error messages, read from raw variables before (or without)
 /// a successful parse.
 pub fn describe_server(variables: &Value, protocol: Protocol) -> String {

@@ -22,7 +22,6 @@ use super::verdict::{Verdict, fail_verdict};
 use crate::error::EmailError;
 use crate::gateway::proto::ActivatedJob;
 use crate::job::JobHeaders;
-use crate::mail::server::describe_server;
 use crate::metrics::{job_type as job_label, job_type_and_code};
 use crate::operation::{AfterCompletion, JobContext};
 use crate::registry::Registered;
@@ -121,7 +120,7 @@ async fn run_operation(
         process_instance_key: job.process_instance_key,
         retries: job.retries,
     };
-    let server = describe_server(&variables, entry.operation.protocol());
+    let server = entry.operation.target(&variables);
     let (result, mask) = execute(entry, variables, context, &shared.settings.secrets).await;
     let context = format!("{name} on {server}");
     match result {
