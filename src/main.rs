@@ -118,7 +118,7 @@ fn registry(operations: &OperationArgs) -> Result<Registry, String> {
 
 async fn run(args: RunArgs) -> Result<(), String> {
     let registry = if args.inbound_only {
-        Registry::from_operations(&args.operations.job_type_prefix, Vec::new())?
+        Registry::watchers_only(&args.operations.job_type_prefix)?
     } else {
         registry(&args.operations)?
     };
@@ -185,7 +185,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
         let state = HttpState {
             status: worker.status(),
             metrics: worker.metrics(),
-            registry,
+            registry: registry.clone(),
             expected_streams,
             inbound,
         };
@@ -196,7 +196,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
     for task in watcher_tasks {
         let _ = task.await;
     }
-    email_connector::pop3::farewell::settle(email_connector::pop3::farewell::FAREWELL_TIME).await;
+    registry.shut_down().await;
     Ok(())
 }
 

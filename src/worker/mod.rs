@@ -188,9 +188,8 @@ impl Worker {
             Ok(_) => info!("all running jobs finished"),
             Err(_) => self.hand_back_running_jobs().await,
         }
-        // A POP3 session whose job was just handed back rolls back in the background; the
-        // process must not exit under it.
-        crate::pop3::farewell::settle(crate::pop3::farewell::FAREWELL_TIME).await;
+        // What the operations still owe (a handed-back POP3 session rolling back) is settled
+        // by whoever ends the process, once the watchers are done too: `Registry::shut_down`.
     }
 
     async fn hand_back_running_jobs(&self) {
