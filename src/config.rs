@@ -39,7 +39,8 @@ impl SecretArgs {
     }
 }
 
-/// The host policy of `mail::policy` (SPEC §11), for `run`, `invoke` and `check` alike.
+/// The host policy of `mail::policy` (docs/configuration.md), for `run`, `invoke` and `check`
+/// alike.
 #[derive(Debug, Clone, Args)]
 pub struct HostPolicyArgs {
     /// Mail servers jobs may connect to, comma-separated: names (`mail.example.com`), name
@@ -212,7 +213,8 @@ pub struct RunArgs {
     /// Address the HTTP endpoint listens on.
     #[arg(long, env = "EMAIL_HTTP_ADDRESS", default_value = "0.0.0.0")]
     pub http_address: std::net::IpAddr,
-    /// Inbound watchers (YAML or JSON, SPEC §9): mailboxes whose new mail is handed to Zeebe.
+    /// Inbound watchers (YAML or JSON, see docs/inbound.md): mailboxes whose new mail is handed
+    /// to Zeebe.
     #[arg(long, env = "EMAIL_INBOUND_CONFIG")]
     pub inbound_config: Option<String>,
     /// Serve no job types: run the inbound watchers alone.

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::time::Duration;
 
-/// The stable error codes of the contract (SPEC §7).
+/// The stable error codes of the contract (docs/processes.md, "Errors").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     InvalidInput,
@@ -25,7 +25,8 @@ pub enum ErrorCode {
     FolderNotFound,
     MessageRejected,
     RecipientsRejected,
-    /// The gateway refused the job's completion as larger than its message limit (SPEC §7.1).
+    /// The gateway refused the job's completion as larger than its message limit (Zeebe's
+    /// default: 4 MiB).
     /// Not retried: the same mail gives the same response until a limit is changed.
     ResponseTooLarge,
     /// A defect of ours (a panic in an operation, a response we cannot serialize). Retried,

@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
-use crate::operations::Registry;
+use crate::registry::Registry;
 use crate::worker::WorkerStatus;
 
 #[derive(Clone)]

@@ -6,8 +6,8 @@
 //! 1. [`worker`]`::activation` receives it from the gateway (a job stream per job type, plus
 //!    long polling to drain the backlog); `worker::slots` gives it one of `maxJobsActive`
 //!    slots and a task of its own;
-//! 2. `worker::verdict` reads its task headers ([`job`]) and finds its operation in the
-//!    [`operations`] registry;
+//! 2. `worker::pipeline` reads its task headers ([`job`]) and finds its operation in the
+//!    [`registry`];
 //! 3. `worker::execute` resolves `{{secrets.NAME}}` in the connection settings ([`secrets`]),
 //!    validates the variables against the operation's compiled [`schema`] and runs it under
 //!    its timeout;
@@ -15,7 +15,7 @@
 //!    [`operation::MailOperation`]) reads the variables into its input type
 //!    ([`mail::inputs`]) and runs against the mail server, on a pooled session where the
 //!    protocol allows ([`mail::net`] connects, after the host policy of [`mail::policy`]);
-//! 5. `worker::verdict` completes the job, fails it (retries and backoff by [`error`] code;
+//! 5. `worker::pipeline` completes the job, fails it (retries and backoff by [`error`] code;
 //!    `RESPONSE_TOO_LARGE` when the gateway refuses the completion) or throws a BPMN error,
 //!    and then runs any after-completion step the operation left.
 //!
@@ -43,9 +43,9 @@ pub mod mail;
 pub mod metrics;
 pub mod oauth;
 pub mod operation;
-pub mod operations;
 pub mod outbound_http;
 pub mod pop3;
+pub mod registry;
 pub mod schema;
 pub mod secrets;
 pub mod smtp;

@@ -12,7 +12,7 @@ use email_connector::config::{HostPolicyArgs, OperationArgs, RunArgs, SecretArgs
 use email_connector::docs::generated::{Generated, write_or_check};
 use email_connector::gateway::GatewayClient;
 use email_connector::http::HttpState;
-use email_connector::operations::{JobContext, Registry};
+use email_connector::registry::{JobContext, Registry};
 use email_connector::worker::{Worker, error_message, execute};
 
 #[derive(Parser)]
@@ -130,7 +130,7 @@ fn registry(operations: &OperationArgs) -> Result<Registry, String> {
 
 async fn run(args: RunArgs) -> Result<(), String> {
     let registry = if args.inbound_only {
-        Registry::from_operations(&args.operations.job_type_prefix, Vec::new())?
+        Registry::watchers_only(&args.operations.job_type_prefix)?
     } else {
         registry(&args.operations)?
     };
@@ -197,7 +197,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
         let state = HttpState {
             status: worker.status(),
             metrics: worker.metrics(),
-            registry,
+            registry: registry.clone(),
             expected_streams,
             inbound,
         };
@@ -208,7 +208,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
     for task in watcher_tasks {
         let _ = task.await;
     }
-    email_connector::pop3::farewell::settle(email_connector::pop3::farewell::FAREWELL_TIME).await;
+    registry.shut_down().await;
     Ok(())
 }
 
@@ -258,8 +258,7 @@ async fn check(operation: String, file: String, secrets: SecretArgs) -> Result<(
         .provider()
         .resolve(&mut variables)
         .map_err(|e| e.to_string())?;
-    match email_connector::operations::check_connection(entry.operation.protocol(), &variables)
-        .await
+    match email_connector::registry::check_connection(entry.operation.protocol(), &variables).await
     {
         Ok(steps) => {
             for step in steps {

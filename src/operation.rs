@@ -1,7 +1,9 @@
 //! What an operation is, and nothing else: the [`Operation`] trait, what it may know of its
 //! job, what it returns, and the settings that shape it. A leaf: every operation depends on
 //! this module, and this module on no operation, so the registry in
-//! [`crate::operations`] can gather them without a cycle.
+//! [`crate::registry`] can gather them without a cycle.
+
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use schemars::JsonSchema;
@@ -11,7 +13,9 @@ use serde_json::Value;
 use crate::error::Result;
 use crate::mail::cut::Limits;
 use crate::mail::inputs::{decode_input, input_schema};
-use crate::mail::server::Protocol;
+use crate::mail::server;
+/// The protocol an operation speaks, part of what it reports about itself.
+pub use crate::mail::server::Protocol;
 
 /// What an operation may know about the job that runs it.
 #[derive(Debug, Clone, Default)]
@@ -55,6 +59,19 @@ pub trait Operation: Send + Sync + 'static {
     /// The JSON Schema its variables must satisfy. Top-level variables it does not use are
     /// allowed (a job carries every variable in scope); nested blocks are strict.
     fn schema(&self) -> Value;
+
+    /// How long one run may take, read from variables that passed the schema: the worker
+    /// abandons the run after it (`TIMEOUT`). By default the `server` block's
+    /// `timeoutSeconds` (30 s when absent), which also bounds connect and each command.
+    fn timeout(&self, variables: &Value) -> Duration {
+        server::operation_timeout(variables)
+    }
+
+    /// Where the run goes, for messages (`host:port`), from the variables as the job gave
+    /// them: before secrets are resolved and whether or not they parse.
+    fn target(&self, variables: &Value) -> String {
+        server::describe_server(variables, self.protocol())
+    }
 
     /// Runs the operation on variables that passed the schema, secrets already resolved.
     fn run<'a>(&'a self, variables: Value, job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>>;
@@ -105,7 +122,7 @@ pub struct OperationSettings {
     pub session_pooling: bool,
     /// Attachments larger than this (decoded) are listed without content.
     pub max_attachment_bytes: usize,
-    /// The read response's budget, serialized JSON (SPEC §7.1).
+    /// The read response's budget, serialized JSON (`EMAIL_MAX_RESPONSE_BYTES`).
     pub max_response_bytes: usize,
 }
 

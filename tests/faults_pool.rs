@@ -7,7 +7,8 @@ mod support;
 use std::time::Duration;
 
 use email_connector::imap::pool::ImapPool;
-use email_connector::mail::server::{Authentication, Endpoint, Security};
+use email_connector::mail::auth::Authentication;
+use email_connector::mail::server::{Endpoint, Security};
 use email_connector::smtp::data::Outgoing;
 use email_connector::smtp::transport::SmtpTransports;
 use lettre::address::{Address, Envelope};

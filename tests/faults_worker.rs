@@ -12,7 +12,7 @@ use std::time::Duration;
 use email_connector::error::Result;
 use email_connector::gateway::{GatewayClient, GatewayConfig};
 use email_connector::mail::server::Protocol;
-use email_connector::operations::{JobContext, Operation, Outcome, Registry};
+use email_connector::registry::{JobContext, Operation, Outcome, Registry};
 use email_connector::worker::{Worker, WorkerSettings};
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};

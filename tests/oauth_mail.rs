@@ -492,7 +492,7 @@ fn the_secret_scan_sees_through_base64() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_shows_the_token_step_before_the_login() {
     use email_connector::mail::server::Protocol;
-    use email_connector::operations::check_connection;
+    use email_connector::registry::check_connection;
     support::oauth_testbed::oauth_testbed();
     let user = user("check");
     let owner = user.clone();

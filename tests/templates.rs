@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use email_connector::operations::Registry;
+use email_connector::registry::Registry;
 use email_connector::templates;
 use serde_json::{Map, Value, json};
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use email_connector::gateway::{GatewayClient, GatewayConfig};
-use email_connector::operations::{OperationSettings, Registry};
+use email_connector::registry::{OperationSettings, Registry};
 use email_connector::worker::{Worker, WorkerSettings};
 use serde_json::Value;
 use tokio::sync::oneshot;

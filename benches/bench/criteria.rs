@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use email_connector::imap::program::search_program;
 use email_connector::mail::criteria::{Criterion, MAX_NODES};
-use email_connector::operations::{OperationSettings, Registry};
+use email_connector::registry::{OperationSettings, Registry};
 use serde_json::{Value, json};
 
 use crate::common::{Row, median, row};

@@ -1,6 +1,7 @@
-//! Attachments as Camunda documents (SPEC §4.1): the document store's REST client, the spool
-//! that takes attachments out of a message as it streams by, and the step that uploads them
-//! and puts the store's references into a read response.
+//! Attachments as Camunda documents (`attachmentsAs: document`; docs/configuration.md,
+//! "Camunda 8.8 and newer"): the document store's REST client, the spool that takes
+//! attachments out of a message as it streams by, and the step that uploads them and puts the
+//! store's references into a read response.
 
 pub mod attach;
 mod decode;

@@ -405,5 +405,4 @@ fn trim_end_spaces(mut text: &[u8]) -> &[u8] {
 }
 
 #[cfg(test)]
-#[path = "spool_tests.rs"]
 mod tests;

@@ -400,5 +400,4 @@ fn clean_list<'a>(items: impl Iterator<Item = &'a str>) -> Vec<String> {
 }
 
 #[cfg(test)]
-#[path = "settings_tests.rs"]
 mod tests;

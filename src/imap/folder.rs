@@ -280,5 +280,4 @@ fn tokens(data: &[u8]) -> Option<Vec<Token>> {
 }
 
 #[cfg(test)]
-#[path = "folder_tests.rs"]
 mod tests;

@@ -73,7 +73,8 @@ impl SortField {
 
 pub struct ListOperation {
     pub pool: Arc<ImapPool>,
-    /// The response budget (SPEC §7.1): a listing keeps the leading entries that fit.
+    /// The response budget (`EMAIL_MAX_RESPONSE_BYTES`): a listing keeps the leading entries
+    /// that fit.
     pub max_response_bytes: usize,
 }
 

@@ -11,8 +11,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::session::{Wire, classify};
 use crate::error::{EmailError, ErrorCode, Result};
+use crate::mail::auth::OAuth2Login;
 use crate::mail::sasl::{Mechanism, describe_challenge};
-use crate::mail::server::{Endpoint, OAuth2Login};
+use crate::mail::server::Endpoint;
 
 /// The server's error challenge, when it sent one (at most 4 KiB of it).
 #[derive(Clone, Default)]

@@ -16,8 +16,9 @@ use std::time::Duration;
 use super::guard::Allowance;
 use super::session::ImapSession;
 use crate::error::Result;
-use crate::mail::idle::IdleSessions;
-use crate::mail::server::{Authentication, Endpoint, SessionKey};
+use crate::mail::auth::Authentication;
+use crate::mail::server::{Endpoint, SessionKey};
+use crate::mail::session_pool::IdleSessions;
 
 /// Servers drop idle clients after 30 minutes at the earliest (RFC 3501 §5.4); we close ours
 /// much sooner to hold few connections on shared servers.

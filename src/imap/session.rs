@@ -24,8 +24,9 @@ use super::oauth::{ErrorChallenge, OAuthExchange, refusal};
 use super::response::{Event, Untagged, event};
 use super::wire::Command;
 use crate::error::{EmailError, ErrorCode, Result};
+use crate::mail::auth::Authentication;
 use crate::mail::net::{MailStream, open_noting, upgrade};
-use crate::mail::server::{Authentication, Endpoint, Security};
+use crate::mail::server::{Endpoint, Security};
 use crate::mail::tls::is_tls_failure;
 use crate::oauth::mail::{ConnectOnce, connect};
 

@@ -344,5 +344,4 @@ pub fn fetch_items(plan: &[(String, Decision)], limits: Limits) -> Vec<(String, 
 pub const SECTION_SLACK: u64 = 4 * 1024;
 
 #[cfg(test)]
-#[path = "structure_tests.rs"]
 mod tests;

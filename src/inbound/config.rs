@@ -1,4 +1,4 @@
-//! The watchers file (`EMAIL_INBOUND_CONFIG`, SPEC §9): YAML or JSON, read once at start.
+//! The watchers file (`EMAIL_INBOUND_CONFIG`, docs/inbound.md): YAML or JSON, read once at start.
 //!
 //! Every problem is reported at once, each named by its watcher and field the way an operator
 //! finds it in the file (`watchers[1].server.port: ...`), and the worker refuses to start on any
@@ -286,5 +286,4 @@ impl<P: ProtocolKind> WatcherInput<P> {
 }
 
 #[cfg(test)]
-#[path = "config_tests.rs"]
 mod tests;

@@ -44,7 +44,7 @@ impl std::fmt::Display for Place {
 
 /// What a watcher knows of one mail besides its read response.
 pub struct Mail {
-    /// The read response (SPEC §4 shape, within the budget of §7.1).
+    /// The read response (`imap:read`'s shape, within `EMAIL_MAX_RESPONSE_BYTES`).
     pub response: Value,
     pub folder: String,
     pub place: Place,

@@ -1,4 +1,4 @@
-//! Inbound: email-triggered processes (SPEC §9). Watchers from `EMAIL_INBOUND_CONFIG` watch
+//! Inbound: email-triggered processes (docs/inbound.md). Watchers from `EMAIL_INBOUND_CONFIG` watch
 //! mailboxes and hand each new mail to Zeebe once, losing none.
 //!
 //! A mail travels in one direction:
@@ -49,7 +49,8 @@ pub use state::InboundStatus;
 /// What one watcher's task uses besides its configuration.
 pub struct Context {
     pub gateway: GatewayClient,
-    /// The read response's limits (SPEC §7.1), the same as `imap:read`'s.
+    /// The read response's limits (`EMAIL_MAX_RESPONSE_BYTES`, attachment size), the same as
+    /// `imap:read`'s.
     pub limits: Limits,
     pub state: Arc<state::WatcherState>,
 }

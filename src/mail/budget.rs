@@ -1,4 +1,5 @@
-//! Fitting a read response into `EMAIL_MAX_RESPONSE_BYTES` of serialized JSON (SPEC §7.1).
+//! Fitting a read response into `EMAIL_MAX_RESPONSE_BYTES` of serialized JSON (docs/
+//! configuration.md), so a completion stays below the gateway's message limit.
 //!
 //! In order: headers beyond a quarter of the budget go (a prefix stays), attachment contents
 //! go (largest first, each keeping its metadata and getting `truncated: true`), then

@@ -1,5 +1,5 @@
-//! A raw RFC 5322 message turned into the read response (SPEC §4 read), shared by IMAP and
-//! POP3.
+//! A raw RFC 5322 message turned into the read response (docs/operations.md,
+//! `email:imap:read:1`), shared by IMAP and POP3.
 //!
 //! Bodies come out as UTF-8 whatever their charset and transfer encoding; headers keep their
 //! order with encoded words decoded; attachments carry their original bytes (base64) up to a

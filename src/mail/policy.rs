@@ -1,5 +1,6 @@
-//! The operator's host policy (SPEC §11): which mail servers a job may make the worker connect
-//! to, and whether it may do so without verified TLS.
+//! The operator's host policy (docs/configuration.md; docs/design.md, "Host policy"): which
+//! mail servers a job may make the worker connect to, and whether it may do so without
+//! verified TLS.
 //!
 //! `server.host` comes from a process model, and a model can be deployed by people who must not
 //! reach everything the worker's network reaches: the cloud metadata service (credentials of
@@ -375,5 +376,4 @@ pub fn current() -> &'static HostPolicy {
 }
 
 #[cfg(test)]
-#[path = "policy_tests.rs"]
 mod tests;

@@ -34,8 +34,8 @@ impl Mechanism {
         }
     }
 
-    /// SPEC §2.1: the one asked for; otherwise XOAUTH2, unless the server advertises
-    /// OAUTHBEARER and not XOAUTH2.
+    /// The one asked for; otherwise XOAUTH2, unless the server advertises OAUTHBEARER and
+    /// not XOAUTH2 (the same on SMTP, IMAP and POP3).
     pub fn choose(requested: Option<Mechanism>, advertises: impl Fn(&str) -> bool) -> Mechanism {
         match requested {
             Some(mechanism) => mechanism,

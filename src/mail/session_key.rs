@@ -1,6 +1,7 @@
 //! The identity of a pooled mail session (SMTP and IMAP pools key their idle sessions by it).
 
-use super::server::{Authentication, Endpoint};
+use super::auth::Authentication;
+use super::server::Endpoint;
 
 /// Which kind of login a session made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,6 +1,6 @@
-//! The `authentication` block of `type: oauth2` (SPEC §2.1) and what a schema cannot check
-//! about it: exactly one token source, a client for the endpoint, an endpoint the worker may
-//! call.
+//! The `authentication` block of `type: oauth2` (docs/processes.md, "OAuth2 logins") and
+//! what a schema cannot check about it: exactly one token source, a client for the endpoint,
+//! an endpoint the worker may call.
 
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};

@@ -1,6 +1,6 @@
-//! The mail logins' tokens (SPEC §2.1): given, or fetched by the worker from `tokenEndpoint`
-//! through one token cache per set of credentials for the whole process, and the one retry
-//! with a new token when a server rejects a cached one.
+//! The mail logins' tokens (docs/processes.md, "OAuth2 logins"): given, or fetched by the
+//! worker from `tokenEndpoint` through one token cache per set of credentials for the whole
+//! process, and the one retry with a new token when a server rejects a cached one.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -15,11 +15,12 @@ use super::cache::{FetchError, Fetched, Margins, TokenCache};
 use super::endpoint::{EndpointError, request_token, shown_url};
 use super::login::{OAuth2Login, TokenSource};
 use crate::error::{EmailError, ErrorCode, Result};
-use crate::mail::server::{Authentication, Endpoint};
+use crate::mail::auth::Authentication;
+use crate::mail::server::Endpoint;
 use crate::outbound_http::{HttpClient, HttpError, HttpOptions};
 
-/// SPEC §2.1: a token is used until 60 s before it expires; a fresh one is fetched in the
-/// background from 90 s before.
+/// A token is used until 60 s before it expires; a fresh one is fetched in the background
+/// from 90 s before, so a job rarely waits for the endpoint.
 const MARGINS: Margins = Margins {
     refresh_before: Duration::from_secs(90),
     stale_before: Duration::from_secs(60),
@@ -154,8 +155,8 @@ fn cache_for(login: &OAuth2Login, url: Url) -> Arc<TokenCache<EmailError>> {
     })
 }
 
-/// SPEC §2.1's codes: a refused grant is the credentials' fault (no retry), an endpoint that
-/// cannot be reached or fails may work next time.
+/// A refused grant (`400`/`401`) is the credentials' fault: `AUTHENTICATION_FAILED`, no retry.
+/// An endpoint that cannot be reached or fails may work next time: `CONNECTION_FAILED`.
 fn endpoint_error(error: EndpointError) -> EmailError {
     let code = match &error {
         EndpointError::Refused { .. } => ErrorCode::AuthenticationFailed,
@@ -229,8 +230,8 @@ impl Lease {
                 let shown = shown_url(&url);
                 let cache = cache_for(login, url);
                 // The token may take most of the operation's time, not all of it: an endpoint
-                // that hangs is reported as the endpoint's failure (SPEC §2.1), not as the
-                // operation's timeout.
+                // that hangs is reported as the endpoint's failure (`CONNECTION_FAILED` after
+                // 80 % of `timeoutSeconds`), not as the operation's timeout.
                 let patience = timeout.saturating_sub(timeout / 5);
                 let cached = tokio::time::timeout(patience, cache.lease())
                     .await

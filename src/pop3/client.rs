@@ -14,17 +14,15 @@ use tokio::io::{AsyncWriteExt, BufReader};
 
 use super::lines::{read_line, read_multiline, read_multiline_each};
 use crate::error::{EmailError, ErrorCode, Result};
+use crate::mail::auth::Authentication;
 use crate::mail::cut::Limits;
 use crate::mail::net::{MailStream, open_noting, upgrade};
 use crate::mail::prune::{Pruned, Pruner};
-use crate::mail::server::{Authentication, Endpoint, Security};
+use crate::mail::server::{Endpoint, Security};
 use crate::oauth::mail::{ConnectOnce, connect};
 
-#[path = "client_headers.rs"]
 mod headers;
-#[path = "client_login.rs"]
 mod login;
-#[path = "client_oauth.rs"]
 mod oauth;
 
 use super::farewell;

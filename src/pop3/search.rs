@@ -34,7 +34,8 @@ pub struct SearchInput {
 }
 
 pub struct SearchOperation {
-    /// The response budget (SPEC §7.1): a result list keeps the leading entries that fit.
+    /// The response budget (`EMAIL_MAX_RESPONSE_BYTES`): a result list keeps the leading
+    /// entries that fit.
     pub max_response_bytes: usize,
 }
 

@@ -368,5 +368,4 @@ pub fn mask_live(text: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-#[path = "mask_tests.rs"]
 mod tests;

@@ -1,4 +1,5 @@
-//! From `smtp:send`'s input to a MIME message ready to submit (SPEC §3).
+//! From `smtp:send`'s input to a MIME message ready to submit (docs/operations.md,
+//! `email:smtp:send:1`).
 //!
 //! Parsing is strict and complete before anything is sent: every problem in the variables is
 //! reported at once, and header injection (CR or LF where a header value goes) is refused
@@ -13,7 +14,8 @@ use lettre::message::{Attachment, Body, Mailbox, Mailboxes, MultiPart, SinglePar
 use super::data::Content as AttachmentContent;
 use super::send::{SendInput, StringOrList};
 use crate::error::{EmailError, Result};
-use crate::mail::server::{Authentication, Endpoint};
+use crate::mail::auth::Authentication;
+use crate::mail::server::Endpoint;
 use crate::operation::JobContext;
 
 /// Headers that the message structure or a dedicated field owns. Letting a custom header set

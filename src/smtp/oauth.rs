@@ -11,10 +11,12 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::transport::{classify, within};
 use crate::error::{EmailError, ErrorCode, Result};
+use crate::mail::auth::OAuth2Login;
 use crate::mail::sasl::{MAX_INITIAL_RESPONSE_LINE, Mechanism, describe_challenge};
-use crate::mail::server::{Endpoint, OAuth2Login};
+use crate::mail::server::Endpoint;
 
-/// Logs in with `token`; the mechanism as SPEC §2.1 picks it.
+/// Logs in with `token` by the mechanism asked for; without one, XOAUTH2 unless the server
+/// advertises only OAUTHBEARER.
 pub async fn authenticate(
     connection: &mut AsyncSmtpConnection,
     endpoint: &Endpoint,

@@ -1,5 +1,6 @@
 //! `smtp:send`: its input, and the operation that composes the message
-//! ([`super::compose`]) and submits it on a pooled transport (SPEC §3).
+//! ([`super::compose`]) and submits it on a pooled transport (docs/operations.md,
+//! `email:smtp:send:1`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -114,7 +115,7 @@ impl AttachmentInput {
     }
 }
 
-/// What `smtp:send` takes (SPEC §3).
+/// What `smtp:send` takes (docs/operations.md, `email:smtp:send:1`).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(
@@ -293,5 +294,4 @@ async fn fetch_documents(input: &mut SendInput) -> Result<Option<SpoolDir>> {
 }
 
 #[cfg(test)]
-#[path = "send_tests.rs"]
 mod tests;

@@ -24,9 +24,10 @@ use super::data::Outgoing;
 use super::transaction::transaction;
 use super::wire::SmtpStream;
 use crate::error::{EmailError, ErrorCode, Result};
-use crate::mail::idle::IdleSessions;
+use crate::mail::auth::Authentication;
 use crate::mail::net::{MailStream, open_noting};
-use crate::mail::server::{Authentication, Endpoint, Security, SessionKey};
+use crate::mail::server::{Endpoint, Security, SessionKey};
+use crate::mail::session_pool::IdleSessions;
 use crate::mail::tls::is_tls_failure;
 use crate::oauth::mail::ConnectOnce;
 

@@ -28,7 +28,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::ErrorCode;
 use crate::mail::server::Protocol;
-use crate::operations::{Registered, Registry};
+use crate::registry::{Registered, Registry};
 
 mod fields;
 use fields::{condition, walk};

@@ -1,15 +1,12 @@
 //! Running one operation: secrets, schema, the operation under its timeout in a task of its
 //! own. Shared by the worker and the `invoke` subcommand.
 
-use std::time::Duration;
-
 use serde_json::Value;
 use tracing::error;
 
 use crate::error::{EmailError, ErrorCode};
-use crate::mail::server::DEFAULT_TIMEOUT_SECONDS;
 use crate::operation::{JobContext, Outcome};
-use crate::operations::Registered;
+use crate::registry::Registered;
 use crate::secrets::{SecretMask, SecretProvider};
 
 /// Resolves secrets, validates and runs one operation under its timeout, isolated in a task of
@@ -29,12 +26,7 @@ pub async fn execute(
     if let Err(e) = entry.schema.validate_masked(&variables, &mask) {
         return (Err(e), mask);
     }
-    let timeout = Duration::from_secs(
-        variables
-            .pointer("/server/timeoutSeconds")
-            .and_then(Value::as_u64)
-            .unwrap_or(DEFAULT_TIMEOUT_SECONDS),
-    );
+    let timeout = entry.operation.timeout(&variables);
     let operation = entry.operation.clone();
     let task = tokio::spawn(async move { operation.run(variables, &job).await });
     // The operation's task must end with whoever waits for it: when shutdown aborts the job's
@@ -87,5 +79,60 @@ struct AbortOnDrop(tokio::task::AbortHandle);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use futures_util::future::BoxFuture;
+    use serde_json::json;
+
+    use super::*;
+    use crate::error::Result;
+    use crate::operation::Operation;
+    use crate::registry::Registry;
+
+    /// An operation that takes 10 s and bounds itself to 100 ms, whatever `server` says.
+    struct Impatient;
+
+    impl Operation for Impatient {
+        fn name(&self) -> &'static str {
+            "test:impatient"
+        }
+
+        fn protocol(&self) -> crate::operation::Protocol {
+            crate::operation::Protocol::Smtp
+        }
+
+        fn schema(&self) -> Value {
+            json!({ "type": "object" })
+        }
+
+        fn timeout(&self, _variables: &Value) -> Duration {
+            Duration::from_millis(100)
+        }
+
+        fn run<'a>(&'a self, _: Value, _: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                Ok(Outcome::respond(json!({})))
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn the_operation_decides_its_timeout() {
+        let registry = Registry::from_operations("email", vec![Arc::new(Impatient)]).unwrap();
+        let entry = registry.find("test:impatient").unwrap();
+        let started = std::time::Instant::now();
+        let variables = json!({ "server": { "timeoutSeconds": 30 } });
+        let secrets = SecretProvider::new("EMAIL_SECRET_", None);
+        let (result, _) = execute(entry, variables, JobContext::default(), &secrets).await;
+        let error = result.err().expect("a timeout");
+        assert_eq!(error.code, ErrorCode::Timeout);
+        assert!(started.elapsed() < Duration::from_secs(5), "{error:?}");
     }
 }

@@ -14,8 +14,9 @@
 //!    the permit comes back however the task ends;
 //! 3. [`execute`]: secrets, schema, the operation under its timeout, a panic isolated (shared
 //!    with the `invoke` subcommand);
-//! 4. `verdict`: complete, fail (retries and backoff by error code) or throw a BPMN error,
-//!    then the operation's after-completion step.
+//! 4. `pipeline`: the job's steps from its arrival (headers, variables, [`execute`]) to its
+//!    `verdict` at the gateway: complete, fail (retries and backoff by error code) or throw a
+//!    BPMN error, then the operation's after-completion step.
 //!
 //! On shutdown ([`Worker::run`]) activation stops, running jobs get a grace period, and the
 //! rest are handed back to Zeebe with their retries unchanged; their operations are aborted
@@ -23,6 +24,7 @@
 
 mod activation;
 mod execute;
+mod pipeline;
 mod report;
 mod shape;
 mod slots;
@@ -40,7 +42,7 @@ use tracing::{info, warn};
 use crate::gateway::GatewayClient;
 use crate::gateway::proto::ActivatedJob;
 use crate::metrics::Metrics;
-use crate::operations::Registry;
+use crate::registry::Registry;
 use crate::secrets::SecretProvider;
 
 pub use execute::execute;
@@ -186,9 +188,8 @@ impl Worker {
             Ok(_) => info!("all running jobs finished"),
             Err(_) => self.hand_back_running_jobs().await,
         }
-        // A POP3 session whose job was just handed back rolls back in the background; the
-        // process must not exit under it.
-        crate::pop3::farewell::settle(crate::pop3::farewell::FAREWELL_TIME).await;
+        // What the operations still owe (a handed-back POP3 session rolling back) is settled
+        // by whoever ends the process, once the watchers are done too: `Registry::shut_down`.
     }
 
     async fn hand_back_running_jobs(&self) {

@@ -442,5 +442,4 @@ async fn rollback(after: Option<Box<dyn AfterCompletion>>) {
 }
 
 #[cfg(test)]
-#[path = "shape_tests.rs"]
 mod tests;

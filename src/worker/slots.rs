@@ -9,7 +9,7 @@ use tokio::sync::{OwnedSemaphorePermit, watch};
 use tracing::warn;
 
 use super::Shared;
-use super::verdict::handle_job;
+use super::pipeline::handle_job;
 use crate::error::ErrorCode;
 use crate::gateway::proto::ActivatedJob;
 use crate::metrics::job_type as job_label;

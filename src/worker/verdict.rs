@@ -1,29 +1,20 @@
 //! The verdict: what a job's result becomes at the gateway (complete, fail with retries and
-//! backoff by error code, or throw a BPMN error), and the operation's after-completion step
-//! once the gateway has answered.
+//! backoff by error code, or throw a BPMN error), and the final error message. The pipeline
+//! (`pipeline`) reaches a verdict and reports it.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::Value;
-use tracing::{info, warn};
-
-use super::Shared;
-use super::execute::execute;
-use super::report::{is_too_large, retry_call, too_large_error};
-use super::shape;
 use crate::error::{EmailError, truncate_message};
 use crate::gateway::proto::ActivatedJob;
 use crate::job::JobHeaders;
-use crate::mail::server::describe_server;
-use crate::metrics::{job_type as job_label, job_type_and_code};
-use crate::operation::JobContext;
+use crate::operation::AfterCompletion;
 use crate::secrets::SecretMask;
 
 /// How a job ended, before it is reported.
 pub(super) enum Verdict {
     Complete {
         variables: String,
-        after: Option<Box<dyn crate::operation::AfterCompletion>>,
+        after: Option<Box<dyn AfterCompletion>>,
         /// What the job becomes if the gateway refuses the completion as too large: the
         /// headers (bpmnErrors may catch the code) and where it ran, for the message.
         headers: Option<JobHeaders>,
@@ -43,181 +34,6 @@ pub(super) enum Verdict {
         message: String,
         variables: String,
     },
-}
-
-pub(super) async fn handle_job(shared: &Shared, job: ActivatedJob) {
-    let started = Instant::now();
-    let verdict = decide(shared, &job).await;
-    shared
-        .metrics
-        .duration
-        .get_or_create(&job_label(&job.r#type))
-        .observe(started.elapsed().as_secs_f64());
-    let key = job.key;
-    // Reporting is worth retrying until the job's timeout: after it, Zeebe has given the job
-    // to another worker and our result would be refused anyway.
-    let until = started + shared.settings.job_timeout;
-    let mut verdict = verdict;
-    // A completion the gateway refuses as too large turns into a failure, reported below.
-    while let Verdict::Complete {
-        variables,
-        after,
-        headers,
-        context,
-    } = verdict
-    {
-        match retry_call(until, || {
-            shared.gateway.complete_job(key, variables.clone())
-        })
-        .await
-        {
-            Ok(()) => {
-                shared
-                    .metrics
-                    .completed
-                    .get_or_create(&job_label(&job.r#type))
-                    .inc();
-                info!(job_key = key, job_type = %job.r#type, tenant_id = %job.tenant_id, elapsed_ms = started.elapsed().as_millis() as u64, "job completed");
-                if let Some(after) = after {
-                    after.commit().await;
-                }
-                return;
-            }
-            Err(status) if is_too_large(&status) => {
-                if let Some(after) = after {
-                    after.rollback().await;
-                }
-                let error = too_large_error(variables.len(), &status);
-                verdict = fail_verdict(
-                    error,
-                    &job,
-                    headers.as_ref(),
-                    &context,
-                    &SecretMask::default(),
-                );
-            }
-            Err(status) => {
-                warn!(job_key = key, job_type = %job.r#type, tenant_id = %job.tenant_id, "the gateway did not accept the completion: {}", status.message());
-                if let Some(after) = after {
-                    after.rollback().await;
-                }
-                return;
-            }
-        }
-    }
-    match verdict {
-        Verdict::Complete { .. } => {}
-        Verdict::Fail {
-            label,
-            message,
-            retries,
-            backoff,
-            variables,
-        } => {
-            shared
-                .metrics
-                .failed
-                .get_or_create(&job_type_and_code(&job.r#type, label))
-                .inc();
-            warn!(job_key = key, job_type = %job.r#type, tenant_id = %job.tenant_id, code = label, retries, "job failed: {message}");
-            if let Err(status) = retry_call(until, || {
-                shared
-                    .gateway
-                    .fail_job(key, retries, message.clone(), backoff, variables.clone())
-            })
-            .await
-            {
-                warn!(
-                    job_key = key,
-                    "could not report the failure: {}",
-                    status.message()
-                );
-            }
-        }
-        Verdict::Throw {
-            label,
-            code,
-            message,
-            variables,
-        } => {
-            shared
-                .metrics
-                .errored
-                .get_or_create(&job_type_and_code(&job.r#type, label))
-                .inc();
-            info!(job_key = key, job_type = %job.r#type, tenant_id = %job.tenant_id, code = %code, "BPMN error thrown: {message}");
-            if let Err(status) = retry_call(until, || {
-                shared
-                    .gateway
-                    .throw_error(key, code.clone(), message.clone(), variables.clone())
-            })
-            .await
-            {
-                warn!(
-                    job_key = key,
-                    "could not throw the BPMN error: {}",
-                    status.message()
-                );
-            }
-        }
-    }
-}
-
-/// Everything between "job received" and "result known".
-async fn decide(shared: &Shared, job: &ActivatedJob) -> Verdict {
-    let Some(entry) = shared.registry.get(&job.r#type) else {
-        let error = EmailError::invalid_input(format!(
-            "this worker has no operation for job type '{}'",
-            job.r#type
-        ));
-        return fail_verdict(error, job, None, "", &SecretMask::default());
-    };
-    let name = entry.operation.name();
-    let headers = match JobHeaders::parse(&job.custom_headers) {
-        Ok(h) => h,
-        Err(e) => {
-            let expression = JobHeaders::error_expression_alone(&job.custom_headers);
-            let mask = SecretMask::default();
-            return shape::failure(e, job, None, expression.as_ref(), name, &mask).await;
-        }
-    };
-    if let Some(timeout) = headers.job_timeout
-        && let Err(status) = shared.gateway.update_job_timeout(job.key, timeout).await
-    {
-        warn!(
-            job_key = job.key,
-            "could not apply the jobTimeout header: {}",
-            status.message()
-        );
-    }
-    let variables: Value = match serde_json::from_str(if job.variables.trim().is_empty() {
-        "{}"
-    } else {
-        &job.variables
-    }) {
-        Ok(v @ Value::Object(_)) => v,
-        _ => {
-            let e = EmailError::invalid_input("the job's variables are not a JSON object");
-            let expression = headers.error_expression.as_ref();
-            let mask = SecretMask::default();
-            return shape::failure(e, job, Some(&headers), expression, name, &mask).await;
-        }
-    };
-    let context = JobContext {
-        job_key: job.key,
-        process_instance_key: job.process_instance_key,
-        retries: job.retries,
-    };
-    let server = describe_server(&variables, entry.operation.protocol());
-    let (result, mask) = execute(entry, variables, context, &shared.settings.secrets).await;
-    let context = format!("{name} on {server}");
-    match result {
-        Ok(outcome) => shape::success(outcome, job, headers, context, &mask).await,
-        Err(e) => {
-            let expression = headers.error_expression.as_ref();
-            shape::failure(e, job, Some(&headers), expression, &context, &mask).await
-        }
-    }
 }
 
 /// The final error message: code first, then where it happened, secrets masked, length capped.

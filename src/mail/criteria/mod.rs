@@ -1,5 +1,5 @@
-//! Search criteria (SPEC §6): a tree of leaves (`{ "field", "value" }`) and groups
-//! (`{ "operator": "AND" | "OR" | "NOT", "criteria": [...] }`).
+//! Search criteria (docs/operations.md, `email:imap:search:1`): a tree of leaves
+//! (`{ "field", "value" }`) and groups (`{ "operator": "AND" | "OR" | "NOT", "criteria": [...] }`).
 //!
 //! The tree is checked here rather than by JSON Schema: a schema's `oneOf` can only say that a
 //! node matches none of the shapes, while a modeler needs to read "`/criteria/criteria/1`: OR
@@ -17,8 +17,9 @@ pub use evaluate::MessageView;
 
 /// Deeper trees are refused: no real search needs them, and recursion must stay bounded.
 pub const MAX_DEPTH: usize = 32;
-/// Larger trees are refused (SPEC §7.1): a search of more leaves is not a search a server
-/// should run, and the bound keeps a job's work and memory in proportion.
+/// Larger trees (leaves and groups together) are `INVALID_INPUT` naming `/criteria`: a search
+/// of more leaves is not a search a server should run, and the bound keeps a job's work and
+/// memory in proportion to its input.
 pub const MAX_NODES: usize = 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

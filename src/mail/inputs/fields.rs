@@ -78,11 +78,12 @@ impl JsonSchema for MessageId {
     }
 }
 
-/// Search criteria (SPEC §6): the recursive [`Criterion`] tree, given as an object or as its
-/// JSON text (a FEEL field may give either). The schema takes only the shape; the tree is read
-/// by [`Criterion::parse`], which bounds its size and depth before building anything and names
-/// each offending node's pointer, where a recursive `oneOf` schema could only say that a node
-/// matches none of the shapes (and would make the validator walk a hostile tree first).
+/// Search criteria (docs/operations.md, `email:imap:search:1`): the recursive [`Criterion`]
+/// tree, given as an object or as its JSON text (a FEEL field may give either). The schema
+/// takes only the shape; the tree is read by [`Criterion::parse`], which bounds its size and
+/// depth before building anything and names each offending node's pointer, where a recursive
+/// `oneOf` schema could only say that a node matches none of the shapes (and would make the
+/// validator walk a hostile tree first).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Criteria(pub Criterion);
 
@@ -203,7 +204,7 @@ pub enum SortOrder {
     Desc,
 }
 
-/// How a read returns attachments (SPEC §4.1).
+/// How a read returns attachments (docs/configuration.md, "Camunda 8.8 and newer").
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 #[schemars(

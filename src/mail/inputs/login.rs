@@ -1,6 +1,6 @@
 //! The `authentication` block as an input type: `simple`, `none` (SMTP only) or `oauth2`
-//! (SPEC §2, §2.1), its schema written out (with the element template's fields) and what serde
-//! reads after it.
+//! (docs/processes.md, "Common inputs", "OAuth2 logins"), its schema written out (with the
+//! element template's fields) and what serde reads after it.
 
 use std::marker::PhantomData;
 
@@ -9,7 +9,8 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value, json};
 
 use super::connection::ProtocolKind;
-use crate::mail::server::{Authentication, Protocol};
+use crate::mail::auth::Authentication;
+use crate::mail::server::Protocol;
 
 /// `https://`, or `http://` to a loopback address. The host policy is checked when the
 /// variables are read ([`crate::oauth::login::OAuth2Login::problems`]).

@@ -8,8 +8,9 @@ use secrecy::{ExposeSecret, SecretString};
 use super::login::login_refusal_code;
 use super::{Pop3Client, read_line, status, timed};
 use crate::error::{EmailError, ErrorCode, Result};
+use crate::mail::auth::OAuth2Login;
 use crate::mail::sasl::{Mechanism, describe_challenge};
-use crate::mail::server::{Endpoint, OAuth2Login};
+use crate::mail::server::Endpoint;
 
 /// A POP3 reply during SASL: `+OK`, `-ERR`, or a continuation with its challenge.
 enum Reply {

@@ -87,7 +87,8 @@ impl<S> IdleSessions<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mail::server::{Authentication, Endpoint, Security};
+    use crate::mail::auth::Authentication;
+    use crate::mail::server::{Endpoint, Security};
 
     fn key(port: u16) -> SessionKey {
         let endpoint = Endpoint {

@@ -119,7 +119,7 @@ fn unknown_fields_and_pop3_misuse_are_refused() {
 #[test]
 fn the_helm_charts_example_watchers_are_valid() {
     let values: Value =
-        serde_norway::from_str(include_str!("../../tests/chart/values-all-on.yaml")).unwrap();
+        serde_norway::from_str(include_str!("../../../tests/chart/values-all-on.yaml")).unwrap();
     let file = serde_json::json!({ "watchers": values["inbound"]["watchers"] }).to_string();
     let dir = std::env::temp_dir().join(format!("inbound-secrets-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -140,7 +140,7 @@ fn the_example_watchers_are_valid() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("MAIL_PASSWORD"), "pw").unwrap();
     let watchers = parse(
-        include_str!("../../examples/inbound.yaml"),
+        include_str!("../../../examples/inbound.yaml"),
         &SecretProvider::new("UNSET_PREFIX_", Some(dir)),
     )
     .unwrap();

@@ -10,7 +10,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::Pop3Client;
 use crate::error::{EmailError, ErrorCode, Result};
-use crate::mail::server::{Authentication, Endpoint};
+use crate::mail::auth::Authentication;
+use crate::mail::server::Endpoint;
 
 /// What a refused login means, by the response code in its `-ERR` text (RFC 2449, RFC 3206).
 /// A maildrop locked by another session (`[IN-USE]`), a passing server problem (`[SYS/TEMP]`)

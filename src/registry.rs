@@ -12,6 +12,9 @@ pub use crate::operation::{
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures_util::future::BoxFuture;
 
 use serde_json::Value;
 
@@ -45,10 +48,16 @@ pub struct Registered {
     pub schema: InputSchema,
 }
 
+/// Work the process owes before it exits, such as a protocol's sessions still closing in the
+/// background. Run once, after the jobs and the watchers have ended ([`Registry::shut_down`]).
+pub type ShutdownHook = Box<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
+
 /// Job type → operation, for the operations this worker serves.
 pub struct Registry {
     entries: Vec<Registered>,
     pools: Option<SessionPools>,
+    shutdown_hooks: Vec<ShutdownHook>,
+    shut_down: AtomicBool,
 }
 
 /// The mail sessions kept between jobs, shared by the operations of a protocol.
@@ -73,6 +82,16 @@ fn all_operations(settings: &OperationSettings, pools: &SessionPools) -> Vec<Arc
     all.extend(imap::operations(settings, &pools.imap));
     all.extend(pop3::operations(settings));
     all
+}
+
+/// What every protocol owes at shutdown, whichever operations are served: the watchers use
+/// the protocols too.
+fn standard_shutdown_hooks() -> Vec<ShutdownHook> {
+    // A POP3 session that ended without its QUIT (a job handed back at shutdown, a watcher
+    // stopped mid-read) rolls back in the background; the process must not exit under it.
+    vec![Box::new(|| {
+        Box::pin(pop3::farewell::settle(pop3::farewell::FAREWELL_TIME))
+    })]
 }
 
 impl Registry {
@@ -105,6 +124,15 @@ impl Registry {
             .collect();
         let mut registry = Registry::from_operations(prefix, chosen)?;
         registry.pools = Some(pools);
+        registry.shutdown_hooks = standard_shutdown_hooks();
+        Ok(registry)
+    }
+
+    /// No job types, but what the protocols owe at shutdown: for a worker that only runs
+    /// inbound watchers.
+    pub fn watchers_only(prefix: &str) -> std::result::Result<Registry, String> {
+        let mut registry = Registry::from_operations(prefix, Vec::new())?;
+        registry.shutdown_hooks = standard_shutdown_hooks();
         Ok(registry)
     }
 
@@ -126,7 +154,25 @@ impl Registry {
         Ok(Registry {
             entries,
             pools: None,
+            shutdown_hooks: Vec::new(),
+            shut_down: AtomicBool::new(false),
         })
+    }
+
+    /// Adds work to run at shutdown (tests and embedders with operations of their own).
+    pub fn add_shutdown_hook(&mut self, hook: ShutdownHook) {
+        self.shutdown_hooks.push(hook);
+    }
+
+    /// Runs the shutdown hooks, in the order they were added, once however often it is
+    /// called: whoever ends the process calls it after the jobs and the watchers are done.
+    pub async fn shut_down(&self) {
+        if self.shut_down.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        for hook in &self.shutdown_hooks {
+            hook().await;
+        }
     }
 
     /// Sessions (IMAP) or server transports (SMTP) kept open for reuse, by protocol.
@@ -178,6 +224,29 @@ mod tests {
         assert!(registry.find("smtp:send").is_some());
         let custom = Registry::standard("acme", None, &OperationSettings::default()).unwrap();
         assert!(custom.get("acme:smtp:send:1").is_some());
+    }
+
+    #[tokio::test]
+    async fn shutdown_hooks_run_once() {
+        use std::sync::atomic::AtomicUsize;
+        let runs = Arc::new(AtomicUsize::new(0));
+        let mut registry = Registry::from_operations("email", Vec::new()).unwrap();
+        let counted = runs.clone();
+        registry.add_shutdown_hook(Box::new(move || {
+            let counted = counted.clone();
+            Box::pin(async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+            })
+        }));
+        registry.shut_down().await;
+        registry.shut_down().await;
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        let standard = Registry::standard("email", None, &OperationSettings::default()).unwrap();
+        assert_eq!(standard.shutdown_hooks.len(), 1);
+        let watchers = Registry::watchers_only("email").unwrap();
+        assert_eq!(watchers.shutdown_hooks.len(), 1);
+        assert_eq!(watchers.entries().len(), 0);
+        assert!(watchers.session_counts().is_empty());
     }
 
     #[test]
