@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use email_connector::docs::{self, anchor};
-use email_connector::operations::Registry;
+use email_connector::registry::Registry;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

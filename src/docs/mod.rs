@@ -16,7 +16,7 @@ mod types;
 
 use serde_json::{Value, json};
 
-use crate::operations::{Registered, Registry};
+use crate::registry::{Registered, Registry};
 use fields::{Row, TABLE_HEAD, blocks, branch_rules, rows};
 use generated::Generated;
 
