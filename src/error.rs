@@ -151,6 +151,20 @@ pub fn truncate_message(message: &str) -> String {
     }
 }
 
+/// For each protocol's mapping test: every `(kind, code)` row, through `to_error` (a protocol
+/// error of that kind with the message "words"), gives that code and keeps the message.
+#[cfg(test)]
+pub fn assert_each_kind_maps<K: Copy + fmt::Debug>(
+    table: &[(K, ErrorCode)],
+    to_error: impl Fn(K) -> EmailError,
+) {
+    for &(kind, code) in table {
+        let error = to_error(kind);
+        assert_eq!(error.code, code, "{kind:?}");
+        assert_eq!(error.message, "words", "{kind:?}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,8 @@ use serde_json::Value;
 use super::guard::Allowance;
 use super::session::ImapSession;
 use super::wire::Command;
-use crate::error::{EmailError, ErrorCode, Result};
+use crate::error::Result;
+use crate::imap::error::{ImapError, ImapErrorKind};
 use crate::mail::inputs::{Connection, Imap, bare_message_id, decode};
 use crate::mail::message::iso_utc;
 use crate::mail::summary::{Listing, summary};
@@ -97,7 +98,7 @@ pub async fn find_by_message_id(
     .value("Message-ID")
     .value(bare.clone());
     let candidates = session
-        .execute(&search, ErrorCode::ConnectionFailed)
+        .execute(&search, ImapErrorKind::Refused)
         .await?
         .ids();
     if candidates.is_empty() {
@@ -149,7 +150,7 @@ pub async fn summaries(
             let allowance =
                 Allowance::fetching(chunk.len() as u64, u64::from(SUMMARY_HEADER_BYTES));
             for item in session
-                .execute_within(&fetch, ErrorCode::ConnectionFailed, allowance)
+                .execute_within(&fetch, ImapErrorKind::Refused, allowance)
                 .await?
                 .fetches()
             {
@@ -179,10 +180,7 @@ pub async fn summaries(
 /// Whether EXPUNGE would remove only `ours`: used when the server lacks UIDPLUS.
 pub async fn only_ours_deleted(session: &mut ImapSession, ours: &[u32]) -> Result<bool> {
     let flagged = session
-        .execute(
-            &Command::new("UID SEARCH DELETED"),
-            ErrorCode::ConnectionFailed,
-        )
+        .execute(&Command::new("UID SEARCH DELETED"), ImapErrorKind::Refused)
         .await?
         .ids();
     Ok(flagged.iter().all(|uid| ours.contains(uid)))
@@ -193,10 +191,10 @@ pub async fn only_ours_deleted(session: &mut ImapSession, ours: &[u32]) -> Resul
 /// those too.
 pub async fn expunge_only(session: &mut ImapSession, uids: &[u32]) -> Result<()> {
     if !session.has("UIDPLUS") && !only_ours_deleted(session, uids).await? {
-        return Err(EmailError::new(
-            ErrorCode::TemporaryFailure,
+        return Err(ImapError::new(
+            ImapErrorKind::Busy,
             "the server lacks UIDPLUS and other messages in the folder are flagged \\Deleted; expunging now would remove them too",
-        ));
+        ).into());
     }
     let sets = uid_sets(uids);
     for set in &sets {
@@ -205,7 +203,7 @@ pub async fn expunge_only(session: &mut ImapSession, uids: &[u32]) -> Result<()>
                 &Command::new("UID STORE")
                     .raw(set.clone())
                     .raw("+FLAGS.SILENT (\\Deleted)"),
-                ErrorCode::ConnectionFailed,
+                ImapErrorKind::Refused,
             )
             .await?;
     }
@@ -214,13 +212,13 @@ pub async fn expunge_only(session: &mut ImapSession, uids: &[u32]) -> Result<()>
             session
                 .execute(
                     &Command::new("UID EXPUNGE").raw(set),
-                    ErrorCode::ConnectionFailed,
+                    ImapErrorKind::Refused,
                 )
                 .await?;
         }
     } else {
         session
-            .execute(&Command::new("EXPUNGE"), ErrorCode::ConnectionFailed)
+            .execute(&Command::new("EXPUNGE"), ImapErrorKind::Refused)
             .await?;
     }
     Ok(())

@@ -12,7 +12,7 @@
 //!
 //! See the README's "Servers" section for how the common servers differ.
 
-use crate::error::{EmailError, Result};
+use super::error::{ImapError, ImapErrorKind};
 use crate::imap::wire::decode_mailbox;
 use crate::mail::inputs::FolderPath;
 
@@ -122,7 +122,11 @@ impl Namespace {
 }
 
 /// The server's folder for `path`; `pointer` names the input in messages.
-pub fn resolve(path: &FolderPath, namespace: &Namespace, pointer: &str) -> Result<Mailbox> {
+pub fn resolve(
+    path: &FolderPath,
+    namespace: &Namespace,
+    pointer: &str,
+) -> Result<Mailbox, ImapError> {
     let delimiter = namespace.delimiter.as_deref();
     let mut segments: Vec<String> = match delimiter {
         // A string may use the server's separator as well as dots.
@@ -140,27 +144,33 @@ pub fn resolve(path: &FolderPath, namespace: &Namespace, pointer: &str) -> Resul
             pointer.to_string()
         };
         if segment.trim().is_empty() {
-            return Err(EmailError::invalid_input(format!(
-                "{at}: empty folder name in the path"
-            )));
+            return Err(ImapError::new(
+                ImapErrorKind::Input,
+                format!("{at}: empty folder name in the path"),
+            ));
         }
         if let Some(d) = delimiter
             && segment.contains(d)
         {
-            return Err(EmailError::invalid_input(format!(
-                "{at}: folder name '{segment}' contains '{d}', which this server uses to separate folder levels"
-            )));
+            return Err(ImapError::new(
+                ImapErrorKind::Input,
+                format!(
+                    "{at}: folder name '{segment}' contains '{d}', which this server uses to separate folder levels"
+                ),
+            ));
         }
     }
     if delimiter.is_none() && segments.len() > 1 {
-        return Err(EmailError::invalid_input(format!(
-            "{pointer}: this server has no folder hierarchy; give one folder name"
-        )));
+        return Err(ImapError::new(
+            ImapErrorKind::Input,
+            format!("{pointer}: this server has no folder hierarchy; give one folder name"),
+        ));
     }
     let Some(first) = segments.first_mut() else {
-        return Err(EmailError::invalid_input(format!(
-            "{pointer}: must be a dot-separated path or a list of folder names"
-        )));
+        return Err(ImapError::new(
+            ImapErrorKind::Input,
+            format!("{pointer}: must be a dot-separated path or a list of folder names"),
+        ));
     };
     let inbox = first.eq_ignore_ascii_case("INBOX");
     if inbox {

@@ -156,7 +156,7 @@ mod tests {
             while let Some(event) = frames.next_event()? {
                 out.push(match event {
                     Event::Continue => "+".to_string(),
-                    Event::Done { tag, ok, .. } => format!("{tag} {ok}"),
+                    Event::Done { tag, refusal, .. } => format!("{tag} {}", refusal.is_none()),
                     Event::Untagged(Untagged::Fetch(item)) => {
                         format!("fetch {:?} {}", item.uid, item.body.map_or(0, |b| b.len()))
                     }

@@ -9,7 +9,8 @@ use serde_json::{Map, Value, json};
 use super::common::{find_by_message_id, uid_sets};
 use super::session::ImapSession;
 use super::wire::Command;
-use crate::error::{EmailError, ErrorCode, Result};
+use crate::error::Result;
+use crate::imap::error::{ImapError, ImapErrorKind};
 use crate::mail::inputs::{ImapMail, ambiguous, bare_message_id};
 use crate::mail::message::message_id;
 
@@ -41,8 +42,8 @@ pub async fn resolve(
     if let Some(given) = wanted.uid_validity
         && given != validity
     {
-        return Err(EmailError::new(
-            ErrorCode::EmailNotFound,
+        return Err(ImapError::new(
+            ImapErrorKind::MessageMissing,
             format!(
                 "folder '{folder}' has UIDVALIDITY {validity}, not {given} as given: it was \
                  recreated since, so UID {} may name another mail there now; list or search \
@@ -51,7 +52,8 @@ pub async fn resolve(
                     .uid
                     .map_or_else(|| "…".to_string(), |u| u.to_string())
             ),
-        ));
+        )
+        .into());
     }
     let Some(uid) = wanted.uid else {
         let id = wanted
@@ -114,7 +116,7 @@ pub async fn message_ids(
         // and a server cannot send more.
         .raw("(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]<0.4096>)");
     Ok(session
-        .execute(&fetch, ErrorCode::ConnectionFailed)
+        .execute(&fetch, ImapErrorKind::Refused)
         .await?
         .fetches()
         .filter_map(|item| {

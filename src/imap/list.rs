@@ -18,7 +18,8 @@ use super::pool::ImapPool;
 use super::response::Reply;
 use super::session::ImapSession;
 use super::wire::Command;
-use crate::error::{ErrorCode, Result};
+use crate::error::Result;
+use crate::imap::error::ImapErrorKind;
 use crate::mail::inputs::{Folder, Imap, Login, MaxToBeRead, Server, SortOrder};
 use crate::mail::server::Protocol;
 use crate::operation::{JobContext, MailOperation, Outcome};
@@ -92,7 +93,7 @@ async fn server_sorted(
     let reply = session
         .execute(
             &Command::new("UID SORT").raw(key).raw("UTF-8 ALL"),
-            ErrorCode::ConnectionFailed,
+            ImapErrorKind::Refused,
         )
         .await?;
     Ok(reply.ids())
@@ -138,7 +139,7 @@ async fn locally_sorted(
         let reply = session
             .execute(
                 &Command::new("FETCH").raw(range).raw(items),
-                ErrorCode::ConnectionFailed,
+                ImapErrorKind::Refused,
             )
             .await?;
         for keyed in sort_keys(reply, field) {

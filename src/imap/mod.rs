@@ -3,6 +3,7 @@
 
 pub mod common;
 pub mod delete;
+pub mod error;
 pub mod folder;
 pub mod frames;
 pub mod guard;

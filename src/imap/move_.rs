@@ -17,7 +17,8 @@ use super::identity::{Lookup, resolve};
 use super::pool::ImapPool;
 use super::session::ImapSession;
 use super::wire::Command;
-use crate::error::{EmailError, ErrorCode, Result};
+use crate::error::Result;
+use crate::imap::error::{ImapError, ImapErrorKind};
 use crate::mail::inputs::{Folder, FolderPath, Imap, ImapMailInput, Login, Server};
 use crate::mail::server::Protocol;
 use crate::operation::{JobContext, MailOperation, Outcome};
@@ -57,10 +58,10 @@ pub async fn transfer(
 ) -> Result<Option<u32>> {
     let moves = session.has("MOVE");
     if !moves && !session.has("UIDPLUS") && !only_ours_deleted(session, uids).await? {
-        return Err(EmailError::new(
-            ErrorCode::TemporaryFailure,
+        return Err(ImapError::new(
+            ImapErrorKind::Busy,
             "the server lacks MOVE and UIDPLUS and other messages in the folder are flagged \\Deleted; expunging after a copy would remove them too, so nothing was copied",
-        ));
+        ).into());
     }
     // Copies of one Message-ID are few, but a hostile folder may hold thousands.
     let mut target_uid = None;
@@ -69,7 +70,7 @@ pub async fn transfer(
         let done = session
             .execute(
                 &Command::new(verb).raw(set).mailbox(target),
-                ErrorCode::FolderNotFound,
+                ImapErrorKind::FolderMissing,
             )
             .await?;
         target_uid = target_uid.or(done.copy_uid());
@@ -122,35 +123,37 @@ impl MailOperation for MoveOperation {
                 .mailbox(&input.target_folder, "/targetFolder")
                 .await?;
             let (validity, _) = session.select_mailbox(&source, true).await?;
-            let (uid, as_found) = match resolve(&mut session, &source.shown, validity, &wanted)
-                .await?
-            {
-                Lookup::Found { uid, message_id } => (uid, message_id),
-                Lookup::Other(why) => return Err(EmailError::new(ErrorCode::EmailNotFound, why)),
-                Lookup::Missing(why) => {
-                    // A retry whose first MOVE went through but whose reply was lost: the
-                    // message is where it was asked to go, which is the success the first
-                    // attempt missed. Only a Message-ID can find it there.
-                    let Some(given) = given else {
-                        return Err(EmailError::new(ErrorCode::EmailNotFound, why));
-                    };
-                    return match already_moved(&mut session, &target.name, &given).await? {
-                        Some((uid, as_found)) => Ok(Outcome::respond(json!({
-                            "messageId": as_found,
-                            "from": source.shown,
-                            "to": target.shown,
-                            "targetUid": uid,
-                        }))),
-                        None => Err(EmailError::new(
-                            ErrorCode::EmailNotFound,
-                            format!(
-                                "no message {id} in folder '{}' nor in '{}'",
-                                source.shown, target.shown
-                            ),
-                        )),
-                    };
-                }
-            };
+            let (uid, as_found) =
+                match resolve(&mut session, &source.shown, validity, &wanted).await? {
+                    Lookup::Found { uid, message_id } => (uid, message_id),
+                    Lookup::Other(why) => {
+                        return Err(ImapError::new(ImapErrorKind::MessageMissing, why).into());
+                    }
+                    Lookup::Missing(why) => {
+                        // A retry whose first MOVE went through but whose reply was lost: the
+                        // message is where it was asked to go, which is the success the first
+                        // attempt missed. Only a Message-ID can find it there.
+                        let Some(given) = given else {
+                            return Err(ImapError::new(ImapErrorKind::MessageMissing, why).into());
+                        };
+                        return match already_moved(&mut session, &target.name, &given).await? {
+                            Some((uid, as_found)) => Ok(Outcome::respond(json!({
+                                "messageId": as_found,
+                                "from": source.shown,
+                                "to": target.shown,
+                                "targetUid": uid,
+                            }))),
+                            None => Err(ImapError::new(
+                                ImapErrorKind::MessageMissing,
+                                format!(
+                                    "no message {id} in folder '{}' nor in '{}'",
+                                    source.shown, target.shown
+                                ),
+                            )
+                            .into()),
+                        };
+                    }
+                };
             session.create_levels(&target).await?;
             // CREATE may leave the session without a selected folder on some servers.
             session.select_mailbox(&source, true).await?;

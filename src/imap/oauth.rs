@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_imap::{Authenticator, Client};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::session::{Wire, classify};
-use crate::error::{EmailError, ErrorCode, Result};
+use super::error::{ImapError, ImapErrorKind, ReplyCode, ServerReply};
+use super::session::Wire;
 use crate::mail::auth::OAuth2Login;
 use crate::mail::sasl::{Mechanism, describe_challenge};
 use crate::mail::server::Endpoint;
@@ -44,7 +44,7 @@ impl OAuthExchange {
         token: &SecretString,
         endpoint: &Endpoint,
         error_challenge: &ErrorChallenge,
-    ) -> Result<OAuthExchange> {
+    ) -> Result<OAuthExchange, ImapError> {
         let advertised = if login.mechanism.is_none() {
             pre_login_capabilities(client, endpoint.timeout).await?
         } else {
@@ -94,15 +94,16 @@ impl Authenticator for OAuthExchange {
 /// credentials just now (Dovecot when its token check failed), which another try may pass.
 pub fn refusal(
     user: &str,
-    text: &str,
+    reply: ServerReply,
     mechanism: Option<Mechanism>,
     challenge: &ErrorChallenge,
-) -> EmailError {
-    let code = if text.contains("[UNAVAILABLE]") {
-        ErrorCode::TemporaryFailure
+) -> ImapError {
+    let kind = if reply.code == Some(ReplyCode::Unavailable) {
+        ImapErrorKind::LoginUnavailable
     } else {
-        ErrorCode::AuthenticationFailed
+        ImapErrorKind::LoginRefused
     };
+    let text = &reply.text;
     let message = match (mechanism, challenge.described()) {
         (Some(m), Some(reason)) => {
             format!(
@@ -113,7 +114,7 @@ pub fn refusal(
         (Some(m), None) => format!("login as {user} with {} refused: {text}", m.name()),
         _ => format!("login as {user} refused: {text}"),
     };
-    EmailError::new(code, message)
+    ImapError::new(kind, message).with_source(reply)
 }
 
 /// The capabilities a server advertises before login (for the OAuth mechanism choice), from
@@ -121,15 +122,18 @@ pub fn refusal(
 async fn pre_login_capabilities(
     client: &mut Client<Wire>,
     timeout: Duration,
-) -> Result<HashSet<String>> {
+) -> Result<HashSet<String>, ImapError> {
     let (sender, receiver) = async_channel::bounded(16);
-    tokio::time::timeout(
+    let asked = tokio::time::timeout(
         timeout,
         client.run_command_and_check_ok("CAPABILITY", Some(sender)),
     )
     .await
-    .map_err(|_| EmailError::new(ErrorCode::Timeout, "no answer to CAPABILITY"))?
-    .map_err(|e| classify(e, "CAPABILITY"))?;
+    .map_err(|_| ImapError::new(ImapErrorKind::Timeout, "no answer to CAPABILITY"))?;
+    if let Err(e) = asked {
+        let reply = client.get_mut().take_refusal();
+        return Err(ImapError::library(e, "CAPABILITY", reply));
+    }
     let mut found = HashSet::new();
     while let Ok(response) = receiver.try_recv() {
         let async_imap::types::UnsolicitedResponse::Other(data) = response else {
@@ -148,4 +152,30 @@ async fn pre_login_capabilities(
         }
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imap::error::ServerReply;
+
+    #[test]
+    fn an_unavailable_login_may_be_retried_any_other_refusal_not() {
+        let refused = |line: &str| {
+            let reply = ServerReply::from_line(line.as_bytes()).expect("a refusal");
+            refusal("alice", reply, None, &ErrorChallenge::default())
+        };
+        let later = refused("a1 NO [UNAVAILABLE] Temporary authentication failure\r\n");
+        assert_eq!(later.kind(), ImapErrorKind::LoginUnavailable);
+        let wrong = refused("a1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n");
+        assert_eq!(wrong.kind(), ImapErrorKind::LoginRefused);
+        assert_eq!(
+            wrong.to_string(),
+            "login as alice refused: [AUTHENTICATIONFAILED] Authentication failed."
+        );
+        // The words alone do not make a code: only the response code does.
+        let words = refused("a1 NO Authentication failed: server [UNAVAILABLE] says\r\n");
+        assert_eq!(words.kind(), ImapErrorKind::LoginRefused);
+        assert_eq!(refused("a1 BAD no\r\n").kind(), ImapErrorKind::LoginRefused);
+    }
 }

@@ -25,7 +25,8 @@ use super::structure::{Structure, fetch_items, plan};
 use super::wire::Command;
 use crate::documents::spool::Spool;
 use crate::documents::store::DocumentStore;
-use crate::error::{EmailError, ErrorCode, Result};
+use crate::error::Result;
+use crate::imap::error::{ImapError, ImapErrorKind};
 use crate::mail::cut::Limits;
 use crate::mail::inputs::{AttachmentsAs, Folder, Imap, ImapMailInput, Login, Server};
 use crate::mail::message::{Envelope, respond};
@@ -87,7 +88,7 @@ impl MailOperation for ReadOperation {
             let uid = match resolve(&mut session, folder, validity, &wanted).await? {
                 Lookup::Found { uid, .. } => uid,
                 Lookup::Missing(why) | Lookup::Other(why) => {
-                    return Err(EmailError::new(ErrorCode::EmailNotFound, why));
+                    return Err(ImapError::new(ImapErrorKind::MessageMissing, why).into());
                 }
             };
             let store = match input.attachments_as {
@@ -101,7 +102,7 @@ impl MailOperation for ReadOperation {
                         &Command::new("UID STORE")
                             .raw(uid.to_string())
                             .raw("+FLAGS.SILENT (\\Seen)"),
-                        ErrorCode::ConnectionFailed,
+                        ImapErrorKind::Refused,
                     )
                     .await?;
             }
@@ -235,8 +236,8 @@ async fn stream_message(session: &mut ImapSession, uid: u32, id: &str) -> Result
             return Ok(spool);
         }
         offset = offset.checked_add(got).ok_or_else(|| {
-            EmailError::new(
-                ErrorCode::ConnectionFailed,
+            ImapError::new(
+                ImapErrorKind::Protocol,
                 format!("message {id} is larger than IMAP can address"),
             )
         })?;
@@ -250,16 +251,16 @@ async fn fetch(
     items: &str,
     allowance: Allowance,
     id: &str,
-) -> Result<FetchItem> {
+) -> Result<FetchItem, ImapError> {
     let command = Command::new("UID FETCH").raw(uid.to_string()).raw(items);
     session
-        .execute_within(&command, ErrorCode::ConnectionFailed, allowance)
+        .execute_within(&command, ImapErrorKind::Refused, allowance)
         .await?
         .fetches()
         .find(|item| item.uid == Some(uid))
         .ok_or_else(|| {
-            EmailError::new(
-                ErrorCode::EmailNotFound,
+            ImapError::new(
+                ImapErrorKind::MessageMissing,
                 format!("message {id} vanished while being read"),
             )
         })

@@ -4,6 +4,8 @@
 
 use async_imap::imap_proto::{MailboxDatum, Response, ResponseCode, Status};
 
+use super::error::ServerReply;
+
 /// What a command's untagged responses told us, owned (async-imap's response type is private).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Untagged {
@@ -77,10 +79,8 @@ pub enum Event {
     Continue,
     Done {
         tag: String,
-        ok: bool,
-        /// BAD, or NO [BADCHARSET]: the command as given cannot work, now or later.
-        malformed: bool,
-        text: String,
+        /// How the command was refused; `None` for OK.
+        refusal: Option<ServerReply>,
         copy_uid: Option<u32>,
     },
     Untagged(Untagged),
@@ -118,15 +118,8 @@ pub fn event(response: &Response<'_>) -> Event {
             outcome,
         } => Event::Done {
             tag: tag.0.clone(),
-            ok: matches!(status, Status::Ok),
-            malformed: matches!(status, Status::Bad)
-                || matches!(outcome.code, Some(ResponseCode::BadCharset(_))),
-            text: outcome
-                .information
-                .as_deref()
-                .unwrap_or("")
-                .trim()
-                .to_string(),
+            refusal: (!matches!(status, Status::Ok))
+                .then(|| ServerReply::from_outcome(status, outcome)),
             copy_uid: copy_uid(&outcome.code),
         },
         Response::Data {

@@ -12,7 +12,8 @@ use super::common::summaries;
 use super::pool::ImapPool;
 use super::program::search_program;
 use super::wire::Command;
-use crate::error::{ErrorCode, Result};
+use crate::error::Result;
+use crate::imap::error::ImapErrorKind;
 use crate::mail::inputs::{Criteria, Folder, Imap, Login, MaxResults, Server};
 use crate::mail::server::Protocol;
 use crate::operation::{JobContext, MailOperation, Outcome};
@@ -68,11 +69,7 @@ impl MailOperation for SearchOperation {
             // A NO is the server's trouble of the moment (retried); a BAD or NO [BADCHARSET]
             // means the search as given can never run there (an incident).
             let mut uids = session
-                .execute_split(
-                    &command,
-                    ErrorCode::TemporaryFailure,
-                    ErrorCode::InvalidInput,
-                )
+                .execute_split(&command, ImapErrorKind::Busy, ImapErrorKind::Input)
                 .await?
                 .ids();
             uids.sort_unstable();

@@ -17,50 +17,21 @@ mod command;
 mod folders;
 mod tap;
 
+use super::error::{ImapError, ImapErrorKind, ServerReply};
 use super::folder::Namespace;
 use super::frames::Frames;
 use super::guard::{Allowance, Guarded};
 use super::oauth::{ErrorChallenge, OAuthExchange, refusal};
 use super::response::{Event, Untagged, event};
 use super::wire::Command;
-use crate::error::{EmailError, ErrorCode, Result};
+use crate::error::Result;
 use crate::mail::auth::Authentication;
 use crate::mail::net::{MailStream, open_noting, upgrade};
 use crate::mail::server::{Endpoint, Security};
 use crate::mail::tls::is_tls_failure;
 use crate::oauth::mail::{ConnectOnce, connect};
 
-/// The server's own words from an async-imap NO/BAD error, which arrives as a debug string
-/// (`code: None, info: Some("[AUTHENTICATIONFAILED] Authentication failed.")`).
-pub fn server_text(raw: &str) -> String {
-    match raw.split_once("info: Some(\"") {
-        Some((_, rest)) => rest
-            .rsplit_once("\")")
-            .map_or(rest, |(text, _)| text)
-            .replace("\\\"", "\""),
-        None => raw.trim().to_string(),
-    }
-}
-
-/// Maps an async-imap error met outside a command's tagged reply.
-pub fn classify(error: async_imap::error::Error, doing: &str) -> EmailError {
-    use async_imap::error::Error;
-    match error {
-        Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
-            EmailError::new(ErrorCode::Timeout, format!("{doing}: {io}"))
-        }
-        Error::Io(io) if is_tls_failure(&io) => {
-            EmailError::new(ErrorCode::TlsError, format!("{doing}: {io}"))
-        }
-        Error::Io(io) => EmailError::new(ErrorCode::ConnectionFailed, format!("{doing}: {io}")),
-        Error::ConnectionLost => EmailError::new(
-            ErrorCode::ConnectionFailed,
-            format!("{doing}: the server closed the connection"),
-        ),
-        Error::Validate(e) => EmailError::invalid_input(format!("{doing}: {e}")),
-        other => EmailError::new(ErrorCode::ConnectionFailed, format!("{doing}: {other}")),
-    }
-}
+const NO_STARTTLS: &str = "the server does not offer STARTTLS; refusing to continue in clear text";
 
 /// The connection under async-imap: our taps on the server's bytes around the TLS stream.
 pub(super) type Wire = tap::Tap<Guarded<MailStream>>;
@@ -120,51 +91,55 @@ impl ImapSession {
         let greeting = tokio::time::timeout(timeout, client.read_response())
             .await
             .map_err(|_| {
-                EmailError::new(
-                    ErrorCode::Timeout,
+                ImapError::new(
+                    ImapErrorKind::Timeout,
                     format!("the server sent no greeting within {} s", timeout.as_secs()),
                 )
             })?;
         match greeting {
             Ok(Some(response)) => {
                 if let Event::Untagged(Untagged::Bye(text)) = event(response.parsed()) {
-                    return Err(EmailError::new(
-                        ErrorCode::ConnectionFailed,
+                    return Err(ImapError::new(
+                        ImapErrorKind::Connection,
                         format!("the server refused the connection: {text}"),
-                    ));
+                    )
+                    .into());
                 }
             }
             Ok(None) => {
-                return Err(EmailError::new(
-                    ErrorCode::ConnectionFailed,
+                return Err(ImapError::new(
+                    ImapErrorKind::Connection,
                     "the server closed the connection before greeting",
-                ));
-            }
-            Err(e) if is_tls_failure(&e) => {
-                return Err(EmailError::new(
-                    ErrorCode::TlsError,
-                    format!("greeting: {e}"),
-                ));
+                )
+                .into());
             }
             Err(e) => {
-                return Err(EmailError::new(
-                    ErrorCode::ConnectionFailed,
-                    format!("greeting: {e}"),
-                ));
+                let kind = if is_tls_failure(&e) {
+                    ImapErrorKind::Tls
+                } else {
+                    ImapErrorKind::Connection
+                };
+                return Err(ImapError::new(kind, format!("greeting: {e}"))
+                    .with_source(e)
+                    .into());
             }
         }
         if endpoint.security == Security::Starttls {
             let started =
                 tokio::time::timeout(timeout, client.run_command_and_check_ok("STARTTLS", None))
                     .await
-                    .map_err(|_| EmailError::new(ErrorCode::Timeout, "no answer to STARTTLS"))?;
+                    .map_err(|_| ImapError::new(ImapErrorKind::Timeout, "no answer to STARTTLS"))?;
             if let Err(e) = started {
-                return Err(EmailError::new(
-                    ErrorCode::TlsError,
-                    format!(
-                        "the server does not offer STARTTLS; refusing to continue in clear text ({e})"
-                    ),
-                ));
+                let refused = match client.get_mut().take_refusal() {
+                    Some(reply) => ImapError::new(
+                        ImapErrorKind::Tls,
+                        format!("{NO_STARTTLS} ({})", reply.text),
+                    )
+                    .with_source(reply),
+                    None => ImapError::new(ImapErrorKind::Tls, format!("{NO_STARTTLS} ({e})"))
+                        .with_source(e),
+                };
+                return Err(refused.into());
             }
             let stream = upgrade(client.into_inner().into_inner().into_inner(), endpoint).await?;
             client = Client::new(tap::Tap::new(Guarded::new(stream)));
@@ -179,7 +154,11 @@ impl ImapSession {
             }
             Authentication::Oauth2(login) => {
                 let Some(token) = token else {
-                    return Err(EmailError::internal("an OAuth2 login without a token"));
+                    return Err(ImapError::new(
+                        ImapErrorKind::Internal,
+                        "an OAuth2 login without a token",
+                    )
+                    .into());
                 };
                 let exchange =
                     OAuthExchange::prepare(&mut client, login, token, endpoint, &error_challenge)
@@ -189,36 +168,53 @@ impl ImapSession {
                 tokio::time::timeout(timeout, client.authenticate(mechanism.name(), exchange)).await
             }
             Authentication::None => {
-                return Err(EmailError::invalid_input(
+                return Err(ImapError::new(
+                    ImapErrorKind::Input,
                     "/authentication/type: IMAP needs a login; 'none' is for SMTP only",
-                ));
+                )
+                .into());
             }
         };
         let mut inner = match login {
             Err(_) => {
-                return Err(EmailError::new(
-                    ErrorCode::Timeout,
-                    "no answer to the login",
-                ));
+                return Err(
+                    ImapError::new(ImapErrorKind::Timeout, "no answer to the login").into(),
+                );
             }
             Ok(Ok(session)) => session,
             Ok(Err((
-                async_imap::error::Error::No(text) | async_imap::error::Error::Bad(text),
-                _,
+                async_imap::error::Error::No(_) | async_imap::error::Error::Bad(_),
+                mut client,
             ))) => {
+                let reply = client
+                    .get_mut()
+                    .take_refusal()
+                    .unwrap_or_else(ServerReply::unreadable);
                 return Err(refusal(
                     auth.username().unwrap_or_default(),
-                    &server_text(&text),
+                    reply,
                     oauth_mechanism,
                     &error_challenge,
-                ));
+                )
+                .into());
             }
-            Ok(Err((e, _))) => return Err(classify(e, "login")),
+            Ok(Err((e, mut client))) => {
+                let reply = client.get_mut().take_refusal();
+                return Err(ImapError::library(e, "login", reply).into());
+            }
         };
         let capabilities = tokio::time::timeout(timeout, inner.capabilities())
             .await
-            .map_err(|_| EmailError::new(ErrorCode::Timeout, "no answer to CAPABILITY"))?
-            .map_err(|e| classify(e, "CAPABILITY"))?;
+            .map_err(|_| ImapError::new(ImapErrorKind::Timeout, "no answer to CAPABILITY"))?;
+        let capabilities = match capabilities {
+            Ok(capabilities) => capabilities,
+            Err(e) => {
+                let reply = inner.get_mut().take_refusal();
+                return Err(ImapError::library(e, "CAPABILITY", reply).into());
+            }
+        };
+        // From here on the session reads every completion itself.
+        inner.get_mut().stop_watching();
         let capabilities = capabilities
             .iter()
             .map(|c| match c {
@@ -268,20 +264,17 @@ impl ImapSession {
 
     /// Selects a folder for reading (EXAMINE, no flag changes) or writing (SELECT). Returns
     /// UIDVALIDITY and the message count.
-    pub async fn select(&mut self, folder: &str, writable: bool) -> Result<(u32, u32)> {
+    pub async fn select(&mut self, folder: &str, writable: bool) -> Result<(u32, u32), ImapError> {
         let verb = if writable { "SELECT" } else { "EXAMINE" };
         let reply = self
             .execute(
                 &Command::new(verb).mailbox(folder),
-                ErrorCode::FolderNotFound,
+                ImapErrorKind::FolderMissing,
             )
             .await
             .map_err(|e| {
-                if e.code == ErrorCode::FolderNotFound {
-                    EmailError::new(
-                        ErrorCode::FolderNotFound,
-                        format!("folder '{folder}': {}", e.message),
-                    )
+                if e.kind() == ImapErrorKind::FolderMissing {
+                    e.reworded(|message| format!("folder '{folder}': {message}"))
                 } else {
                     e
                 }
@@ -301,20 +294,30 @@ impl ImapSession {
     /// Waits in IDLE (RFC 2177) until the server announces new mail (EXISTS) or `max` passes,
     /// then ends IDLE with DONE. Returns whether mail was announced. The caller keeps `max`
     /// under the 29 minutes after which servers may drop an idle client.
-    pub async fn idle_wait(&mut self, max: Duration) -> Result<bool> {
+    pub async fn idle_wait(&mut self, max: Duration) -> Result<bool, ImapError> {
         // Cancelled before the tagged completion, the session is mid-IDLE: never reusable.
         self.in_command = true;
         self.allow(self.control);
         let Some(tag) = self.send("IDLE", true).await? else {
-            return Err(EmailError::internal("no tag for IDLE"));
+            return Err(ImapError::new(ImapErrorKind::Internal, "no tag for IDLE"));
         };
         loop {
             match self.read().await? {
                 Event::Continue => break,
-                Event::Done { tag: t, text, .. } if t == tag => {
-                    return Err(EmailError::new(
-                        ErrorCode::ConnectionFailed,
-                        format!("IDLE refused: {text}"),
+                Event::Done {
+                    tag: t, refusal, ..
+                } if t == tag => {
+                    let Some(reply) = refusal else {
+                        return Err(ImapError::new(
+                            ImapErrorKind::Connection,
+                            "IDLE refused: the server completed it at once",
+                        ));
+                    };
+                    return Err(ImapError::refused(
+                        "IDLE",
+                        reply,
+                        ImapErrorKind::Connection,
+                        ImapErrorKind::Connection,
                     ));
                 }
                 _ => {}
@@ -331,23 +334,17 @@ impl ImapSession {
                     Event::Untagged(Untagged::Exists(_) | Untagged::Fetch(_)) => announced = true,
                     Event::Untagged(Untagged::Bye(text)) => {
                         self.broken = true;
-                        return Err(EmailError::new(
-                            ErrorCode::ConnectionFailed,
-                            format!("the server ended the session: {text}"),
-                        ));
+                        return Err(ended(text));
                     }
                     _ => {}
                 },
                 Ok(Ok(None)) => {
                     self.broken = true;
-                    return Err(EmailError::new(
-                        ErrorCode::ConnectionFailed,
-                        "the server closed the connection",
-                    ));
+                    return Err(closed());
                 }
                 Ok(Err(e)) => {
                     self.broken = true;
-                    return Err(classify(async_imap::error::Error::Io(e), "IDLE"));
+                    return Err(ImapError::library(e.into(), "IDLE", None));
                 }
             }
         }
@@ -360,10 +357,7 @@ impl ImapSession {
                 }
                 Event::Untagged(Untagged::Bye(text)) => {
                     self.broken = true;
-                    return Err(EmailError::new(
-                        ErrorCode::ConnectionFailed,
-                        format!("the server ended the session: {text}"),
-                    ));
+                    return Err(ended(text));
                 }
                 _ => {}
             }
@@ -371,8 +365,8 @@ impl ImapSession {
     }
 
     /// A cheap round trip that proves the session still works.
-    pub async fn noop(&mut self) -> Result<()> {
-        self.execute(&Command::new("NOOP"), ErrorCode::ConnectionFailed)
+    pub async fn noop(&mut self) -> Result<(), ImapError> {
+        self.execute(&Command::new("NOOP"), ImapErrorKind::Refused)
             .await
             .map(|_| ())
     }
@@ -390,10 +384,26 @@ impl ImapSession {
                     break;
                 }
             }
-            Ok::<(), EmailError>(())
+            Ok::<(), ImapError>(())
         };
         let _ = tokio::time::timeout(Duration::from_secs(2), said).await;
     }
+}
+
+/// The server said BYE.
+pub(super) fn ended(text: String) -> ImapError {
+    ImapError::new(
+        ImapErrorKind::Connection,
+        format!("the server ended the session: {text}"),
+    )
+}
+
+/// The server closed the connection.
+pub(super) fn closed() -> ImapError {
+    ImapError::new(
+        ImapErrorKind::Connection,
+        "the server closed the connection",
+    )
 }
 
 /// One attempt, for the login rule every protocol shares (`crate::oauth::mail::connect`).
@@ -406,21 +416,5 @@ impl ConnectOnce for ImapSession {
         steps: &'a mut Vec<String>,
     ) -> BoxFuture<'a, Result<ImapSession>> {
         Box::pin(Self::log_in_once(endpoint, auth, token, steps))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn server_words_are_taken_out_of_debug_text() {
-        assert_eq!(
-            server_text(
-                r#"code: None, info: Some("[AUTHENTICATIONFAILED] Authentication failed.")"#
-            ),
-            "[AUTHENTICATIONFAILED] Authentication failed."
-        );
-        assert_eq!(server_text(" plain words "), "plain words");
     }
 }

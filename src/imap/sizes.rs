@@ -11,7 +11,8 @@ use super::response::FetchItem;
 use super::session::ImapSession;
 use super::structure::{Decision, Structure, leaf_sections};
 use super::wire::Command;
-use crate::error::{ErrorCode, Result};
+use crate::error::Result;
+use crate::imap::error::ImapErrorKind;
 use crate::mail::cut::{Encoding, decoded_len};
 
 /// Bytes read of each end of a part.
@@ -151,7 +152,7 @@ async fn sections(
         .raw(format!("(UID {})", items.join(" ")));
     let allowance = Allowance::fetching(items.len() as u64, 2 * PROBE);
     let reply = session
-        .execute_within(&command, ErrorCode::ConnectionFailed, allowance)
+        .execute_within(&command, ImapErrorKind::Refused, allowance)
         .await?;
     let mut found = Vec::new();
     for mut item in reply.fetches().filter(|item| item.uid == Some(uid)) {

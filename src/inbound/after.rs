@@ -3,8 +3,9 @@
 //! only when no other mail is flagged, see [`expunge_only`]).
 
 use super::config::AfterProcessing;
-use crate::error::{ErrorCode, Result};
+use crate::error::Result;
 use crate::imap::common::expunge_only;
+use crate::imap::error::ImapErrorKind;
 use crate::imap::move_::transfer;
 use crate::imap::session::ImapSession;
 use crate::imap::wire::Command;
@@ -24,10 +25,11 @@ pub async fn apply(
                 &Command::new("UID STORE")
                     .raw(uid.to_string())
                     .raw("+FLAGS.SILENT (\\Seen)"),
-                ErrorCode::ConnectionFailed,
+                ImapErrorKind::Refused,
             )
             .await
-            .map(drop),
+            .map(drop)
+            .map_err(Into::into),
         AfterProcessing::Delete => expunge_only(session, &[uid]).await,
         AfterProcessing::Move(path) => {
             let target = session.mailbox(path, "/moveTo").await?;

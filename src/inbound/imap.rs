@@ -22,6 +22,7 @@ use super::handover::{Mail, Place};
 use super::ledger::Ledger;
 use super::{Context, Handed, after, after_failed, deliver};
 use crate::error::{ErrorCode, Result};
+use crate::imap::error::ImapErrorKind;
 use crate::imap::read::read_uid;
 use crate::imap::session::ImapSession;
 use crate::imap::wire::Command;
@@ -212,7 +213,7 @@ async fn round(
         "UID SEARCH UNDELETED"
     });
     let mut uids = session
-        .execute(&search, ErrorCode::ConnectionFailed)
+        .execute(&search, ImapErrorKind::Refused)
         .await?
         .ids();
     uids.sort_unstable();

@@ -173,6 +173,7 @@ async fn round(watcher: &Watcher, context: &Context, memory: &mut Memory) -> Res
     }
     // Commits the DELEs of the accepted mails only.
     if let Err(error) = client.quit().await {
+        let error = EmailError::from(error);
         memory.deletion_failed(watcher, context, &deleting, &error);
         return Err(error);
     }
@@ -195,7 +196,7 @@ async fn dele(
     number: u32,
     uidl: &str,
 ) -> Result<()> {
-    match client.dele(number).await {
+    match client.dele(number).await.map_err(EmailError::from) {
         Ok(()) => {
             deleting.push(uidl.to_string());
             Ok(())

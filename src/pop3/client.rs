@@ -12,8 +12,9 @@ use futures_util::future::BoxFuture;
 use secrecy::SecretString;
 use tokio::io::{AsyncWriteExt, BufReader};
 
+use super::error::{Pop3Error, Pop3ErrorKind, ServerReply};
 use super::lines::{read_line, read_multiline, read_multiline_each};
-use crate::error::{EmailError, ErrorCode, Result};
+use crate::error::Result;
 use crate::mail::auth::Authentication;
 use crate::mail::cut::Limits;
 use crate::mail::net::{MailStream, open_noting, upgrade};
@@ -40,15 +41,22 @@ const MAX_CAPA_BYTES: usize = 64 * 1024;
 
 pub use headers::{HEADER_BATCH, MAX_HEADER_BYTES};
 
-/// `+OK …` → Ok(rest), `-ERR …` → Err(rest), anything else → a protocol error.
-fn status(line: &[u8]) -> std::result::Result<std::result::Result<String, String>, String> {
+/// A command's answer: `+OK` with its words, or the server's `-ERR`.
+type Status = std::result::Result<String, ServerReply>;
+
+/// `+OK …` → Ok(rest), `-ERR …` → Err(reply), anything else → a protocol error.
+fn status(line: &[u8]) -> std::result::Result<Status, Pop3Error> {
     let text = String::from_utf8_lossy(line).to_string();
     if let Some(rest) = text.strip_prefix("+OK") {
         Ok(Ok(rest.trim().to_string()))
     } else if let Some(rest) = text.strip_prefix("-ERR") {
-        Ok(Err(rest.trim().to_string()))
+        Ok(Err(ServerReply::new(rest.trim().to_string())))
     } else {
-        Err(text.chars().take(200).collect())
+        let garbage: String = text.chars().take(200).collect();
+        Err(Pop3Error::new(
+            Pop3ErrorKind::Protocol,
+            format!("not a POP3 response: {garbage}"),
+        ))
     }
 }
 
@@ -125,21 +133,24 @@ impl Pop3Client {
             sent: Vec::new(),
         };
         let greeting = client.read_status().await?;
-        if let Err(text) = greeting {
-            return Err(EmailError::new(
-                ErrorCode::ConnectionFailed,
-                format!("the server refused the connection: {text}"),
-            ));
+        if let Err(reply) = greeting {
+            return Err(Pop3Error::new(
+                Pop3ErrorKind::Connection,
+                format!("the server refused the connection: {reply}"),
+            )
+            .with_source(reply)
+            .into());
         }
         client.capabilities = client.capa().await.unwrap_or_default();
         if endpoint.security == Security::Starttls {
             if !client.has("STLS") {
-                return Err(EmailError::new(
-                    ErrorCode::TlsError,
+                return Err(Pop3Error::new(
+                    Pop3ErrorKind::Tls,
                     "the server does not offer STLS; refusing to continue in clear text",
-                ));
+                )
+                .into());
             }
-            client.simple("STLS", "STLS", ErrorCode::TlsError).await?;
+            client.simple("STLS", "STLS", Pop3ErrorKind::Tls).await?;
             // Anything the server sent after its +OK is dropped with the buffer: bytes that
             // arrived in clear text must not be read as if they came over TLS.
             let plain = client.reader.take().ok_or_else(closed)?;
@@ -177,7 +188,7 @@ impl Pop3Client {
         })
     }
 
-    async fn read_status(&mut self) -> Result<std::result::Result<String, String>> {
+    async fn read_status(&mut self) -> Result<Status, Pop3Error> {
         let mut line = std::mem::take(&mut self.line);
         let result = timed(self.timeout, "reading a response", async {
             match self.reader.as_mut() {
@@ -186,18 +197,12 @@ impl Pop3Client {
             }
         })
         .await;
-        let parsed = result.map(|_| status(&line));
+        let parsed = result.and_then(|_| status(&line));
         self.line = line;
-        match parsed? {
-            Ok(s) => Ok(s),
-            Err(garbage) => Err(EmailError::new(
-                ErrorCode::ConnectionFailed,
-                format!("not a POP3 response: {garbage}"),
-            )),
-        }
+        parsed
     }
 
-    async fn write(&mut self, command: &str) -> Result<()> {
+    async fn write(&mut self, command: &str) -> Result<(), Pop3Error> {
         let line = format!("{command}\r\n");
         let timeout = self.timeout;
         let stream = self.stream()?.get_mut();
@@ -206,51 +211,52 @@ impl Pop3Client {
             stream.flush().await
         };
         match tokio::time::timeout(timeout, written).await {
-            Err(_) => Err(EmailError::new(
-                ErrorCode::Timeout,
+            Err(_) => Err(Pop3Error::new(
+                Pop3ErrorKind::Timeout,
                 "the server stopped reading",
             )),
-            Ok(Err(e)) => Err(EmailError::new(
-                ErrorCode::ConnectionFailed,
+            Ok(Err(e)) => Err(Pop3Error::new(
+                Pop3ErrorKind::Connection,
                 format!("sending a command: {e}"),
-            )),
+            )
+            .with_source(e)),
             Ok(Ok(())) => Ok(()),
         }
     }
 
     /// Sends a command and reads its status line.
-    async fn exchange(
-        &mut self,
-        command: &str,
-        verb: &'static str,
-    ) -> Result<std::result::Result<String, String>> {
+    async fn exchange(&mut self, command: &str, verb: &'static str) -> Result<Status, Pop3Error> {
         self.sent.push(verb);
         self.write(command).await?;
         self.read_status().await
     }
 
-    /// A single-line command whose `-ERR` becomes an error with `code`.
+    /// A single-line command whose `-ERR` means `on_err`.
     async fn simple(
         &mut self,
         command: &str,
         verb: &'static str,
-        code: ErrorCode,
-    ) -> Result<String> {
+        on_err: Pop3ErrorKind,
+    ) -> Result<String, Pop3Error> {
         self.exchange(command, verb)
             .await?
-            .map_err(|text| EmailError::new(code, format!("{verb} refused: {text}")))
+            .map_err(|reply| Pop3Error::refused(verb, reply, on_err))
     }
 
     /// A multi-line command: its body, un-stuffed, of at most `cap` bytes.
-    async fn multi(&mut self, command: &str, verb: &'static str, cap: usize) -> Result<Vec<u8>> {
-        self.simple(command, verb, ErrorCode::ConnectionFailed)
-            .await?;
+    async fn multi(
+        &mut self,
+        command: &str,
+        verb: &'static str,
+        cap: usize,
+    ) -> Result<Vec<u8>, Pop3Error> {
+        self.simple(command, verb, Pop3ErrorKind::Refused).await?;
         let timeout = self.timeout;
         let body = read_multiline(self.stream()?, cap, timeout).await;
-        body.map_err(|e| read_error(verb, e))
+        body.map_err(|e| Pop3Error::io(verb, e))
     }
 
-    async fn capa(&mut self) -> Result<Vec<String>> {
+    async fn capa(&mut self) -> Result<Vec<String>, Pop3Error> {
         let body = self.multi("CAPA", "CAPA", MAX_CAPA_BYTES).await?;
         Ok(String::from_utf8_lossy(&body)
             .lines()
@@ -259,13 +265,13 @@ impl Pop3Client {
     }
 
     /// Message numbers and sizes (LIST).
-    pub async fn list(&mut self) -> Result<Vec<(u32, u64)>> {
+    pub async fn list(&mut self) -> Result<Vec<(u32, u64)>, Pop3Error> {
         let body = self.multi("LIST", "LIST", MAX_LISTING_BYTES).await?;
         Ok(parse_sizes(&body))
     }
 
     /// Message numbers and their unique ids (UIDL), which stay the same across sessions.
-    pub async fn uidl(&mut self) -> Result<Vec<(u32, String)>> {
+    pub async fn uidl(&mut self) -> Result<Vec<(u32, String)>, Pop3Error> {
         let body = self.multi("UIDL", "UIDL", MAX_LISTING_BYTES).await?;
         Ok(parse_pairs(&body))
     }
@@ -278,55 +284,65 @@ impl Pop3Client {
         number: u32,
         size: u64,
         each: impl FnMut(&[u8], bool),
-    ) -> Result<()> {
-        self.simple(&format!("RETR {number}"), "RETR", ErrorCode::EmailNotFound)
+    ) -> Result<(), Pop3Error> {
+        let retr = format!("RETR {number}");
+        self.simple(&retr, "RETR", Pop3ErrorKind::MessageMissing)
             .await?;
         let timeout = self.timeout;
         read_multiline_each(self.stream()?, answer_bound(size), timeout, each)
             .await
-            .map_err(|e| read_error("RETR", e))
+            .map_err(|e| Pop3Error::io("RETR", e))
     }
 
     /// RETR through a [`Pruner`]: what a read response under `limits` could hold of the
     /// message, however large it is.
-    pub async fn retr_pruned(&mut self, number: u32, size: u64, limits: Limits) -> Result<Pruned> {
+    pub async fn retr_pruned(
+        &mut self,
+        number: u32,
+        size: u64,
+        limits: Limits,
+    ) -> Result<Pruned, Pop3Error> {
         let mut pruner = Pruner::new(limits);
         self.retr_each(number, size, |piece, complete| pruner.feed(piece, complete))
             .await?;
         Ok(pruner.finish())
     }
 
-    pub async fn dele(&mut self, number: u32) -> Result<()> {
-        self.simple(&format!("DELE {number}"), "DELE", ErrorCode::EmailNotFound)
+    pub async fn dele(&mut self, number: u32) -> Result<(), Pop3Error> {
+        self.simple(
+            &format!("DELE {number}"),
+            "DELE",
+            Pop3ErrorKind::MessageMissing,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn rset(&mut self) -> Result<(), Pop3Error> {
+        self.simple("RSET", "RSET", Pop3ErrorKind::Refused)
             .await
             .map(|_| ())
     }
 
-    pub async fn rset(&mut self) -> Result<()> {
-        self.simple("RSET", "RSET", ErrorCode::ConnectionFailed)
-            .await
-            .map(|_| ())
-    }
-
-    pub async fn noop(&mut self) -> Result<()> {
-        self.simple("NOOP", "NOOP", ErrorCode::ConnectionFailed)
+    pub async fn noop(&mut self) -> Result<(), Pop3Error> {
+        self.simple("NOOP", "NOOP", Pop3ErrorKind::Refused)
             .await
             .map(|_| ())
     }
 
     /// Ends the session; deletions marked with DELE take effect only now (RFC 1939 §6).
-    pub async fn quit(mut self) -> Result<()> {
+    pub async fn quit(mut self) -> Result<(), Pop3Error> {
         // Once QUIT may have reached the server, an RSET after it would be a lie: whatever
         // happens to the reply, the drop that follows says no farewell.
         let result = self
-            .simple("QUIT", "QUIT", ErrorCode::TemporaryFailure)
+            .simple("QUIT", "QUIT", Pop3ErrorKind::Unconfirmed)
             .await
             .map(|_| ());
         self.reader = None;
         result
     }
 
-    fn stream(&mut self) -> Result<&mut BufReader<MailStream>> {
+    fn stream(&mut self) -> Result<&mut BufReader<MailStream>, Pop3Error> {
         self.reader.as_mut().ok_or_else(closed)
     }
 }
@@ -337,19 +353,9 @@ fn answer_bound(size: u64) -> u64 {
     size.saturating_mul(2).saturating_add(1024 * 1024)
 }
 
-/// A failed multi-line read: the server's silence is a timeout, anything else a broken
-/// connection.
-fn read_error(verb: &str, e: std::io::Error) -> EmailError {
-    if e.kind() == std::io::ErrorKind::TimedOut {
-        EmailError::new(ErrorCode::Timeout, format!("{verb}: {e}"))
-    } else {
-        EmailError::new(ErrorCode::ConnectionFailed, format!("{verb}: {e}"))
-    }
-}
-
-fn closed() -> EmailError {
-    EmailError::new(
-        ErrorCode::ConnectionFailed,
+fn closed() -> Pop3Error {
+    Pop3Error::new(
+        Pop3ErrorKind::Connection,
         "the POP3 connection is already closed",
     )
 }
@@ -367,16 +373,15 @@ async fn timed<T>(
     timeout: Duration,
     what: &str,
     future: impl std::future::Future<Output = std::io::Result<T>>,
-) -> Result<T> {
+) -> Result<T, Pop3Error> {
     match tokio::time::timeout(timeout, future).await {
-        Err(_) => Err(EmailError::new(
-            ErrorCode::Timeout,
+        Err(_) => Err(Pop3Error::new(
+            Pop3ErrorKind::Timeout,
             format!("{what}: no answer within {} s", timeout.as_secs()),
         )),
-        Ok(Err(e)) => Err(EmailError::new(
-            ErrorCode::ConnectionFailed,
-            format!("{what}: {e}"),
-        )),
+        Ok(Err(e)) => {
+            Err(Pop3Error::new(Pop3ErrorKind::Connection, format!("{what}: {e}")).with_source(e))
+        }
         Ok(Ok(v)) => Ok(v),
     }
 }
@@ -400,12 +405,15 @@ mod tests {
 
     #[test]
     fn status_lines() {
-        assert_eq!(status(b"+OK 2 320"), Ok(Ok("2 320".into())));
-        assert_eq!(
-            status(b"-ERR [AUTH] Authentication failed."),
-            Ok(Err("[AUTH] Authentication failed.".into()))
-        );
-        assert!(status(b"* OK imap?").is_err());
+        assert_eq!(status(b"+OK 2 320").unwrap(), Ok("2 320".into()));
+        let refused = status(b"-ERR [AUTH] Authentication failed.")
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(refused.code.as_deref(), Some("AUTH"));
+        assert_eq!(refused.text, "[AUTH] Authentication failed.");
+        let garbage = status(b"* OK imap?").unwrap_err();
+        assert_eq!(garbage.kind(), Pop3ErrorKind::Protocol);
+        assert_eq!(garbage.to_string(), "not a POP3 response: * OK imap?");
         assert!(status(b"").is_err());
     }
 

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod common;
 pub mod delete;
+pub mod error;
 pub mod farewell;
 pub mod lines;
 pub mod list;

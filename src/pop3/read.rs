@@ -11,9 +11,10 @@ use serde::Deserialize;
 
 use super::client::Pop3Client;
 use super::common::{Maildrop, identity, resolve};
+use super::error::{Pop3Error, Pop3ErrorKind};
 use crate::documents::spool::Spool;
 use crate::documents::store::DocumentStore;
-use crate::error::{EmailError, ErrorCode, Result};
+use crate::error::Result;
 use crate::mail::inputs::{AttachmentsAs, Login, Pop3, Pop3MailInput, Server};
 use crate::mail::message::{Envelope, respond};
 use crate::mail::prune::{Limits, Pruner};
@@ -165,7 +166,7 @@ impl MailOperation for ReadOperation {
                 Ok(Ok(listed)) => listed,
                 Ok(Err(why)) => {
                     client.quit().await?;
-                    return Err(EmailError::new(ErrorCode::EmailNotFound, why));
+                    return Err(Pop3Error::new(Pop3ErrorKind::MessageMissing, why).into());
                 }
                 Err(e) => {
                     let _ = client.quit().await;

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use base64::Engine;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::error::{EmailError, ErrorCode, Result};
+use super::error::{SmtpError, SmtpErrorKind};
+
+type Result<T> = std::result::Result<T, SmtpError>;
 
 /// Bytes of content per base64 line: 57 give the 76 characters RFC 2045 allows.
 const LINE_BYTES: usize = 57;
@@ -133,7 +135,10 @@ impl<W: AsyncWrite + Unpin> Writer<'_, W> {
                 self.buffer.resize(start + line.len().div_ceil(3) * 4, 0);
                 engine
                     .encode_slice(line, &mut self.buffer[start..])
-                    .map_err(|e| EmailError::internal(format!("base64: {e}")))?;
+                    .map_err(|e| {
+                        SmtpError::new(SmtpErrorKind::Internal, format!("base64: {e}"))
+                            .with_source(e)
+                    })?;
                 // A base64 line never starts with a dot.
                 self.line_start = false;
             }
@@ -164,15 +169,20 @@ impl<W: AsyncWrite + Unpin> Writer<'_, W> {
     }
 }
 
-fn unreadable(error: std::io::Error) -> EmailError {
-    EmailError::internal(format!("cannot read an attachment while sending: {error}"))
+fn unreadable(error: std::io::Error) -> SmtpError {
+    SmtpError::new(
+        SmtpErrorKind::Internal,
+        format!("cannot read an attachment while sending: {error}"),
+    )
+    .with_source(error)
 }
 
-fn broken_off(error: std::io::Error) -> EmailError {
-    EmailError::new(
-        ErrorCode::ConnectionFailed,
+fn broken_off(error: std::io::Error) -> SmtpError {
+    SmtpError::new(
+        SmtpErrorKind::Connection,
         format!("the connection broke off while sending the message: {error}"),
     )
+    .with_source(error)
 }
 
 /// Reads until `buffer` is full or the source ends; returns how much was read.

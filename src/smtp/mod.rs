@@ -2,6 +2,7 @@
 
 mod compose;
 pub mod data;
+pub mod error;
 mod oauth;
 pub mod send;
 pub mod starttls;

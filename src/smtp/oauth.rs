@@ -9,8 +9,8 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::transport::{classify, within};
-use crate::error::{EmailError, ErrorCode, Result};
+use super::error::{SmtpError, SmtpErrorKind};
+use super::transport::within;
 use crate::mail::auth::OAuth2Login;
 use crate::mail::sasl::{MAX_INITIAL_RESPONSE_LINE, Mechanism, describe_challenge};
 use crate::mail::server::Endpoint;
@@ -22,7 +22,7 @@ pub async fn authenticate(
     endpoint: &Endpoint,
     login: &OAuth2Login,
     token: &SecretString,
-) -> Result<Mechanism> {
+) -> Result<Mechanism, SmtpError> {
     let xoauth2 = connection
         .server_info()
         .supports_auth_mechanism(LettreMechanism::Xoauth2);
@@ -32,7 +32,7 @@ pub async fn authenticate(
         let hello = ClientId::default();
         let reply = within(endpoint, connection.command(Ehlo::new(hello)))
             .await?
-            .map_err(|e| classify(&e))?;
+            .map_err(SmtpError::lettre)?;
         reply.message().any(|line| {
             let upper = line.to_ascii_uppercase();
             upper.starts_with("AUTH") && upper.split([' ', '=']).any(|word| word == "OAUTHBEARER")
@@ -66,8 +66,8 @@ pub async fn authenticate(
         }
     };
     let refused = |text: String| {
-        EmailError::new(
-            ErrorCode::AuthenticationFailed,
+        SmtpError::new(
+            SmtpErrorKind::LoginRefused,
             format!(
                 "login as {} with {} refused: {text}",
                 login.username,
@@ -83,31 +83,29 @@ pub async fn authenticate(
             let last = within(endpoint, connection.command(ack)).await?;
             Err(match last {
                 Err(e) => {
-                    let error = classify(&e);
-                    let code = if error.code == ErrorCode::TemporaryFailure {
-                        error.code
-                    } else {
-                        ErrorCode::AuthenticationFailed
+                    let error = SmtpError::lettre(e);
+                    // A server that cannot check the token now says so with a 4xx.
+                    let kind = match error.kind() {
+                        SmtpErrorKind::Transient => SmtpErrorKind::Transient,
+                        _ => SmtpErrorKind::LoginRefused,
                     };
-                    EmailError::new(
-                        code,
-                        format!(
-                            "login as {} with {} refused: {reason}; {}",
-                            login.username,
-                            mechanism.name(),
-                            error.message
-                        ),
-                    )
+                    let message = format!(
+                        "login as {} with {} refused: {reason}; {}",
+                        login.username,
+                        mechanism.name(),
+                        error.message()
+                    );
+                    SmtpError::new(kind, message).with_source(error)
                 }
                 Ok(other) => refused(format!("{reason}; {}", joined(&other))),
             })
         }
         Ok(other) => Err(refused(joined(&other))),
         Err(e) => {
-            let error = classify(&e);
-            Err(match error.code {
-                ErrorCode::AuthenticationFailed | ErrorCode::MessageRejected => {
-                    refused(error.message)
+            let error = SmtpError::lettre(e);
+            Err(match error.kind() {
+                SmtpErrorKind::LoginRefused | SmtpErrorKind::MessageRejected => {
+                    refused(error.message().to_string()).with_source(error)
                 }
                 _ => error,
             })

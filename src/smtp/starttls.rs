@@ -16,9 +16,10 @@ use lettre::transport::smtp::extension::ClientId;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite};
 use tokio::io::{AsyncWriteExt, BufReader, ReadBuf};
 
+use super::error::{NO_STARTTLS, SmtpError, SmtpErrorKind};
 use super::transport::within;
 use super::wire::Bounded;
-use crate::error::{EmailError, ErrorCode, Result};
+use crate::error::Result;
 use crate::mail::net::{MailStream, upgrade};
 use crate::mail::server::Endpoint;
 
@@ -35,8 +36,8 @@ impl Reply {
     }
 }
 
-fn broken(text: impl Into<String>) -> EmailError {
-    EmailError::new(ErrorCode::ConnectionFailed, text)
+fn broken(text: impl Into<String>) -> SmtpError {
+    SmtpError::new(SmtpErrorKind::Connection, text)
 }
 
 /// Reads one (possibly multi-line) reply, appending its bytes to `raw`. The reader's stream
@@ -44,7 +45,7 @@ fn broken(text: impl Into<String>) -> EmailError {
 pub async fn read_reply<R: AsyncBufRead + Unpin>(
     reader: &mut R,
     raw: &mut Vec<u8>,
-) -> Result<Reply> {
+) -> Result<Reply, SmtpError> {
     let mut lines = Vec::new();
     let mut first_code = None;
     loop {
@@ -96,7 +97,7 @@ async fn command(
     reader: &mut BufReader<Bounded<MailStream>>,
     endpoint: &Endpoint,
     line: &str,
-) -> Result<Reply> {
+) -> Result<Reply, SmtpError> {
     within(endpoint, async {
         let stream = reader.get_mut();
         stream
@@ -125,21 +126,23 @@ pub async fn upgrade_to_tls(
     match reply.code {
         220 => {}
         400..=499 => {
-            return Err(EmailError::new(
-                ErrorCode::TemporaryFailure,
+            return Err(SmtpError::new(
+                SmtpErrorKind::Transient,
                 format!("the server is not accepting mail now: {}", reply.text()),
-            ));
+            )
+            .into());
         }
         _ => {
             return Err(broken(format!(
                 "the server refused the connection: {}",
                 reply.text()
-            )));
+            ))
+            .into());
         }
     }
     let ehlo = command(&mut reader, endpoint, &format!("EHLO {hello}")).await?;
     if ehlo.code != 250 {
-        return Err(broken(format!("EHLO refused: {}", ehlo.text())));
+        return Err(broken(format!("EHLO refused: {}", ehlo.text())).into());
     }
     let offered = ehlo.lines.iter().skip(1).any(|l| {
         l.split_whitespace()
@@ -147,17 +150,15 @@ pub async fn upgrade_to_tls(
             .is_some_and(|k| k.eq_ignore_ascii_case("STARTTLS"))
     });
     if !offered {
-        return Err(EmailError::new(
-            ErrorCode::TlsError,
-            "the server does not offer STARTTLS; refusing to continue in clear text",
-        ));
+        return Err(SmtpError::new(SmtpErrorKind::Tls, NO_STARTTLS).into());
     }
     let started = command(&mut reader, endpoint, "STARTTLS").await?;
     if started.code != 220 {
-        return Err(EmailError::new(
-            ErrorCode::TlsError,
+        return Err(SmtpError::new(
+            SmtpErrorKind::Tls,
             format!("the server refused STARTTLS: {}", started.text()),
-        ));
+        )
+        .into());
     }
     // Whatever the server sent after its 220 is dropped with the buffer: bytes that came in
     // clear text must never be read as if they had come over TLS (CVE-2011-0411 and kin).
@@ -230,7 +231,7 @@ mod tests {
 
     use crate::smtp::wire::{MAX_LINE_BYTES, MAX_REPLY_LINES};
 
-    async fn parse(bytes: &[u8]) -> Result<Reply> {
+    async fn parse(bytes: &[u8]) -> Result<Reply, SmtpError> {
         let mut reader = BufReader::new(Bounded::new(bytes));
         read_reply(&mut reader, &mut Vec::new()).await
     }

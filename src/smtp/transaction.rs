@@ -14,12 +14,12 @@ use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParam
 use tokio::io::AsyncWriteExt;
 
 use super::data::Outgoing;
-use super::transport::{Session, classify};
-use crate::error::{EmailError, ErrorCode};
+use super::error::{SmtpError, SmtpErrorKind};
+use super::transport::Session;
 
 /// Why a transaction failed.
 pub(super) struct Failed {
-    pub(super) error: EmailError,
+    pub(super) error: SmtpError,
     /// The session failed at the first reply of the envelope (none came, it was no reply,
     /// or 421 "closing") or in writing the first commands: it was closed, or is of no use. No
     /// part of the message had been sent, and a server delivers nothing before the final dot,
@@ -27,8 +27,8 @@ pub(super) struct Failed {
     pub(super) closed_before_mail: bool,
 }
 
-impl From<EmailError> for Failed {
-    fn from(error: EmailError) -> Self {
+impl From<SmtpError> for Failed {
+    fn from(error: SmtpError) -> Self {
         Failed {
             error,
             closed_before_mail: false,
@@ -37,7 +37,7 @@ impl From<EmailError> for Failed {
 }
 
 fn failed(error: lettre::transport::smtp::Error) -> Failed {
-    Failed::from(classify(&error))
+    Failed::from(SmtpError::lettre(error))
 }
 
 /// The reply to MAIL, or the write before it, failed in a way that says the session was
@@ -46,17 +46,18 @@ fn closed_before_mail(error: lettre::transport::smtp::Error) -> Failed {
     Failed {
         closed_before_mail: !error.is_timeout()
             && error.status().is_none_or(|code| code.to_string() == "421"),
-        error: classify(&error),
+        error: SmtpError::lettre(error),
     }
 }
 
 /// Writing the envelope failed; `first` when it was the first write of it.
 fn broken_off(error: std::io::Error, first: bool) -> Failed {
     Failed {
-        error: EmailError::new(
-            ErrorCode::ConnectionFailed,
+        error: SmtpError::new(
+            SmtpErrorKind::Connection,
             format!("the connection broke off: {error}"),
-        ),
+        )
+        .with_source(error),
         closed_before_mail: first,
     }
 }
@@ -94,8 +95,8 @@ fn parameters(
     let addresses = envelope.from().into_iter().chain(envelope.to());
     if addresses.map(AsRef::<str>::as_ref).any(|a| !a.is_ascii()) {
         if !offers(Extension::SmtpUtfEight) {
-            return Err(EmailError::new(
-                ErrorCode::MessageRejected,
+            return Err(SmtpError::new(
+                SmtpErrorKind::MessageRejected,
                 "an address is not ASCII and the server does not offer SMTPUTF8",
             )
             .into());
@@ -104,8 +105,8 @@ fn parameters(
     }
     if !message.is_ascii() {
         if !offers(Extension::EightBitMime) {
-            return Err(EmailError::new(
-                ErrorCode::MessageRejected,
+            return Err(SmtpError::new(
+                SmtpErrorKind::MessageRejected,
                 "the message is not ASCII and the server does not offer 8BITMIME",
             )
             .into());
@@ -200,8 +201,8 @@ async fn pipelined_envelope(
     match (refusal, data) {
         (None, Some(Ok(_))) => Ok(()),
         (None, Some(Err(error))) => Err(failed(error)),
-        (None, None) => Err(EmailError::new(
-            ErrorCode::ConnectionFailed,
+        (None, None) => Err(SmtpError::new(
+            SmtpErrorKind::Connection,
             "the envelope ended without a reply to DATA",
         )
         .into()),

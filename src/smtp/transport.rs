@@ -21,14 +21,14 @@ use lettre::transport::smtp::extension::ClientId;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::data::Outgoing;
+use super::error::{SmtpError, SmtpErrorKind};
 use super::transaction::transaction;
 use super::wire::SmtpStream;
-use crate::error::{EmailError, ErrorCode, Result};
+use crate::error::Result;
 use crate::mail::auth::Authentication;
 use crate::mail::net::{MailStream, open_noting};
 use crate::mail::server::{Endpoint, Security, SessionKey};
 use crate::mail::session_pool::IdleSessions;
-use crate::mail::tls::is_tls_failure;
 use crate::oauth::mail::ConnectOnce;
 
 /// Sessions idle longer than this are closed; servers drop idle clients after a few minutes
@@ -97,9 +97,9 @@ impl SmtpTransports {
             // A session whose transaction failed half-way is closed, never pooled.
             Ok(Err(failed)) => {
                 let _ = within(endpoint, session.connection.abort()).await;
-                Err(failed.error)
+                Err(failed.error.into())
             }
-            Err(timeout) => Err(timeout),
+            Err(timeout) => Err(timeout.into()),
         }
     }
 
@@ -152,12 +152,12 @@ impl SmtpTransports {
 pub(super) async fn within<T>(
     endpoint: &Endpoint,
     step: impl std::future::Future<Output = T>,
-) -> Result<T> {
+) -> Result<T, SmtpError> {
     tokio::time::timeout(endpoint.timeout, step)
         .await
         .map_err(|_| {
-            EmailError::new(
-                ErrorCode::Timeout,
+            SmtpError::new(
+                SmtpErrorKind::Timeout,
                 format!("no answer within {} s", endpoint.timeout.as_secs()),
             )
         })
@@ -220,7 +220,7 @@ async fn connect_once(
         AsyncSmtpConnection::connect_with_transport(Box::new(stream.clone()), &hello),
     )
     .await?
-    .map_err(|e| classify(&e))?;
+    .map_err(SmtpError::lettre)?;
     steps.push(format!(
         "smtp: greeted, EHLO answered by {}",
         connection.server_info()
@@ -235,7 +235,7 @@ async fn connect_once(
     } else if let Some((credentials, mechanisms)) = credentials(auth) {
         within(endpoint, connection.auth(&mechanisms, &credentials))
             .await?
-            .map_err(|e| classify(&e))?;
+            .map_err(SmtpError::lettre)?;
         steps.push(format!(
             "auth: logged in as {}",
             auth.username().unwrap_or_default()
@@ -246,105 +246,10 @@ async fn connect_once(
     Ok(Session { connection, stream })
 }
 
-/// Maps a lettre failure to a contract code. The server's reply text is kept: it is what an
-/// operator needs ("5.1.1 User unknown") and it never contains our credentials.
-pub fn classify(error: &lettre::transport::smtp::Error) -> EmailError {
-    let text = error.to_string();
-    let code = if error.is_timeout() {
-        ErrorCode::Timeout
-    } else if error.is_tls() || is_tls_failure(error) || text.contains("STARTTLS is not supported")
-    {
-        ErrorCode::TlsError
-    } else if let Some(status) = error.status() {
-        classify_reply(&status.to_string(), &text)
-    } else if text.contains("No compatible authentication mechanism") {
-        ErrorCode::AuthenticationFailed
-    } else {
-        ErrorCode::ConnectionFailed
-    };
-    let message = match code {
-        ErrorCode::TlsError if text.contains("STARTTLS is not supported") => {
-            "the server does not offer STARTTLS; refusing to continue in clear text".to_string()
-        }
-        ErrorCode::AuthenticationFailed if error.status().is_none() => {
-            "the server offers no login mechanism this connection can use (is AUTH only offered after TLS?)".to_string()
-        }
-        _ => text,
-    };
-    EmailError::new(code, message)
-}
-
-/// Classifies a negative SMTP reply by its code and enhanced status code (RFC 3463).
-fn classify_reply(code: &str, text: &str) -> ErrorCode {
-    let lower = text.to_ascii_lowercase();
-    // X.1.Y is "addressing"; 5.1.7 and 5.1.8 are about the sender, the rest the recipients.
-    let enhanced_addressing = [
-        "5.1.0", "5.1.1", "5.1.2", "5.1.3", "5.1.4", "5.1.6", "5.1.10",
-    ]
-    .iter()
-    .any(|c| text.contains(&format!(" {c} ")) || text.contains(&format!(": {c} ")));
-    match code {
-        "535" | "534" | "538" | "530" => ErrorCode::AuthenticationFailed,
-        c if c.starts_with('4') => ErrorCode::TemporaryFailure,
-        "550" | "551" | "553" | "554" | "552"
-            if enhanced_addressing
-                || lower.contains("recipient")
-                || lower.contains("user unknown") =>
-        {
-            ErrorCode::RecipientsRejected
-        }
-        c if c.starts_with('5') => ErrorCode::MessageRejected,
-        _ => ErrorCode::ConnectionFailed,
-    }
-}
-
 /// Connects step by step and describes each step, for the `check` subcommand.
 pub async fn check(endpoint: &Endpoint, auth: &Authentication) -> Result<Vec<String>> {
     let mut steps = Vec::new();
     let mut session = connect(endpoint, auth, &mut steps).await?;
     let _ = within(endpoint, session.connection.quit()).await;
     Ok(steps)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn replies_map_to_contract_codes() {
-        let c = |code, text| classify_reply(code, text);
-        assert_eq!(
-            c(
-                "535",
-                "permanent error (535): 5.7.8 Error: authentication failed"
-            ),
-            ErrorCode::AuthenticationFailed
-        );
-        assert_eq!(
-            c(
-                "550",
-                "permanent error (550): 5.1.1 <nobody@example.test>: Recipient address rejected: User unknown"
-            ),
-            ErrorCode::RecipientsRejected
-        );
-        assert_eq!(
-            c("554", "permanent error (554): 5.7.1 Client host rejected"),
-            ErrorCode::MessageRejected
-        );
-        assert_eq!(
-            c(
-                "552",
-                "permanent error (552): 5.3.4 Message size exceeds fixed limit"
-            ),
-            ErrorCode::MessageRejected
-        );
-        assert_eq!(
-            c("451", "transient error (451): 4.3.0 try again"),
-            ErrorCode::TemporaryFailure
-        );
-        assert_eq!(
-            c("454", "transient error (454): 4.7.0 TLS not available"),
-            ErrorCode::TemporaryFailure
-        );
-    }
 }

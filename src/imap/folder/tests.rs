@@ -104,7 +104,9 @@ fn paths_are_relative_to_the_personal_namespace() {
 #[test]
 fn names_the_server_cannot_hold_are_refused_with_their_pointer() {
     let refused = |p: serde_json::Value, ns: &Namespace| {
-        resolve(&path(p), ns, "/targetFolder").unwrap_err().message
+        resolve(&path(p), ns, "/targetFolder")
+            .unwrap_err()
+            .to_string()
     };
     assert!(
         refused(json!(["Reports", "v1.2"]), &debian())

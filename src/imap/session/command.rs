@@ -5,12 +5,13 @@
 
 use tokio::io::AsyncReadExt;
 
-use super::ImapSession;
-use crate::error::{EmailError, ErrorCode, Result};
+use super::{ImapSession, closed, ended};
+use crate::imap::error::{ImapError, ImapErrorKind, ReplyStatus, ServerReply};
 use crate::imap::guard::Allowance;
 use crate::imap::response::{Event, Reply, Untagged};
-use crate::imap::session::classify;
 use crate::imap::wire::Command;
+
+type Result<T> = std::result::Result<T, ImapError>;
 
 /// Bytes asked of the connection at a time.
 const READ_SIZE: usize = 64 * 1024;
@@ -20,25 +21,19 @@ impl ImapSession {
         match tokio::time::timeout(self.timeout, self.next_event()).await {
             Err(_) => {
                 self.broken = true;
-                Err(EmailError::new(
-                    ErrorCode::Timeout,
+                Err(ImapError::new(
+                    ImapErrorKind::Timeout,
                     format!("no answer within {} s", self.timeout.as_secs()),
                 ))
             }
             Ok(Ok(Some(event))) => Ok(event),
             Ok(Ok(None)) => {
                 self.broken = true;
-                Err(EmailError::new(
-                    ErrorCode::ConnectionFailed,
-                    "the server closed the connection",
-                ))
+                Err(closed())
             }
             Ok(Err(e)) => {
                 self.broken = true;
-                Err(classify(
-                    async_imap::error::Error::Io(e),
-                    "reading a response",
-                ))
+                Err(ImapError::library(e.into(), "reading a response", None))
             }
         }
     }
@@ -77,24 +72,24 @@ impl ImapSession {
         match sent {
             Err(_) => {
                 self.broken = true;
-                Err(EmailError::new(
-                    ErrorCode::Timeout,
+                Err(ImapError::new(
+                    ImapErrorKind::Timeout,
                     "the server stopped reading",
                 ))
             }
             Ok(Err(e)) => {
                 self.broken = true;
-                Err(classify(e, "sending a command"))
+                Err(ImapError::library(e, "sending a command", None))
             }
             Ok(Ok(id)) => Ok(id),
         }
     }
 
     /// Runs a command and returns its reply. A NO or BAD completion becomes an error with the
-    /// server's text and `on_no` as its code (a NO to SELECT means a missing folder, say).
+    /// server's text and `on_no` as its kind (a NO to SELECT means a missing folder, say).
     /// The server may send the session's allowance for commands without mail text (see
     /// [`Allowance::control`]).
-    pub async fn execute(&mut self, command: &Command, on_no: ErrorCode) -> Result<Reply> {
+    pub async fn execute(&mut self, command: &Command, on_no: ImapErrorKind) -> Result<Reply> {
         self.execute_split(command, on_no, on_no).await
     }
 
@@ -103,7 +98,7 @@ impl ImapSession {
     pub async fn execute_within(
         &mut self,
         command: &Command,
-        on_no: ErrorCode,
+        on_no: ImapErrorKind,
         allowance: Allowance,
     ) -> Result<Reply> {
         self.run_marked(command, on_no, on_no, allowance).await
@@ -119,8 +114,8 @@ impl ImapSession {
     pub async fn execute_split(
         &mut self,
         command: &Command,
-        on_no: ErrorCode,
-        on_bad: ErrorCode,
+        on_no: ImapErrorKind,
+        on_bad: ImapErrorKind,
     ) -> Result<Reply> {
         self.run_marked(command, on_no, on_bad, self.control).await
     }
@@ -129,8 +124,8 @@ impl ImapSession {
     async fn run_marked(
         &mut self,
         command: &Command,
-        on_no: ErrorCode,
-        on_bad: ErrorCode,
+        on_no: ImapErrorKind,
+        on_bad: ImapErrorKind,
         allowance: Allowance,
     ) -> Result<Reply> {
         self.in_command = true;
@@ -149,15 +144,18 @@ impl ImapSession {
     async fn run(
         &mut self,
         command: &Command,
-        on_no: ErrorCode,
-        on_bad: ErrorCode,
+        on_no: ImapErrorKind,
+        on_bad: ImapErrorKind,
         allowance: Allowance,
     ) -> Result<Reply> {
         let segments = command.segments(self.has("LITERAL+"));
         self.allow(allowance);
         let mut kept = Kept::new(allowance, command);
         let Some(tag) = self.send(&segments[0], true).await? else {
-            return Err(EmailError::internal("no tag for a command"));
+            return Err(ImapError::new(
+                ImapErrorKind::Internal,
+                "no tag for a command",
+            ));
         };
         let mut data = Vec::new();
         for segment in &segments[1..] {
@@ -166,14 +164,19 @@ impl ImapSession {
                 match self.read().await? {
                     Event::Continue => break,
                     Event::Done {
-                        tag: t,
-                        text,
-                        malformed,
-                        ..
+                        tag: t, refusal, ..
                     } if t == tag => {
-                        return Err(EmailError::new(
-                            if malformed { on_bad } else { on_no },
-                            format!("{} refused: {text}", command.redacted()),
+                        // An OK before the go-ahead leaves the command half sent: refused too.
+                        let reply = refusal.unwrap_or_else(|| ServerReply {
+                            status: ReplyStatus::No,
+                            code: None,
+                            text: String::new(),
+                        });
+                        return Err(ImapError::refused(
+                            &command.redacted(),
+                            reply,
+                            on_no,
+                            on_bad,
                         ));
                     }
                     Event::Done { .. } => {}
@@ -186,28 +189,25 @@ impl ImapSession {
             match self.read().await? {
                 Event::Done {
                     tag: t,
-                    ok,
-                    malformed,
-                    text,
+                    refusal,
                     copy_uid,
                 } if t == tag => {
-                    if ok {
-                        return Ok(Reply {
+                    return match refusal {
+                        None => Ok(Reply {
                             data,
                             completion_copy_uid: copy_uid,
-                        });
-                    }
-                    return Err(EmailError::new(
-                        if malformed { on_bad } else { on_no },
-                        format!("{} refused: {text}", command.redacted()),
-                    ));
+                        }),
+                        Some(reply) => Err(ImapError::refused(
+                            &command.redacted(),
+                            reply,
+                            on_no,
+                            on_bad,
+                        )),
+                    };
                 }
                 Event::Untagged(Untagged::Bye(text)) => {
                     self.broken = true;
-                    return Err(EmailError::new(
-                        ErrorCode::ConnectionFailed,
-                        format!("the server ended the session: {text}"),
-                    ));
+                    return Err(ended(text));
                 }
                 Event::Untagged(u) => self.keep(&mut kept, &mut data, u)?,
                 Event::Continue | Event::Done { .. } => {}
@@ -229,8 +229,8 @@ impl ImapSession {
         kept.bytes = kept.bytes.saturating_add(untagged.footprint() as u64);
         if kept.bytes > kept.allowance {
             self.broken = true;
-            return Err(EmailError::new(
-                ErrorCode::ConnectionFailed,
+            return Err(ImapError::new(
+                ImapErrorKind::Protocol,
                 format!(
                     "{}: the server's answer takes more than the {} bytes the command can use",
                     kept.command.redacted(),

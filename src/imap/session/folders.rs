@@ -3,7 +3,7 @@
 //! creating the levels of a path.
 
 use super::ImapSession;
-use crate::error::{EmailError, ErrorCode, Result};
+use crate::imap::error::{ImapError, ImapErrorKind};
 use crate::imap::folder::{Mailbox, Namespace, resolve, user_terms};
 use crate::imap::response::Untagged;
 use crate::imap::wire::{Command, encode_mailbox};
@@ -12,7 +12,7 @@ use crate::mail::inputs::{Folder, FolderPath};
 impl ImapSession {
     /// The personal namespace (RFC 2342 NAMESPACE when the server has it, else no prefix and
     /// the `LIST "" ""` separator), asked once per session.
-    pub async fn namespace(&mut self) -> Result<Namespace> {
+    pub async fn namespace(&mut self) -> Result<Namespace, ImapError> {
         if let Some(known) = &self.namespace {
             return Ok(known.clone());
         }
@@ -20,7 +20,7 @@ impl ImapSession {
         if self.has("NAMESPACE") {
             self.inner.get_mut().arm();
             let reply = self
-                .execute(&Command::new("NAMESPACE"), ErrorCode::ConnectionFailed)
+                .execute(&Command::new("NAMESPACE"), ImapErrorKind::Refused)
                 .await;
             let captured = self.inner.get_mut().disarm();
             match reply {
@@ -38,11 +38,11 @@ impl ImapSession {
         Ok(namespace)
     }
 
-    async fn list_delimiter(&mut self) -> Result<Option<String>> {
+    async fn list_delimiter(&mut self) -> Result<Option<String>, ImapError> {
         let reply = self
             .execute(
                 &Command::new("LIST").value("").value(""),
-                ErrorCode::ConnectionFailed,
+                ImapErrorKind::Refused,
             )
             .await?;
         Ok(reply.data.iter().find_map(|u| match u {
@@ -52,14 +52,18 @@ impl ImapSession {
     }
 
     /// The server's folder for `path`; `pointer` names the input in messages.
-    pub async fn mailbox(&mut self, path: &FolderPath, pointer: &str) -> Result<Mailbox> {
+    pub async fn mailbox(
+        &mut self,
+        path: &FolderPath,
+        pointer: &str,
+    ) -> Result<Mailbox, ImapError> {
         let namespace = self.namespace().await?;
         resolve(path, &namespace, pointer)
     }
 
     /// Opens the `folder` input: SELECT (`writable`) or EXAMINE. Returns UIDVALIDITY and the
     /// message count.
-    pub async fn open(&mut self, folder: &Folder, writable: bool) -> Result<(u32, u32)> {
+    pub async fn open(&mut self, folder: &Folder, writable: bool) -> Result<(u32, u32), ImapError> {
         let mailbox = self.mailbox(folder.path(), "/folder").await?;
         self.select_mailbox(&mailbox, writable).await
     }
@@ -69,32 +73,35 @@ impl ImapSession {
         &mut self,
         mailbox: &Mailbox,
         writable: bool,
-    ) -> Result<(u32, u32)> {
-        self.select(&mailbox.name, writable).await.map_err(|mut e| {
-            if e.code == ErrorCode::FolderNotFound && mailbox.shown != mailbox.name {
-                e.message = e.message.replacen(
-                    &format!("folder '{}'", mailbox.name),
-                    &format!(
-                        "folder '{}' ('{}' on this server)",
-                        mailbox.shown, mailbox.name
-                    ),
-                    1,
-                );
+    ) -> Result<(u32, u32), ImapError> {
+        self.select(&mailbox.name, writable).await.map_err(|e| {
+            if e.kind() == ImapErrorKind::FolderMissing && mailbox.shown != mailbox.name {
+                e.reworded(|message| {
+                    message.replacen(
+                        &format!("folder '{}'", mailbox.name),
+                        &format!(
+                            "folder '{}' ('{}' on this server)",
+                            mailbox.shown, mailbox.name
+                        ),
+                        1,
+                    )
+                })
+            } else {
+                e
             }
-            e
         })
     }
 
     /// Whether a selectable folder has exactly this name. LIST takes a pattern, and a name may
     /// hold `*` or `%`: each becomes `%` (one level, so the answer stays the size of one
     /// folder's siblings) and the answers are compared with the name itself.
-    pub async fn folder_exists(&mut self, name: &str) -> Result<bool> {
+    pub async fn folder_exists(&mut self, name: &str) -> Result<bool, ImapError> {
         let wanted = encode_mailbox(name);
         let pattern = wanted.replace('*', "%");
         let reply = self
             .execute(
                 &Command::new("LIST").value("").value(pattern),
-                ErrorCode::ConnectionFailed,
+                ImapErrorKind::Refused,
             )
             .await?;
         Ok(reply.data.iter().any(|u| {
@@ -104,7 +111,7 @@ impl ImapSession {
     }
 
     /// Creates (and subscribes) each missing level of `mailbox`.
-    pub async fn create_levels(&mut self, mailbox: &Mailbox) -> Result<()> {
+    pub async fn create_levels(&mut self, mailbox: &Mailbox) -> Result<(), ImapError> {
         for level in &mailbox.levels {
             if self.folder_exists(level).await? {
                 continue;
@@ -112,28 +119,28 @@ impl ImapSession {
             if let Err(e) = self
                 .execute(
                     &Command::new("CREATE").mailbox(level),
-                    ErrorCode::FolderNotFound,
+                    ImapErrorKind::FolderMissing,
                 )
                 .await
             {
                 // Another job may have created it meanwhile.
                 if !self.folder_exists(level).await? {
                     let namespace = self.namespace().await?;
-                    return Err(EmailError::new(
-                        ErrorCode::FolderNotFound,
+                    return Err(ImapError::new(
+                        ImapErrorKind::FolderMissing,
                         format!(
-                            "cannot create folder '{}': {}",
-                            user_terms(level, &namespace),
-                            e.message
+                            "cannot create folder '{}': {e}",
+                            user_terms(level, &namespace)
                         ),
-                    ));
+                    )
+                    .with_source(e));
                 }
             }
             // Subscription only makes the folder visible in mail clients; a refusal is harmless.
             let _ = self
                 .execute(
                     &Command::new("SUBSCRIBE").mailbox(level),
-                    ErrorCode::ConnectionFailed,
+                    ImapErrorKind::Refused,
                 )
                 .await;
         }

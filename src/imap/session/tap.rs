@@ -2,6 +2,10 @@
 //! them: imap-proto has no parser for it, and a response it cannot parse would stop the
 //! session for good. Armed only while our NAMESPACE command runs (no mailbox is selected then,
 //! so no message data with literals can arrive); otherwise bytes pass untouched.
+//!
+//! Until login is done it also keeps the last tagged line the server sent: async-imap hands a
+//! refused STARTTLS or login back with the completion only as debug text, and the session reads
+//! the server's status, response code and words from this line instead.
 
 use std::io;
 use std::pin::Pin;
@@ -9,9 +13,14 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::imap::error::ServerReply;
+
 const START: &[u8] = b"* NAMESPACE ";
 /// More NAMESPACE data than this (in one response or many) is not what a server means.
 const MAX_CAPTURE: usize = 64 * 1024;
+/// The longest tagged line kept before login; a longer one is not kept (its words are lost,
+/// not its meaning: the session still sees the refusal).
+const MAX_COMPLETION: usize = 8 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -37,6 +46,13 @@ pub struct Tap<S> {
     /// The response being captured (after [`START`]).
     line: Vec<u8>,
     captured: Vec<Vec<u8>>,
+    /// Whether tagged lines are still kept (until login is done).
+    watching: bool,
+    /// The line being read, while watching (emptied past [`MAX_COMPLETION`]).
+    current: Vec<u8>,
+    overlong: bool,
+    /// The last tagged line read while watching.
+    completion: Option<Vec<u8>>,
 }
 
 impl<S> Tap<S> {
@@ -49,6 +65,45 @@ impl<S> Tap<S> {
             out: Vec::new(),
             line: Vec::new(),
             captured: Vec::new(),
+            watching: true,
+            current: Vec::new(),
+            overlong: false,
+            completion: None,
+        }
+    }
+
+    /// Stops keeping tagged lines (login is done: from now on the session reads every
+    /// completion itself).
+    pub fn stop_watching(&mut self) {
+        self.watching = false;
+        self.current = Vec::new();
+        self.completion = None;
+    }
+
+    /// The NO or BAD in the last tagged line read before login was done, taken.
+    pub fn take_refusal(&mut self) -> Option<ServerReply> {
+        ServerReply::from_line(&self.completion.take()?)
+    }
+
+    /// Keeps the last complete tagged line among the bytes handed to the reader.
+    fn watch(&mut self, bytes: &[u8]) {
+        if !self.watching {
+            return;
+        }
+        for &b in bytes {
+            if self.current.len() < MAX_COMPLETION {
+                self.current.push(b);
+            } else {
+                self.overlong = true;
+            }
+            if b == b'\n' {
+                let line = std::mem::take(&mut self.current);
+                let untagged = line.first().is_some_and(|&c| c == b'*' || c == b'+');
+                if !self.overlong && !untagged {
+                    self.completion = Some(line);
+                }
+                self.overlong = false;
+            }
         }
     }
 
@@ -154,6 +209,22 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tap<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = this.poll_read_through(cx, buf);
+        if this.watching {
+            this.watch(&buf.filled()[before..]);
+        }
+        polled
+    }
+}
+
+impl<S: AsyncRead + Unpin> Tap<S> {
+    fn poll_read_through(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self;
         loop {
             if !this.out.is_empty() {
                 let n = this.out.len().min(buf.remaining());
@@ -266,5 +337,37 @@ mod tests {
         let mut seen = Vec::new();
         let error = tap.read_to_end(&mut seen).await.unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[tokio::test]
+    async fn the_last_completion_before_login_is_read_however_it_is_split() {
+        use crate::imap::error::{ReplyCode, ReplyStatus};
+        let wire: &[u8] =
+            b"* OK ready\r\n* CAPABILITY IMAP4rev1\r\nA0001 NO [AUTHENTICATIONFAILED] nope\r\n";
+        for split in 1..wire.len() {
+            let mut tap = Tap::new(Chunks(
+                vec![wire[..split].to_vec(), wire[split..].to_vec()].into(),
+            ));
+            let mut seen = Vec::new();
+            tap.read_to_end(&mut seen).await.unwrap();
+            assert_eq!(seen, wire);
+            let reply = tap.take_refusal().expect("the completion");
+            assert_eq!(reply.status, ReplyStatus::No);
+            assert_eq!(reply.code, Some(ReplyCode::AuthenticationFailed));
+            assert_eq!(
+                reply.text, "[AUTHENTICATIONFAILED] nope",
+                "split at {split}"
+            );
+            assert_eq!(tap.take_refusal(), None, "taken once");
+        }
+        // After login nothing is kept; an overlong line is never kept.
+        let mut tap = Tap::new(Chunks(vec![b"A1 NO late\r\n".to_vec()].into()));
+        tap.stop_watching();
+        tap.read_to_end(&mut Vec::new()).await.unwrap();
+        assert_eq!(tap.take_refusal(), None);
+        let long = [b"A1 NO ".as_slice(), &[b'x'; MAX_COMPLETION], b"\r\n"].concat();
+        let mut tap = Tap::new(Chunks(vec![long].into()));
+        tap.read_to_end(&mut Vec::new()).await.unwrap();
+        assert_eq!(tap.take_refusal(), None);
     }
 }

@@ -5,8 +5,8 @@
 
 use tokio::io::AsyncWriteExt;
 
-use super::{MAX_RESPONSE_BYTES, Pop3Client, answer_bound, read_error, timed};
-use crate::error::Result;
+use super::{MAX_RESPONSE_BYTES, Pop3Client, answer_bound, timed};
+use crate::pop3::error::Pop3Error;
 use crate::pop3::lines::read_multiline_kept;
 
 /// Header bytes kept of one message: the whole lines that fit. A mail whose header block is
@@ -23,7 +23,7 @@ impl Pop3Client {
     /// message deleted meanwhile by another session has none). Callers ask for at most
     /// [`HEADER_BATCH`] at a time. An answer much longer than its message is a server that
     /// never ends it.
-    pub async fn headers(&mut self, messages: &[(u32, u64)]) -> Result<Vec<Vec<u8>>> {
+    pub async fn headers(&mut self, messages: &[(u32, u64)]) -> Result<Vec<Vec<u8>>, Pop3Error> {
         let batch = if self.has("PIPELINING") {
             HEADER_BATCH
         } else {
@@ -50,7 +50,7 @@ impl Pop3Client {
                         let read =
                             read_multiline_kept(self.stream()?, MAX_HEADER_BYTES, max, timeout)
                                 .await;
-                        let kept = read.map_err(|e| read_error("TOP", e))?;
+                        let kept = read.map_err(|e| Pop3Error::io("TOP", e))?;
                         if kept.cut {
                             tracing::info!(
                                 message = n,

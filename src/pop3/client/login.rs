@@ -9,30 +9,9 @@ use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::Pop3Client;
-use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::auth::Authentication;
 use crate::mail::server::Endpoint;
-
-/// What a refused login means, by the response code in its `-ERR` text (RFC 2449, RFC 3206).
-/// A maildrop locked by another session (`[IN-USE]`), a passing server problem (`[SYS/TEMP]`)
-/// or logging in too often (`[LOGIN-DELAY]`) is worth another try later; a wrong password is
-/// not, and retrying it only risks locking the account.
-pub(super) fn login_refusal_code(text: &str) -> ErrorCode {
-    let code = text
-        .strip_prefix('[')
-        .and_then(|rest| rest.split_once(']'))
-        .map(|(code, _)| code.to_ascii_uppercase());
-    match code.as_deref() {
-        Some("IN-USE" | "SYS/TEMP" | "LOGIN-DELAY") => ErrorCode::TemporaryFailure,
-        _ => ErrorCode::AuthenticationFailed,
-    }
-}
-
-/// Whether a refusal is `[LOGIN-DELAY]` (RFC 2449): the server allows a login only so often.
-fn is_login_delay(text: &str) -> bool {
-    text.get(..13)
-        .is_some_and(|code| code.eq_ignore_ascii_case("[LOGIN-DELAY]"))
-}
+use crate::pop3::error::{Pop3Error, Pop3ErrorKind, ServerReply};
 
 /// The seconds of a `LOGIN-DELAY n` capability line.
 fn login_delay_seconds(capability: &str) -> Option<u64> {
@@ -59,16 +38,18 @@ impl Pop3Client {
         auth: &Authentication,
         token: Option<&SecretString>,
         endpoint: &Endpoint,
-    ) -> Result<()> {
+    ) -> Result<(), Pop3Error> {
         let delay = self.login_delay();
-        let refused = |who: &str, text: String| {
-            let error = EmailError::new(
-                login_refusal_code(&text),
-                format!("login as {who} refused: {text}"),
-            );
-            match delay {
-                Some(wait) if is_login_delay(&text) => error.retry_after(wait),
-                _ => error,
+        let refused = |who: &str, reply: ServerReply| {
+            let wait = delay.filter(|_| reply.is_login_delay());
+            let error = Pop3Error::new(
+                reply.login_kind(),
+                format!("login as {who} refused: {reply}"),
+            )
+            .with_source(reply);
+            match wait {
+                Some(wait) => error.retry_after(wait),
+                None => error,
             }
         };
         match auth {
@@ -81,7 +62,7 @@ impl Pop3Client {
                         .await?
                     {
                         Ok(_) => Ok(()),
-                        Err(text) => Err(refused(username, text)),
+                        Err(reply) => Err(refused(username, reply)),
                     }
                 } else {
                     // Checked when the variables are read; again here because USER and PASS
@@ -91,28 +72,33 @@ impl Pop3Client {
                         ("password", password.expose_secret()),
                     ] {
                         if value.contains(['\r', '\n']) {
-                            return Err(EmailError::invalid_input(format!(
-                                "/authentication/{field}: contains CR or LF"
-                            )));
+                            return Err(Pop3Error::new(
+                                Pop3ErrorKind::Input,
+                                format!("/authentication/{field}: contains CR or LF"),
+                            ));
                         }
                     }
-                    if let Err(text) = self.exchange(&format!("USER {username}"), "USER").await? {
-                        return Err(refused(username, text));
+                    if let Err(reply) = self.exchange(&format!("USER {username}"), "USER").await? {
+                        return Err(refused(username, reply));
                     }
                     match self
                         .exchange(&format!("PASS {}", password.expose_secret()), "PASS")
                         .await?
                     {
                         Ok(_) => Ok(()),
-                        Err(text) => Err(refused(username, text)),
+                        Err(reply) => Err(refused(username, reply)),
                     }
                 }
             }
             Authentication::Oauth2(login) => match token {
                 Some(token) => self.oauth_login(login, token, endpoint).await,
-                None => Err(EmailError::internal("an OAuth2 login without a token")),
+                None => Err(Pop3Error::new(
+                    Pop3ErrorKind::Internal,
+                    "an OAuth2 login without a token",
+                )),
             },
-            Authentication::None => Err(EmailError::invalid_input(
+            Authentication::None => Err(Pop3Error::new(
+                Pop3ErrorKind::Input,
                 "/authentication/type: POP3 needs a login; 'none' is for SMTP only",
             )),
         }
@@ -125,6 +111,7 @@ mod tests {
 
     #[test]
     fn login_refusals_by_response_code() {
+        use crate::error::ErrorCode;
         for (text, code) in [
             (
                 "[IN-USE] Mailbox is locked by another POP3 session",
@@ -145,7 +132,11 @@ mod tests {
             ("[IN-USE", ErrorCode::AuthenticationFailed),
             ("", ErrorCode::AuthenticationFailed),
         ] {
-            assert_eq!(login_refusal_code(text), code, "{text}");
+            assert_eq!(
+                ServerReply::new(text.into()).login_kind().code(),
+                code,
+                "{text}"
+            );
         }
     }
 
@@ -156,10 +147,12 @@ mod tests {
         assert_eq!(login_delay_seconds("LOGIN-DELAY"), None);
         assert_eq!(login_delay_seconds("LOGIN-DELAY soon"), None);
         assert_eq!(login_delay_seconds("EXPIRE 60"), None);
-        assert!(is_login_delay(
+        let delay = |text: &str| ServerReply::new(text.into()).is_login_delay();
+        assert!(delay(
             "[login-delay] Logins must be at least 1 minute apart"
         ));
-        assert!(!is_login_delay("[IN-USE] locked"));
-        assert!(!is_login_delay("é"));
+        assert!(!delay("[IN-USE] locked"));
+        assert!(!delay("[LOGIN-DELAY-X] no"));
+        assert!(!delay("é"));
     }
 }

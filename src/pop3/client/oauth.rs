@@ -5,17 +5,16 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::login::login_refusal_code;
 use super::{Pop3Client, read_line, status, timed};
-use crate::error::{EmailError, ErrorCode, Result};
 use crate::mail::auth::OAuth2Login;
 use crate::mail::sasl::{Mechanism, describe_challenge};
 use crate::mail::server::Endpoint;
+use crate::pop3::error::{Pop3Error, ServerReply};
 
 /// A POP3 reply during SASL: `+OK`, `-ERR`, or a continuation with its challenge.
 enum Reply {
     Ok,
-    Err(String),
+    Err(ServerReply),
     Continue(String),
 }
 
@@ -29,28 +28,26 @@ impl Pop3Client {
         login: &OAuth2Login,
         token: &SecretString,
         endpoint: &Endpoint,
-    ) -> Result<()> {
+    ) -> Result<(), Pop3Error> {
         let mechanism = Mechanism::choose(login.mechanism, |m| self.has_sasl(m));
         let user = login.username.as_str();
-        let refused = |text: &str, reason: Option<String>| {
-            let text: String = text.chars().take(500).collect();
-            EmailError::new(
-                login_refusal_code(&text),
-                match reason {
-                    Some(reason) => format!(
-                        "login as {user} with {} refused: {reason}; {text}",
-                        mechanism.name()
-                    ),
-                    None => format!("login as {user} with {} refused: {text}", mechanism.name()),
-                },
-            )
+        let refused = |reply: ServerReply, reason: Option<String>| {
+            let text: String = reply.text.chars().take(500).collect();
+            let message = match reason {
+                Some(reason) => format!(
+                    "login as {user} with {} refused: {reason}; {text}",
+                    mechanism.name()
+                ),
+                None => format!("login as {user} with {} refused: {text}", mechanism.name()),
+            };
+            Pop3Error::new(reply.login_kind(), message).with_source(reply)
         };
         self.sent.push("AUTH");
         self.write(&format!("AUTH {}", mechanism.name())).await?;
         match self.read_reply().await? {
             Reply::Continue(_) => {}
             Reply::Ok => return Ok(()),
-            Reply::Err(text) => return Err(refused(&text, None)),
+            Reply::Err(reply) => return Err(refused(reply, None)),
         }
         self.write(&mechanism.encoded_initial_response(
             user,
@@ -61,21 +58,22 @@ impl Pop3Client {
         .await?;
         match self.read_reply().await? {
             Reply::Ok => Ok(()),
-            Reply::Err(text) => Err(refused(&text, None)),
+            Reply::Err(reply) => Err(refused(reply, None)),
             Reply::Continue(challenge) => {
                 let reason = describe_challenge(challenge.as_bytes());
                 self.write(&mechanism.encoded_error_acknowledgement())
                     .await?;
                 match self.read_reply().await? {
                     Reply::Ok => Ok(()),
-                    Reply::Err(text) | Reply::Continue(text) => Err(refused(&text, Some(reason))),
+                    Reply::Err(reply) => Err(refused(reply, Some(reason))),
+                    Reply::Continue(text) => Err(refused(ServerReply::new(text), Some(reason))),
                 }
             }
         }
     }
 
     /// A status line, or a SASL continuation (`+ <base64>`).
-    async fn read_reply(&mut self) -> Result<Reply> {
+    async fn read_reply(&mut self) -> Result<Reply, Pop3Error> {
         let mut line = std::mem::take(&mut self.line);
         let result = timed(self.timeout, "reading a response", async {
             match self.reader.as_mut() {
@@ -86,18 +84,14 @@ impl Pop3Client {
         .await;
         let continuation = (line == b"+" || line.starts_with(b"+ "))
             .then(|| String::from_utf8_lossy(&line[1..]).trim().to_string());
-        let parsed = result.map(|_| status(&line));
+        let parsed = result.and_then(|_| status(&line));
         self.line = line;
         if let Some(challenge) = continuation {
             return Ok(Reply::Continue(challenge));
         }
-        match parsed? {
-            Ok(Ok(_)) => Ok(Reply::Ok),
-            Ok(Err(text)) => Ok(Reply::Err(text)),
-            Err(garbage) => Err(EmailError::new(
-                ErrorCode::ConnectionFailed,
-                format!("not a POP3 response: {garbage}"),
-            )),
-        }
+        Ok(match parsed? {
+            Ok(_) => Reply::Ok,
+            Err(reply) => Reply::Err(reply),
+        })
     }
 }
