@@ -2,7 +2,7 @@
 # Runs every fuzz target for SECONDS each (default 30), starting from the committed seed
 # corpus in fuzz/corpus/<target> (copied, so the run leaves the repository clean). A crash
 # stops the run with the input saved under fuzz/artifacts/<target>/: add it to the target's
-# regression test (tests/fuzz_regressions.rs) and to the seed corpus, then fix.
+# regression test (tests/faults/fuzz_regressions.rs) and to the seed corpus, then fix.
 #
 #   fuzz/run.sh            30 s per target (CI)
 #   fuzz/run.sh 3600       an hour per target

@@ -1,4 +1,4 @@
-//! The checks of the `imap_framing` fuzz target, shared with `tests/fuzz_regressions.rs`: a
+//! The checks of the `imap_framing` fuzz target, shared with `tests/faults/fuzz_regressions.rs`: a
 //! hostile IMAP server's bytes as a session reads them (the stream guard under an allowance,
 //! then the framing that cuts whole responses for imap-proto). Whatever the bytes and however
 //! they are split into reads: no panic, the same verdict and the same responses, nothing held

@@ -1,4 +1,4 @@
-//! The checks of the `pop3_framing` fuzz target, shared with `tests/fuzz_regressions.rs`: a
+//! The checks of the `pop3_framing` fuzz target, shared with `tests/faults/fuzz_regressions.rs`: a
 //! hostile POP3 server's multi-line answers as the client reads them, arriving in reads of
 //! any size. A header block kept to a cap holds whole lines of the answer and no more, the
 //! rest is read to the terminator (the next line is the next answer's), an answer past its

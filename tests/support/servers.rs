@@ -182,7 +182,7 @@ macro_rules! on_every_server {
     ($($name:ident),* $(,)?) => {
         $(
             mod $name {
-                use super::support::servers::Server;
+                use $crate::support::servers::Server;
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn dovecot() {
