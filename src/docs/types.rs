@@ -1,14 +1,16 @@
 //! The references generated from types other than the operations' inputs: the watchers file
 //! (`docs/watchers.md`, from [`crate::inbound::config::WatcherInput`]) and the read response
-//! (a section of the operations reference, from [`crate::mail::response::ReadMessage`]).
+//! and a listing's entry (sections of the operations reference, from
+//! [`crate::mail::response::ReadMessage`] and [`crate::mail::response::MessageSummary`]).
 
+use schemars::JsonSchema;
 use schemars::generate::{Contract, SchemaSettings};
 use serde_json::{Value, json};
 
 use super::fields::{Row, TABLE_HEAD, rows};
 use crate::inbound::config::watcher_schema;
 use crate::mail::inputs::Imap;
-use crate::mail::response::ReadMessage;
+use crate::mail::response::{MessageSummary, ReadMessage};
 
 /// The watchers reference, inside the output folder.
 pub const WATCHERS_FILE: &str = "watchers.md";
@@ -49,27 +51,43 @@ pub fn watchers() -> String {
     out
 }
 
-/// The read response's section of the operations reference.
+/// The read response's and the listing entry's sections of the operations reference.
 pub fn read_response() -> String {
-    // As serialized: a field that is always written (null or not) is always there.
-    let settings = SchemaSettings::draft2020_12().with(|s| {
-        s.inline_subschemas = true;
-        s.contract = Contract::Serialize;
-    });
-    let schema = settings
-        .into_generator()
-        .into_root_schema_for::<ReadMessage>()
-        .to_value();
-    let mut table = Vec::new();
-    rows(&schema, "", &mut table);
     let mut out = String::from(
         "\n## Read response\n\nWhat `imap:read` and `pop3:read` return, and what a watcher hands \
          over, for one message (generated from its type). Besides these fields it carries the \
          ones that name the stored mail: `uid` and `uidValidity` (IMAP) or `uidl` (POP3). \
          With `attachmentsAs: document`, each attachment is a document reference instead (see \
-         [responses.md](responses.md)).\n\n| field | type | always there | description |\n\
-         |---|---|---|---|\n",
+         [responses.md](responses.md)).\n",
     );
+    out.push_str(&output_table(output_schema::<ReadMessage>()));
+    out.push_str(
+        "\n## Listing entry\n\nWhat `list` and `search` return for each message, IMAP and POP3 \
+         alike (generated from its type), plus `uid` and `uidValidity` (IMAP) or `uidl` (POP3). \
+         A listing keeps the leading entries that fit the response budget.\n",
+    );
+    out.push_str(&output_table(output_schema::<MessageSummary>()));
+    out
+}
+
+/// A response type's schema as it is written: a field that is always written (null or not)
+/// is always there.
+fn output_schema<T: JsonSchema>() -> Value {
+    let settings = SchemaSettings::draft2020_12().with(|s| {
+        s.inline_subschemas = true;
+        s.contract = Contract::Serialize;
+    });
+    settings
+        .into_generator()
+        .into_root_schema_for::<T>()
+        .to_value()
+}
+
+fn output_table(schema: Value) -> String {
+    let mut table = Vec::new();
+    rows(&schema, "", &mut table);
+    let mut out =
+        String::from("\n| field | type | always there | description |\n|---|---|---|---|\n");
     for row in &table {
         out.push_str(&format!(
             "| `{}` | {} | {} | {} |\n",

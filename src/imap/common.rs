@@ -158,10 +158,8 @@ pub async fn summaries(
                     let received = item.internal_date.as_deref().and_then(internal_date_iso);
                     let headers = item.body.as_deref().unwrap_or_default();
                     let mut entry = summary(headers, item.size.map(u64::from), received);
-                    if let Value::Object(map) = &mut entry {
-                        map.extend(super::identity::fields(uid, validity));
-                    }
-                    by_uid.insert(uid, entry);
+                    entry.identity = super::identity::fields(uid, validity);
+                    by_uid.insert(uid, entry.to_json());
                 }
             }
         }

@@ -71,6 +71,37 @@ pub struct Attachment {
     pub truncated: bool,
 }
 
+/// One message as `list` and `search` return it (IMAP and POP3 alike), from its headers alone.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageSummary {
+    /// The Message-ID header, angle brackets included; null when missing or longer than a
+    /// header line may be.
+    pub message_id: Option<String>,
+    /// The bare address of the first From mailbox, at most 1,000 characters (then `…`).
+    pub from_address: Option<String>,
+    /// The Subject, encoded words decoded, at most 1,000 characters (then `…`).
+    pub subject: Option<String>,
+    /// The server's size of the whole message in bytes.
+    pub size: Option<u64>,
+    /// When the server received it (IMAP INTERNALDATE), ISO-8601 UTC; null for POP3.
+    pub received_date_time: Option<String>,
+    /// The Date header in UTC, if it parses.
+    pub sent_date: Option<String>,
+    /// The fields that name the stored mail for good: `uid` and `uidValidity` (IMAP) or
+    /// `uidl` (POP3).
+    #[serde(flatten)]
+    pub identity: Map<String, Value>,
+}
+
+impl MessageSummary {
+    /// The entry as a listing carries it.
+    pub fn to_json(&self) -> Value {
+        // Strings, numbers and a map of JSON always serialize.
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
 fn is_false(value: &bool) -> bool {
     !value
 }

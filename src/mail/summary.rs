@@ -5,9 +5,10 @@
 //! with a 5 MB subject must not make every listing that includes it too large to report.
 
 use mail_parser::MessageParser;
-use serde_json::{Value, json};
+use serde_json::{Map, Value};
 
 use super::message::{from_address, message_id, sent_date};
+use super::response::MessageSummary;
 
 /// Characters kept of a summary's subject or sender; a longer one ends in `…`.
 pub const MAX_TEXT_CHARS: usize = 1000;
@@ -25,7 +26,7 @@ fn capped(text: &str) -> String {
 
 /// The summary of a message from its header block: `size` is the server's size of the whole
 /// message, `received` its arrival time where the protocol knows it.
-pub fn summary(headers: &[u8], size: Option<u64>, received: Option<String>) -> Value {
+pub fn summary(headers: &[u8], size: Option<u64>, received: Option<String>) -> MessageSummary {
     let ended;
     let headers = if headers.ends_with(b"\n\r\n") || headers.ends_with(b"\n\n") {
         headers
@@ -40,17 +41,18 @@ pub fn summary(headers: &[u8], size: Option<u64>, received: Option<String>) -> V
         &ended
     };
     let parsed = MessageParser::default().parse_headers(headers);
-    json!({
-        "messageId": parsed
+    MessageSummary {
+        message_id: parsed
             .as_ref()
             .and_then(message_id)
             .filter(|id| id.chars().count() <= MAX_MESSAGE_ID_CHARS),
-        "fromAddress": parsed.as_ref().and_then(from_address).map(|a| capped(&a)),
-        "subject": parsed.as_ref().and_then(|m| m.subject().map(capped)),
-        "size": size,
-        "receivedDateTime": received,
-        "sentDate": parsed.as_ref().and_then(sent_date),
-    })
+        from_address: parsed.as_ref().and_then(from_address).map(|a| capped(&a)),
+        subject: parsed.as_ref().and_then(|m| m.subject().map(capped)),
+        size,
+        received_date_time: received,
+        sent_date: parsed.as_ref().and_then(sent_date),
+        identity: Map::new(),
+    }
 }
 
 /// Keeps the leading entries whose serialized array fits `max_bytes` (the response budget of
@@ -125,6 +127,7 @@ impl Listing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn hostile_headers_are_capped() {
@@ -135,24 +138,39 @@ mod tests {
             "s".repeat(3000)
         );
         let v = summary(headers.as_bytes(), Some(1), None);
-        let kept = v["subject"].as_str().unwrap();
+        let kept = v.subject.as_deref().unwrap();
         assert_eq!(kept.chars().count(), MAX_TEXT_CHARS + 1);
         assert!(kept.ends_with('…') && subject.starts_with(kept.trim_end_matches('…')));
-        assert_eq!(v["messageId"], Value::Null);
+        assert_eq!(v.message_id, None);
         assert_eq!(
-            v["fromAddress"].as_str().unwrap().chars().count(),
+            v.from_address.as_deref().unwrap().chars().count(),
             MAX_TEXT_CHARS + 1
         );
         // A block cut to a cap, in the middle of a folded subject or after a whole line.
         let cut = b"Message-ID: <a@b>\r\nSubject: first\r\n second\r\n thi";
-        assert_eq!(summary(cut, Some(1), None)["subject"], "first second");
-        assert_eq!(
-            summary(&cut[..44], Some(1), None)["subject"],
-            "first second"
-        );
+        let subject = |block: &[u8]| summary(block, Some(1), None).subject;
+        assert_eq!(subject(cut).as_deref(), Some("first second"));
+        assert_eq!(subject(&cut[..44]).as_deref(), Some("first second"));
         let fine = summary(b"Message-ID: <a@b>\r\nSubject: hi\r\n\r\n", Some(1), None);
-        assert_eq!(fine["messageId"], "<a@b>");
-        assert_eq!(fine["subject"], "hi");
+        assert_eq!(fine.message_id.as_deref(), Some("<a@b>"));
+        assert_eq!(
+            keys(&fine.to_json()),
+            [
+                "messageId",
+                "fromAddress",
+                "subject",
+                "size",
+                "receivedDateTime",
+                "sentDate"
+            ]
+        );
+    }
+
+    fn keys(value: &Value) -> Vec<String> {
+        value
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     #[test]

@@ -174,10 +174,10 @@ pub async fn summaries(
 /// its message for good.
 pub fn summary(listed: &Listed) -> Value {
     let mut entry = crate::mail::summary::summary(&listed.headers, Some(listed.size), None);
-    if let Value::Object(map) = &mut entry {
-        map.insert("uidl".into(), identity(listed.uidl.as_deref()));
-    }
     entry
+        .identity
+        .insert("uidl".into(), identity(listed.uidl.as_deref()));
+    entry.to_json()
 }
 
 /// The `uidl` field of a response.
