@@ -161,8 +161,10 @@ pub async fn scenarios(quick: bool, runs: usize, rows: &mut Vec<Row>) {
                 Some(whole),
                 "msg/s",
                 Some(shaped / whole),
-                ">= 0.95x (under 5% slower)",
-                Some(shaped / whole >= 0.95),
+                // Informational, as the no-op row: wall-clock runs move more than the
+                // expression costs; the worker's instructions per job hold the goal.
+                "— (the instructions row holds the goal)",
+                None,
                 &format!(
                     "{n} messages per run, {runs} runs interleaved; resultExpression \
                      `= {{ id: response.messageId, sent: sent }}` against resultVariable `r`"

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::fields::{Row, TABLE_HEAD, rows};
 use crate::inbound::config::watcher_schema;
 use crate::mail::inputs::Imap;
-use crate::mail::response::{MessageSummary, ReadMessage};
+use crate::mail::response::{DeleteResult, MessageSummary, MoveResult, ReadMessage, SendResult};
 
 /// The watchers reference, inside the output folder.
 pub const WATCHERS_FILE: &str = "watchers.md";
@@ -51,7 +51,8 @@ pub fn watchers() -> String {
     out
 }
 
-/// The read response's and the listing entry's sections of the operations reference.
+/// The responses' sections of the operations reference: a read message, a listing's entry,
+/// and what send, delete and move return.
 pub fn read_response() -> String {
     let mut out = String::from(
         "\n## Read response\n\nWhat `imap:read` and `pop3:read` return, and what a watcher hands \
@@ -67,6 +68,29 @@ pub fn read_response() -> String {
          A listing keeps the leading entries that fit the response budget.\n",
     );
     out.push_str(&output_table(output_schema::<MessageSummary>()));
+    for (title, what, table) in [
+        (
+            "Send result",
+            "What `smtp:send` returns",
+            output_table(output_schema::<SendResult>()),
+        ),
+        (
+            "Delete result",
+            "What `imap:delete` and `pop3:delete` return, plus `uid` and `uidValidity` \
+             (IMAP) or `uidl` (POP3)",
+            output_table(output_schema::<DeleteResult>()),
+        ),
+        (
+            "Move result",
+            "What `imap:move` returns, plus `uid` and `uidValidity` of the message in the \
+             source folder",
+            output_table(output_schema::<MoveResult>()),
+        ),
+    ] {
+        out.push_str(&format!(
+            "\n## {title}\n\n{what} (generated from its type).\n{table}"
+        ));
+    }
     out
 }
 

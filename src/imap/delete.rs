@@ -10,13 +10,13 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::common::expunge_only;
-use super::identity::{Lookup, resolve};
+use super::identity::{Lookup, fields, resolve};
 use super::pool::ImapPool;
 use crate::error::Result;
 use crate::mail::inputs::{Folder, Imap, ImapMailInput, Login, Server};
+use crate::mail::response::{DeleteResult, to_json};
 use crate::mail::server::Protocol;
 use crate::operation::{JobContext, MailOperation, Outcome};
 
@@ -63,16 +63,18 @@ impl MailOperation for DeleteOperation {
             match resolve(&mut session, folder, validity, &wanted).await? {
                 Lookup::Missing(why) | Lookup::Other(why) => {
                     tracing::debug!("imap:delete: {why}");
-                    Ok(Outcome::respond(json!({
-                        "deleted": false, "messageId": given,
-                        "uid": wanted.uid, "uidValidity": validity,
+                    Ok(Outcome::respond(to_json(&DeleteResult {
+                        deleted: false,
+                        message_id: given,
+                        identity: fields(wanted.uid, validity),
                     })))
                 }
                 Lookup::Found { uid, message_id } => {
                     expunge_only(&mut session, &[uid]).await?;
-                    Ok(Outcome::respond(json!({
-                        "deleted": true, "messageId": message_id.or(given),
-                        "uid": uid, "uidValidity": validity,
+                    Ok(Outcome::respond(to_json(&DeleteResult {
+                        deleted: true,
+                        message_id: message_id.or(given),
+                        identity: fields(uid, validity),
                     })))
                 }
             }

@@ -157,7 +157,8 @@ pub async fn matching(
 }
 
 /// `uid` and `uidValidity`, the fields that name a mail for good, as responses carry them.
-pub fn fields(uid: u32, validity: u32) -> Map<String, Value> {
+pub fn fields(uid: impl Into<Option<u32>>, validity: u32) -> Map<String, Value> {
+    let uid: Option<u32> = uid.into();
     let mut map = Map::new();
     map.insert("uid".into(), json!(uid));
     map.insert("uidValidity".into(), json!(validity));

@@ -10,16 +10,17 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::Map;
 
 use super::common::{expunge_only, find_by_message_id, only_ours_deleted, uid_sets};
-use super::identity::{Lookup, resolve};
+use super::identity::{Lookup, fields, resolve};
 use super::pool::ImapPool;
 use super::session::ImapSession;
 use super::wire::Command;
 use crate::error::Result;
 use crate::imap::error::{ImapError, ImapErrorKind};
 use crate::mail::inputs::{Folder, FolderPath, Imap, ImapMailInput, Login, Server};
+use crate::mail::response::{MoveResult, to_json};
 use crate::mail::server::Protocol;
 use crate::operation::{JobContext, MailOperation, Outcome};
 
@@ -137,11 +138,12 @@ impl MailOperation for MoveOperation {
                             return Err(ImapError::new(ImapErrorKind::MessageMissing, why).into());
                         };
                         return match already_moved(&mut session, &target.name, &given).await? {
-                            Some((uid, as_found)) => Ok(Outcome::respond(json!({
-                                "messageId": as_found,
-                                "from": source.shown,
-                                "to": target.shown,
-                                "targetUid": uid,
+                            Some((uid, as_found)) => Ok(Outcome::respond(to_json(&MoveResult {
+                                message_id: Some(as_found),
+                                from: source.shown,
+                                to: target.shown,
+                                target_uid: Some(uid),
+                                identity: Map::new(),
                             }))),
                             None => Err(ImapError::new(
                                 ImapErrorKind::MessageMissing,
@@ -158,13 +160,12 @@ impl MailOperation for MoveOperation {
             // CREATE may leave the session without a selected folder on some servers.
             session.select_mailbox(&source, true).await?;
             let target_uid = transfer(&mut session, &[uid], &target.name).await?;
-            Ok(Outcome::respond(json!({
-                "messageId": as_found.or(given),
-                "from": source.shown,
-                "to": target.shown,
-                "targetUid": target_uid,
-                "uid": uid,
-                "uidValidity": validity,
+            Ok(Outcome::respond(to_json(&MoveResult {
+                message_id: as_found.or(given),
+                from: source.shown,
+                to: target.shown,
+                target_uid,
+                identity: fields(uid, validity),
             })))
         })
     }

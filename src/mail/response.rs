@@ -102,6 +102,56 @@ impl MessageSummary {
     }
 }
 
+/// What `smtp:send` returns.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SendResult {
+    /// The subject as sent.
+    pub subject: String,
+    /// Always true: a send that fails fails the job instead.
+    pub sent: bool,
+    /// The Message-ID the message went out with (the same when a retried job sends again).
+    pub message_id: String,
+}
+
+/// What `imap:delete` and `pop3:delete` return.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteResult {
+    /// Whether a message was deleted; false when there was none to delete (a retry after the
+    /// first attempt deleted it is a success too).
+    pub deleted: bool,
+    /// The message's Message-ID, or the one asked for.
+    pub message_id: Option<String>,
+    /// `uid` and `uidValidity` (IMAP) or `uidl` (POP3) of the message asked for.
+    #[serde(flatten)]
+    pub identity: Map<String, Value>,
+}
+
+/// What `imap:move` returns.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MoveResult {
+    /// The message's Message-ID, or the one asked for.
+    pub message_id: Option<String>,
+    /// The source folder, as the process names it.
+    pub from: String,
+    /// The target folder, as the process names it.
+    pub to: String,
+    /// The message's UID in the target folder, when the server says it (UIDPLUS).
+    pub target_uid: Option<u32>,
+    /// `uid` and `uidValidity` of the message in the source folder (absent when a retry found
+    /// it already moved).
+    #[serde(flatten)]
+    pub identity: Map<String, Value>,
+}
+
+/// A response as the job completes with it.
+pub fn to_json(response: &impl Serialize) -> Value {
+    // Strings, numbers, booleans and maps of JSON always serialize.
+    serde_json::to_value(response).unwrap_or(Value::Null)
+}
+
 fn is_false(value: &bool) -> bool {
     !value
 }
@@ -190,5 +240,42 @@ mod tests {
                 "truncated"
             ]
         );
+    }
+
+    /// The small responses keep the fields and order they had when written as JSON by hand.
+    #[test]
+    fn send_delete_and_move_results_keep_their_fields() {
+        let sent = to_json(&SendResult {
+            subject: "s".into(),
+            sent: true,
+            message_id: "<m@x>".into(),
+        });
+        assert_eq!(
+            sent,
+            json!({ "subject": "s", "sent": true, "messageId": "<m@x>" })
+        );
+        assert_eq!(keys(&sent), ["subject", "sent", "messageId"]);
+        let deleted = to_json(&DeleteResult {
+            deleted: false,
+            message_id: None,
+            identity: Map::from_iter([
+                ("uid".to_string(), Value::Null),
+                ("uidValidity".to_string(), json!(9)),
+            ]),
+        });
+        assert_eq!(
+            keys(&deleted),
+            ["deleted", "messageId", "uid", "uidValidity"]
+        );
+        assert_eq!(deleted["messageId"], Value::Null);
+        let moved = to_json(&MoveResult {
+            message_id: Some("<m@x>".into()),
+            from: "INBOX".into(),
+            to: "Done".into(),
+            target_uid: None,
+            identity: Map::new(),
+        });
+        assert_eq!(keys(&moved), ["messageId", "from", "to", "targetUid"]);
+        assert_eq!(moved["targetUid"], Value::Null);
     }
 }

@@ -4,11 +4,12 @@
 use futures_util::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::Map;
 
 use super::common::{Maildrop, identity, resolve};
 use crate::error::Result;
 use crate::mail::inputs::{Login, Pop3, Pop3MailInput, Server};
+use crate::mail::response::{DeleteResult, to_json};
 use crate::mail::server::Protocol;
 use crate::operation::{JobContext, MailOperation, Outcome};
 
@@ -46,22 +47,29 @@ impl MailOperation for DeleteOperation {
             let response = match resolve(&mut client, &wanted).await? {
                 Ok(listed) => {
                     client.dele(listed.number).await?;
-                    json!({
-                        "deleted": true,
-                        "messageId": listed.message_id().or(given),
-                        "uidl": identity(listed.uidl.as_deref()),
-                    })
+                    DeleteResult {
+                        deleted: true,
+                        message_id: listed.message_id().or(given),
+                        identity: Map::from_iter([(
+                            "uidl".to_string(),
+                            identity(listed.uidl.as_deref()),
+                        )]),
+                    }
                 }
                 Err(why) => {
                     tracing::debug!("pop3:delete: {why}");
-                    json!({
-                        "deleted": false, "messageId": given,
-                        "uidl": identity(wanted.uidl.as_deref()),
-                    })
+                    DeleteResult {
+                        deleted: false,
+                        message_id: given,
+                        identity: Map::from_iter([(
+                            "uidl".to_string(),
+                            identity(wanted.uidl.as_deref()),
+                        )]),
+                    }
                 }
             };
             client.quit().await?;
-            Ok(Outcome::respond(response))
+            Ok(Outcome::respond(to_json(&response)))
         })
     }
 }

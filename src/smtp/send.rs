@@ -8,7 +8,6 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::compose::prepare;
 use super::data::Outgoing;
@@ -17,6 +16,7 @@ use crate::documents::disk::{Allowance, SpoolDir};
 use crate::documents::store::{DocumentMetadata, DocumentReference, too_large};
 use crate::error::{EmailError, Result};
 use crate::mail::inputs::{Login, Server, Smtp};
+use crate::mail::response::{SendResult, to_json};
 use crate::mail::server::Protocol;
 use crate::operation::{JobContext, MailOperation, Outcome};
 
@@ -236,10 +236,10 @@ impl MailOperation for SendOperation {
                     &message,
                 )
                 .await?;
-            Ok(Outcome::respond(json!({
-                "subject": prepared.subject,
-                "sent": true,
-                "messageId": prepared.message_id,
+            Ok(Outcome::respond(to_json(&SendResult {
+                subject: prepared.subject,
+                sent: true,
+                message_id: prepared.message_id,
             })))
         })
     }

@@ -2,6 +2,7 @@ use super::*;
 use crate::mail::inputs::decode;
 use crate::operation::Operation;
 use serde_json::Value;
+use serde_json::json;
 
 fn base() -> Value {
     json!({
