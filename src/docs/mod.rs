@@ -3,9 +3,9 @@
 //! default, allowed values, description, nested blocks), the connection blocks every operation
 //! of a protocol shares written once, and a link to the operation's response.
 //!
-//! Responses are not typed yet, so their shapes and the operations' behaviour are hand-written
-//! in `docs/responses.md`; the reference links each job type to its section there (the heading
-//! is the job type, so the anchor follows from it). `email-connector docs --out docs` writes
+//! The responses' fields are generated from their types too (see [`types`]); how each operation
+//! behaves, with examples, is hand-written in `docs/responses.md`, and the reference links each
+//! job type to its section there (the heading is the job type, so the anchor follows from it). `email-connector docs --out docs` writes
 //! the file and `--check` fails when the committed one differs, as `templates --check` does
 //! for the element templates ([`generated`] is shared by both).
 
@@ -73,9 +73,9 @@ an unknown field is an error. An input that is `null` counts as not set, so its 
 applies. How the common inputs behave (secrets, OAuth2 logins, task headers, errors) is in
 [processes.md](processes.md).
 
-What each operation returns, and how it behaves where the inputs leave a choice, is
-hand-written for now in [responses.md](responses.md): responses are not typed yet, so they
-cannot be generated. A later change makes them typed and generates them here too.
+The fields of each response, generated from the response types, close this reference (read
+response, listing entry, send, delete and move results). How each operation behaves where the
+inputs leave a choice, with examples, is in [responses.md](responses.md).
 ";
 
 fn operations(registry: &Registry) -> String {
