@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use schemars::generate::{Contract, SchemaSettings};
 use serde_json::{Value, json};
 
-use super::fields::{Row, TABLE_HEAD, rows};
+use super::fields::{TABLE_HEAD, rows};
 use crate::inbound::config::watcher_schema;
 use crate::mail::inputs::Imap;
 use crate::mail::response::{DeleteResult, MessageSummary, MoveResult, ReadMessage, SendResult};
@@ -47,7 +47,7 @@ pub fn watchers() -> String {
     let mut table = Vec::new();
     rows(&schema, "", &mut table);
     let mut out = format!("{WATCHERS_INTRO}\n{TABLE_HEAD}\n");
-    push(&mut out, &table);
+    super::push_rows(&mut out, &table);
     out
 }
 
@@ -133,12 +133,5 @@ fn drop_null_defaults(schema: &mut Value) {
         }
         Value::Array(items) => items.iter_mut().for_each(drop_null_defaults),
         _ => {}
-    }
-}
-
-fn push(out: &mut String, rows: &[Row]) {
-    for row in rows {
-        out.push_str(&row.markdown());
-        out.push('\n');
     }
 }

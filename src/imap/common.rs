@@ -159,7 +159,7 @@ pub async fn summaries(
                     let headers = item.body.as_deref().unwrap_or_default();
                     let mut entry = summary(headers, item.size.map(u64::from), received);
                     entry.identity = super::identity::fields(uid, validity);
-                    by_uid.insert(uid, entry.to_json());
+                    by_uid.insert(uid, crate::mail::response::to_json(&entry));
                 }
             }
         }

@@ -34,13 +34,6 @@ pub fn json_len(value: &impl Serialize) -> usize {
     counter.0
 }
 
-/// Serialized size of a string value, quotes included.
-fn str_len(text: &str) -> usize {
-    let mut counter = Counter(0);
-    let _ = serde_json::to_writer(&mut counter, text);
-    counter.0
-}
-
 /// Serialized size of one char inside a JSON string, as serde_json escapes it.
 fn escaped_len(c: char) -> usize {
     match c {
@@ -107,7 +100,7 @@ fn drop_contents(response: &mut ReadMessage, budget: usize, total: &mut usize) {
     let mut sized: Vec<(usize, usize)> = attachments
         .iter()
         .enumerate()
-        .filter_map(|(i, a)| Some((i, str_len(a.content.as_deref()?))))
+        .filter_map(|(i, a)| Some((i, json_len(&a.content.as_deref()?))))
         .collect();
     sized.sort_by_key(|s| std::cmp::Reverse(s.1));
     for (index, content_len) in sized {
@@ -147,7 +140,7 @@ fn cut_bodies(response: &mut ReadMessage, budget: usize, total: &mut usize) {
         if let Some(text) = body {
             let keep = cut_to(text, max).len();
             text.truncate(keep);
-            *total = total.saturating_sub(had) + str_len(text);
+            *total = total.saturating_sub(had) + json_len(text);
         }
     }
 }

@@ -209,7 +209,7 @@ pub fn respond(pruned: Pruned, envelope: &Envelope, limits: Limits) -> Value {
     response.identity = envelope.identity.clone();
     cut |= budget::fit(&mut response, limits.max_response_bytes);
     response.truncated = cut;
-    response.to_json()
+    super::response::to_json(&response)
 }
 
 fn build(

@@ -94,14 +94,6 @@ pub struct MessageSummary {
     pub identity: Map<String, Value>,
 }
 
-impl MessageSummary {
-    /// The entry as a listing carries it.
-    pub fn to_json(&self) -> Value {
-        // Strings, numbers and a map of JSON always serialize.
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
-}
-
 /// What `smtp:send` returns.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -156,14 +148,6 @@ fn is_false(value: &bool) -> bool {
     !value
 }
 
-impl ReadMessage {
-    /// The response as the job's variables carry it.
-    pub fn to_json(&self) -> Value {
-        // A struct of strings, numbers and maps of JSON always serializes.
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,7 +181,7 @@ mod tests {
             ],
             ..ReadMessage::default()
         };
-        let value = message.to_json();
+        let value = to_json(&message);
         assert_eq!(
             keys(&value),
             [

@@ -154,7 +154,7 @@ mod tests {
         let fine = summary(b"Message-ID: <a@b>\r\nSubject: hi\r\n\r\n", Some(1), None);
         assert_eq!(fine.message_id.as_deref(), Some("<a@b>"));
         assert_eq!(
-            keys(&fine.to_json()),
+            keys(&crate::mail::response::to_json(&fine)),
             [
                 "messageId",
                 "fromAddress",

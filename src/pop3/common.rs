@@ -177,7 +177,7 @@ pub fn summary(listed: &Listed) -> Value {
     entry
         .identity
         .insert("uidl".into(), identity(listed.uidl.as_deref()));
-    entry.to_json()
+    crate::mail::response::to_json(&entry)
 }
 
 /// The `uidl` field of a response.
