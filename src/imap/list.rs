@@ -1,8 +1,10 @@
 //! `imap:list`: the first `maxToBeRead` messages of a folder in the requested order.
 //!
-//! Sort first, then limit, and let the server do both when it can (UID SORT, RFC 5256): then
-//! only the selected messages' headers cross the network, however large the folder. Without
-//! SORT only UIDs and the sort key are fetched for all messages, never bodies.
+//! Sort first, then limit, and let the server do both when it can: with ESORT (RFC 5267) it
+//! returns only the first `maxToBeRead` UIDs (`RETURN (PARTIAL 1:n)`), with SORT (RFC 5256)
+//! all of them in order; either way only the selected messages' headers cross the network,
+//! however large the folder. Without SORT only UIDs and the sort key are fetched for all
+//! messages, never bodies.
 
 use std::collections::BinaryHeap;
 use std::sync::Arc;
@@ -14,9 +16,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::common::{internal_date_timestamp, summaries};
+use super::esearch;
 use super::pool::ImapPool;
 use super::response::Reply;
-use super::session::ImapSession;
+use super::session::{Capture, ImapSession};
 use super::wire::Command;
 use crate::error::Result;
 use crate::imap::error::ImapErrorKind;
@@ -79,17 +82,70 @@ pub struct ListOperation {
     pub max_response_bytes: usize,
 }
 
+/// The SORT program's key list: `(REVERSE ARRIVAL)`.
+fn sort_criteria(field: SortField, descending: bool) -> String {
+    if descending {
+        format!("(REVERSE {})", field.sort_key())
+    } else {
+        format!("({})", field.sort_key())
+    }
+}
+
+/// Whether the server takes `UID SORT RETURN (PARTIAL ...)`: ESORT with a context extension
+/// (RFC 5267 defines PARTIAL there; Dovecot announces CONTEXT=SEARCH and answers it for SORT
+/// too) or the PARTIAL extension (RFC 9394).
+fn offers_partial_sort(session: &ImapSession) -> bool {
+    session.has("ESORT")
+        && (session.has("CONTEXT=SORT") || session.has("CONTEXT=SEARCH") || session.has("PARTIAL"))
+}
+
+/// The first `limit` UIDs in the requested order, the server sorting and cutting. `None` when
+/// the server refused the command or answered in a way that cannot be read: the caller then
+/// asks for the whole order, which every SORT server answers.
+async fn server_sorted_partial(
+    session: &mut ImapSession,
+    field: SortField,
+    descending: bool,
+    limit: usize,
+) -> Result<Option<Vec<u32>>> {
+    let command = Command::new("UID SORT")
+        .raw(format!(
+            "RETURN (PARTIAL 1:{})",
+            limit.clamp(1, u32::MAX as usize)
+        ))
+        .raw(sort_criteria(field, descending))
+        .raw("UTF-8 ALL");
+    let (reply, captured) = session
+        .execute_capturing(
+            &command,
+            Capture::Esearch,
+            ImapErrorKind::Refused,
+            ImapErrorKind::Refused,
+        )
+        .await;
+    match reply {
+        Ok(_) => {}
+        Err(e) if !session.reusable() => return Err(e.into()),
+        Err(_) => return Ok(None),
+    }
+    let mut answers = captured
+        .iter()
+        .map(|data| esearch::partial_uids(data, limit));
+    Ok(match (answers.next(), answers.next()) {
+        (Some(uids), None) => uids,
+        // No ESEARCH at all is "nothing matched" only if the server said it with one; two
+        // answers to one command are not to be chosen between.
+        _ => None,
+    })
+}
+
 /// UIDs in the requested order, sorted by the server.
 async fn server_sorted(
     session: &mut ImapSession,
     field: SortField,
     descending: bool,
 ) -> Result<Vec<u32>> {
-    let key = if descending {
-        format!("(REVERSE {})", field.sort_key())
-    } else {
-        format!("({})", field.sort_key())
-    };
+    let key = sort_criteria(field, descending);
     let reply = session
         .execute(
             &Command::new("UID SORT").raw(key).raw("UTF-8 ALL"),
@@ -208,7 +264,15 @@ impl MailOperation for ListOperation {
             if exists == 0 {
                 return Ok(Outcome::respond(json!([])));
             }
-            let mut uids = if session.has("SORT") {
+            let limit = input.max_to_be_read.0;
+            let partial = if offers_partial_sort(&session) {
+                server_sorted_partial(&mut session, field, descending, limit).await?
+            } else {
+                None
+            };
+            let mut uids = if let Some(uids) = partial {
+                uids
+            } else if session.has("SORT") {
                 server_sorted(&mut session, field, descending).await?
             } else {
                 locally_sorted(

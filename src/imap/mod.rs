@@ -4,6 +4,7 @@
 pub mod common;
 pub mod delete;
 pub mod error;
+pub mod esearch;
 pub mod folder;
 pub mod frames;
 pub mod guard;

@@ -17,6 +17,8 @@ mod command;
 mod folders;
 mod tap;
 
+pub use tap::Capture;
+
 use super::error::{ImapError, ImapErrorKind, ServerReply};
 use super::folder::Namespace;
 use super::frames::Frames;

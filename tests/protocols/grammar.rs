@@ -48,6 +48,7 @@ fn the_checker_knows_the_grammar() {
         "A1 UID SEARCH SINCE 1-Feb-2024 NOT BEFORE 12-Dec-2023 HEADER \"X-A\" \"1\"\r\n",
         "A1 UID SEARCH ((SEEN) UNSEEN)\r\n",
         "A1 UID SORT (REVERSE ARRIVAL) UTF-8 ALL\r\n",
+        "A1 UID SORT RETURN (PARTIAL 1:10) (REVERSE ARRIVAL) UTF-8 ALL\r\n",
         "A1 UID FETCH 1:3,5 (UID RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID FROM)])\r\n",
         "A1 UID FETCH 7 (UID BODY.PEEK[]<0.65536>)\r\n",
         "A1 UID FETCH 7 (UID BODYSTRUCTURE BODY.PEEK[1.2.MIME] BODY.PEEK[2]<0.100>)\r\n",
@@ -92,6 +93,10 @@ fn the_checker_knows_the_grammar() {
         ),
         ("A1 SELECT Arch*\r\n", "CRLF"),
         ("A1 UID SORT (ARRIVAL) UTF-8\r\n", "one space"),
+        (
+            "A1 UID SORT RETURN (PARTIAL 0:10) (ARRIVAL) UTF-8 ALL\r\n",
+            "leading zero",
+        ),
         ("A1 NOOP \r\n", "CRLF"),
     ] {
         let found = violations(bad.as_bytes());

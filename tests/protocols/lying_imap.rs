@@ -108,3 +108,75 @@ async fn a_lying_size_never_makes_imap_fetch_the_whole_message() {
         );
     }
 }
+
+/// The list's `UID SORT RETURN (PARTIAL 1:n)` answer, honest, unreadable, or claiming every
+/// UID there could be: the honest one is used, an unreadable one falls back to the whole
+/// order (same listing), and a boundless one is cut to the limit without growing memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_sort_answer_is_used_read_safely_or_replaced() {
+    let tb = testbed();
+    let folder = unique("Partial").replace('-', "");
+    let tag = unique("p");
+    let stored: Vec<(Vec<u8>, i64)> = [("small", 10), ("big", 3000), ("mid", 500)]
+        .iter()
+        .enumerate()
+        .map(|(n, (name, size))| {
+            let raw = format!(
+                "Message-ID: <{name}-{tag}@example.test>\r\nFrom: a@example.test\r\nSubject: {name}\r\n\r\n{}\r\n",
+                "x".repeat(*size)
+            );
+            (raw.into_bytes(), 1_700_000_000 + n as i64)
+        })
+        .collect();
+    write_maildir(tb.dir(), "budget3", &folder, &stored);
+    let jobs = Jobs::start("imap").await;
+    let list = |port: u16| {
+        json!({
+            "authentication": { "username": "budget3@example.test", "password": "budget3-pw" },
+            "server": { "host": "127.0.0.1", "port": port, "security": "none", "timeoutSeconds": 60 },
+            "folder": folder, "maxToBeRead": 2, "sortField": "SIZE", "sortOrder": "DESC"
+        })
+    };
+    let expected = [
+        format!("<big-{tag}@example.test>"),
+        format!("<mid-{tag}@example.test>"),
+    ];
+    let ids = |listed: &Value| -> Vec<String> {
+        listed
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|m| m["messageId"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    for answer in ["honest", "unreadable", "boundless"] {
+        let log = seen.clone();
+        let (port, _) = rewriting_relay(tb.port("PORT_IMAP"), move |line| {
+            if !line.starts_with("* ESEARCH ") {
+                return line.to_string();
+            }
+            log.lock().unwrap().push(line.to_string());
+            match answer {
+                "unreadable" => "* ESEARCH (TAG \"x\") UID PARTIAL (1:2 ???)\r\n".to_string(),
+                "boundless" => {
+                    "* ESEARCH (TAG \"x\") UID PARTIAL (1:2 1:4294967295)\r\n".to_string()
+                }
+                _ => line.to_string(),
+            }
+        })
+        .await;
+        let listed = jobs.ok("list", list(port)).await;
+        if answer == "boundless" {
+            assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+        } else {
+            assert_eq!(ids(&listed), expected, "{answer}: {listed}");
+        }
+    }
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        3,
+        "Dovecot was asked for a partial sort each time: {:?}",
+        seen.lock().unwrap()
+    );
+}

@@ -1,6 +1,7 @@
 //! A checker for what an IMAP client sends, by RFC 3501's grammar (section 9) and the
 //! extensions the worker uses: LITERAL+ (RFC 7888), SASL-IR (RFC 4959), IDLE (RFC 2177),
-//! NAMESPACE (RFC 2342), UIDPLUS's UID EXPUNGE (RFC 4315), MOVE (RFC 6851), SORT (RFC 5256).
+//! NAMESPACE (RFC 2342), UIDPLUS's UID EXPUNGE (RFC 4315), MOVE (RFC 6851), SORT (RFC 5256),
+//! ESORT's `RETURN (PARTIAL m:n)` (RFC 5267, RFC 9394).
 //! Strict where servers are lenient (Dovecot takes `( SUBJECT "x" )`, Cyrus answers BAD), so
 //! no lenient server hides a malformed command. Written from the ABNF, independently of the
 //! code under test.
@@ -483,9 +484,23 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    /// `"SORT" SP sort-criteria SP search-charset 1*(SP search-key)` (RFC 5256).
+    /// `"SORT" [search-return-opts] SP sort-criteria SP search-charset 1*(SP search-key)`
+    /// (RFC 5256; the return options of RFC 5267, of which the worker sends only PARTIAL:
+    /// `SP "RETURN" SP "(" "PARTIAL" SP nz-number ":" nz-number ")"`, RFC 9394).
     fn sort(&mut self) -> Parsed {
         self.sp()?;
+        if self.keyword("RETURN") {
+            self.sp()?;
+            self.parenthesized(|p| {
+                p.expect_keyword("PARTIAL")?;
+                p.sp()?;
+                p.nz_number()?;
+                p.byte(b':')?;
+                p.nz_number()?;
+                Ok(())
+            })?;
+            self.sp()?;
+        }
         self.parenthesized(|p| {
             if p.keyword("REVERSE") {
                 p.sp()?;

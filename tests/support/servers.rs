@@ -145,6 +145,11 @@ impl Bench {
         vars(user, self.older.port, extra)
     }
 
+    /// What the worker sent to the current profile so far, as text.
+    pub fn sent(&self) -> String {
+        self.current.sent()
+    }
+
     /// Fails the test when any IMAP command the worker sent broke RFC 3501's grammar (POP3 is
     /// line-based and has no such grammar to check).
     pub fn assert_grammatical(&self) {

@@ -104,6 +104,21 @@ impl ImapSession {
         self.run_marked(command, on_no, on_no, allowance).await
     }
 
+    /// Like [`ImapSession::execute`] for a command whose data comes in a response async-imap
+    /// cannot parse (NAMESPACE, ESEARCH): those responses are taken out of the stream while it
+    /// runs and returned beside the reply, each after its `* NAME `.
+    pub async fn execute_capturing(
+        &mut self,
+        command: &Command,
+        capture: super::tap::Capture,
+        on_no: ImapErrorKind,
+        on_bad: ImapErrorKind,
+    ) -> (Result<Reply>, Vec<Vec<u8>>) {
+        self.inner.get_mut().arm(capture);
+        let reply = self.execute_split(command, on_no, on_bad).await;
+        (reply, self.inner.get_mut().disarm())
+    }
+
     /// Starts a command's allowance on the connection.
     pub(super) fn allow(&mut self, allowance: Allowance) {
         self.inner.get_mut().inner_mut().allow(allowance);

@@ -3,6 +3,7 @@
 //! creating the levels of a path.
 
 use super::ImapSession;
+use super::tap::Capture;
 use crate::imap::error::{ImapError, ImapErrorKind};
 use crate::imap::folder::{Mailbox, Namespace, resolve, user_terms};
 use crate::imap::response::Untagged;
@@ -18,11 +19,14 @@ impl ImapSession {
         }
         let mut announced = None;
         if self.has("NAMESPACE") {
-            self.inner.get_mut().arm();
-            let reply = self
-                .execute(&Command::new("NAMESPACE"), ImapErrorKind::Refused)
+            let (reply, captured) = self
+                .execute_capturing(
+                    &Command::new("NAMESPACE"),
+                    Capture::Namespace,
+                    ImapErrorKind::Refused,
+                    ImapErrorKind::Refused,
+                )
                 .await;
-            let captured = self.inner.get_mut().disarm();
             match reply {
                 Ok(_) => announced = captured.iter().find_map(|data| Namespace::parse(data)),
                 // A NO or BAD: the server does not tell; a broken session cannot go on.

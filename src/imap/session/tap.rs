@@ -1,7 +1,9 @@
-//! Takes the NAMESPACE response (RFC 2342) out of the server's bytes before async-imap sees
-//! them: imap-proto has no parser for it, and a response it cannot parse would stop the
-//! session for good. Armed only while our NAMESPACE command runs (no mailbox is selected then,
-//! so no message data with literals can arrive); otherwise bytes pass untouched.
+//! Takes a response imap-proto has no parser for out of the server's bytes before async-imap
+//! sees them (a response it cannot parse would stop the session for good): NAMESPACE
+//! (RFC 2342) while our NAMESPACE command runs, ESEARCH (RFC 4731/5267) while our
+//! `UID SORT RETURN (PARTIAL ...)` runs. Armed only for that one command; otherwise bytes pass
+//! untouched. While armed, literals in the lines it passes on (an unsolicited FETCH) are passed
+//! on whole, so bytes inside a literal are never mistaken for the start of a response.
 //!
 //! Until login is done it also keeps the last tagged line the server sent: async-imap hands a
 //! refused STARTTLS or login back with the completion only as debug text, and the session reads
@@ -15,22 +17,42 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::imap::error::ServerReply;
 
-const START: &[u8] = b"* NAMESPACE ";
-/// More NAMESPACE data than this (in one response or many) is not what a server means.
+/// Which response an armed tap takes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capture {
+    Namespace,
+    Esearch,
+}
+
+impl Capture {
+    fn start(self) -> &'static [u8] {
+        match self {
+            Capture::Namespace => b"* NAMESPACE ",
+            Capture::Esearch => b"* ESEARCH ",
+        }
+    }
+}
+
+/// More captured data than this (in one response or many) is not what a server means: a
+/// NAMESPACE is a few folders, an ESEARCH for a listing as many UIDs as the listing's limit.
 const MAX_CAPTURE: usize = 64 * 1024;
+/// The end of a passed-on line that is kept to see whether it announces a literal.
+const TAIL: usize = 24;
 /// The longest tagged line kept before login; a longer one is not kept (its words are lost,
 /// not its meaning: the session still sees the refusal).
 const MAX_COMPLETION: usize = 8 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// At a line's start, `n` bytes of [`START`] matched and held back.
+    /// At a line's start, `n` bytes of the captured response's start matched and held back.
     Start(usize),
-    /// In a line that is not a NAMESPACE response.
+    /// In a line that is not captured.
     Line,
-    /// In a NAMESPACE response.
+    /// In a literal of a line that is not captured, this many bytes to go.
+    Passing(usize),
+    /// In a captured response.
     Capture,
-    /// In a literal of a NAMESPACE response, this many bytes to go.
+    /// In a literal of a captured response, this many bytes to go.
     Literal(usize),
 }
 
@@ -38,7 +60,10 @@ enum State {
 pub struct Tap<S> {
     inner: S,
     armed: bool,
+    capture: Capture,
     state: State,
+    /// The last bytes of the line being passed on.
+    tail: Vec<u8>,
     /// Bytes matched against [`START`] and not yet handed on.
     held: Vec<u8>,
     /// Bytes ready for the reader.
@@ -60,7 +85,9 @@ impl<S> Tap<S> {
         Tap {
             inner,
             armed: false,
+            capture: Capture::Namespace,
             state: State::Start(0),
+            tail: Vec::new(),
             held: Vec::new(),
             out: Vec::new(),
             line: Vec::new(),
@@ -116,15 +143,18 @@ impl<S> Tap<S> {
         &mut self.inner
     }
 
-    /// Captures NAMESPACE responses from now on. Called between commands, so the next byte
+    /// Captures `capture` responses from now on. Called between commands, so the next byte
     /// starts a line.
-    pub fn arm(&mut self) {
+    pub fn arm(&mut self, capture: Capture) {
         self.armed = true;
+        self.capture = capture;
         self.state = State::Start(0);
+        self.tail.clear();
         self.captured.clear();
     }
 
-    /// Stops capturing; returns the data of each NAMESPACE response seen while armed.
+    /// Stops capturing; returns the data of each captured response seen while armed (after
+    /// its `* NAME `).
     pub fn disarm(&mut self) -> Vec<Vec<u8>> {
         self.armed = false;
         self.out.append(&mut self.held);
@@ -133,11 +163,12 @@ impl<S> Tap<S> {
     }
 
     fn feed(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let start = self.capture.start();
         for &b in bytes {
             self.state = match self.state {
-                State::Start(n) if b.eq_ignore_ascii_case(&START[n]) => {
+                State::Start(n) if b.eq_ignore_ascii_case(&start[n]) => {
                     self.held.push(b);
-                    if n + 1 == START.len() {
+                    if n + 1 == start.len() {
                         self.held.clear();
                         self.line.clear();
                         State::Capture
@@ -145,13 +176,20 @@ impl<S> Tap<S> {
                         State::Start(n + 1)
                     }
                 }
-                State::Start(_) | State::Line => {
+                State::Start(n) => {
+                    if n == 0 {
+                        self.tail.clear();
+                    }
                     self.out.append(&mut self.held);
+                    self.pass_on(b)
+                }
+                State::Line => self.pass_on(b),
+                State::Passing(left) => {
                     self.out.push(b);
-                    if b == b'\n' {
-                        State::Start(0)
-                    } else {
+                    if left <= 1 {
                         State::Line
+                    } else {
+                        State::Passing(left - 1)
                     }
                 }
                 State::Capture => {
@@ -160,12 +198,15 @@ impl<S> Tap<S> {
                     if held + self.line.len() > MAX_CAPTURE {
                         return Err(io::Error::new(
                             io::ErrorKind::InvalidData,
-                            "the server's NAMESPACE response is too long",
+                            format!(
+                                "the server's {} response is too long",
+                                String::from_utf8_lossy(&start[2..start.len() - 1])
+                            ),
                         ));
                     }
                     if b != b'\n' {
                         State::Capture
-                    } else if let Some(length) = literal_before(&self.line) {
+                    } else if let Some(length) = literal_length(&self.line) {
                         State::Literal(length)
                     } else {
                         self.captured.push(std::mem::take(&mut self.line));
@@ -186,8 +227,29 @@ impl<S> Tap<S> {
     }
 }
 
-/// The length of a literal announced at the end of `line` (`... {12}\r\n`), if any.
-fn literal_before(line: &[u8]) -> Option<usize> {
+impl<S> Tap<S> {
+    /// Hands on one byte of a line that is not captured; at its end, a literal it announces
+    /// is handed on whole before anything is looked at again.
+    fn pass_on(&mut self, b: u8) -> State {
+        self.out.push(b);
+        if self.tail.len() == TAIL {
+            self.tail.remove(0);
+        }
+        self.tail.push(b);
+        if b != b'\n' {
+            return State::Line;
+        }
+        let announced = literal_length(&self.tail);
+        self.tail.clear();
+        match announced {
+            Some(length) => State::Passing(length),
+            None => State::Start(0),
+        }
+    }
+}
+
+/// The length of a literal announced at the end of `line` (`... {12}\r\n`), however large.
+fn literal_length(line: &[u8]) -> Option<usize> {
     let body = line
         .strip_suffix(b"\r\n")
         .or_else(|| line.strip_suffix(b"\n"))?;
@@ -195,11 +257,14 @@ fn literal_before(line: &[u8]) -> Option<usize> {
     let open = body.iter().rposition(|&b| b == b'{')?;
     let digits = &body[open + 1..];
     let digits = digits.strip_suffix(b"+").unwrap_or(digits);
-    std::str::from_utf8(digits)
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let length: u64 = std::str::from_utf8(digits)
         .ok()?
         .parse()
-        .ok()
-        .filter(|&n: &usize| n > 0 && n <= MAX_CAPTURE)
+        .unwrap_or(u64::MAX);
+    Some(usize::try_from(length).unwrap_or(usize::MAX)).filter(|&n| n > 0)
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Tap<S> {
@@ -278,7 +343,7 @@ mod tests {
     async fn through(chunks: &[&[u8]], armed: bool) -> (Vec<u8>, Vec<Vec<u8>>) {
         let mut tap = Tap::new(Chunks(chunks.iter().map(|c| c.to_vec()).collect()));
         if armed {
-            tap.arm();
+            tap.arm(Capture::Namespace);
         }
         let mut seen = Vec::new();
         tap.read_to_end(&mut seen).await.unwrap();
@@ -329,11 +394,59 @@ mod tests {
         assert_eq!(seen, b"* NAMES");
     }
 
+    async fn through_esearch(chunks: &[&[u8]]) -> (Vec<u8>, Vec<Vec<u8>>) {
+        let mut tap = Tap::new(Chunks(chunks.iter().map(|c| c.to_vec()).collect()));
+        tap.arm(Capture::Esearch);
+        let mut seen = Vec::new();
+        tap.read_to_end(&mut seen).await.unwrap();
+        let captured = tap.disarm();
+        (seen, captured)
+    }
+
+    #[tokio::test]
+    async fn the_esearch_response_is_taken_out_however_it_is_split() {
+        let wire: &[u8] =
+            b"* 3 EXISTS\r\n* ESEARCH (TAG \"A4\") UID PARTIAL (1:2 9,8)\r\nA4 OK sorted\r\n";
+        for split in 1..wire.len() {
+            let (seen, captured) = through_esearch(&[&wire[..split], &wire[split..]]).await;
+            assert_eq!(seen, b"* 3 EXISTS\r\nA4 OK sorted\r\n", "split at {split}");
+            assert_eq!(
+                captured,
+                [b"(TAG \"A4\") UID PARTIAL (1:2 9,8)\r\n".to_vec()]
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn bytes_inside_a_passed_literal_are_never_taken_for_a_response() {
+        // An unsolicited FETCH whose literal holds what looks like an ESEARCH line: handed on
+        // whole (async-imap reads the literal), and only the real response is captured.
+        let wire: &[u8] = b"* 1 FETCH (UID 5 BODY[] {33}\r\n\r\n* ESEARCH (TAG \"x\") UID ALL 1\r\n)\r\n* ESEARCH (TAG \"A4\") UID\r\nA4 OK\r\n";
+        for split in 1..wire.len() {
+            let (seen, captured) = through_esearch(&[&wire[..split], &wire[split..]]).await;
+            assert_eq!(
+                seen,
+                b"* 1 FETCH (UID 5 BODY[] {33}\r\n\r\n* ESEARCH (TAG \"x\") UID ALL 1\r\n)\r\nA4 OK\r\n",
+                "split at {split}"
+            );
+            assert_eq!(
+                captured,
+                [b"(TAG \"A4\") UID\r\n".to_vec()],
+                "split at {split}"
+            );
+        }
+        // A literal announced larger than what follows passes everything on, to the end.
+        let (seen, captured) =
+            through_esearch(&[b"* 1 FETCH (BODY[] {4294967296}\r\n* ESEARCH x\r\n"]).await;
+        assert_eq!(seen, b"* 1 FETCH (BODY[] {4294967296}\r\n* ESEARCH x\r\n");
+        assert!(captured.is_empty());
+    }
+
     #[tokio::test]
     async fn a_flood_of_namespace_data_ends_the_session() {
         let flood = b"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n".repeat(5000);
         let mut tap = Tap::new(Chunks(vec![flood].into()));
-        tap.arm();
+        tap.arm(Capture::Namespace);
         let mut seen = Vec::new();
         let error = tap.read_to_end(&mut seen).await.unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::InvalidData);
