@@ -113,6 +113,10 @@ impl<S> Guarded<S> {
         self.inner
     }
 
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
     /// Counts and checks bytes just read.
     pub fn check(&mut self, new: &[u8]) -> io::Result<()> {
         self.received = self.received.saturating_add(new.len() as u64);

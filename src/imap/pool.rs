@@ -23,6 +23,10 @@ use crate::mail::session_pool::IdleSessions;
 /// Servers drop idle clients after 30 minutes at the earliest (RFC 3501 §5.4); we close ours
 /// much sooner to hold few connections on shared servers.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// A session back in the pool for less than this, with nothing from its server since, is
+/// reused without a NOOP: servers close idle clients after minutes, not seconds, and a closed
+/// connection shows as an end of stream without a round trip.
+const TRUSTED_IDLE: Duration = Duration::from_secs(5);
 /// Idle sessions kept per key; more concurrent jobs open more, and the extra close on return.
 const IDLE_PER_KEY: usize = 8;
 
@@ -82,7 +86,8 @@ impl ImapPool {
         })
     }
 
-    /// A logged-in session: an idle one that still answers NOOP, or a new one.
+    /// A logged-in session: an idle one back within [`TRUSTED_IDLE`] and quiet since, or one
+    /// that still answers NOOP, or a new one.
     pub async fn acquire(
         self: &Arc<Self>,
         endpoint: &Endpoint,
@@ -91,9 +96,10 @@ impl ImapPool {
         let key = SessionKey::new(endpoint, auth);
         if self.pooling {
             self.start_reaper();
-            while let Some((mut session, _)) = self.idle.take(&key, ImapSession::reusable) {
+            while let Some((mut session, idle_for)) = self.idle.take(&key, ImapSession::reusable) {
                 session.limit_replies(self.control);
-                if session.noop().await.is_ok() && session.reusable() {
+                let trusted = idle_for < TRUSTED_IDLE && session.is_quiet();
+                if trusted || (session.noop().await.is_ok() && session.reusable()) {
                     return Ok(Lease {
                         session: Some(session),
                         key,

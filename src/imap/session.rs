@@ -366,6 +366,12 @@ impl ImapSession {
         }
     }
 
+    /// Whether the server has sent nothing (and not closed the connection) since the last
+    /// reply was read: see [`crate::mail::net::MailStream::is_quiet`].
+    pub fn is_quiet(&mut self) -> bool {
+        self.inner.get_mut().inner_mut().get_ref().is_quiet()
+    }
+
     /// A cheap round trip that proves the session still works.
     pub async fn noop(&mut self) -> Result<(), ImapError> {
         self.execute(&Command::new("NOOP"), ImapErrorKind::Refused)

@@ -36,6 +36,22 @@ impl AsyncRead for MailStream {
     }
 }
 
+impl MailStream {
+    /// Whether nothing has arrived since the last read: no data and no end of stream, looked
+    /// at without waiting and without taking a byte. A pooled session that is quiet has not
+    /// been closed or spoken to by its server while it sat idle.
+    pub fn is_quiet(&self) -> bool {
+        let tcp = match self {
+            MailStream::Plain(s) => s,
+            MailStream::Tls(s) => s.get_ref().0,
+        };
+        let mut byte = [0u8; 1];
+        let mut peeked = ReadBuf::new(&mut byte);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        tcp.poll_peek(&mut cx, &mut peeked).is_pending()
+    }
+}
+
 impl AsyncWrite for MailStream {
     fn poll_write(
         self: Pin<&mut Self>,

@@ -374,3 +374,41 @@ async fn a_refusal_in_an_early_batch_ends_the_envelope_before_data() {
         .await
         .expect("a send after the refusal");
 }
+
+/// An IMAP session back a moment ago, with nothing from the server since, is used as it is: a
+/// NOOP before every job is a round trip the job pays for nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imap_session_back_a_moment_ago_is_reused_without_a_noop() {
+    let recorder =
+        support::recorder::Recorder::start("127.0.0.1", testbed().port("PORT_IMAP")).await;
+    let pool = ImapPool::new(true);
+    let endpoint = endpoint(recorder.port);
+    let auth = login("fault2");
+    for _ in 0..3 {
+        let lease = pool.acquire(&endpoint, &auth).await.expect("session");
+        drop(lease);
+    }
+    assert_eq!(pool.idle_count(), 1, "one session served all three");
+    let sent = recorder.sent();
+    assert!(
+        !sent.contains("NOOP"),
+        "a fresh session was probed:\n{sent}"
+    );
+}
+
+/// A pooled IMAP session the server has closed meanwhile (a restart) is noticed without a
+/// round trip and replaced: the job gets a working session, not a connection error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pooled_imap_session_the_server_closed_is_replaced() {
+    let proxy = FaultProxy::start(testbed().port("PORT_IMAP")).await;
+    let pool = ImapPool::new(true);
+    let endpoint = endpoint(proxy.port);
+    let auth = login("fault2");
+    drop(pool.acquire(&endpoint, &auth).await.expect("login"));
+    assert_eq!(pool.idle_count(), 1);
+    proxy.cut_all();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut lease = pool.acquire(&endpoint, &auth).await.expect("a new session");
+    lease.noop().await.expect("the new session works");
+    assert_eq!(proxy.accepted(), 2, "a second connection was opened");
+}
