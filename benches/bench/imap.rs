@@ -26,9 +26,12 @@ impl RawImap {
 
     /// Logs in at `host` (127.0.0.2 is the testbed's older server: no SORT).
     pub async fn login_at(host: &str, user: &str) -> RawImap {
-        let stream = TcpStream::connect((host, testbed().port("PORT_IMAP")))
-            .await
-            .expect("connect");
+        RawImap::login_to(host, testbed().port("PORT_IMAP"), user).await
+    }
+
+    /// Logs in on any testbed server's plaintext port.
+    pub async fn login_to(host: &str, port: u16, user: &str) -> RawImap {
+        let stream = TcpStream::connect((host, port)).await.expect("connect");
         let mut raw = RawImap {
             reader: BufReader::new(stream),
             tag: 0,
@@ -38,6 +41,61 @@ impl RawImap {
         raw.command(&format!("LOGIN {user}@example.test {user}-pw"))
             .await;
         raw
+    }
+
+    /// Starts IDLE (RFC 2177) on the selected folder: sends it and reads the continuation.
+    pub async fn idle(&mut self) {
+        self.tag += 1;
+        let command = format!("R{} IDLE\r\n", self.tag);
+        self.reader
+            .get_mut()
+            .write_all(command.as_bytes())
+            .await
+            .expect("write");
+        loop {
+            let mut line = String::new();
+            assert!(
+                self.reader.read_line(&mut line).await.expect("read") > 0,
+                "IDLE"
+            );
+            if line.starts_with('+') {
+                return;
+            }
+        }
+    }
+
+    /// In IDLE: waits for the server's `* n EXISTS`.
+    pub async fn wait_exists(&mut self) {
+        loop {
+            let mut line = String::new();
+            assert!(
+                self.reader.read_line(&mut line).await.expect("read") > 0,
+                "EXISTS"
+            );
+            if line.trim_end().ends_with("EXISTS") {
+                return;
+            }
+        }
+    }
+
+    /// Ends IDLE and reads its completion.
+    pub async fn done(&mut self) {
+        self.reader
+            .get_mut()
+            .write_all(b"DONE\r\n")
+            .await
+            .expect("write");
+        let tag = format!("R{} ", self.tag);
+        loop {
+            let mut line = String::new();
+            assert!(
+                self.reader.read_line(&mut line).await.expect("read") > 0,
+                "DONE"
+            );
+            if line.starts_with(&tag) {
+                return;
+            }
+        }
     }
 
     /// What a listing fetches of the messages it shows.

@@ -134,6 +134,9 @@ SERVICES {
 EVENTS {
   checkpoint cmd="$BIN/ctl_cyrusdb -C $d/imapd.conf -c" period=30
 }
+DAEMON {
+  idled cmd="$BIN/idled -C $d/imapd.conf"
+}
 CONF
     local user
     for user in "${USERS[@]}" cyrus; do
