@@ -267,20 +267,7 @@ async fn latency(quick: bool, rows: &mut Vec<Row>) {
     let mut latencies = Vec::with_capacity(n);
     for i in 0..n {
         let id = format!("<inbound-latency-{i}-{}@example.test>", std::process::id());
-        let raw = format!(
-            "Message-ID: {id}\r\nFrom: bench@example.test\r\nTo: {USER}@example.test\r\nSubject: latency {i}\r\n\r\nbody\r\n"
-        );
-        let before = delivered(USER);
-        transport
-            .send_raw(&envelope, raw.as_bytes())
-            .await
-            .expect("SMTP");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while delivered(USER) <= before {
-            assert!(Instant::now() < deadline, "delivery stalled");
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        let landed = Instant::now();
+        let landed = deliver_through_postfix(&transport, &envelope, &id).await;
         let published = gateway
             .wait_published(1, Duration::from_secs(30), |p| p.message_id == id)
             .await;
@@ -295,20 +282,7 @@ async fn latency(quick: bool, rows: &mut Vec<Row>) {
         let envelope = envelope.clone();
         async move {
             let id = format!("<inbound-raw-{i}-{}@example.test>", std::process::id());
-            let raw = format!(
-                "Message-ID: {id}\r\nFrom: bench@example.test\r\nTo: {USER}@example.test\r\nSubject: raw {i}\r\n\r\nbody\r\n"
-            );
-            let before = delivered(USER);
-            transport
-                .send_raw(&envelope, raw.as_bytes())
-                .await
-                .expect("SMTP");
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while delivered(USER) <= before {
-                assert!(Instant::now() < deadline, "delivery stalled");
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            Instant::now()
+            deliver_through_postfix(&transport, &envelope, &id).await
         }
     })
     .await;
@@ -324,6 +298,29 @@ async fn latency(quick: bool, rows: &mut Vec<Row>) {
              (Dovecot's own wait before it tells)"
         ),
     );
+}
+
+/// Sends one small mail to inbench through Postfix and returns when its file is in the
+/// Maildir.
+async fn deliver_through_postfix(
+    transport: &lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
+    envelope: &lettre::address::Envelope,
+    id: &str,
+) -> Instant {
+    let raw = format!(
+        "Message-ID: {id}\r\nFrom: bench@example.test\r\nTo: {USER}@example.test\r\nSubject: latency\r\n\r\nbody\r\n"
+    );
+    let before = delivered(USER);
+    transport
+        .send_raw(envelope, raw.as_bytes())
+        .await
+        .expect("SMTP");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while delivered(USER) <= before {
+        assert!(Instant::now() < deadline, "delivery stalled");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Instant::now()
 }
 
 /// Mails handed over per second from a folder of unseen mail, against Postfix delivering the
