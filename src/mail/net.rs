@@ -1,6 +1,7 @@
 //! Outbound mail connections, shared by SMTP, IMAP and POP3: TCP to the addresses the host
 //! policy checked, then TLS (implicit, or an upgrade after STARTTLS/STLS) with the one client
-//! configuration of [`crate::mail::tls`].
+//! configuration of [`crate::mail::tls`]. The host policy is the caller's (the process's
+//! [`crate::services::Services`]).
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -12,7 +13,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use crate::error::{EmailError, ErrorCode, Result};
-use crate::mail::policy::{self, HostPolicy, NameVerdict};
+use crate::mail::policy::{HostPolicy, NameVerdict};
 use crate::mail::server::{Endpoint, Security};
 use crate::mail::tls::client_config;
 
@@ -64,11 +65,15 @@ impl AsyncWrite for MailStream {
 }
 
 /// Opens the connection an endpoint asks for (TCP, then TLS from the first byte for
-/// `security: tls`), noting each step as it succeeds for the `check` subcommand. An upgrade
-/// after STARTTLS/STLS is the protocol's own next step.
-pub async fn open_noting(endpoint: &Endpoint, steps: &mut Vec<String>) -> Result<MailStream> {
+/// `security: tls`) under `policy`, noting each step as it succeeds for the `check`
+/// subcommand. An upgrade after STARTTLS/STLS is the protocol's own next step.
+pub async fn open_noting(
+    policy: &HostPolicy,
+    endpoint: &Endpoint,
+    steps: &mut Vec<String>,
+) -> Result<MailStream> {
     let implicit_tls = endpoint.security == Security::Tls;
-    let stream = open_stream(endpoint, implicit_tls).await?;
+    let stream = open_stream(policy, endpoint, implicit_tls).await?;
     steps.push(format!("tcp: connected to {}", endpoint.address()));
     if implicit_tls {
         steps.push("tls: implicit TLS handshake done, certificate verified".into());
@@ -78,8 +83,11 @@ pub async fn open_noting(endpoint: &Endpoint, steps: &mut Vec<String>) -> Result
 
 /// Opens TCP, then TLS when `tls`: every outbound mail connection starts here, so the
 /// operator's host policy is applied here, before any connection.
-pub async fn open_stream(endpoint: &Endpoint, tls: bool) -> Result<MailStream> {
-    let policy = policy::current();
+pub async fn open_stream(
+    policy: &HostPolicy,
+    endpoint: &Endpoint,
+    tls: bool,
+) -> Result<MailStream> {
     policy.check_settings(endpoint)?;
     let verdict = policy.check_name(&endpoint.host)?;
     let tcp = tokio::time::timeout(endpoint.timeout, connect_checked(policy, endpoint, verdict))
@@ -130,13 +138,14 @@ async fn connect_checked(
             Err(e) => last_error = Some(e),
         }
     }
-    Err(EmailError::new(
-        ErrorCode::ConnectionFailed,
-        match last_error {
-            Some(e) => format!("TCP connect: {e}"),
-            None => format!("'{}' resolves to no address", endpoint.host),
-        },
-    ))
+    let error = match last_error {
+        Some(e) => EmailError::new(ErrorCode::ConnectionFailed, format!("TCP connect: {e}")),
+        None => EmailError::new(
+            ErrorCode::ConnectionFailed,
+            format!("'{}' resolves to no address", endpoint.host),
+        ),
+    };
+    Err(error)
 }
 
 /// Runs the TLS handshake on a plain stream (implicit TLS, or after STARTTLS/STLS).
@@ -149,10 +158,10 @@ pub async fn upgrade(stream: MailStream, endpoint: &Endpoint) -> Result<MailStre
         endpoint.accept_invalid_certificates,
     )?;
     let name = rustls::pki_types::ServerName::try_from(endpoint.host.clone()).map_err(|_| {
-        EmailError::invalid_input(format!(
-            "/server/host: '{}' is not a valid host name",
-            endpoint.host
-        ))
+        EmailError::new(
+            ErrorCode::InvalidInput,
+            format!("/server/host: '{}' is not a valid host name", endpoint.host),
+        )
     })?;
     let handshake = TlsConnector::from(config).connect(name, tcp);
     let tls = tokio::time::timeout(endpoint.timeout, handshake)
