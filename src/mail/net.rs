@@ -1,7 +1,7 @@
 //! Outbound mail connections, shared by SMTP, IMAP and POP3: TCP to the addresses the host
 //! policy checked, then TLS (implicit, or an upgrade after STARTTLS/STLS) with the one client
 //! configuration of [`crate::mail::tls`]. The host policy is the caller's (the process's
-//! [`crate::services::Services`]).
+//! [`crate::services::Services`]); what fails here is a [`NetError`].
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -12,7 +12,11 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use crate::error::{EmailError, ErrorCode, Result};
+mod error;
+
+pub use error::{NetError, NetErrorKind};
+
+use crate::error::Result;
 use crate::mail::policy::{HostPolicy, NameVerdict};
 use crate::mail::server::{Endpoint, Security};
 use crate::mail::tls::client_config;
@@ -93,8 +97,8 @@ pub async fn open_stream(
     let tcp = tokio::time::timeout(endpoint.timeout, connect_checked(policy, endpoint, verdict))
         .await
         .map_err(|_| {
-            EmailError::new(
-                ErrorCode::Timeout,
+            NetError::new(
+                NetErrorKind::Timeout,
                 format!("no TCP connection within {} s", endpoint.timeout.as_secs()),
             )
         })??;
@@ -120,10 +124,11 @@ async fn connect_checked(
             let resolved = tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
                 .await
                 .map_err(|e| {
-                    EmailError::new(
-                        ErrorCode::ConnectionFailed,
+                    NetError::new(
+                        NetErrorKind::Connection,
                         format!("cannot resolve '{}': {e}", endpoint.host),
                     )
+                    .with_source(e)
                 })?
                 .collect::<Vec<_>>();
             let ips: Vec<_> = resolved.iter().map(SocketAddr::ip).collect();
@@ -139,13 +144,15 @@ async fn connect_checked(
         }
     }
     let error = match last_error {
-        Some(e) => EmailError::new(ErrorCode::ConnectionFailed, format!("TCP connect: {e}")),
-        None => EmailError::new(
-            ErrorCode::ConnectionFailed,
+        Some(e) => {
+            NetError::new(NetErrorKind::Connection, format!("TCP connect: {e}")).with_source(e)
+        }
+        None => NetError::new(
+            NetErrorKind::Connection,
             format!("'{}' resolves to no address", endpoint.host),
         ),
     };
-    Err(error)
+    Err(error.into())
 }
 
 /// Runs the TLS handshake on a plain stream (implicit TLS, or after STARTTLS/STLS).
@@ -157,18 +164,19 @@ pub async fn upgrade(stream: MailStream, endpoint: &Endpoint) -> Result<MailStre
         endpoint.server_certificate.as_deref(),
         endpoint.accept_invalid_certificates,
     )?;
-    let name = rustls::pki_types::ServerName::try_from(endpoint.host.clone()).map_err(|_| {
-        EmailError::new(
-            ErrorCode::InvalidInput,
+    let name = rustls::pki_types::ServerName::try_from(endpoint.host.clone()).map_err(|e| {
+        NetError::new(
+            NetErrorKind::Input,
             format!("/server/host: '{}' is not a valid host name", endpoint.host),
         )
+        .with_source(e)
     })?;
     let handshake = TlsConnector::from(config).connect(name, tcp);
     let tls = tokio::time::timeout(endpoint.timeout, handshake)
         .await
         .map_err(|_| {
-            EmailError::new(
-                ErrorCode::Timeout,
+            NetError::new(
+                NetErrorKind::Timeout,
                 "the TLS handshake did not finish in time",
             )
         })?
@@ -176,12 +184,13 @@ pub async fn upgrade(stream: MailStream, endpoint: &Endpoint) -> Result<MailStre
             // A certificate or protocol refusal needs a person (no retries); a connection that
             // drops mid-handshake is the network's trouble and is retried.
             if crate::mail::tls::is_tls_failure(&e) {
-                EmailError::new(ErrorCode::TlsError, format!("TLS handshake: {e}"))
+                NetError::new(NetErrorKind::Tls, format!("TLS handshake: {e}")).with_source(e)
             } else {
-                EmailError::new(
-                    ErrorCode::ConnectionFailed,
+                NetError::new(
+                    NetErrorKind::Connection,
                     format!("the connection broke off during the TLS handshake: {e}"),
                 )
+                .with_source(e)
             }
         })?;
     Ok(MailStream::Tls(Box::new(tls)))

@@ -12,14 +12,15 @@ use futures_util::future::BoxFuture;
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::cache::{FetchError, Fetched, Margins, TokenCache};
-use super::endpoint::{EndpointError, request_token, shown_url};
+use super::cache::{Fetched, Margins, TokenCache};
+use super::endpoint::{request_token, shown_url};
+use super::error::{OAuthLoginError, OAuthLoginErrorKind};
 use super::login::{OAuth2Login, TokenSource, endpoint_url};
-use crate::error::{EmailError, ErrorCode, Result};
+use crate::error::{ErrorCode, Result};
 use crate::mail::auth::Authentication;
 use crate::mail::policy::HostPolicy;
 use crate::mail::server::Endpoint;
-use crate::outbound_http::{HttpClient, HttpError, HttpOptions, check_host};
+use crate::outbound_http::{HttpClient, HttpOptions, check_host};
 use crate::services::Services;
 
 /// A token is used until 60 s before it expires; a fresh one is fetched in the background
@@ -30,15 +31,6 @@ const MARGINS: Margins = Margins {
     default_lifetime: Duration::from_secs(3600),
 };
 
-impl FetchError for EmailError {
-    fn interrupted() -> Self {
-        EmailError::new(
-            ErrorCode::ConnectionFailed,
-            "the token request was interrupted",
-        )
-    }
-}
-
 /// The most token caches kept at once. Every distinct set of credentials in a job's variables
 /// makes one, and a process author can write any number of them: without a bound, a loop over
 /// made-up client ids would grow the worker without end. A thousand covers any real
@@ -47,7 +39,7 @@ const MAX_CACHES: usize = 1024;
 
 /// A token cache with the last time a login asked for it.
 type Kept<V> = (Arc<V>, Instant);
-type Cache = TokenCache<EmailError>;
+type Cache = TokenCache<OAuthLoginError>;
 
 /// The token caches of one process, one per set of credentials, shared by its jobs and
 /// watchers, and the one HTTP client for token endpoints, under the process's host policy.
@@ -104,20 +96,28 @@ impl MailTokens {
     }
 
     /// The one HTTP client for token endpoints, under the host policy.
-    fn client(&self) -> Result<HttpClient> {
+    fn client(&self) -> std::result::Result<HttpClient, OAuthLoginError> {
         self.client
             .get_or_init(|| HttpClient::policed(HttpOptions::default(), self.policy.clone()))
             .clone()
-            .map_err(|e| EmailError::new(ErrorCode::TlsError, e))
+            .map_err(|e| OAuthLoginError::new(OAuthLoginErrorKind::Tls, e))
     }
 
     /// The policy's refusal of a token endpoint, before any request.
-    fn check(&self, url: &Url) -> Result<()> {
-        check_host(url, &self.policy)
-            .map_err(|e| EmailError::invalid_input(format!("/authentication/tokenEndpoint: {e}")))
+    fn check(&self, url: &Url) -> std::result::Result<(), OAuthLoginError> {
+        check_host(url, &self.policy).map_err(|e| {
+            OAuthLoginError::new(
+                OAuthLoginErrorKind::Endpoint,
+                format!("/authentication/tokenEndpoint: {e}"),
+            )
+        })
     }
 
-    fn cache_for(&self, login: &OAuth2Login, url: Url) -> Result<Arc<Cache>> {
+    fn cache_for(
+        &self,
+        login: &OAuth2Login,
+        url: Url,
+    ) -> std::result::Result<Arc<Cache>, OAuthLoginError> {
         let client = self.client()?;
         let key = login.credentials_digest();
         let mut caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
@@ -161,9 +161,7 @@ fn fetching(login: &OAuth2Login, url: Url, client: HttpClient) -> Arc<Cache> {
             if let Some(scope) = &scope {
                 form.push(("scope", scope));
             }
-            let granted = request_token(&client, &url, &form, TOKEN_REQUEST_TIMEOUT)
-                .await
-                .map_err(endpoint_error)?;
+            let granted = request_token(&client, &url, &form, TOKEN_REQUEST_TIMEOUT).await?;
             if let (Some(rotated), Some(_)) = (granted.refresh_token, &current) {
                 *refresh_token.lock().unwrap_or_else(|e| e.into_inner()) = Some(rotated);
             }
@@ -180,23 +178,6 @@ fn fetching(login: &OAuth2Login, url: Url, client: HttpClient) -> Arc<Cache> {
         }
         .boxed()
     })
-}
-
-/// A refused grant (`400`/`401`) is the credentials' fault: `AUTHENTICATION_FAILED`, no retry.
-/// An endpoint that cannot be reached or fails may work next time: `CONNECTION_FAILED`.
-fn endpoint_error(error: EndpointError) -> EmailError {
-    let code = match &error {
-        EndpointError::Refused { .. } => ErrorCode::AuthenticationFailed,
-        EndpointError::Http(HttpError::Refused(_) | HttpError::Url(_)) => ErrorCode::InvalidInput,
-        EndpointError::Http(HttpError::Timeout { .. }) => ErrorCode::ConnectionFailed,
-        EndpointError::Http(HttpError::Tls { .. }) => ErrorCode::TlsError,
-        _ => ErrorCode::ConnectionFailed,
-    };
-    let message = match (&error, code) {
-        (_, ErrorCode::InvalidInput) => format!("/authentication/tokenEndpoint: {error}"),
-        _ => format!("token endpoint: {error}"),
-    };
-    EmailError::new(code, message)
 }
 
 /// `policy`'s refusal of `login`'s token endpoint, as the input problem a job or a watcher
@@ -284,8 +265,8 @@ impl Lease {
                 let cached = tokio::time::timeout(patience, cache.lease())
                     .await
                     .map_err(|_| {
-                        EmailError::new(
-                            ErrorCode::ConnectionFailed,
+                        OAuthLoginError::new(
+                            OAuthLoginErrorKind::Unreachable,
                             format!(
                                 "token endpoint {shown}: no token within {:.1} s",
                                 patience.as_secs_f64()
@@ -317,7 +298,7 @@ impl Lease {
         &self,
         tokens: &MailTokens,
         login: &OAuth2Login,
-        error: &EmailError,
+        error: &crate::error::EmailError,
         timeout: Duration,
         steps: &mut Vec<String>,
     ) -> Result<Option<Lease>> {
