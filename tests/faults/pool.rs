@@ -97,14 +97,7 @@ async fn an_smtp_session_cancelled_mid_send_never_returns_to_the_pool() {
             .to_vec(),
     );
 
-    transports
-        .send(
-            &services(),
-            &endpoint,
-            &Authentication::None,
-            &envelope,
-            message,
-        )
+    send(&transports, &endpoint, &envelope, message)
         .await
         .expect("first send");
     assert_eq!(transports.len(), 1, "a clean session is pooled");
@@ -112,13 +105,7 @@ async fn an_smtp_session_cancelled_mid_send_never_returns_to_the_pool() {
     proxy.set(Fault::Stall);
     let cancelled = tokio::time::timeout(
         Duration::from_millis(300),
-        transports.send(
-            &services(),
-            &endpoint,
-            &Authentication::None,
-            &envelope,
-            message,
-        ),
+        send(&transports, &endpoint, &envelope, message),
     )
     .await;
     assert!(cancelled.is_err(), "the stalled send was cancelled");
@@ -129,14 +116,7 @@ async fn an_smtp_session_cancelled_mid_send_never_returns_to_the_pool() {
     );
 
     proxy.set(Fault::Pass);
-    transports
-        .send(
-            &services(),
-            &endpoint,
-            &Authentication::None,
-            &envelope,
-            message,
-        )
+    send(&transports, &endpoint, &envelope, message)
         .await
         .expect("send on a new session");
     assert_eq!(transports.len(), 1);
@@ -167,14 +147,7 @@ async fn a_session_back_a_moment_ago_is_reused_without_a_noop() {
     let transports = SmtpTransports::new(true);
     let (envelope, message) = one_message();
     for _ in 0..3 {
-        transports
-            .send(
-                &services(),
-                &endpoint(port),
-                &Authentication::None,
-                &envelope,
-                &message,
-            )
+        send(&transports, &endpoint(port), &envelope, &message)
             .await
             .expect("send");
     }
@@ -203,14 +176,7 @@ async fn a_pooled_session_the_server_closed_is_replaced_without_failing_the_send
         for n in 0..3 {
             // Let the hang-up arrive first, as it would between two jobs.
             tokio::time::sleep(Duration::from_millis(20)).await;
-            transports
-                .send(
-                    &services(),
-                    &endpoint(port),
-                    &Authentication::None,
-                    &envelope,
-                    &message,
-                )
+            send(&transports, &endpoint(port), &envelope, &message)
                 .await
                 .unwrap_or_else(|e| panic!("{misbehaviour:?}: send {n}: {e}"));
         }
@@ -233,24 +199,10 @@ async fn a_refusal_on_a_reused_session_is_the_answer_not_a_reason_to_retry() {
     .await;
     let transports = SmtpTransports::new(true);
     let (envelope, message) = one_message();
-    transports
-        .send(
-            &services(),
-            &endpoint(port),
-            &Authentication::None,
-            &envelope,
-            &message,
-        )
+    send(&transports, &endpoint(port), &envelope, &message)
         .await
         .expect("first send");
-    let refused = transports
-        .send(
-            &services(),
-            &endpoint(port),
-            &Authentication::None,
-            &envelope,
-            &message,
-        )
+    let refused = send(&transports, &endpoint(port), &envelope, &message)
         .await
         .expect_err("the second MAIL is refused");
     assert!(refused.to_string().contains("550"), "{refused}");
@@ -270,6 +222,24 @@ fn envelope_to(recipients: &[&str]) -> Envelope {
     .expect("envelope")
 }
 
+/// Sends `message` on `transports` without a login, under the default services.
+async fn send(
+    transports: &SmtpTransports,
+    endpoint: &Endpoint,
+    envelope: &Envelope,
+    message: &Outgoing,
+) -> email_connector::error::Result<()> {
+    transports
+        .send(
+            &services(),
+            endpoint,
+            &Authentication::None,
+            envelope,
+            message,
+        )
+        .await
+}
+
 /// Sends `message` from pool@example.test to `recipients` on the fake server at `port`.
 async fn send_to(
     transports: &SmtpTransports,
@@ -277,15 +247,13 @@ async fn send_to(
     recipients: &[&str],
     message: &Outgoing,
 ) -> email_connector::error::Result<()> {
-    transports
-        .send(
-            &services(),
-            &endpoint(port),
-            &Authentication::None,
-            &envelope_to(recipients),
-            message,
-        )
-        .await
+    send(
+        transports,
+        &endpoint(port),
+        &envelope_to(recipients),
+        message,
+    )
+    .await
 }
 
 /// With PIPELINING offered, MAIL, every RCPT and DATA leave in one write: two round trips per
@@ -302,14 +270,7 @@ async fn the_envelope_is_pipelined_only_when_the_server_offers_it() {
         let (_, message) = one_message();
         let envelope = envelope_to(&["a@example.test", "b@example.test"]);
         for _ in 0..3 {
-            transports
-                .send(
-                    &services(),
-                    &endpoint(port),
-                    &Authentication::None,
-                    &envelope,
-                    &message,
-                )
+            send(&transports, &endpoint(port), &envelope, &message)
                 .await
                 .expect("send");
         }
