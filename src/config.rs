@@ -66,15 +66,14 @@ fn parse_host_rules(text: &str) -> Result<HostRules, String> {
 }
 
 impl HostPolicyArgs {
-    /// Makes these settings the process's policy; called once, at start.
-    pub fn install(&self) -> Result<(), String> {
-        let policy = HostPolicy::new(
+    /// The policy these settings make, for the process's services; built once, at start.
+    pub fn policy(&self) -> Result<HostPolicy, String> {
+        Ok(HostPolicy::new(
             self.allowed_hosts.clone(),
             self.denied_hosts.clone(),
             self.allow_insecure,
         )?
-        .allowing_names_by_address(self.allow_names_by_address);
-        crate::mail::policy::install(policy)
+        .allowing_names_by_address(self.allow_names_by_address))
     }
 }
 

@@ -23,6 +23,10 @@
 //! polling), reads each new mail with the same code as `imap:read` / `pop3:read`, hands it to
 //! Zeebe by PublishMessage or CreateProcessInstance, and only then marks, moves or deletes it.
 //!
+//! What the jobs and the watchers share (the document store, the host policy, the OAuth2
+//! token caches, the POP3 farewells) is one value, [`services::Services`], built at start and
+//! held by the registry: no operation reads a global.
+//!
 //! [`gateway`] holds the gRPC client generated from `proto/gateway.proto`; [`mail`] what the
 //! protocols share (inputs, server settings, authentication, connections, TLS, MIME to a
 //! budgeted response, search criteria); [`http`] and [`metrics`] the health endpoints and
@@ -48,6 +52,7 @@ pub mod pop3;
 pub mod registry;
 pub mod schema;
 pub mod secrets;
+pub mod services;
 pub mod smtp;
 pub mod templates;
 pub mod worker;

@@ -13,6 +13,7 @@ use email_connector::docs::generated::{Generated, write_or_check};
 use email_connector::gateway::GatewayClient;
 use email_connector::http::HttpState;
 use email_connector::registry::{JobContext, Registry};
+use email_connector::services::Services;
 use email_connector::worker::{Worker, error_message, execute};
 
 #[derive(Parser)]
@@ -120,7 +121,6 @@ async fn shutdown_signal() {
 }
 
 fn registry(operations: &OperationArgs) -> Result<Registry, String> {
-    email_connector::documents::disk::set_max_document_bytes(operations.max_document_bytes);
     Registry::standard(
         &operations.job_type_prefix,
         operations.enabled().as_deref(),
@@ -129,16 +129,16 @@ fn registry(operations: &OperationArgs) -> Result<Registry, String> {
 }
 
 async fn run(args: RunArgs) -> Result<(), String> {
+    let policy = args.host_policy.policy()?;
     let registry = if args.inbound_only {
         Registry::watchers_only(&args.operations.job_type_prefix)?
     } else {
         registry(&args.operations)?
     };
-    let registry = Arc::new(registry);
     // A broken watchers file stops the start: a watcher left out would lose mail unnoticed.
     let watchers = match &args.inbound_config {
         Some(path) if !path.trim().is_empty() => {
-            email_connector::inbound::config::load(path, &args.secrets.provider())?
+            email_connector::inbound::config::load(path, &args.secrets.provider(), &policy)?
         }
         _ => Vec::new(),
     };
@@ -155,6 +155,9 @@ async fn run(args: RunArgs) -> Result<(), String> {
         ));
     }
     let gateway = GatewayClient::connect_lazy(&camunda.gateway)?;
+    // Everything the jobs and the watchers share, built once from the settings.
+    let mut services =
+        Services::new(policy).with_max_document_bytes(args.operations.max_document_bytes);
     if let Some(rest) = &camunda.rest_address {
         let store = email_connector::documents::DocumentStore::new(
             rest,
@@ -162,8 +165,10 @@ async fn run(args: RunArgs) -> Result<(), String> {
             camunda.gateway.ca_certificate_path.as_deref(),
         )?;
         tracing::info!(endpoint = store.endpoint(), "document store configured");
-        email_connector::documents::install(store)?;
+        services = services.with_document_store(store);
     }
+    let services = Arc::new(services);
+    let registry = Arc::new(registry.with_services(services.clone()));
     tracing::info!(
         address = gateway.address(),
         credentials = %gateway.credentials().describe(),
@@ -184,6 +189,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
     let (inbound, watcher_tasks) = email_connector::inbound::start(
         watchers,
         &gateway,
+        &services,
         args.operations.settings().read_limits(),
         &worker.metrics(),
         &http_stopped,
@@ -220,14 +226,20 @@ fn tenants_text(tenants: &[String]) -> String {
     }
 }
 
-async fn invoke(operation: String, file: String, secrets: SecretArgs) -> Result<(), String> {
-    let registry = Registry::standard("email", None, &Default::default())?;
+async fn invoke(
+    operation: String,
+    file: String,
+    secrets: SecretArgs,
+    services: Services,
+) -> Result<(), String> {
+    let registry =
+        Registry::standard("email", None, &Default::default())?.with_services(Arc::new(services));
     let entry = registry
         .find(&operation)
         .ok_or_else(|| unknown_operation(&registry, &operation))?;
     let variables = read_variables(&file)?;
-    let (result, mask) =
-        execute(entry, variables, JobContext::default(), &secrets.provider()).await;
+    let job = JobContext::with_services(registry.services().clone());
+    let (result, mask) = execute(entry, variables, job, &secrets.provider()).await;
     match result {
         Ok(outcome) => {
             let text =
@@ -242,7 +254,12 @@ async fn invoke(operation: String, file: String, secrets: SecretArgs) -> Result<
     }
 }
 
-async fn check(operation: String, file: String, secrets: SecretArgs) -> Result<(), String> {
+async fn check(
+    operation: String,
+    file: String,
+    secrets: SecretArgs,
+    services: Services,
+) -> Result<(), String> {
     let registry = Registry::standard("email", None, &Default::default())?;
     let entry = registry
         .find(&operation)
@@ -258,8 +275,12 @@ async fn check(operation: String, file: String, secrets: SecretArgs) -> Result<(
         .provider()
         .resolve(&mut variables)
         .map_err(|e| e.to_string())?;
-    match email_connector::registry::check_connection(entry.operation.protocol(), &variables).await
-    {
+    let checked = email_connector::registry::check_connection(
+        &services,
+        entry.operation.protocol(),
+        &variables,
+    );
+    match checked.await {
         Ok(steps) => {
             for step in steps {
                 println!("ok   {}", mask.apply(&step));
@@ -335,17 +356,14 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Run(args) => {
-                args.host_policy.install()?;
-                run(*args).await
-            }
+            Command::Run(args) => run(*args).await,
             Command::Invoke(args) => {
-                args.host_policy.install()?;
-                invoke(args.operation, args.file, args.secrets).await
+                let services = Services::new(args.host_policy.policy()?);
+                invoke(args.operation, args.file, args.secrets, services).await
             }
             Command::Check(args) => {
-                args.host_policy.install()?;
-                check(args.operation, args.file, args.secrets).await
+                let services = Services::new(args.host_policy.policy()?);
+                check(args.operation, args.file, args.secrets, services).await
             }
             Command::Templates {
                 out,

@@ -3,6 +3,7 @@
 //! this module, and this module on no operation, so the registry in
 //! [`crate::registry`] can gather them without a cycle.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -16,14 +17,32 @@ use crate::mail::inputs::{decode_input, input_schema};
 use crate::mail::server;
 /// The protocol an operation speaks, part of what it reports about itself.
 pub use crate::mail::server::Protocol;
+use crate::services::Services;
 
-/// What an operation may know about the job that runs it.
+/// What an operation may know about the job that runs it, and the process's services it runs
+/// with (the registry's; [`Services::default`] for a context made up by a test).
 #[derive(Debug, Clone, Default)]
 pub struct JobContext {
     pub job_key: i64,
     pub process_instance_key: i64,
     /// Retries left, counting this attempt.
     pub retries: i32,
+    pub services: Arc<Services>,
+}
+
+impl JobContext {
+    /// A context for running an operation outside a job (`invoke`, tests), with `services`.
+    pub fn with_services(services: Arc<Services>) -> JobContext {
+        JobContext {
+            services,
+            ..JobContext::default()
+        }
+    }
+
+    /// The document store, host policy, token caches and POP3 farewells of the process.
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
 }
 
 /// Work an operation leaves for after the job's completion: `commit` runs once the gateway has
@@ -108,7 +127,7 @@ impl<T: MailOperation> Operation for T {
     }
 
     fn run<'a>(&'a self, variables: Value, job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
-        match decode_input::<T::Input>(variables) {
+        match decode_input::<T::Input>(variables, job.services().policy()) {
             Ok(input) => self.apply(input, job),
             Err(error) => Box::pin(async move { Err(error) }),
         }

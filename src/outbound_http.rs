@@ -4,9 +4,11 @@
 //! URL's host and to every address it resolves to when a job chose the URL, redirects refused,
 //! no proxy from the environment, and the response body read only up to a cap.
 //!
-//! The host policy bounds what process models choose. The operator's own endpoints (the
-//! gateway's token endpoint, the document store), configured by the operator beside the policy
-//! itself, are not subject to it: [`HttpOptions::operator_endpoint`].
+//! The host policy bounds what process models choose: [`HttpClient::policed`] is the client
+//! for such URLs, under the policy it is given (the process's, from
+//! [`crate::services::Services`]). The operator's own endpoints (the gateway's token endpoint,
+//! the document store), configured by the operator beside the policy itself, are not subject
+//! to it: [`HttpClient::operator`].
 //!
 //! Why each: a redirect or an environment proxy would carry a request (and its client secret)
 //! to a host the policy never saw; an endpoint that streams forever must not grow the
@@ -19,7 +21,7 @@ use std::time::Duration;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::{Method, RequestBuilder, Url};
 
-use crate::mail::policy::{self, HostPolicy, NameVerdict};
+use crate::mail::policy::{HostPolicy, NameVerdict};
 use crate::mail::tls;
 
 /// Responses larger than this are refused unless a caller asks for a different cap.
@@ -62,8 +64,8 @@ impl HttpResponse {
 pub struct HttpClient {
     inner: reqwest::Client,
     max_response_bytes: usize,
-    /// Whether the host policy applies (a URL a job chose).
-    policed: bool,
+    /// The host policy, for a client of URLs a job chose; `None` for an operator's endpoint.
+    policy: Option<Arc<HostPolicy>>,
 }
 
 /// What a client trusts beyond the system roots.
@@ -77,13 +79,22 @@ pub struct HttpOptions {
     /// [`HttpClient::streaming`] and so cannot use [`HttpClient::send`]'s timeout.
     pub connect_timeout: Option<Duration>,
     pub request_timeout: Option<Duration>,
-    /// An endpoint the operator configured (the gateway's token endpoint, the document
-    /// store), which the host policy does not bound.
-    pub operator_endpoint: bool,
 }
 
 impl HttpClient {
-    pub fn new(options: HttpOptions) -> Result<HttpClient, String> {
+    /// A client for URLs a job chose: `policy` applies to each URL's host and to every
+    /// address it resolves to.
+    pub fn policed(options: HttpOptions, policy: Arc<HostPolicy>) -> Result<HttpClient, String> {
+        Self::build(options, Some(policy))
+    }
+
+    /// A client for an endpoint the operator configured (the gateway's token endpoint, the
+    /// document store), which the host policy does not bound.
+    pub fn operator(options: HttpOptions) -> Result<HttpClient, String> {
+        Self::build(options, None)
+    }
+
+    fn build(options: HttpOptions, policy: Option<Arc<HostPolicy>>) -> Result<HttpClient, String> {
         let tls =
             tls::client_config(options.extra_root_pem.as_deref(), false).map_err(|e| e.message)?;
         let mut builder = reqwest::Client::builder()
@@ -91,8 +102,8 @@ impl HttpClient {
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .https_only(false);
-        if !options.operator_endpoint {
-            builder = builder.dns_resolver(Arc::new(PolicyResolver));
+        if let Some(policy) = &policy {
+            builder = builder.dns_resolver(Arc::new(PolicyResolver(policy.clone())));
         }
         if let Some(timeout) = options.connect_timeout {
             builder = builder.connect_timeout(timeout);
@@ -106,7 +117,7 @@ impl HttpClient {
             max_response_bytes: options
                 .max_response_bytes
                 .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
-            policed: !options.operator_endpoint,
+            policy,
         })
     }
 
@@ -136,8 +147,8 @@ impl HttpClient {
             .build()
             .map_err(|e| HttpError::Url(e.to_string()))?;
         let host = request.url().host_str().unwrap_or_default().to_string();
-        if self.policed {
-            check_host(request.url())?;
+        if let Some(policy) = &self.policy {
+            check_host(request.url(), policy)?;
         }
         let exchange = async {
             let mut response = self
@@ -182,12 +193,12 @@ impl HttpClient {
     }
 }
 
-/// The checks that need no lookup; an IP literal is never handed to the resolver.
-pub fn check_host(url: &Url) -> Result<(), HttpError> {
+/// The checks of `policy` that need no lookup; an IP literal is never handed to the resolver.
+pub fn check_host(url: &Url, policy: &HostPolicy) -> Result<(), HttpError> {
     let host = url
         .host_str()
         .ok_or_else(|| HttpError::Url("the URL has no host".into()))?;
-    policy::current()
+    policy
         .check_name(host)
         .map(|_| ())
         .map_err(|e| HttpError::Refused(policy_reason(&e.message)))
@@ -203,7 +214,7 @@ fn policy_reason(message: &str) -> String {
 
 /// Resolves a name once and hands reqwest only the addresses the policy allows, so the
 /// connection goes to the addresses that were checked.
-struct PolicyResolver;
+struct PolicyResolver(Arc<HostPolicy>);
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -212,8 +223,8 @@ struct PolicyRefusal(String);
 impl Resolve for PolicyResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_string();
+        let policy = self.0.clone();
         Box::pin(async move {
-            let policy: &HostPolicy = policy::current();
             let refusal =
                 |e: crate::error::EmailError| -> Box<dyn std::error::Error + Send + Sync> {
                     Box::new(PolicyRefusal(policy_reason(&e.message)))
@@ -298,6 +309,10 @@ fn form_encode(text: &str) -> String {
 mod tests {
     use super::*;
 
+    fn policed(options: HttpOptions) -> HttpClient {
+        HttpClient::policed(options, Arc::new(HostPolicy::default())).unwrap()
+    }
+
     #[test]
     fn form_encoding() {
         assert_eq!(
@@ -308,7 +323,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_denied_address_sees_no_request() {
-        let client = HttpClient::new(HttpOptions::default()).unwrap();
+        let client = policed(HttpOptions::default());
         let url = Url::parse("http://169.254.169.254/latest/meta-data/").unwrap();
         let error = client
             .send(client.request(Method::GET, url), Duration::from_secs(2))
@@ -323,7 +338,7 @@ mod tests {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap().port()
         };
-        let client = HttpClient::new(HttpOptions::default()).unwrap();
+        let client = policed(HttpOptions::default());
         let url = Url::parse(&format!("http://127.0.0.1:{port}/token")).unwrap();
         let error = client
             .send(client.request(Method::POST, url), Duration::from_secs(5))
@@ -351,11 +366,10 @@ mod tests {
                 }
             }
         });
-        let client = HttpClient::new(HttpOptions {
+        let client = policed(HttpOptions {
             max_response_bytes: Some(100_000),
             ..HttpOptions::default()
-        })
-        .unwrap();
+        });
         let url = Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
         let error = client
             .send(client.request(Method::GET, url), Duration::from_secs(10))

@@ -23,18 +23,24 @@ use crate::imap::pool::ImapPool;
 use crate::mail::inputs::{Connection, Smtp, decode};
 use crate::mail::server::Protocol;
 use crate::schema::InputSchema;
+use crate::services::Services;
 use crate::smtp::transport::SmtpTransports;
 use crate::{imap, pop3, smtp};
 
-/// Connects to the server an operation's variables name, step by step, for its protocol.
-pub async fn check_connection(protocol: Protocol, variables: &Value) -> Result<Vec<String>> {
+/// Connects to the server an operation's variables name, step by step, for its protocol,
+/// under `services` (the host policy, the OAuth2 token caches).
+pub async fn check_connection(
+    services: &Services,
+    protocol: Protocol,
+    variables: &Value,
+) -> Result<Vec<String>> {
     match protocol {
         Protocol::Smtp => {
             let input: Connection<Smtp> = decode(variables.clone())?;
-            smtp::transport::check(&input.server.endpoint(), &input.authentication).await
+            smtp::transport::check(services, &input.server.endpoint(), &input.authentication).await
         }
-        Protocol::Imap => imap::common::check(variables).await,
-        Protocol::Pop3 => pop3::common::check(variables).await,
+        Protocol::Imap => imap::common::check(services, variables).await,
+        Protocol::Pop3 => pop3::common::check(services, variables).await,
     }
 }
 
@@ -49,13 +55,16 @@ pub struct Registered {
 }
 
 /// Work the process owes before it exits, such as a protocol's sessions still closing in the
-/// background. Run once, after the jobs and the watchers have ended ([`Registry::shut_down`]).
-pub type ShutdownHook = Box<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
+/// background, given the registry's services. Run once, after the jobs and the watchers have
+/// ended ([`Registry::shut_down`]).
+pub type ShutdownHook = Box<dyn Fn(&Arc<Services>) -> BoxFuture<'static, ()> + Send + Sync>;
 
-/// Job type → operation, for the operations this worker serves.
+/// Job type → operation, for the operations this worker serves, and the process's services
+/// they run with.
 pub struct Registry {
     entries: Vec<Registered>,
     pools: Option<SessionPools>,
+    services: Arc<Services>,
     shutdown_hooks: Vec<ShutdownHook>,
     shut_down: AtomicBool,
 }
@@ -89,8 +98,9 @@ fn all_operations(settings: &OperationSettings, pools: &SessionPools) -> Vec<Arc
 fn standard_shutdown_hooks() -> Vec<ShutdownHook> {
     // A POP3 session that ended without its QUIT (a job handed back at shutdown, a watcher
     // stopped mid-read) rolls back in the background; the process must not exit under it.
-    vec![Box::new(|| {
-        Box::pin(pop3::farewell::settle(pop3::farewell::FAREWELL_TIME))
+    vec![Box::new(|services| {
+        let farewells = services.farewells().clone();
+        Box::pin(async move { farewells.settle(pop3::farewell::FAREWELL_TIME).await })
     })]
 }
 
@@ -154,9 +164,23 @@ impl Registry {
         Ok(Registry {
             entries,
             pools: None,
+            services: Arc::default(),
             shutdown_hooks: Vec::new(),
             shut_down: AtomicBool::new(false),
         })
+    }
+
+    /// The same registry with `services` (built at start from the settings, or by a test) in
+    /// place of the defaults every constructor starts with: its operations, its shutdown hooks
+    /// and whoever asks [`Registry::services`] (the worker, the watchers) use them.
+    pub fn with_services(mut self, services: Arc<Services>) -> Registry {
+        self.services = services;
+        self
+    }
+
+    /// The process's services this registry's operations run with.
+    pub fn services(&self) -> &Arc<Services> {
+        &self.services
     }
 
     /// Adds work to run at shutdown (tests and embedders with operations of their own).
@@ -171,7 +195,7 @@ impl Registry {
             return;
         }
         for hook in &self.shutdown_hooks {
-            hook().await;
+            hook(&self.services).await;
         }
     }
 
@@ -232,7 +256,7 @@ mod tests {
         let runs = Arc::new(AtomicUsize::new(0));
         let mut registry = Registry::from_operations("email", Vec::new()).unwrap();
         let counted = runs.clone();
-        registry.add_shutdown_hook(Box::new(move || {
+        registry.add_shutdown_hook(Box::new(move |_| {
             let counted = counted.clone();
             Box::pin(async move {
                 counted.fetch_add(1, Ordering::SeqCst);
@@ -247,6 +271,24 @@ mod tests {
         assert_eq!(watchers.shutdown_hooks.len(), 1);
         assert_eq!(watchers.entries().len(), 0);
         assert!(watchers.session_counts().is_empty());
+    }
+
+    #[tokio::test]
+    async fn shutdown_hooks_get_the_registrys_services() {
+        let services = Arc::new(Services::default());
+        let seen = Arc::new(std::sync::Mutex::new(None));
+        let mut registry = Registry::watchers_only("email")
+            .unwrap()
+            .with_services(services.clone());
+        let noted = seen.clone();
+        registry.add_shutdown_hook(Box::new(move |services| {
+            *noted.lock().unwrap() = Some(services.clone());
+            Box::pin(async {})
+        }));
+        registry.shut_down().await;
+        let seen = seen.lock().unwrap().take().unwrap();
+        assert!(Arc::ptr_eq(&seen, &services));
+        assert_eq!(services.farewells().pending(), 0);
     }
 
     #[test]

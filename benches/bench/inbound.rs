@@ -6,13 +6,16 @@
 //! bottleneck). The watchers run in this process against the test gateway; the mailbox is
 //! `inbench` on Dovecot, `srv15` on Cyrus.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use email_connector::gateway::{GatewayClient, GatewayConfig};
 use email_connector::inbound::config::parse;
+use email_connector::mail::policy::HostPolicy;
 use email_connector::metrics::Metrics;
 use email_connector::operation::OperationSettings;
 use email_connector::secrets::SecretProvider;
+use email_connector::services::Services;
 use lettre::AsyncTransport;
 use serde_json::json;
 use tokio::sync::watch;
@@ -74,8 +77,12 @@ fn start_watcher_on(
         "folder": folder, "idle": idle, "pollInterval": "PT60S", "maxPerPoll": -1,
         "publishMessage": { "name": "mail-received" }
     }]});
-    let watchers =
-        parse(&file.to_string(), &SecretProvider::new("UNSET_", None)).expect("watcher config");
+    let watchers = parse(
+        &file.to_string(),
+        &SecretProvider::new("UNSET_", None),
+        &HostPolicy::default(),
+    )
+    .expect("watcher config");
     let client = GatewayClient::connect_lazy(&GatewayConfig {
         address: gateway.url(),
         ..GatewayConfig::default()
@@ -86,6 +93,7 @@ fn start_watcher_on(
     let (status, tasks) = email_connector::inbound::start(
         watchers,
         &client,
+        &Arc::new(Services::default()),
         OperationSettings::default().read_limits(),
         &metrics,
         &stopped,

@@ -12,17 +12,6 @@ use crate::error::{EmailError, ErrorCode, Result};
 /// The default budget: what common mail services take as one message (25 MiB).
 pub const DEFAULT_MAX_DOCUMENT_BYTES: u64 = 25 * 1024 * 1024;
 
-static MAX_DOCUMENT_BYTES: AtomicU64 = AtomicU64::new(DEFAULT_MAX_DOCUMENT_BYTES);
-
-/// Sets the per-job budget; called once at start from the settings.
-pub fn set_max_document_bytes(bytes: u64) {
-    MAX_DOCUMENT_BYTES.store(bytes, Ordering::Relaxed);
-}
-
-pub fn max_document_bytes() -> u64 {
-    MAX_DOCUMENT_BYTES.load(Ordering::Relaxed)
-}
-
 /// The budget in words, for error messages.
 pub fn describe_limit(bytes: u64) -> String {
     format!(
@@ -43,11 +32,6 @@ pub struct Allowance {
 }
 
 impl Allowance {
-    /// The process's budget, `EMAIL_MAX_DOCUMENT_BYTES`.
-    pub fn per_job() -> Self {
-        Self::with_limit(max_document_bytes())
-    }
-
     pub fn with_limit(limit: u64) -> Self {
         Allowance { limit, used: 0 }
     }

@@ -9,29 +9,23 @@ pub mod disk;
 pub mod spool;
 pub mod store;
 
-use std::sync::OnceLock;
-
 pub use attach::attach_documents;
 pub use store::{DocumentReference, DocumentStore};
 
-use crate::error::{EmailError, Result};
+use disk::Allowance;
 
-static STORE: OnceLock<DocumentStore> = OnceLock::new();
-
-/// Makes `store` the process's document store; called once, at start, when
-/// `CAMUNDA_REST_ADDRESS` is set.
-pub fn install(store: DocumentStore) -> std::result::Result<(), String> {
-    STORE
-        .set(store)
-        .map_err(|_| "the document store is already configured".to_string())
+/// The document store as one job (or one watcher's mail) uses it: the store, and the bytes
+/// the job may keep on disk (`EMAIL_MAX_DOCUMENT_BYTES`). Given by
+/// [`crate::services::Services::documents`].
+#[derive(Clone, Copy)]
+pub struct Documents<'a> {
+    pub store: &'a DocumentStore,
+    pub max_bytes: u64,
 }
 
-/// The document store, or the error that says how to configure one (`pointer` names the
-/// input that asked for it).
-pub fn store(pointer: &str) -> Result<&'static DocumentStore> {
-    STORE.get().ok_or_else(|| {
-        EmailError::invalid_input(format!(
-            "{pointer}: documents need Camunda's REST API; set CAMUNDA_REST_ADDRESS on the worker"
-        ))
-    })
+impl Documents<'_> {
+    /// A fresh budget for one job.
+    pub fn allowance(&self) -> Allowance {
+        Allowance::with_limit(self.max_bytes)
+    }
 }

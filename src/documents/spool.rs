@@ -83,11 +83,6 @@ pub struct Spool {
 }
 
 impl Spool {
-    /// A spool under the process's per-job allowance (`EMAIL_MAX_DOCUMENT_BYTES`).
-    pub fn new() -> Result<Spool> {
-        Self::with_allowance(Allowance::per_job())
-    }
-
     pub fn with_allowance(allowance: Allowance) -> Result<Spool> {
         Ok(Spool {
             dir: Some(SpoolDir::create()?),

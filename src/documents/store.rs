@@ -53,12 +53,11 @@ pub struct DocumentMetadata {
 /// The one place the HTTP client is built: our rustls configuration (system CAs plus the
 /// gateway's CA file), no redirects, bounded timeouts.
 pub fn http_client(ca_pem: Option<&str>) -> std::result::Result<reqwest::Client, String> {
-    let client = crate::outbound_http::HttpClient::new(crate::outbound_http::HttpOptions {
+    // The operator's CAMUNDA_REST_ADDRESS, not a job's choice: the host policy is not for it.
+    let client = crate::outbound_http::HttpClient::operator(crate::outbound_http::HttpOptions {
         extra_root_pem: ca_pem.map(str::to_string),
         connect_timeout: Some(CONNECT_TIMEOUT),
         request_timeout: Some(REQUEST_TIMEOUT),
-        // The operator's CAMUNDA_REST_ADDRESS, not a job's choice: the host policy is not for it.
-        operator_endpoint: true,
         ..Default::default()
     })
     .map_err(|e| format!("the REST client: {e}"))?;

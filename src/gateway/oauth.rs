@@ -74,9 +74,8 @@ impl TokenProvider {
     /// gateway. The endpoint is the operator's, so the host policy does not bound it.
     pub fn trusting(config: OAuthConfig, ca_pem: Option<String>) -> Arc<Self> {
         let config = Arc::new(config);
-        let client = HttpClient::new(HttpOptions {
+        let client = HttpClient::operator(HttpOptions {
             extra_root_pem: ca_pem,
-            operator_endpoint: true,
             ..HttpOptions::default()
         });
         let cache = TokenCache::new(MARGINS, move || {

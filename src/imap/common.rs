@@ -13,14 +13,20 @@ use crate::imap::error::{ImapError, ImapErrorKind};
 use crate::mail::inputs::{Connection, Imap, bare_message_id, decode};
 use crate::mail::message::iso_utc;
 use crate::mail::summary::{Listing, summary};
+use crate::services::Services;
 
 /// Connects step by step and describes each step, for the `check` subcommand.
-pub async fn check(variables: &Value) -> Result<Vec<String>> {
+pub async fn check(services: &Services, variables: &Value) -> Result<Vec<String>> {
     let input: Connection<Imap> = decode(variables.clone())?;
     let mailbox = input.target();
     let mut steps = Vec::new();
-    let mut session =
-        ImapSession::connect_noting(&mailbox.endpoint, &mailbox.authentication, &mut steps).await?;
+    let mut session = ImapSession::connect_noting(
+        services,
+        &mailbox.endpoint,
+        &mailbox.authentication,
+        &mut steps,
+    )
+    .await?;
     let namespace = session.namespace().await?;
     steps.push(format!(
         "imap: folder hierarchy delimiter {}, personal namespace prefix '{}'",

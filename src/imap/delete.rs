@@ -49,14 +49,18 @@ impl MailOperation for DeleteOperation {
     fn apply<'a>(
         &'a self,
         input: DeleteInput,
-        _job: &'a JobContext,
+        job: &'a JobContext,
     ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
             let wanted = input.mail.named()?;
             let folder = input.folder.name();
             let mut session = self
                 .pool
-                .acquire(&input.server.endpoint(), &input.authentication)
+                .acquire(
+                    job.services(),
+                    &input.server.endpoint(),
+                    &input.authentication,
+                )
                 .await?;
             let (validity, _) = session.open(&input.folder, true).await?;
             let given = wanted.message_id.as_ref().map(|m| m.as_given().to_string());

@@ -251,14 +251,18 @@ impl MailOperation for ListOperation {
     fn apply<'a>(
         &'a self,
         input: ListInput,
-        _job: &'a JobContext,
+        job: &'a JobContext,
     ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
             let field = input.sort_field;
             let descending = input.sort_order == SortOrder::Desc;
             let mut session = self
                 .pool
-                .acquire(&input.server.endpoint(), &input.authentication)
+                .acquire(
+                    job.services(),
+                    &input.server.endpoint(),
+                    &input.authentication,
+                )
                 .await?;
             let (validity, exists) = session.open(&input.folder, false).await?;
             if exists == 0 {

@@ -107,7 +107,7 @@ impl MailOperation for MoveOperation {
     fn apply<'a>(
         &'a self,
         input: MoveInput,
-        _job: &'a JobContext,
+        job: &'a JobContext,
     ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
             let wanted = input.mail.named()?;
@@ -115,7 +115,11 @@ impl MailOperation for MoveOperation {
             let given = wanted.message_id.as_ref().map(|m| m.as_given().to_string());
             let mut session = self
                 .pool
-                .acquire(&input.server.endpoint(), &input.authentication)
+                .acquire(
+                    job.services(),
+                    &input.server.endpoint(),
+                    &input.authentication,
+                )
                 .await?;
             let source = session
                 .mailbox(input.source_folder.path(), "/sourceFolder")

@@ -19,6 +19,7 @@ use crate::error::Result;
 use crate::mail::auth::Authentication;
 use crate::mail::server::{Endpoint, SessionKey};
 use crate::mail::session_pool::IdleSessions;
+use crate::services::Services;
 
 /// Servers drop idle clients after 30 minutes at the earliest (RFC 3501 §5.4); we close ours
 /// much sooner to hold few connections on shared servers.
@@ -87,9 +88,10 @@ impl ImapPool {
     }
 
     /// A logged-in session: an idle one back within [`TRUSTED_IDLE`] and quiet since, or one
-    /// that still answers NOOP, or a new one.
+    /// that still answers NOOP, or a new one connected under `services`.
     pub async fn acquire(
         self: &Arc<Self>,
+        services: &Services,
         endpoint: &Endpoint,
         auth: &Authentication,
     ) -> Result<Lease> {
@@ -108,7 +110,7 @@ impl ImapPool {
                 }
             }
         }
-        let mut session = ImapSession::connect(endpoint, auth).await?;
+        let mut session = ImapSession::connect(services, endpoint, auth).await?;
         session.limit_replies(self.control);
         Ok(Lease {
             session: Some(session),

@@ -23,8 +23,8 @@ use super::sizes::exact_sizes;
 use super::skeleton::Assembly;
 use super::structure::{Structure, fetch_items, plan};
 use super::wire::Command;
+use crate::documents::Documents;
 use crate::documents::spool::Spool;
-use crate::documents::store::DocumentStore;
 use crate::error::Result;
 use crate::imap::error::{ImapError, ImapErrorKind};
 use crate::mail::cut::Limits;
@@ -73,7 +73,7 @@ impl MailOperation for ReadOperation {
     fn apply<'a>(
         &'a self,
         input: ReadInput,
-        _job: &'a JobContext,
+        job: &'a JobContext,
     ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
             let wanted = input.mail.named()?;
@@ -82,7 +82,11 @@ impl MailOperation for ReadOperation {
             let mark_as_read = input.mark_as_read;
             let mut session = self
                 .pool
-                .acquire(&input.server.endpoint(), &input.authentication)
+                .acquire(
+                    job.services(),
+                    &input.server.endpoint(),
+                    &input.authentication,
+                )
                 .await?;
             let (validity, _) = session.open(&input.folder, mark_as_read).await?;
             let uid = match resolve(&mut session, folder, validity, &wanted).await? {
@@ -91,11 +95,12 @@ impl MailOperation for ReadOperation {
                     return Err(ImapError::new(ImapErrorKind::MessageMissing, why).into());
                 }
             };
-            let store = match input.attachments_as {
-                AttachmentsAs::Document => Some(crate::documents::store("/attachmentsAs")?),
+            let documents = match input.attachments_as {
+                AttachmentsAs::Document => Some(job.services().documents("/attachmentsAs")?),
                 AttachmentsAs::Inline => None,
             };
-            let response = read_uid(&mut session, (uid, validity), self.limits, &id, store).await?;
+            let response =
+                read_uid(&mut session, (uid, validity), self.limits, &id, documents).await?;
             if mark_as_read {
                 session
                     .execute(
@@ -120,9 +125,9 @@ pub async fn read_uid(
     (uid, validity): (u32, u32),
     mut limits: Limits,
     id: &str,
-    store: Option<&DocumentStore>,
+    documents: Option<Documents<'_>>,
 ) -> Result<serde_json::Value> {
-    if store.is_some() {
+    if documents.is_some() {
         // The attachments go to the store below; the response keeps the bodies.
         limits.max_attachment_bytes = 0;
     }
@@ -173,10 +178,10 @@ pub async fn read_uid(
         identity: fields(uid, validity),
     };
     let mut response = respond(pruned, &envelope, limits);
-    if let Some(store) = store {
-        let spool = stream_message(session, uid, id).await?;
+    if let Some(documents) = documents {
+        let spool = stream_message(session, uid, id, &documents).await?;
         let (attachments, _dir) = spool.finish()?;
-        crate::documents::attach_documents(&mut response, &attachments, store).await?;
+        crate::documents::attach_documents(&mut response, &attachments, documents.store).await?;
     }
     Ok(response)
 }
@@ -216,9 +221,14 @@ async fn by_structure(
 const STREAM_CHUNK: u32 = 1024 * 1024;
 
 /// Streams the whole message through a [`Spool`], a partial fetch at a time, so memory holds
-/// one chunk whatever the message's size.
-async fn stream_message(session: &mut ImapSession, uid: u32, id: &str) -> Result<Spool> {
-    let mut spool = Spool::new()?;
+/// one chunk whatever the message's size, and the disk holds what `documents` allows a job.
+async fn stream_message(
+    session: &mut ImapSession,
+    uid: u32,
+    id: &str,
+    documents: &Documents<'_>,
+) -> Result<Spool> {
+    let mut spool = Spool::with_allowance(documents.allowance())?;
     let mut offset: u32 = 0;
     loop {
         let item = fetch(

@@ -51,7 +51,7 @@ impl MailOperation for SearchOperation {
     fn apply<'a>(
         &'a self,
         input: SearchInput,
-        _job: &'a JobContext,
+        job: &'a JobContext,
     ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
             let program = search_program(&input.criteria.0);
@@ -63,7 +63,11 @@ impl MailOperation for SearchOperation {
             .extend(program);
             let mut session = self
                 .pool
-                .acquire(&input.server.endpoint(), &input.authentication)
+                .acquire(
+                    job.services(),
+                    &input.server.endpoint(),
+                    &input.authentication,
+                )
                 .await?;
             let (validity, _) = session.open(&input.folder, false).await?;
             // A NO is the server's trouble of the moment (retried); a BAD or NO [BADCHARSET]

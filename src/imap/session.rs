@@ -32,6 +32,7 @@ use crate::mail::net::{MailStream, open_noting, upgrade};
 use crate::mail::server::{Endpoint, Security};
 use crate::mail::tls::is_tls_failure;
 use crate::oauth::mail::{ConnectOnce, connect};
+use crate::services::Services;
 
 const NO_STARTTLS: &str = "the server does not offer STARTTLS; refusing to continue in clear text";
 
@@ -64,29 +65,36 @@ impl std::fmt::Debug for ImapSession {
 }
 
 impl ImapSession {
-    /// Connects, secures and logs in.
-    pub async fn connect(endpoint: &Endpoint, auth: &Authentication) -> Result<ImapSession> {
-        Self::connect_noting(endpoint, auth, &mut Vec::new()).await
+    /// Connects, secures and logs in, under the process's `services` (the host policy, the
+    /// OAuth2 token caches).
+    pub async fn connect(
+        services: &Services,
+        endpoint: &Endpoint,
+        auth: &Authentication,
+    ) -> Result<ImapSession> {
+        Self::connect_noting(services, endpoint, auth, &mut Vec::new()).await
     }
 
     /// Like [`ImapSession::connect`], noting each step as it succeeds (the `check` command).
     /// An OAuth2 login gets its token first; a fetched token the server rejects is replaced
     /// once.
     pub async fn connect_noting(
+        services: &Services,
         endpoint: &Endpoint,
         auth: &Authentication,
         steps: &mut Vec<String>,
     ) -> Result<ImapSession> {
-        connect::<ImapSession>(endpoint, auth, steps).await
+        connect::<ImapSession>(services, endpoint, auth, steps).await
     }
 
     async fn log_in_once(
+        services: &Services,
         endpoint: &Endpoint,
         auth: &Authentication,
         token: Option<&SecretString>,
         steps: &mut Vec<String>,
     ) -> Result<ImapSession> {
-        let stream = open_noting(endpoint, steps).await?;
+        let stream = open_noting(services.policy(), endpoint, steps).await?;
         let timeout = endpoint.timeout;
         // Every byte from the server passes the guard before async-imap buffers it.
         let mut client = Client::new(tap::Tap::new(Guarded::new(stream)));
@@ -418,11 +426,12 @@ pub(super) fn closed() -> ImapError {
 impl ConnectOnce for ImapSession {
     type Session = ImapSession;
     fn connect_once<'a>(
+        services: &'a Services,
         endpoint: &'a Endpoint,
         auth: &'a Authentication,
         token: Option<&'a SecretString>,
         steps: &'a mut Vec<String>,
     ) -> BoxFuture<'a, Result<ImapSession>> {
-        Box::pin(Self::log_in_once(endpoint, auth, token, steps))
+        Box::pin(Self::log_in_once(services, endpoint, auth, token, steps))
     }
 }

@@ -14,7 +14,9 @@ pub use super::watcher::{AfterProcessing, HandOver, MessageIdFrom, Watcher};
 use super::watcher::{Common, check};
 use crate::mail::inputs::{
     AttachmentsAs, Folder, Imap, Login, Pop3, ProtocolKind, Server, decode, input_schema,
+    token_endpoint_refusal,
 };
+use crate::mail::policy::HostPolicy;
 use crate::mail::server::{Protocol, Target};
 use crate::schema::InputSchema;
 use crate::secrets::SecretProvider;
@@ -159,15 +161,24 @@ pub fn watcher_schema<P: ProtocolKind>() -> Value {
     input_schema::<WatcherInput<P>>()
 }
 
-/// Reads the file at `path`.
-pub fn load(path: &str, secrets: &SecretProvider) -> Result<Vec<Watcher>, String> {
+/// Reads the file at `path`; OAuth2 token endpoints are checked against `policy`, the
+/// process's host policy.
+pub fn load(
+    path: &str,
+    secrets: &SecretProvider,
+    policy: &HostPolicy,
+) -> Result<Vec<Watcher>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("EMAIL_INBOUND_CONFIG: cannot read {path}: {e}"))?;
-    parse(&text, secrets).map_err(|e| format!("EMAIL_INBOUND_CONFIG {path}: {e}"))
+    parse(&text, secrets, policy).map_err(|e| format!("EMAIL_INBOUND_CONFIG {path}: {e}"))
 }
 
 /// Reads watchers from YAML (JSON is YAML too); every problem is listed, `; `-separated.
-pub fn parse(text: &str, secrets: &SecretProvider) -> Result<Vec<Watcher>, String> {
+pub fn parse(
+    text: &str,
+    secrets: &SecretProvider,
+    policy: &HostPolicy,
+) -> Result<Vec<Watcher>, String> {
     let value: Value =
         serde_norway::from_str(text).map_err(|e| format!("not valid YAML or JSON: {e}"))?;
     let file: File = decode(value).map_err(|e| field_path("", &e.message))?;
@@ -176,7 +187,7 @@ pub fn parse(text: &str, secrets: &SecretProvider) -> Result<Vec<Watcher>, Strin
     let mut names = HashSet::new();
     for (index, raw) in file.watchers.into_iter().enumerate() {
         let at = format!("watchers[{index}]");
-        match watcher(raw, secrets) {
+        match watcher(raw, secrets, policy) {
             Ok(w) => {
                 if !names.insert(w.name.clone()) {
                     problems.push(format!("{at}.name: '{}' is used twice", w.name));
@@ -220,7 +231,11 @@ fn field_path(prefix: &str, problem: &str) -> String {
     }
 }
 
-fn watcher(mut raw: Value, secrets: &SecretProvider) -> Result<Watcher, Vec<String>> {
+fn watcher(
+    mut raw: Value,
+    secrets: &SecretProvider,
+    policy: &HostPolicy,
+) -> Result<Watcher, Vec<String>> {
     if !raw.is_object() {
         return Err(vec!["/: a watcher is an object".into()]);
     }
@@ -236,12 +251,21 @@ fn watcher(mut raw: Value, secrets: &SecretProvider) -> Result<Watcher, Vec<Stri
     if let Err(e) = schema.and_then(|s| s.validate(&raw).map_err(|e| e.message)) {
         return Err(split_violations(&mask.apply(&e)));
     }
+    // The token endpoint's refusal goes with the login's own problems, as a job's does.
+    let refusal = token_endpoint_refusal(&raw, policy);
     let read = match protocol {
         Protocol::Pop3 => decode::<WatcherInput<Pop3>>(raw).map(|w| w.common()),
         _ => decode::<WatcherInput<Imap>>(raw).map(|w| w.common()),
     };
-    let (input, target) = read.map_err(|e| vec![mask.apply(&e.message)])?;
-    check(input, target, protocol, mask)
+    let problems = match (read, refusal) {
+        (Ok((input, target)), None) => return check(input, target, protocol, mask),
+        (Ok(_), Some(refused)) => vec![refused],
+        (Err(e), Some(refused)) if e.message.starts_with("/authentication") => {
+            vec![format!("{}; {refused}", e.message)]
+        }
+        (Err(e), refused) => std::iter::once(e.message).chain(refused).collect(),
+    };
+    Err(problems.iter().map(|p| mask.apply(p)).collect())
 }
 
 /// `"/a: x; /b: y"` as `["/a: x", "/b: y"]`.

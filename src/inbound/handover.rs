@@ -239,9 +239,13 @@ mod tests {
         let yaml = format!(
             "watchers:\n  - name: support\n    authentication: {{ username: {user}, password: p }}\n    server: {{ host: Mail.Example.com }}\n    messageIdFrom: {from}\n    publishMessage: {{ name: m }}\n"
         );
-        crate::inbound::config::parse(&yaml, &SecretProvider::new("HANDOVER_TEST_", None))
-            .unwrap()
-            .remove(0)
+        crate::inbound::config::parse(
+            &yaml,
+            &SecretProvider::new("HANDOVER_TEST_", None),
+            &crate::mail::policy::HostPolicy::default(),
+        )
+        .unwrap()
+        .remove(0)
     }
 
     fn mail(response: Value, place: Place) -> Mail {

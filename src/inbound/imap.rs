@@ -136,8 +136,12 @@ async fn session(
         ledger,
         allowance,
     } = memory;
-    let mut session =
-        ImapSession::connect(&watcher.target.endpoint, &watcher.target.authentication).await?;
+    let mut session = ImapSession::connect(
+        &context.services,
+        &watcher.target.endpoint,
+        &watcher.target.authentication,
+    )
+    .await?;
     let (validity, _) = session.open(&watcher.folder_path, true).await?;
     if remembered.validity != validity {
         *remembered = Remembered {
@@ -248,8 +252,8 @@ async fn round(
     };
     // Without CAMUNDA_REST_ADDRESS the round fails with INVALID_INPUT naming the field, and the
     // watcher backs off as after any failure; the mail stays untouched.
-    let store = if watcher.as_documents {
-        Some(crate::documents::store("attachmentsAs")?)
+    let documents = if watcher.as_documents {
+        Some(context.services.documents("attachmentsAs")?)
     } else {
         None
     };
@@ -258,17 +262,17 @@ async fn round(
         context.state.count("seen");
         let label = format!("UID {uid}");
         let place = Place::Imap { validity, uid };
-        let response = match read_uid(session, (uid, validity), context.limits, &label, store).await
-        {
-            Ok(r) => r,
-            // Expunged by another client between SEARCH and FETCH: nothing to hand over.
-            Err(e) if e.code == ErrorCode::EmailNotFound => continue,
-            Err(e) if super::skip_for_good(watcher, context, &e, &label) => {
-                remembered.rejected.insert(uid);
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
+        let response =
+            match read_uid(session, (uid, validity), context.limits, &label, documents).await {
+                Ok(r) => r,
+                // Expunged by another client between SEARCH and FETCH: nothing to hand over.
+                Err(e) if e.code == ErrorCode::EmailNotFound => continue,
+                Err(e) if super::skip_for_good(watcher, context, &e, &label) => {
+                    remembered.rejected.insert(uid);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
         let mail = Mail {
             response,
             folder: watcher.folder.clone(),

@@ -40,6 +40,7 @@ use crate::gateway::GatewayClient;
 use crate::mail::cut::Limits;
 use crate::mail::server::Protocol;
 use crate::metrics::Metrics;
+use crate::services::Services;
 pub use config::Watcher;
 use config::{HandOver, MessageIdFrom};
 use handover::{Mail, Verdict, hand_over};
@@ -49,6 +50,9 @@ pub use state::InboundStatus;
 /// What one watcher's task uses besides its configuration.
 pub struct Context {
     pub gateway: GatewayClient,
+    /// The process's services, the same the job types run with: the host policy, the OAuth2
+    /// token caches, the document store, the POP3 farewells shutdown waits for.
+    pub services: Arc<Services>,
     /// The read response's limits (`EMAIL_MAX_RESPONSE_BYTES`, attachment size), the same as
     /// `imap:read`'s.
     pub limits: Limits,
@@ -267,10 +271,11 @@ pub fn after_failed(
     give_up
 }
 
-/// Starts one task per watcher; they stop when `stop` turns true.
+/// Starts one task per watcher, under `services`; they stop when `stop` turns true.
 pub fn start(
     watchers: Vec<Watcher>,
     gateway: &GatewayClient,
+    services: &Arc<Services>,
     limits: Limits,
     metrics: &Metrics,
     stop: &watch::Receiver<bool>,
@@ -282,6 +287,7 @@ pub fn start(
         status.watchers.push(state.clone());
         let context = Arc::new(Context {
             gateway: gateway.clone(),
+            services: services.clone(),
             limits,
             state,
         });

@@ -77,8 +77,12 @@ pub async fn run(watcher: Arc<Watcher>, context: Arc<Context>, mut stop: watch::
 }
 
 async fn round(watcher: &Watcher, context: &Context, memory: &mut Memory) -> Result<()> {
-    let mut client =
-        Pop3Client::connect(&watcher.target.endpoint, &watcher.target.authentication).await?;
+    let mut client = Pop3Client::connect(
+        &context.services,
+        &watcher.target.endpoint,
+        &watcher.target.authentication,
+    )
+    .await?;
     let sizes: HashMap<u32, u64> = client.list().await?.into_iter().collect();
     let mut uidls = client.uidl().await?;
     uidls.sort_unstable_by_key(|(number, _)| *number);
@@ -114,8 +118,8 @@ async fn round(watcher: &Watcher, context: &Context, memory: &mut Memory) -> Res
     uidls.truncate(watcher.max_per_poll.unwrap_or(usize::MAX));
     // Without CAMUNDA_REST_ADDRESS the round fails with INVALID_INPUT naming the field, and the
     // watcher backs off as after any failure; the mail stays untouched.
-    let store = if watcher.as_documents {
-        Some(crate::documents::store("attachmentsAs")?)
+    let documents = if watcher.as_documents {
+        Some(context.services.documents("attachmentsAs")?)
     } else {
         None
     };
@@ -127,7 +131,7 @@ async fn round(watcher: &Watcher, context: &Context, memory: &mut Memory) -> Res
             (number, Some(&uidl)),
             size,
             context.limits,
-            store,
+            documents,
         );
         let response = match read.await {
             Ok(r) => r,

@@ -1,6 +1,7 @@
 //! Outbound mail connections, shared by SMTP, IMAP and POP3: TCP to the addresses the host
 //! policy checked, then TLS (implicit, or an upgrade after STARTTLS/STLS) with the one client
-//! configuration of [`crate::mail::tls`].
+//! configuration of [`crate::mail::tls`]. The host policy is the caller's (the process's
+//! [`crate::services::Services`]); what fails here is a [`NetError`].
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -11,8 +12,12 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use crate::error::{EmailError, ErrorCode, Result};
-use crate::mail::policy::{self, HostPolicy, NameVerdict};
+mod error;
+
+pub use error::{NetError, NetErrorKind};
+
+use crate::error::Result;
+use crate::mail::policy::{HostPolicy, NameVerdict};
 use crate::mail::server::{Endpoint, Security};
 use crate::mail::tls::client_config;
 
@@ -80,11 +85,15 @@ impl AsyncWrite for MailStream {
 }
 
 /// Opens the connection an endpoint asks for (TCP, then TLS from the first byte for
-/// `security: tls`), noting each step as it succeeds for the `check` subcommand. An upgrade
-/// after STARTTLS/STLS is the protocol's own next step.
-pub async fn open_noting(endpoint: &Endpoint, steps: &mut Vec<String>) -> Result<MailStream> {
+/// `security: tls`) under `policy`, noting each step as it succeeds for the `check`
+/// subcommand. An upgrade after STARTTLS/STLS is the protocol's own next step.
+pub async fn open_noting(
+    policy: &HostPolicy,
+    endpoint: &Endpoint,
+    steps: &mut Vec<String>,
+) -> Result<MailStream> {
     let implicit_tls = endpoint.security == Security::Tls;
-    let stream = open_stream(endpoint, implicit_tls).await?;
+    let stream = open_stream(policy, endpoint, implicit_tls).await?;
     steps.push(format!("tcp: connected to {}", endpoint.address()));
     if implicit_tls {
         steps.push("tls: implicit TLS handshake done, certificate verified".into());
@@ -94,15 +103,18 @@ pub async fn open_noting(endpoint: &Endpoint, steps: &mut Vec<String>) -> Result
 
 /// Opens TCP, then TLS when `tls`: every outbound mail connection starts here, so the
 /// operator's host policy is applied here, before any connection.
-pub async fn open_stream(endpoint: &Endpoint, tls: bool) -> Result<MailStream> {
-    let policy = policy::current();
+pub async fn open_stream(
+    policy: &HostPolicy,
+    endpoint: &Endpoint,
+    tls: bool,
+) -> Result<MailStream> {
     policy.check_settings(endpoint)?;
     let verdict = policy.check_name(&endpoint.host)?;
     let tcp = tokio::time::timeout(endpoint.timeout, connect_checked(policy, endpoint, verdict))
         .await
         .map_err(|_| {
-            EmailError::new(
-                ErrorCode::Timeout,
+            NetError::new(
+                NetErrorKind::Timeout,
                 format!("no TCP connection within {} s", endpoint.timeout.as_secs()),
             )
         })??;
@@ -128,10 +140,11 @@ async fn connect_checked(
             let resolved = tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
                 .await
                 .map_err(|e| {
-                    EmailError::new(
-                        ErrorCode::ConnectionFailed,
+                    NetError::new(
+                        NetErrorKind::Connection,
                         format!("cannot resolve '{}': {e}", endpoint.host),
                     )
+                    .with_source(e)
                 })?
                 .collect::<Vec<_>>();
             let ips: Vec<_> = resolved.iter().map(SocketAddr::ip).collect();
@@ -146,13 +159,16 @@ async fn connect_checked(
             Err(e) => last_error = Some(e),
         }
     }
-    Err(EmailError::new(
-        ErrorCode::ConnectionFailed,
-        match last_error {
-            Some(e) => format!("TCP connect: {e}"),
-            None => format!("'{}' resolves to no address", endpoint.host),
-        },
-    ))
+    let error = match last_error {
+        Some(e) => {
+            NetError::new(NetErrorKind::Connection, format!("TCP connect: {e}")).with_source(e)
+        }
+        None => NetError::new(
+            NetErrorKind::Connection,
+            format!("'{}' resolves to no address", endpoint.host),
+        ),
+    };
+    Err(error.into())
 }
 
 /// Runs the TLS handshake on a plain stream (implicit TLS, or after STARTTLS/STLS).
@@ -164,18 +180,19 @@ pub async fn upgrade(stream: MailStream, endpoint: &Endpoint) -> Result<MailStre
         endpoint.server_certificate.as_deref(),
         endpoint.accept_invalid_certificates,
     )?;
-    let name = rustls::pki_types::ServerName::try_from(endpoint.host.clone()).map_err(|_| {
-        EmailError::invalid_input(format!(
-            "/server/host: '{}' is not a valid host name",
-            endpoint.host
-        ))
+    let name = rustls::pki_types::ServerName::try_from(endpoint.host.clone()).map_err(|e| {
+        NetError::new(
+            NetErrorKind::Input,
+            format!("/server/host: '{}' is not a valid host name", endpoint.host),
+        )
+        .with_source(e)
     })?;
     let handshake = TlsConnector::from(config).connect(name, tcp);
     let tls = tokio::time::timeout(endpoint.timeout, handshake)
         .await
         .map_err(|_| {
-            EmailError::new(
-                ErrorCode::Timeout,
+            NetError::new(
+                NetErrorKind::Timeout,
                 "the TLS handshake did not finish in time",
             )
         })?
@@ -183,12 +200,13 @@ pub async fn upgrade(stream: MailStream, endpoint: &Endpoint) -> Result<MailStre
             // A certificate or protocol refusal needs a person (no retries); a connection that
             // drops mid-handshake is the network's trouble and is retried.
             if crate::mail::tls::is_tls_failure(&e) {
-                EmailError::new(ErrorCode::TlsError, format!("TLS handshake: {e}"))
+                NetError::new(NetErrorKind::Tls, format!("TLS handshake: {e}")).with_source(e)
             } else {
-                EmailError::new(
-                    ErrorCode::ConnectionFailed,
+                NetError::new(
+                    NetErrorKind::Connection,
                     format!("the connection broke off during the TLS handshake: {e}"),
                 )
+                .with_source(e)
             }
         })?;
     Ok(MailStream::Tls(Box::new(tls)))

@@ -5,7 +5,8 @@
 //! `server.host` comes from a process model, and a model can be deployed by people who must not
 //! reach everything the worker's network reaches: the cloud metadata service (credentials of
 //! the node), link-local services, internal hosts. The policy is fixed at start (flags or
-//! `EMAIL_ALLOWED_HOSTS`, `EMAIL_DENIED_HOSTS`, `EMAIL_ALLOW_INSECURE`) and applied by
+//! `EMAIL_ALLOWED_HOSTS`, `EMAIL_DENIED_HOSTS`, `EMAIL_ALLOW_INSECURE`), held by the process's
+//! [`crate::services::Services`] so that it cannot change under running jobs, and applied by
 //! [`crate::mail::net::open_stream`] to every outbound mail connection.
 //!
 //! Semantics, exactly:
@@ -36,7 +37,6 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
-use std::sync::OnceLock;
 
 use crate::error::{EmailError, Result};
 use crate::mail::server::{Endpoint, Security};
@@ -358,21 +358,6 @@ impl HostPolicy {
         }
         Ok(())
     }
-}
-
-static POLICY: OnceLock<HostPolicy> = OnceLock::new();
-
-/// Sets the process's policy, once, at start: connection code deep inside every protocol reads
-/// it, and an operator setting must not change under running jobs.
-pub fn install(policy: HostPolicy) -> std::result::Result<(), String> {
-    POLICY
-        .set(policy)
-        .map_err(|_| "the host policy was already set".to_string())
-}
-
-/// The installed policy, or the defaults when none was (library use, unit tests).
-pub fn current() -> &'static HostPolicy {
-    POLICY.get_or_init(HostPolicy::default)
 }
 
 #[cfg(test)]

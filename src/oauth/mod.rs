@@ -3,5 +3,6 @@
 
 pub mod cache;
 pub mod endpoint;
+pub mod error;
 pub mod login;
 pub mod mail;

@@ -6,6 +6,7 @@
 //! by line, un-stuffed, and capped in size; every command has the server's timeout; `-ERR`
 //! texts become coded errors.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -21,12 +22,13 @@ use crate::mail::net::{MailStream, open_noting, upgrade};
 use crate::mail::prune::{Pruned, Pruner};
 use crate::mail::server::{Endpoint, Security};
 use crate::oauth::mail::{ConnectOnce, connect};
+use crate::services::Services;
 
 mod headers;
 mod login;
 mod oauth;
 
-use super::farewell;
+use super::farewell::Farewells;
 
 /// No answer whose whole is not kept may run longer than this (a header block, of which
 /// [`MAX_HEADER_BYTES`] are kept): what never ends is not read until the job's timeout.
@@ -94,6 +96,8 @@ pub struct Pop3Client {
     line: Vec<u8>,
     /// Commands sent, in order (verbs only, never arguments): tests and logs read them.
     pub sent: Vec<&'static str>,
+    /// Where a session dropped before its QUIT says goodbye (see [`super::farewell`]).
+    farewells: Arc<Farewells>,
 }
 
 impl std::fmt::Debug for Pop3Client {
@@ -103,34 +107,42 @@ impl std::fmt::Debug for Pop3Client {
 }
 
 impl Pop3Client {
-    /// Connects, secures, reads capabilities and logs in.
-    pub async fn connect(endpoint: &Endpoint, auth: &Authentication) -> Result<Pop3Client> {
-        Self::connect_noting(endpoint, auth, &mut Vec::new()).await
+    /// Connects, secures, reads capabilities and logs in, under the process's `services` (the
+    /// host policy, the OAuth2 token caches, the farewells shutdown waits for).
+    pub async fn connect(
+        services: &Services,
+        endpoint: &Endpoint,
+        auth: &Authentication,
+    ) -> Result<Pop3Client> {
+        Self::connect_noting(services, endpoint, auth, &mut Vec::new()).await
     }
 
     /// Like [`Pop3Client::connect`], noting each step (the `check` subcommand). An OAuth2
     /// login gets its token first; a fetched token the server rejects is replaced once.
     pub async fn connect_noting(
+        services: &Services,
         endpoint: &Endpoint,
         auth: &Authentication,
         steps: &mut Vec<String>,
     ) -> Result<Pop3Client> {
-        connect::<Pop3Client>(endpoint, auth, steps).await
+        connect::<Pop3Client>(services, endpoint, auth, steps).await
     }
 
     async fn log_in_once(
+        services: &Services,
         endpoint: &Endpoint,
         auth: &Authentication,
         token: Option<&SecretString>,
         steps: &mut Vec<String>,
     ) -> Result<Pop3Client> {
-        let stream = open_noting(endpoint, steps).await?;
+        let stream = open_noting(services.policy(), endpoint, steps).await?;
         let mut client = Pop3Client {
             reader: Some(BufReader::new(stream)),
             timeout: endpoint.timeout,
             capabilities: Vec::new(),
             line: Vec::new(),
             sent: Vec::new(),
+            farewells: services.farewells().clone(),
         };
         let greeting = client.read_status().await?;
         if let Err(reply) = greeting {
@@ -360,11 +372,11 @@ fn closed() -> Pop3Error {
     )
 }
 
-/// A session dropped before its QUIT rolls back its DELE marks (see [`farewell`]).
+/// A session dropped before its QUIT rolls back its DELE marks (see [`super::farewell`]).
 impl Drop for Pop3Client {
     fn drop(&mut self) {
         if let Some(reader) = self.reader.take() {
-            farewell::send(reader);
+            self.farewells.send(reader);
         }
     }
 }
@@ -390,12 +402,13 @@ async fn timed<T>(
 impl ConnectOnce for Pop3Client {
     type Session = Pop3Client;
     fn connect_once<'a>(
+        services: &'a Services,
         endpoint: &'a Endpoint,
         auth: &'a Authentication,
         token: Option<&'a SecretString>,
         steps: &'a mut Vec<String>,
     ) -> BoxFuture<'a, Result<Pop3Client>> {
-        Box::pin(Self::log_in_once(endpoint, auth, token, steps))
+        Box::pin(Self::log_in_once(services, endpoint, auth, token, steps))
     }
 }
 

@@ -14,6 +14,7 @@ use crate::mail::inputs::{
 use crate::mail::message::message_id;
 use crate::mail::server::Target;
 use crate::mail::summary::Listing;
+use crate::services::Services;
 
 /// Server and login of a POP3 operation.
 pub struct Maildrop(pub Target);
@@ -27,8 +28,8 @@ impl Maildrop {
         })
     }
 
-    pub async fn connect(&self) -> Result<Pop3Client> {
-        Pop3Client::connect(&self.0.endpoint, &self.0.authentication).await
+    pub async fn connect(&self, services: &Services) -> Result<Pop3Client> {
+        Pop3Client::connect(services, &self.0.endpoint, &self.0.authentication).await
     }
 }
 
@@ -186,13 +187,17 @@ pub fn identity(uidl: Option<&str>) -> Value {
 }
 
 /// Connects step by step and describes each step, for the `check` subcommand.
-pub async fn check(variables: &Value) -> Result<Vec<String>> {
+pub async fn check(services: &Services, variables: &Value) -> Result<Vec<String>> {
     let input: Connection<Pop3> = decode(variables.clone())?;
     let maildrop = Maildrop(input.target());
     let mut steps = Vec::new();
-    let mut client =
-        Pop3Client::connect_noting(&maildrop.0.endpoint, &maildrop.0.authentication, &mut steps)
-            .await?;
+    let mut client = Pop3Client::connect_noting(
+        services,
+        &maildrop.0.endpoint,
+        &maildrop.0.authentication,
+        &mut steps,
+    )
+    .await?;
     let count = client.list().await?.len();
     steps.push(format!("pop3: the maildrop holds {count} message(s)"));
     client.quit().await?;

@@ -37,13 +37,13 @@ impl MailOperation for DeleteOperation {
     fn apply<'a>(
         &'a self,
         input: DeleteInput,
-        _job: &'a JobContext,
+        job: &'a JobContext,
     ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
             let maildrop = Maildrop::of(&input.server, &input.authentication);
             let wanted = input.mail.named()?;
             let given = wanted.message_id.as_ref().map(|m| m.as_given().to_string());
-            let mut client = maildrop.connect().await?;
+            let mut client = maildrop.connect(job.services()).await?;
             let response = match resolve(&mut client, &wanted).await? {
                 Ok(listed) => {
                     client.dele(listed.number).await?;

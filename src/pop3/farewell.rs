@@ -10,9 +10,10 @@
 //!
 //! The task is bounded by [`FAREWELL_TIME`] whatever the server does (a stalled server, a RETR
 //! still streaming megabytes we discard through a small buffer), and the worker waits for the
-//! pending farewells at shutdown ([`settle`]) so a handed-back job's session is rolled back
-//! before the process exits.
+//! pending farewells at shutdown ([`Farewells::settle`]) so a handed-back job's session is
+//! rolled back before the process exits.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -25,38 +26,66 @@ use crate::mail::net::MailStream;
 /// termination grace, so it is kept short whatever the session's own timeout.
 pub const FAREWELL_TIME: Duration = Duration::from_secs(2);
 
-static PENDING: AtomicUsize = AtomicUsize::new(0);
-static SETTLED: Notify = Notify::const_new();
+/// The farewells under way in one process: every POP3 client holds the tracker of the
+/// services it was opened with (`crate::services::Services`), and the registry's shutdown
+/// hook waits on the same one.
+#[derive(Debug, Default)]
+pub struct Farewells {
+    pending: AtomicUsize,
+    settled: Notify,
+}
 
 /// Counts a farewell as pending until it is dropped, however its task ends.
-struct Pending;
+struct Pending(Arc<Farewells>);
 
 impl Pending {
-    fn new() -> Pending {
-        PENDING.fetch_add(1, Ordering::SeqCst);
-        Pending
+    fn new(farewells: &Arc<Farewells>) -> Pending {
+        farewells.pending.fetch_add(1, Ordering::SeqCst);
+        Pending(farewells.clone())
     }
 }
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        if PENDING.fetch_sub(1, Ordering::SeqCst) == 1 {
-            SETTLED.notify_waiters();
+        if self.0.pending.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.settled.notify_waiters();
         }
     }
 }
 
-/// Sends `RSET` and `QUIT` on `reader`'s connection in the background. Without a runtime (a
-/// client dropped outside tokio) the connection is only closed, which still commits nothing.
-pub(super) fn send(reader: BufReader<MailStream>) {
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return;
-    };
-    let pending = Pending::new();
-    runtime.spawn(async move {
-        let _pending = pending;
-        let _ = tokio::time::timeout(FAREWELL_TIME, say_goodbye(reader)).await;
-    });
+impl Farewells {
+    /// Sends `RSET` and `QUIT` on `reader`'s connection in the background. Without a runtime
+    /// (a client dropped outside tokio) the connection is only closed, which still commits
+    /// nothing.
+    pub(super) fn send(self: &Arc<Self>, reader: BufReader<MailStream>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let pending = Pending::new(self);
+        runtime.spawn(async move {
+            let _pending = pending;
+            let _ = tokio::time::timeout(FAREWELL_TIME, say_goodbye(reader)).await;
+        });
+    }
+
+    /// The number of farewells still under way.
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::SeqCst)
+    }
+
+    /// Waits until no farewell is under way, at most `within`.
+    pub async fn settle(&self, within: Duration) {
+        let _ = tokio::time::timeout(within, async {
+            loop {
+                let settled = self.settled.notified();
+                if self.pending() == 0 {
+                    return;
+                }
+                settled.await;
+            }
+        })
+        .await;
+    }
 }
 
 async fn say_goodbye(mut reader: BufReader<MailStream>) -> std::io::Result<()> {
@@ -68,23 +97,4 @@ async fn say_goodbye(mut reader: BufReader<MailStream>) -> std::io::Result<()> {
     let mut sink = [0u8; 8192];
     while reader.read(&mut sink).await? > 0 {}
     Ok(())
-}
-
-/// The number of farewells still under way.
-pub fn pending() -> usize {
-    PENDING.load(Ordering::SeqCst)
-}
-
-/// Waits until no farewell is under way, at most `within`.
-pub async fn settle(within: Duration) {
-    let _ = tokio::time::timeout(within, async {
-        loop {
-            let settled = SETTLED.notified();
-            if pending() == 0 {
-                return;
-            }
-            settled.await;
-        }
-    })
-    .await;
 }

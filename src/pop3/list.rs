@@ -95,14 +95,14 @@ impl MailOperation for ListOperation {
     fn apply<'a>(
         &'a self,
         input: ListInput,
-        _job: &'a JobContext,
+        job: &'a JobContext,
     ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
             let maildrop = Maildrop::of(&input.server, &input.authentication);
             let limit = input.max_to_be_read.0;
             let by_size = input.sort_field == SortField::Size;
             let descending = input.sort_order == SortOrder::Desc;
-            let mut client = maildrop.connect().await?;
+            let mut client = maildrop.connect(job.services()).await?;
             let sizes = client.list().await?;
             let uidls = uidls(&mut client).await?;
             let entries = if by_size {

@@ -12,8 +12,8 @@ use serde::Deserialize;
 use super::client::Pop3Client;
 use super::common::{Maildrop, identity, resolve};
 use super::error::{Pop3Error, Pop3ErrorKind};
+use crate::documents::Documents;
 use crate::documents::spool::Spool;
-use crate::documents::store::DocumentStore;
 use crate::error::Result;
 use crate::mail::inputs::{AttachmentsAs, Login, Pop3, Pop3MailInput, Server};
 use crate::mail::message::{Envelope, respond};
@@ -108,14 +108,14 @@ pub async fn read_number(
     (number, uidl): (u32, Option<&str>),
     size: u64,
     mut limits: Limits,
-    store: Option<&DocumentStore>,
+    documents: Option<Documents<'_>>,
 ) -> Result<serde_json::Value> {
     // With documents, attachments go to the spool (on disk) and then the store; the response
     // keeps the bodies.
-    let mut spool = match store {
-        Some(_) => {
+    let mut spool = match &documents {
+        Some(documents) => {
             limits.max_attachment_bytes = 0;
-            Some(Spool::new()?)
+            Some(Spool::with_allowance(documents.allowance())?)
         }
         None => None,
     };
@@ -140,9 +140,9 @@ pub async fn read_number(
         },
         limits,
     );
-    if let (Some(store), Some(spool)) = (store, spool) {
+    if let (Some(documents), Some(spool)) = (documents, spool) {
         let (attachments, _dir) = spool.finish()?;
-        crate::documents::attach_documents(&mut response, &attachments, store).await?;
+        crate::documents::attach_documents(&mut response, &attachments, documents.store).await?;
     }
     Ok(response)
 }
@@ -155,13 +155,13 @@ impl MailOperation for ReadOperation {
     fn apply<'a>(
         &'a self,
         input: ReadInput,
-        _job: &'a JobContext,
+        job: &'a JobContext,
     ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
             let maildrop = Maildrop::of(&input.server, &input.authentication);
             let wanted = input.mail.named()?;
             let delete_after_read = input.delete_after_read;
-            let mut client = maildrop.connect().await?;
+            let mut client = maildrop.connect(job.services()).await?;
             let listed = match resolve(&mut client, &wanted).await {
                 Ok(Ok(listed)) => listed,
                 Ok(Err(why)) => {
@@ -173,8 +173,8 @@ impl MailOperation for ReadOperation {
                     return Err(e);
                 }
             };
-            let store = match input.attachments_as {
-                AttachmentsAs::Document => Some(crate::documents::store("/attachmentsAs")?),
+            let documents = match input.attachments_as {
+                AttachmentsAs::Document => Some(job.services().documents("/attachmentsAs")?),
                 AttachmentsAs::Inline => None,
             };
             let response = read_number(
@@ -182,7 +182,7 @@ impl MailOperation for ReadOperation {
                 (listed.number, listed.uidl.as_deref()),
                 listed.size,
                 self.limits,
-                store,
+                documents,
             )
             .await?;
             if delete_after_read {

@@ -47,13 +47,13 @@ impl MailOperation for SearchOperation {
     fn apply<'a>(
         &'a self,
         input: SearchInput,
-        _job: &'a JobContext,
+        job: &'a JobContext,
     ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
             let criteria = input.criteria.0;
             let maildrop = Maildrop::of(&input.server, &input.authentication);
             let limit = input.max_results.0;
-            let mut client = maildrop.connect().await?;
+            let mut client = maildrop.connect(job.services()).await?;
             // A body is searched in what a read would return of it: the text bodies, each to
             // the response budget, so a message of any size costs about the budget.
             let limits = Limits {

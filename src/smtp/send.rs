@@ -12,13 +12,14 @@ use serde::Deserialize;
 use super::compose::prepare;
 use super::data::Outgoing;
 use super::transport::SmtpTransports;
-use crate::documents::disk::{Allowance, SpoolDir};
+use crate::documents::disk::SpoolDir;
 use crate::documents::store::{DocumentMetadata, DocumentReference, too_large};
 use crate::error::{EmailError, Result};
 use crate::mail::inputs::{Login, Server, Smtp};
 use crate::mail::response::{SendResult, to_json};
 use crate::mail::server::Protocol;
 use crate::operation::{JobContext, MailOperation, Outcome};
+use crate::services::Services;
 
 pub struct SendOperation {
     transports: Arc<SmtpTransports>,
@@ -223,13 +224,14 @@ impl MailOperation for SendOperation {
         Box::pin(async move {
             let mut input = input;
             // The downloaded documents stay on disk until the message has gone.
-            let _documents = fetch_documents(&mut input).await?;
+            let _documents = fetch_documents(job.services(), &mut input).await?;
             let prepared = prepare(input, job)?;
             let envelope = prepared.message.envelope().clone();
             let message = Outgoing::assemble(prepared.message.formatted(), prepared.contents)
                 .ok_or_else(|| EmailError::internal("an attachment placeholder went missing"))?;
             self.transports
                 .send(
+                    job.services(),
                     &prepared.endpoint,
                     &prepared.authentication,
                     &envelope,
@@ -252,7 +254,7 @@ pub const MAX_ATTACHMENTS: usize = 100;
 /// Downloads every referenced document to a file of the job's spool, before the message is
 /// built. Their sizes as the references give them are checked against the job's allowance
 /// (`EMAIL_MAX_DOCUMENT_BYTES`) before anything is downloaded, and the bytes as they come.
-async fn fetch_documents(input: &mut SendInput) -> Result<Option<SpoolDir>> {
+async fn fetch_documents(services: &Services, input: &mut SendInput) -> Result<Option<SpoolDir>> {
     let Some(attachments) = input.attachments.as_mut() else {
         return Ok(None);
     };
@@ -271,19 +273,20 @@ async fn fetch_documents(input: &mut SendInput) -> Result<Option<SpoolDir>> {
     if references.is_empty() {
         return Ok(None);
     }
-    let mut declared = Allowance::per_job();
+    let mut declared = services.document_allowance();
     for (index, reference) in &references {
         if !declared.take(reference.metadata.size.unwrap_or(0)) {
             return Err(too_large(&format!("/attachments/{index}"), &declared));
         }
     }
     let dir = SpoolDir::create()?;
-    let mut allowance = Allowance::per_job();
+    let mut allowance = services.document_allowance();
     for (index, reference) in references {
         let pointer = format!("/attachments/{index}");
-        let store = crate::documents::store(&pointer)?;
+        let documents = services.documents(&pointer)?;
         let path = dir.path().join(format!("{index}.document"));
-        store
+        documents
+            .store
             .download(&reference, &pointer, &path, &mut allowance)
             .await?;
         if let Some(attachment) = attachments.get_mut(index) {

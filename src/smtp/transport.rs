@@ -30,6 +30,7 @@ use crate::mail::net::{MailStream, open_noting};
 use crate::mail::server::{Endpoint, Security, SessionKey};
 use crate::mail::session_pool::IdleSessions;
 use crate::oauth::mail::ConnectOnce;
+use crate::services::Services;
 
 /// Sessions idle longer than this are closed; servers drop idle clients after a few minutes
 /// anyway (Postfix after 300 s) and a dead pooled session costs a failed NOOP.
@@ -71,22 +72,23 @@ impl SmtpTransports {
         }
     }
 
-    /// Sends one message on a pooled or new session.
+    /// Sends one message on a pooled or new session; a new one connects under `services`.
     pub async fn send(
         &self,
+        services: &Services,
         endpoint: &Endpoint,
         auth: &Authentication,
         envelope: &Envelope,
         message: &Outgoing,
     ) -> Result<()> {
         let key = SessionKey::new(endpoint, auth);
-        let (mut session, unprobed) = self.session(&key, endpoint, auth).await?;
+        let (mut session, unprobed) = self.session(services, &key, endpoint, auth).await?;
         let mut outcome = within(endpoint, transaction(&mut session, envelope, message)).await;
         if unprobed && matches!(&outcome, Ok(Err(failed)) if failed.closed_before_mail) {
             // The server closed the session while it sat in the pool: nothing was accepted
             // on it, so the message goes once more, on a new session.
             let _ = within(endpoint, session.connection.abort()).await;
-            session = connect(endpoint, auth, &mut Vec::new()).await?;
+            session = connect(services, endpoint, auth, &mut Vec::new()).await?;
             outcome = within(endpoint, transaction(&mut session, envelope, message)).await;
         }
         match outcome {
@@ -108,6 +110,7 @@ impl SmtpTransports {
     /// top of MAIL, RCPT, DATA and the body); an older one is probed first.
     async fn session(
         &self,
+        services: &Services,
         key: &SessionKey,
         endpoint: &Endpoint,
         auth: &Authentication,
@@ -122,10 +125,16 @@ impl SmtpTransports {
                 {
                     Ok((idle, false))
                 } else {
-                    Ok((connect(endpoint, auth, &mut Vec::new()).await?, false))
+                    Ok((
+                        connect(services, endpoint, auth, &mut Vec::new()).await?,
+                        false,
+                    ))
                 }
             }
-            None => Ok((connect(endpoint, auth, &mut Vec::new()).await?, false)),
+            None => Ok((
+                connect(services, endpoint, auth, &mut Vec::new()).await?,
+                false,
+            )),
         }
     }
 
@@ -176,11 +185,12 @@ fn credentials(auth: &Authentication) -> Option<(Credentials, Vec<Mechanism>)> {
 /// Connects, secures and logs in, noting each step (the `check` subcommand prints them). An
 /// OAuth2 login gets its token first; a fetched token the server rejects is replaced once.
 async fn connect(
+    services: &Services,
     endpoint: &Endpoint,
     auth: &Authentication,
     steps: &mut Vec<String>,
 ) -> Result<Session> {
-    crate::oauth::mail::connect::<Smtp>(endpoint, auth, steps).await
+    crate::oauth::mail::connect::<Smtp>(services, endpoint, auth, steps).await
 }
 
 /// SMTP's one connection attempt, for the login rule every protocol shares.
@@ -189,22 +199,24 @@ struct Smtp;
 impl ConnectOnce for Smtp {
     type Session = Session;
     fn connect_once<'a>(
+        services: &'a Services,
         endpoint: &'a Endpoint,
         auth: &'a Authentication,
         token: Option<&'a SecretString>,
         steps: &'a mut Vec<String>,
     ) -> BoxFuture<'a, Result<Session>> {
-        Box::pin(connect_once(endpoint, auth, token, steps))
+        Box::pin(connect_once(services, endpoint, auth, token, steps))
     }
 }
 
 async fn connect_once(
+    services: &Services,
     endpoint: &Endpoint,
     auth: &Authentication,
     token: Option<&SecretString>,
     steps: &mut Vec<String>,
 ) -> Result<Session> {
-    let stream = open_noting(endpoint, steps).await?;
+    let stream = open_noting(services.policy(), endpoint, steps).await?;
     let hello = ClientId::default();
     let transport: Box<dyn AsyncTokioStream> = if endpoint.security == Security::Starttls {
         let upgraded = super::starttls::upgrade_to_tls(stream, endpoint, &hello).await?;
@@ -247,9 +259,13 @@ async fn connect_once(
 }
 
 /// Connects step by step and describes each step, for the `check` subcommand.
-pub async fn check(endpoint: &Endpoint, auth: &Authentication) -> Result<Vec<String>> {
+pub async fn check(
+    services: &Services,
+    endpoint: &Endpoint,
+    auth: &Authentication,
+) -> Result<Vec<String>> {
     let mut steps = Vec::new();
-    let mut session = connect(endpoint, auth, &mut steps).await?;
+    let mut session = connect(services, endpoint, auth, &mut steps).await?;
     let _ = within(endpoint, session.connection.quit()).await;
     Ok(steps)
 }

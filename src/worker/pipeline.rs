@@ -119,6 +119,7 @@ async fn run_operation(
         job_key: job.key,
         process_instance_key: job.process_instance_key,
         retries: job.retries,
+        services: shared.registry.services().clone(),
     };
     let server = entry.operation.target(&variables);
     let (result, mask) = execute(entry, variables, context, &shared.settings.secrets).await;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use email_connector::imap::pool::ImapPool;
 use email_connector::mail::auth::Authentication;
 use email_connector::mail::server::{Endpoint, Security};
+use email_connector::services::Services;
 use email_connector::smtp::data::Outgoing;
 use email_connector::smtp::transport::SmtpTransports;
 use lettre::address::{Address, Envelope};
@@ -27,6 +28,11 @@ fn endpoint(port: u16) -> Endpoint {
     }
 }
 
+/// The defaults: these tests connect to the loopback testbed, which they allow.
+fn services() -> Services {
+    Services::default()
+}
+
 fn login(user: &str) -> Authentication {
     Authentication::Simple {
         username: format!("{user}@example.test"),
@@ -42,7 +48,10 @@ async fn an_imap_session_cancelled_mid_command_never_returns_to_the_pool() {
     let auth = login("fault1");
 
     // A command that ran to its end: the session goes back.
-    let mut lease = pool.acquire(&endpoint, &auth).await.expect("login");
+    let mut lease = pool
+        .acquire(&services(), &endpoint, &auth)
+        .await
+        .expect("login");
     lease.noop().await.expect("NOOP");
     drop(lease);
     assert_eq!(pool.idle_count(), 1, "a clean session is pooled");
@@ -50,7 +59,7 @@ async fn an_imap_session_cancelled_mid_command_never_returns_to_the_pool() {
     // The same session, its command cancelled while the server has not answered (the
     // operation-wide timeout fires before the command's own).
     let mut lease = pool
-        .acquire(&endpoint, &auth)
+        .acquire(&services(), &endpoint, &auth)
         .await
         .expect("pooled session");
     proxy.set(Fault::Stall);
@@ -65,7 +74,10 @@ async fn an_imap_session_cancelled_mid_command_never_returns_to_the_pool() {
 
     // The next job gets a fresh, working session.
     proxy.set(Fault::Pass);
-    let mut lease = pool.acquire(&endpoint, &auth).await.expect("new session");
+    let mut lease = pool
+        .acquire(&services(), &endpoint, &auth)
+        .await
+        .expect("new session");
     lease.noop().await.expect("NOOP on the new session");
     assert_eq!(proxy.accepted(), 2, "a second connection was opened");
 }
@@ -85,8 +97,7 @@ async fn an_smtp_session_cancelled_mid_send_never_returns_to_the_pool() {
             .to_vec(),
     );
 
-    transports
-        .send(&endpoint, &Authentication::None, &envelope, message)
+    send(&transports, &endpoint, &envelope, message)
         .await
         .expect("first send");
     assert_eq!(transports.len(), 1, "a clean session is pooled");
@@ -94,7 +105,7 @@ async fn an_smtp_session_cancelled_mid_send_never_returns_to_the_pool() {
     proxy.set(Fault::Stall);
     let cancelled = tokio::time::timeout(
         Duration::from_millis(300),
-        transports.send(&endpoint, &Authentication::None, &envelope, message),
+        send(&transports, &endpoint, &envelope, message),
     )
     .await;
     assert!(cancelled.is_err(), "the stalled send was cancelled");
@@ -105,8 +116,7 @@ async fn an_smtp_session_cancelled_mid_send_never_returns_to_the_pool() {
     );
 
     proxy.set(Fault::Pass);
-    transports
-        .send(&endpoint, &Authentication::None, &envelope, message)
+    send(&transports, &endpoint, &envelope, message)
         .await
         .expect("send on a new session");
     assert_eq!(transports.len(), 1);
@@ -137,8 +147,7 @@ async fn a_session_back_a_moment_ago_is_reused_without_a_noop() {
     let transports = SmtpTransports::new(true);
     let (envelope, message) = one_message();
     for _ in 0..3 {
-        transports
-            .send(&endpoint(port), &Authentication::None, &envelope, &message)
+        send(&transports, &endpoint(port), &envelope, &message)
             .await
             .expect("send");
     }
@@ -167,8 +176,7 @@ async fn a_pooled_session_the_server_closed_is_replaced_without_failing_the_send
         for n in 0..3 {
             // Let the hang-up arrive first, as it would between two jobs.
             tokio::time::sleep(Duration::from_millis(20)).await;
-            transports
-                .send(&endpoint(port), &Authentication::None, &envelope, &message)
+            send(&transports, &endpoint(port), &envelope, &message)
                 .await
                 .unwrap_or_else(|e| panic!("{misbehaviour:?}: send {n}: {e}"));
         }
@@ -191,12 +199,10 @@ async fn a_refusal_on_a_reused_session_is_the_answer_not_a_reason_to_retry() {
     .await;
     let transports = SmtpTransports::new(true);
     let (envelope, message) = one_message();
-    transports
-        .send(&endpoint(port), &Authentication::None, &envelope, &message)
+    send(&transports, &endpoint(port), &envelope, &message)
         .await
         .expect("first send");
-    let refused = transports
-        .send(&endpoint(port), &Authentication::None, &envelope, &message)
+    let refused = send(&transports, &endpoint(port), &envelope, &message)
         .await
         .expect_err("the second MAIL is refused");
     assert!(refused.to_string().contains("550"), "{refused}");
@@ -216,6 +222,24 @@ fn envelope_to(recipients: &[&str]) -> Envelope {
     .expect("envelope")
 }
 
+/// Sends `message` on `transports` without a login, under the default services.
+async fn send(
+    transports: &SmtpTransports,
+    endpoint: &Endpoint,
+    envelope: &Envelope,
+    message: &Outgoing,
+) -> email_connector::error::Result<()> {
+    transports
+        .send(
+            &services(),
+            endpoint,
+            &Authentication::None,
+            envelope,
+            message,
+        )
+        .await
+}
+
 /// Sends `message` from pool@example.test to `recipients` on the fake server at `port`.
 async fn send_to(
     transports: &SmtpTransports,
@@ -223,14 +247,13 @@ async fn send_to(
     recipients: &[&str],
     message: &Outgoing,
 ) -> email_connector::error::Result<()> {
-    transports
-        .send(
-            &endpoint(port),
-            &Authentication::None,
-            &envelope_to(recipients),
-            message,
-        )
-        .await
+    send(
+        transports,
+        &endpoint(port),
+        &envelope_to(recipients),
+        message,
+    )
+    .await
 }
 
 /// With PIPELINING offered, MAIL, every RCPT and DATA leave in one write: two round trips per
@@ -247,8 +270,7 @@ async fn the_envelope_is_pipelined_only_when_the_server_offers_it() {
         let (_, message) = one_message();
         let envelope = envelope_to(&["a@example.test", "b@example.test"]);
         for _ in 0..3 {
-            transports
-                .send(&endpoint(port), &Authentication::None, &envelope, &message)
+            send(&transports, &endpoint(port), &envelope, &message)
                 .await
                 .expect("send");
         }
@@ -385,7 +407,10 @@ async fn an_imap_session_back_a_moment_ago_is_reused_without_a_noop() {
     let endpoint = endpoint(recorder.port);
     let auth = login("fault2");
     for _ in 0..3 {
-        let lease = pool.acquire(&endpoint, &auth).await.expect("session");
+        let lease = pool
+            .acquire(&services(), &endpoint, &auth)
+            .await
+            .expect("session");
         drop(lease);
     }
     assert_eq!(pool.idle_count(), 1, "one session served all three");
@@ -404,11 +429,18 @@ async fn a_pooled_imap_session_the_server_closed_is_replaced() {
     let pool = ImapPool::new(true);
     let endpoint = endpoint(proxy.port);
     let auth = login("fault2");
-    drop(pool.acquire(&endpoint, &auth).await.expect("login"));
+    drop(
+        pool.acquire(&services(), &endpoint, &auth)
+            .await
+            .expect("login"),
+    );
     assert_eq!(pool.idle_count(), 1);
     proxy.cut_all();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let mut lease = pool.acquire(&endpoint, &auth).await.expect("a new session");
+    let mut lease = pool
+        .acquire(&services(), &endpoint, &auth)
+        .await
+        .expect("a new session");
     lease.noop().await.expect("the new session works");
     assert_eq!(proxy.accepted(), 2, "a second connection was opened");
 }

@@ -946,6 +946,51 @@ async fn attachments_go_to_the_store_and_a_file_it_refuses_holds_up_no_later_mai
     assert!(logs.contains("refused.pdf"), "{logs}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbound_only_worker_holds_its_mails_to_the_document_budget() {
+    // EMAIL_MAX_DOCUMENT_BYTES bounds what one mail's attachments take on disk for the
+    // watchers as for the jobs, also when the worker serves no job types.
+    let store = support::documents::DocumentStore::start().await;
+    let user = "docs3";
+    let folder = unique("Budget").replace('-', "");
+    let id = format!("{}@example.test", unique("docbudget"));
+    append(
+        user,
+        &folder,
+        &[(&mail_with_attachment(&id, "over.pdf", 3_000), "")],
+    )
+    .await;
+    let gateway = TestGateway::start().await;
+    let config = config_file(&[watcher(
+        "budget",
+        user,
+        json!({ "folder": folder, "idle": false, "pollInterval": "PT1S", "attachmentsAs": "document" }),
+    )]);
+    let url = store.url();
+    let _worker = start_worker(
+        &gateway,
+        &config,
+        &[
+            ("CAMUNDA_REST_ADDRESS", &url),
+            ("EMAIL_MAX_DOCUMENT_BYTES", "1024"),
+        ],
+    );
+    let published = gateway
+        .wait_published(1, Duration::from_secs(30), |p| {
+            p.message_id == format!("<{id}>")
+        })
+        .await;
+    let attachment = &published[0].variables["email"]["attachments"][0];
+    assert_eq!(attachment["truncated"], true, "{attachment}");
+    assert!(attachment.get("document").is_none(), "{attachment}");
+    let reason = attachment["documentError"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("EMAIL_MAX_DOCUMENT_BYTES, 1024 bytes"),
+        "{reason}"
+    );
+    assert_eq!(store.count(), 0);
+}
+
 /// A free port for the worker's HTTP server (metrics, readiness).
 fn free_port() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");

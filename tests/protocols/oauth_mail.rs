@@ -503,7 +503,10 @@ async fn check_shows_the_token_step_before_the_login() {
         (Protocol::Pop3, "pop3"),
     ] {
         let vars = with(fetched(&user, &endpoint, json!({})), name, json!({}));
-        let steps = check_connection(protocol, &vars).await.expect("check");
+        let services = email_connector::services::Services::default();
+        let steps = check_connection(&services, protocol, &vars)
+            .await
+            .expect("check");
         let token = steps
             .iter()
             .position(|s| {

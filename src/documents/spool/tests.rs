@@ -1,9 +1,11 @@
 use base64::Engine;
 
 use super::*;
+use crate::documents::disk::DEFAULT_MAX_DOCUMENT_BYTES;
 
 fn spool(raw: &[u8], chunk: usize) -> (Vec<Spooled>, Vec<Vec<u8>>, SpoolDir) {
-    let mut spool = Spool::new().unwrap();
+    let mut spool =
+        Spool::with_allowance(Allowance::with_limit(DEFAULT_MAX_DOCUMENT_BYTES)).unwrap();
     for piece in raw.chunks(chunk) {
         spool.feed(piece);
     }
@@ -101,7 +103,8 @@ fn an_endless_header_line_is_skipped_in_bounded_memory() {
     raw.extend_from_slice(
         b"\r\n\r\nskipped\r\n--b\r\nContent-Type: application/pdf\r\n\r\nkept\r\n--b--\r\n",
     );
-    let mut spool = Spool::new().unwrap();
+    let mut spool =
+        Spool::with_allowance(Allowance::with_limit(DEFAULT_MAX_DOCUMENT_BYTES)).unwrap();
     for piece in raw.chunks(4096) {
         spool.feed(piece);
         assert!(

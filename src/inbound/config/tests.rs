@@ -8,6 +8,11 @@ fn secrets() -> SecretProvider {
     SecretProvider::new("INBOUND_TEST_SECRET_", None)
 }
 
+/// The file read under the default host policy.
+fn parse(text: &str, secrets: &SecretProvider) -> Result<Vec<Watcher>, String> {
+    super::parse(text, secrets, &HostPolicy::default())
+}
+
 const GOOD: &str = r#"
 watchers:
   - name: support
@@ -250,4 +255,27 @@ fn the_schema_of_a_watcher_comes_from_its_type() {
     let smtp = GOOD.replace("protocol: pop3", "protocol: smtp");
     let e = parse(&smtp, &secrets()).unwrap_err();
     assert!(e.contains("watchers[1].protocol: \"smtp\""), "{e}");
+}
+
+#[test]
+fn a_token_endpoint_is_checked_against_the_policy_given() {
+    let file = r#"
+watchers:
+  - name: tokens
+    authentication:
+      type: oauth2
+      username: u
+      tokenEndpoint: https://169.254.169.254/token
+      clientId: c
+    server: { host: localhost }
+    publishMessage: { name: m }
+"#;
+    let e = parse(file, &secrets()).unwrap_err();
+    assert_eq!(
+        e,
+        "watchers[0].authentication.tokenEndpoint: 169.254.169.254 is refused on this worker \
+         (EMAIL_DENIED_HOSTS)"
+    );
+    let open = HostPolicy::new("*".parse().unwrap(), Default::default(), true).unwrap();
+    assert!(super::parse(file, &secrets(), &open).is_ok());
 }

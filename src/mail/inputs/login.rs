@@ -13,7 +13,7 @@ use crate::mail::auth::Authentication;
 use crate::mail::server::Protocol;
 
 /// `https://`, or `http://` to a loopback address. The host policy is checked when the
-/// variables are read ([`crate::oauth::login::OAuth2Login::problems`]).
+/// variables are read ([`crate::mail::inputs::decode_input`], with the process's policy).
 const TOKEN_ENDPOINT_PATTERN: &str =
     r"^(https://[^\s/?#]+|http://(localhost|127\.[0-9.]+|\[::1\])(:[0-9]+)?)([/?#][^\s]*)?$";
 
@@ -262,7 +262,15 @@ mod tests {
         let check = |v: Value| {
             let variables = json!({ "authentication": v, "server": { "host": "h" } });
             imap.validate(&variables)
-                .and_then(|_| crate::mail::inputs::decode::<Connection<Imap>>(variables))
+                .and_then(|_| crate::mail::inputs::decode::<Connection<Imap>>(variables.clone()))
+                // The host policy's check of the endpoint, as a job's variables get it.
+                .and_then(|_| {
+                    let policy = crate::mail::policy::HostPolicy::default();
+                    match crate::mail::inputs::token_endpoint_refusal(&variables, &policy) {
+                        Some(refused) => Err(crate::error::EmailError::invalid_input(refused)),
+                        None => Ok(()),
+                    }
+                })
                 .map(|_| ())
         };
         let endpoint = "https://login.example.com/tenant/oauth2/v2.0/token";

@@ -31,6 +31,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::{EmailError, Result};
+use crate::mail::auth::Authentication;
+use crate::mail::policy::HostPolicy;
 
 /// Drops `format` (schemars notes the Rust integer width, such as `uint16`, which says nothing
 /// a range does not) so a schema says only what the input contract says.
@@ -67,11 +69,18 @@ pub fn decode<T: DeserializeOwned>(variables: Value) -> Result<T> {
 
 /// [`decode`] for an operation's input: when it fails, every declared field that reads on its
 /// own is tried too, so the error lists each field's problem at once (serde stops at the first),
-/// as schema violations are listed.
-pub fn decode_input<T: DeserializeOwned + JsonSchema>(variables: Value) -> Result<T> {
-    let first = match decode::<T>(variables.clone()) {
-        Ok(input) => return Ok(input),
-        Err(error) => error,
+/// as schema violations are listed. An OAuth2 login's token endpoint is checked against
+/// `policy` (the process's host policy) with the variables, before any request: its refusal
+/// is listed right after the `authentication` block's own problems.
+pub fn decode_input<T: DeserializeOwned + JsonSchema>(
+    variables: Value,
+    policy: &HostPolicy,
+) -> Result<T> {
+    let refusal = token_endpoint_refusal(&variables, policy);
+    let first = match (decode::<T>(variables.clone()), refusal.clone()) {
+        (Ok(input), None) => return Ok(input),
+        (Ok(_), Some(refusal)) => return Err(EmailError::invalid_input(refusal)),
+        (Err(error), _) => error,
     };
     let schema = input_schema::<T>();
     let declared = schema.get("properties").and_then(Value::as_object);
@@ -79,16 +88,32 @@ pub fn decode_input<T: DeserializeOwned + JsonSchema>(variables: Value) -> Resul
     for (name, check) in FIELD_CHECKS {
         if declared.is_some_and(|d| d.contains_key(*name))
             && let Some(value) = variables.get(*name)
-            && let Err(problem) = check(name, value)
-            && !problems.contains(&problem)
         {
-            problems.push(problem);
+            let refused = refusal.as_ref().filter(|_| *name == "authentication");
+            for problem in check(name, value).err().into_iter().chain(refused.cloned()) {
+                if !problems.contains(&problem) {
+                    problems.push(problem);
+                }
+            }
         }
     }
     if !problems.contains(&first.message) {
         problems.insert(0, first.message);
     }
     Err(EmailError::invalid_input(problems.join("; ")))
+}
+
+/// The host policy's refusal of the token endpoint of the `authentication` variable, when it
+/// is an OAuth2 login that reads and has no line break (which is refused before anything else
+/// of the block is looked at).
+pub(crate) fn token_endpoint_refusal(variables: &Value, policy: &HostPolicy) -> Option<String> {
+    let authentication = Authentication::from_value(variables.get("authentication")?).ok()?;
+    match &authentication {
+        Authentication::Oauth2(login) if authentication.refuse_line_breaks().is_ok() => {
+            crate::oauth::mail::endpoint_refusal(login, policy)
+        }
+        _ => None,
+    }
 }
 
 /// The fields whose reading checks more than their schema says, each on its own.
@@ -163,12 +188,15 @@ mod tests {
 
     #[test]
     fn every_field_problem_is_listed_with_its_pointer() {
-        let e = decode_input::<Probe>(json!({
-            "authentication": { "username": "u\r\nx", "password": "p" },
-            "server": { "host": "h" },
-            "messageId": "a\nb",
-            "criteria": { "operator": "OR", "criteria": [] }
-        }))
+        let e = decode_input::<Probe>(
+            json!({
+                "authentication": { "username": "u\r\nx", "password": "p" },
+                "server": { "host": "h" },
+                "messageId": "a\nb",
+                "criteria": { "operator": "OR", "criteria": [] }
+            }),
+            &HostPolicy::default(),
+        )
         .unwrap_err();
         assert!(
             e.message
@@ -183,6 +211,44 @@ mod tests {
         );
         // Not a field of this input: a process variable in scope, never checked.
         assert!(!e.message.contains("criteria"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_refused_token_endpoint_is_listed_after_the_logins_own_problems() {
+        let refused = "/authentication/tokenEndpoint: 169.254.169.254 is refused on this worker \
+                       (EMAIL_DENIED_HOSTS)";
+        let login = json!({ "type": "oauth2", "username": "u",
+            "tokenEndpoint": "https://169.254.169.254/t", "clientId": "c" });
+        let variables = json!({ "authentication": login, "server": { "host": "h" },
+            "messageId": "<a@b>" });
+        let policy = HostPolicy::default();
+        let e = decode_input::<Probe>(variables.clone(), &policy).unwrap_err();
+        assert_eq!(e.message, refused);
+        // The policy is the caller's: one that allows the endpoint lets the input through.
+        let open = HostPolicy::new("*".parse().unwrap(), Default::default(), true).unwrap();
+        assert!(decode_input::<Probe>(variables, &open).is_ok());
+        let mut login = login;
+        login.as_object_mut().unwrap().remove("clientId");
+        let e = decode_input::<Probe>(
+            json!({ "authentication": login, "server": { "host": "h" }, "messageId": "a\nb" }),
+            &policy,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.message,
+            format!(
+                "/authentication: \"clientId\" is a required property with tokenEndpoint; \
+                 {refused}; /messageId: contains CR or LF"
+            )
+        );
+        // A line break is refused before anything else of the block is looked at.
+        login["username"] = json!("u\nv");
+        let e = decode_input::<Probe>(
+            json!({ "authentication": login, "server": { "host": "h" }, "messageId": "<a@b>" }),
+            &policy,
+        )
+        .unwrap_err();
+        assert_eq!(e.message, "/authentication/username: contains CR or LF");
     }
 
     #[test]

@@ -21,6 +21,7 @@ fn formatted(vars: Value) -> String {
         job_key: 42,
         process_instance_key: 7,
         retries: 3,
+        ..JobContext::default()
     };
     let input = decode(vars).unwrap();
     let prepared = prepare(input, &job).unwrap();
@@ -143,6 +144,7 @@ fn addresses_as_string_or_list_and_bcc_hidden() {
         job_key: 1,
         process_instance_key: 1,
         retries: 1,
+        ..JobContext::default()
     };
     let prepared = prepare(decode(vars).unwrap(), &job).unwrap();
     let envelope: Vec<String> = prepared
