@@ -112,6 +112,16 @@ pub struct OperationArgs {
         value_parser = clap::value_parser!(u64).range(1024..)
     )]
     pub max_document_bytes: u64,
+    /// IMAP sessions one login may hold to one server at once; jobs beyond wait for one to
+    /// come free (at most the server's timeout). Servers refuse more: Dovecot allows 10 per
+    /// user and address by default, Gmail 15 per account.
+    #[arg(
+        long,
+        env = "EMAIL_IMAP_SESSIONS_PER_LOGIN",
+        default_value_t = crate::operation::DEFAULT_IMAP_SESSIONS_PER_LOGIN as u32,
+        value_parser = clap::value_parser!(u32).range(1..=1000)
+    )]
+    pub imap_sessions_per_login: u32,
 }
 
 impl OperationArgs {
@@ -121,6 +131,7 @@ impl OperationArgs {
             max_attachment_bytes: self.max_attachment_bytes,
             max_response_bytes: usize::try_from(self.max_response_bytes)
                 .unwrap_or(crate::operation::DEFAULT_MAX_RESPONSE_BYTES),
+            imap_sessions_per_login: self.imap_sessions_per_login as usize,
         }
     }
 

@@ -143,10 +143,16 @@ pub struct OperationSettings {
     pub max_attachment_bytes: usize,
     /// The read response's budget, serialized JSON (`EMAIL_MAX_RESPONSE_BYTES`).
     pub max_response_bytes: usize,
+    /// IMAP sessions one login may hold to one server at once (`EMAIL_IMAP_SESSIONS_PER_LOGIN`).
+    pub imap_sessions_per_login: usize,
 }
 
 /// Zeebe's gateway accepts 4 MB messages by default; one attachment may take a quarter.
 pub const DEFAULT_MAX_ATTACHMENT_BYTES: usize = 1024 * 1024;
+
+/// Servers refuse more than a few sessions per user: Dovecot 10 per user and address by
+/// default, Gmail 15 per account; eight leave room for the user's own mail client.
+pub const DEFAULT_IMAP_SESSIONS_PER_LOGIN: usize = 8;
 
 /// 3 MiB of JSON leaves room under Zeebe's 4 MiB message limit for the job's other variables.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 3 * 1024 * 1024;
@@ -167,6 +173,7 @@ impl Default for OperationSettings {
             session_pooling: true,
             max_attachment_bytes: DEFAULT_MAX_ATTACHMENT_BYTES,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            imap_sessions_per_login: DEFAULT_IMAP_SESSIONS_PER_LOGIN,
         }
     }
 }

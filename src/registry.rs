@@ -80,7 +80,11 @@ impl SessionPools {
     pub fn new(settings: &OperationSettings) -> SessionPools {
         SessionPools {
             smtp: Arc::new(SmtpTransports::new(settings.session_pooling)),
-            imap: ImapPool::with_budget(settings.session_pooling, settings.max_response_bytes),
+            imap: ImapPool::with_limits(
+                settings.session_pooling,
+                settings.max_response_bytes,
+                settings.imap_sessions_per_login,
+            ),
         }
     }
 }

@@ -10,6 +10,7 @@ mod common;
 mod criteria;
 mod feel_expr;
 mod imap;
+mod in_flight;
 mod inbound;
 mod pop3;
 mod smtp;

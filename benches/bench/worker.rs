@@ -40,7 +40,7 @@ impl Operation for Noop {
     }
 }
 
-fn noop_registry() -> Registry {
+pub(crate) fn noop_registry() -> Registry {
     Registry::from_operations("email", vec![Arc::new(Noop) as Arc<dyn Operation>])
         .expect("registry")
 }

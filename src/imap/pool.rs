@@ -8,16 +8,25 @@
 //! or was aborted from outside, the operation-wide timeout firing before the command's own):
 //! the rest of that reply may still be on its way, and the next job would read it. Idle
 //! sessions are closed after [`IDLE_TIMEOUT`].
+//!
+//! One login holds at most `sessions_per_login` sessions to a server at once, in use or idle
+//! (servers refuse more: Dovecot allows 10 per user and address by default, Gmail 15 per
+//! account); a job beyond that waits for one to come free, at most the server's timeout.
 
+use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::error::{ImapError, ImapErrorKind};
 use super::guard::Allowance;
 use super::session::ImapSession;
 use crate::error::Result;
 use crate::mail::auth::Authentication;
 use crate::mail::server::{Endpoint, SessionKey};
+use crate::mail::session_key::AccountKey;
 use crate::mail::session_pool::IdleSessions;
 use crate::services::Services;
 
@@ -28,8 +37,6 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// reused without a NOOP: servers close idle clients after minutes, not seconds, and a closed
 /// connection shows as an end of stream without a round trip.
 const TRUSTED_IDLE: Duration = Duration::from_secs(5);
-/// Idle sessions kept per key; more concurrent jobs open more, and the extra close on return.
-const IDLE_PER_KEY: usize = 8;
 
 pub struct ImapPool {
     pooling: bool,
@@ -37,6 +44,9 @@ pub struct ImapPool {
     control: Allowance,
     idle: IdleSessions<ImapSession>,
     reaper_started: std::sync::atomic::AtomicBool,
+    sessions_per_login: usize,
+    /// One gate per user and server, holding `sessions_per_login` permits.
+    gates: Mutex<HashMap<AccountKey, Arc<Semaphore>>>,
 }
 
 /// A session on loan from the pool; it goes back when dropped, unless broken.
@@ -44,6 +54,8 @@ pub struct Lease {
     session: Option<ImapSession>,
     key: SessionKey,
     pool: Arc<ImapPool>,
+    /// This session's place among its login's; freed after the session went back.
+    _permit: OwnedSemaphorePermit,
 }
 
 impl Deref for Lease {
@@ -79,12 +91,57 @@ impl ImapPool {
     /// A pool whose sessions hold servers to `max_response_bytes`, the response budget (see
     /// [`Allowance::control`]).
     pub fn with_budget(pooling: bool, max_response_bytes: usize) -> Arc<ImapPool> {
+        Self::with_limits(
+            pooling,
+            max_response_bytes,
+            crate::operation::DEFAULT_IMAP_SESSIONS_PER_LOGIN,
+        )
+    }
+
+    /// A pool whose logins hold at most `sessions_per_login` sessions to a server each.
+    pub fn with_limits(
+        pooling: bool,
+        max_response_bytes: usize,
+        sessions_per_login: usize,
+    ) -> Arc<ImapPool> {
+        let sessions_per_login = sessions_per_login.max(1);
         Arc::new(ImapPool {
             pooling,
             control: Allowance::control(max_response_bytes),
-            idle: IdleSessions::new(IDLE_TIMEOUT, IDLE_PER_KEY),
+            idle: IdleSessions::new(IDLE_TIMEOUT, sessions_per_login),
             reaper_started: std::sync::atomic::AtomicBool::new(false),
+            sessions_per_login,
+            gates: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Waits for a place among `key`'s sessions, at most `endpoint`'s timeout.
+    async fn admit(&self, key: &SessionKey, endpoint: &Endpoint) -> Result<OwnedSemaphorePermit> {
+        let gate = {
+            let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+            gates
+                .entry(key.account())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.sessions_per_login)))
+                .clone()
+        };
+        match tokio::time::timeout(endpoint.timeout, gate.acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) => {
+                Err(ImapError::new(ImapErrorKind::Internal, "session gate closed").into())
+            }
+            Err(_) => Err(ImapError::new(
+                ImapErrorKind::Busy,
+                format!(
+                    "all {} sessions of this login to {}:{} stayed in use for {} s \
+                     (EMAIL_IMAP_SESSIONS_PER_LOGIN)",
+                    self.sessions_per_login,
+                    endpoint.host,
+                    endpoint.port,
+                    endpoint.timeout.as_secs_f64()
+                ),
+            )
+            .into()),
+        }
     }
 
     /// A logged-in session: an idle one back within [`TRUSTED_IDLE`] and quiet since, or one
@@ -96,8 +153,9 @@ impl ImapPool {
         auth: &Authentication,
     ) -> Result<Lease> {
         let key = SessionKey::new(endpoint, auth);
+        self.start_reaper();
+        let permit = self.admit(&key, endpoint).await?;
         if self.pooling {
-            self.start_reaper();
             while let Some((mut session, idle_for)) = self.idle.take(&key, ImapSession::reusable) {
                 session.limit_replies(self.control);
                 let trusted = idle_for < TRUSTED_IDLE && session.is_quiet();
@@ -106,6 +164,7 @@ impl ImapPool {
                         session: Some(session),
                         key,
                         pool: self.clone(),
+                        _permit: permit,
                     });
                 }
             }
@@ -116,6 +175,7 @@ impl ImapPool {
             session: Some(session),
             key,
             pool: self.clone(),
+            _permit: permit,
         })
     }
 
@@ -149,6 +209,11 @@ impl ImapPool {
                 for session in expired {
                     session.logout().await;
                 }
+                // A gate no lease holds is the map's alone: forget it.
+                pool.gates
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .retain(|_, gate| Arc::strong_count(gate) > 1);
             }
         });
     }

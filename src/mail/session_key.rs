@@ -41,7 +41,25 @@ impl std::fmt::Debug for SessionKey {
     }
 }
 
+/// What a server counts sessions against: its address and the user, whatever the timeout,
+/// security or credentials each session was opened with.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AccountKey {
+    host: String,
+    port: u16,
+    username: Option<String>,
+}
+
 impl SessionKey {
+    /// The account this session counts against on its server.
+    pub fn account(&self) -> AccountKey {
+        AccountKey {
+            host: self.endpoint.host.to_ascii_lowercase(),
+            port: self.endpoint.port,
+            username: self.username.clone(),
+        }
+    }
+
     /// The key of a session opened on `endpoint` with `authentication`. The password takes
     /// part so that a changed password never reuses a session logged in with the old one; only
     /// its digest is kept.

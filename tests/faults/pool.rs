@@ -444,3 +444,71 @@ async fn a_pooled_imap_session_the_server_closed_is_replaced() {
     lease.noop().await.expect("the new session works");
     assert_eq!(proxy.accepted(), 2, "a second connection was opened");
 }
+
+/// However many jobs run at once, one login holds at most its share of sessions to a server
+/// (servers refuse more: Dovecot allows 10 per user and address by default); the others wait
+/// for a session to come free, and a job that waits past its timeout is told why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_login_never_holds_more_than_its_sessions() {
+    let proxy = FaultProxy::start(testbed().port("PORT_IMAP")).await;
+    let pool = ImapPool::with_limits(true, 1 << 20, 2);
+    let endpoint = endpoint(proxy.port);
+    let auth = login("fault3");
+    let mut jobs = Vec::new();
+    for _ in 0..6 {
+        let (pool, endpoint, auth) = (pool.clone(), endpoint.clone(), auth.clone());
+        jobs.push(tokio::spawn(async move {
+            let mut lease = pool
+                .acquire(&services(), &endpoint, &auth)
+                .await
+                .expect("a session, after waiting");
+            lease.noop().await.expect("NOOP");
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }));
+    }
+    let mut most = 0;
+    while !jobs.iter().all(|j| j.is_finished()) {
+        most = most.max(proxy.open());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for job in jobs {
+        job.await.expect("job");
+    }
+    assert!(most <= 2, "{most} sessions open at once for one login");
+    assert_eq!(
+        proxy.accepted(),
+        2,
+        "the waiting jobs reused the two sessions"
+    );
+
+    let held = pool
+        .acquire(&services(), &endpoint, &auth)
+        .await
+        .expect("first");
+    let _also = pool
+        .acquire(&services(), &endpoint, &auth)
+        .await
+        .expect("second");
+    let short = Endpoint {
+        timeout: Duration::from_millis(300),
+        ..endpoint.clone()
+    };
+    let started = std::time::Instant::now();
+    let error = match pool.acquire(&services(), &short, &auth).await {
+        Ok(_) => panic!("a third session for a login allowed two"),
+        Err(error) => error,
+    };
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(
+        error.code,
+        email_connector::error::ErrorCode::TemporaryFailure
+    );
+    assert!(
+        error.message.contains("2 sessions"),
+        "the message names the limit: {}",
+        error.message
+    );
+    drop(held);
+    let third = pool.acquire(&services(), &short, &auth).await;
+    assert!(third.is_ok(), "a session came free");
+}
