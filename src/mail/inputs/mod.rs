@@ -23,6 +23,7 @@ pub use folders::{Folder, FolderPath};
 pub use identity::{
     ImapMail, ImapMailInput, Pop3Mail, Pop3MailInput, Uid, UidValidity, Uidl, ambiguous,
 };
+pub use login::TaggedBlock;
 
 use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
