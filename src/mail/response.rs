@@ -214,6 +214,15 @@ mod tests {
                     truncated: true,
                     ..Attachment::default()
                 },
+                Attachment {
+                    document: Some(json!({ "documentId": "d" })),
+                    ..Attachment::default()
+                },
+                Attachment {
+                    truncated: true,
+                    document_error: Some("too large".into()),
+                    ..Attachment::default()
+                },
             ],
             ..ReadMessage::default()
         };
@@ -238,71 +247,23 @@ mod tests {
         );
         assert_eq!(value["messageId"], Value::Null);
         let attachments = &value["attachments"];
-        assert_eq!(
-            keys(&attachments[0]),
-            [
-                "fileName",
-                "contentType",
-                "size",
-                "inline",
-                "contentId",
-                "content"
+        // Every attachment's fields, then those of its form: inline, inline over a limit,
+        // and with `attachmentsAs: document` stored or refused by the store.
+        let forms: [&[&str]; 4] = [
+            &["content"],
+            &["truncated"],
+            &["document"],
+            &["truncated", "documentError"],
+        ];
+        for (index, form) in forms.into_iter().enumerate() {
+            let expected = [
+                &["fileName", "contentType", "size", "inline", "contentId"][..],
+                form,
             ]
-        );
-        assert_eq!(
-            keys(&attachments[1]),
-            [
-                "fileName",
-                "contentType",
-                "size",
-                "inline",
-                "contentId",
-                "truncated"
-            ]
-        );
-    }
-
-    /// An attachment in the document form (`attachmentsAs: document`), stored or refused: the
-    /// fields and order it had when written as JSON by hand.
-    #[test]
-    fn document_entries_keep_their_fields_and_order() {
-        let entry = Attachment {
-            file_name: "a.pdf".into(),
-            content_type: "application/pdf".into(),
-            size: 3,
-            document: Some(json!({ "documentId": "d" })),
-            ..Attachment::default()
-        };
-        let stored = to_json(&entry);
-        assert_eq!(
-            keys(&stored),
-            [
-                "fileName",
-                "contentType",
-                "size",
-                "inline",
-                "contentId",
-                "document"
-            ]
-        );
-        assert_eq!(stored["contentId"], Value::Null);
-        let refused = to_json(&Attachment {
-            truncated: true,
-            document_error: Some("too large".into()),
-            ..Attachment::default()
-        });
-        assert_eq!(
-            keys(&refused),
-            [
-                "fileName",
-                "contentType",
-                "size",
-                "inline",
-                "contentId",
-                "truncated",
-                "documentError"
-            ]
-        );
+            .concat();
+            assert_eq!(keys(&attachments[index]), expected, "{index}");
+        }
+        assert_eq!(attachments[2]["contentId"], Value::Null);
     }
 
     /// The small responses keep the fields and order they had when written as JSON by hand.
