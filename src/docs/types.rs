@@ -58,8 +58,8 @@ pub fn read_response() -> String {
         "\n## Read response\n\nWhat `imap:read` and `pop3:read` return, and what a watcher hands \
          over, for one message (generated from its type). Besides these fields it carries the \
          ones that name the stored mail: `uid` and `uidValidity` (IMAP) or `uidl` (POP3). \
-         With `attachmentsAs: document`, each attachment is a document reference instead (see \
-         [responses.md](responses.md)).\n",
+         With `attachmentsAs: document`, each attachment carries `document`, the store's \
+         reference, instead of `content` (see [responses.md](responses.md)).\n",
     );
     out.push_str(&output_table(output_schema::<ReadMessage>()));
     out.push_str(

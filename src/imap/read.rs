@@ -29,8 +29,9 @@ use crate::error::Result;
 use crate::imap::error::{ImapError, ImapErrorKind};
 use crate::mail::cut::Limits;
 use crate::mail::inputs::{AttachmentsAs, Folder, Imap, ImapMailInput, Login, Server};
-use crate::mail::message::{Envelope, respond};
+use crate::mail::message::{Envelope, read_message};
 use crate::mail::prune::{Pruned, prune};
+use crate::mail::response::to_json;
 use crate::mail::server::Protocol;
 use crate::operation::{JobContext, MailOperation, Outcome};
 
@@ -177,13 +178,13 @@ pub async fn read_uid(
         received: meta.internal_date.as_deref().and_then(internal_date_iso),
         identity: fields(uid, validity),
     };
-    let mut response = respond(pruned, &envelope, limits);
+    let mut response = read_message(pruned, &envelope, limits);
     if let Some(documents) = documents {
         let spool = stream_message(session, uid, id, &documents).await?;
         let (attachments, _dir) = spool.finish()?;
         crate::documents::attach_documents(&mut response, &attachments, documents.store).await?;
     }
-    Ok(response)
+    Ok(to_json(&response))
 }
 
 /// Reads a message by its BODYSTRUCTURE: only the sections the response can return.

@@ -161,6 +161,7 @@ fn attachment_of(raw: &[u8], part: &MessagePart<'_>, index: usize, max_bytes: us
             .map(|id| id.trim_matches(['<', '>']).to_string()),
         content: whole.then(|| base64::engine::general_purpose::STANDARD.encode(&bytes)),
         truncated: !whole,
+        ..Attachment::default()
     }
 }
 
@@ -201,15 +202,21 @@ pub(crate) fn read_response_within(raw: &[u8], envelope: &Envelope, limits: Limi
     respond(super::prune::prune(raw, limits), envelope, limits)
 }
 
-/// The read response for a pruned message (see [`crate::mail::prune`]), fitted to the budget.
-/// `truncated` is always present: true when the budget cut anything.
+/// The read response for a pruned message (see [`crate::mail::prune`]), fitted to the budget,
+/// as JSON.
 pub fn respond(pruned: Pruned, envelope: &Envelope, limits: Limits) -> Value {
+    super::response::to_json(&read_message(pruned, envelope, limits))
+}
+
+/// The read response for a pruned message, fitted to the budget. `truncated` is always
+/// present: true when the budget cut anything.
+pub fn read_message(pruned: Pruned, envelope: &Envelope, limits: Limits) -> ReadMessage {
     let mut cut = pruned.budget_cut;
     let mut response = build(&pruned.raw, envelope, limits.max_attachment_bytes, &mut cut);
     response.identity = envelope.identity.clone();
     cut |= budget::fit(&mut response, limits.max_response_bytes);
     response.truncated = cut;
-    super::response::to_json(&response)
+    response
 }
 
 fn build(

@@ -3,9 +3,14 @@
 //! the budget ([`super::budget`]) cuts this struct, not a JSON tree, so a cut
 //! can only ever shorten a field the type has.
 
-use schemars::JsonSchema;
+use std::borrow::Cow;
+
+use schemars::generate::Contract;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Serialize;
 use serde_json::{Map, Value};
+
+use crate::documents::store::DocumentReference;
 
 /// One message, read.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
@@ -66,9 +71,40 @@ pub struct Attachment {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
     /// Present and true when the content was left out (over the attachment limit, or cut by
-    /// the response budget).
+    /// the response budget), or, with `attachmentsAs: document`, the store did not take it.
     #[serde(skip_serializing_if = "is_false")]
     pub truncated: bool,
+    /// With `attachmentsAs: document`: why the attachment is not in the store (the store
+    /// refused it as too large, or it is over `EMAIL_MAX_DOCUMENT_BYTES`); `truncated` is true.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document_error: Option<String>,
+    /// With `attachmentsAs: document`: the store's reference to the attachment's bytes, instead
+    /// of `content`, as the store wrote it; `smtp:send` takes the entry as it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<StoredReference>")]
+    pub document: Option<Value>,
+}
+
+/// How a read response describes a document reference: as `smtp:send` reads it back (the
+/// input's terms, whatever the response's contract), since an entry is forwarded as it is and
+/// the store's answer is kept as written, not rebuilt from the fields named here.
+struct StoredReference;
+
+impl JsonSchema for StoredReference {
+    fn schema_name() -> Cow<'static, str> {
+        "StoredReference".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let settings = generator.settings().clone().with(|s| {
+            s.contract = Contract::Deserialize;
+        });
+        DocumentReference::json_schema(&mut settings.into_generator())
+    }
 }
 
 /// One message as `list` and `search` return it (IMAP and POP3 alike), from its headers alone.
@@ -178,6 +214,15 @@ mod tests {
                     truncated: true,
                     ..Attachment::default()
                 },
+                Attachment {
+                    document: Some(json!({ "documentId": "d" })),
+                    ..Attachment::default()
+                },
+                Attachment {
+                    truncated: true,
+                    document_error: Some("too large".into()),
+                    ..Attachment::default()
+                },
             ],
             ..ReadMessage::default()
         };
@@ -202,28 +247,23 @@ mod tests {
         );
         assert_eq!(value["messageId"], Value::Null);
         let attachments = &value["attachments"];
-        assert_eq!(
-            keys(&attachments[0]),
-            [
-                "fileName",
-                "contentType",
-                "size",
-                "inline",
-                "contentId",
-                "content"
+        // Every attachment's fields, then those of its form: inline, inline over a limit,
+        // and with `attachmentsAs: document` stored or refused by the store.
+        let forms: [&[&str]; 4] = [
+            &["content"],
+            &["truncated"],
+            &["document"],
+            &["truncated", "documentError"],
+        ];
+        for (index, form) in forms.into_iter().enumerate() {
+            let expected = [
+                &["fileName", "contentType", "size", "inline", "contentId"][..],
+                form,
             ]
-        );
-        assert_eq!(
-            keys(&attachments[1]),
-            [
-                "fileName",
-                "contentType",
-                "size",
-                "inline",
-                "contentId",
-                "truncated"
-            ]
-        );
+            .concat();
+            assert_eq!(keys(&attachments[index]), expected, "{index}");
+        }
+        assert_eq!(attachments[2]["contentId"], Value::Null);
     }
 
     /// The small responses keep the fields and order they had when written as JSON by hand.

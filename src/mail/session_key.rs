@@ -160,8 +160,8 @@ mod tests {
         for other in &variants {
             assert_ne!(key(&e, "u", "1"), key(other, "u", "1"), "{other:?}");
         }
-        let oauth = Authentication::from_value(
-            &serde_json::json!({ "type": "oauth2", "username": "u", "accessToken": "1" }),
+        let oauth = serde_json::from_value::<Authentication>(
+            serde_json::json!({ "type": "oauth2", "username": "u", "accessToken": "1" }),
         )
         .unwrap();
         assert_ne!(SessionKey::new(&e, &oauth), key(&e, "u", "1"));

@@ -1,33 +1,150 @@
-//! The `authentication` block of `type: oauth2` (docs/processes.md, "OAuth2 logins") and
-//! what a schema cannot check about it: exactly one token source, a client for the endpoint,
-//! an endpoint the worker may call.
+//! The `authentication` block of `type: oauth2` (docs/processes.md, "OAuth2 logins"): its
+//! fields, and its token-source rules, said once (`GRANT_FIELDS` and the names beside it) and
+//! made both into the schema's keywords (`token_sources`) and into the checks decoding applies
+//! ([`OAuth2Login::problems`]), which add what only the worker can check: an endpoint it may
+//! call.
 
 use reqwest::Url;
+use schemars::{JsonSchema, Schema};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use serde_json::{Map, Value, json};
 
 use crate::error::{EmailError, Result};
+use crate::mail::auth::Username;
 use crate::mail::sasl::Mechanism;
 
+/// `https://`, or `http://` to a loopback address: what [`endpoint_url`] accepts, as far as a
+/// pattern can say it (the host policy is checked when the variables are read).
+const TOKEN_ENDPOINT_PATTERN: &str =
+    r"^(https://[^\s/?#]+|http://(localhost|127\.[0-9.]+|\[::1\])(:[0-9]+)?)([/?#][^\s]*)?$";
+
+/// A token comes given (`accessToken`) or from a token endpoint (`tokenEndpoint`), never both.
+const GIVEN: &str = "accessToken";
+const ENDPOINT: &str = "tokenEndpoint";
+/// What only a token endpoint grant uses; the first, the client, it needs.
+const GRANT_FIELDS: [&str; 4] = ["clientId", "clientSecret", "refreshToken", "scope"];
+
+const BOTH: &str =
+    "/authentication: give either accessToken or tokenEndpoint (with clientId), not both";
+const NEITHER: &str =
+    "/authentication: an OAuth2 login needs accessToken, or tokenEndpoint and clientId";
+
 /// The `authentication` block with `type: oauth2`.
-#[derive(Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = token_sources)]
 pub struct OAuth2Login {
+    #[schemars(with = "Username")]
     pub username: String,
     #[serde(default)]
+    #[schemars(
+        with = "Mechanism",
+        title = "SASL mechanism",
+        description = "XOAUTH2 (Microsoft 365, Gmail) or OAUTHBEARER (RFC 7628). Empty: \
+                       XOAUTH2, unless the server offers only OAUTHBEARER.",
+        extend("x-template" = {
+            "choices": { "XOAUTH2": "XOAUTH2", "OAUTHBEARER": "OAUTHBEARER (RFC 7628)" }
+        })
+    )]
     pub mechanism: Option<Mechanism>,
     #[serde(default)]
+    #[schemars(
+        with = "String",
+        title = "Access token",
+        description = "A token the process already holds. Leave empty to let the worker obtain \
+                       tokens from the token endpoint below.",
+        length(min = 1),
+        extend(
+            "examples" = ["{{secrets.MAIL_ACCESS_TOKEN}}"],
+            "x-template" = {
+                "feel": "optional",
+                "hint": "Use a secret: {{secrets.MAIL_ACCESS_TOKEN}}"
+            }
+        )
+    )]
     pub access_token: Option<SecretString>,
     #[serde(default)]
+    #[schemars(
+        with = "String",
+        title = "Token endpoint",
+        description = "The worker obtains and caches tokens here: client credentials, or the \
+                       refresh token grant when a refresh token is given. https:// (http:// \
+                       only to a loopback address).",
+        length(min = 1),
+        regex(pattern = TOKEN_ENDPOINT_PATTERN),
+        extend(
+            "examples" = ["https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token"],
+            "x-template" = { "feel": "optional" }
+        )
+    )]
     pub token_endpoint: Option<String>,
     #[serde(default)]
+    #[schemars(
+        with = "String",
+        title = "Client ID",
+        description = "The application (client) ID registered at the token endpoint.",
+        length(min = 1),
+        extend("x-template" = { "feel": "optional" })
+    )]
     pub client_id: Option<String>,
     #[serde(default)]
+    #[schemars(
+        with = "String",
+        title = "Client secret",
+        description = "Keep it out of the model: reference a secret.",
+        extend(
+            "examples" = ["{{secrets.MAIL_CLIENT_SECRET}}"],
+            "x-template" = {
+                "feel": "optional",
+                "hint": "Use a secret: {{secrets.MAIL_CLIENT_SECRET}}"
+            }
+        )
+    )]
     pub client_secret: Option<SecretString>,
     #[serde(default)]
+    #[schemars(
+        with = "String",
+        title = "Scope",
+        description = "Microsoft 365 app-only: https://outlook.office365.com/.default; Gmail: \
+                       https://mail.google.com/",
+        extend(
+            "examples" = ["https://outlook.office365.com/.default"],
+            "x-template" = { "feel": "optional" }
+        )
+    )]
     pub scope: Option<String>,
     #[serde(default)]
+    #[schemars(
+        with = "String",
+        title = "Refresh token",
+        description = "For delegated access (Gmail, Microsoft delegated): the worker uses the \
+                       refresh token grant, and a rotated refresh token from then on. Reference \
+                       a secret.",
+        extend(
+            "examples" = ["{{secrets.MAIL_REFRESH_TOKEN}}"],
+            "x-template" = {
+                "feel": "optional",
+                "hint": "Use a secret: {{secrets.MAIL_REFRESH_TOKEN}}"
+            }
+        )
+    )]
     pub refresh_token: Option<SecretString>,
+}
+
+/// The token-source rules as schema keywords, whose messages name fields and never quote the
+/// block (which may hold an inline secret): the endpoint needs the client, the grant's fields
+/// need the endpoint, and exactly one of a given token and an endpoint.
+fn token_sources(schema: &mut Schema) {
+    let mut dependent = Map::new();
+    dependent.insert(ENDPOINT.into(), json!([GRANT_FIELDS[0]]));
+    for name in GRANT_FIELDS {
+        dependent.insert(name.into(), json!([ENDPOINT]));
+    }
+    schema.insert("dependentRequired".into(), Value::Object(dependent));
+    schema.insert("if".into(), json!({ "required": [GIVEN] }));
+    schema.insert("then".into(), json!({ "properties": { ENDPOINT: false } }));
+    schema.insert("else".into(), json!({ "required": [ENDPOINT] }));
 }
 
 /// Where a login's token comes from.
@@ -37,63 +154,39 @@ pub enum TokenSource<'a> {
 }
 
 impl OAuth2Login {
-    /// What a schema cannot say, each with its JSON pointer: exactly one token source, a
-    /// client for the endpoint, an `https://` endpoint (plain HTTP on loopback only). Checked
+    /// The token-source rules checked on the block as written (`block`, already read as an
+    /// OAuth2 login), each problem with its JSON pointer, for where no schema ran first (the
+    /// `check` subcommand); and an `https://` endpoint (plain HTTP on loopback only). Checked
     /// before any request; the host policy's check of the endpoint is the process's
     /// (`crate::oauth::mail::endpoint_refusal`).
-    pub fn problems(&self) -> Vec<String> {
+    pub fn problems(block: &Map<String, Value>) -> Vec<String> {
+        let given = |name: &str| block.get(name).is_some_and(|v| !v.is_null());
         let mut problems = Vec::new();
-        match (&self.access_token, &self.token_endpoint) {
-            (Some(_), Some(_)) => problems.push(
-                "/authentication: give either accessToken or tokenEndpoint (with clientId), not both"
-                    .to_string(),
-            ),
-            (None, None) => problems.push(
-                "/authentication: an OAuth2 login needs accessToken, or tokenEndpoint and clientId"
-                    .to_string(),
-            ),
+        match (given(GIVEN), given(ENDPOINT)) {
+            (true, true) => problems.push(BOTH.to_string()),
+            (false, false) => problems.push(NEITHER.to_string()),
             _ => {}
         }
-        if let Some(endpoint) = &self.token_endpoint {
-            if self.client_id.as_deref().is_none_or(str::is_empty) {
-                problems.push(
-                    "/authentication: \"clientId\" is a required property with tokenEndpoint"
-                        .into(),
-                );
+        if let Some(endpoint) = block.get(ENDPOINT).and_then(Value::as_str) {
+            let client = GRANT_FIELDS[0];
+            if block
+                .get(client)
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                problems.push(format!(
+                    "/authentication: \"{client}\" is a required property with {ENDPOINT}"
+                ));
             }
             if let Err(problem) = endpoint_url(endpoint) {
-                problems.push(format!("/authentication/tokenEndpoint: {problem}"));
+                problems.push(format!("/authentication/{ENDPOINT}: {problem}"));
             }
         } else {
-            for (name, given) in [
-                ("clientId", self.client_id.is_some()),
-                ("clientSecret", self.client_secret.is_some()),
-                ("scope", self.scope.is_some()),
-                ("refreshToken", self.refresh_token.is_some()),
-            ] {
-                if given {
-                    problems.push(format!(
-                        "/authentication/{name}: only used with tokenEndpoint"
-                    ));
-                }
+            for name in GRANT_FIELDS.into_iter().filter(|name| given(name)) {
+                problems.push(format!("/authentication/{name}: only used with {ENDPOINT}"));
             }
         }
         problems
-    }
-
-    /// The fields that are written into protocol lines or form bodies, by name.
-    pub fn line_fields(&self) -> Vec<(&'static str, &str)> {
-        let mut fields = vec![("username", self.username.as_str())];
-        if let Some(token) = &self.access_token {
-            fields.push(("accessToken", token.expose_secret()));
-        }
-        if let Some(secret) = &self.client_secret {
-            fields.push(("clientSecret", secret.expose_secret()));
-        }
-        if let Some(token) = &self.refresh_token {
-            fields.push(("refreshToken", token.expose_secret()));
-        }
-        fields
     }
 
     pub fn source(&self) -> Result<TokenSource<'_>> {
@@ -106,7 +199,8 @@ impl OAuth2Login {
                         EmailError::invalid_input(format!("/authentication/tokenEndpoint: {p}"))
                     })
             }
-            _ => Err(EmailError::invalid_input(self.problems().join("; "))),
+            (Some(_), Some(_)) => Err(EmailError::invalid_input(BOTH)),
+            (None, None) => Err(EmailError::invalid_input(NEITHER)),
         }
     }
 
@@ -172,35 +266,78 @@ mod tests {
         serde_json::from_value(value).unwrap()
     }
 
+    /// The problems of a block that reads as an OAuth2 login.
+    fn problems(value: serde_json::Value) -> Vec<String> {
+        login(value.clone());
+        OAuth2Login::problems(value.as_object().unwrap())
+    }
+
     #[test]
     fn the_token_sources_and_their_problems() {
-        let given = login(json!({ "username": "u", "accessToken": "t" }));
-        assert!(given.problems().is_empty());
-        let both = login(json!({ "username": "u", "accessToken": "t",
+        assert!(problems(json!({ "username": "u", "accessToken": "t" })).is_empty());
+        let both = problems(json!({ "username": "u", "accessToken": "t",
             "tokenEndpoint": "https://login.example.com/token", "clientId": "c" }));
-        assert!(both.problems()[0].contains("not both"));
-        let neither = login(json!({ "username": "u" }));
-        assert!(neither.problems()[0].starts_with("/authentication: "));
+        assert!(both[0].contains("not both"));
+        let neither = problems(json!({ "username": "u" }));
+        assert!(neither[0].starts_with("/authentication: "));
         let no_client =
-            login(json!({ "username": "u", "tokenEndpoint": "https://login.example.com/t" }));
-        assert!(no_client.problems()[0].contains("clientId"));
-        let plain = login(
+            problems(json!({ "username": "u", "tokenEndpoint": "https://login.example.com/t" }));
+        assert!(no_client[0].contains("clientId"));
+        let plain = problems(
             json!({ "username": "u", "tokenEndpoint": "http://login.example.com/t", "clientId": "c" }),
         );
-        assert!(plain.problems()[0].starts_with("/authentication/tokenEndpoint: must be https://"));
+        assert!(plain[0].starts_with("/authentication/tokenEndpoint: must be https://"));
         for local in [
             "http://127.0.0.1:8080/t",
             "http://localhost/t",
             "http://[::1]:1/t",
         ] {
-            let ok = login(json!({ "username": "u", "tokenEndpoint": local, "clientId": "c" }));
-            assert!(ok.problems().is_empty(), "{local}: {:?}", ok.problems());
+            let ok = problems(json!({ "username": "u", "tokenEndpoint": local, "clientId": "c" }));
+            assert!(ok.is_empty(), "{local}: {ok:?}");
         }
-        let stray = login(json!({ "username": "u", "accessToken": "t", "clientSecret": "s" }));
+        let stray = problems(json!({ "username": "u", "accessToken": "t", "clientSecret": "s" }));
         assert_eq!(
-            stray.problems(),
+            stray,
             ["/authentication/clientSecret: only used with tokenEndpoint"]
         );
+        let empty_client = problems(json!({ "username": "u",
+            "tokenEndpoint": "https://login.example.com/t", "clientId": "" }));
+        assert_eq!(
+            empty_client,
+            ["/authentication: \"clientId\" is a required property with tokenEndpoint"]
+        );
+    }
+
+    /// The rules the schema states are the ones decoding checks: each block the checks refuse
+    /// (the host policy aside) the schema refuses too, and each it accepts the schema accepts.
+    #[test]
+    fn the_schema_and_the_checks_agree() {
+        let schema = crate::schema::InputSchema::compile(&json!({
+            "type": "object",
+            "properties": { "a": crate::mail::inputs::input_schema::<OAuth2Login>() }
+        }))
+        .unwrap();
+        let endpoint = "https://login.example.com/t";
+        let fields: [(&str, serde_json::Value); 6] = [
+            ("accessToken", json!("t")),
+            ("tokenEndpoint", json!(endpoint)),
+            ("clientId", json!("c")),
+            ("clientSecret", json!("s")),
+            ("refreshToken", json!("r")),
+            ("scope", json!("x")),
+        ];
+        // Every combination of the token-source fields.
+        for mask in 0u32..(1 << fields.len()) {
+            let mut block = json!({ "username": "u" });
+            for (i, (name, value)) in fields.iter().enumerate() {
+                if mask & (1 << i) != 0 {
+                    block[*name] = value.clone();
+                }
+            }
+            let checked = problems(block.clone()).is_empty();
+            let validated = schema.validate(&json!({ "a": block })).is_ok();
+            assert_eq!(checked, validated, "{block}");
+        }
     }
 
     #[test]

@@ -16,8 +16,9 @@ use crate::documents::Documents;
 use crate::documents::spool::Spool;
 use crate::error::Result;
 use crate::mail::inputs::{AttachmentsAs, Login, Pop3, Pop3MailInput, Server};
-use crate::mail::message::{Envelope, respond};
+use crate::mail::message::{Envelope, read_message};
 use crate::mail::prune::{Limits, Pruner};
+use crate::mail::response::to_json;
 use crate::mail::server::Protocol;
 use crate::operation::{AfterCompletion, JobContext, MailOperation, Outcome};
 
@@ -131,7 +132,7 @@ pub async fn read_number(
             }
         })
         .await?;
-    let mut response = respond(
+    let mut response = read_message(
         pruner.finish(),
         &Envelope {
             size,
@@ -144,7 +145,7 @@ pub async fn read_number(
         let (attachments, _dir) = spool.finish()?;
         crate::documents::attach_documents(&mut response, &attachments, documents.store).await?;
     }
-    Ok(response)
+    Ok(to_json(&response))
 }
 
 impl MailOperation for ReadOperation {

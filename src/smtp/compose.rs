@@ -234,10 +234,7 @@ pub(super) fn prepare(mut input: SendInput, job: &JobContext) -> Result<Prepared
     let mut contents = Vec::new();
     for (index, attachment) in input.attachments.iter_mut().flatten().enumerate() {
         let pointer = format!("/attachments/{index}");
-        let forms = usize::from(attachment.content.is_some())
-            + usize::from(attachment.document_id.is_some())
-            + usize::from(attachment.document.is_some());
-        if forms != 1 {
+        if attachment.forms() != 1 {
             problems.add(
                 &pointer,
                 "needs exactly one of content (base64), documentId (a document reference) or \

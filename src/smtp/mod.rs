@@ -1,5 +1,6 @@
 //! SMTP: the send operation and the pooled transport behind it.
 
+mod attachment;
 mod compose;
 pub mod data;
 pub mod error;

@@ -9,11 +9,12 @@ use futures_util::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+pub(super) use super::attachment::AttachmentInput;
 use super::compose::prepare;
 use super::data::Outgoing;
 use super::transport::SmtpTransports;
 use crate::documents::disk::SpoolDir;
-use crate::documents::store::{DocumentMetadata, DocumentReference, too_large};
+use crate::documents::store::{DocumentReference, too_large};
 use crate::error::{EmailError, Result};
 use crate::mail::inputs::{Login, Server, Smtp};
 use crate::mail::response::{SendResult, to_json};
@@ -46,73 +47,6 @@ impl StringOrList {
             StringOrList::One(s) => vec![s.as_str()],
             StringOrList::Many(v) => v.iter().map(String::as_str).collect(),
         }
-    }
-}
-
-/// One attachment, in one of three forms: inline (`fileName`, `content` in base64), a Camunda
-/// document reference as forms and user tasks produce it (`camunda.document.type`,
-/// `documentId`, …), or an entry of a read response with `attachmentsAs: document` (its
-/// `document`), so read attachments can be forwarded as they are.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct AttachmentInput {
-    #[schemars(length(min = 1))]
-    pub(super) file_name: Option<String>,
-    pub(super) content_type: Option<String>,
-    pub(super) content: Option<String>,
-    #[serde(rename = "camunda.document.type")]
-    pub(super) document_type: Option<String>,
-    pub(super) store_id: Option<String>,
-    pub(super) document_id: Option<String>,
-    pub(super) content_hash: Option<String>,
-    pub(super) metadata: Option<DocumentMetadata>,
-    pub(super) document: Option<DocumentReference>,
-    /// Fields of a read response's entry, accepted (so an entry forwards unchanged) and not
-    /// used: the document's bytes say it all.
-    #[allow(dead_code)]
-    pub(super) size: Option<u64>,
-    #[allow(dead_code)]
-    pub(super) inline: Option<bool>,
-    #[allow(dead_code)]
-    pub(super) content_id: Option<String>,
-    #[allow(dead_code)]
-    pub(super) truncated: Option<bool>,
-    /// The file a referenced document was downloaded to, before the message is built.
-    #[serde(skip)]
-    #[schemars(skip)]
-    pub(super) downloaded: Option<std::path::PathBuf>,
-}
-
-impl AttachmentInput {
-    /// The document this entry refers to, if it is a reference.
-    pub(super) fn reference(&self) -> Option<DocumentReference> {
-        if let Some(document) = &self.document {
-            return Some(document.clone());
-        }
-        let document_id = self.document_id.clone()?;
-        Some(DocumentReference {
-            document_type: self.document_type.clone().unwrap_or_default(),
-            store_id: self.store_id.clone(),
-            document_id,
-            content_hash: self.content_hash.clone(),
-            metadata: self.metadata.clone().unwrap_or_default(),
-        })
-    }
-
-    /// The file name: as given, else the document's, else none (compose names it).
-    pub(super) fn name(&self) -> Option<String> {
-        self.file_name.clone().or_else(|| {
-            self.reference()
-                .and_then(|r| r.metadata.file_name)
-                .filter(|n| !n.trim().is_empty())
-        })
-    }
-
-    pub(super) fn media_type(&self) -> Option<String> {
-        self.content_type
-            .clone()
-            .filter(|c| !c.trim().is_empty())
-            .or_else(|| self.reference().and_then(|r| r.metadata.content_type))
     }
 }
 

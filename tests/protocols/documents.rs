@@ -80,11 +80,29 @@ fn completed(outcome: Outcome) -> Value {
     }
 }
 
+/// A read's attachment entry in the document form: every attachment's fields, then `form`'s,
+/// in this order.
+fn assert_form(entry: &Value, form: &[&str]) {
+    let keys: Vec<&str> = entry
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let expected = [
+        &["fileName", "contentType", "size", "inline", "contentId"][..],
+        form,
+    ]
+    .concat();
+    assert_eq!(keys, expected, "{entry}");
+}
+
 /// Checks a read response's document entry against the store and the original bytes.
 fn check_document(response: &Value, store: &DocumentStore, original: &[u8], file_name: &str) {
     let attachments = response["attachments"].as_array().expect("attachments");
     assert_eq!(attachments.len(), 1, "{response}");
     let entry = &attachments[0];
+    assert_form(entry, &["document"]);
+    assert_eq!(entry["contentId"], Value::Null);
+    assert_eq!(entry["inline"], false);
     assert_eq!(entry["fileName"], file_name);
     assert_eq!(entry["contentType"], "application/pdf");
     assert_eq!(entry["size"], original.len());
@@ -371,6 +389,7 @@ async fn an_attachment_the_store_finds_too_large_is_marked_and_the_read_complete
     );
     let response = completed(jobs.gateway.wait_outcome(key, WAIT).await);
     let entry = &response["attachments"][0];
+    assert_form(entry, &["truncated", "documentError"]);
     assert_eq!(entry["fileName"], "scan.pdf", "{response}");
     assert_eq!(entry["size"], 300_000);
     assert_eq!(entry["truncated"], true);

@@ -1,10 +1,12 @@
 //! The `authentication` block as an input type: `simple`, `none` (SMTP only) or `oauth2`
-//! (docs/processes.md, "Common inputs", "OAuth2 logins"), its schema written out (with the
-//! element template's fields) and what serde reads after it.
+//! (docs/processes.md, "Common inputs", "OAuth2 logins"). The block itself is
+//! [`Authentication`], which derives its schema and decoding; [`Login`] says which protocol it
+//! is for, and [`TaggedBlock`] turns serde's tagged enum into the schema a modeler needs.
 
 use std::marker::PhantomData;
 
-use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use schemars::transform::Transform;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value, json};
 
@@ -12,13 +14,7 @@ use super::connection::ProtocolKind;
 use crate::mail::auth::Authentication;
 use crate::mail::server::Protocol;
 
-/// `https://`, or `http://` to a loopback address. The host policy is checked when the
-/// variables are read ([`crate::mail::inputs::decode_input`], with the process's policy).
-const TOKEN_ENDPOINT_PATTERN: &str =
-    r"^(https://[^\s/?#]+|http://(localhost|127\.[0-9.]+|\[::1\])(:[0-9]+)?)([/?#][^\s]*)?$";
-
-/// The `authentication` block of a `P` operation: the runtime [`Authentication`], read with
-/// `type` defaulting to `simple` and credentials checked for line breaks.
+/// The `authentication` block of a `P` operation: the runtime [`Authentication`].
 #[derive(Debug, Clone)]
 pub struct Login<P> {
     pub authentication: Authentication,
@@ -35,20 +31,8 @@ impl<P> std::ops::Deref for Login<P> {
 
 impl<'de, P> Deserialize<'de> for Login<P> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let authentication =
-            Authentication::from_value(&value).map_err(serde::de::Error::custom)?;
-        authentication
-            .refuse_line_breaks()
-            .map_err(|e| serde::de::Error::custom(e.message))?;
-        if let Authentication::Oauth2(login) = &authentication {
-            let problems = login.problems();
-            if !problems.is_empty() {
-                return Err(serde::de::Error::custom(problems.join("; ")));
-            }
-        }
         Ok(Login {
-            authentication,
+            authentication: <Authentication as Deserialize>::deserialize(deserializer)?,
             protocol: PhantomData,
         })
     }
@@ -63,159 +47,164 @@ impl<P: ProtocolKind> JsonSchema for Login<P> {
         format!("Authentication_{}", P::PROTOCOL.name()).into()
     }
 
-    /// Written out rather than derived: serde reads an internally tagged enum whose tag may be
-    /// missing (it means `simple`, as Camunda's templates send it), which a derived `oneOf`
-    /// cannot say, and a `oneOf` would report "not valid under any of the schemas" where a
-    /// modeler needs "`password` is a required property". The fields are declared once at the
-    /// top (with their annotations); each type then says which of them it requires and allows.
-    /// `none` exists only for SMTP: a mailbox cannot be opened anonymously.
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        let mut choices = Map::new();
-        choices.insert("simple".into(), json!("Username and password"));
-        if P::PROTOCOL == Protocol::Smtp {
-            choices.insert("none".into(), json!("None (relay without login)"));
+    /// [`Authentication`]'s schema, without `none` for a mailbox: it cannot be opened
+    /// anonymously; only an SMTP relay may take mail without a login.
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let mut schema = Authentication::json_schema(generator);
+        if P::PROTOCOL != Protocol::Smtp {
+            without_choice(&mut schema, "none");
         }
-        choices.insert("oauth2".into(), json!("OAuth 2.0 (XOAUTH2 / OAUTHBEARER)"));
-        let types: Vec<&String> = choices.keys().collect();
-        json_schema!({
-            "title": "Authentication",
-            "type": "object",
-            "properties": {
-                "type": {
-                    "title": "Type",
-                    "description": "How the worker logs in: a username and password, an OAuth 2.0 \
-                                    access token, or (SMTP relays only) not at all.",
-                    "default": "simple",
-                    "enum": types,
-                    "x-template": { "choices": choices }
-                },
-                "username": {
-                    "title": "Username",
-                    "description": "Usually the full email address.",
-                    "examples": ["someone@example.com"],
-                    "type": "string", "minLength": 1,
-                    "x-template": { "feel": "optional", "when": { "type": ["simple", "oauth2"] } }
-                },
-                "password": {
-                    "title": "Password",
-                    "description": "Keep it out of the model: reference a secret, resolved by the \
-                                    worker from EMAIL_SECRET_<NAME> or its secrets directory.",
-                    "examples": ["{{secrets.MAIL_PASSWORD}}"],
-                    "type": "string",
-                    "x-template": {
-                        "feel": "optional",
-                        "when": { "type": ["simple"] },
-                        "hint": "Use a secret: {{secrets.MAIL_PASSWORD}}"
-                    }
-                },
-                "mechanism": {
-                    "title": "SASL mechanism",
-                    "description": "XOAUTH2 (Microsoft 365, Gmail) or OAUTHBEARER (RFC 7628). \
-                                    Empty: XOAUTH2, unless the server offers only OAUTHBEARER.",
-                    "enum": ["XOAUTH2", "OAUTHBEARER"],
-                    "x-template": {
-                        "when": { "type": ["oauth2"] },
-                        "choices": { "XOAUTH2": "XOAUTH2", "OAUTHBEARER": "OAUTHBEARER (RFC 7628)" }
-                    }
-                },
-                "accessToken": {
-                    "title": "Access token",
-                    "description": "A token the process already holds. Leave empty to let the \
-                                    worker obtain tokens from the token endpoint below.",
-                    "examples": ["{{secrets.MAIL_ACCESS_TOKEN}}"],
-                    "type": "string", "minLength": 1,
-                    "x-template": {
-                        "feel": "optional",
-                        "when": { "type": ["oauth2"] },
-                        "hint": "Use a secret: {{secrets.MAIL_ACCESS_TOKEN}}"
-                    }
-                },
-                "tokenEndpoint": {
-                    "title": "Token endpoint",
-                    "description": "The worker obtains and caches tokens here: client \
-                                    credentials, or the refresh token grant when a refresh \
-                                    token is given. https:// (http:// only to a loopback address).",
-                    "examples": ["https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token"],
-                    "type": "string", "minLength": 1,
-                    "pattern": TOKEN_ENDPOINT_PATTERN,
-                    "x-template": { "feel": "optional", "when": { "type": ["oauth2"] } }
-                },
-                "clientId": {
-                    "title": "Client ID",
-                    "description": "The application (client) ID registered at the token endpoint.",
-                    "type": "string", "minLength": 1,
-                    "x-template": { "feel": "optional", "when": { "type": ["oauth2"] } }
-                },
-                "clientSecret": {
-                    "title": "Client secret",
-                    "description": "Keep it out of the model: reference a secret.",
-                    "examples": ["{{secrets.MAIL_CLIENT_SECRET}}"],
-                    "type": "string",
-                    "x-template": {
-                        "feel": "optional",
-                        "when": { "type": ["oauth2"] },
-                        "hint": "Use a secret: {{secrets.MAIL_CLIENT_SECRET}}"
-                    }
-                },
-                "scope": {
-                    "title": "Scope",
-                    "description": "Microsoft 365 app-only: https://outlook.office365.com/.default; \
-                                    Gmail: https://mail.google.com/",
-                    "examples": ["https://outlook.office365.com/.default"],
-                    "type": "string",
-                    "x-template": { "feel": "optional", "when": { "type": ["oauth2"] } }
-                },
-                "refreshToken": {
-                    "title": "Refresh token",
-                    "description": "For delegated access (Gmail, Microsoft delegated): the worker \
-                                    uses the refresh token grant, and a rotated refresh token from \
-                                    then on. Reference a secret.",
-                    "examples": ["{{secrets.MAIL_REFRESH_TOKEN}}"],
-                    "type": "string",
-                    "x-template": {
-                        "feel": "optional",
-                        "when": { "type": ["oauth2"] },
-                        "hint": "Use a secret: {{secrets.MAIL_REFRESH_TOKEN}}"
-                    }
+        schema
+    }
+}
+
+/// A schema transform for a block serde reads as an internally tagged enum whose tag may be
+/// missing (it means `default`). Serde's derive describes such an enum as a `oneOf` of one
+/// object per variant, which cannot say that the tag may be left out, and whose violation
+/// reads "not valid under any of the schemas" where a modeler needs "`password` is a required
+/// property". This turns it into one object: every field declared once at the top with its
+/// annotations (`x-template.when` names the types that use it, so the element template shows
+/// it only for those), the tag as a choice of the variants (labelled by their titles), and for
+/// each type an `if`/`then` branch with what it requires and allows and its own rules.
+pub struct TaggedBlock {
+    /// The tag value a block without the tag has.
+    pub default: &'static str,
+    /// The tag field's label and tooltip.
+    pub title: &'static str,
+    pub description: &'static str,
+}
+
+impl Transform for TaggedBlock {
+    fn transform(&mut self, schema: &mut Schema) {
+        let variants: Vec<Map<String, Value>> = schema
+            .get("oneOf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_object().cloned())
+            .collect();
+        // Serde's derive puts the tag first in each variant, as a constant.
+        let Some(tag) = variants
+            .first()
+            .and_then(|v| v.get("properties"))
+            .and_then(Value::as_object)
+            .and_then(|p| p.keys().next().cloned())
+        else {
+            return;
+        };
+        let mut properties = Map::new();
+        properties.insert(tag.clone(), Value::Null);
+        let mut choices = Map::new();
+        let mut used_by: Map<String, Value> = Map::new();
+        let mut branches = Vec::new();
+        for mut variant in variants {
+            let fields = match variant.remove("properties") {
+                Some(Value::Object(fields)) => fields,
+                _ => Map::new(),
+            };
+            let Some(value) = fields
+                .get(&tag)
+                .and_then(|t| t.get("const"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            let label = variant.remove("title").unwrap_or_else(|| json!(value));
+            choices.insert(value.clone(), label);
+            for (name, field) in fields.iter().filter(|(name, _)| **name != tag) {
+                let mut field = field.clone();
+                // An optional field's `default: null` says only that it may be left out, as
+                // the branches' `required` lists do; a template must not start it as null.
+                if let Some(annotations) = field.as_object_mut()
+                    && annotations.get("default") == Some(&Value::Null)
+                {
+                    annotations.remove("default");
                 }
-            },
-            "allOf": [
-                {
-                    "if": { "properties": { "type": { "const": "simple" } } },
-                    "then": {
-                        "required": ["username", "password"],
-                        "additionalProperties": false,
-                        "properties": { "type": true, "username": true, "password": true }
-                    }
-                },
-                {
-                    "if": { "required": ["type"], "properties": { "type": { "const": "none" } } },
-                    "then": { "additionalProperties": false, "properties": { "type": true } }
-                },
-                {
-                    "if": { "required": ["type"], "properties": { "type": { "const": "oauth2" } } },
-                    "then": {
-                        "required": ["username"],
-                        "additionalProperties": false,
-                        "properties": {
-                            "type": true, "username": true, "mechanism": true,
-                            "accessToken": true, "tokenEndpoint": true, "clientId": true,
-                            "clientSecret": true, "scope": true, "refreshToken": true
-                        },
-                        // Exactly one token source, said with keywords whose messages name
-                        // fields, never quote the block (which may hold an inline secret).
-                        "dependentRequired": {
-                            "tokenEndpoint": ["clientId"], "clientId": ["tokenEndpoint"],
-                            "clientSecret": ["tokenEndpoint"], "refreshToken": ["tokenEndpoint"],
-                            "scope": ["tokenEndpoint"]
-                        },
-                        "if": { "required": ["accessToken"] },
-                        "then": { "properties": { "tokenEndpoint": false } },
-                        "else": { "required": ["tokenEndpoint"] }
-                    }
+                properties.entry(name.clone()).or_insert(field);
+                if let Value::Array(types) = used_by.entry(name.clone()).or_insert(json!([])) {
+                    types.push(json!(value));
                 }
-            ]
-        })
+            }
+            let mut then = Map::new();
+            let required: Vec<Value> = match variant.remove("required") {
+                Some(Value::Array(names)) => names.into_iter().filter(|n| *n != tag).collect(),
+                _ => Vec::new(),
+            };
+            if !required.is_empty() {
+                then.insert("required".into(), Value::Array(required));
+            }
+            if let Some(additional) = variant.remove("additionalProperties") {
+                then.insert("additionalProperties".into(), additional);
+                let allowed = fields.keys().map(|name| (name.clone(), json!(true)));
+                then.insert("properties".into(), Value::Object(allowed.collect()));
+            }
+            // The variant's own rules; its annotations and object type are said above.
+            for (key, rule) in variant {
+                if !matches!(key.as_str(), "type" | "description" | "examples") {
+                    then.insert(key, rule);
+                }
+            }
+            let condition = if value == self.default {
+                json!({ "properties": { &tag: { "const": value } } })
+            } else {
+                json!({ "required": [&tag], "properties": { &tag: { "const": value } } })
+            };
+            branches.push(json!({ "if": condition, "then": then }));
+        }
+        for (name, types) in used_by {
+            if let Some(Value::Object(field)) = properties.get_mut(&name) {
+                let hints = field.entry("x-template").or_insert_with(|| json!({}));
+                if let Value::Object(hints) = hints {
+                    hints.insert("when".into(), json!({ &tag: types }));
+                }
+            }
+        }
+        properties.insert(
+            tag,
+            json!({
+                "title": self.title,
+                "description": self.description,
+                "default": self.default,
+                "enum": choices.keys().collect::<Vec<_>>(),
+                "x-template": { "choices": choices }
+            }),
+        );
+        let mut block = Map::new();
+        if let Some(title) = schema.get("title") {
+            block.insert("title".into(), title.clone());
+        }
+        block.insert("type".into(), json!("object"));
+        block.insert("properties".into(), Value::Object(properties));
+        block.insert("allOf".into(), Value::Array(branches));
+        *schema = Schema::from(block);
+    }
+}
+
+/// Removes the choice `value` from a [`TaggedBlock`]'s schema: from the tag's values, its
+/// labels and the branches.
+fn without_choice(schema: &mut Schema, value: &str) {
+    let Some(tag) = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .and_then(|p| p.keys().next().cloned())
+    else {
+        return;
+    };
+    if let Some(Value::Object(field)) = schema.get_mut("properties").and_then(|p| p.get_mut(&tag)) {
+        if let Some(Value::Array(values)) = field.get_mut("enum") {
+            values.retain(|v| v != value);
+        }
+        if let Some(Value::Object(labels)) = field
+            .get_mut("x-template")
+            .and_then(|hints| hints.get_mut("choices"))
+        {
+            labels.shift_remove(value);
+        }
+    }
+    if let Some(Value::Array(branches)) = schema.get_mut("allOf") {
+        let pointer = format!("/if/properties/{tag}/const");
+        branches.retain(|branch| branch.pointer(&pointer) != Some(&json!(value)));
     }
 }
 

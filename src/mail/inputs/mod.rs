@@ -23,6 +23,7 @@ pub use folders::{Folder, FolderPath};
 pub use identity::{
     ImapMail, ImapMailInput, Pop3Mail, Pop3MailInput, Uid, UidValidity, Uidl, ambiguous,
 };
+pub use login::TaggedBlock;
 
 use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
@@ -31,7 +32,6 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::{EmailError, Result};
-use crate::mail::auth::Authentication;
 use crate::mail::policy::HostPolicy;
 
 /// Drops `format` (schemars notes the Rust integer width, such as `uint16`, which says nothing
@@ -107,13 +107,8 @@ pub fn decode_input<T: DeserializeOwned + JsonSchema>(
 /// is an OAuth2 login that reads and has no line break (which is refused before anything else
 /// of the block is looked at).
 pub(crate) fn token_endpoint_refusal(variables: &Value, policy: &HostPolicy) -> Option<String> {
-    let authentication = Authentication::from_value(variables.get("authentication")?).ok()?;
-    match &authentication {
-        Authentication::Oauth2(login) if authentication.refuse_line_breaks().is_ok() => {
-            crate::oauth::mail::endpoint_refusal(login, policy)
-        }
-        _ => None,
-    }
+    let login = crate::mail::auth::oauth2_login_of(variables.get("authentication")?)?;
+    crate::oauth::mail::endpoint_refusal(&login, policy)
 }
 
 /// The fields whose reading checks more than their schema says, each on its own.

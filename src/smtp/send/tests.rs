@@ -188,3 +188,61 @@ fn schema_compiles_and_rejects_unknown_nested_fields() {
     assert!(m.contains("/server/port"), "{m}");
     assert!(!m.contains("someProcessVariable"), "{m}");
 }
+
+/// Every spelling of an attachment a send accepts (docs/responses.md, `email:smtp:send:1`):
+/// inline, a document reference as a form's file picker gives it (its fields beside the
+/// attachment's, `camunda.document.type` left out too), and a read's entry with the reference
+/// under `document`; each passes the schema and reads as the same reference.
+#[test]
+fn attachment_spellings_read_as_one_reference() {
+    let op = SendOperation::new(Arc::new(SmtpTransports::new(true)));
+    let schema = crate::schema::InputSchema::compile(&op.schema()).unwrap();
+    let reference = json!({
+        "camunda.document.type": "camunda", "storeId": "s", "documentId": "d",
+        "contentHash": "h", "metadata": { "contentType": "application/pdf", "fileName": "a.pdf", "size": 3 }
+    });
+    let mut entry = json!({ "fileName": "b.pdf", "contentType": "application/pdf", "size": 3,
+        "inline": false, "contentId": null, "truncated": false });
+    entry["document"] = reference.clone();
+    let untyped = json!({ "documentId": "d", "storeId": "s", "camunda.document.type": null,
+        "metadata": null });
+    let mut vars = base();
+    vars["attachments"] = json!([
+        { "fileName": "n.txt", "content": "aGk=", "documentId": null, "storeId": null },
+        reference,
+        entry,
+        untyped
+    ]);
+    schema.validate(&vars).unwrap();
+    let input: SendInput = decode(vars).unwrap();
+    let attachments = input.attachments.unwrap();
+    assert!(attachments[0].reference().is_none());
+    let flat = attachments[1].reference().unwrap();
+    assert_eq!(
+        (flat.document_type.as_str(), flat.store_id.as_deref()),
+        ("camunda", Some("s"))
+    );
+    assert_eq!(
+        (flat.document_id.as_str(), flat.content_hash.as_deref()),
+        ("d", Some("h"))
+    );
+    assert_eq!(attachments[1].name().as_deref(), Some("a.pdf"));
+    assert_eq!(
+        attachments[1].media_type().as_deref(),
+        Some("application/pdf")
+    );
+    let nested = attachments[2].reference().unwrap();
+    assert_eq!(nested.document_id, "d");
+    assert_eq!(nested.metadata.size, Some(3));
+    assert_eq!(attachments[2].name().as_deref(), Some("b.pdf"));
+    let bare = attachments[3].reference().unwrap();
+    assert_eq!(
+        (bare.document_type.as_str(), bare.document_id.as_str()),
+        ("", "d")
+    );
+    assert_eq!(attachments[3].name(), None);
+    // Two spellings of a reference in one entry are two forms.
+    let mut vars = base();
+    vars["attachments"] = json!([{ "documentId": "d", "document": { "camunda.document.type": "camunda", "documentId": "e" } }]);
+    assert!(problems(vars).contains("exactly one of"));
+}
