@@ -32,6 +32,7 @@
 pub mod config;
 pub mod docs;
 pub mod documents;
+pub mod dropin;
 pub mod error;
 pub mod gateway;
 pub mod http;
