@@ -8,6 +8,7 @@
 mod support;
 
 mod budget;
+mod camunda_dropin;
 mod credentials;
 mod documents;
 mod grammar;
