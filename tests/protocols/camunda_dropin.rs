@@ -15,18 +15,26 @@ use support::{WorkerProcess, testbed, unique};
 
 const CAMUNDA_TYPE: &str = "io.camunda:email:1";
 const WAIT: Duration = Duration::from_secs(30);
-/// The mailbox IMAP operations act on, the one POP3 operations act on, the sender.
+/// The mailbox IMAP operations act on, the one POP3 operations act on, the sender (whose own
+/// mailbox stays empty), and the mailboxes of the other tests: each test has its own, since
+/// every test gateway numbers jobs alike and a send's Message-ID follows its job key.
 const IMAP_USER: &str = "dropin1";
 const POP3_USER: &str = "dropin2";
 const SENDER: &str = "dropin3";
+const WIRE_USER: &str = "dropin4";
+const DOCUMENTS_USER: &str = "dropin5";
 
 struct Setup {
     gateway: TestGateway,
     _worker: WorkerProcess,
 }
 
-async fn setup() -> Setup {
+/// The worker with the drop-in on, and `mailboxes` emptied of what earlier runs left.
+async fn setup(mailboxes: &[&str]) -> Setup {
     let tb = testbed();
+    for user in mailboxes {
+        support::mailbox::clear_inbox(user).await;
+    }
     let gateway = TestGateway::start().await;
     let worker = WorkerProcess::start(
         &gateway.url(),
@@ -374,7 +382,7 @@ async fn every_operation_of(s: &Setup, template: &Template) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_operation_of_every_template_version() {
-    let s = setup().await;
+    let s = setup(&[IMAP_USER, POP3_USER]).await;
     for (label, path) in OUTBOUND {
         let template = Template::load(label, path);
         every_operation_of(&s, &template).await;
@@ -385,17 +393,16 @@ async fn every_operation_of_every_template_version() {
 /// the addresses ours, so Postfix delivers), every other field as Camunda wrote it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn camundas_wire_examples_run_unchanged() {
-    let s = setup().await;
+    let s = setup(&[WIRE_USER]).await;
     let tb = testbed();
-    let login =
-        json!({ "type": "simple", "username": "dropin1@example.test", "password": "dropin1-pw" });
+    let login = json!({ "type": "simple", "username": format!("{WIRE_USER}@example.test"), "password": format!("{WIRE_USER}-pw") });
     let marker = unique("dropin-wire");
     let mut sent = 0;
     for mut case in integration_cases("smtp", tb.port("PORT_SMTP"), "") {
         case["authentication"] = login.clone();
         case["data"]["smtpConfig"]["smtpHost"] = json!("127.0.0.1");
-        case["data"]["smtpAction"]["from"] = json!("dropin1@example.test");
-        case["data"]["smtpAction"]["to"] = json!("dropin1@example.test");
+        case["data"]["smtpAction"]["from"] = json!(format!("{WIRE_USER}@example.test"));
+        case["data"]["smtpAction"]["to"] = json!(format!("{WIRE_USER}@example.test"));
         case["data"]["smtpAction"]["subject"] = json!(format!("{marker}-{sent}"));
         // Documents of Camunda's store exist only in its test; ours has no store here.
         case["data"]["smtpAction"]
@@ -414,7 +421,7 @@ async fn camundas_wire_examples_run_unchanged() {
         sent += 1;
     }
     assert!(sent >= 3, "Camunda's SMTP examples: {sent}");
-    support::mailbox::fetch_by_subject(tb.port("PORT_IMAP"), IMAP_USER, &marker, sent, WAIT).await;
+    support::mailbox::fetch_by_subject(tb.port("PORT_IMAP"), WIRE_USER, &marker, sent, WAIT).await;
     for operation in ["imap-search", "imap-list", "pop3-list", "pop3-search"] {
         let (protocol, port) = if operation.starts_with("imap") {
             ("imap", tb.port("PORT_IMAP"))
@@ -484,7 +491,7 @@ fn smtp_job(action: Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_job_names_camundas_field_and_error_codes_reach_expressions() {
-    let s = setup().await;
+    let s = setup(&[]).await;
     let mut job = smtp_job(
         json!({ "from": "dropin3@example.test", "to": "dropin1@example.test", "subject": "x", "contentType": "HTML", "body": "b" }),
     );
@@ -545,11 +552,11 @@ async fn file_server(body: &'static [u8]) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn external_documents_are_fetched_under_the_host_policy() {
-    let s = setup().await;
+    let s = setup(&[DOCUMENTS_USER]).await;
     let port = file_server(b"%PDF-1.4 drop-in").await;
     let marker = unique("dropin-external");
     let job = smtp_job(json!({
-        "from": "dropin3@example.test", "to": "dropin1@example.test", "subject": marker, "body": "see attached",
+        "from": "dropin3@example.test", "to": "dropin5@example.test", "subject": marker, "body": "see attached",
         "attachments": [{ "camunda.document.type": "external", "url": format!("http://127.0.0.1:{port}/files/report.pdf"), "name": "report.pdf" }]
     }));
     s.ok(
@@ -561,7 +568,7 @@ async fn external_documents_are_fetched_under_the_host_policy() {
     .await;
     let raw = support::mailbox::fetch_by_subject(
         testbed().port("PORT_IMAP"),
-        IMAP_USER,
+        DOCUMENTS_USER,
         &marker,
         1,
         WAIT,
@@ -579,7 +586,7 @@ async fn external_documents_are_fetched_under_the_host_policy() {
 
     // A host the policy denies (link-local metadata by default) is refused before any packet.
     let job = smtp_job(json!({
-        "from": "dropin3@example.test", "to": "dropin1@example.test", "subject": "x", "body": "b",
+        "from": "dropin3@example.test", "to": "dropin5@example.test", "subject": "x", "body": "b",
         "attachments": [{ "camunda.document.type": "external", "url": "http://169.254.169.254/latest/meta-data/", "name": "m" }]
     }));
     let (retries, message) = s.failed(job, json!({})).await;
