@@ -5,23 +5,16 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::{EmailError, Result};
+use crate::mail::inputs::pointer_of;
 
 /// Reads `value` (found at `pointer`) into `T`, naming the offending field on failure: a
 /// missing field as `<pointer>/<field>`.
 pub fn read_at<T: DeserializeOwned>(value: &Value, pointer: &str) -> Result<T> {
     serde_path_to_error::deserialize(value).map_err(|error| {
-        let mut at = pointer.to_string();
-        for segment in error.path().iter() {
-            use serde_path_to_error::Segment;
-            match segment {
-                Segment::Seq { index } => at.push_str(&format!("/{index}")),
-                Segment::Map { key } | Segment::Enum { variant: key } => {
-                    at.push('/');
-                    at.push_str(&key.replace('~', "~0").replace('/', "~1"));
-                }
-                Segment::Unknown => {}
-            }
-        }
+        let at = match pointer_of(error.path()).as_str() {
+            "/" => pointer.to_string(),
+            inner => format!("{pointer}{inner}"),
+        };
         let text = error.inner().to_string();
         // serde says "missing field `x` at line…": name the field itself.
         if let Some(rest) = text.strip_prefix("missing field `")

@@ -125,8 +125,9 @@ fn at_pointer(pointer: &str, error: &serde_path_to_error::Error<serde_json::Erro
     }
 }
 
-/// A serde path as a JSON pointer (`/server/port`, `/attachments/0/content`).
-fn pointer_of(path: &serde_path_to_error::Path) -> String {
+/// A serde path as a JSON pointer (`/server/port`, `/attachments/0/content`); `/` for the
+/// root.
+pub(crate) fn pointer_of(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     let mut pointer = String::new();
     for segment in path.iter() {
