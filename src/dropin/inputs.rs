@@ -176,6 +176,47 @@ impl JsonSchema for Number {
     }
 }
 
+/// `imapPort`, the one field Camunda's runtime reads through its FEEL deserializer: besides a
+/// [`Number`], a string starting with `=` is a FEEL expression, evaluated by the worker's own
+/// bounded evaluator in an empty context (Camunda gives it none) and read as a whole number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeelNumber(pub Number);
+
+impl<'de> Deserialize<'de> for FeelNumber {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        let value = match value.as_str().map(str::trim_start) {
+            Some(text) if text.starts_with('=') => feel::Expression::parse(text)
+                .and_then(|expression| expression.evaluate(&Value::Null))
+                .map_err(|e| serde::de::Error::custom(format!("the FEEL expression failed: {e}")))?
+                .to_json(),
+            _ => value,
+        };
+        if value.is_null() {
+            return Err(serde::de::Error::custom(
+                "the FEEL expression gave null, not a port",
+            ));
+        }
+        Number::deserialize(value)
+            .map(FeelNumber)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for FeelNumber {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "FeelNumber".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        Number::json_schema(generator)
+    }
+}
+
 /// Text that an empty input mapping may leave `null` or `""`: both read as absent.
 pub fn optional_text<'de, D: Deserializer<'de>>(
     deserializer: D,
@@ -232,13 +273,13 @@ pub struct Data {
 
 /// Declares a `…Config` block with its protocol's field names.
 macro_rules! config {
-    ($name:ident, $host:literal, $port:literal, $crypto:literal) => {
+    ($name:ident, $host:literal, $port:literal, $port_type:ty, $crypto:literal) => {
         #[derive(Debug, Deserialize, JsonSchema)]
         pub struct $name {
             #[serde(rename = $host, default, deserialize_with = "optional_text")]
             pub host: Option<String>,
             #[serde(rename = $port, default)]
-            pub port: Option<Number>,
+            pub port: Option<$port_type>,
             #[serde(rename = $crypto, default)]
             pub crypto: Option<Crypto>,
         }
@@ -253,18 +294,21 @@ config!(
     SmtpConfig,
     "smtpHost",
     "smtpPort",
+    Number,
     "smtpCryptographicProtocol"
 );
 config!(
     ImapConfig,
     "imapHost",
     "imapPort",
+    FeelNumber,
     "imapCryptographicProtocol"
 );
 config!(
     Pop3Config,
     "pop3Host",
     "pop3Port",
+    Number,
     "pop3CryptographicProtocol"
 );
 

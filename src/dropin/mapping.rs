@@ -5,6 +5,7 @@
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
+use super::account::{self, Account};
 use super::inputs::{
     AuthType, Crypto, Data, ImapAction, ImapActionKind, ImapSortField, Number, Pop3Action,
     Pop3ActionKind, Pop3SortField, ProtocolName, Request, SmtpAction, SortOrder,
@@ -102,8 +103,13 @@ pub fn map(variables: &Value) -> Result<Mapped> {
         pointers: Vec::new(),
         problems: Vec::new(),
     };
-    authentication(&mut builder, &request);
-    server(&mut builder, protocol, &request.data);
+    match Account::of(variables)? {
+        Some(account) => from_account(&mut builder, protocol, &account),
+        None => {
+            authentication(&mut builder, &request);
+            server(&mut builder, protocol, &request.data);
+        }
+    }
     let mut documents = Vec::new();
     let mut echo = Map::new();
     let action = match protocol {
@@ -193,7 +199,7 @@ fn server(builder: &mut Builder, protocol: ProtocolName, data: &Data) {
         ProtocolName::Imap => (
             data.imap_config
                 .as_ref()
-                .map(|c| (c.host.clone(), c.port, c.crypto)),
+                .map(|c| (c.host.clone(), c.port.map(|p| p.0), c.crypto)),
             super::inputs::ImapConfig::FIELDS,
         ),
         ProtocolName::Pop3 => (
@@ -203,11 +209,61 @@ fn server(builder: &mut Builder, protocol: ProtocolName, data: &Data) {
             super::inputs::Pop3Config::FIELDS,
         ),
     };
-    let [host_field, port_field, crypto_field] = fields.map(|f| format!("{block}/{f}"));
+    let fields = fields.map(|f| format!("{block}/{f}"));
     let Some((host, port, crypto)) = config else {
         builder.missing(&block);
         return;
     };
+    server_block(builder, protocol, &block, fields, host, port, crypto);
+}
+
+/// The login and server of a job that carries an email account credential.
+fn from_account(builder: &mut Builder, protocol: ProtocolName, account: &Account) {
+    let field = |name: &str| format!("{}/{name}", account::POINTER);
+    for (name, value) in [
+        ("username", &account.username),
+        ("password", &account.password),
+    ] {
+        if value.is_none() {
+            builder.missing(&field(name));
+        }
+    }
+    builder.set(
+        "authentication",
+        account::POINTER,
+        json!({ "type": "simple", "username": account.username, "password": account.password }),
+    );
+    match account.server(protocol) {
+        Ok(server) => {
+            let name = protocol.as_str();
+            let fields =
+                ["Host", "Port", "CryptographicProtocol"].map(|f| field(&format!("{name}{f}")));
+            let (host, port, crypto) = (Some(server.host), Some(server.port), Some(server.crypto));
+            server_block(
+                builder,
+                protocol,
+                account::POINTER,
+                fields,
+                host,
+                port,
+                crypto,
+            );
+        }
+        Err(problem) => builder.problems.push(problem),
+    }
+}
+
+/// Our `server` block from Camunda's host, port and encryption; `block` and `fields` are the
+/// pointers they came from.
+fn server_block(
+    builder: &mut Builder,
+    protocol: ProtocolName,
+    block: &str,
+    [host_field, port_field, crypto_field]: [String; 3],
+    host: Option<String>,
+    port: Option<Number>,
+    crypto: Option<Crypto>,
+) {
     let security = match (crypto.unwrap_or(Crypto::Tls), protocol) {
         (Crypto::Tls, ProtocolName::Smtp) => "starttls",
         (Crypto::Tls | Crypto::Ssl, _) => "tls",
@@ -230,7 +286,7 @@ fn server(builder: &mut Builder, protocol: ProtocolName, data: &Data) {
         None => {}
     }
     server.insert("security".into(), json!(security));
-    builder.set("server", &block, Value::Object(server));
+    builder.set("server", block, Value::Object(server));
     builder
         .pointers
         .push(("/server/host".into(), host_field.clone()));

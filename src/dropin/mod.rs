@@ -6,6 +6,7 @@
 //! ([`responses`]). The worker's task-header handling (result and error expressions, retries,
 //! backoff, job timeout) applies unchanged.
 
+mod account;
 mod documents;
 pub mod inputs;
 pub mod mapping;
@@ -32,6 +33,7 @@ pub const CAMUNDA_JOB_TYPE: &str = "io.camunda:email:1";
 /// Where `{{secrets.NAME}}` is resolved in Camunda's layout: its connection fields.
 pub const SECRET_SCOPES: &[&str] = &[
     "/authentication",
+    "/emailAccountConfiguration",
     "/data/smtpConfig",
     "/data/imapConfig",
     "/data/pop3Config",
@@ -137,7 +139,11 @@ impl Operation for CamundaEmail {
     fn target(&self, variables: &Value) -> String {
         let protocol = protocol_of(variables);
         let name = protocol.name();
-        let config = &variables["data"][format!("{name}Config")];
+        // A credential the job carries wins over the task's own fields, as when it runs.
+        let config = match &variables["emailAccountConfiguration"] {
+            account @ Value::Object(_) => account,
+            _ => &variables["data"][format!("{name}Config")],
+        };
         let host = config[format!("{name}Host")].as_str().unwrap_or("?");
         match &config[format!("{name}Port")] {
             Value::Number(port) => format!("{host}:{port}"),

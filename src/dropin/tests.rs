@@ -278,3 +278,116 @@ fn secrets_resolve_in_camundas_connection_fields_only() {
         error.message
     );
 }
+
+/// Template version 8's reusable account: the engine hands the credential's fields to the job
+/// as `emailAccountConfiguration`, and they win over the task's own connection fields.
+#[test]
+fn an_email_account_credential_supplies_login_and_server() {
+    let mut job = imap("listEmailsImap", json!({}));
+    job["emailAccountConfiguration"] = json!({
+        "protocol": "imap", "username": "acct@x.test", "password": "acct-pw",
+        "imapHost": "acct.x.test", "imapPort": 1993, "imapCryptographicProtocol": "SSL"
+    });
+    let mapped = map(&job).unwrap();
+    assert_eq!(
+        mapped.variables["authentication"],
+        json!({ "type": "simple", "username": "acct@x.test", "password": "acct-pw" })
+    );
+    assert_eq!(
+        mapped.variables["server"],
+        json!({ "host": "acct.x.test", "port": 1993, "security": "tls" })
+    );
+    // Only the account: port and security default as Camunda's reading defaults them.
+    let only = json!({
+        "emailAccountConfiguration": { "username": "u", "password": "p", "smtpHost": "s.x.test" },
+        "protocol": "smtp",
+        "data": { "smtpActionDiscriminator": "sendEmailSmtp",
+                  "smtpAction": { "from": "a@x.test", "to": "b@x.test", "subject": "S", "body": "b" } }
+    });
+    let mapped = map(&only).unwrap();
+    assert_eq!(
+        mapped.variables["server"],
+        json!({ "host": "s.x.test", "port": 587, "security": "starttls" })
+    );
+    let error = map(&json!({
+        "emailAccountConfiguration": { "protocol": "smtp", "username": "u", "password": "", "smtpHost": "s.x.test" },
+        "protocol": "imap", "data": { "imapActionDiscriminator": "listEmailsImap" }
+    }))
+    .unwrap_err();
+    assert!(
+        error
+            .message
+            .contains("/emailAccountConfiguration/imapHost: is required"),
+        "{}",
+        error.message
+    );
+    assert!(
+        error
+            .message
+            .contains("/emailAccountConfiguration/password: is required"),
+        "{}",
+        error.message
+    );
+    // The credential's fields are connection fields: secrets resolve there too, never
+    // inside a host name.
+    use crate::secrets::SecretProvider;
+    // SAFETY: set once by this test alone, under a name no other test reads.
+    unsafe { std::env::set_var("DROPIN_ACCOUNT_TEST_PW", "acct-s3cret") };
+    let provider = SecretProvider::new("DROPIN_ACCOUNT_TEST_", None);
+    let mut with_secret = job.clone();
+    with_secret["emailAccountConfiguration"]["password"] = json!("{{secrets.PW}}");
+    provider
+        .resolve_in(&mut with_secret, super::SECRET_SCOPES)
+        .unwrap();
+    assert_eq!(
+        with_secret["emailAccountConfiguration"]["password"],
+        "acct-s3cret"
+    );
+    with_secret["emailAccountConfiguration"]["imapHost"] = json!("{{secrets.PW}}.exfil.test");
+    let error = provider
+        .resolve_in(&mut with_secret, super::SECRET_SCOPES)
+        .unwrap_err();
+    assert!(
+        error
+            .message
+            .contains("/emailAccountConfiguration/imapHost: a secret inside a host"),
+        "{}",
+        error.message
+    );
+    let dropin = super::CamundaEmail::new(Vec::new()).unwrap();
+    assert_eq!(
+        crate::operation::Operation::target(&dropin, &job),
+        "acct.x.test:1993"
+    );
+}
+
+/// Camunda's runtime reads `imapPort` (and only it) through its FEEL deserializer: a string
+/// starting with `=` is evaluated, in an empty context.
+#[test]
+fn a_feel_imap_port_is_evaluated() {
+    let mapped = map(&imap("listEmailsImap", json!({}))).unwrap();
+    assert_eq!(mapped.variables["server"]["port"], 993);
+    let mut job = imap("listEmailsImap", json!({}));
+    job["data"]["imapConfig"]["imapPort"] = json!("= 900 + 93");
+    assert_eq!(map(&job).unwrap().variables["server"]["port"], 993);
+    job["data"]["imapConfig"]["imapPort"] = json!("=if true then \"143\" else 1");
+    assert_eq!(map(&job).unwrap().variables["server"]["port"], 143);
+    for bad in ["=missing", "=\"x\"", "=1.5", "=("] {
+        job["data"]["imapConfig"]["imapPort"] = json!(bad);
+        let error = map(&job).unwrap_err();
+        assert!(
+            error.message.starts_with("/data/imapConfig/imapPort: "),
+            "{bad}: {}",
+            error.message
+        );
+    }
+    let mut job =
+        smtp(json!({ "from": "a@x.test", "to": "b@x.test", "subject": "S", "body": "b" }));
+    job["data"]["smtpConfig"]["smtpPort"] = json!("=587");
+    assert!(
+        map(&job)
+            .unwrap_err()
+            .message
+            .starts_with("/data/smtpConfig/smtpPort: "),
+    );
+}
