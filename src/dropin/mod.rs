@@ -7,6 +7,7 @@
 //! backoff, job timeout) applies unchanged.
 
 mod account;
+mod connection;
 mod documents;
 pub mod inputs;
 pub mod mapping;
