@@ -1,7 +1,8 @@
 //! The drop-in for Camunda's Email connector end to end: jobs built from Camunda's own element
-//! templates (every outbound version, the hybrid one and the two shipped in 8.6/8.7) exactly
-//! as the engine builds them, and Camunda's own wire examples, served by the worker process
-//! under `io.camunda:email:1` against the mail testbed; every response compared with the
+//! templates (every version of its npm package, the hybrid variant with a task type of its
+//! own, version 2 as Camunda 8.6 and 8.7 shipped it, the reusable account credential of
+//! version 8) exactly as the engine builds them, and jobs written in Camunda's layout by hand,
+//! served by the worker process against the mail testbed; every response compared with the
 //! shape Camunda's connector returns.
 
 use crate::support;
@@ -9,55 +10,77 @@ use crate::support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::camunda_template::{OUTBOUND, Template, integration_cases};
+use support::camunda_template::{Template, outbound, outbound_version};
 use support::gateway::{Outcome, TestGateway};
 use support::{WorkerProcess, testbed, unique};
 
 const CAMUNDA_TYPE: &str = "io.camunda:email:1";
 const WAIT: Duration = Duration::from_secs(30);
-/// The mailbox IMAP operations act on, the one POP3 operations act on, the sender (whose own
-/// mailbox stays empty), and the mailboxes of the other tests: each test has its own, since
-/// every test gateway numbers jobs alike and a send's Message-ID follows its job key.
-const IMAP_USER: &str = "dropin1";
-const POP3_USER: &str = "dropin2";
+/// The sender, whose own mailbox stays empty. Every test reads mailboxes of its own: every
+/// test gateway numbers jobs alike, and a send's Message-ID follows its job key.
 const SENDER: &str = "dropin3";
-const WIRE_USER: &str = "dropin4";
+const LAYOUT_USER: &str = "dropin4";
 const DOCUMENTS_USER: &str = "dropin5";
 
-struct Setup {
-    gateway: TestGateway,
+/// Where one test's jobs go: the job type they carry, the mailboxes IMAP and POP3 operations
+/// act on, and whether the connection comes from a reusable account credential.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    job_type: &'a str,
+    imap: &'a str,
+    pop3: &'a str,
+    account: bool,
+}
+
+pub(crate) struct Setup {
+    pub(crate) gateway: TestGateway,
     _worker: WorkerProcess,
 }
 
-/// The worker with the drop-in on, and `mailboxes` emptied of what earlier runs left.
-async fn setup(mailboxes: &[&str]) -> Setup {
+/// The worker with the drop-in serving `job_type`, `mailboxes` emptied of what earlier runs
+/// left, and `env` on top.
+pub(crate) async fn setup_with(job_type: &str, mailboxes: &[&str], env: &[(&str, &str)]) -> Setup {
     let tb = testbed();
     for user in mailboxes {
         support::mailbox::clear_inbox(user).await;
     }
     let gateway = TestGateway::start().await;
-    let worker = WorkerProcess::start(
-        &gateway.url(),
-        &[
-            ("EMAIL_CAMUNDA_JOB_TYPE", CAMUNDA_TYPE),
-            // Camunda's layout has no certificate field: the testbed's CA is the system's.
-            ("SSL_CERT_FILE", tb.vars["TESTBED_CA"].as_str()),
-        ],
-    );
+    let mut vars = vec![
+        ("EMAIL_CAMUNDA_JOB_TYPE", job_type),
+        // Camunda's layout has no certificate field: the testbed's CA is the system's.
+        ("SSL_CERT_FILE", tb.vars["TESTBED_CA"].as_str()),
+    ];
+    vars.extend_from_slice(env);
+    let worker = WorkerProcess::start(&gateway.url(), &vars);
     Setup {
         gateway,
         _worker: worker,
     }
 }
 
+async fn setup(mailboxes: &[&str]) -> Setup {
+    setup_with(CAMUNDA_TYPE, mailboxes, &[]).await
+}
+
 impl Setup {
-    async fn outcome(&self, job_type: &str, variables: Value, headers: Value) -> Outcome {
+    pub(crate) async fn outcome(
+        &self,
+        job_type: &str,
+        variables: Value,
+        headers: Value,
+    ) -> Outcome {
         let key = self.gateway.create_job(job_type, variables, headers, 3);
         self.gateway.wait_outcome(key, WAIT).await
     }
 
     /// The `r` variable of a job that must complete.
-    async fn ok(&self, what: &str, job_type: &str, variables: Value, headers: Value) -> Value {
+    pub(crate) async fn ok(
+        &self,
+        what: &str,
+        job_type: &str,
+        variables: Value,
+        headers: Value,
+    ) -> Value {
         match self.outcome(job_type, variables.clone(), headers).await {
             Outcome::Completed { variables } => variables["r"].clone(),
             other => panic!("{what}: expected completion, got {other:?}\nvariables: {variables}"),
@@ -72,9 +95,24 @@ impl Setup {
             other => panic!("expected a failure, got {other:?}"),
         }
     }
+
+    /// Runs a job built from `template` and returns its `r`.
+    async fn run(&self, template: &Template, samples: &Value, run: Run<'_>) -> Value {
+        let job = template.job(samples);
+        assert_eq!(job.job_type, run.job_type, "{}", template.label);
+        let mut variables = job.variables;
+        if run.account {
+            // A diagram that picks a credential may still carry the task's own login, blank:
+            // the credential wins.
+            variables["authentication"] =
+                json!({ "type": "simple", "username": "", "password": "" });
+        }
+        self.ok(&template.label, &job.job_type, variables, job.headers)
+            .await
+    }
 }
 
-fn keys(value: &Value) -> Vec<&str> {
+pub(crate) fn keys(value: &Value) -> Vec<&str> {
     value
         .as_object()
         .map(|o| o.keys().map(String::as_str).collect())
@@ -82,14 +120,28 @@ fn keys(value: &Value) -> Vec<&str> {
 }
 
 /// The samples every job of `protocol` gets: the testbed's server and a user's login, typed as
-/// the template types them (the 8.6/8.7 templates hold ports as strings).
-fn connection(template: &Template, protocol: &str, user: &str) -> Value {
+/// the template types them (version 2 as 8.6 and 8.7 shipped it holds ports as strings), or
+/// the same as a reusable account credential, as the engine resolves it into the job.
+fn connection(template: &Template, protocol: &str, user: &str, account: bool) -> Value {
     let tb = testbed();
     let (port, crypto) = match protocol {
         "smtp" => (tb.port("PORT_SUBMISSION"), "TLS"),
         "imap" => (tb.port("PORT_IMAPS"), "TLS"),
         _ => (tb.port("PORT_POP3S"), "SSL"),
     };
+    let username = format!("{user}@example.test");
+    let password = format!("{user}-pw");
+    if account {
+        return json!({
+            "protocol": protocol,
+            "emailAccountConfiguration": {
+                "protocol": protocol, "username": username, "password": password,
+                format!("{protocol}Host"): "127.0.0.1", format!("{protocol}Port"): port,
+                format!("{protocol}CryptographicProtocol"): crypto,
+            },
+            "resultVariable": "r",
+        });
+    }
     let port_binding = format!("data.{protocol}Config.{protocol}Port");
     let port = if template.property_type(&port_binding) == Some("String") {
         json!(port.to_string())
@@ -99,8 +151,8 @@ fn connection(template: &Template, protocol: &str, user: &str) -> Value {
     json!({
         "protocol": protocol,
         "authentication.type": "simple",
-        "authentication.username": format!("{user}@example.test"),
-        "authentication.password": format!("{user}-pw"),
+        "authentication.username": username,
+        "authentication.password": password,
         format!("data.{protocol}Config.{protocol}Host"): "127.0.0.1",
         port_binding: port,
         format!("data.{protocol}Config.{protocol}CryptographicProtocol"): crypto,
@@ -115,7 +167,7 @@ fn with(mut base: Value, extra: Value) -> Value {
     base
 }
 
-const READ_KEYS: [&str; 10] = [
+pub(crate) const READ_KEYS: [&str; 10] = [
     "messageId",
     "fromAddress",
     "headers",
@@ -128,14 +180,11 @@ const READ_KEYS: [&str; 10] = [
     "errors",
 ];
 
-/// Runs `job` from `template` until its result holds one entry (delivery takes a moment).
-async fn search_until_found(s: &Setup, template: &Template, samples: Value) -> Value {
+/// Runs a search from `template` until its result holds an entry (delivery takes a moment).
+async fn search_until_found(s: &Setup, template: &Template, samples: Value, run: Run<'_>) -> Value {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let job = template.job(&samples);
-        let found = s
-            .ok("search", &job.job_type, job.variables, job.headers)
-            .await;
+        let found = s.run(template, &samples, run).await;
         let hits = found.as_array().expect("search returns an array");
         if !hits.is_empty() || tokio::time::Instant::now() > deadline {
             return found;
@@ -144,8 +193,9 @@ async fn search_until_found(s: &Setup, template: &Template, samples: Value) -> V
     }
 }
 
-/// What attachment a version can send, as samples: the v5/v6 document picker's helpers, the
-/// v2-v4 FEEL field (8.7), or none (v1 and 8.6).
+/// What attachment a version can send, as samples: the document picker's helpers (v5 on; the
+/// composer of v5 and v6 loses them, the worker reads them itself), the v2-v4 FEEL field, or
+/// none (v1, and v2 as 8.6 shipped it).
 fn attachment_samples(template: &Template) -> Option<Value> {
     let inline = json!({ "camunda.document.type": "inline", "content": "hello drop-in", "name": "hello.txt", "contentType": "text/plain" });
     if template.binds("data.smtpAction.data_smtpAction_attachments_documentMode") {
@@ -163,18 +213,22 @@ fn attachment_samples(template: &Template) -> Option<Value> {
     }
 }
 
-async fn every_operation_of(s: &Setup, template: &Template) {
+async fn every_operation_of(s: &Setup, template: &Template, run: Run<'_>) {
     let label = &template.label;
-    let folder = format!("Dropin/{}", label.replace('.', "_"));
-    let imap_marker = unique(&format!("dropin-imap-{label}"));
-    let pop3_marker = unique(&format!("dropin-pop3-{label}"));
+    let folder: String = label
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let folder = format!("Dropin/{folder}");
+    let imap_marker = unique(&format!("dropin-imap-{}", template.version()));
+    let pop3_marker = unique(&format!("dropin-pop3-{}", template.version()));
     let attachment = attachment_samples(template);
     let multipart = template.binds("data.smtpAction.contentType");
 
     // send, once to each mailbox
-    for (marker, to) in [(&imap_marker, IMAP_USER), (&pop3_marker, POP3_USER)] {
+    for (marker, to) in [(&imap_marker, run.imap), (&pop3_marker, run.pop3)] {
         let mut samples = with(
-            connection(template, "smtp", SENDER),
+            connection(template, "smtp", SENDER, run.account),
             json!({
                 "data.smtpActionDiscriminator": "sendEmailSmtp",
                 "data.smtpAction.from": format!("{SENDER}@example.test"),
@@ -192,9 +246,7 @@ async fn every_operation_of(s: &Setup, template: &Template) {
         if let Some(extra) = &attachment {
             samples = with(samples, extra.clone());
         }
-        let job = template.job(&samples);
-        assert_eq!(job.job_type, CAMUNDA_TYPE, "{label}");
-        let sent = s.ok(label, &job.job_type, job.variables, job.headers).await;
+        let sent = s.run(template, &samples, run).await;
         assert_eq!(
             keys(&sent),
             ["subject", "sent", "messageId"],
@@ -211,7 +263,7 @@ async fn every_operation_of(s: &Setup, template: &Template) {
     }
 
     // IMAP search, list, read, move, delete
-    let imap = connection(template, "imap", IMAP_USER);
+    let imap = connection(template, "imap", run.imap, run.account);
     let found = search_until_found(
         s,
         template,
@@ -222,17 +274,18 @@ async fn every_operation_of(s: &Setup, template: &Template) {
                 "data.imapAction.criteria": { "field": "SUBJECT", "value": imap_marker },
             }),
         ),
+        run,
     )
     .await;
     assert_eq!(found.as_array().unwrap().len(), 1, "{label}: {found}");
     assert_eq!(keys(&found[0]), ["messageId", "subject"], "{label}");
     let message_id = found[0]["messageId"].as_str().unwrap().to_string();
 
-    let job = template.job(&with(
+    let samples = with(
         imap.clone(),
         json!({ "data.imapActionDiscriminator": "listEmailsImap", "data.imapAction.sortOrder": "DESC" }),
-    ));
-    let listed = s.ok(label, &job.job_type, job.variables, job.headers).await;
+    );
+    let listed = s.run(template, &samples, run).await;
     let listed = listed.as_array().expect("list returns an array");
     assert!(
         listed
@@ -246,25 +299,18 @@ async fn every_operation_of(s: &Setup, template: &Template) {
     assert_eq!(mine["fromAddress"], format!("{SENDER}@example.test"));
     assert!(mine["size"].as_u64().unwrap() > 0);
 
-    let job = template.job(&with(
+    let samples = with(
         imap.clone(),
         json!({ "data.imapActionDiscriminator": "readEmailImap", "data.imapAction.messageId": message_id }),
-    ));
-    let read = s.ok(label, &job.job_type, job.variables, job.headers).await;
+    );
+    let read = s.run(template, &samples, run).await;
     assert_eq!(keys(&read), READ_KEYS, "{label}");
     assert_eq!(read["messageId"], json!(message_id));
     assert_eq!(read["subject"], json!(imap_marker));
+    let headers = read["headers"].as_array().unwrap();
+    assert!(headers.iter().all(|h| keys(h) == ["key", "value"]));
     assert!(
-        read["headers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|h| keys(h) == ["key", "value"])
-    );
-    assert!(
-        read["headers"]
-            .as_array()
-            .unwrap()
+        headers
             .iter()
             .any(|h| h["key"] == "Subject" && h["value"] == json!(imap_marker)),
         "{read}"
@@ -294,7 +340,7 @@ async fn every_operation_of(s: &Setup, template: &Template) {
         assert!(attachments.is_empty());
     }
 
-    let job = template.job(&with(
+    let samples = with(
         imap.clone(),
         json!({
             "data.imapActionDiscriminator": "moveEmailImap",
@@ -302,23 +348,23 @@ async fn every_operation_of(s: &Setup, template: &Template) {
             "data.imapAction.fromFolder": "INBOX",
             "data.imapAction.toFolder": folder,
         }),
-    ));
-    let moved = s.ok(label, &job.job_type, job.variables, job.headers).await;
+    );
+    let moved = s.run(template, &samples, run).await;
     assert_eq!(
         moved,
         json!({ "messageId": message_id, "from": "INBOX", "to": folder }),
         "{label}"
     );
 
-    let job = template.job(&with(
+    let samples = with(
         imap.clone(),
         json!({
             "data.imapActionDiscriminator": "deleteEmailImap",
             "data.imapAction.messageId": message_id,
             "data.imapAction.deleteEmailFolder": folder,
         }),
-    ));
-    let deleted = s.ok(label, &job.job_type, job.variables, job.headers).await;
+    );
+    let deleted = s.run(template, &samples, run).await;
     assert_eq!(
         deleted,
         json!({ "messageId": message_id, "deleted": true }),
@@ -326,7 +372,7 @@ async fn every_operation_of(s: &Setup, template: &Template) {
     );
 
     // POP3 search, list, read, delete
-    let pop3 = connection(template, "pop3", POP3_USER);
+    let pop3 = connection(template, "pop3", run.pop3, run.account);
     let found = search_until_found(
         s,
         template,
@@ -337,17 +383,18 @@ async fn every_operation_of(s: &Setup, template: &Template) {
                 "data.pop3Action.criteria": { "operator": "AND", "criteria": [{ "field": "SUBJECT", "value": pop3_marker }, { "field": "FROM", "value": SENDER }] },
             }),
         ),
+        run,
     )
     .await;
     assert_eq!(found.as_array().unwrap().len(), 1, "{label}: {found}");
     assert_eq!(keys(&found[0]), ["messageId", "subject"]);
     let message_id = found[0]["messageId"].as_str().unwrap().to_string();
 
-    let job = template.job(&with(
+    let samples = with(
         pop3.clone(),
         json!({ "data.pop3ActionDiscriminator": "listEmailsPop3" }),
-    ));
-    let listed = s.ok(label, &job.job_type, job.variables, job.headers).await;
+    );
+    let listed = s.run(template, &samples, run).await;
     let listed = listed.as_array().expect("list returns an array");
     assert!(
         listed
@@ -359,20 +406,20 @@ async fn every_operation_of(s: &Setup, template: &Template) {
         "{label}"
     );
 
-    let job = template.job(&with(
+    let samples = with(
         pop3.clone(),
         json!({ "data.pop3ActionDiscriminator": "readEmailPop3", "data.pop3Action.messageId": message_id }),
-    ));
-    let read = s.ok(label, &job.job_type, job.variables, job.headers).await;
+    );
+    let read = s.run(template, &samples, run).await;
     assert_eq!(keys(&read), READ_KEYS, "{label}");
     assert_eq!(read["receivedDateTime"], Value::Null);
     assert_eq!(read["subject"], json!(pop3_marker));
 
-    let job = template.job(&with(
+    let samples = with(
         pop3.clone(),
         json!({ "data.pop3ActionDiscriminator": "deleteEmailPop3", "data.pop3Action.messageId": message_id }),
-    ));
-    let deleted = s.ok(label, &job.job_type, job.variables, job.headers).await;
+    );
+    let deleted = s.run(template, &samples, run).await;
     assert_eq!(
         deleted,
         json!({ "messageId": message_id, "deleted": true }),
@@ -380,100 +427,307 @@ async fn every_operation_of(s: &Setup, template: &Template) {
     );
 }
 
+/// Every version of Camunda's outbound Email template in its npm package (1 to 8 in the
+/// pinned release), every operation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_operation_of_every_template_version() {
-    let s = setup(&[IMAP_USER, POP3_USER]).await;
-    for (label, path) in OUTBOUND {
-        let template = Template::load(label, path);
-        every_operation_of(&s, &template).await;
+    let run = Run {
+        job_type: CAMUNDA_TYPE,
+        imap: "dropin1",
+        pop3: "dropin2",
+        account: false,
+    };
+    let s = setup(&[run.imap, run.pop3]).await;
+    let templates = outbound();
+    let versions: Vec<u64> = templates.iter().map(Template::version).collect();
+    assert_eq!(
+        versions,
+        (1..=8).collect::<Vec<_>>(),
+        "the package's versions"
+    );
+    for template in &templates {
+        every_operation_of(&s, template, run).await;
     }
 }
 
-/// Camunda's own integration examples, as job variables: the connection is the testbed's (and
-/// the addresses ours, so Postfix delivers), every other field as Camunda wrote it.
+/// Version 2 as Camunda 8.6.5-8.6.27 and 8.7.x shipped it: ports and `maxToBeRead` are String
+/// properties, so their jobs carry `"993"` and `"100"`, which Camunda's mapper reads as numbers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn camundas_wire_examples_run_unchanged() {
-    let s = setup(&[WIRE_USER]).await;
-    let tb = testbed();
-    let login = json!({ "type": "simple", "username": format!("{WIRE_USER}@example.test"), "password": format!("{WIRE_USER}-pw") });
-    let marker = unique("dropin-wire");
-    let mut sent = 0;
-    for mut case in integration_cases("smtp", tb.port("PORT_SMTP"), "") {
-        case["authentication"] = login.clone();
-        case["data"]["smtpConfig"]["smtpHost"] = json!("127.0.0.1");
-        case["data"]["smtpAction"]["from"] = json!(format!("{WIRE_USER}@example.test"));
-        case["data"]["smtpAction"]["to"] = json!(format!("{WIRE_USER}@example.test"));
-        case["data"]["smtpAction"]["subject"] = json!(format!("{marker}-{sent}"));
-        // Documents of Camunda's store exist only in its test; ours has no store here.
-        case["data"]["smtpAction"]
-            .as_object_mut()
-            .unwrap()
-            .remove("attachments");
-        let r = s
-            .ok(
-                "smtp example",
-                CAMUNDA_TYPE,
-                case,
-                json!({ "resultVariable": "r" }),
-            )
-            .await;
-        assert_eq!(keys(&r), ["subject", "sent", "messageId"]);
-        sent += 1;
+async fn version_2_as_camunda_8_6_and_8_7_shipped_it_sends_numbers_as_strings() {
+    let run = Run {
+        job_type: CAMUNDA_TYPE,
+        imap: "dropin6",
+        pop3: "dropin7",
+        account: false,
+    };
+    let s = setup(&[run.imap, run.pop3]).await;
+    let v2 = outbound_version(2);
+    for with_attachments in [false, true] {
+        let shipped = v2.as_shipped_in_8_6_and_8_7(with_attachments);
+        let job = shipped.job(&with(
+            connection(&shipped, "imap", run.imap, false),
+            json!({ "data.imapActionDiscriminator": "listEmailsImap" }),
+        ));
+        let config = &job.variables["data"]["imapConfig"];
+        assert!(config["imapPort"].is_string(), "{}", job.variables);
+        assert_eq!(job.variables["data"]["imapAction"]["maxToBeRead"], "100");
+        assert_eq!(
+            shipped.binds("data.smtpAction.attachments"),
+            with_attachments
+        );
+        every_operation_of(&s, &shipped, run).await;
     }
-    assert!(sent >= 3, "Camunda's SMTP examples: {sent}");
-    support::mailbox::fetch_by_subject(tb.port("PORT_IMAP"), WIRE_USER, &marker, sent, WAIT).await;
-    for operation in ["imap-search", "imap-list", "pop3-list", "pop3-search"] {
-        let (protocol, port) = if operation.starts_with("imap") {
-            ("imap", tb.port("PORT_IMAP"))
-        } else {
-            ("pop3", tb.port("PORT_POP3"))
-        };
-        for mut case in integration_cases(operation, port, "") {
-            case["authentication"] = login.clone();
-            case["data"][format!("{protocol}Config")][format!("{protocol}Host")] =
-                json!("127.0.0.1");
-            let r = s
-                .ok(
-                    operation,
-                    CAMUNDA_TYPE,
-                    case,
-                    json!({ "resultVariable": "r" }),
-                )
-                .await;
-            assert!(r.is_array(), "{operation}: {r}");
+}
+
+/// The hybrid template's point: an editable task type. Camunda's runtime keeps serving its own
+/// type; this worker serves the type the model names, and only it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hybrid_templates_own_task_type_is_served() {
+    let run = Run {
+        job_type: "my-email-type",
+        imap: "dropin8",
+        pop3: "dropin9",
+        account: false,
+    };
+    let s = setup_with(run.job_type, &[run.imap, run.pop3], &[]).await;
+    s.gateway.wait_for_stream(run.job_type, WAIT).await;
+    assert_eq!(
+        s.gateway.open_streams(CAMUNDA_TYPE),
+        0,
+        "Camunda's type is left alone"
+    );
+    let newest = outbound().pop().expect("a template");
+    let hybrid = newest.hybrid();
+    // A task left at the hybrid template's default keeps Camunda's type.
+    assert_eq!(hybrid.job(&json!({})).job_type, CAMUNDA_TYPE);
+    // Every task of this model has its type set to the worker's.
+    let hybrid = hybrid.with_value("taskDefinitionType", json!(run.job_type));
+    every_operation_of(&s, &hybrid, run).await;
+}
+
+/// Version 8's reusable email account: the engine resolves the credential into the job as
+/// `emailAccountConfiguration`, the template leaves out the task's own connection fields, and
+/// the credential wins over any that a diagram still carries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reusable_email_account_credential_connects_every_operation() {
+    let run = Run {
+        job_type: CAMUNDA_TYPE,
+        imap: "dropin10",
+        pop3: "dropin12",
+        account: true,
+    };
+    let s = setup(&[run.imap, run.pop3]).await;
+    let v8 = outbound_version(8);
+    assert!(v8.binds("emailAccountConfiguration"));
+    let job = v8.job(&with(
+        connection(&v8, "imap", run.imap, true),
+        json!({ "data.imapActionDiscriminator": "listEmailsImap" }),
+    ));
+    assert!(
+        job.variables.get("authentication").is_none(),
+        "{}",
+        job.variables
+    );
+    assert!(
+        job.variables["data"].get("imapConfig").is_none(),
+        "{}",
+        job.variables
+    );
+    every_operation_of(&s, &v8, run).await;
+}
+
+/// A job in Camunda's layout as its connector's own tests write them (no template): plaintext
+/// connections (`NONE`) with ports as strings, a send without `contentType` (Camunda's mapper
+/// reads PLAIN), one with only an HTML body, recipients as a list and as a comma-separated
+/// string, `maxToBeRead` as a string and a `FROM` search.
+fn layout_job(protocol: &str, port: u16, action: Value) -> Value {
+    let discriminator = format!("{protocol}ActionDiscriminator");
+    let mut action = action;
+    let kind = action
+        .as_object_mut()
+        .and_then(|a| a.remove("kind"))
+        .expect("every action names its kind");
+    json!({
+        "authentication": { "type": "simple", "username": format!("{LAYOUT_USER}@example.test"), "password": format!("{LAYOUT_USER}-pw") },
+        "protocol": protocol,
+        "data": {
+            format!("{protocol}Config"): {
+                format!("{protocol}Host"): "127.0.0.1",
+                format!("{protocol}Port"): port.to_string(),
+                format!("{protocol}CryptographicProtocol"): "NONE"
+            },
+            discriminator: kind,
+            format!("{protocol}Action"): action
         }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_written_in_camundas_layout_over_plaintext() {
+    let s = setup(&[LAYOUT_USER]).await;
+    let tb = testbed();
+    let r = json!({ "resultVariable": "r" });
+    let me = format!("{LAYOUT_USER}@example.test");
+    let marker = unique("dropin-layout");
+    let sends = [
+        json!({ "kind": "sendEmailSmtp", "from": me, "to": [me], "subject": format!("{marker} plain"), "body": "Content" }),
+        json!({ "kind": "sendEmailSmtp", "contentType": "HTML", "from": me, "to": me, "cc": "nobody@discard.test, else@discard.test",
+                "subject": format!("{marker} html"), "htmlBody": "<h1>Hey</h1>" }),
+        json!({ "kind": "sendEmailSmtp", "contentType": "MULTIPART", "from": me, "to": me,
+                "subject": format!("{marker} multipart"), "body": "Content", "htmlBody": "<h1>Hey</h1>" }),
+    ];
+    for send in sends {
+        let job = layout_job("smtp", tb.port("PORT_SMTP"), send);
+        let sent = s.ok("send", CAMUNDA_TYPE, job, r.clone()).await;
+        assert_eq!(keys(&sent), ["subject", "sent", "messageId"]);
     }
-    // read and delete by a Message-ID the search found
-    let search = json!({
-        "authentication": login, "protocol": "imap",
-        "data": { "imapConfig": { "imapHost": "127.0.0.1", "imapPort": tb.port("PORT_IMAP"), "imapCryptographicProtocol": "NONE" },
-                  "imapActionDiscriminator": "searchEmailsImap",
-                  "imapAction": { "criteria": { "field": "SUBJECT", "value": format!("{marker}-0") } } }
-    });
+    support::mailbox::fetch_by_subject(tb.port("PORT_IMAP"), LAYOUT_USER, &marker, 3, WAIT).await;
+
+    let imap = |action| layout_job("imap", tb.port("PORT_IMAP"), action);
     let found = s
         .ok(
             "search",
             CAMUNDA_TYPE,
-            search,
-            json!({ "resultVariable": "r" }),
+            imap(json!({ "kind": "searchEmailsImap", "criteria": { "field": "SUBJECT", "value": format!("{marker} plain") } })),
+            r.clone(),
         )
         .await;
-    let id = found[0]["messageId"].as_str().expect("found").to_string();
-    for operation in ["imap-read", "imap-delete"] {
-        for mut case in integration_cases(operation, tb.port("PORT_IMAP"), &id) {
-            case["authentication"] = login.clone();
-            case["data"]["imapConfig"]["imapHost"] = json!("127.0.0.1");
-            let r = s
-                .ok(
-                    operation,
-                    CAMUNDA_TYPE,
-                    case,
-                    json!({ "resultVariable": "r" }),
-                )
-                .await;
-            assert_eq!(r["messageId"], json!(id), "{operation}: {r}");
-        }
-    }
+    assert_eq!(found.as_array().map(Vec::len), Some(1), "{found}");
+    let listed = s
+        .ok(
+            "list",
+            CAMUNDA_TYPE,
+            imap(json!({ "kind": "listEmailsImap", "maxToBeRead": "100", "sortField": "RECEIVED_DATE", "sortOrder": "ASC" })),
+            r.clone(),
+        )
+        .await;
+    let subjects: Vec<&str> = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|m| m["subject"].as_str())
+        .collect();
+    assert_eq!(subjects.len(), 3, "{listed}");
+    assert!(subjects[0].ends_with("plain"), "oldest first: {subjects:?}");
+    let html = s
+        .ok(
+            "search",
+            CAMUNDA_TYPE,
+            imap(json!({ "kind": "searchEmailsImap", "criteria": { "operator": "AND", "criteria": [
+                { "field": "SUBJECT", "value": format!("{marker} html") }, { "field": "FROM", "value": me }] } })),
+            r.clone(),
+        )
+        .await;
+    assert_eq!(html.as_array().map(Vec::len), Some(1), "{html}");
+    let html_id = html[0]["messageId"].as_str().expect("found").to_string();
+    let read = s
+        .ok(
+            "read",
+            CAMUNDA_TYPE,
+            imap(json!({ "kind": "readEmailImap", "messageId": html_id })),
+            r.clone(),
+        )
+        .await;
+    assert_eq!(keys(&read), READ_KEYS);
+    assert_eq!(read["plainTextBody"], Value::Null);
+    assert_eq!(
+        read["htmlBody"].as_str().map(str::trim_end),
+        Some("<h1>Hey</h1>")
+    );
+    assert!(
+        read["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["key"] == "Cc"
+                && h["value"]
+                    .as_str()
+                    .is_some_and(|v| v.contains("discard.test"))),
+        "{read}"
+    );
+    let plain_id = found[0]["messageId"].as_str().expect("found").to_string();
+    let read = s
+        .ok(
+            "read",
+            CAMUNDA_TYPE,
+            imap(json!({ "kind": "readEmailImap", "messageId": plain_id })),
+            r.clone(),
+        )
+        .await;
+    assert_eq!(keys(&read), READ_KEYS);
+    assert_eq!(
+        read["plainTextBody"].as_str().map(str::trim_end),
+        Some("Content")
+    );
+    assert_eq!(read["htmlBody"], Value::Null);
+
+    let pop3 = |action| layout_job("pop3", tb.port("PORT_POP3"), action);
+    let by_sender = s
+        .ok(
+            "pop3 search",
+            CAMUNDA_TYPE,
+            pop3(
+                json!({ "kind": "searchEmailsPop3", "criteria": { "field": "FROM", "value": me } }),
+            ),
+            r.clone(),
+        )
+        .await;
+    assert_eq!(by_sender.as_array().map(Vec::len), Some(3), "{by_sender}");
+    let multipart = by_sender
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| {
+            m["subject"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("multipart"))
+        })
+        .expect("the multipart mail");
+    let multipart_id = multipart["messageId"].as_str().unwrap().to_string();
+    let read = s
+        .ok(
+            "pop3 read",
+            CAMUNDA_TYPE,
+            pop3(json!({ "kind": "readEmailPop3", "messageId": multipart_id })),
+            r.clone(),
+        )
+        .await;
+    assert_eq!(
+        read["htmlBody"].as_str().map(str::trim_end),
+        Some("<h1>Hey</h1>")
+    );
+    assert_eq!(
+        read["plainTextBody"].as_str().map(str::trim_end),
+        Some("Content")
+    );
+    let deleted = s
+        .ok(
+            "imap delete",
+            CAMUNDA_TYPE,
+            imap(json!({ "kind": "deleteEmailImap", "messageId": plain_id })),
+            r.clone(),
+        )
+        .await;
+    assert_eq!(deleted, json!({ "messageId": plain_id, "deleted": true }));
+    let listed = s
+        .ok(
+            "pop3 list",
+            CAMUNDA_TYPE,
+            pop3(json!({ "kind": "listEmailsPop3", "maxToBeRead": "2", "sortField": "SIZE", "sortOrder": "DESC" })),
+            r,
+        )
+        .await;
+    let sizes: Vec<u64> = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|m| m["size"].as_u64())
+        .collect();
+    assert_eq!(sizes.len(), 2, "{listed}");
+    assert!(
+        sizes.windows(2).all(|w| w[0] >= w[1]),
+        "largest first: {sizes:?}"
+    );
 }
 
 fn smtp_job(action: Value) -> Value {

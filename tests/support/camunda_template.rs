@@ -3,75 +3,86 @@
 //! its dotted path, `zeebe:taskHeader` to a custom header, `zeebe:taskDefinition` to the type
 //! and retries) with the value a modeler would leave: the sample a test gives (by property id
 //! or binding name), else the template's own default. A FEEL value (`=...`, the Hidden
-//! attachment composer of v5/v6) is evaluated with the worker's FEEL crate against the
+//! attachment composer of v5 and later) is evaluated with the worker's FEEL crate against the
 //! variables mapped before it, as Zeebe evaluates input mappings in order.
 //!
-//! The templates are Camunda's files, fetched by `tests/testbed/camunda-fixtures.sh`.
+//! The templates are Camunda's, from its npm package `@camunda/connectors-element-templates`
+//! (downloaded by `tests/testbed/camunda-templates.sh`, never kept here): one JSON array per
+//! template holding every version of it. What the package does not hold is made from it, as
+//! Camunda made it: the hybrid template (the same bindings with an editable task type) and the
+//! version 2 that Camunda 8.6 and 8.7 shipped (ports and `maxToBeRead` as strings).
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use serde_json::{Map, Value, json};
 
-/// The folder with Camunda's templates and fixtures (see the script for its layout).
-pub fn fixtures() -> &'static PathBuf {
+/// The id every version of Camunda's outbound Email template carries.
+pub const TEMPLATE_ID: &str = "io.camunda.connectors.email.v1";
+
+/// The extracted package (see the script for where it comes from).
+pub fn package() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let script = format!(
-            "{}/tests/testbed/camunda-fixtures.sh",
+            "{}/tests/testbed/camunda-templates.sh",
             env!("CARGO_MANIFEST_DIR")
         );
         let output = std::process::Command::new("bash")
             .arg(&script)
             .arg("dir")
             .output()
-            .expect("run camunda-fixtures.sh");
+            .expect("run camunda-templates.sh");
+        // Never skipped: without Camunda's templates the drop-in is untested.
         assert!(
             output.status.success(),
-            "Camunda's templates could not be fetched (set CAMUNDA_EMAIL_FIXTURES to a copy):\n{}",
+            "Camunda's templates could not be downloaded (set CAMUNDA_EMAIL_FIXTURES to a \
+             folder holding the extracted package):\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
         PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
     })
 }
 
-/// Every outbound template version: (label, path under the fixtures folder).
-pub const OUTBOUND: [(&str, &str); 9] = [
-    (
-        "v1",
-        "element-templates/versioned/email-outbound-connector-1.json",
-    ),
-    (
-        "v2",
-        "element-templates/versioned/email-outbound-connector-2.json",
-    ),
-    (
-        "v3",
-        "element-templates/versioned/email-outbound-connector-3.json",
-    ),
-    (
-        "v4",
-        "element-templates/versioned/email-outbound-connector-4.json",
-    ),
-    (
-        "v5",
-        "element-templates/versioned/email-outbound-connector-5.json",
-    ),
-    ("v6", "element-templates/email-outbound-connector.json"),
-    (
-        "hybrid",
-        "element-templates/hybrid/email-outbound-connector-hybrid.json",
-    ),
-    (
-        "8.6.27",
-        "element-templates/released/8.6.27/email-outbound-connector.json",
-    ),
-    (
-        "8.7.23",
-        "element-templates/released/8.7.23/email-outbound-connector.json",
-    ),
-];
+/// Every version of one of the package's templates (`email-outbound-connector.json`), oldest
+/// first.
+pub fn versions_of(file: &str) -> Vec<Template> {
+    let path = package().join("src/element-templates").join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let array: Vec<Value> = serde_json::from_str(&text).expect("a JSON array of templates");
+    let mut templates: Vec<Template> = array
+        .into_iter()
+        .map(|json| {
+            let version = json["version"].as_u64().expect("a versioned template");
+            Template {
+                label: format!("v{version}"),
+                json,
+            }
+        })
+        .collect();
+    templates.sort_by_key(Template::version);
+    templates
+}
 
+/// Every version of Camunda's outbound Email template.
+pub fn outbound() -> Vec<Template> {
+    let templates = versions_of("email-outbound-connector.json");
+    assert!(
+        templates.iter().all(|t| t.json["id"] == TEMPLATE_ID),
+        "the package's outbound Email templates carry another id"
+    );
+    templates
+}
+
+/// One version of the outbound template.
+pub fn outbound_version(version: u64) -> Template {
+    outbound()
+        .into_iter()
+        .find(|t| t.version() == version)
+        .unwrap_or_else(|| panic!("the package has no outbound Email template version {version}"))
+}
+
+#[derive(Clone)]
 pub struct Template {
     pub label: String,
     json: Value,
@@ -87,19 +98,20 @@ pub struct Job {
 }
 
 impl Template {
-    pub fn load(label: &str, path: &str) -> Template {
-        let file = fixtures().join(path);
-        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file:?}: {e}"));
-        Template {
-            label: label.to_string(),
-            json: serde_json::from_str(&text).expect("a template is JSON"),
-        }
+    pub fn version(&self) -> u64 {
+        self.json["version"].as_u64().unwrap_or(0)
     }
 
     fn properties(&self) -> &[Value] {
         self.json["properties"]
             .as_array()
             .map_or(&[], Vec::as_slice)
+    }
+
+    fn properties_mut(&mut self) -> &mut Vec<Value> {
+        self.json["properties"]
+            .as_array_mut()
+            .expect("a template has properties")
     }
 
     /// Whether any property binds `name` (`data.smtpAction.htmlBody`).
@@ -115,6 +127,82 @@ impl Template {
             .iter()
             .find(|p| p["binding"]["name"] == name)
             .and_then(|p| p["type"].as_str())
+    }
+
+    /// The hybrid variant of this template, as Camunda's hybrid template differs from the
+    /// plain one: the Hidden task type becomes an editable String property
+    /// `taskDefinitionType` (its default still Camunda's type); every other binding stays.
+    pub fn hybrid(&self) -> Template {
+        let mut hybrid = self.clone();
+        hybrid.label = format!("{} hybrid", self.label);
+        hybrid.json["id"] = json!(format!("{TEMPLATE_ID}-hybrid"));
+        let task_type = hybrid
+            .properties_mut()
+            .iter_mut()
+            .find(|p| {
+                p["binding"]["type"] == "zeebe:taskDefinition" && p["binding"]["property"] == "type"
+            })
+            .expect("the template sets the task type");
+        let default = task_type["value"].clone();
+        *task_type = json!({
+            "id": "taskDefinitionType",
+            "value": default,
+            "group": "taskDefinitionType",
+            "binding": { "property": "type", "type": "zeebe:taskDefinition" },
+            "type": "String"
+        });
+        hybrid
+    }
+
+    /// This template with the property `id` set to `value` in every job, as a modeler leaves
+    /// a field it filled in.
+    pub fn with_value(&self, id: &str, value: Value) -> Template {
+        let mut changed = self.clone();
+        let property = changed
+            .properties_mut()
+            .iter_mut()
+            .find(|p| p["id"] == id)
+            .unwrap_or_else(|| panic!("{}: no property {id}", self.label));
+        property["value"] = value;
+        changed
+    }
+
+    /// Version 2 as Camunda 8.6.5-8.6.27 (`with_attachments` false) or 8.7.x (true) shipped it:
+    /// the ports and `maxToBeRead` are String properties with string defaults (`"993"`,
+    /// `"100"`), so their jobs carry JSON strings; 8.6 had no attachments field yet.
+    pub fn as_shipped_in_8_6_and_8_7(&self, with_attachments: bool) -> Template {
+        assert_eq!(self.version(), 2, "only version 2 was shipped so");
+        let mut shipped = self.clone();
+        shipped.label = if with_attachments {
+            "v2 as shipped in 8.7".into()
+        } else {
+            "v2 as shipped in 8.6".into()
+        };
+        let as_text = [
+            "data.smtpConfig.smtpPort",
+            "data.imapConfig.imapPort",
+            "data.pop3Config.pop3Port",
+            "data.imapAction.maxToBeRead",
+            "data.pop3Action.maxToBeRead",
+        ];
+        for property in shipped.properties_mut() {
+            let name = property["binding"]["name"].as_str().unwrap_or_default();
+            if as_text.contains(&name) {
+                property["type"] = json!("String");
+                if let Some(number) = property.get("value").filter(|v| v.is_number()) {
+                    property["value"] = json!(number.to_string());
+                }
+                if let Some(object) = property.as_object_mut() {
+                    object.remove("feel");
+                }
+            }
+        }
+        if !with_attachments {
+            shipped
+                .properties_mut()
+                .retain(|p| p["binding"]["name"] != "data.smtpAction.attachments");
+        }
+        shipped
     }
 
     /// The job for `samples` (property id or binding name → value).
@@ -222,6 +310,14 @@ fn holds(
     if let Some(choices) = condition["oneOf"].as_array() {
         return current.is_some_and(|c| choices.contains(&c));
     }
+    if let Some(wanted) = condition["isEmpty"].as_bool() {
+        let empty = match &current {
+            None | Some(Value::Null) => true,
+            Some(Value::String(s)) => s.is_empty(),
+            Some(_) => false,
+        };
+        return empty == wanted;
+    }
     panic!("condition not handled: {condition}")
 }
 
@@ -250,17 +346,4 @@ fn put(root: &mut Value, path: &str, value: Value) {
         }
         node = map.entry(segment.to_string()).or_insert_with(|| json!({}));
     }
-}
-
-/// Camunda's own wire examples (its integration tests' job variables), with the placeholders
-/// its test replaces.
-pub fn integration_cases(operation: &str, port: u16, message_id: &str) -> Vec<Value> {
-    let file = fixtures().join(format!(
-        "test-resources/integration/outbound-{operation}-connector-happy-path.json"
-    ));
-    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file:?}: {e}"));
-    let text = text
-        .replace("{{PORT}}", &port.to_string())
-        .replace("{{MESSAGE_ID}}", message_id);
-    serde_json::from_str::<Vec<Value>>(&text).expect("a list of cases")
 }
