@@ -79,6 +79,11 @@ pub trait Operation: Send + Sync + 'static {
         crate::secrets::SECRET_SCOPES
     }
 
+    /// The wait before a retry when the job has no `retryBackoff` header.
+    fn default_retry_backoff(&self) -> Duration {
+        crate::job::DEFAULT_RETRY_BACKOFF
+    }
+
     /// Runs the operation on variables that passed the schema, secrets already resolved.
     fn run<'a>(&'a self, variables: Value, job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>>;
 }

@@ -157,6 +157,12 @@ impl Operation for CamundaEmail {
         SECRET_SCOPES
     }
 
+    /// Camunda's runtime sends no backoff when a job has no `retryBackoff` header (its
+    /// templates set one: PT0S up to version 4, PT30S from version 5).
+    fn default_retry_backoff(&self) -> Duration {
+        Duration::ZERO
+    }
+
     fn run<'a>(&'a self, variables: Value, job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
             let mapped = mapping::map(&variables)?;

@@ -730,7 +730,7 @@ async fn jobs_written_in_camundas_layout_over_plaintext() {
     );
 }
 
-fn smtp_job(action: Value) -> Value {
+pub(crate) fn smtp_job(action: Value) -> Value {
     let tb = testbed();
     json!({
         "authentication": { "type": "simple", "username": "dropin3@example.test", "password": "dropin3-pw" },

@@ -79,6 +79,9 @@ struct Inner {
     /// The variables of each FailJob and ThrowError, by job (null when none were sent).
     error_variables: HashMap<i64, Vec<Value>>,
     reject_complete: bool,
+    /// Answers UpdateJobTimeout with NOT_FOUND, as the gateway does for a job that is no
+    /// longer activated (timed out, or its instance cancelled).
+    lose_jobs_on_timeout_update: bool,
     required_token: Option<String>,
     seen_authorization: Vec<String>,
     activate_calls: usize,
@@ -494,6 +497,11 @@ impl TestGateway {
 
     pub fn set_reject_complete(&self, reject: bool) {
         self.state.lock().reject_complete = reject;
+    }
+
+    /// UpdateJobTimeout answers NOT_FOUND from now on, as for a job no longer activated.
+    pub fn lose_jobs_on_timeout_update(&self) {
+        self.state.lock().lose_jobs_on_timeout_update = true;
     }
 
     pub fn require_token(&self, token: &str) {
@@ -998,7 +1006,9 @@ impl Gateway for Service {
         self.state.check_auth(&request)?;
         let r = request.into_inner();
         let mut inner = self.state.lock();
-        if !inner.jobs.get(&r.job_key).is_some_and(|j| j.activated) {
+        if inner.lose_jobs_on_timeout_update
+            || !inner.jobs.get(&r.job_key).is_some_and(|j| j.activated)
+        {
             return Err(Status::not_found(format!("no activated job {}", r.job_key)));
         }
         inner.timeout_updates.push((r.job_key, r.timeout));
