@@ -18,18 +18,18 @@ const CAMUNDA_TYPE: &str = "io.camunda:email:1";
 const WAIT: Duration = Duration::from_secs(30);
 /// The sender, whose own mailbox stays empty. Every test reads mailboxes of its own: every
 /// test gateway numbers jobs alike, and a send's Message-ID follows its job key.
-const SENDER: &str = "dropin3";
+pub(crate) const SENDER: &str = "dropin3";
 const LAYOUT_USER: &str = "dropin4";
 const DOCUMENTS_USER: &str = "dropin5";
 
 /// Where one test's jobs go: the job type they carry, the mailboxes IMAP and POP3 operations
 /// act on, and whether the connection comes from a reusable account credential.
 #[derive(Clone, Copy)]
-struct Run<'a> {
-    job_type: &'a str,
-    imap: &'a str,
-    pop3: &'a str,
-    account: bool,
+pub(crate) struct Run<'a> {
+    pub(crate) job_type: &'a str,
+    pub(crate) imap: &'a str,
+    pub(crate) pop3: &'a str,
+    pub(crate) account: bool,
 }
 
 pub(crate) struct Setup {
@@ -97,7 +97,7 @@ impl Setup {
     }
 
     /// Runs a job built from `template` and returns its `r`.
-    async fn run(&self, template: &Template, samples: &Value, run: Run<'_>) -> Value {
+    pub(crate) async fn run(&self, template: &Template, samples: &Value, run: Run<'_>) -> Value {
         let job = template.job(samples);
         assert_eq!(job.job_type, run.job_type, "{}", template.label);
         let mut variables = job.variables;
@@ -122,7 +122,7 @@ pub(crate) fn keys(value: &Value) -> Vec<&str> {
 /// The samples every job of `protocol` gets: the testbed's server and a user's login, typed as
 /// the template types them (version 2 as 8.6 and 8.7 shipped it holds ports as strings), or
 /// the same as a reusable account credential, as the engine resolves it into the job.
-fn connection(template: &Template, protocol: &str, user: &str, account: bool) -> Value {
+pub(crate) fn connection(template: &Template, protocol: &str, user: &str, account: bool) -> Value {
     let tb = testbed();
     let (port, crypto) = match protocol {
         "smtp" => (tb.port("PORT_SUBMISSION"), "TLS"),
@@ -160,7 +160,7 @@ fn connection(template: &Template, protocol: &str, user: &str, account: bool) ->
     })
 }
 
-fn with(mut base: Value, extra: Value) -> Value {
+pub(crate) fn with(mut base: Value, extra: Value) -> Value {
     for (k, v) in extra.as_object().into_iter().flatten() {
         base[k] = v.clone();
     }
@@ -181,7 +181,12 @@ pub(crate) const READ_KEYS: [&str; 10] = [
 ];
 
 /// Runs a search from `template` until its result holds an entry (delivery takes a moment).
-async fn search_until_found(s: &Setup, template: &Template, samples: Value, run: Run<'_>) -> Value {
+pub(crate) async fn search_until_found(
+    s: &Setup,
+    template: &Template,
+    samples: Value,
+    run: Run<'_>,
+) -> Value {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let found = s.run(template, &samples, run).await;

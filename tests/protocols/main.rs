@@ -9,6 +9,7 @@ mod support;
 
 mod budget;
 mod camunda_dropin;
+mod camunda_dropin_documents;
 mod camunda_dropin_headers;
 mod credentials;
 mod documents;
