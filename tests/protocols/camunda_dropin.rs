@@ -544,7 +544,7 @@ async fn a_reusable_email_account_credential_connects_every_operation() {
 /// A job in Camunda's layout as its connector's own tests write them (no template): plaintext
 /// connections (`NONE`) with ports as strings, a send without `contentType` (Camunda's mapper
 /// reads PLAIN), one with only an HTML body, recipients as a list and as a comma-separated
-/// string, `maxToBeRead` as a string and a `FROM` search.
+/// string, `maxToBeRead` as a string, `imapPort` as FEEL and a `FROM` search.
 fn layout_job(protocol: &str, port: u16, action: Value) -> Value {
     let discriminator = format!("{protocol}ActionDiscriminator");
     let mut action = action;
@@ -598,14 +598,12 @@ async fn jobs_written_in_camundas_layout_over_plaintext() {
         )
         .await;
     assert_eq!(found.as_array().map(Vec::len), Some(1), "{found}");
-    let listed = s
-        .ok(
-            "list",
-            CAMUNDA_TYPE,
-            imap(json!({ "kind": "listEmailsImap", "maxToBeRead": "100", "sortField": "RECEIVED_DATE", "sortOrder": "ASC" })),
-            r.clone(),
-        )
-        .await;
+    // imapPort as a FEEL expression, which Camunda's runtime evaluates at the connector.
+    let mut list = imap(
+        json!({ "kind": "listEmailsImap", "maxToBeRead": "100", "sortField": "RECEIVED_DATE", "sortOrder": "ASC" }),
+    );
+    list["data"]["imapConfig"]["imapPort"] = json!(format!("= {} + 1", tb.port("PORT_IMAP") - 1));
+    let listed = s.ok("list", CAMUNDA_TYPE, list, r.clone()).await;
     let subjects: Vec<&str> = listed
         .as_array()
         .expect("a list")

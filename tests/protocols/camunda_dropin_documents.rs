@@ -200,9 +200,7 @@ async fn attachments_go_to_and_come_from_camundas_document_store() {
     let errors = read["errors"].as_array().expect("errors");
     assert_eq!(errors.len(), 1, "{read}");
     assert!(
-        errors[0]
-            .as_str()
-            .is_some_and(|e| e.contains("big.txt")),
+        errors[0].as_str().is_some_and(|e| e.contains("big.txt")),
         "{read}"
     );
 }
