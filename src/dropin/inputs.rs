@@ -8,9 +8,11 @@
 //! by its discriminator afterwards ([`SmtpAction`], [`ImapAction`], [`Pop3Action`]), so a
 //! problem in it names its pointer under `/data/<protocol>Action`.
 
-use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use schemars::{JsonSchema, json_schema};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
+
+use crate::mail::inputs::inline_json_schema;
 
 /// Declares a Camunda enum whose values read in any case, as Camunda's mapper reads them.
 macro_rules! lenient_enum {
@@ -41,21 +43,9 @@ macro_rules! lenient_enum {
             }
         }
 
-        impl JsonSchema for $name {
-            fn inline_schema() -> bool {
-                true
-            }
-
-            fn schema_name() -> std::borrow::Cow<'static, str> {
-                stringify!($name).into()
-            }
-
-            fn json_schema(_: &mut SchemaGenerator) -> Schema {
-                // Any case is accepted, so the schema cannot list the values as an enum; the
-                // reading names them when one is wrong.
-                json_schema!({ "type": "string", "examples": Self::VALUES })
-            }
-        }
+        // Any case is accepted, so the schema cannot list the values as an enum; the reading
+        // names them when one is wrong.
+        inline_json_schema!($name, json_schema!({ "type": "string", "examples": Self::VALUES }));
     };
 }
 
@@ -120,19 +110,10 @@ impl<'de> Deserialize<'de> for ContentType {
     }
 }
 
-impl JsonSchema for ContentType {
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "ContentType".into()
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": ["string", "null"], "enum": ["PLAIN", "HTML", "MULTIPART", null] })
-    }
-}
+inline_json_schema!(
+    ContentType,
+    json_schema!({ "type": ["string", "null"], "enum": ["PLAIN", "HTML", "MULTIPART", null] })
+);
 
 /// A whole number that may come as a JSON number or as a numeric string (`"993"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,19 +143,7 @@ impl<'de> Deserialize<'de> for Number {
     }
 }
 
-impl JsonSchema for Number {
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Number".into()
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": ["integer", "string"] })
-    }
-}
+inline_json_schema!(Number, json_schema!({ "type": ["integer", "string"] }));
 
 /// `imapPort`, the one field Camunda's runtime reads through its FEEL deserializer: besides a
 /// [`Number`], a string starting with `=` is a FEEL expression, evaluated by the worker's own
@@ -203,19 +172,7 @@ impl<'de> Deserialize<'de> for FeelNumber {
     }
 }
 
-impl JsonSchema for FeelNumber {
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "FeelNumber".into()
-    }
-
-    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        Number::json_schema(generator)
-    }
-}
+inline_json_schema!(FeelNumber, json_schema!({ "type": ["integer", "string"] }));
 
 /// Text that an empty input mapping may leave `null` or `""`: both read as absent.
 pub fn optional_text<'de, D: Deserializer<'de>>(

@@ -163,13 +163,7 @@ fn attachment(entry: &Value, errors: &mut Vec<String>) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn keys(value: &Value) -> Vec<&str> {
-        value
-            .as_object()
-            .map(|o| o.keys().map(String::as_str).collect())
-            .unwrap_or_default()
-    }
+    use crate::mail::response::tests::keys;
 
     #[test]
     fn read_has_camundas_fields_in_order_with_nulls() {

@@ -32,6 +32,18 @@ pub(crate) struct Run<'a> {
     pub(crate) account: bool,
 }
 
+impl<'a> Run<'a> {
+    /// Jobs of `job_type` on the mailboxes `imap` and `pop3`, connected by the task's own fields.
+    pub(crate) fn of(job_type: &'a str, imap: &'a str, pop3: &'a str) -> Run<'a> {
+        Run {
+            job_type,
+            imap,
+            pop3,
+            account: false,
+        }
+    }
+}
+
 pub(crate) struct Setup {
     pub(crate) gateway: TestGateway,
     _worker: WorkerProcess,
@@ -180,22 +192,71 @@ pub(crate) const READ_KEYS: [&str; 10] = [
     "errors",
 ];
 
-/// Runs a search from `template` until its result holds an entry (delivery takes a moment).
-pub(crate) async fn search_until_found(
-    s: &Setup,
-    template: &Template,
-    samples: Value,
-    run: Run<'_>,
-) -> Value {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let found = s.run(template, &samples, run).await;
-        let hits = found.as_array().expect("search returns an array");
-        if !hits.is_empty() || tokio::time::Instant::now() > deadline {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+impl Setup {
+    /// Runs `action` (binding names → values) from `template` on the connection samples `base`.
+    pub(crate) async fn act(
+        &self,
+        template: &Template,
+        base: &Value,
+        action: Value,
+        run: Run<'_>,
+    ) -> Value {
+        self.run(template, &with(base.clone(), action), run).await
     }
+
+    /// Searches over `protocol` (`imap`, `pop3`) with `criteria` until the one mail it must
+    /// find has arrived, and returns its Message-ID.
+    pub(crate) async fn find_one(
+        &self,
+        template: &Template,
+        base: &Value,
+        protocol: &str,
+        criteria: Value,
+        run: Run<'_>,
+    ) -> String {
+        let kind = if protocol == "imap" { "Imap" } else { "Pop3" };
+        let search = json!({
+            format!("data.{protocol}ActionDiscriminator"): format!("searchEmails{kind}"),
+            format!("data.{protocol}Action.criteria"): criteria,
+        });
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let found = loop {
+            let found = self.act(template, base, search.clone(), run).await;
+            let hits = found.as_array().expect("search returns an array");
+            if !hits.is_empty() || tokio::time::Instant::now() > deadline {
+                break found;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        assert_eq!(
+            found.as_array().map(Vec::len),
+            Some(1),
+            "{}: {found}",
+            template.label
+        );
+        assert_eq!(
+            keys(&found[0]),
+            ["messageId", "subject"],
+            "{}",
+            template.label
+        );
+        found[0]["messageId"]
+            .as_str()
+            .expect("a Message-ID")
+            .to_string()
+    }
+}
+
+/// A list response, each entry in Camunda's list shape.
+fn listed(response: &Value) -> &[Value] {
+    let listed = response.as_array().expect("list returns an array");
+    assert!(
+        listed
+            .iter()
+            .all(|m| keys(m) == ["messageId", "fromAddress", "subject", "size"]),
+        "{response}"
+    );
+    listed
 }
 
 /// What attachment a version can send, as samples: the document picker's helpers (v5 on; the
@@ -269,46 +330,20 @@ async fn every_operation_of(s: &Setup, template: &Template, run: Run<'_>) {
 
     // IMAP search, list, read, move, delete
     let imap = connection(template, "imap", run.imap, run.account);
-    let found = search_until_found(
-        s,
-        template,
-        with(
-            imap.clone(),
-            json!({
-                "data.imapActionDiscriminator": "searchEmailsImap",
-                "data.imapAction.criteria": { "field": "SUBJECT", "value": imap_marker },
-            }),
-        ),
-        run,
-    )
-    .await;
-    assert_eq!(found.as_array().unwrap().len(), 1, "{label}: {found}");
-    assert_eq!(keys(&found[0]), ["messageId", "subject"], "{label}");
-    let message_id = found[0]["messageId"].as_str().unwrap().to_string();
+    let subject = json!({ "field": "SUBJECT", "value": imap_marker });
+    let message_id = s.find_one(template, &imap, "imap", subject, run).await;
 
-    let samples = with(
-        imap.clone(),
-        json!({ "data.imapActionDiscriminator": "listEmailsImap", "data.imapAction.sortOrder": "DESC" }),
-    );
-    let listed = s.run(template, &samples, run).await;
-    let listed = listed.as_array().expect("list returns an array");
-    assert!(
-        listed
-            .iter()
-            .all(|m| keys(m) == ["messageId", "fromAddress", "subject", "size"])
-    );
-    let mine = listed
+    let list = json!({ "data.imapActionDiscriminator": "listEmailsImap", "data.imapAction.sortOrder": "DESC" });
+    let response = s.act(template, &imap, list, run).await;
+    let mine = listed(&response)
         .iter()
         .find(|m| m["subject"] == json!(imap_marker))
         .unwrap_or_else(|| panic!("{label}: not listed"));
     assert_eq!(mine["fromAddress"], format!("{SENDER}@example.test"));
     assert!(mine["size"].as_u64().unwrap() > 0);
 
-    let samples = with(
-        imap.clone(),
-        json!({ "data.imapActionDiscriminator": "readEmailImap", "data.imapAction.messageId": message_id }),
-    );
-    let read = s.run(template, &samples, run).await;
+    let read = json!({ "data.imapActionDiscriminator": "readEmailImap", "data.imapAction.messageId": message_id });
+    let read = s.act(template, &imap, read, run).await;
     assert_eq!(keys(&read), READ_KEYS, "{label}");
     assert_eq!(read["messageId"], json!(message_id));
     assert_eq!(read["subject"], json!(imap_marker));
@@ -345,88 +380,51 @@ async fn every_operation_of(s: &Setup, template: &Template, run: Run<'_>) {
         assert!(attachments.is_empty());
     }
 
-    let samples = with(
-        imap.clone(),
-        json!({
-            "data.imapActionDiscriminator": "moveEmailImap",
-            "data.imapAction.messageId": message_id,
-            "data.imapAction.fromFolder": "INBOX",
-            "data.imapAction.toFolder": folder,
-        }),
-    );
-    let moved = s.run(template, &samples, run).await;
+    let moved = json!({
+        "data.imapActionDiscriminator": "moveEmailImap",
+        "data.imapAction.messageId": message_id,
+        "data.imapAction.fromFolder": "INBOX",
+        "data.imapAction.toFolder": folder,
+    });
     assert_eq!(
-        moved,
+        s.act(template, &imap, moved, run).await,
         json!({ "messageId": message_id, "from": "INBOX", "to": folder }),
         "{label}"
     );
-
-    let samples = with(
-        imap.clone(),
-        json!({
-            "data.imapActionDiscriminator": "deleteEmailImap",
-            "data.imapAction.messageId": message_id,
-            "data.imapAction.deleteEmailFolder": folder,
-        }),
-    );
-    let deleted = s.run(template, &samples, run).await;
+    let deleted = json!({
+        "data.imapActionDiscriminator": "deleteEmailImap",
+        "data.imapAction.messageId": message_id,
+        "data.imapAction.deleteEmailFolder": folder,
+    });
     assert_eq!(
-        deleted,
+        s.act(template, &imap, deleted, run).await,
         json!({ "messageId": message_id, "deleted": true }),
         "{label}"
     );
 
     // POP3 search, list, read, delete
     let pop3 = connection(template, "pop3", run.pop3, run.account);
-    let found = search_until_found(
-        s,
-        template,
-        with(
-            pop3.clone(),
-            json!({
-                "data.pop3ActionDiscriminator": "searchEmailsPop3",
-                "data.pop3Action.criteria": { "operator": "AND", "criteria": [{ "field": "SUBJECT", "value": pop3_marker }, { "field": "FROM", "value": SENDER }] },
-            }),
-        ),
-        run,
-    )
-    .await;
-    assert_eq!(found.as_array().unwrap().len(), 1, "{label}: {found}");
-    assert_eq!(keys(&found[0]), ["messageId", "subject"]);
-    let message_id = found[0]["messageId"].as_str().unwrap().to_string();
+    let both = json!({ "operator": "AND", "criteria": [{ "field": "SUBJECT", "value": pop3_marker }, { "field": "FROM", "value": SENDER }] });
+    let message_id = s.find_one(template, &pop3, "pop3", both, run).await;
 
-    let samples = with(
-        pop3.clone(),
-        json!({ "data.pop3ActionDiscriminator": "listEmailsPop3" }),
-    );
-    let listed = s.run(template, &samples, run).await;
-    let listed = listed.as_array().expect("list returns an array");
+    let list = json!({ "data.pop3ActionDiscriminator": "listEmailsPop3" });
+    let response = s.act(template, &pop3, list, run).await;
     assert!(
-        listed
+        listed(&response)
             .iter()
-            .all(|m| keys(m) == ["messageId", "fromAddress", "subject", "size"])
-    );
-    assert!(
-        listed.iter().any(|m| m["messageId"] == json!(message_id)),
+            .any(|m| m["messageId"] == json!(message_id)),
         "{label}"
     );
 
-    let samples = with(
-        pop3.clone(),
-        json!({ "data.pop3ActionDiscriminator": "readEmailPop3", "data.pop3Action.messageId": message_id }),
-    );
-    let read = s.run(template, &samples, run).await;
+    let read = json!({ "data.pop3ActionDiscriminator": "readEmailPop3", "data.pop3Action.messageId": message_id });
+    let read = s.act(template, &pop3, read, run).await;
     assert_eq!(keys(&read), READ_KEYS, "{label}");
     assert_eq!(read["receivedDateTime"], Value::Null);
     assert_eq!(read["subject"], json!(pop3_marker));
 
-    let samples = with(
-        pop3.clone(),
-        json!({ "data.pop3ActionDiscriminator": "deleteEmailPop3", "data.pop3Action.messageId": message_id }),
-    );
-    let deleted = s.run(template, &samples, run).await;
+    let deleted = json!({ "data.pop3ActionDiscriminator": "deleteEmailPop3", "data.pop3Action.messageId": message_id });
     assert_eq!(
-        deleted,
+        s.act(template, &pop3, deleted, run).await,
         json!({ "messageId": message_id, "deleted": true }),
         "{label}"
     );
@@ -436,12 +434,7 @@ async fn every_operation_of(s: &Setup, template: &Template, run: Run<'_>) {
 /// pinned release), every operation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_operation_of_every_template_version() {
-    let run = Run {
-        job_type: CAMUNDA_TYPE,
-        imap: "dropin1",
-        pop3: "dropin2",
-        account: false,
-    };
+    let run = Run::of(CAMUNDA_TYPE, "dropin1", "dropin2");
     let s = setup(&[run.imap, run.pop3]).await;
     let templates = outbound();
     let versions: Vec<u64> = templates.iter().map(Template::version).collect();
@@ -459,12 +452,7 @@ async fn every_operation_of_every_template_version() {
 /// properties, so their jobs carry `"993"` and `"100"`, which Camunda's mapper reads as numbers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn version_2_as_camunda_8_6_and_8_7_shipped_it_sends_numbers_as_strings() {
-    let run = Run {
-        job_type: CAMUNDA_TYPE,
-        imap: "dropin6",
-        pop3: "dropin7",
-        account: false,
-    };
+    let run = Run::of(CAMUNDA_TYPE, "dropin6", "dropin7");
     let s = setup(&[run.imap, run.pop3]).await;
     let v2 = outbound_version(2);
     for with_attachments in [false, true] {
@@ -488,12 +476,7 @@ async fn version_2_as_camunda_8_6_and_8_7_shipped_it_sends_numbers_as_strings() 
 /// type; this worker serves the type the model names, and only it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hybrid_templates_own_task_type_is_served() {
-    let run = Run {
-        job_type: "my-email-type",
-        imap: "dropin8",
-        pop3: "dropin9",
-        account: false,
-    };
+    let run = Run::of("my-email-type", "dropin8", "dropin9");
     let s = setup_with(run.job_type, &[run.imap, run.pop3], &[]).await;
     s.gateway.wait_for_stream(run.job_type, WAIT).await;
     assert_eq!(
@@ -516,10 +499,8 @@ async fn a_hybrid_templates_own_task_type_is_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reusable_email_account_credential_connects_every_operation() {
     let run = Run {
-        job_type: CAMUNDA_TYPE,
-        imap: "dropin10",
-        pop3: "dropin12",
         account: true,
+        ..Run::of(CAMUNDA_TYPE, "dropin10", "dropin12")
     };
     let s = setup(&[run.imap, run.pop3]).await;
     let v8 = outbound_version(8);
@@ -571,7 +552,10 @@ fn layout_job(protocol: &str, port: u16, action: Value) -> Value {
 async fn jobs_written_in_camundas_layout_over_plaintext() {
     let s = setup(&[LAYOUT_USER]).await;
     let tb = testbed();
-    let r = json!({ "resultVariable": "r" });
+    // Runs a job that must complete and returns its `r`.
+    let ok = |what: &'static str, job: Value| {
+        s.ok(what, CAMUNDA_TYPE, job, json!({ "resultVariable": "r" }))
+    };
     let me = format!("{LAYOUT_USER}@example.test");
     let marker = unique("dropin-layout");
     let sends = [
@@ -583,27 +567,20 @@ async fn jobs_written_in_camundas_layout_over_plaintext() {
     ];
     for send in sends {
         let job = layout_job("smtp", tb.port("PORT_SMTP"), send);
-        let sent = s.ok("send", CAMUNDA_TYPE, job, r.clone()).await;
+        let sent = ok("send", job).await;
         assert_eq!(keys(&sent), ["subject", "sent", "messageId"]);
     }
     support::mailbox::fetch_by_subject(tb.port("PORT_IMAP"), LAYOUT_USER, &marker, 3, WAIT).await;
 
     let imap = |action| layout_job("imap", tb.port("PORT_IMAP"), action);
-    let found = s
-        .ok(
-            "search",
-            CAMUNDA_TYPE,
-            imap(json!({ "kind": "searchEmailsImap", "criteria": { "field": "SUBJECT", "value": format!("{marker} plain") } })),
-            r.clone(),
-        )
-        .await;
+    let found = ok("search", imap(json!({ "kind": "searchEmailsImap", "criteria": { "field": "SUBJECT", "value": format!("{marker} plain") } }))).await;
     assert_eq!(found.as_array().map(Vec::len), Some(1), "{found}");
     // imapPort as a FEEL expression, which Camunda's runtime evaluates at the connector.
     let mut list = imap(
         json!({ "kind": "listEmailsImap", "maxToBeRead": "100", "sortField": "RECEIVED_DATE", "sortOrder": "ASC" }),
     );
     list["data"]["imapConfig"]["imapPort"] = json!(format!("= {} + 1", tb.port("PORT_IMAP") - 1));
-    let listed = s.ok("list", CAMUNDA_TYPE, list, r.clone()).await;
+    let listed = ok("list", list).await;
     let subjects: Vec<&str> = listed
         .as_array()
         .expect("a list")
@@ -612,25 +589,15 @@ async fn jobs_written_in_camundas_layout_over_plaintext() {
         .collect();
     assert_eq!(subjects.len(), 3, "{listed}");
     assert!(subjects[0].ends_with("plain"), "oldest first: {subjects:?}");
-    let html = s
-        .ok(
-            "search",
-            CAMUNDA_TYPE,
-            imap(json!({ "kind": "searchEmailsImap", "criteria": { "operator": "AND", "criteria": [
-                { "field": "SUBJECT", "value": format!("{marker} html") }, { "field": "FROM", "value": me }] } })),
-            r.clone(),
-        )
-        .await;
+    let html = ok("search", imap(json!({ "kind": "searchEmailsImap", "criteria": { "operator": "AND", "criteria": [
+                { "field": "SUBJECT", "value": format!("{marker} html") }, { "field": "FROM", "value": me }] } }))).await;
     assert_eq!(html.as_array().map(Vec::len), Some(1), "{html}");
     let html_id = html[0]["messageId"].as_str().expect("found").to_string();
-    let read = s
-        .ok(
-            "read",
-            CAMUNDA_TYPE,
-            imap(json!({ "kind": "readEmailImap", "messageId": html_id })),
-            r.clone(),
-        )
-        .await;
+    let read = ok(
+        "read",
+        imap(json!({ "kind": "readEmailImap", "messageId": html_id })),
+    )
+    .await;
     assert_eq!(keys(&read), READ_KEYS);
     assert_eq!(read["plainTextBody"], Value::Null);
     assert_eq!(
@@ -649,14 +616,11 @@ async fn jobs_written_in_camundas_layout_over_plaintext() {
         "{read}"
     );
     let plain_id = found[0]["messageId"].as_str().expect("found").to_string();
-    let read = s
-        .ok(
-            "read",
-            CAMUNDA_TYPE,
-            imap(json!({ "kind": "readEmailImap", "messageId": plain_id })),
-            r.clone(),
-        )
-        .await;
+    let read = ok(
+        "read",
+        imap(json!({ "kind": "readEmailImap", "messageId": plain_id })),
+    )
+    .await;
     assert_eq!(keys(&read), READ_KEYS);
     assert_eq!(
         read["plainTextBody"].as_str().map(str::trim_end),
@@ -665,16 +629,11 @@ async fn jobs_written_in_camundas_layout_over_plaintext() {
     assert_eq!(read["htmlBody"], Value::Null);
 
     let pop3 = |action| layout_job("pop3", tb.port("PORT_POP3"), action);
-    let by_sender = s
-        .ok(
-            "pop3 search",
-            CAMUNDA_TYPE,
-            pop3(
-                json!({ "kind": "searchEmailsPop3", "criteria": { "field": "FROM", "value": me } }),
-            ),
-            r.clone(),
-        )
-        .await;
+    let by_sender = ok(
+        "pop3 search",
+        pop3(json!({ "kind": "searchEmailsPop3", "criteria": { "field": "FROM", "value": me } })),
+    )
+    .await;
     assert_eq!(by_sender.as_array().map(Vec::len), Some(3), "{by_sender}");
     let multipart = by_sender
         .as_array()
@@ -687,14 +646,11 @@ async fn jobs_written_in_camundas_layout_over_plaintext() {
         })
         .expect("the multipart mail");
     let multipart_id = multipart["messageId"].as_str().unwrap().to_string();
-    let read = s
-        .ok(
-            "pop3 read",
-            CAMUNDA_TYPE,
-            pop3(json!({ "kind": "readEmailPop3", "messageId": multipart_id })),
-            r.clone(),
-        )
-        .await;
+    let read = ok(
+        "pop3 read",
+        pop3(json!({ "kind": "readEmailPop3", "messageId": multipart_id })),
+    )
+    .await;
     assert_eq!(
         read["htmlBody"].as_str().map(str::trim_end),
         Some("<h1>Hey</h1>")
@@ -703,23 +659,13 @@ async fn jobs_written_in_camundas_layout_over_plaintext() {
         read["plainTextBody"].as_str().map(str::trim_end),
         Some("Content")
     );
-    let deleted = s
-        .ok(
-            "imap delete",
-            CAMUNDA_TYPE,
-            imap(json!({ "kind": "deleteEmailImap", "messageId": plain_id })),
-            r.clone(),
-        )
-        .await;
+    let deleted = ok(
+        "imap delete",
+        imap(json!({ "kind": "deleteEmailImap", "messageId": plain_id })),
+    )
+    .await;
     assert_eq!(deleted, json!({ "messageId": plain_id, "deleted": true }));
-    let listed = s
-        .ok(
-            "pop3 list",
-            CAMUNDA_TYPE,
-            pop3(json!({ "kind": "listEmailsPop3", "maxToBeRead": "2", "sortField": "SIZE", "sortOrder": "DESC" })),
-            r,
-        )
-        .await;
+    let listed = ok("pop3 list", pop3(json!({ "kind": "listEmailsPop3", "maxToBeRead": "2", "sortField": "SIZE", "sortOrder": "DESC" }))).await;
     let sizes: Vec<u64> = listed
         .as_array()
         .expect("a list")

@@ -4,9 +4,7 @@
 //! references with the bytes in the store, a forward of those references, and an attachment the
 //! store refuses as too large, named in `errors` while the read completes.
 
-use crate::camunda_dropin::{
-    READ_KEYS, Run, SENDER, connection, keys, search_until_found, setup_with, with,
-};
+use crate::camunda_dropin::{READ_KEYS, Run, SENDER, connection, keys, setup_with, with};
 use crate::support;
 
 use std::time::Duration;
@@ -47,73 +45,62 @@ async fn attachments_go_to_and_come_from_camundas_document_store() {
     let store = DocumentStore::start().await;
     let url = store.url();
     let s = setup_with(CAMUNDA_TYPE, &[USER], &[("CAMUNDA_REST_ADDRESS", &url)]).await;
-    let run = Run {
-        job_type: CAMUNDA_TYPE,
-        imap: USER,
-        pop3: USER,
-        account: false,
-    };
+    let run = Run::of(CAMUNDA_TYPE, USER, USER);
     let template = outbound_version(8);
     let report = payload(200_000);
     let picked = store.put(&report, "Bericht Müller.pdf", "application/pdf");
     let marker = unique("dropin-docs");
+    let smtp = connection(&template, "smtp", SENDER, false);
+    let imap = connection(&template, "imap", USER, false);
+    // A send to USER with the picker's `helpers` (binding names of the document picker).
+    let send = |subject: &str, body: &str, helpers: Value| {
+        with(
+            json!({
+                "data.smtpActionDiscriminator": "sendEmailSmtp",
+                "data.smtpAction.from": format!("{SENDER}@example.test"),
+                "data.smtpAction.to": format!("{USER}@example.test"),
+                "data.smtpAction.subject": subject,
+                "data.smtpAction.body": body,
+            }),
+            helpers,
+        )
+    };
+    let subject = |marker: &str| json!({ "field": "SUBJECT", "value": marker });
+    let read_imap = |id: &str| json!({ "data.imapActionDiscriminator": "readEmailImap", "data.imapAction.messageId": id });
 
     // A stored document, picked with the template's document picker (its composer makes the
     // list the connector reads).
-    let send = with(
-        connection(&template, "smtp", SENDER, false),
+    let picked_one = send(
+        &marker,
+        "The report is attached.",
         json!({
-            "data.smtpActionDiscriminator": "sendEmailSmtp",
-            "data.smtpAction.from": format!("{SENDER}@example.test"),
-            "data.smtpAction.to": format!("{USER}@example.test"),
-            "data.smtpAction.subject": marker,
-            "data.smtpAction.body": "The report is attached.",
             "data_smtpAction_attachments_documentMode": "single",
             "data_smtpAction_attachments_single_documentSource": "camunda",
             "data_smtpAction_attachments_single_camundaReference": picked,
         }),
     );
-    let job = template.job(&send);
+    let job = template.job(&with(smtp.clone(), picked_one.clone()));
     assert_eq!(
         job.variables["data"]["smtpAction"]["attachments"][0]["documentId"], picked["documentId"],
         "the template's composer lists the picked document"
     );
-    let sent = s.run(&template, &send, run).await;
+    let sent = s.act(&template, &smtp, picked_one, run).await;
     assert_eq!(sent["sent"], true);
-
-    let imap = connection(&template, "imap", USER, false);
-    let found = search_until_found(
-        &s,
-        &template,
-        with(
-            imap.clone(),
-            json!({
-                "data.imapActionDiscriminator": "searchEmailsImap",
-                "data.imapAction.criteria": { "field": "SUBJECT", "value": marker },
-            }),
-        ),
-        run,
-    )
-    .await;
-    let message_id = found[0]["messageId"].as_str().expect("found").to_string();
+    let message_id = s
+        .find_one(&template, &imap, "imap", subject(&marker), run)
+        .await;
 
     // IMAP and POP3 reads: Camunda's references, the bytes in the store.
-    let read_imap = with(
-        imap.clone(),
-        json!({ "data.imapActionDiscriminator": "readEmailImap", "data.imapAction.messageId": message_id }),
-    );
-    let read = s.run(&template, &read_imap, run).await;
+    let read = s.act(&template, &imap, read_imap(&message_id), run).await;
     assert_eq!(keys(&read), READ_KEYS);
     assert_eq!(read["errors"], json!([]), "{read}");
     let attachments = read["attachments"].as_array().expect("attachments");
     assert_eq!(attachments.len(), 1, "{read}");
     check_reference(&attachments[0], &store, &report, "Bericht Müller.pdf");
     assert_eq!(attachments[0]["metadata"]["contentType"], "application/pdf");
-    let read_pop3 = with(
-        connection(&template, "pop3", USER, false),
-        json!({ "data.pop3ActionDiscriminator": "readEmailPop3", "data.pop3Action.messageId": message_id }),
-    );
-    let popped = s.run(&template, &read_pop3, run).await;
+    let pop3 = connection(&template, "pop3", USER, false);
+    let read_pop3 = json!({ "data.pop3ActionDiscriminator": "readEmailPop3", "data.pop3Action.messageId": message_id });
+    let popped = s.act(&template, &pop3, read_pop3, run).await;
     assert_eq!(popped["errors"], json!([]), "{popped}");
     check_reference(
         &popped["attachments"][0],
@@ -124,19 +111,15 @@ async fn attachments_go_to_and_come_from_camundas_document_store() {
 
     // The read's references, forwarded as they came (the picker's list mode).
     let forward_marker = format!("{marker}-fwd");
-    let forward = with(
-        connection(&template, "smtp", SENDER, false),
+    let forward = send(
+        &forward_marker,
+        "forwarded",
         json!({
-            "data.smtpActionDiscriminator": "sendEmailSmtp",
-            "data.smtpAction.from": format!("{SENDER}@example.test"),
-            "data.smtpAction.to": format!("{USER}@example.test"),
-            "data.smtpAction.subject": forward_marker,
-            "data.smtpAction.body": "forwarded",
             "data_smtpAction_attachments_documentMode": "multiple",
             "data_smtpAction_attachments_multiple_expression": attachments,
         }),
     );
-    s.run(&template, &forward, run).await;
+    s.act(&template, &smtp, forward, run).await;
     let tb = testbed();
     let delivered =
         support::mailbox::fetch_by_subject(tb.port("PORT_IMAP"), USER, &forward_marker, 1, WAIT)
@@ -155,14 +138,10 @@ async fn attachments_go_to_and_come_from_camundas_document_store() {
     // the rest (a store that refuses for another reason fails the read, as Camunda's does).
     store.limit_file_size(1_000);
     let mixed_marker = format!("{marker}-mixed");
-    let mixed = with(
-        connection(&template, "smtp", SENDER, false),
+    let mixed = send(
+        &mixed_marker,
+        "two",
         json!({
-            "data.smtpActionDiscriminator": "sendEmailSmtp",
-            "data.smtpAction.from": format!("{SENDER}@example.test"),
-            "data.smtpAction.to": format!("{USER}@example.test"),
-            "data.smtpAction.subject": mixed_marker,
-            "data.smtpAction.body": "two",
             "data_smtpAction_attachments_documentMode": "multiple",
             "data_smtpAction_attachments_multiple_expression": [
                 { "camunda.document.type": "inline", "content": "kept", "name": "ok.txt", "contentType": "text/plain" },
@@ -170,30 +149,11 @@ async fn attachments_go_to_and_come_from_camundas_document_store() {
             ],
         }),
     );
-    s.run(&template, &mixed, run).await;
-    let found = search_until_found(
-        &s,
-        &template,
-        with(
-            imap.clone(),
-            json!({
-                "data.imapActionDiscriminator": "searchEmailsImap",
-                "data.imapAction.criteria": { "field": "SUBJECT", "value": mixed_marker },
-            }),
-        ),
-        run,
-    )
-    .await;
-    let read = s
-        .run(
-            &template,
-            &with(
-                imap,
-                json!({ "data.imapActionDiscriminator": "readEmailImap", "data.imapAction.messageId": found[0]["messageId"] }),
-            ),
-            run,
-        )
+    s.act(&template, &smtp, mixed, run).await;
+    let mixed_id = s
+        .find_one(&template, &imap, "imap", subject(&mixed_marker), run)
         .await;
+    let read = s.act(&template, &imap, read_imap(&mixed_id), run).await;
     let attachments = read["attachments"].as_array().expect("attachments");
     assert_eq!(attachments.len(), 1, "{read}");
     check_reference(&attachments[0], &store, b"kept", "ok.txt");

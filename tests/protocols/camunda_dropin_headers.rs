@@ -12,7 +12,7 @@ use crate::support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::gateway::Outcome;
+use support::gateway::{Outcome, completed, failed, thrown};
 use support::{testbed, unique};
 
 const CAMUNDA_TYPE: &str = "io.camunda:email:1";
@@ -63,24 +63,6 @@ async fn outcome(s: &Setup, variables: Value, headers: Value) -> Outcome {
     s.outcome(CAMUNDA_TYPE, variables, headers).await
 }
 
-fn completed(outcome: Outcome) -> Value {
-    match outcome {
-        Outcome::Completed { variables } => variables,
-        other => panic!("expected a completion, got {other:?}"),
-    }
-}
-
-fn failed(outcome: Outcome) -> (i32, String, i64) {
-    match outcome {
-        Outcome::Failed {
-            retries,
-            message,
-            backoff_ms,
-        } => (retries, message, backoff_ms),
-        other => panic!("expected a failure, got {other:?}"),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn result_variable_and_result_expression_as_camundas_runtime() {
     let s = setup_with(CAMUNDA_TYPE, &[], &[]).await;
@@ -124,18 +106,11 @@ async fn error_expression_after_every_run_as_camundas_runtime() {
         "resultVariable": "r",
         "errorExpression": "=if r.sent then bpmnError(\"SENT\", r.subject, {was: r.subject}) else null"
     });
-    match outcome(&s, send("seen as r"), headers).await {
-        Outcome::Thrown { code, message } => {
-            assert_eq!((code.as_str(), message.as_str()), ("SENT", "seen as r"));
-        }
-        other => panic!("expected a BPMN error, got {other:?}"),
-    }
+    let (code, message) = thrown(outcome(&s, send("seen as r"), headers).await);
+    assert_eq!((code.as_str(), message.as_str()), ("SENT", "seen as r"));
     // ... and the response itself otherwise.
     let headers = json!({ "errorExpression": "=if sent and response.sent then bpmnError(\"RAW\", subject) else null" });
-    assert!(matches!(
-        outcome(&s, send("raw"), headers).await,
-        Outcome::Thrown { code, .. } if code == "RAW"
-    ));
+    assert_eq!(thrown(outcome(&s, send("raw"), headers).await).0, "RAW");
 
     // On failure: `error` (also as `response.error`) with our code; jobError's retries and
     // backoff default to 0, its message becomes the variable `error`.

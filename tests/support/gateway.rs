@@ -53,6 +53,34 @@ pub enum Outcome {
     },
 }
 
+/// The variables of a job that must have completed.
+pub fn completed(outcome: Outcome) -> Value {
+    match outcome {
+        Outcome::Completed { variables } => variables,
+        other => panic!("expected a completion, got {other:?}"),
+    }
+}
+
+/// Retries, message and backoff of a job that must have failed.
+pub fn failed(outcome: Outcome) -> (i32, String, i64) {
+    match outcome {
+        Outcome::Failed {
+            retries,
+            message,
+            backoff_ms,
+        } => (retries, message, backoff_ms),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+/// Code and message of a job that must have thrown a BPMN error.
+pub fn thrown(outcome: Outcome) -> (String, String) {
+    match outcome {
+        Outcome::Thrown { code, message } => (code, message),
+        other => panic!("expected a BPMN error, got {other:?}"),
+    }
+}
+
 /// How a job reached the worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {

@@ -32,6 +32,27 @@ use serde_json::Value;
 
 use crate::error::{EmailError, Result};
 
+/// Implements [`JsonSchema`] for a type whose schema is always written out where it is used
+/// (never a `$ref`), named after the type, as `$schema` (a [`schemars::Schema`] expression).
+macro_rules! inline_json_schema {
+    ($name:ident, $schema:expr) => {
+        impl schemars::JsonSchema for $name {
+            fn inline_schema() -> bool {
+                true
+            }
+
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                $schema
+            }
+        }
+    };
+}
+pub(crate) use inline_json_schema;
+
 /// Drops `format` (schemars notes the Rust integer width, such as `uint16`, which says nothing
 /// a range does not) so a schema says only what the input contract says.
 fn drop_formats(schema: &mut schemars::Schema) {
