@@ -122,6 +122,11 @@ pub struct OperationArgs {
         value_parser = clap::value_parser!(u32).range(1..=1000)
     )]
     pub imap_sessions_per_login: u32,
+    /// Also serve this job type with the variable layout of Camunda's own Email connector
+    /// (`io.camunda:email:1`, or a hybrid template's type); off when unset, since Camunda's
+    /// connector runtime serves that type (docs/camunda-dropin.md).
+    #[arg(long, env = "EMAIL_CAMUNDA_JOB_TYPE")]
+    pub camunda_job_type: Option<String>,
 }
 
 impl OperationArgs {

@@ -187,6 +187,15 @@ impl JobHeaders {
     /// (such as `elementTemplateId`) are ignored; a known header with a bad value is the
     /// model's mistake and is reported as `INVALID_INPUT`.
     pub fn parse(custom_headers: &str) -> Result<JobHeaders> {
+        JobHeaders::parse_with_backoff(custom_headers, DEFAULT_RETRY_BACKOFF)
+    }
+
+    /// [`JobHeaders::parse`] for a job type whose retries wait `default_backoff` when the job
+    /// has no `retryBackoff` header.
+    pub fn parse_with_backoff(
+        custom_headers: &str,
+        default_backoff: Duration,
+    ) -> Result<JobHeaders> {
         let headers: BTreeMap<String, Value> = if custom_headers.trim().is_empty() {
             BTreeMap::new()
         } else {
@@ -202,10 +211,10 @@ impl JobHeaders {
         };
         let mut problems = Vec::new();
         let retry_backoff = match text("retryBackoff") {
-            None => DEFAULT_RETRY_BACKOFF,
+            None => default_backoff,
             Some(value) => parse_iso8601_duration(&value).unwrap_or_else(|e| {
                 problems.push(format!("task header retryBackoff: {e}"));
-                DEFAULT_RETRY_BACKOFF
+                default_backoff
             }),
         };
         let job_timeout = match text("jobTimeout") {
@@ -322,6 +331,17 @@ mod tests {
         assert_eq!(s("pt1m"), Ok(60.0));
         assert!(s("-PT5S").is_err());
         assert!(s("P1Y").is_err_and(|e| e.contains("years and months")));
+    }
+
+    #[test]
+    fn a_job_type_may_wait_otherwise_without_a_retry_backoff_header() {
+        let none = JobHeaders::parse_with_backoff("{}", Duration::ZERO).unwrap();
+        assert_eq!(none.retry_backoff, Duration::ZERO);
+        let set = JobHeaders::parse_with_backoff(r#"{"retryBackoff":"PT30S"}"#, Duration::ZERO);
+        assert_eq!(set.unwrap().retry_backoff, Duration::from_secs(30));
+        assert!(
+            JobHeaders::parse_with_backoff(r#"{"retryBackoff":"P1M"}"#, Duration::ZERO).is_err()
+        );
     }
 
     #[test]

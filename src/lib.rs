@@ -36,6 +36,7 @@
 pub mod config;
 pub mod docs;
 pub mod documents;
+pub mod dropin;
 pub mod error;
 pub mod gateway;
 pub mod http;

@@ -121,11 +121,15 @@ async fn shutdown_signal() {
 }
 
 fn registry(operations: &OperationArgs) -> Result<Registry, String> {
-    Registry::standard(
+    let mut registry = Registry::standard(
         &operations.job_type_prefix,
         operations.enabled().as_deref(),
         &operations.settings(),
-    )
+    )?;
+    if let Some(job_type) = operations.camunda_job_type.as_deref() {
+        registry.serve_camunda_job_type(job_type)?;
+    }
+    Ok(registry)
 }
 
 async fn run(args: RunArgs) -> Result<(), String> {
@@ -292,6 +296,11 @@ async fn check(
 }
 
 fn templates(out: &str, check: bool, operations: &OperationArgs) -> Result<(), String> {
+    // Camunda's job type is modelled with Camunda's own templates, never with ours.
+    let operations = &OperationArgs {
+        camunda_job_type: None,
+        ..operations.clone()
+    };
     let files: Vec<Generated> = email_connector::templates::generate(&registry(operations)?)?
         .into_iter()
         .map(|template| Generated {

@@ -92,6 +92,17 @@ pub trait Operation: Send + Sync + 'static {
         server::describe_server(variables, self.protocol())
     }
 
+    /// Where `{{secrets.NAME}}` placeholders are resolved in its variables, as JSON pointers
+    /// of blocks: the connection settings, by default `authentication` and `server`.
+    fn secret_scopes(&self) -> &'static [&'static str] {
+        crate::secrets::SECRET_SCOPES
+    }
+
+    /// The wait before a retry when the job has no `retryBackoff` header.
+    fn default_retry_backoff(&self) -> Duration {
+        crate::job::DEFAULT_RETRY_BACKOFF
+    }
+
     /// Runs the operation on variables that passed the schema, secrets already resolved.
     fn run<'a>(&'a self, variables: Value, job: &'a JobContext) -> BoxFuture<'a, Result<Outcome>>;
 }

@@ -187,6 +187,28 @@ impl Registry {
         &self.services
     }
 
+    /// Also serves `job_type` with Camunda's Email connector layout (docs/camunda-dropin.md),
+    /// running its jobs with the operations this registry serves.
+    pub fn serve_camunda_job_type(&mut self, job_type: &str) -> std::result::Result<(), String> {
+        let job_type = job_type.trim();
+        if job_type.is_empty() {
+            return Err("the Camunda job type is empty".into());
+        }
+        if self.get(job_type).is_some() {
+            return Err(format!("job type {job_type} is already served"));
+        }
+        let operations = self.entries.iter().map(|e| e.operation.clone()).collect();
+        let operation: Arc<dyn Operation> = Arc::new(crate::dropin::CamundaEmail::new(operations)?);
+        let schema = InputSchema::compile(&operation.schema())
+            .map_err(|e| format!("{}: {e}", operation.name()))?;
+        self.entries.push(Registered {
+            job_type: job_type.to_string(),
+            operation,
+            schema,
+        });
+        Ok(())
+    }
+
     /// Adds work to run at shutdown (tests and embedders with operations of their own).
     pub fn add_shutdown_hook(&mut self, hook: ShutdownHook) {
         self.shutdown_hooks.push(hook);

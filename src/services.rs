@@ -76,6 +76,21 @@ impl Services {
         &self.policy
     }
 
+    /// The same policy, shared (an HTTP client's resolver holds it).
+    pub fn shared_policy(&self) -> Arc<HostPolicy> {
+        self.policy.clone()
+    }
+
+    /// Whether a document store is configured (`CAMUNDA_REST_ADDRESS`).
+    pub fn has_document_store(&self) -> bool {
+        self.documents.is_some()
+    }
+
+    /// What one job may keep of documents (`EMAIL_MAX_DOCUMENT_BYTES`).
+    pub fn max_document_bytes(&self) -> u64 {
+        self.max_document_bytes
+    }
+
     /// The OAuth2 mail logins' token caches, shared by jobs and watchers.
     pub fn tokens(&self) -> &MailTokens {
         &self.tokens

@@ -185,11 +185,12 @@ fn is_false(value: &bool) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    fn keys(value: &Value) -> Vec<&str> {
+    /// A response's field names, in order.
+    pub(crate) fn keys(value: &Value) -> Vec<&str> {
         value
             .as_object()
             .map(|o| o.keys().map(String::as_str).collect())

@@ -16,9 +16,17 @@
 use super::placeholders;
 
 /// The fields whose text names a host the worker looks up, and whether the text is a URL.
-const HOST_FIELDS: [(&str, bool); 2] = [
+const HOST_FIELDS: [(&str, bool); 8] = [
     ("/server/host", false),
     ("/authentication/tokenEndpoint", true),
+    // Camunda's layout, served by the drop-in for its connector, and its email account
+    // credential.
+    ("/data/smtpConfig/smtpHost", false),
+    ("/data/imapConfig/imapHost", false),
+    ("/data/pop3Config/pop3Host", false),
+    ("/emailAccountConfiguration/smtpHost", false),
+    ("/emailAccountConfiguration/imapHost", false),
+    ("/emailAccountConfiguration/pop3Host", false),
 ];
 
 /// The problem with `text` at `pointer`, when it puts a secret inside a host name.

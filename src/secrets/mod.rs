@@ -21,9 +21,10 @@ use serde_json::Value;
 
 use crate::error::{EmailError, Result};
 
-/// The only top-level variables whose strings may hold `{{secrets.NAME}}` placeholders: the
-/// connection settings, which a process author writes and mail never fills.
-pub const SECRET_SCOPES: &[&str] = &["authentication", "server"];
+/// The only variables whose strings may hold `{{secrets.NAME}}` placeholders, as JSON
+/// pointers: the connection settings, which a process author writes and mail never fills.
+/// (The drop-in for Camunda's connector names its own: its connection fields sit elsewhere.)
+pub const SECRET_SCOPES: &[&str] = &["/authentication", "/server"];
 
 /// Where secret values come from.
 #[derive(Debug, Clone)]
@@ -63,15 +64,18 @@ impl SecretProvider {
     /// they can be masked in anything the job reports. Every other variable is left exactly
     /// as typed.
     pub fn resolve(&self, variables: &mut Value) -> Result<SecretMask> {
+        self.resolve_in(variables, SECRET_SCOPES)
+    }
+
+    /// [`SecretProvider::resolve`] in the blocks at `scopes` (JSON pointers).
+    pub fn resolve_in(&self, variables: &mut Value, scopes: &[&str]) -> Result<SecretMask> {
         let mut used = Vec::new();
         // Every problem, each with its pointer: a secret with no value, a secret in a host.
         let mut missing = Vec::new();
-        if let Value::Object(map) = variables {
-            for scope in SECRET_SCOPES {
-                if let Some(block) = map.get_mut(*scope) {
-                    let mut pointer = format!("/{scope}");
-                    self.resolve_value(block, &mut pointer, &mut used, &mut missing);
-                }
+        for scope in scopes {
+            if let Some(block) = variables.pointer_mut(scope) {
+                let mut pointer = scope.to_string();
+                self.resolve_value(block, &mut pointer, &mut used, &mut missing);
             }
         }
         if missing.is_empty() {

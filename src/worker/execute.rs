@@ -18,7 +18,7 @@ pub async fn execute(
     job: JobContext,
     secrets: &SecretProvider,
 ) -> (Result<Outcome, EmailError>, SecretMask) {
-    let mask = match secrets.resolve(&mut variables) {
+    let mask = match secrets.resolve_in(&mut variables, entry.operation.secret_scopes()) {
         Ok(mask) => mask,
         Err(e) => return (Err(e), SecretMask::default()),
     };

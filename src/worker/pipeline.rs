@@ -57,7 +57,8 @@ async fn decide(shared: &Shared, job: &ActivatedJob) -> Verdict {
         return fail_verdict(error, job, None, "", &SecretMask::default());
     };
     let name = entry.operation.name();
-    let headers = match JobHeaders::parse(&job.custom_headers) {
+    let default_backoff = entry.operation.default_retry_backoff();
+    let headers = match JobHeaders::parse_with_backoff(&job.custom_headers, default_backoff) {
         Ok(h) => h,
         Err(e) => {
             // An error expression still decides, even when the other headers are broken.
@@ -66,7 +67,9 @@ async fn decide(shared: &Shared, job: &ActivatedJob) -> Verdict {
             return shape::failure(e, job, None, expression.as_ref(), name, &mask).await;
         }
     };
-    apply_job_timeout(shared, job, &headers).await;
+    if !apply_job_timeout(shared, job, &headers).await {
+        return Verdict::Lost;
+    }
     match job_variables(job) {
         Ok(variables) => run_operation(shared, entry, job, headers, variables).await,
         Err(e) => {
@@ -77,17 +80,34 @@ async fn decide(shared: &Shared, job: &ActivatedJob) -> Verdict {
     }
 }
 
-/// The `jobTimeout` header asks the gateway for more (or less) time; a refusal is logged and
-/// the job runs under the timeout it was activated with.
-async fn apply_job_timeout(shared: &Shared, job: &ActivatedJob, headers: &JobHeaders) {
-    if let Some(timeout) = headers.job_timeout
-        && let Err(status) = shared.gateway.update_job_timeout(job.key, timeout).await
-    {
-        warn!(
-            job_key = job.key,
-            "could not apply the jobTimeout header: {}",
-            status.message()
-        );
+/// The `jobTimeout` header asks the gateway for more (or less) time. Whether the job is still
+/// this worker's: a gateway that no longer knows it (NOT_FOUND: it timed out and went to
+/// another worker, or its process instance ended) would refuse its result, and a send run
+/// anyway would go out for nothing, so such a job is not run, as Camunda's connector runtime
+/// does not run it. Any other refusal is logged and the job runs under the timeout it was
+/// activated with.
+async fn apply_job_timeout(shared: &Shared, job: &ActivatedJob, headers: &JobHeaders) -> bool {
+    let Some(timeout) = headers.job_timeout else {
+        return true;
+    };
+    match shared.gateway.update_job_timeout(job.key, timeout).await {
+        Ok(()) => true,
+        Err(status) if status.code() == tonic::Code::NotFound => {
+            warn!(
+                job_key = job.key,
+                "the gateway no longer knows this job (jobTimeout refused: {}); not run",
+                status.message()
+            );
+            false
+        }
+        Err(status) => {
+            warn!(
+                job_key = job.key,
+                "could not apply the jobTimeout header: {}",
+                status.message()
+            );
+            true
+        }
     }
 }
 
@@ -172,6 +192,7 @@ impl Report<'_> {
                 message,
                 variables,
             } => self.throw(label, code, message, variables).await,
+            Verdict::Lost => {}
         }
     }
 

@@ -34,6 +34,8 @@ pub(super) enum Verdict {
         message: String,
         variables: String,
     },
+    /// The gateway no longer knows the job: there is no one to report to.
+    Lost,
 }
 
 /// The final error message: code first, then where it happened, secrets masked, length capped.

@@ -106,6 +106,7 @@ config = docs["configmap.yaml"]["data"]
 for value in decoded.values():
     check(value not in str(config) and value not in str(deployment), "secret values stay in the Secret")
 check(config["EMAIL_OPERATIONS"] == "smtp:send,imap:list,pop3:read", "operations")
+check(config["EMAIL_CAMUNDA_JOB_TYPE"] == "io.camunda:email:1", "Camunda's job type")
 check(config["EMAIL_ALLOWED_HOSTS"] == "*.mail.example.com,smtp.example.org,10.0.0.0/8,fd00::/8", "allowed hosts")
 check(config["EMAIL_DENIED_HOSTS"] == "", "an empty denied list clears it")
 check(config["EMAIL_ALLOW_INSECURE"] == "false", "insecure settings refused")

@@ -7,7 +7,7 @@ use crate::support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::gateway::{Outcome, TestGateway};
+use support::gateway::{Outcome, TestGateway, completed, failed, thrown};
 use support::mailbox::{append, clear_inbox, flags_by_message_id};
 use support::{WorkerProcess, counting_listener, fake_smtp, testbed, unique};
 
@@ -55,31 +55,6 @@ async fn closed_port() -> u16 {
         .await
         .expect("bind");
     listener.local_addr().expect("address").port()
-}
-
-fn completed(outcome: Outcome) -> Value {
-    match outcome {
-        Outcome::Completed { variables } => variables,
-        other => panic!("expected a completion, got {other:?}"),
-    }
-}
-
-fn failed(outcome: Outcome) -> (i32, String, i64) {
-    match outcome {
-        Outcome::Failed {
-            retries,
-            message,
-            backoff_ms,
-        } => (retries, message, backoff_ms),
-        other => panic!("expected a failure, got {other:?}"),
-    }
-}
-
-fn thrown(outcome: Outcome) -> (String, String) {
-    match outcome {
-        Outcome::Thrown { code, message } => (code, message),
-        other => panic!("expected a BPMN error, got {other:?}"),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

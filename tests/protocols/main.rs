@@ -8,6 +8,9 @@
 mod support;
 
 mod budget;
+mod camunda_dropin;
+mod camunda_dropin_documents;
+mod camunda_dropin_headers;
 mod credentials;
 mod documents;
 mod grammar;

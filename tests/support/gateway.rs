@@ -53,6 +53,34 @@ pub enum Outcome {
     },
 }
 
+/// The variables of a job that must have completed.
+pub fn completed(outcome: Outcome) -> Value {
+    match outcome {
+        Outcome::Completed { variables } => variables,
+        other => panic!("expected a completion, got {other:?}"),
+    }
+}
+
+/// Retries, message and backoff of a job that must have failed.
+pub fn failed(outcome: Outcome) -> (i32, String, i64) {
+    match outcome {
+        Outcome::Failed {
+            retries,
+            message,
+            backoff_ms,
+        } => (retries, message, backoff_ms),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+/// Code and message of a job that must have thrown a BPMN error.
+pub fn thrown(outcome: Outcome) -> (String, String) {
+    match outcome {
+        Outcome::Thrown { code, message } => (code, message),
+        other => panic!("expected a BPMN error, got {other:?}"),
+    }
+}
+
 /// How a job reached the worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
@@ -79,6 +107,9 @@ struct Inner {
     /// The variables of each FailJob and ThrowError, by job (null when none were sent).
     error_variables: HashMap<i64, Vec<Value>>,
     reject_complete: bool,
+    /// Answers UpdateJobTimeout with NOT_FOUND, as the gateway does for a job that is no
+    /// longer activated (timed out, or its instance cancelled).
+    lose_jobs_on_timeout_update: bool,
     required_token: Option<String>,
     seen_authorization: Vec<String>,
     activate_calls: usize,
@@ -494,6 +525,11 @@ impl TestGateway {
 
     pub fn set_reject_complete(&self, reject: bool) {
         self.state.lock().reject_complete = reject;
+    }
+
+    /// UpdateJobTimeout answers NOT_FOUND from now on, as for a job no longer activated.
+    pub fn lose_jobs_on_timeout_update(&self) {
+        self.state.lock().lose_jobs_on_timeout_update = true;
     }
 
     pub fn require_token(&self, token: &str) {
@@ -998,7 +1034,9 @@ impl Gateway for Service {
         self.state.check_auth(&request)?;
         let r = request.into_inner();
         let mut inner = self.state.lock();
-        if !inner.jobs.get(&r.job_key).is_some_and(|j| j.activated) {
+        if inner.lose_jobs_on_timeout_update
+            || !inner.jobs.get(&r.job_key).is_some_and(|j| j.activated)
+        {
             return Err(Status::not_found(format!("no activated job {}", r.job_key)));
         }
         inner.timeout_updates.push((r.job_key, r.timeout));

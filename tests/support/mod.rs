@@ -2,6 +2,7 @@
 //! and a small IMAP reader to see what was delivered.
 #![allow(dead_code)]
 
+pub mod camunda_template;
 pub mod census;
 pub mod documents;
 pub mod fake_smtp;

@@ -34,6 +34,27 @@ use serde_json::Value;
 use crate::error::{EmailError, Result};
 use crate::mail::policy::HostPolicy;
 
+/// Implements [`JsonSchema`] for a type whose schema is always written out where it is used
+/// (never a `$ref`), named after the type, as `$schema` (a [`schemars::Schema`] expression).
+macro_rules! inline_json_schema {
+    ($name:ident, $schema:expr) => {
+        impl schemars::JsonSchema for $name {
+            fn inline_schema() -> bool {
+                true
+            }
+
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                $schema
+            }
+        }
+    };
+}
+pub(crate) use inline_json_schema;
+
 /// Drops `format` (schemars notes the Rust integer width, such as `uint16`, which says nothing
 /// a range does not) so a schema says only what the input contract says.
 fn drop_formats(schema: &mut schemars::Schema) {
@@ -145,8 +166,9 @@ fn at_pointer(pointer: &str, error: &serde_path_to_error::Error<serde_json::Erro
     }
 }
 
-/// A serde path as a JSON pointer (`/server/port`, `/attachments/0/content`).
-fn pointer_of(path: &serde_path_to_error::Path) -> String {
+/// A serde path as a JSON pointer (`/server/port`, `/attachments/0/content`); `/` for the
+/// root.
+pub(crate) fn pointer_of(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     let mut pointer = String::new();
     for segment in path.iter() {
