@@ -218,7 +218,7 @@ async fn by_structure(
 }
 
 /// How much of a message one partial fetch asks for when streaming it to the spool.
-const STREAM_CHUNK: u32 = 1024 * 1024;
+pub(super) const STREAM_CHUNK: u32 = 1024 * 1024;
 
 /// Streams the whole message through a [`Spool`], a partial fetch at a time, so memory holds
 /// one chunk whatever the message's size, and the disk holds what `documents` allows a job.
@@ -255,7 +255,7 @@ async fn stream_message(
 }
 
 /// One UID FETCH whose answer must be there, and within `allowance`.
-async fn fetch(
+pub(super) async fn fetch(
     session: &mut ImapSession,
     uid: u32,
     items: &str,

@@ -21,9 +21,18 @@ use serde_json::Value;
 
 use crate::error::{EmailError, Result};
 
-/// The only top-level variables whose strings may hold `{{secrets.NAME}}` placeholders: the
-/// connection settings, which a process author writes and mail never fills.
-pub const SECRET_SCOPES: &[&str] = &["authentication", "server"];
+/// The only variables whose strings may hold `{{secrets.NAME}}` placeholders: the connection
+/// settings, which a process author writes and mail never fills. Besides the job's own
+/// connection, those of a second server an operation uses (a reply's SMTP server, the IMAP
+/// server a sent copy is saved to), as paths from the top.
+pub const SECRET_SCOPES: &[&str] = &[
+    "authentication",
+    "server",
+    "smtp/authentication",
+    "smtp/server",
+    "saveCopyTo/authentication",
+    "saveCopyTo/server",
+];
 
 /// Where secret values come from.
 #[derive(Debug, Clone)]
@@ -66,12 +75,10 @@ impl SecretProvider {
         let mut used = Vec::new();
         // Every problem, each with its pointer: a secret with no value, a secret in a host.
         let mut missing = Vec::new();
-        if let Value::Object(map) = variables {
-            for scope in SECRET_SCOPES {
-                if let Some(block) = map.get_mut(*scope) {
-                    let mut pointer = format!("/{scope}");
-                    self.resolve_value(block, &mut pointer, &mut used, &mut missing);
-                }
+        for scope in SECRET_SCOPES {
+            let mut pointer = format!("/{scope}");
+            if let Some(block) = variables.pointer_mut(&pointer) {
+                self.resolve_value(block, &mut pointer, &mut used, &mut missing);
             }
         }
         if missing.is_empty() {
@@ -199,9 +206,14 @@ mod tests {
             "subject": "Re: {{secrets.PW}}",
             "list": ["a {{ secrets.PW }} b"],
             "criteria": { "field": "SUBJECT", "value": "{{secrets.NOT_EVEN_DEFINED}}" },
-            "other": "{{notASecret}} and {{secrets.}}"
+            "other": "{{notASecret}} and {{secrets.}}",
+            "saveCopyTo": { "folder": "{{secrets.PW}}", "authentication": { "password": "{{secrets.PW}}" } },
+            "smtp": { "server": { "host": "smtp.example.test" }, "body": "{{secrets.PW}}" }
         });
         let mask = provider_with(None).resolve(&mut vars).unwrap();
+        assert_eq!(vars["saveCopyTo"]["authentication"]["password"], "s3cr3t!");
+        assert_eq!(vars["saveCopyTo"]["folder"], "{{secrets.PW}}");
+        assert_eq!(vars["smtp"]["body"], "{{secrets.PW}}");
         assert_eq!(vars["authentication"]["password"], "s3cr3t!");
         assert_eq!(vars["server"]["serverCertificate"], "a s3cr3t! b");
         assert_eq!(vars["server"]["list"][0], "s3cr3t!");
