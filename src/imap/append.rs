@@ -1,11 +1,12 @@
-//! `imap:append`: stores a message in a folder, byte for byte as given (`raw`, base64), with
-//! optional flags, and returns its UID: from APPENDUID where the server has UIDPLUS, else
+//! `imap:append`: stores a message in a folder, byte for byte as given (`raw`, base64) or
+//! composed from smtp:send's fields as send composes it, with optional flags, and returns its UID: from APPENDUID where the server has UIDPLUS, else
 //! found by its Message-ID.
 //!
 //! A retried append whose first attempt went through (its reply lost) must not store the mail
 //! twice: when the folder already holds a mail with the message's Message-ID, that one is
 //! the answer. The folder (and the levels above it) is created when missing.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use base64::Engine;
@@ -13,6 +14,7 @@ use futures_util::future::BoxFuture;
 use mail_parser::MessageParser;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::flags::Flags;
 use super::folder::Mailbox;
@@ -28,6 +30,7 @@ use crate::mail::message::message_id;
 use crate::mail::response::to_json;
 use crate::mail::server::Protocol;
 use crate::operation::{JobContext, MailOperation, Outcome};
+use crate::smtp::send::compose;
 
 /// What `imap:append` takes.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -44,16 +47,135 @@ pub struct AppendInput {
     pub folder: Folder,
     #[schemars(
         title = "Raw message",
-        description = "The whole message (RFC 5322 bytes) in base64, e.g. an export's content.",
+        description = "The whole message (RFC 5322 bytes) in base64, e.g. an export's content. \
+                       Or leave it empty and give the message fields (from, to, subject, body, \
+                       ...) to compose it as smtp:send does.",
         extend("examples" = ["=exported.content"], "x-template" = { "feel": "optional" })
     )]
-    pub raw: String,
+    pub raw: Option<String>,
+    #[serde(flatten)]
+    pub message: MessageFields,
     #[serde(default)]
     #[schemars(
         title = "Flags",
         description = "Flags to store it with, e.g. [\"\\\\Seen\"]."
     )]
     pub flags: Flags,
+}
+
+/// smtp:send's message fields, for a message composed as send composes it (with send's
+/// checks, each problem named by its pointer).
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageFields {
+    #[schemars(
+        title = "From",
+        description = "The sender: an address or \"Name <address>\". Empty: the IMAP username.",
+        extend("x-template" = { "feel": "optional" })
+    )]
+    pub from: Option<String>,
+    #[schemars(
+        title = "To",
+        description = "Comma-separated addresses, or a FEEL list of them.",
+        with = "Option<Value>",
+        extend("x-template" = { "feel": "optional" })
+    )]
+    pub to: Option<Value>,
+    #[schemars(
+        title = "Cc",
+        with = "Option<Value>",
+        extend("x-template" = { "feel": "optional" })
+    )]
+    pub cc: Option<Value>,
+    #[schemars(
+        title = "Bcc",
+        with = "Option<Value>",
+        extend("x-template" = { "feel": "optional" })
+    )]
+    pub bcc: Option<Value>,
+    #[schemars(
+        title = "Reply to",
+        with = "Option<Value>",
+        extend("x-template" = { "feel": "optional" })
+    )]
+    pub reply_to: Option<Value>,
+    #[schemars(title = "Subject", extend("x-template" = { "feel": "optional" }))]
+    pub subject: Option<String>,
+    #[schemars(
+        title = "Text body",
+        extend("x-template" = { "feel": "optional", "multiline": true })
+    )]
+    pub body: Option<String>,
+    #[schemars(
+        title = "HTML body",
+        extend("x-template" = { "feel": "optional", "multiline": true })
+    )]
+    pub html_body: Option<String>,
+    #[schemars(
+        title = "Attachments",
+        description = "As smtp:send's attachments.",
+        with = "Option<Vec<Value>>",
+        extend("x-template" = { "feel": "required" })
+    )]
+    pub attachments: Option<Value>,
+    #[schemars(
+        title = "Extra headers",
+        description = "As smtp:send's headers.",
+        extend("x-template" = { "feel": "required" })
+    )]
+    pub headers: Option<BTreeMap<String, String>>,
+    #[schemars(title = "In reply to", extend("x-template" = { "feel": "optional" }))]
+    pub in_reply_to: Option<String>,
+    #[schemars(
+        title = "References",
+        with = "Option<Value>",
+        extend("x-template" = { "feel": "optional" })
+    )]
+    pub references: Option<Value>,
+}
+
+impl MessageFields {
+    fn given(&self) -> bool {
+        to_json(self)
+            .as_object()
+            .is_some_and(|fields| fields.values().any(|v| !v.is_null()))
+    }
+}
+
+/// The message to store: `raw` decoded, or the fields composed.
+async fn message(input: &AppendInput, job: &JobContext) -> Result<Vec<u8>> {
+    match (&input.raw, input.message.given()) {
+        (Some(_), true) => Err(EmailError::invalid_input(
+            "/raw: give either raw or the message fields (from, to, subject, body, ...), not both",
+        )),
+        (None, false) => Err(EmailError::invalid_input(
+            "/: raw (a base64 message) or the message fields (from, to, body, ...) are required",
+        )),
+        (Some(raw), false) => {
+            let mut compact = raw.clone().into_bytes();
+            compact.retain(|b| !b.is_ascii_whitespace());
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(&compact)
+                .map_err(|e| EmailError::invalid_input(format!("/raw: is not base64 ({e})")))?;
+            if raw.is_empty() {
+                return Err(EmailError::invalid_input("/raw: the message is empty"));
+            }
+            Ok(raw)
+        }
+        (None, true) => {
+            let mut fields = to_json(&input.message);
+            if input
+                .message
+                .from
+                .as_deref()
+                .is_none_or(|f| f.trim().is_empty())
+            {
+                fields["from"] = input.authentication.username().unwrap_or_default().into();
+            }
+            let composed = compose(job.services(), fields, job).await?;
+            Ok(composed.message.bytes().await?)
+        }
+    }
 }
 
 /// What `imap:append` returns.
@@ -136,15 +258,7 @@ impl MailOperation for AppendOperation {
         job: &'a JobContext,
     ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
-            let mut compact = input.raw.into_bytes();
-            compact.retain(|b| !b.is_ascii_whitespace());
-            let raw = base64::engine::general_purpose::STANDARD
-                .decode(&compact)
-                .map_err(|e| EmailError::invalid_input(format!("/raw: is not base64 ({e})")))?;
-            drop(compact);
-            if raw.is_empty() {
-                return Err(EmailError::invalid_input("/raw: the message is empty"));
-            }
+            let raw = message(&input, job).await?;
             let mut session = self
                 .pool
                 .acquire(

@@ -469,6 +469,52 @@ async fn append_stores_the_bytes_as_given_once_with_its_flags() {
             .expect("base64");
         assert_eq!(back, raw, "{server}");
     }
+    // Composed from send's fields, as send composes it.
+    let folder = unique("Drafts").replace('-', "");
+    let subject = format!("Draft {}", unique("d"));
+    let r = s
+        .ok(
+            "append",
+            vars(
+                "ops6",
+                json!({ "folder": folder, "from": "Ops <ops6@example.test>", "to": ["x@example.test"],
+                        "subject": subject, "body": "Grüße", "flags": ["\\Draft"] }),
+            ),
+        )
+        .await;
+    let id = r["messageId"].as_str().expect("a Message-ID").to_string();
+    let stored = s_export("ops6", &folder, r["uid"].as_u64().expect("uid")).await;
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&stored)
+        .expect("parses");
+    assert_eq!(parsed.subject(), Some(subject.as_str()));
+    assert_eq!(parsed.body_text(0).as_deref().map(str::trim), Some("Grüße"));
+    assert!(
+        flags_by_message_id("ops6", &folder).await[&id]
+            .iter()
+            .any(|f| f.contains("Draft"))
+    );
+    let (_, message, _) = s
+        .fails(
+            "append",
+            vars("ops6", json!({ "raw": "QQ==", "subject": "both" })),
+        )
+        .await;
+    assert!(
+        message.contains("either raw or the message fields"),
+        "{message}"
+    );
+    let (_, message, _) = s
+        .fails(
+            "append",
+            vars("ops6", json!({ "from": "ops6@example.test", "to": "x@example.test", "subject": "a\r\nBcc: y@example.test", "body": "b" })),
+        )
+        .await;
+    assert!(
+        message.starts_with("INVALID_INPUT") && message.contains("/subject"),
+        "{message}"
+    );
+
     // A mail a stranger delivered with the same Message-ID does not stand in for ours.
     let folder = unique("Spoof").replace('-', "");
     let id = format!("{}@example.test", unique("sp"));
