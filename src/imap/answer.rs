@@ -16,13 +16,13 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::guard::Allowance;
-use super::identity::{Lookup, resolve};
-use super::read::{STREAM_CHUNK, fetch};
+use super::identity::found;
+use super::pool::{ImapPool, Lease};
+use super::read::{each_chunk, fetch};
 use super::session::ImapSession;
 use crate::error::{EmailError, ErrorCode, Result};
-use crate::imap::error::{ImapError, ImapErrorKind};
 use crate::mail::auth::Authentication;
-use crate::mail::inputs::{Folder, ImapMail, Login, Server, Smtp};
+use crate::mail::inputs::{Folder, FolderPath, Imap, ImapMail, Login, Server, Smtp};
 use crate::operation::JobContext;
 use crate::smtp::send::{Composed, compose};
 use crate::smtp::transport::SmtpTransports;
@@ -58,6 +58,38 @@ impl JsonSchema for SmtpTarget {
     }
 }
 
+/// What reply and forward both take besides the mail: how the message goes out, from whom,
+/// the new text, and where a copy is kept.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnswerFields {
+    pub smtp: SmtpTarget,
+    #[schemars(
+        title = "From",
+        description = "The sender: an address or \"Name <address>\". Empty: the IMAP username.",
+        extend("x-template" = { "feel": "optional" })
+    )]
+    pub from: Option<String>,
+    #[schemars(
+        title = "Text body",
+        description = "The text/plain part; in a reply or forward, the new text above the original.",
+        extend("x-template" = { "feel": "optional", "multiline": true })
+    )]
+    pub body: Option<String>,
+    #[schemars(
+        title = "HTML body",
+        description = "The text/html part; in a reply or forward, the new text above the original.",
+        extend("x-template" = { "feel": "optional", "multiline": true })
+    )]
+    pub html_body: Option<String>,
+    #[schemars(
+        title = "Save a copy to",
+        description = "A folder of the same IMAP account (e.g. Sent) to store the message in, as sent.",
+        extend("x-template" = { "feel": "optional" })
+    )]
+    pub save_copy_to: Option<FolderPath>,
+}
+
 /// An original larger than this is not answered: it would be held whole, and no mail server
 /// takes much more in one message.
 pub const MAX_ORIGINAL_BYTES: u64 = 25 * 1024 * 1024;
@@ -80,6 +112,31 @@ impl Original {
     }
 }
 
+/// The sender a reply or forward goes out as: `from` when given, else the IMAP username.
+pub fn sender(from: Option<&str>, login: &Authentication) -> String {
+    match from {
+        Some(from) if !from.trim().is_empty() => from.to_string(),
+        _ => login.username().unwrap_or_default().to_string(),
+    }
+}
+
+/// A session of the IMAP account `server` + `login`, and the original mail `wanted` names in
+/// `folder` (see [`original`]).
+pub async fn open(
+    pool: &Arc<ImapPool>,
+    job: &JobContext,
+    server: &Server<Imap>,
+    login: &Authentication,
+    folder: &Folder,
+    wanted: &ImapMail,
+) -> Result<(Lease, Original)> {
+    let mut session = pool
+        .acquire(job.services(), &server.endpoint(), login)
+        .await?;
+    let original = original(&mut session, folder, wanted).await?;
+    Ok((session, original))
+}
+
 /// Opens `folder` (writable, for `\Answered`), finds the mail `wanted` names and fetches it
 /// whole (without setting `\Seen`).
 pub async fn original(
@@ -88,12 +145,7 @@ pub async fn original(
     wanted: &ImapMail,
 ) -> Result<Original> {
     let (validity, _) = session.open(folder, true).await?;
-    let uid = match resolve(session, folder.name(), validity, wanted).await? {
-        Lookup::Found { uid, .. } => uid,
-        Lookup::Missing(why) | Lookup::Other(why) => {
-            return Err(ImapError::new(ImapErrorKind::MessageMissing, why).into());
-        }
-    };
+    let (uid, _) = found(session, folder.name(), validity, wanted).await?;
     let id = wanted.describe();
     let size = fetch(session, uid, "(UID RFC822.SIZE)", Allowance::CONTROL, &id)
         .await?
@@ -106,30 +158,17 @@ pub async fn original(
         ));
     }
     let mut raw = Vec::new();
-    let mut offset: u32 = 0;
-    loop {
-        let chunk = fetch(
-            session,
-            uid,
-            &format!("(UID BODY.PEEK[]<{offset}.{STREAM_CHUNK}>)"),
-            Allowance::fetching(1, u64::from(STREAM_CHUNK)),
-            &id,
-        )
-        .await?
-        .body
-        .unwrap_or_default();
-        raw.extend_from_slice(&chunk);
+    each_chunk(session, uid, &id, |chunk| {
+        raw.extend_from_slice(chunk);
         if raw.len() as u64 > MAX_ORIGINAL_BYTES {
             return Err(EmailError::new(
                 ErrorCode::MessageRejected,
                 format!("{id} is larger than the {MAX_ORIGINAL_BYTES} bytes answered or forwarded"),
             ));
         }
-        if chunk.len() < STREAM_CHUNK as usize {
-            break;
-        }
-        offset = offset.saturating_add(STREAM_CHUNK);
-    }
+        Ok(())
+    })
+    .await?;
     Ok(Original { uid, validity, raw })
 }
 

@@ -83,12 +83,14 @@ pub struct MessageFields {
     pub to: Option<Value>,
     #[schemars(
         title = "Cc",
+        description = "Comma-separated addresses, or a FEEL list.",
         with = "Option<Value>",
         extend("x-template" = { "feel": "optional" })
     )]
     pub cc: Option<Value>,
     #[schemars(
         title = "Bcc",
+        description = "Comma-separated addresses, or a FEEL list.",
         with = "Option<Value>",
         extend("x-template" = { "feel": "optional" })
     )]
@@ -103,11 +105,13 @@ pub struct MessageFields {
     pub subject: Option<String>,
     #[schemars(
         title = "Text body",
+        description = "The text/plain part; in a reply or forward, the new text above the original.",
         extend("x-template" = { "feel": "optional", "multiline": true })
     )]
     pub body: Option<String>,
     #[schemars(
         title = "HTML body",
+        description = "The text/html part; in a reply or forward, the new text above the original.",
         extend("x-template" = { "feel": "optional", "multiline": true })
     )]
     pub html_body: Option<String>,

@@ -11,12 +11,12 @@ use futures_util::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::identity::{Lookup, fields, resolve};
+use super::identity::{fields, found};
 use super::move_::already_moved;
 use super::pool::ImapPool;
 use super::wire::Command;
 use crate::error::Result;
-use crate::imap::error::{ImapError, ImapErrorKind};
+use crate::imap::error::ImapErrorKind;
 use crate::mail::inputs::{Folder, FolderPath, Imap, ImapMailInput, Login, Server};
 use crate::mail::response::{MoveResult, to_json};
 use crate::mail::server::Protocol;
@@ -73,13 +73,7 @@ impl MailOperation for CopyOperation {
                 .mailbox(&input.target_folder, "/targetFolder")
                 .await?;
             let (validity, _) = session.select_mailbox(&source, false).await?;
-            let (uid, as_found) =
-                match resolve(&mut session, &source.shown, validity, &wanted).await? {
-                    Lookup::Found { uid, message_id } => (uid, message_id),
-                    Lookup::Missing(why) | Lookup::Other(why) => {
-                        return Err(ImapError::new(ImapErrorKind::MessageMissing, why).into());
-                    }
-                };
+            let (uid, as_found) = found(&mut session, &source.shown, validity, &wanted).await?;
             let message_id = as_found.or(given);
             let respond = |target_uid| {
                 Ok(Outcome::respond(to_json(&MoveResult {

@@ -16,16 +16,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::guard::Allowance;
-use super::identity::{Lookup, fields, resolve};
+use super::identity::{fields, found};
 use super::pool::ImapPool;
-use super::read::{STREAM_CHUNK, fetch};
+use super::read::{each_chunk, fetch};
 use super::session::ImapSession;
 use crate::documents::Documents;
 use crate::documents::disk::SpoolDir;
 use crate::documents::spool::Spooled;
 use crate::documents::store::{Upload, too_large};
 use crate::error::{EmailError, ErrorCode, Result};
-use crate::imap::error::{ImapError, ImapErrorKind};
 use crate::mail::inputs::{Folder, Imap, ImapMailInput, Login, Server};
 use crate::mail::response::to_json;
 use crate::mail::server::Protocol;
@@ -106,38 +105,6 @@ fn base64_len(size: u64) -> u64 {
     size.div_ceil(3) * 4
 }
 
-/// Calls `take` with each chunk of the message, in order, a partial fetch at a time.
-async fn stream(
-    session: &mut ImapSession,
-    uid: u32,
-    id: &str,
-    mut take: impl FnMut(&[u8]) -> Result<()>,
-) -> Result<u64> {
-    let mut offset: u32 = 0;
-    loop {
-        let item = fetch(
-            session,
-            uid,
-            &format!("(UID BODY.PEEK[]<{offset}.{STREAM_CHUNK}>)"),
-            Allowance::fetching(1, u64::from(STREAM_CHUNK)),
-            id,
-        )
-        .await?;
-        let chunk = item.body.unwrap_or_default();
-        take(&chunk)?;
-        let got = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
-        offset = offset.checked_add(got).ok_or_else(|| {
-            ImapError::new(
-                ImapErrorKind::Protocol,
-                format!("message {id} is larger than IMAP can address"),
-            )
-        })?;
-        if got < STREAM_CHUNK {
-            return Ok(u64::from(offset));
-        }
-    }
-}
-
 async fn as_document(
     session: &mut ImapSession,
     uid: u32,
@@ -154,7 +121,7 @@ async fn as_document(
     };
     let mut file = std::io::BufWriter::new(std::fs::File::create(&path).map_err(internal)?);
     let mut allowance = documents.allowance();
-    let size = stream(session, uid, id, |chunk| {
+    let size = each_chunk(session, uid, id, |chunk| {
         if !allowance.take(chunk.len() as u64) {
             return Err(too_large("/as", &allowance));
         }
@@ -206,12 +173,7 @@ impl MailOperation for ExportOperation {
                 .await?;
             let (validity, _) = session.open(&input.folder, false).await?;
             let (uid, as_found) =
-                match resolve(&mut session, input.folder.name(), validity, &wanted).await? {
-                    Lookup::Found { uid, message_id } => (uid, message_id),
-                    Lookup::Missing(why) | Lookup::Other(why) => {
-                        return Err(ImapError::new(ImapErrorKind::MessageMissing, why).into());
-                    }
-                };
+                found(&mut session, input.folder.name(), validity, &wanted).await?;
             let (size, content, document) = match documents {
                 Some(documents) => {
                     let (size, reference) = as_document(&mut session, uid, &id, documents).await?;
@@ -233,7 +195,7 @@ impl MailOperation for ExportOperation {
                         return Err(too_large_for_response(announced, self.max_response_bytes));
                     }
                     let mut raw = Vec::new();
-                    let size = stream(&mut session, uid, &id, |chunk| {
+                    let size = each_chunk(&mut session, uid, &id, |chunk| {
                         raw.extend_from_slice(chunk);
                         if base64_len(raw.len() as u64) > budget as u64 {
                             return Err(too_large_for_response(

@@ -13,7 +13,7 @@ use futures_util::future::BoxFuture;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::identity::{Lookup, fields, resolve};
+use super::identity::{fields, found};
 use super::pool::ImapPool;
 use super::session::ImapSession;
 use super::wire::Command;
@@ -262,12 +262,7 @@ impl MailOperation for FlagsOperation {
                 .await?;
             let (validity, _) = session.open(&input.folder, true).await?;
             let (uid, as_found) =
-                match resolve(&mut session, input.folder.name(), validity, &wanted).await? {
-                    Lookup::Found { uid, message_id } => (uid, message_id),
-                    Lookup::Missing(why) | Lookup::Other(why) => {
-                        return Err(ImapError::new(ImapErrorKind::MessageMissing, why).into());
-                    }
-                };
+                found(&mut session, input.folder.name(), validity, &wanted).await?;
             let flags = store_flags(&mut session, uid, &input.add, &input.remove).await?;
             Ok(Outcome::respond(to_json(&FlagsResult {
                 message_id: as_found.or(given),

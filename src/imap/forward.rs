@@ -12,13 +12,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::answer::{
-    SmtpTarget, addresses, attachments_of, composed, escape_html, one_line, original, prefixed,
-    send,
+    AnswerFields, addresses, attachments_of, composed, escape_html, one_line, open, prefixed, send,
+    sender,
 };
 use super::pool::ImapPool;
 use super::reply::after_sending;
 use crate::error::Result;
-use crate::mail::inputs::{Folder, FolderPath, Imap, ImapMailInput, Login, Server};
+use crate::mail::inputs::{Folder, Imap, ImapMailInput, Login, Server};
 use crate::mail::response::to_json;
 use crate::mail::server::Protocol;
 use crate::operation::{JobContext, MailOperation, Outcome};
@@ -44,13 +44,8 @@ pub struct ForwardInput {
     pub folder: Folder,
     #[serde(flatten)]
     pub mail: ImapMailInput,
-    pub smtp: SmtpTarget,
-    #[schemars(
-        title = "From",
-        description = "The sender: an address or \"Name <address>\". Empty: the IMAP username.",
-        extend("x-template" = { "feel": "optional" })
-    )]
-    pub from: Option<String>,
+    #[serde(flatten)]
+    pub answer: AnswerFields,
     #[schemars(
         title = "To",
         description = "Comma-separated addresses, or a FEEL list of them.",
@@ -72,30 +67,12 @@ pub struct ForwardInput {
         extend("x-template" = { "feel": "optional" })
     )]
     pub bcc: Option<Value>,
-    #[schemars(
-        title = "Text note",
-        description = "Text above the forwarded message.",
-        extend("x-template" = { "feel": "optional", "multiline": true })
-    )]
-    pub body: Option<String>,
-    #[schemars(
-        title = "HTML note",
-        description = "HTML above the forwarded message.",
-        extend("x-template" = { "feel": "optional", "multiline": true })
-    )]
-    pub html_body: Option<String>,
     #[serde(default = "yes")]
     #[schemars(
         title = "As attachment",
         description = "The original, bytes unchanged, as a message/rfc822 attachment; off: quoted inline with its attachments."
     )]
     pub as_attachment: bool,
-    #[schemars(
-        title = "Save a copy to",
-        description = "A folder of the same IMAP account (e.g. Sent) to store the forward in, as sent.",
-        extend("x-template" = { "feel": "optional" })
-    )]
-    pub save_copy_to: Option<FolderPath>,
 }
 
 /// What `imap:forward` returns.
@@ -147,27 +124,20 @@ impl MailOperation for ForwardOperation {
     ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
             let wanted = input.mail.named()?;
-            let from = match &input.from {
-                Some(from) if !from.trim().is_empty() => from.clone(),
-                _ => input
-                    .authentication
-                    .username()
-                    .unwrap_or_default()
-                    .to_string(),
-            };
-            let mut session = self
-                .pool
-                .acquire(
-                    job.services(),
-                    &input.server.endpoint(),
-                    &input.authentication,
-                )
-                .await?;
-            let original = original(&mut session, &input.folder, &wanted).await?;
+            let from = sender(input.answer.from.as_deref(), &input.authentication);
+            let (mut session, original) = open(
+                &self.pool,
+                job,
+                &input.server,
+                &input.authentication,
+                &input.folder,
+                &wanted,
+            )
+            .await?;
             let message = original.parsed()?;
             let subject = prefixed("Fwd:", message.subject());
-            let note = input.body.clone().filter(|b| !b.is_empty());
-            let html_note = input.html_body.clone().filter(|b| !b.is_empty());
+            let note = input.answer.body.clone().filter(|b| !b.is_empty());
+            let html_note = input.answer.html_body.clone().filter(|b| !b.is_empty());
             let (body, html_body, attachments) = if input.as_attachment {
                 let attached = json!({
                     "fileName": "forwarded-message.eml",
@@ -221,13 +191,18 @@ impl MailOperation for ForwardOperation {
             send(
                 &self.transports,
                 job,
-                &input.smtp,
+                &input.answer.smtp,
                 &input.authentication,
                 &composed,
             )
             .await?;
-            let (saved_to, save_error) =
-                after_sending(&mut session, None, input.save_copy_to.as_ref(), &composed).await;
+            let (saved_to, save_error) = after_sending(
+                &mut session,
+                None,
+                input.answer.save_copy_to.as_ref(),
+                &composed,
+            )
+            .await;
             Ok(Outcome::respond(to_json(&ForwardResult {
                 sent: true,
                 message_id: composed.message_id.clone(),

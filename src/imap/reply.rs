@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::answer::{
-    SmtpTarget, addresses, attribution, composed, escape_html, one_line, original, prefixed,
-    quoted_text, send, thread,
+    AnswerFields, addresses, attribution, composed, escape_html, one_line, open, prefixed,
+    quoted_text, send, sender, thread,
 };
 use super::append::store;
 use super::flags::{Flags, store_flags};
@@ -49,25 +49,8 @@ pub struct ReplyInput {
     pub folder: Folder,
     #[serde(flatten)]
     pub mail: ImapMailInput,
-    pub smtp: SmtpTarget,
-    #[schemars(
-        title = "From",
-        description = "The sender: an address or \"Name <address>\". Empty: the IMAP username.",
-        extend("x-template" = { "feel": "optional" })
-    )]
-    pub from: Option<String>,
-    #[schemars(
-        title = "Text body",
-        description = "The new text, above the quote.",
-        extend("x-template" = { "feel": "optional", "multiline": true })
-    )]
-    pub body: Option<String>,
-    #[schemars(
-        title = "HTML body",
-        description = "The new text as HTML, above the quote.",
-        extend("x-template" = { "feel": "optional", "multiline": true })
-    )]
-    pub html_body: Option<String>,
+    #[serde(flatten)]
+    pub answer: AnswerFields,
     #[serde(default)]
     #[schemars(
         title = "Reply to all",
@@ -99,12 +82,6 @@ pub struct ReplyInput {
         description = "Sets \\Answered on the original once the reply is sent."
     )]
     pub mark_answered: bool,
-    #[schemars(
-        title = "Save a copy to",
-        description = "A folder of the same IMAP account (e.g. Sent) to store the reply in, as sent.",
-        extend("x-template" = { "feel": "optional" })
-    )]
-    pub save_copy_to: Option<FolderPath>,
 }
 
 /// What `imap:reply` returns.
@@ -195,23 +172,16 @@ impl MailOperation for ReplyOperation {
     ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(async move {
             let wanted = input.mail.named()?;
-            let from = match &input.from {
-                Some(from) if !from.trim().is_empty() => from.clone(),
-                _ => input
-                    .authentication
-                    .username()
-                    .unwrap_or_default()
-                    .to_string(),
-            };
-            let mut session = self
-                .pool
-                .acquire(
-                    job.services(),
-                    &input.server.endpoint(),
-                    &input.authentication,
-                )
-                .await?;
-            let original = original(&mut session, &input.folder, &wanted).await?;
+            let from = sender(input.answer.from.as_deref(), &input.authentication);
+            let (mut session, original) = open(
+                &self.pool,
+                job,
+                &input.server,
+                &input.authentication,
+                &input.folder,
+                &wanted,
+            )
+            .await?;
             let message = original.parsed()?;
             let mut to = addresses(message.reply_to());
             if to.is_empty() {
@@ -235,8 +205,8 @@ impl MailOperation for ReplyOperation {
             };
             let subject = prefixed("Re:", message.subject());
             let (in_reply_to, references) = thread(&message);
-            let mut body = input.body.clone().filter(|b| !b.is_empty());
-            let mut html_body = input.html_body.clone().filter(|b| !b.is_empty());
+            let mut body = input.answer.body.clone().filter(|b| !b.is_empty());
+            let mut html_body = input.answer.html_body.clone().filter(|b| !b.is_empty());
             if input.quote {
                 let said = attribution(&message);
                 if body.is_some() || html_body.is_none() {
@@ -271,7 +241,7 @@ impl MailOperation for ReplyOperation {
             send(
                 &self.transports,
                 job,
-                &input.smtp,
+                &input.answer.smtp,
                 &input.authentication,
                 &composed,
             )
@@ -280,7 +250,7 @@ impl MailOperation for ReplyOperation {
             let (saved_to, save_error) = after_sending(
                 &mut session,
                 answered,
-                input.save_copy_to.as_ref(),
+                input.answer.save_copy_to.as_ref(),
                 &composed,
             )
             .await;

@@ -1,6 +1,7 @@
-//! The operations beyond the seeds (README "Operations"): flags, copy, folders and export end
-//! to end (test gateway → worker process → Dovecot), on the full server at 127.0.0.1 and the
-//! older-server profile at 127.0.0.2 (no MOVE, UIDPLUS, LITERAL+), with hostile input.
+//! The operations beyond the seeds (docs/responses.md): flags, copy, folders, export, append,
+//! reply, forward and send's saveCopyTo end to end (test gateway → worker process → Dovecot and
+//! Postfix), on the full server at 127.0.0.1 and the older-server profile at 127.0.0.2 (no
+//! MOVE, UIDPLUS, LITERAL+), with hostile input.
 
 use crate::support;
 
@@ -10,24 +11,7 @@ use support::documents::DocumentStore;
 use support::mailbox::{append, create_folder, flags_by_message_id, folders, write_maildir};
 use support::{Jobs, testbed, unique};
 
-fn vars(user: &str, extra: Value) -> Value {
-    let tb = testbed();
-    let mut v = json!({
-        "authentication": { "type": "simple", "username": format!("{user}@example.test"), "password": format!("{user}-pw") },
-        "server": { "host": "127.0.0.1", "port": tb.port("PORT_IMAPS"), "security": "tls", "serverCertificate": tb.ca_pem(), "timeoutSeconds": 20 }
-    });
-    for (k, val) in extra.as_object().expect("object") {
-        v[k] = val.clone();
-    }
-    v
-}
-
-/// The same, against the reduced-capability address (plaintext, no SORT/MOVE/UIDPLUS/LITERAL+).
-fn old_server_vars(user: &str, extra: Value) -> Value {
-    let mut v = vars(user, extra);
-    v["server"] = json!({ "host": "127.0.0.2", "port": testbed().port("PORT_IMAP"), "security": "none", "timeoutSeconds": 20 });
-    v
-}
+use crate::imap::{old_server_vars, vars};
 
 fn simple(id: &str, subject: &str) -> Vec<u8> {
     format!(
