@@ -393,6 +393,7 @@ async fn export_gives_the_bytes_unchanged_or_a_document_and_refuses_what_does_no
     assert_eq!(store.bytes(&document_id).expect("stored"), big);
     assert_eq!(r["size"], big.len());
     assert!(r.get("content").is_none(), "{r}");
+    eprintln!("a 10 MB export as a document grew the worker's peak RSS by {grown} bytes");
     assert!(
         grown < 8_000_000,
         "a 10 MB export grew the worker by {grown} bytes"
@@ -642,6 +643,26 @@ async fn reply_threads_quotes_marks_answered_and_no_hostile_header_gets_through(
         .get(r["messageId"].as_str().expect("id"))
         .unwrap_or_else(|| panic!("no copy in Sent: {sent:?}"));
     assert!(copy.iter().any(|f| f.contains("Seen")), "{copy:?}");
+
+    // The older server (no UIDPLUS): \Answered set, the copy found by its Message-ID.
+    let old_id = format!("old-{marker}@customer.test");
+    let old = format!(
+        "Message-ID: <{old_id}>\r\nFrom: ops7@example.test\r\nTo: ops8@example.test\r\nSubject: Old {marker}\r\n\r\nOld server.\r\n"
+    );
+    append("ops8", "INBOX", &[(old.as_bytes(), "")]).await;
+    let r = s
+        .ok(
+            "reply",
+            old_server_vars(
+                "ops8",
+                json!({ "messageId": old_id, "smtp": smtp_block("ops8"), "body": "Seen.", "saveCopyTo": format!("SentOld{marker}") }),
+            ),
+        )
+        .await;
+    assert_eq!(r["subject"], format!("Re: Old {marker}"));
+    assert!(r["savedTo"]["uid"].as_u64().is_some(), "{r}");
+    let flags = &flags_by_message_id("ops8", "INBOX").await[&format!("<{old_id}>")];
+    assert!(flags.iter().any(|f| f.contains("Answered")), "{flags:?}");
 
     // Re: is not doubled; no quote, no \Answered when asked.
     let again_id = format!("re-{marker}@customer.test");
