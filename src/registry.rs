@@ -91,8 +91,9 @@ impl SessionPools {
 
 /// Every operation this build knows, in the order they are documented.
 fn all_operations(settings: &OperationSettings, pools: &SessionPools) -> Vec<Arc<dyn Operation>> {
-    let mut all = smtp::operations(&pools.smtp);
+    let mut all = smtp::operations(&pools.smtp, &pools.imap);
     all.extend(imap::operations(settings, &pools.imap));
+    all.extend(imap::answering_operations(&pools.imap, &pools.smtp));
     all.extend(pop3::operations(settings));
     all
 }

@@ -8,6 +8,10 @@ use schemars::generate::{Contract, SchemaSettings};
 use serde_json::{Value, json};
 
 use super::fields::{TABLE_HEAD, rows};
+use crate::imap::append::AppendResult;
+use crate::imap::export::ExportResult;
+use crate::imap::flags::FlagsResult;
+use crate::imap::folders::FolderEntry;
 use crate::inbound::config::watcher_schema;
 use crate::mail::inputs::Imap;
 use crate::mail::response::{DeleteResult, MessageSummary, MoveResult, ReadMessage, SendResult};
@@ -82,9 +86,29 @@ pub fn read_response() -> String {
         ),
         (
             "Move result",
-            "What `imap:move` returns, plus `uid` and `uidValidity` of the message in the \
-             source folder",
+            "What `imap:move` and `imap:copy` return, plus `uid` and `uidValidity` of the \
+             message in the source folder",
             output_table(output_schema::<MoveResult>()),
+        ),
+        (
+            "Flags result",
+            "What `imap:flags` returns, plus `uid` and `uidValidity`",
+            output_table(output_schema::<FlagsResult>()),
+        ),
+        (
+            "Folder entry",
+            "What `imap:folders` returns for each folder with `action: list`",
+            output_table(output_schema::<FolderEntry>()),
+        ),
+        (
+            "Export result",
+            "What `imap:export` returns, plus `uid` and `uidValidity`",
+            output_table(output_schema::<ExportResult>()),
+        ),
+        (
+            "Append result",
+            "What `imap:append` returns",
+            output_table(output_schema::<AppendResult>()),
         ),
     ] {
         out.push_str(&format!(

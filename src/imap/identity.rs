@@ -104,6 +104,22 @@ pub async fn resolve(
     })
 }
 
+/// [`resolve`] for an operation that needs the mail: its UID and Message-ID as found, or
+/// `EMAIL_NOT_FOUND` saying why there is none.
+pub async fn found(
+    session: &mut ImapSession,
+    folder: &str,
+    validity: u32,
+    wanted: &ImapMail,
+) -> Result<(u32, Option<String>)> {
+    match resolve(session, folder, validity, wanted).await? {
+        Lookup::Found { uid, message_id } => Ok((uid, message_id)),
+        Lookup::Missing(why) | Lookup::Other(why) => {
+            Err(ImapError::new(ImapErrorKind::MessageMissing, why).into())
+        }
+    }
+}
+
 /// UID and Message-ID (as found; `None` when the mail has none) of each mail in `set` (a UID
 /// set), in the order the server answers. Only the Message-ID header is fetched.
 pub async fn message_ids(

@@ -83,8 +83,8 @@ pub async fn transfer(
 }
 
 /// The UID and Message-ID of the message with `id` in `target`, if that folder exists and
-/// holds it. Leaves `target` selected (read-only).
-async fn already_moved(
+/// holds it (the last, when several do). Leaves `target` selected (read-only).
+pub async fn already_moved(
     session: &mut ImapSession,
     target: &str,
     id: &str,

@@ -230,6 +230,23 @@ async fn stream_message(
     documents: &Documents<'_>,
 ) -> Result<Spool> {
     let mut spool = Spool::with_allowance(documents.allowance())?;
+    each_chunk(session, uid, id, |chunk| {
+        spool.feed(chunk);
+        Ok(())
+    })
+    .await?;
+    Ok(spool)
+}
+
+/// Calls `take` with each chunk of the whole message `uid`, in order, a partial fetch of
+/// [`STREAM_CHUNK`] at a time (without setting `\Seen`); returns the message's size. An error
+/// from `take` stops the fetching.
+pub(super) async fn each_chunk(
+    session: &mut ImapSession,
+    uid: u32,
+    id: &str,
+    mut take: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<u64> {
     let mut offset: u32 = 0;
     loop {
         let item = fetch(
@@ -241,22 +258,22 @@ async fn stream_message(
         )
         .await?;
         let chunk = item.body.unwrap_or_default();
-        spool.feed(&chunk);
+        take(&chunk)?;
         let got = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
-        if got < STREAM_CHUNK {
-            return Ok(spool);
-        }
         offset = offset.checked_add(got).ok_or_else(|| {
             ImapError::new(
                 ImapErrorKind::Protocol,
                 format!("message {id} is larger than IMAP can address"),
             )
         })?;
+        if got < STREAM_CHUNK {
+            return Ok(u64::from(offset));
+        }
     }
 }
 
 /// One UID FETCH whose answer must be there, and within `allowance`.
-async fn fetch(
+pub(super) async fn fetch(
     session: &mut ImapSession,
     uid: u32,
     items: &str,

@@ -19,6 +19,8 @@ pub enum Untagged {
         name: String,
         delimiter: Option<String>,
         selectable: bool,
+        /// The name attributes as the server wrote them (`\\HasChildren`, `\\Sent`).
+        attributes: Vec<String>,
     },
     Fetch(FetchItem),
     Bye(String),
@@ -39,6 +41,8 @@ pub struct FetchItem {
     /// The body sections after the first, by section (each is held once).
     pub sections: Vec<(String, Vec<u8>)>,
     pub structure: Option<Box<super::structure::Structure>>,
+    /// The FLAGS, when asked for.
+    pub flags: Option<Vec<String>>,
 }
 
 impl Untagged {
@@ -47,8 +51,15 @@ impl Untagged {
         let heap = match self {
             Untagged::Ids(ids) => ids.len() * size_of::<u32>(),
             Untagged::List {
-                name, delimiter, ..
-            } => name.len() + delimiter.as_ref().map_or(0, String::len),
+                name,
+                delimiter,
+                attributes,
+                ..
+            } => {
+                name.len()
+                    + delimiter.as_ref().map_or(0, String::len)
+                    + attributes.iter().map(String::len).sum::<usize>()
+            }
             Untagged::Fetch(item) => item.heap(),
             Untagged::Bye(text) => text.len(),
             Untagged::Exists(_) | Untagged::UidValidity(_) | Untagged::CopyUid(_) => 0,
@@ -70,6 +81,12 @@ impl FetchItem {
                 .map(|(name, data)| size_of::<(String, Vec<u8>)>() + name.len() + data.len())
                 .sum::<usize>()
             + self.structure.as_ref().map_or(0, |s| s.footprint())
+            + self
+                .flags
+                .iter()
+                .flatten()
+                .map(|f| size_of::<String>() + f.len())
+                .sum::<usize>()
     }
 }
 
@@ -86,12 +103,16 @@ pub enum Event {
     Untagged(Untagged),
 }
 
+/// The first destination UID of a COPYUID or APPENDUID response code (RFC 4315): where a
+/// copied, moved or appended message now is.
 fn copy_uid(code: &Option<ResponseCode<'_>>) -> Option<u32> {
     match code {
-        Some(ResponseCode::CopyUid(_, _, to)) => to.first().map(|member| match member {
-            async_imap::imap_proto::rfc4315::UidSetMember::Uid(uid) => *uid,
-            async_imap::imap_proto::rfc4315::UidSetMember::UidRange(range) => *range.start(),
-        }),
+        Some(ResponseCode::CopyUid(_, _, to) | ResponseCode::AppendUid(_, to)) => {
+            to.first().map(|member| match member {
+                async_imap::imap_proto::rfc4315::UidSetMember::Uid(uid) => *uid,
+                async_imap::imap_proto::rfc4315::UidSetMember::UidRange(range) => *range.start(),
+            })
+        }
         _ => None,
     }
 }
@@ -143,12 +164,21 @@ pub fn event(response: &Response<'_>) -> Event {
                 .name_attributes
                 .iter()
                 .any(|a| matches!(a, async_imap::imap_proto::NameAttribute::NoSelect)),
+            attributes: list
+                .name_attributes
+                .iter()
+                .map(name_attribute)
+                .filter(|a| !a.is_empty())
+                .collect(),
         }),
         Response::Fetch(_, attributes) => {
             let mut item = FetchItem::default();
             for attribute in attributes {
                 match attribute {
                     AttributeValue::Uid(uid) => item.uid = Some(*uid),
+                    AttributeValue::Flags(flags) => {
+                        item.flags = Some(flags.iter().map(|f| f.to_string()).collect())
+                    }
                     AttributeValue::Rfc822Size(size) => item.size = Some(*size),
                     AttributeValue::InternalDate(date) => {
                         item.internal_date = Some(date.to_string())
@@ -182,6 +212,27 @@ pub fn event(response: &Response<'_>) -> Event {
         }
         _ => Event::Untagged(Untagged::Other),
     }
+}
+
+/// A LIST name attribute as written on the wire (RFC 3501, RFC 6154 special use).
+fn name_attribute(attribute: &async_imap::imap_proto::NameAttribute<'_>) -> String {
+    use async_imap::imap_proto::NameAttribute as A;
+    match attribute {
+        A::NoInferiors => "\\Noinferiors",
+        A::NoSelect => "\\Noselect",
+        A::Marked => "\\Marked",
+        A::Unmarked => "\\Unmarked",
+        A::All => "\\All",
+        A::Archive => "\\Archive",
+        A::Drafts => "\\Drafts",
+        A::Flagged => "\\Flagged",
+        A::Junk => "\\Junk",
+        A::Sent => "\\Sent",
+        A::Trash => "\\Trash",
+        A::Extension(other) => return other.to_string(),
+        _ => "",
+    }
+    .to_string()
 }
 
 /// The reply to one command: its untagged responses and the completion's COPYUID.

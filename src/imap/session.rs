@@ -13,6 +13,7 @@ use async_imap::{Client, Session};
 use futures_util::future::BoxFuture;
 use secrecy::{ExposeSecret, SecretString};
 
+mod append;
 mod command;
 mod folders;
 mod tap;

@@ -140,6 +140,12 @@ pub struct SendResult {
     pub sent: bool,
     /// The Message-ID the message went out with (the same when a retried job sends again).
     pub message_id: String,
+    /// With `saveCopyTo`: where the copy was stored, or null when saving it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved_to: Option<Option<crate::smtp::save::SavedTo>>,
+    /// With `saveCopyTo`, when saving failed: its code and message (the mail was sent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub save_error: Option<crate::smtp::save::SaveError>,
 }
 
 /// What `imap:delete` and `pop3:delete` return.
@@ -274,6 +280,8 @@ pub(crate) mod tests {
             subject: "s".into(),
             sent: true,
             message_id: "<m@x>".into(),
+            saved_to: None,
+            save_error: None,
         });
         assert_eq!(
             sent,

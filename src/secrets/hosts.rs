@@ -16,9 +16,15 @@
 use super::placeholders;
 
 /// The fields whose text names a host the worker looks up, and whether the text is a URL.
-const HOST_FIELDS: [(&str, bool); 8] = [
+const HOST_FIELDS: [(&str, bool); 12] = [
     ("/server/host", false),
     ("/authentication/tokenEndpoint", true),
+    // The second server a reply or forward sends through, and the IMAP server a sent copy is
+    // saved to.
+    ("/smtp/server/host", false),
+    ("/smtp/authentication/tokenEndpoint", true),
+    ("/saveCopyTo/server/host", false),
+    ("/saveCopyTo/authentication/tokenEndpoint", true),
     // Camunda's layout, served by the drop-in for its connector, and its email account
     // credential.
     ("/data/smtpConfig/smtpHost", false),

@@ -23,8 +23,17 @@ use crate::error::{EmailError, Result};
 
 /// The only variables whose strings may hold `{{secrets.NAME}}` placeholders, as JSON
 /// pointers: the connection settings, which a process author writes and mail never fills.
-/// (The drop-in for Camunda's connector names its own: its connection fields sit elsewhere.)
-pub const SECRET_SCOPES: &[&str] = &["/authentication", "/server"];
+/// Besides the job's own connection, those of a second server an operation uses (a reply's
+/// SMTP server, the IMAP server a sent copy is saved to). (The drop-in for Camunda's connector
+/// names its own: its connection fields sit elsewhere.)
+pub const SECRET_SCOPES: &[&str] = &[
+    "/authentication",
+    "/server",
+    "/smtp/authentication",
+    "/smtp/server",
+    "/saveCopyTo/authentication",
+    "/saveCopyTo/server",
+];
 
 /// Where secret values come from.
 #[derive(Debug, Clone)]
@@ -203,9 +212,14 @@ mod tests {
             "subject": "Re: {{secrets.PW}}",
             "list": ["a {{ secrets.PW }} b"],
             "criteria": { "field": "SUBJECT", "value": "{{secrets.NOT_EVEN_DEFINED}}" },
-            "other": "{{notASecret}} and {{secrets.}}"
+            "other": "{{notASecret}} and {{secrets.}}",
+            "saveCopyTo": { "folder": "{{secrets.PW}}", "authentication": { "password": "{{secrets.PW}}" } },
+            "smtp": { "server": { "host": "smtp.example.test" }, "body": "{{secrets.PW}}" }
         });
         let mask = provider_with(None).resolve(&mut vars).unwrap();
+        assert_eq!(vars["saveCopyTo"]["authentication"]["password"], "s3cr3t!");
+        assert_eq!(vars["saveCopyTo"]["folder"], "{{secrets.PW}}");
+        assert_eq!(vars["smtp"]["body"], "{{secrets.PW}}");
         assert_eq!(vars["authentication"]["password"], "s3cr3t!");
         assert_eq!(vars["server"]["serverCertificate"], "a s3cr3t! b");
         assert_eq!(vars["server"]["list"][0], "s3cr3t!");
@@ -246,6 +260,30 @@ mod tests {
             err.message
         );
         assert!(!err.message.contains("exfil"), "{}", err.message);
+    }
+
+    /// The second server a reply or a saved copy uses is a host as much as the job's own.
+    #[test]
+    fn a_secret_inside_a_second_servers_host_is_refused_too() {
+        // SAFETY: the variable name is unique to this test, so no other thread reads it.
+        unsafe { std::env::set_var("EMAIL_CONNECTOR_UNIT_TEST_HOSTPW2", "Hunter3") };
+        let mut vars = json!({
+            "smtp": { "server": { "host": "{{secrets.HOSTPW2}}.exfil.test" },
+                "authentication": { "tokenEndpoint": "https://{{secrets.HOSTPW2}}.exfil.test/t" } },
+            "saveCopyTo": { "server": { "host": "x{{secrets.HOSTPW2}}.exfil.test" } } });
+        let err = provider_with(None).resolve(&mut vars).unwrap_err();
+        for pointer in [
+            "/smtp/server/host: ",
+            "/smtp/authentication/tokenEndpoint: ",
+            "/saveCopyTo/server/host: ",
+        ] {
+            assert!(err.message.contains(pointer), "{pointer}: {}", err.message);
+        }
+        assert!(
+            !err.message.to_lowercase().contains("hunter3"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

@@ -92,6 +92,19 @@ impl Outgoing {
         text.min(WRITE_BYTES) + text / 64 + 8
     }
 
+    /// The message's bytes as the server received them (dot-stuffing undone, without the
+    /// final `.`): what a saved copy stores.
+    pub async fn bytes(&self) -> Result<Vec<u8>> {
+        let mut sent = Vec::new();
+        self.write_to(&mut sent).await?;
+        sent.truncate(sent.len().saturating_sub(b".\r\n".len()));
+        let mut raw = Vec::with_capacity(sent.len());
+        for line in sent.split_inclusive(|b| *b == b'\n') {
+            raw.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
+        }
+        Ok(raw)
+    }
+
     /// Writes the message dot-stuffed (RFC 5321 4.5.2), then the final `.`.
     pub async fn write_to<W: AsyncWrite + Unpin>(&self, out: &mut W) -> Result<()> {
         let mut writer = Writer {
@@ -234,6 +247,8 @@ mod tests {
     async fn lines_starting_with_a_dot_are_doubled_and_the_end_is_marked() {
         let message = Outgoing::assemble(b".a\r\nb\r\n..c\r\nd".to_vec(), Vec::new()).unwrap();
         assert_eq!(sent(&message).await, "..a\r\nb\r\n...c\r\nd\r\n.\r\n");
+        // What the server stored, as a saved copy keeps it.
+        assert_eq!(message.bytes().await.unwrap(), b".a\r\nb\r\n..c\r\nd\r\n");
     }
 
     #[tokio::test]

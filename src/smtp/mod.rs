@@ -5,6 +5,7 @@ mod compose;
 pub mod data;
 pub mod error;
 mod oauth;
+pub mod save;
 pub mod send;
 pub mod starttls;
 mod transaction;
@@ -13,9 +14,16 @@ pub mod wire;
 
 use std::sync::Arc;
 
+use crate::imap::pool::ImapPool;
 use crate::operation::Operation;
 
-/// The SMTP operations, on the shared transports.
-pub fn operations(transports: &Arc<transport::SmtpTransports>) -> Vec<Arc<dyn Operation>> {
-    vec![Arc::new(send::SendOperation::new(transports.clone()))]
+/// The SMTP operations, on the shared transports (and the IMAP sessions a sent copy is
+/// saved with).
+pub fn operations(
+    transports: &Arc<transport::SmtpTransports>,
+    imap: &Arc<ImapPool>,
+) -> Vec<Arc<dyn Operation>> {
+    vec![Arc::new(
+        send::SendOperation::new(transports.clone()).saving_with(imap.clone()),
+    )]
 }

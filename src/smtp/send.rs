@@ -8,15 +8,19 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::Deserialize;
+use serde_json::{Value, json};
 
 pub(super) use super::attachment::AttachmentInput;
 use super::compose::prepare;
 use super::data::Outgoing;
+use super::save::{self, SaveCopyTo};
 use super::transport::SmtpTransports;
 use crate::documents::disk::SpoolDir;
 use crate::documents::store::{DocumentReference, too_large};
 use crate::error::{EmailError, Result};
-use crate::mail::inputs::{Login, Server, Smtp};
+use crate::imap::pool::ImapPool;
+use crate::mail::auth::Authentication;
+use crate::mail::inputs::{Login, Server, Smtp, decode};
 use crate::mail::response::{SendResult, to_json};
 use crate::mail::server::Protocol;
 use crate::operation::{JobContext, MailOperation, Outcome};
@@ -24,11 +28,21 @@ use crate::services::Services;
 
 pub struct SendOperation {
     transports: Arc<SmtpTransports>,
+    imap: Option<Arc<ImapPool>>,
 }
 
 impl SendOperation {
     pub fn new(transports: Arc<SmtpTransports>) -> Self {
-        SendOperation { transports }
+        SendOperation {
+            transports,
+            imap: None,
+        }
+    }
+
+    /// Saves copies (`saveCopyTo`) with sessions of `pool`.
+    pub fn saving_with(mut self, pool: Arc<ImapPool>) -> Self {
+        self.imap = Some(pool);
+        self
     }
 }
 
@@ -143,6 +157,15 @@ pub struct SendInput {
         extend("examples" = ["=[mail.messageId]"], "x-template" = { "feel": "optional" })
     )]
     pub(super) references: Option<StringOrList>,
+    #[schemars(
+        title = "Save a copy to",
+        description = "A FEEL context { folder, server, authentication? } of an IMAP account: \
+                       after the server accepted the message, the same bytes are stored there \
+                       with \\Seen (e.g. in Sent). A failed save does not fail the job: the \
+                       response says savedTo: null and saveError.",
+        extend("examples" = ["={folder: \"Sent\", server: {host: \"imap.example.com\"}}"])
+    )]
+    pub(super) save_copy_to: Option<SaveCopyTo>,
 }
 
 impl MailOperation for SendOperation {
@@ -159,6 +182,7 @@ impl MailOperation for SendOperation {
             let mut input = input;
             // The downloaded documents stay on disk until the message has gone.
             let _documents = fetch_documents(job.services(), &mut input).await?;
+            let save_copy_to = input.save_copy_to.take();
             let prepared = prepare(input, job)?;
             let envelope = prepared.message.envelope().clone();
             let message = Outgoing::assemble(prepared.message.formatted(), prepared.contents)
@@ -172,12 +196,71 @@ impl MailOperation for SendOperation {
                     &message,
                 )
                 .await?;
+            let (saved_to, save_error) = match save_copy_to {
+                None => (None, None),
+                Some(save) => save::outcome(
+                    self.save(job, &save, &prepared.authentication, &message)
+                        .await,
+                ),
+            };
             Ok(Outcome::respond(to_json(&SendResult {
                 subject: prepared.subject,
                 sent: true,
                 message_id: prepared.message_id,
+                saved_to,
+                save_error,
             })))
         })
+    }
+}
+
+/// A message composed from `smtp:send`'s message fields, as reply and forward build them, for
+/// whichever SMTP server they name. The referenced documents it carries stay on disk as long
+/// as it lives.
+pub struct Composed {
+    pub message: Outgoing,
+    pub envelope: lettre::address::Envelope,
+    pub subject: String,
+    pub message_id: String,
+    _documents: Option<SpoolDir>,
+}
+
+/// Composes `fields` (send's message fields: `from`, `to`, `subject`, `body`, `attachments`,
+/// ...) exactly as `smtp:send` would, with the same checks (header injection, reserved
+/// headers), each problem named by its field's pointer.
+pub async fn compose(services: &Services, mut fields: Value, job: &JobContext) -> Result<Composed> {
+    // The composer reads a whole send input; the connection it would name is the caller's
+    // business, so a placeholder stands for it and is never used.
+    fields["authentication"] = json!({ "type": "none" });
+    fields["server"] = json!({ "host": "localhost" });
+    let mut input: SendInput = decode(fields)?;
+    let documents = fetch_documents(services, &mut input).await?;
+    let prepared = prepare(input, job)?;
+    let envelope = prepared.message.envelope().clone();
+    let message = Outgoing::assemble(prepared.message.formatted(), prepared.contents)
+        .ok_or_else(|| EmailError::internal("an attachment placeholder went missing"))?;
+    Ok(Composed {
+        message,
+        envelope,
+        subject: prepared.subject,
+        message_id: prepared.message_id,
+        _documents: documents,
+    })
+}
+
+impl SendOperation {
+    async fn save(
+        &self,
+        job: &JobContext,
+        save: &SaveCopyTo,
+        fallback: &Authentication,
+        message: &Outgoing,
+    ) -> Result<save::SavedTo> {
+        let Some(pool) = &self.imap else {
+            return Err(EmailError::internal("no IMAP sessions to save a copy with"));
+        };
+        let raw = message.bytes().await?;
+        save::save_copy(pool, job, save, fallback, &raw).await
     }
 }
 

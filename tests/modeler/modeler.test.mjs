@@ -30,6 +30,9 @@ const SAMPLES = {
   messageId: '<order-42@example.com>',
   targetFolder: 'Archive.Invoices',
   criteria: '{"operator": "OR", "criteria": [{"field": "SUBJECT", "value": "invoice"}, {"field": "FROM", "value": "billing@"}]}',
+  // A message of three lines, base64.
+  raw: 'RnJvbTogYUBleGFtcGxlLmNvbQ0KU3ViamVjdDogaGkNCg0KaGkNCg==',
+  smtp: '{"server": {"host": "smtp.example.com", "port": 587, "security": "starttls"}}',
 };
 
 let browser;

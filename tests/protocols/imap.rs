@@ -10,7 +10,7 @@ use support::mailbox::{
 };
 use support::{Jobs, testbed, unique};
 
-fn vars(user: &str, extra: Value) -> Value {
+pub(crate) fn vars(user: &str, extra: Value) -> Value {
     let tb = testbed();
     let mut v = json!({
         "authentication": { "type": "simple", "username": format!("{user}@example.test"), "password": format!("{user}-pw") },
@@ -23,7 +23,7 @@ fn vars(user: &str, extra: Value) -> Value {
 }
 
 /// The same, against the reduced-capability address (plaintext, no SORT/MOVE/UIDPLUS/LITERAL+).
-fn old_server_vars(user: &str, extra: Value) -> Value {
+pub(crate) fn old_server_vars(user: &str, extra: Value) -> Value {
     let mut v = vars(user, extra);
     v["server"] = json!({ "host": "127.0.0.2", "port": testbed().port("PORT_IMAP"), "security": "none", "timeoutSeconds": 20 });
     v

@@ -18,6 +18,7 @@ mod imap;
 mod lying_imap;
 mod malformed;
 mod oauth_mail;
+mod operations;
 mod pop3;
 mod servers;
 mod smtp;
