@@ -267,10 +267,14 @@ async fn huge_criteria_are_invalid_input_fast_and_the_worker_stays_small() {
         assert!(ok.is_array(), "{ok}");
     }
     let peak = h.peak_rss();
+    println!("peak RSS {} MB", peak / 1024 / 1024);
     // Before the limit, an OR of 2,000 leaves alone took 175 MB and 20,000 aborted the
-    // process; the jobs above carry about 1 MB of variables each.
+    // process; the jobs above carry about 1 MB of variables each. The peak of this debug
+    // build varies from run to run for the same code, 76 to 104 MB (glibc's per-thread arenas
+    // and which runtime thread parses which job; two arenas only narrowed it to 76-95 MB), so
+    // the bound sits above that spread and still far below the failure it guards against.
     assert!(
-        peak < 96 * 1024 * 1024,
+        peak < 128 * 1024 * 1024,
         "peak RSS {} MB",
         peak / 1024 / 1024
     );
