@@ -232,6 +232,17 @@ pub struct RunArgs {
     /// to Zeebe.
     #[arg(long, env = "EMAIL_INBOUND_CONFIG")]
     pub inbound_config: Option<String>,
+    /// Watch the mailboxes of the inbound email elements of the processes deployed to the
+    /// cluster, found through Camunda's REST API (CAMUNDA_REST_ADDRESS; docs/inbound.md).
+    #[arg(long, env = "EMAIL_INBOUND_FROM_MODELS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub inbound_from_models: bool,
+    /// How often the deployed processes are looked at (ISO-8601, at least PT0.1S).
+    #[arg(long, env = "EMAIL_INBOUND_DISCOVERY_INTERVAL", default_value = "PT5S")]
+    pub inbound_discovery_interval: String,
+    /// Inbound types served besides Camunda's and ours (a hybrid template's own type),
+    /// comma-separated.
+    #[arg(long, env = "EMAIL_INBOUND_MODEL_TYPES", value_delimiter = ',')]
+    pub inbound_model_types: Vec<String>,
     /// Serve no job types: run the inbound watchers alone.
     #[arg(long, env = "EMAIL_INBOUND_ONLY", default_value_t = false, action = clap::ArgAction::Set)]
     pub inbound_only: bool,

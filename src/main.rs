@@ -190,7 +190,8 @@ async fn run(args: RunArgs) -> Result<(), String> {
     };
     let worker = Worker::new(gateway.clone(), registry.clone(), settings);
     let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
-    let (inbound, watcher_tasks) = email_connector::inbound::start(
+    let discovery = model_discovery(&args, &camunda, &gateway)?;
+    let (inbound, mut watcher_tasks) = email_connector::inbound::start(
         watchers,
         &gateway,
         &services,
@@ -198,6 +199,23 @@ async fn run(args: RunArgs) -> Result<(), String> {
         &worker.metrics(),
         &http_stopped,
     );
+    if let Some((discovery, settings)) = discovery {
+        let shared = email_connector::inbound::model::Shared {
+            gateway: gateway.clone(),
+            services: services.clone(),
+            limits: args.operations.settings().read_limits(),
+            metrics: worker.metrics(),
+            status: inbound.clone(),
+            secrets: args.secrets.provider(),
+            policy: services.policy().clone(),
+        };
+        watcher_tasks.push(tokio::spawn(email_connector::inbound::model::run(
+            discovery,
+            settings,
+            shared,
+            http_stopped.clone(),
+        )));
+    }
     if args.http_port != 0 {
         let address = std::net::SocketAddr::new(args.http_address, args.http_port);
         let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| {
@@ -220,6 +238,49 @@ async fn run(args: RunArgs) -> Result<(), String> {
     }
     registry.shut_down().await;
     Ok(())
+}
+
+/// The discovery of inbound elements in deployed processes, when it is turned on.
+fn model_discovery(
+    args: &RunArgs,
+    camunda: &email_connector::gateway::settings::CamundaSettings,
+    gateway: &GatewayClient,
+) -> Result<
+    Option<(
+        email_connector::inbound::model::rest::Discovery,
+        email_connector::inbound::model::Settings,
+    )>,
+    String,
+> {
+    use email_connector::inbound::model;
+    if !args.inbound_from_models {
+        return Ok(None);
+    }
+    let rest = camunda.rest_address.as_deref().ok_or(
+        "EMAIL_INBOUND_FROM_MODELS needs Camunda's REST API to find the deployed processes; \
+         set CAMUNDA_REST_ADDRESS",
+    )?;
+    let interval = email_connector::job::parse_iso8601_duration(&args.inbound_discovery_interval)
+        .map_err(|e| format!("EMAIL_INBOUND_DISCOVERY_INTERVAL: {e}"))?;
+    if interval < std::time::Duration::from_millis(100) {
+        return Err("EMAIL_INBOUND_DISCOVERY_INTERVAL: at least PT0.1S".into());
+    }
+    let mut types = vec![
+        model::CAMUNDA_INBOUND_TYPE.to_string(),
+        model::OUR_INBOUND_TYPE.to_string(),
+    ];
+    for extra in &args.inbound_model_types {
+        let extra = extra.trim();
+        if !extra.is_empty() && !types.iter().any(|t| t == extra) {
+            types.push(extra.to_string());
+        }
+    }
+    let discovery = model::rest::Discovery::new(
+        rest,
+        gateway.credentials().clone(),
+        camunda.gateway.ca_certificate_path.as_deref(),
+    )?;
+    Ok(Some((discovery, model::Settings { interval, types })))
 }
 
 fn tenants_text(tenants: &[String]) -> String {

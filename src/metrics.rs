@@ -37,6 +37,15 @@ pub struct WatcherEvent {
     pub event: String,
 }
 
+/// What became of a mail at one element of a deployed process (inbound from the model):
+/// `handed_over`, `duplicate`, `not_activated`, `rejected`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ElementEvent {
+    pub process: String,
+    pub element: String,
+    pub event: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct WatcherCode {
     pub watcher: String,
@@ -47,6 +56,7 @@ pub struct Metrics {
     registry: Registry,
     pub inbound_mails: Family<WatcherEvent, Counter>,
     pub inbound_errors: Family<WatcherCode, Counter>,
+    pub inbound_elements: Family<ElementEvent, Counter>,
     pub activated: Family<JobType, Counter>,
     pub completed: Family<JobType, Counter>,
     pub failed: Family<JobTypeAndCode, Counter>,
@@ -106,6 +116,13 @@ impl Metrics {
         );
         let inbound_mails = Family::<WatcherEvent, Counter>::default();
         let inbound_errors = Family::<WatcherCode, Counter>::default();
+        let inbound_elements = Family::<ElementEvent, Counter>::default();
+        registry.register(
+            "inbound_element_mails",
+            "Mails at each element of a deployed process: handed_over, duplicate, \
+             not_activated, rejected",
+            inbound_elements.clone(),
+        );
         registry.register(
             "inbound_mails",
             "Mails of each inbound watcher: seen, handed_over, duplicate, after_processed",
@@ -126,6 +143,7 @@ impl Metrics {
             registry,
             inbound_mails,
             inbound_errors,
+            inbound_elements,
             activated,
             completed,
             failed,

@@ -231,7 +231,9 @@ fn field_path(prefix: &str, problem: &str) -> String {
     }
 }
 
-fn watcher(
+/// One watcher from its entry: checked against its protocol's schema, secrets resolved; the
+/// problems found, each with the JSON pointer of its field. Discovered elements come here too.
+pub(crate) fn watcher(
     mut raw: Value,
     secrets: &SecretProvider,
     policy: &HostPolicy,

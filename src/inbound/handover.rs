@@ -24,6 +24,11 @@ pub enum Verdict {
     /// refuses): the mail is left as it is, and the watcher goes on with the next one rather
     /// than retrying it forever in front of every later mail.
     Rejected(String),
+    /// No element of a discovered watcher took the mail, and one of them consumes unmatched
+    /// mail: after-process it with nothing handed over.
+    Consumed,
+    /// No element of a discovered watcher took the mail: leave it as it is.
+    Unmatched,
 }
 
 /// Where a mail is stored: what names it for good, whatever its headers say.
@@ -139,16 +144,21 @@ impl Mail {
         hex_sha256(&bytes)
     }
 
-    /// `{ <resultVariable>: <the mail, with folder and watcher> }` as JSON text.
-    fn variables(&self, watcher: &Watcher) -> String {
+    /// The mail in the read response's shape, with `folder` and `watcher` added.
+    pub fn described(&self, watcher: &Watcher) -> Value {
         let mut mail = match &self.response {
             Value::Object(map) => map.clone(),
             _ => Map::new(),
         };
         mail.insert("folder".into(), Value::String(self.folder.clone()));
         mail.insert("watcher".into(), Value::String(watcher.name.clone()));
+        Value::Object(mail)
+    }
+
+    /// `{ <resultVariable>: <the mail, with folder and watcher> }` as JSON text.
+    fn variables(&self, watcher: &Watcher) -> String {
         let mut variables = Map::new();
-        variables.insert(watcher.result_variable.clone(), Value::Object(mail));
+        variables.insert(watcher.result_variable.clone(), self.described(watcher));
         Value::Object(variables).to_string()
     }
 }
@@ -163,6 +173,9 @@ fn hex_sha256(bytes: &[u8]) -> String {
 
 /// Hands `mail` to Zeebe as `watcher` says.
 pub async fn hand_over(gateway: &GatewayClient, watcher: &Watcher, mail: &Mail) -> Verdict {
+    if let HandOver::Model(elements) = &watcher.hand_over {
+        return super::model::deliver::hand_over(gateway, watcher, mail, elements).await;
+    }
     let variables = mail.variables(watcher);
     let tenant_id = watcher.tenant_id.clone().unwrap_or_default();
     match &watcher.hand_over {
@@ -212,11 +225,12 @@ pub async fn hand_over(gateway: &GatewayClient, watcher: &Watcher, mail: &Mail) 
                 Err(status) => verdict(&status),
             }
         }
+        HandOver::Model(_) => Verdict::Unmatched,
     }
 }
 
 /// A refusal about this mail alone, or about the gateway (then every mail would fail alike).
-fn verdict(status: &tonic::Status) -> Verdict {
+pub(crate) fn verdict(status: &tonic::Status) -> Verdict {
     match status.code() {
         Code::InvalidArgument | Code::ResourceExhausted | Code::OutOfRange => {
             Verdict::Rejected(describe(status))

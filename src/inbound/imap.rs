@@ -54,6 +54,9 @@ struct Remembered {
     /// Accepted by Zeebe, after-processing not done yet: UID → failed attempts. Never handed
     /// over again; only their after-processing is tried again.
     pending: HashMap<u32, u32>,
+    /// The watcher's generation `rejected` belongs to (see [`Watcher::generation`]): mail no
+    /// element took is tried again under new elements.
+    generation: u64,
 }
 
 /// `maxPerPoll` as a sliding window: when the mails taken within the last `pollInterval`
@@ -227,6 +230,10 @@ async fn round(
     let found: HashSet<u32> = uids.iter().copied().collect();
     remembered.uids.retain(|uid| found.contains(uid));
     remembered.rejected.retain(|uid| found.contains(uid));
+    if remembered.generation != watcher.generation() {
+        remembered.rejected.clear();
+        remembered.generation = watcher.generation();
+    }
     remembered.pending.retain(|uid, _| found.contains(uid));
     let mut pending: Vec<u32> = remembered.pending.keys().copied().collect();
     pending.sort_unstable();

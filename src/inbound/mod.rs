@@ -25,6 +25,7 @@ pub mod correlation;
 pub mod handover;
 pub mod imap;
 pub mod ledger;
+pub mod model;
 pub mod pop3;
 pub mod state;
 pub mod watcher;
@@ -211,6 +212,26 @@ pub async fn deliver(
             );
             Handed::Accepted
         }
+        Verdict::Consumed => {
+            context.state.count("consumed_unmatched");
+            tracing::info!(
+                watcher = %watcher.name,
+                mail = %place,
+                "no element's activation condition holds for the mail; consumed, as an element \
+                 says consumeUnmatchedEvents"
+            );
+            Handed::Accepted
+        }
+        Verdict::Unmatched => {
+            context.state.count("unmatched");
+            tracing::info!(
+                watcher = %watcher.name,
+                mail = %place,
+                "no element's activation condition holds for the mail; it stays as it was and \
+                 is tried again when the deployed elements change"
+            );
+            Handed::Skipped
+        }
         Verdict::Refused(reason) => {
             context.state.error("GATEWAY_REFUSED");
             context
@@ -280,11 +301,11 @@ pub fn start(
     metrics: &Metrics,
     stop: &watch::Receiver<bool>,
 ) -> (InboundStatus, Vec<JoinHandle<()>>) {
-    let mut status = InboundStatus::default();
+    let status = InboundStatus::default();
     let mut tasks = Vec::new();
     for watcher in watchers {
         let state = state::WatcherState::new(&watcher.name, metrics);
-        status.watchers.push(state.clone());
+        status.add(state.clone());
         let context = Arc::new(Context {
             gateway: gateway.clone(),
             services: services.clone(),

@@ -31,6 +31,8 @@ struct Memory {
     /// Accepted by Zeebe, deletion not confirmed yet: UIDL → failed attempts.
     pending: HashMap<String, u32>,
     ledger: Ledger,
+    /// The watcher's generation `rejected` belongs to (see [`Watcher::generation`]).
+    generation: u64,
 }
 
 impl Memory {
@@ -91,6 +93,10 @@ async fn round(watcher: &Watcher, context: &Context, memory: &mut Memory) -> Res
     // that is gone was deleted after all (a QUIT whose answer was lost) or by someone else.
     memory.remembered.retain(|u| present.contains(u));
     memory.rejected.retain(|u| present.contains(u));
+    if memory.generation != watcher.generation() {
+        memory.rejected.clear();
+        memory.generation = watcher.generation();
+    }
     memory.pending.retain(|u, _| present.contains(u));
     context.state.set("watching (polling)");
     // The UIDLs whose DELE this session sent, committed only by its QUIT.

@@ -53,17 +53,49 @@ impl WatcherState {
     }
 }
 
-/// Every watcher's state, one line each, for `/readyz`.
+/// Every watcher's state, one line each, for `/readyz`, and the elements of deployed processes
+/// the watchers serve (inbound from the model). Watchers come and go with deployments, so the
+/// lists are shared and locked rather than fixed at start.
 #[derive(Clone, Default)]
 pub struct InboundStatus {
-    pub watchers: Vec<Arc<WatcherState>>,
+    watchers: Arc<Mutex<Vec<Arc<WatcherState>>>>,
+    elements: Arc<Mutex<Vec<String>>>,
 }
 
 impl InboundStatus {
-    pub fn lines(&self) -> String {
-        self.watchers
+    pub fn add(&self, watcher: Arc<WatcherState>) {
+        lock(&self.watchers).push(watcher);
+    }
+
+    pub fn remove(&self, name: &str) {
+        lock(&self.watchers).retain(|w| w.name != name);
+    }
+
+    /// Replaces the element lines (one per served or refused element of a deployed process).
+    pub fn set_elements(&self, lines: Vec<String>) {
+        *lock(&self.elements) = lines;
+    }
+
+    pub fn watcher_names(&self) -> Vec<String> {
+        lock(&self.watchers)
             .iter()
-            .map(|w| format!("watcher {}: {}\n", w.name, w.get()))
+            .map(|w| w.name.clone())
             .collect()
     }
+
+    pub fn lines(&self) -> String {
+        let mut text: String = lock(&self.watchers)
+            .iter()
+            .map(|w| format!("watcher {}: {}\n", w.name, w.get()))
+            .collect();
+        for line in lock(&self.elements).iter() {
+            text.push_str(line);
+            text.push('\n');
+        }
+        text
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }

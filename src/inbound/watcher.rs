@@ -49,6 +49,20 @@ pub enum HandOver {
         bpmn_process_id: String,
         version: i32,
     },
+    /// The elements of deployed processes that share this mailbox (inbound from the model);
+    /// the discovery changes them as processes are deployed and deleted.
+    Model(std::sync::Arc<super::model::Elements>),
+}
+
+impl Watcher {
+    /// Changes whenever the elements a discovered watcher serves change (0 for a watcher of
+    /// the file): a mail no element took is tried again under new elements.
+    pub fn generation(&self) -> u64 {
+        match &self.hand_over {
+            HandOver::Model(elements) => elements.generation(),
+            _ => 0,
+        }
+    }
 }
 
 /// One watcher, validated, every default applied, secrets resolved.
@@ -280,7 +294,7 @@ impl Watcher {
     pub fn key_source(&self) -> Option<&KeySource> {
         match &self.hand_over {
             HandOver::Publish { key, .. } => Some(&key.source),
-            HandOver::Start { .. } => None,
+            HandOver::Start { .. } | HandOver::Model(_) => None,
         }
     }
 }

@@ -26,7 +26,7 @@ mod activation;
 mod execute;
 mod pipeline;
 mod report;
-mod shape;
+pub(crate) mod shape;
 mod slots;
 mod verdict;
 

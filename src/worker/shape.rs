@@ -177,6 +177,25 @@ async fn output(
     Ok((variables, seen))
 }
 
+/// The variables Camunda's rule builds from `payload` for an inbound element, the same as for
+/// a job: `{ <resultVariable>: payload }`, then the result expression's context entries over
+/// it (the payload's fields and `payload` as `response` in scope); neither gives `{}`.
+pub(crate) async fn inbound_variables(
+    result_variable: Option<&str>,
+    result_expression: Option<&FeelHeader>,
+    payload: Value,
+    mask: &SecretMask,
+) -> Result<Map<String, Value>, EmailError> {
+    let headers = JobHeaders {
+        result_variable: result_variable.map(str::to_string),
+        result_expression: result_expression.cloned(),
+        ..JobHeaders::default()
+    };
+    output(&headers, payload, mask)
+        .await
+        .map(|(variables, _)| variables)
+}
+
 /// A result expression's value as completion variables: null adds nothing, a context its
 /// entries; anything else is the model's mistake.
 fn context_of(value: feel::Value) -> Result<Option<Arc<feel::Context>>, EmailError> {
