@@ -299,3 +299,33 @@ async fn a_deployed_message_start_event_publishes_a_mail_once_and_marks_it_seen(
         rest.searches()
     );
 }
+
+#[test]
+fn the_readyz_lines_are_read_as_the_worker_writes_them() {
+    let body = "HTTP/1.0 200 OK\r\ncontent-type: text/plain\r\n\r\n\
+                watcher model-0123456789ab: watching (polling)\n\
+                watcher model-ba9876543210: reconnecting in 5s: AUTHENTICATION_FAILED\n\
+                watcher support: watching (IDLE)\n\
+                element model-case v1 Event_reply: watcher model-0123456789ab\n\
+                element model-case v2 StartEvent_case: watcher model-ba9876543210\n";
+    assert_eq!(
+        served(body)[0],
+        Served {
+            process: "model-case".into(),
+            version: 1,
+            element: "Event_reply".into(),
+            watcher: "model-0123456789ab".into(),
+        }
+    );
+    assert_eq!(
+        model_watchers(body).len(),
+        2,
+        "file watchers are not counted"
+    );
+    assert!(watching(body, "model-case", 1, "Event_reply"));
+    assert!(
+        !watching(body, "model-case", 2, "StartEvent_case"),
+        "its watcher does not watch"
+    );
+    assert!(!watching(body, "model-case", 1, "StartEvent_case"));
+}
