@@ -5,6 +5,8 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod model;
+
 use std::time::{Duration, Instant};
 
 use lettre::AsyncTransport;

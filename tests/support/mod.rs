@@ -2,6 +2,8 @@
 //! and a small IMAP reader to see what was delivered.
 #![allow(dead_code)]
 
+pub mod bpmn;
+pub mod camunda_rest;
 pub mod camunda_template;
 pub mod census;
 pub mod documents;
