@@ -13,7 +13,7 @@ use serde_json::Value;
 pub use super::watcher::{AfterProcessing, HandOver, MessageIdFrom, Watcher};
 use super::watcher::{Common, check};
 use crate::mail::inputs::{
-    AttachmentsAs, Folder, Imap, Login, Pop3, ProtocolKind, Server, decode, input_schema,
+    AttachmentsAs, Criteria, Folder, Imap, Login, Pop3, ProtocolKind, Server, decode, input_schema,
     token_endpoint_refusal,
 };
 use crate::mail::policy::HostPolicy;
@@ -71,27 +71,54 @@ pub struct WatcherInput<P> {
     pub server: Server<P>,
     /// The folder to watch (IMAP; INBOX when absent).
     #[serde(default)]
+    #[schemars(
+        with = "Folder",
+        title = "Folder",
+        extend("x-template" = { "feel": "optional", "when": { "protocol": ["imap"] } })
+    )]
     pub folder: Option<Folder>,
     /// Only mail without \Seen (IMAP; default true).
     #[serde(default)]
+    #[schemars(
+        title = "Unseen mail only",
+        extend("default" = true, "x-template" = { "when": { "protocol": ["imap"] } })
+    )]
     pub unseen_only: Option<bool>,
     /// Mails handed over per round: -1 for all, else at least 1 (default 5).
     #[serde(default)]
+    #[schemars(title = "Mails per poll", extend("default" = 5))]
     pub max_per_poll: Option<i64>,
     /// Wait with IMAP IDLE where the server offers it (default true).
     #[serde(default)]
+    #[schemars(
+        title = "IMAP IDLE",
+        extend("default" = true, "x-template" = { "when": { "protocol": ["imap"] } })
+    )]
     pub idle: Option<bool>,
     /// ISO-8601 duration between rounds when not idling, at least PT0.1S (default PT5S).
     #[serde(default)]
+    #[schemars(title = "Poll interval", extend("default" = "PT5S"))]
     pub poll_interval: Option<String>,
     /// What happens to a mail once Zeebe has accepted it: `markRead` (IMAP's default), `move`
     /// (to `moveTo`, IMAP), `delete` (POP3's default) or `none`.
     #[serde(default)]
-    #[schemars(with = "AfterProcessingChoice")]
+    #[schemars(
+        with = "AfterProcessingChoice",
+        title = "After processing",
+        extend("x-template" = { "when": { "protocol": ["imap"] } })
+    )]
     pub after_processing: Option<AfterProcessingChoice>,
-    /// The folder for `afterProcessing: move`.
+    /// The folder for `afterProcessing: move`: a path such as `Processed` or `Archive.2026`,
+    /// or the list of its levels.
     #[serde(default)]
-    #[schemars(with = "Option<Value>")]
+    #[schemars(
+        with = "Option<Value>",
+        title = "Move to folder",
+        extend("x-template" = {
+            "feel": "optional",
+            "when": { "afterProcessing": ["move"], "protocol": ["imap"] }
+        })
+    )]
     pub move_to: Option<Value>,
     /// The variable the mail is handed over in (default `email`).
     #[serde(default)]
@@ -107,8 +134,21 @@ pub struct WatcherInput<P> {
     pub tenant_id: Option<String>,
     /// How attachments are handed over (default inline).
     #[serde(default)]
-    #[schemars(with = "AttachmentsAs")]
+    #[schemars(
+        with = "AttachmentsAs",
+        title = "Attachments as",
+        extend("default" = "inline")
+    )]
     pub attachments_as: Option<AttachmentsAs>,
+    /// Only mail these search criteria find (IMAP): the tree of `email:imap:search:1`,
+    /// searched by the server together with the watcher's own keys.
+    #[serde(default)]
+    #[schemars(
+        with = "Option<Criteria>",
+        title = "Filter (search criteria)",
+        extend("x-template" = { "feel": "optional", "multiline": true, "when": { "protocol": ["imap"] } })
+    )]
+    pub criteria: Option<Criteria>,
     /// Where the publish's message id comes from (publishMessage only): `header` (the
     /// default; the Message-ID header) or `stored` (a digest of where the mail is stored,
     /// which no sender can choose).
@@ -305,6 +345,7 @@ impl<P: ProtocolKind> WatcherInput<P> {
                 tenant_id: self.tenant_id,
                 attachments_as: self.attachments_as,
                 message_id_from: self.message_id_from,
+                criteria: self.criteria,
             },
             target,
         )

@@ -23,6 +23,7 @@ use super::ledger::Ledger;
 use super::{Context, Handed, after, after_failed, deliver};
 use crate::error::{ErrorCode, Result};
 use crate::imap::error::ImapErrorKind;
+use crate::imap::program::search_program;
 use crate::imap::read::read_uid;
 use crate::imap::session::ImapSession;
 use crate::imap::wire::Command;
@@ -214,11 +215,7 @@ async fn round(
     ledger: &mut Ledger,
     allowance: &mut Allowance,
 ) -> Result<Round> {
-    let search = Command::new(if watcher.unseen_only {
-        "UID SEARCH UNSEEN UNDELETED"
-    } else {
-        "UID SEARCH UNDELETED"
-    });
+    let search = round_search(watcher);
     let mut uids = session
         .execute(&search, ImapErrorKind::Refused)
         .await?
@@ -311,6 +308,27 @@ async fn round(
     Ok(done)
 }
 
+/// The round's search: unseen (or all) undeleted mail, and what the watcher's criteria find,
+/// all in one program for the server.
+fn round_search(watcher: &Watcher) -> Command {
+    let own = if watcher.unseen_only {
+        "UNSEEN UNDELETED"
+    } else {
+        "UNDELETED"
+    };
+    let Some(criteria) = &watcher.criteria else {
+        return Command::new(format!("UID SEARCH {own}"));
+    };
+    let program = search_program(criteria);
+    let head = if program.needs_utf8() {
+        "UID SEARCH CHARSET UTF-8"
+    } else {
+        "UID SEARCH"
+    };
+    // IMAP ANDs the keys of a program, so the criteria's keys simply follow ours.
+    Command::new(format!("{head} {own}")).extend(program)
+}
+
 /// After-processes the accepted (pending) mail `uid`. A failure is counted and logged, and the
 /// mail stays pending for the next round, up to [`super::AFTER_ATTEMPTS`] tries; the round goes
 /// on unless the session itself broke.
@@ -356,6 +374,40 @@ async fn after_process(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn watcher(extra: &str) -> Watcher {
+        let yaml = format!(
+            "watchers:\n  - name: w\n    authentication: {{ username: u, password: p }}\n    server: {{ host: mail.example.com }}\n    publishMessage: {{ name: m }}\n{extra}"
+        );
+        crate::inbound::config::parse(
+            &yaml,
+            &crate::secrets::SecretProvider::new("IMAP_WATCHER_TEST_", None),
+            &crate::mail::policy::HostPolicy::default(),
+        )
+        .unwrap()
+        .remove(0)
+    }
+
+    #[test]
+    fn criteria_join_the_rounds_own_keys_in_one_server_search() {
+        let text = |w: &Watcher| round_search(w).segments(true).concat();
+        assert_eq!(text(&watcher("")), "UID SEARCH UNSEEN UNDELETED");
+        let filtered = watcher(
+            "    unseenOnly: false\n    criteria: { operator: OR, criteria: [ { field: FROM, value: \"boss@\" }, { field: SUBJECT, value: \"Grüße\" } ] }\n",
+        );
+        assert_eq!(
+            text(&filtered),
+            "UID SEARCH CHARSET UTF-8 UNDELETED OR FROM \"boss@\" SUBJECT {7+}\r\nGrüße"
+        );
+        // A criteria tree from a model is read as the search operation reads it.
+        let problems = crate::inbound::config::parse(
+            "watchers:\n  - name: w\n    authentication: { username: u, password: p }\n    server: { host: h }\n    publishMessage: { name: m }\n    criteria: { field: COLOUR, value: red }\n",
+            &crate::secrets::SecretProvider::new("IMAP_WATCHER_TEST_", None),
+            &crate::mail::policy::HostPolicy::default(),
+        )
+        .unwrap_err();
+        assert!(problems.contains("watchers[0].criteria"), "{problems}");
+    }
 
     #[test]
     fn idle_is_reissued_before_29_minutes_whatever_the_poll_interval() {

@@ -10,7 +10,8 @@ use serde_json::Value;
 use super::config::{AfterProcessingChoice, PublishInput, StartInput};
 use super::correlation::{KeyRule, KeySource};
 use crate::job::parse_iso8601_duration;
-use crate::mail::inputs::{AttachmentsAs, Folder, FolderPath};
+use crate::mail::criteria::Criterion;
+use crate::mail::inputs::{AttachmentsAs, Criteria, Folder, FolderPath};
 use crate::mail::server::{Protocol, Target};
 use crate::secrets::SecretMask;
 
@@ -89,6 +90,9 @@ pub struct Watcher {
     /// `attachmentsAs: document` (README "Camunda 8.8 and newer"): attachments go to Camunda's
     /// document store and the mail carries references, as `imap:read` does.
     pub as_documents: bool,
+    /// Only mail these search criteria find (IMAP, searched by the server with the round's
+    /// own keys).
+    pub criteria: Option<Criterion>,
     /// The watcher's resolved secrets, to mask in what it logs.
     pub mask: SecretMask,
 }
@@ -109,6 +113,7 @@ pub(super) struct Common {
     pub(super) tenant_id: Option<String>,
     pub(super) attachments_as: Option<AttachmentsAs>,
     pub(super) message_id_from: Option<MessageIdFrom>,
+    pub(super) criteria: Option<Criteria>,
 }
 
 const DEFAULT_POLL: Duration = Duration::from_secs(5);
@@ -140,6 +145,7 @@ pub(super) fn check(
             ("unseenOnly", input.unseen_only.is_some()),
             ("idle", input.idle.is_some()),
             ("moveTo", input.move_to.is_some()),
+            ("criteria", input.criteria.is_some()),
         ] {
             if given {
                 problems.push(format!("/{field}: IMAP only; POP3 has one maildrop"));
@@ -278,6 +284,7 @@ pub(super) fn check(
         tenant_id: input.tenant_id.filter(|t| !t.trim().is_empty()),
         as_documents,
         message_id_from,
+        criteria: input.criteria.map(|c| c.0),
         mask,
     })
 }

@@ -31,6 +31,7 @@ use crate::mail::server::Protocol;
 use crate::registry::{Registered, Registry};
 
 mod fields;
+pub mod inbound;
 use fields::{condition, walk};
 
 /// Bumped whenever a template changes in a way a modeler should be offered to upgrade to.
@@ -60,8 +61,15 @@ impl Template {
     }
 }
 
-/// The templates for every protocol the registry serves, in protocol order.
+/// The templates for every protocol the registry serves, in protocol order, then the inbound
+/// templates (see [`inbound`]).
 pub fn generate(registry: &Registry) -> Result<Vec<Template>, String> {
+    let mut templates = job_templates(registry)?;
+    templates.extend(inbound::generate()?);
+    Ok(templates)
+}
+
+fn job_templates(registry: &Registry) -> Result<Vec<Template>, String> {
     [Protocol::Smtp, Protocol::Imap, Protocol::Pop3]
         .into_iter()
         .filter_map(|protocol| {

@@ -50,6 +50,11 @@ impl EmailInbound {
         EmailInbound { properties }
     }
 
+    /// The given properties as they are (our own template's, for instance).
+    pub fn from_properties(properties: Vec<(String, String)>) -> EmailInbound {
+        EmailInbound { properties }
+    }
+
     /// Sets (or replaces) one property, e.g. `activationCondition`, `correlationKeyExpression`,
     /// `messageIdExpression`, `messageTtl`, `resultVariable`, `resultExpression`.
     pub fn with(mut self, name: &str, value: &str) -> EmailInbound {
