@@ -280,7 +280,15 @@ fn model_discovery(
         gateway.credentials().clone(),
         camunda.gateway.ca_certificate_path.as_deref(),
     )?;
-    Ok(Some((discovery, model::Settings { interval, types })))
+    let tenants = camunda.tenant_ids.clone();
+    Ok(Some((
+        discovery,
+        model::Settings {
+            interval,
+            types,
+            tenants,
+        },
+    )))
 }
 
 fn tenants_text(tenants: &[String]) -> String {

@@ -87,6 +87,8 @@ check(config["EMAIL_ALLOW_INSECURE"] == "true", "insecure settings allowed by de
 check(config["EMAIL_ALLOW_NAMES_BY_ADDRESS"] == "false", "names are not allowed by address by default")
 check("inbound-configmap.yaml" not in docs and "EMAIL_INBOUND_CONFIG" not in config, "no watchers by default")
 check(config["EMAIL_INBOUND_ONLY"] == "false", "job types served by default")
+check(config["EMAIL_INBOUND_FROM_MODELS"] == "false", "no discovery in deployed models by default")
+check("EMAIL_INBOUND_MODEL_TYPES" not in config, "no extra inbound types by default")
 
 # Every option on.
 docs = render(ALL_ON)
@@ -149,6 +151,9 @@ check(watchers == {"watchers": ALL_ON["inbound"]["watchers"]}, f"watchers file {
 check(watchers["watchers"][0]["authentication"]["password"] == "{{secrets.IMAP_PASSWORD}}", "password stays a placeholder")
 check(config["EMAIL_INBOUND_CONFIG"] == "/etc/email-connector/inbound/watchers.yaml", "watchers file path")
 check(config["EMAIL_INBOUND_ONLY"] == "true", "watchers only")
+check(config["EMAIL_INBOUND_FROM_MODELS"] == "true", "discovery in deployed models")
+check(config["EMAIL_INBOUND_DISCOVERY_INTERVAL"] == "PT10S", "discovery interval")
+check(config["EMAIL_INBOUND_MODEL_TYPES"] == "acme:email-inbound:1", "a hybrid template's inbound type")
 mount = [m for m in container["volumeMounts"] if m["name"] == "inbound"]
 check(mount and mount[0]["mountPath"] == "/etc/email-connector/inbound", "watchers file mounted")
 volume = [v for v in pod["volumes"] if v["name"] == "inbound"]

@@ -4,6 +4,7 @@
 //! Camunda's meaning of each template property. Each test owns one or two
 //! of the users model1..9.
 
+mod operator;
 mod ours;
 mod sharing;
 mod stand_in;

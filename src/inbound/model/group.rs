@@ -23,6 +23,8 @@ use crate::mail::server::Protocol;
 
 /// Fields of a mailbox that hold secrets: kept out of the watcher's name.
 const SECRET_FIELDS: &[&str] = &["password", "accessToken", "clientSecret", "refreshToken"];
+/// Problems remembered as logged, at most.
+const MAX_REPORTED: usize = 10_000;
 /// How long a stopped watcher may take to finish its round.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
@@ -133,6 +135,10 @@ impl Groups {
     }
 
     fn refused(&mut self, label: &str, problem: &str, lines: &mut Vec<String>) {
+        // Bounded: a cluster that keeps deploying broken elements repeats a warning at worst.
+        if self.reported.len() >= MAX_REPORTED {
+            self.reported.clear();
+        }
         if self.reported.insert(format!("{label}\u{0}{problem}")) {
             tracing::warn!(element = %label, "the element is not served: {problem}");
         }

@@ -109,6 +109,9 @@ pub struct Settings {
     pub interval: Duration,
     /// The inbound types served: Camunda's, ours, and a hybrid template's own.
     pub types: Vec<String>,
+    /// The tenants the worker serves (`CAMUNDA_TENANT_IDS`); empty: every tenant the REST API
+    /// shows.
+    pub tenants: Vec<String>,
 }
 
 /// What the watchers the discovery starts run with: the same as the file's watchers.
@@ -180,7 +183,10 @@ async fn discover(
     settings: &Settings,
     cache: &mut HashMap<i64, Arc<Vec<Element>>>,
 ) -> Result<Vec<Found>, String> {
-    let definitions = discovery.definitions().await?;
+    let mut definitions = discovery.definitions().await?;
+    if !settings.tenants.is_empty() {
+        definitions.retain(|d| settings.tenants.contains(&d.tenant_id));
+    }
     let mut latest: HashMap<(&str, &str), i32> = HashMap::new();
     for d in &definitions {
         let version = latest
