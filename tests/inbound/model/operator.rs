@@ -1,5 +1,6 @@
-//! What the operator decides around the discovery: which tenants the worker serves, and that a
-//! REST API away for a while leaves the running watchers as they are.
+//! What the operator decides around the discovery: the identity it speaks to the REST API as,
+//! which tenants the worker serves, and that a REST API away for a while leaves the running
+//! watchers as they are.
 
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ async fn only_the_workers_tenants_are_served_and_a_rest_outage_stops_no_watcher(
             )
             .xml()
     };
+    rest.require_basic("connectors", "rest-secret");
     rest.deploy_for_tenant("sales", pid, &process("sales-mail"));
     rest.deploy_for_tenant("hr", pid, &process("hr-mail"));
     let port = free_port();
@@ -31,6 +33,9 @@ async fn only_the_workers_tenants_are_served_and_a_rest_outage_stops_no_watcher(
         ("CAMUNDA_REST_ADDRESS", url.as_str()),
         ("EMAIL_INBOUND_DISCOVERY_INTERVAL", "PT0.2S"),
         ("CAMUNDA_TENANT_IDS", "sales"),
+        ("CAMUNDA_AUTH_STRATEGY", "BASIC"),
+        ("CAMUNDA_BASIC_AUTH_USERNAME", "connectors"),
+        ("CAMUNDA_BASIC_AUTH_PASSWORD", "rest-secret"),
     ];
     env.extend(http_env(&port));
     let worker = WorkerProcess::start(&gateway.url(), &env);
