@@ -29,6 +29,9 @@ pub enum Verdict {
     Consumed,
     /// No element of a discovered watcher took the mail: leave it as it is.
     Unmatched,
+    /// A publish of this mail met `ALREADY_EXISTS` for a message this watcher published for
+    /// another mail (see [`super::ledger`]): the mail is held back until the ledger lets it go.
+    Held,
 }
 
 /// Where a mail is stored: what names it for good, whatever its headers say.
@@ -173,9 +176,6 @@ fn hex_sha256(bytes: &[u8]) -> String {
 
 /// Hands `mail` to Zeebe as `watcher` says.
 pub async fn hand_over(gateway: &GatewayClient, watcher: &Watcher, mail: &Mail) -> Verdict {
-    if let HandOver::Model(elements) = &watcher.hand_over {
-        return super::model::deliver::hand_over(gateway, watcher, mail, elements).await;
-    }
     let variables = mail.variables(watcher);
     let tenant_id = watcher.tenant_id.clone().unwrap_or_default();
     match &watcher.hand_over {
@@ -225,6 +225,7 @@ pub async fn hand_over(gateway: &GatewayClient, watcher: &Watcher, mail: &Mail) 
                 Err(status) => verdict(&status),
             }
         }
+        // Served by `model::deliver`, which needs the watcher's ledger (see `super::deliver`).
         HandOver::Model(_) => Verdict::Unmatched,
     }
 }

@@ -176,7 +176,13 @@ pub async fn deliver(
         }
         _ => None,
     };
-    match hand_over(&context.gateway, watcher, mail).await {
+    let verdict = match &watcher.hand_over {
+        HandOver::Model(elements) => {
+            model::deliver::hand_over(&context.gateway, watcher, mail, elements, ledger).await
+        }
+        _ => hand_over(&context.gateway, watcher, mail).await,
+    };
+    match verdict {
         Verdict::Accepted { duplicate } => {
             if duplicate
                 && guarded.is_some()
@@ -229,6 +235,17 @@ pub async fn deliver(
                 mail = %place,
                 "no element's activation condition holds for the mail; it stays as it was and \
                  is tried again when the deployed elements change"
+            );
+            Handed::Skipped
+        }
+        Verdict::Held => {
+            context.state.error("DUPLICATE_MESSAGE_ID");
+            tracing::warn!(
+                watcher = %watcher.name,
+                mail = %place,
+                "this watcher published a message with this name and id for another mail, so \
+                 Zeebe's ALREADY_EXISTS does not mean it has this one: the mail stays as it was \
+                 and is handed over once Zeebe lets the first message go"
             );
             Handed::Skipped
         }

@@ -4,6 +4,7 @@
 //! Camunda's meaning of each template property. Each test owns one or two
 //! of the users model1..9.
 
+mod guarantees;
 mod operator;
 mod ours;
 mod sharing;
@@ -242,7 +243,10 @@ async fn a_deployed_message_start_event_publishes_a_mail_once_and_marks_it_seen(
         "the Message-ID, brackets kept"
     );
     assert_eq!(p.time_to_live_ms, 3_600_000, "Camunda's default PT1H");
-    assert_eq!(p.tenant_id, "", "the default tenant");
+    assert_eq!(
+        p.tenant_id, "<default>",
+        "the default tenant, as the definition has it"
+    );
     // {resultVariable: payload} merged with the result expression's context.
     let mut keys: Vec<&String> = p
         .variables

@@ -66,6 +66,26 @@ struct Inner {
     searches: usize,
     /// Requests still to answer 503, as an API that is away.
     fail_next: usize,
+    /// Deleted definitions, still listed by the search as clusters before 8.8.16 list them
+    /// (only a request by key answers 404).
+    deleted_but_listed: Vec<Definition>,
+    /// Whether a deletion keeps the definition in the search, as older clusters do.
+    lists_deleted: bool,
+}
+
+impl Inner {
+    /// What the search lists: the deployed definitions, and deleted ones where they stay.
+    fn listed(&self) -> Vec<Definition> {
+        let mut all = self.definitions.clone();
+        all.extend(self.deleted_but_listed.iter().cloned());
+        all
+    }
+
+    fn forget(&mut self, gone: Vec<Definition>) {
+        if self.lists_deleted {
+            self.deleted_but_listed.extend(gone);
+        }
+    }
 }
 
 pub struct CamundaRest {
@@ -154,14 +174,27 @@ impl CamundaRest {
 
     /// Deletes one version (its resource); the next lower version becomes the latest.
     pub fn delete(&self, key: i64) {
-        self.lock().definitions.retain(|d| d.key != key);
+        let mut inner = self.lock();
+        let (gone, kept) = inner.definitions.drain(..).partition(|d| d.key == key);
+        inner.definitions = kept;
+        inner.forget(gone);
     }
 
     /// Deletes every version of `process_id`, in every tenant.
     pub fn delete_process(&self, process_id: &str) {
-        self.lock()
+        let mut inner = self.lock();
+        let (gone, kept) = inner
             .definitions
-            .retain(|d| d.process_id != process_id);
+            .drain(..)
+            .partition(|d| d.process_id == process_id);
+        inner.definitions = kept;
+        inner.forget(gone);
+    }
+
+    /// From now on, deleted definitions stay in the search (a cluster before 8.8.16 without a
+    /// state filter); asked for by key they are 404.
+    pub fn list_deleted(&self) {
+        self.lock().lists_deleted = true;
     }
 
     /// Answers 401 to every request without `Basic base64(user:pass)`.
@@ -267,7 +300,7 @@ async fn handle(inner: &Mutex<Inner>, request: Request<Incoming>) -> Response<Fu
     }
     if search {
         return match serde_json::from_slice::<Value>(&body) {
-            Ok(query) => match page(&lock().definitions, &query) {
+            Ok(query) => match page(&lock().listed(), &query) {
                 Ok(answer) => reply(StatusCode::OK, "application/json", answer.to_string()),
                 Err(detail) => problem(StatusCode::BAD_REQUEST, &detail),
             },

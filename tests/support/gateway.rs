@@ -153,6 +153,8 @@ struct Inbound {
     /// Hand-overs still to refuse (UNAVAILABLE), and all of them while `refuse_all`.
     refuse_next: usize,
     refuse_all: bool,
+    /// Publishes of this message name refused (UNAVAILABLE), others accepted.
+    refuse_name: Option<String>,
     refused: usize,
     /// Accept publishes but answer late: the worker cannot know it was accepted yet.
     stall: Option<Duration>,
@@ -609,6 +611,11 @@ impl TestGateway {
     }
 
     /// Refuses every hand-over until told otherwise.
+    /// Refuses publishes of message `name` (UNAVAILABLE) while set; `None` accepts all.
+    pub fn refuse_message(&self, name: Option<&str>) {
+        self.state.lock().inbound.refuse_name = name.map(str::to_string);
+    }
+
     pub fn refuse_all_hand_overs(&self, refuse: bool) {
         self.state.lock().inbound.refuse_all = refuse;
     }
@@ -757,6 +764,12 @@ impl Service {
         variables: Value,
     ) -> Result<(i64, Option<Duration>), Status> {
         let mut inner = self.state.lock();
+        if inner.inbound.refuse_name.as_deref() == Some(r.name.as_str()) {
+            inner.inbound.refused += 1;
+            return Err(Status::unavailable(
+                "the test gateway was told to refuse this name",
+            ));
+        }
         if let Some(refusal) = inner.inbound.refuse() {
             return Err(refusal);
         }

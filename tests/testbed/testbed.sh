@@ -19,7 +19,7 @@ USERS=(alice bob carol dave erin frank grace heidi ivan judy mallory bench popbe
        oauth1 oauth2 oauth3 oauth4 docs1 docs2 docs3 docs4 tenant1 tenant2
        inbound13 inbound14 inbound15 inbound16 inbound17 pop5 feel1 feel2 dropin1 dropin2 dropin3 dropin4 dropin5
        dropin6 dropin7 dropin8 dropin9 dropin10 dropin11 dropin12 ops1 ops2 ops3 ops4 ops5 ops6 ops7 ops8
-       model1 model2 model3 model4 model5 model6 model7 model8 model9 model10 model11 model12)
+       model1 model2 model3 model4 model5 model6 model7 model8 model9 model10 model11 model12 model13 model14 model15 model16)
 # The server-independent tests (tests/protocols/servers.rs) use the same names on Cyrus (cyrus.sh).
 USERS+=(srv1 srv2 srv3 srv4 srv5 srv6 srv7 srv8 srv9 srv10 srv11 srv12 srv13 srv14 srv15 srv16
         popsrv1 popsrv2 popsrv3 popsrv4 popsrv5 popsrv6)

@@ -199,7 +199,7 @@ fn kind_of(node: roxmltree::Node) -> Option<Kind> {
         "startEvent" if has_message => {
             let in_event_subprocess = node.parent_element().is_some_and(|p| {
                 p.has_tag_name((BPMN, "subProcess"))
-                    && p.attribute("triggeredByEvent") == Some("true")
+                    && matches!(p.attribute("triggeredByEvent"), Some("true" | "1"))
             });
             Some(if in_event_subprocess {
                 Kind::EventSubprocessStart
@@ -207,7 +207,15 @@ fn kind_of(node: roxmltree::Node) -> Option<Kind> {
                 Kind::MessageStart
             })
         }
-        "startEvent" if !has_other_definition => Some(Kind::NoneStart),
+        // Only the process's own: a plain start event inside a sub-process starts no instance.
+        "startEvent"
+            if !has_other_definition
+                && node
+                    .parent_element()
+                    .is_some_and(|p| p.has_tag_name((BPMN, "process"))) =>
+        {
+            Some(Kind::NoneStart)
+        }
         "intermediateCatchEvent" if has_message => Some(Kind::Intermediate),
         "boundaryEvent" if has_message => Some(Kind::Boundary),
         "receiveTask" => Some(Kind::Receive),

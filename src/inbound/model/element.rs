@@ -66,6 +66,11 @@ pub struct ElementTarget {
 }
 
 impl ElementTarget {
+    /// Names the element for good: its definition's key and its id.
+    pub fn identity(&self) -> String {
+        format!("{}/{}", self.definition.key, self.element_id)
+    }
+
     /// `process v3 element`, as logs and `/readyz` name it.
     pub fn label(&self) -> String {
         format!(
@@ -158,12 +163,13 @@ pub fn resolve(
 /// `data.folderToListen`, `data.pollingWaitTime`, unseen/all polling and the handling
 /// strategy. Attachments go to the document store, as Camunda's runtime uploads them.
 fn camunda_mailbox(properties: &BTreeMap<String, String>) -> Result<Value, String> {
-    let get = |name: &str| {
-        properties
-            .get(name)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
+    let mut values = BTreeMap::new();
+    for (name, value) in properties {
+        if name.starts_with("data.") || name.starts_with("authentication.") {
+            values.insert(name.as_str(), literal(name, value.trim())?);
+        }
+    }
+    let get = |name: &str| values.get(name).cloned().filter(|v| !v.is_empty());
     let port = match get("data.imapConfig.imapPort") {
         Some(port) => Some(
             port.parse::<u16>()
@@ -221,6 +227,27 @@ fn camunda_mailbox(properties: &BTreeMap<String, String>) -> Result<Value, Strin
         }
     });
     Ok(mailbox)
+}
+
+/// A property's value: as written, or, when it is a FEEL expression (`=993`, `="INBOX"`, as
+/// Camunda's templates allow for host, port and folder), its value with nothing in scope.
+fn literal(name: &str, value: &str) -> Result<String, String> {
+    if !value.starts_with('=') {
+        return Ok(value.to_string());
+    }
+    let expression = FeelHeader::parse(name, value).map_err(|e| e.message)?;
+    let evaluated = expression
+        .expression
+        .evaluate_in(&[], &[], expression.expression.limits())
+        .map_err(|e| format!("{name}: {e}"))?;
+    Ok(match evaluated.value {
+        feel::Value::Null => String::new(),
+        feel::Value::String(text) => text.to_string(),
+        other => match other.to_json() {
+            Value::String(text) => text,
+            json => json.to_string(),
+        },
+    })
 }
 
 /// Our own properties as a watcher: the dotted names nest, and values that are not text in the

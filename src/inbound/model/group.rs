@@ -51,8 +51,8 @@ pub struct Groups {
 
 impl Groups {
     /// Makes the running watchers those `found` needs.
-    pub async fn apply(&mut self, found: Vec<Found>, shared: &Shared) {
-        let mut lines = Vec::new();
+    pub async fn apply(&mut self, found: Vec<Found>, notes: Vec<String>, shared: &Shared) {
+        let mut lines = notes;
         let mut wanted: BTreeMap<String, Wanted> = BTreeMap::new();
         for Found {
             definition,
@@ -74,10 +74,14 @@ impl Groups {
             let target = Arc::new(resolved.target);
             let tenant = &definition.tenant_id;
             let (key, name) = match &resolved.manual_group {
-                Some(id) => (
-                    format!("{tenant}\u{0}manual\u{0}{id}"),
-                    name_of(&json!([tenant, "manual", id])),
-                ),
+                // As Camunda's runtime: an id shares within one process, never across.
+                Some(id) => {
+                    let process = &definition.process_id;
+                    (
+                        format!("{tenant}\u{0}{process}\u{0}manual\u{0}{id}"),
+                        name_of(&json!([tenant, process, "manual", id])),
+                    )
+                }
                 None => (
                     format!("{tenant}\u{0}{}", resolved.mailbox),
                     name_of(&json!([tenant, without_secrets(&resolved.mailbox)])),
@@ -98,23 +102,36 @@ impl Groups {
             }
             entry.targets.push(target);
         }
+        // Two mailboxes that differ only in their secrets digest alike: the later ones get a
+        // suffix, in an order every replica sees alike.
+        let mut names: HashSet<String> = HashSet::new();
+        for group in wanted.values_mut() {
+            let base = group.name.clone();
+            let mut n = 1;
+            while !names.insert(group.name.clone()) {
+                n += 1;
+                group.name = format!("{base}-{n}");
+            }
+        }
         let keys: Vec<String> = self.running.keys().cloned().collect();
+        let mut leaving = Vec::new();
         for key in keys {
             if !wanted.contains_key(&key)
                 && let Some(running) = self.running.remove(&key)
             {
-                stop(running, shared).await;
+                leaving.push(running);
             }
         }
+        stop_together(leaving, shared).await;
         for (key, group) in wanted {
             if let Some(running) = self.running.get(&key) {
                 running.elements.replace(group.targets.clone());
-                served(&group, &mut lines);
+                served(&group, &running.name, &mut lines);
                 continue;
             }
             match start(&group, shared) {
                 Ok(running) => {
-                    served(&group, &mut lines);
+                    served(&group, &running.name, &mut lines);
                     self.running.insert(key, running);
                 }
                 Err(problem) => {
@@ -128,9 +145,8 @@ impl Groups {
     }
 
     pub async fn stop_all(&mut self, shared: &Shared) {
-        for (_, running) in self.running.drain() {
-            stop(running, shared).await;
-        }
+        let all = self.running.drain().map(|(_, running)| running).collect();
+        stop_together(all, shared).await;
         shared.status.set_elements(Vec::new());
     }
 
@@ -146,13 +162,9 @@ impl Groups {
     }
 }
 
-fn served(group: &Wanted, lines: &mut Vec<String>) {
+fn served(group: &Wanted, name: &str, lines: &mut Vec<String>) {
     for target in &group.targets {
-        lines.push(format!(
-            "element {}: watcher {}",
-            target.label(),
-            group.name
-        ));
+        lines.push(format!("element {}: watcher {name}", target.label()));
     }
 }
 
@@ -200,14 +212,20 @@ fn start(group: &Wanted, shared: &Shared) -> Result<Running, String> {
     })
 }
 
-async fn stop(running: Running, shared: &Shared) {
-    tracing::info!(watcher = %running.name, "stopping watcher: no deployed element needs it");
-    let _ = running.stop.send(true);
-    let mut task = running.task;
-    if tokio::time::timeout(STOP_GRACE, &mut task).await.is_err() {
-        task.abort();
+/// Stops `watchers` at once, each given [`STOP_GRACE`] to end its round, all within it.
+async fn stop_together(watchers: Vec<Running>, shared: &Shared) {
+    for running in &watchers {
+        tracing::info!(watcher = %running.name, "stopping watcher: no deployed element needs it");
+        let _ = running.stop.send(true);
     }
-    shared.status.remove(&running.name);
+    let deadline = tokio::time::Instant::now() + STOP_GRACE;
+    for running in watchers {
+        let mut task = running.task;
+        if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+            task.abort();
+        }
+        shared.status.remove(&running.name);
+    }
 }
 
 /// `model-` and 12 hex digits of the SHA-256 of `value`.

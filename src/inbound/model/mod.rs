@@ -21,6 +21,7 @@
 
 pub mod bpmn;
 pub mod deliver;
+mod discover;
 pub mod element;
 mod group;
 pub mod rest;
@@ -34,6 +35,7 @@ use prometheus_client::metrics::family::Family;
 use tokio::sync::watch;
 
 use crate::gateway::GatewayClient;
+use crate::inbound::handover::Place;
 use crate::mail::cut::Limits;
 use crate::mail::policy::HostPolicy;
 use crate::metrics::{ElementEvent, Metrics};
@@ -48,10 +50,16 @@ use super::InboundStatus;
 /// The default of `EMAIL_INBOUND_DISCOVERY_INTERVAL`, Camunda's runtime's own polling interval.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 
+/// Mails remembered with the elements that accepted them, at most: a mail is remembered only
+/// between a refusal and the retry that completes it.
+const MAX_PARTLY_HANDED: usize = 10_000;
+
 /// The elements one discovered watcher serves, replaced as deployments change.
 pub struct Elements {
     current: RwLock<(u64, Arc<Vec<Arc<ElementTarget>>>)>,
     events: Family<ElementEvent, Counter>,
+    /// Mails some but not all of whose elements accepted them: place → element identities.
+    partly: std::sync::Mutex<HashMap<Place, HashSet<String>>>,
 }
 
 impl std::fmt::Debug for Elements {
@@ -66,6 +74,7 @@ impl Elements {
         Arc::new(Elements {
             current: RwLock::new((1, Arc::new(targets))),
             events,
+            partly: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -90,6 +99,40 @@ impl Elements {
         if labels(&current.1) != labels(&targets) {
             *current = (current.0 + 1, Arc::new(targets));
         }
+    }
+
+    /// The elements (by [`ElementTarget::identity`]) that already accepted the mail at `place`.
+    pub fn accepted(&self, place: &Place) -> HashSet<String> {
+        self.partly
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(place)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Notes that `target` accepted the mail at `place`.
+    pub fn note_accepted(&self, place: &Place, target: &ElementTarget) {
+        let mut partly = self.partly.lock().unwrap_or_else(|p| p.into_inner());
+        if partly.len() >= MAX_PARTLY_HANDED && !partly.contains_key(place) {
+            tracing::warn!(
+                "{MAX_PARTLY_HANDED} mails wait for some of their elements; the oldest notes \
+                 are dropped, and a retry may hand those mails to an element again"
+            );
+            partly.clear();
+        }
+        partly
+            .entry(place.clone())
+            .or_default()
+            .insert(target.identity());
+    }
+
+    /// Forgets the mail at `place`: every element has it.
+    pub fn forget(&self, place: &Place) {
+        self.partly
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(place);
     }
 
     /// Counts `event` for `target` in `/metrics`.
@@ -132,8 +175,9 @@ pub async fn run(
     shared: Shared,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut cache: HashMap<i64, Arc<Vec<Element>>> = HashMap::new();
+    let mut cache = discover::Cache::default();
     let mut groups = group::Groups::default();
+    let mut previous: Vec<Found> = Vec::new();
     let mut failing = false;
     tracing::info!(
         endpoint = discovery.endpoint(),
@@ -142,13 +186,28 @@ pub async fn run(
         "discovering inbound email elements in deployed processes"
     );
     while !*stop.borrow() {
-        match discover(&discovery, &settings, &mut cache).await {
-            Ok(found) => {
+        // A round of many slow answers must not hold up the shutdown.
+        let round = tokio::select! {
+            round = discover::discover(&discovery, &settings, &mut cache, &previous) => round,
+            _ = stop.changed() => break,
+        };
+        match round {
+            Ok(round) => {
                 if failing {
                     tracing::info!("Camunda's REST API answers again; discovery goes on");
                     failing = false;
                 }
-                groups.apply(found, &shared).await;
+                if round.found.is_empty() && !previous.is_empty() {
+                    tracing::warn!(
+                        "the deployed processes have no inbound email element any more (or the \
+                         REST API no longer shows them to {}): every discovered watcher stops",
+                        discovery.identity()
+                    );
+                }
+                groups
+                    .apply(round.found.clone(), round.lines, &shared)
+                    .await;
+                previous = round.found;
             }
             Err(reason) => {
                 // Logged once per outage: the round repeats every few seconds.
@@ -171,82 +230,9 @@ pub async fn run(
 }
 
 /// An element found in a definition, with the definition.
+#[derive(Clone)]
 pub struct Found {
     pub definition: Definition,
     pub element: Element,
     pub camunda_type: bool,
-}
-
-/// The elements to serve now: the whole deployment or an error (then nothing changes).
-async fn discover(
-    discovery: &Discovery,
-    settings: &Settings,
-    cache: &mut HashMap<i64, Arc<Vec<Element>>>,
-) -> Result<Vec<Found>, String> {
-    let mut definitions = discovery.definitions().await?;
-    if !settings.tenants.is_empty() {
-        definitions.retain(|d| settings.tenants.contains(&d.tenant_id));
-    }
-    let mut latest: HashMap<(&str, &str), i32> = HashMap::new();
-    for d in &definitions {
-        let version = latest
-            .entry((d.tenant_id.as_str(), d.process_id.as_str()))
-            .or_insert(d.version);
-        *version = (*version).max(d.version);
-    }
-    let present: HashSet<i64> = definitions.iter().map(|d| d.key).collect();
-    cache.retain(|key, _| present.contains(key));
-    let mut found = Vec::new();
-    for definition in &definitions {
-        let elements = match cache.get(&definition.key) {
-            Some(elements) => elements.clone(),
-            None => {
-                let Some(xml) = discovery.xml(definition.key).await? else {
-                    // Deleted between the search and now: the next round will not list it.
-                    continue;
-                };
-                let elements = match bpmn::inbound_elements(&xml, &definition.process_id) {
-                    Ok(elements) => elements,
-                    Err(problem) => {
-                        tracing::warn!(
-                            process = %definition.process_id,
-                            version = definition.version,
-                            "the deployed BPMN is not read: {problem}"
-                        );
-                        Vec::new()
-                    }
-                };
-                let elements = Arc::new(elements);
-                cache.insert(definition.key, elements.clone());
-                elements
-            }
-        };
-        let newest = latest
-            .get(&(
-                definition.tenant_id.as_str(),
-                definition.process_id.as_str(),
-            ))
-            .copied()
-            == Some(definition.version);
-        for element in elements.iter() {
-            let Some(kind) = element.properties.get("inbound.type") else {
-                continue;
-            };
-            if !settings.types.iter().any(|t| t == kind.trim()) {
-                continue;
-            }
-            if element.kind.is_start() && !newest {
-                continue;
-            }
-            found.push(Found {
-                definition: definition.clone(),
-                element: element.clone(),
-                camunda_type: kind.trim() != OUR_INBOUND_TYPE,
-            });
-        }
-    }
-    found.sort_by(|a, b| {
-        (a.definition.key, &a.element.element_id).cmp(&(b.definition.key, &b.element.element_id))
-    });
-    Ok(found)
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::gateway::credentials::Credentials;
-use crate::outbound_http::{HttpClient, HttpOptions};
+use crate::outbound_http::{HttpClient, HttpError, HttpOptions};
 
 /// Definitions asked for per page (Camunda's runtime asks for 200 too).
 const PAGE: usize = 200;
@@ -60,6 +60,28 @@ struct Cursor {
     end_cursor: Option<String>,
 }
 
+/// A definition's BPMN as the cluster gave it.
+pub enum Xml {
+    Found(String),
+    /// The cluster no longer knows the definition.
+    Gone,
+    /// It can never be read (too large, not UTF-8): asking again would not help.
+    Unreadable(String),
+}
+
+enum Failure {
+    TooLarge(String),
+    Other(String),
+}
+
+impl Failure {
+    fn into_text(self) -> String {
+        match self {
+            Failure::TooLarge(text) | Failure::Other(text) => text,
+        }
+    }
+}
+
 pub struct Discovery {
     http: HttpClient,
     base: Url,
@@ -101,6 +123,11 @@ impl Discovery {
         self.base.as_str()
     }
 
+    /// Who the discovery speaks as, for logs; never a secret.
+    pub fn identity(&self) -> String {
+        self.credentials.describe()
+    }
+
     /// Every deployed definition, all versions, all tenants the identity may see.
     pub async fn definitions(&self) -> Result<Vec<Definition>, String> {
         let mut found = Vec::new();
@@ -110,11 +137,12 @@ impl Discovery {
             if let Some(cursor) = &after {
                 body["page"]["after"] = json!(cursor);
             }
-            let text = self
+            let bytes = self
                 .call(Method::POST, "v2/process-definitions/search", Some(body))
-                .await?
+                .await
+                .map_err(Failure::into_text)?
                 .ok_or("the definitions search answered 404")?;
-            let page: Page = serde_json::from_str(&text)
+            let page: Page = serde_json::from_slice(&bytes)
                 .map_err(|e| format!("the definitions search answered unreadably: {e}"))?;
             let count = page.items.len();
             for item in page.items {
@@ -142,24 +170,42 @@ impl Discovery {
         ))
     }
 
-    /// The BPMN XML of definition `key`; `None` when the cluster no longer knows it.
-    pub async fn xml(&self, key: i64) -> Result<Option<String>, String> {
-        self.call(
-            Method::GET,
-            &format!("v2/process-definitions/{key}/xml"),
-            None,
-        )
-        .await
+    /// The BPMN XML of definition `key`.
+    pub async fn xml(&self, key: i64) -> Result<Xml, String> {
+        let path = format!("v2/process-definitions/{key}/xml");
+        match self.call(Method::GET, &path, None).await {
+            Ok(None) => Ok(Xml::Gone),
+            Ok(Some(bytes)) => Ok(match String::from_utf8(bytes) {
+                Ok(text) => Xml::Found(text),
+                Err(_) => Xml::Unreadable("the BPMN is not UTF-8".into()),
+            }),
+            // Larger than any BPMN read: asking again gives the same.
+            Err(Failure::TooLarge(reason)) => Ok(Xml::Unreadable(reason)),
+            Err(Failure::Other(reason)) => Err(reason),
+        }
     }
 
-    /// One call; `None` for 404, an error naming the status for anything else but success.
+    /// Whether definition `key` is still deployed. Clusters before 8.8.16 list deleted
+    /// definitions in the search; asking for one by its key answers 404.
+    pub async fn exists(&self, key: i64) -> Result<bool, String> {
+        let path = format!("v2/process-definitions/{key}");
+        match self.call(Method::GET, &path, None).await {
+            Ok(found) => Ok(found.is_some()),
+            Err(Failure::TooLarge(reason) | Failure::Other(reason)) => Err(reason),
+        }
+    }
+
+    /// One call: the body, `None` for 404, a failure naming the status for anything else.
     async fn call(
         &self,
         method: Method,
         path: &str,
         body: Option<Value>,
-    ) -> Result<Option<String>, String> {
-        let url = self.base.join(path).map_err(|e| format!("{path}: {e}"))?;
+    ) -> Result<Option<Vec<u8>>, Failure> {
+        let url = self
+            .base
+            .join(path)
+            .map_err(|e| Failure::Other(format!("{path}: {e}")))?;
         let mut request = self.http.request(method, url);
         if let Some(body) = body {
             request = request
@@ -172,27 +218,35 @@ impl Discovery {
                 request = request.header("authorization", value.expose_secret());
             }
             Ok(None) => {}
-            Err(e) => return Err(format!("no token for Camunda's REST API: {e}")),
-        }
-        let response = self
-            .http
-            .send(request, TIMEOUT)
-            .await
-            .map_err(|e| format!("Camunda's REST API: {e}"))?;
-        match response.status {
-            200..=299 => String::from_utf8(response.body)
-                .map(Some)
-                .map_err(|_| format!("{path}: the answer is not UTF-8")),
-            404 => Ok(None),
-            401 | 403 => {
-                self.credentials.rejected();
-                Err(format!(
-                    "Camunda's REST API refused {} ({}) for {path}",
-                    self.credentials.describe(),
-                    response.status
-                ))
+            Err(e) => {
+                return Err(Failure::Other(format!(
+                    "no token for Camunda's REST API: {e}"
+                )));
             }
-            status => Err(format!("Camunda's REST API answered {status} for {path}")),
+        }
+        let response = match self.http.send(request, TIMEOUT).await {
+            Ok(response) => response,
+            Err(e @ HttpError::TooLarge { .. }) => {
+                return Err(Failure::TooLarge(format!("Camunda's REST API: {e}")));
+            }
+            Err(e) => return Err(Failure::Other(format!("Camunda's REST API: {e}"))),
+        };
+        match response.status {
+            200..=299 => Ok(Some(response.body)),
+            404 => Ok(None),
+            status @ (401 | 403) => {
+                // A new token can cure a 401; a 403 is a missing permission, which it cannot.
+                if status == 401 {
+                    self.credentials.rejected();
+                }
+                Err(Failure::Other(format!(
+                    "Camunda's REST API refused {} ({status}) for {path}",
+                    self.credentials.describe()
+                )))
+            }
+            status => Err(Failure::Other(format!(
+                "Camunda's REST API answered {status} for {path}"
+            ))),
         }
     }
 }

@@ -28,7 +28,10 @@ fn model() -> String {
     <bpmn:subProcess id="sub">
       <bpmn:intermediateCatchEvent id="wait">{email}<bpmn:messageEventDefinition messageRef="m2"/></bpmn:intermediateCatchEvent>
     </bpmn:subProcess>
-    <bpmn:subProcess id="events" triggeredByEvent="true">
+    <bpmn:subProcess id="inner">
+      <bpmn:startEvent id="innerStart">{email}</bpmn:startEvent>
+    </bpmn:subProcess>
+    <bpmn:subProcess id="events" triggeredByEvent="1">
       <bpmn:startEvent id="esp">{email}<bpmn:messageEventDefinition messageRef="m1"/></bpmn:startEvent>
     </bpmn:subProcess>
     <bpmn:userTask id="task"/>

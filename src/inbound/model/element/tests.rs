@@ -102,6 +102,19 @@ fn camunda_properties_keep_camundas_meaning() {
     assert_eq!(all.mailbox["moveTo"], json!(["Archive", "2026", "Done"]));
     assert_eq!(all.mailbox["server"]["security"], json!("tls"));
     assert_eq!(all.target.time_to_live, Duration::from_secs(300));
+    // Host, port and folder may be FEEL in Camunda's templates.
+    let feel = camunda(
+        &[
+            ("data.imapConfig.imapPort", "=993"),
+            ("data.imapConfig.imapHost", "=\"imap.\" + \"example.test\""),
+            ("data.folderToListen", "=\"Support\""),
+        ],
+        Kind::MessageStart,
+    )
+    .unwrap();
+    assert_eq!(feel.mailbox["server"]["port"], json!(993));
+    assert_eq!(feel.mailbox["server"]["host"], json!("imap.example.test"));
+    assert_eq!(feel.mailbox["folder"], json!("Support"));
     // Marking read is no handling of "all" polling in Camunda's templates.
     let read_all = camunda(
         &[("data.pollingConfigDiscriminator", "allPollingConfig")],
