@@ -176,7 +176,7 @@ async fn message(input: &AppendInput, job: &JobContext) -> Result<Vec<u8>> {
             {
                 fields["from"] = input.authentication.username().unwrap_or_default().into();
             }
-            let composed = compose(job.services(), fields, job).await?;
+            let composed = compose(job.services(), fields, job, None).await?;
             Ok(composed.message.bytes().await?)
         }
     }

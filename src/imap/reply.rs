@@ -237,7 +237,7 @@ impl MailOperation for ReplyOperation {
                 "headers": input.headers,
                 "attachments": input.attachments,
             });
-            let composed = composed(job, fields).await?;
+            let composed = composed(job, fields, None).await?;
             send(
                 &self.transports,
                 job,

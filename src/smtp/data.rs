@@ -1,8 +1,8 @@
 //! A message as it goes to the server after DATA: the MIME text lettre built, with each
 //! attachment's content base64-encoded on the fly from where it lies (a spooled document's
 //! file, or an inline attachment's decoded bytes) in place of the placeholder compose put
-//! there. Memory stays at a few buffers whatever the attachments weigh; the whole message
-//! never exists in one piece.
+//! there, and a forwarded original's bytes as they are. Memory stays at a few buffers whatever
+//! the attachments weigh; the whole message never exists in one piece.
 
 use std::path::PathBuf;
 
@@ -27,14 +27,18 @@ pub enum Content {
     Memory(Vec<u8>),
     /// A downloaded document in the job's spool.
     File(PathBuf),
+    /// Bytes sent as they are, not encoded: a forwarded original in a `message/rfc822` part,
+    /// which may only be 7bit, 8bit or binary (RFC 2046 5.2.1). Compose puts them here only
+    /// when they are valid 7bit or 8bit text (CRLF lines of at most 998 octets, no NUL).
+    Verbatim(Vec<u8>),
 }
 
 #[derive(Debug)]
 enum Piece {
     /// MIME text with CRLF line ends, as lettre formats it.
     Text(Vec<u8>),
-    /// Content to send as base64 lines, without a line break after the last.
-    Base64(Content),
+    /// Content to send as base64 lines, without a line break after the last, or verbatim.
+    Content(Content),
 }
 
 /// The message after DATA, in pieces.
@@ -59,7 +63,7 @@ impl Outgoing {
         for (placeholder, content) in parts {
             let at = find(rest, placeholder.as_bytes())?;
             pieces.push(Piece::Text(rest[..at].to_vec()));
-            pieces.push(Piece::Base64(content));
+            pieces.push(Piece::Content(content));
             rest = &rest[at + placeholder.len()..];
             if find(rest, placeholder.as_bytes()).is_some() {
                 return None;
@@ -72,9 +76,17 @@ impl Outgoing {
     /// Whether the message is 7-bit (else the server must offer 8BITMIME); base64 always is.
     pub fn is_ascii(&self) -> bool {
         self.pieces.iter().all(|p| match p {
-            Piece::Text(text) => text.is_ascii(),
-            Piece::Base64(_) => true,
+            Piece::Text(text) | Piece::Content(Content::Verbatim(text)) => text.is_ascii(),
+            Piece::Content(_) => true,
         })
+    }
+
+    /// Whether a forwarded original in the message is 8-bit: a server without 8BITMIME cannot
+    /// take it, and it cannot be base64 in its `message/rfc822` part.
+    pub fn forwards_eight_bit(&self) -> bool {
+        self.pieces
+            .iter()
+            .any(|p| matches!(p, Piece::Content(Content::Verbatim(bytes)) if !bytes.is_ascii()))
     }
 
     /// What the writer's buffer needs: room for a write and two encoded chunks when content
@@ -85,8 +97,10 @@ impl Outgoing {
         let mut text = 0;
         for piece in &self.pieces {
             match piece {
-                Piece::Text(bytes) => text += bytes.len(),
-                Piece::Base64(_) => return WRITE_BYTES + CHUNK_BYTES * 2,
+                Piece::Text(bytes) | Piece::Content(Content::Verbatim(bytes)) => {
+                    text += bytes.len()
+                }
+                Piece::Content(_) => return WRITE_BYTES + CHUNK_BYTES * 2,
             }
         }
         text.min(WRITE_BYTES) + text / 64 + 8
@@ -114,11 +128,13 @@ impl Outgoing {
         };
         for piece in &self.pieces {
             match piece {
-                Piece::Text(text) => writer.text(text).await?,
-                Piece::Base64(Content::Memory(bytes)) => {
+                Piece::Text(text) | Piece::Content(Content::Verbatim(text)) => {
+                    writer.text(text).await?
+                }
+                Piece::Content(Content::Memory(bytes)) => {
                     writer.base64(&mut bytes.as_slice()).await?
                 }
-                Piece::Base64(Content::File(path)) => {
+                Piece::Content(Content::File(path)) => {
                     let mut file = tokio::fs::File::open(path).await.map_err(unreadable)?;
                     writer.base64(&mut file).await?
                 }

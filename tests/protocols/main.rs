@@ -13,6 +13,7 @@ mod camunda_dropin_documents;
 mod camunda_dropin_headers;
 mod credentials;
 mod documents;
+mod forward;
 mod grammar;
 mod imap;
 mod lying_imap;
