@@ -271,8 +271,7 @@ impl SendOperation {
         let Some(pool) = &self.imap else {
             return Err(EmailError::internal("no IMAP sessions to save a copy with"));
         };
-        let raw = message.bytes().await?;
-        save::save_copy(pool, job, save, fallback, &raw).await
+        save::save_copy(pool, job, save, fallback, message).await
     }
 }
 

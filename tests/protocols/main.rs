@@ -21,6 +21,7 @@ mod malformed;
 mod oauth_mail;
 mod operations;
 mod pop3;
+mod save_copy;
 mod servers;
 mod smtp;
 mod tls_trust;
