@@ -23,5 +23,6 @@ mod operations;
 mod pop3;
 mod save_copy;
 mod servers;
+mod servers_ops;
 mod smtp;
 mod tls_trust;
