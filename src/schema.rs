@@ -1,8 +1,12 @@
 //! Validation of job variables against an operation's JSON Schema.
 //!
-//! Schemas are compiled once when the registry is built; a job only walks the compiled
-//! validator. Every violation is reported, each with the JSON pointer of the offending node, so
-//! a modeler fixes all mistakes in one round instead of one per incident.
+//! A registry's schemas are compiled once each, when the first job of their type arrives; a job
+//! only walks the compiled validator. Compiling every operation's schema at start held about a
+//! megabyte of validators a worker serving a few job types never uses. Every violation is
+//! reported, each with the JSON pointer of the offending node, so a modeler fixes all mistakes
+//! in one round instead of one per incident.
+
+use std::sync::OnceLock;
 
 use serde_json::Value;
 
@@ -14,23 +18,57 @@ use crate::secrets::SecretMask;
 const MAX_VIOLATION_CHARS: usize = 300;
 
 pub struct InputSchema {
-    validator: jsonschema::Validator,
-    /// The schema itself, to tell which properties are declared (see [`InputSchema::unset_nulls`]).
+    /// Compiled on first use (or by [`InputSchema::compile`] at once); a schema that does not
+    /// compile is a defect in this program, which the registry's tests compile every schema
+    /// to find.
+    validator: OnceLock<std::result::Result<jsonschema::Validator, String>>,
+    /// The schema itself, to compile and to tell which properties are declared (see
+    /// [`InputSchema::unset_nulls`]).
     schema: Value,
 }
 
+fn build(schema: &Value) -> std::result::Result<jsonschema::Validator, String> {
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .should_validate_formats(true)
+        .build(schema)
+        .map_err(|e| format!("invalid schema at {}: {e}", e.schema_path()))
+}
+
 impl InputSchema {
-    /// Compiles a schema; a failure here is a defect in this program, found at start-up.
+    /// Compiles a schema now; a failure is a defect in this program.
     pub fn compile(schema: &Value) -> std::result::Result<InputSchema, String> {
-        let validator = jsonschema::options()
-            .with_draft(jsonschema::Draft::Draft202012)
-            .should_validate_formats(true)
-            .build(schema)
-            .map_err(|e| format!("invalid schema at {}: {e}", e.schema_path()))?;
+        let validator = build(schema)?;
         Ok(InputSchema {
-            validator,
+            validator: OnceLock::from(Ok(validator)),
             schema: schema.clone(),
         })
+    }
+
+    /// Keeps a schema to compile when it is first used.
+    pub fn lazy(schema: Value) -> InputSchema {
+        InputSchema {
+            validator: OnceLock::new(),
+            schema,
+        }
+    }
+
+    /// Whether the validator has been compiled (first use, or [`InputSchema::compile`]).
+    pub fn is_compiled(&self) -> bool {
+        self.validator.get().is_some()
+    }
+
+    /// Compiles the schema if it is not yet; the error says why it does not compile.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        self.compiled().map(drop)
+    }
+
+    fn compiled(&self) -> std::result::Result<&jsonschema::Validator, String> {
+        // Two jobs of a new type at once: one compiles, the other waits for it (a few ms).
+        self.validator
+            .get_or_init(|| build(&self.schema))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// Removes declared properties whose value is null, at the top level and inside declared
@@ -51,8 +89,10 @@ impl InputSchema {
     /// before it is cut to length: a violation quotes the offending value, and a cut that
     /// came first could leave part of a secret that the mask no longer recognises.
     pub fn validate_masked(&self, instance: &Value, mask: &SecretMask) -> Result<()> {
-        let mut violations: Vec<String> = self
-            .validator
+        let validator = self
+            .compiled()
+            .map_err(|e| EmailError::internal(format!("the operation's schema: {e}")))?;
+        let mut violations: Vec<String> = validator
             .iter_errors(instance)
             .map(|error| {
                 let pointer = error.instance_path().as_str();

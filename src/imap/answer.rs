@@ -371,9 +371,13 @@ pub async fn send(
         .await
 }
 
-/// Composes send's `fields` into a message.
-pub async fn composed(job: &JobContext, fields: Value) -> Result<Composed> {
-    compose(job.services(), fields, job).await
+/// Composes send's `fields` into a message, with a forward's `original` attached as it is.
+pub async fn composed(
+    job: &JobContext,
+    fields: Value,
+    original: Option<Vec<u8>>,
+) -> Result<Composed> {
+    compose(job.services(), fields, job, original).await
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use super::guard::Allowance;
 use super::move_::already_moved;
 use super::pool::ImapPool;
 use super::read::fetch;
-use super::session::ImapSession;
+use super::session::{ImapSession, Literal};
 use crate::error::{EmailError, Result};
 use crate::imap::error::ImapErrorKind;
 use crate::mail::inputs::{Folder, Imap, Login, Server};
@@ -176,7 +176,7 @@ async fn message(input: &AppendInput, job: &JobContext) -> Result<Vec<u8>> {
             {
                 fields["from"] = input.authentication.username().unwrap_or_default().into();
             }
-            let composed = compose(job.services(), fields, job).await?;
+            let composed = compose(job.services(), fields, job, None).await?;
             Ok(composed.message.bytes().await?)
         }
     }
@@ -207,26 +207,26 @@ pub fn message_id_of(raw: &[u8]) -> Option<String> {
         .and_then(message_id)
 }
 
-/// Stores `raw` in `mailbox` (created when missing) with `flags`, once: a mail already there
-/// with the same Message-ID and the same size is taken for this one (any sender can reuse a
-/// Message-ID, so the id alone would let a delivered mail stand in for ours). Returns its UID
-/// when known.
+/// Stores `message` in `mailbox` (created when missing) with `flags`, once: a mail already
+/// there with the same Message-ID and the same size is taken for this one (any sender can
+/// reuse a Message-ID, so the id alone would let a delivered mail stand in for ours). Returns
+/// its UID when known.
 pub async fn store(
     session: &mut ImapSession,
     mailbox: &Mailbox,
-    raw: &[u8],
+    message: Literal<'_>,
     flags: &str,
 ) -> Result<Option<u32>> {
-    let id = message_id_of(raw);
+    let id = message_id_of(message.head());
     if let Some(id) = &id
         && let Some((uid, _)) = already_moved(session, &mailbox.name, id).await?
-        && same_size(session, uid, raw.len()).await?
+        && same_size(session, uid, message.size()).await?
     {
         return Ok(Some(uid));
     }
     session.create_levels(mailbox).await?;
     let uid = session
-        .append(&mailbox.name, flags, raw, ImapErrorKind::FolderMissing)
+        .append(&mailbox.name, flags, message, ImapErrorKind::FolderMissing)
         .await?;
     match (uid, &id) {
         (Some(uid), _) => Ok(Some(uid)),
@@ -238,7 +238,7 @@ pub async fn store(
 }
 
 /// Whether `uid` of the selected folder has `size` bytes.
-async fn same_size(session: &mut ImapSession, uid: u32, size: usize) -> Result<bool> {
+async fn same_size(session: &mut ImapSession, uid: u32, size: u64) -> Result<bool> {
     let stored = fetch(
         session,
         uid,
@@ -248,7 +248,7 @@ async fn same_size(session: &mut ImapSession, uid: u32, size: usize) -> Result<b
     )
     .await?
     .size;
-    Ok(stored.is_some_and(|s| s as usize == size))
+    Ok(stored.is_some_and(|s| u64::from(s) == size))
 }
 
 impl MailOperation for AppendOperation {
@@ -277,7 +277,7 @@ impl MailOperation for AppendOperation {
             } else {
                 input.flags.list()
             };
-            let uid = store(&mut session, &mailbox, &raw, &flags).await?;
+            let uid = store(&mut session, &mailbox, Literal::Bytes(&raw), &flags).await?;
             Ok(Outcome::respond(to_json(&AppendResult {
                 folder: mailbox.shown,
                 uid,

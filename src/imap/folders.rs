@@ -325,6 +325,7 @@ impl MailOperation for FoldersOperation {
                             ));
                         }
                         (true, false) => {
+                            session.create_parents(&target).await?;
                             let _ = session
                                 .execute(&Command::new("UNSELECT"), ImapErrorKind::Refused)
                                 .await;

@@ -112,6 +112,38 @@ fn headers_block(message: &Message<'_>) -> Vec<(&'static str, String)> {
 
 const SEPARATOR: &str = "---------- Forwarded message ----------";
 
+/// The text and HTML of an inline forward: the note, the block of the original's headers, and
+/// its text (in HTML, quoted in a blockquote; only when the forward has an HTML note).
+fn inline(
+    message: &Message<'_>,
+    note: Option<String>,
+    html_note: Option<String>,
+) -> (Option<String>, Option<String>) {
+    let block = headers_block(message);
+    let text_block: String = block
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\n"))
+        .collect();
+    let text = message.body_text(0).unwrap_or_default();
+    let body = (note.is_some() || html_note.is_none()).then(|| {
+        format!(
+            "{}\n\n{SEPARATOR}\n{text_block}\n{text}\n",
+            note.unwrap_or_default()
+        )
+    });
+    let html_body = html_note.map(|html| {
+        let html_block: String = block
+            .iter()
+            .map(|(name, value)| format!("{name}: {}<br>\n", escape_html(value)))
+            .collect();
+        let original_html = message.body_html(0).unwrap_or_default();
+        format!(
+            "{html}\n<p>{SEPARATOR}<br>\n{html_block}</p>\n<blockquote type=\"cite\">{original_html}</blockquote>\n"
+        )
+    });
+    (body, html_body)
+}
+
 impl MailOperation for ForwardOperation {
     type Input = ForwardInput;
     const NAME: &'static str = "imap:forward";
@@ -134,48 +166,23 @@ impl MailOperation for ForwardOperation {
                 &wanted,
             )
             .await?;
-            let message = original.parsed()?;
-            let subject = prefixed("Fwd:", message.subject());
-            let note = input.answer.body.clone().filter(|b| !b.is_empty());
-            let html_note = input.answer.html_body.clone().filter(|b| !b.is_empty());
-            let (body, html_body, attachments) = if input.as_attachment {
-                let attached = json!({
-                    "fileName": "forwarded-message.eml",
-                    "contentType": "message/rfc822",
-                    "content": base64::Engine::encode(
-                        &base64::engine::general_purpose::STANDARD,
-                        &original.raw
-                    ),
-                });
-                let body = match (&note, &html_note) {
-                    (None, None) => Some("The forwarded message is attached.".to_string()),
-                    _ => note,
-                };
-                (body, html_note, vec![attached])
-            } else {
-                let block = headers_block(&message);
-                let text_block: String = block
-                    .iter()
-                    .map(|(name, value)| format!("{name}: {value}\n"))
-                    .collect();
-                let text = message.body_text(0).unwrap_or_default();
-                let body = (note.is_some() || html_note.is_none()).then(|| {
-                    format!(
-                        "{}\n\n{SEPARATOR}\n{text_block}\n{text}\n",
-                        note.clone().unwrap_or_default()
-                    )
-                });
-                let html_body = html_note.map(|html| {
-                    let html_block: String = block
-                        .iter()
-                        .map(|(name, value)| format!("{name}: {}<br>\n", escape_html(value)))
-                        .collect();
-                    let original_html = message.body_html(0).unwrap_or_default();
-                    format!(
-                        "{html}\n<p>{SEPARATOR}<br>\n{html_block}</p>\n<blockquote type=\"cite\">{original_html}</blockquote>\n"
-                    )
-                });
-                (body, html_body, attachments_of(&message))
+            // The parsed original borrows its bytes; what the forward takes from it is copied
+            // out, so that the bytes themselves can go into the message without a copy.
+            let (subject, body, html_body, attachments) = {
+                let message = original.parsed()?;
+                let subject = prefixed("Fwd:", message.subject());
+                let note = input.answer.body.clone().filter(|b| !b.is_empty());
+                let html_note = input.answer.html_body.clone().filter(|b| !b.is_empty());
+                if input.as_attachment {
+                    let body = match (&note, &html_note) {
+                        (None, None) => Some("The forwarded message is attached.".to_string()),
+                        _ => note,
+                    };
+                    (subject, body, html_note, Vec::new())
+                } else {
+                    let (body, html_body) = inline(&message, note, html_note);
+                    (subject, body, html_body, attachments_of(&message))
+                }
             };
             let fields = json!({
                 "from": from,
@@ -187,7 +194,8 @@ impl MailOperation for ForwardOperation {
                 "htmlBody": html_body,
                 "attachments": attachments,
             });
-            let composed = composed(job, fields).await?;
+            let attached = input.as_attachment.then_some(original.raw);
+            let composed = composed(job, fields, attached).await?;
             send(
                 &self.transports,
                 job,

@@ -20,7 +20,7 @@ use super::answer::{
 use super::append::store;
 use super::flags::{Flags, store_flags};
 use super::pool::ImapPool;
-use super::session::ImapSession;
+use super::session::{ImapSession, Literal};
 use crate::error::{EmailError, Result};
 use crate::mail::inputs::{Folder, FolderPath, Imap, ImapMailInput, Login, Server};
 use crate::mail::response::to_json;
@@ -149,9 +149,9 @@ pub async fn after_sending(
         return (None, None);
     };
     let saved = async {
-        let raw = composed.message.bytes().await?;
+        let sent = Literal::sent(&composed.message).await?;
         let mailbox = session.mailbox(folder, "/saveCopyTo").await?;
-        let uid = store(session, &mailbox, &raw, "(\\Seen)").await?;
+        let uid = store(session, &mailbox, sent, "(\\Seen)").await?;
         Ok::<_, EmailError>(SavedTo {
             folder: mailbox.shown,
             uid,
@@ -237,7 +237,7 @@ impl MailOperation for ReplyOperation {
                 "headers": input.headers,
                 "attachments": input.attachments,
             });
-            let composed = composed(job, fields).await?;
+            let composed = composed(job, fields, None).await?;
             send(
                 &self.transports,
                 job,

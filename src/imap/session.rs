@@ -14,6 +14,7 @@ use futures_util::future::BoxFuture;
 use secrecy::{ExposeSecret, SecretString};
 
 mod append;
+pub use append::Literal;
 mod command;
 mod folders;
 mod tap;

@@ -124,9 +124,10 @@ fn message_id_for(job: &JobContext, domain: &str) -> String {
 /// An attachment's body in the message lettre builds: a random placeholder, sent as base64,
 /// that [`super::data`] replaces with the content encoded as it is sent, so lettre never
 /// holds (and copies) a large attachment. Every attachment goes as base64, which no server
-/// rewrites (7bit with a NUL in it came out of Dovecot as 0x80). Returns the body and the
+/// rewrites (7bit with a NUL in it came out of Dovecot as 0x80); only a forward's original
+/// does not ([`super::forwarded`]). Returns the body and the
 /// text that stands for the content in the formatted message.
-fn placeholder_body() -> Result<(Body, String)> {
+pub(super) fn placeholder_body() -> Result<(Body, String)> {
     // 48 bytes: one base64 line of 64 characters, never split by lettre's line wrapping.
     let marker: String = (0..48).map(|_| fastrand::alphanumeric()).collect();
     let text = base64::engine::general_purpose::STANDARD.encode(marker.as_bytes());
@@ -299,6 +300,12 @@ pub(super) fn prepare(mut input: SendInput, job: &JobContext) -> Result<Prepared
             attachments.push(Attachment::new(file_name).body(body, t));
             contents.push((placeholder, content));
         }
+    }
+
+    if let Some(original) = input.forwarded.take() {
+        let (part, placeholder, content) = super::forwarded::part(original)?;
+        attachments.push(part);
+        contents.push((placeholder, content));
     }
 
     let endpoint = input.server.endpoint();

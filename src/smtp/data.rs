@@ -1,8 +1,8 @@
 //! A message as it goes to the server after DATA: the MIME text lettre built, with each
 //! attachment's content base64-encoded on the fly from where it lies (a spooled document's
 //! file, or an inline attachment's decoded bytes) in place of the placeholder compose put
-//! there. Memory stays at a few buffers whatever the attachments weigh; the whole message
-//! never exists in one piece.
+//! there, and a forwarded original's bytes as they are. Memory stays at a few buffers whatever
+//! the attachments weigh; the whole message never exists in one piece.
 
 use std::path::PathBuf;
 
@@ -27,14 +27,18 @@ pub enum Content {
     Memory(Vec<u8>),
     /// A downloaded document in the job's spool.
     File(PathBuf),
+    /// Bytes sent as they are, not encoded: a forwarded original in a `message/rfc822` part,
+    /// which may only be 7bit, 8bit or binary (RFC 2046 5.2.1). Compose puts them here only
+    /// when they are valid 7bit or 8bit text (CRLF lines of at most 998 octets, no NUL).
+    Verbatim(Vec<u8>),
 }
 
 #[derive(Debug)]
 enum Piece {
     /// MIME text with CRLF line ends, as lettre formats it.
     Text(Vec<u8>),
-    /// Content to send as base64 lines, without a line break after the last.
-    Base64(Content),
+    /// Content to send as base64 lines, without a line break after the last, or verbatim.
+    Content(Content),
 }
 
 /// The message after DATA, in pieces.
@@ -59,7 +63,7 @@ impl Outgoing {
         for (placeholder, content) in parts {
             let at = find(rest, placeholder.as_bytes())?;
             pieces.push(Piece::Text(rest[..at].to_vec()));
-            pieces.push(Piece::Base64(content));
+            pieces.push(Piece::Content(content));
             rest = &rest[at + placeholder.len()..];
             if find(rest, placeholder.as_bytes()).is_some() {
                 return None;
@@ -72,9 +76,17 @@ impl Outgoing {
     /// Whether the message is 7-bit (else the server must offer 8BITMIME); base64 always is.
     pub fn is_ascii(&self) -> bool {
         self.pieces.iter().all(|p| match p {
-            Piece::Text(text) => text.is_ascii(),
-            Piece::Base64(_) => true,
+            Piece::Text(text) | Piece::Content(Content::Verbatim(text)) => text.is_ascii(),
+            Piece::Content(_) => true,
         })
+    }
+
+    /// Whether a forwarded original in the message is 8-bit: a server without 8BITMIME cannot
+    /// take it, and it cannot be base64 in its `message/rfc822` part.
+    pub fn forwards_eight_bit(&self) -> bool {
+        self.pieces
+            .iter()
+            .any(|p| matches!(p, Piece::Content(Content::Verbatim(bytes)) if !bytes.is_ascii()))
     }
 
     /// What the writer's buffer needs: room for a write and two encoded chunks when content
@@ -85,40 +97,86 @@ impl Outgoing {
         let mut text = 0;
         for piece in &self.pieces {
             match piece {
-                Piece::Text(bytes) => text += bytes.len(),
-                Piece::Base64(_) => return WRITE_BYTES + CHUNK_BYTES * 2,
+                Piece::Text(bytes) | Piece::Content(Content::Verbatim(bytes)) => {
+                    text += bytes.len()
+                }
+                Piece::Content(_) => return WRITE_BYTES + CHUNK_BYTES * 2,
             }
         }
         text.min(WRITE_BYTES) + text / 64 + 8
     }
 
     /// The message's bytes as the server received them (dot-stuffing undone, without the
-    /// final `.`): what a saved copy stores.
+    /// final `.`), in one buffer.
     pub async fn bytes(&self) -> Result<Vec<u8>> {
-        let mut sent = Vec::new();
-        self.write_to(&mut sent).await?;
-        sent.truncate(sent.len().saturating_sub(b".\r\n".len()));
-        let mut raw = Vec::with_capacity(sent.len());
-        for line in sent.split_inclusive(|b| *b == b'\n') {
-            raw.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
-        }
+        let mut raw = Vec::with_capacity(usize::try_from(self.stored_len().await?).unwrap_or(0));
+        self.write_stored_to(&mut raw).await?;
         Ok(raw)
+    }
+
+    /// The start of the message, its header among it: what a stored copy is recognised by.
+    pub fn head(&self) -> &[u8] {
+        match self.pieces.first() {
+            Some(Piece::Text(text)) => text,
+            _ => &[],
+        }
+    }
+
+    /// How many bytes [`Outgoing::write_stored_to`] writes, counted without writing them: a
+    /// saved copy is an IMAP literal, whose length goes first.
+    pub async fn stored_len(&self) -> Result<u64> {
+        let mut len = 0u64;
+        let mut line_start = true;
+        for piece in &self.pieces {
+            let (bytes, ends_line) = match piece {
+                Piece::Text(text) | Piece::Content(Content::Verbatim(text)) => {
+                    (text.len() as u64, text.last().map(|b| *b == b'\n'))
+                }
+                Piece::Content(Content::Memory(bytes)) => (base64_len(bytes.len() as u64), None),
+                Piece::Content(Content::File(path)) => {
+                    let size = tokio::fs::metadata(path).await.map_err(unreadable)?.len();
+                    (base64_len(size), None)
+                }
+            };
+            if bytes > 0 {
+                // Base64 lines end without a line break; the next text brings it.
+                line_start = ends_line.unwrap_or(false);
+            }
+            len += bytes;
+        }
+        // The line break the writer adds before the end of the message.
+        Ok(len + if line_start { 0 } else { 2 })
+    }
+
+    /// Writes the message as the server received it (dot-stuffing undone, without the final
+    /// `.`): what a saved copy stores, from the same pieces the send wrote, so the copy costs
+    /// no buffer of the whole message. Returns how many bytes were written.
+    pub async fn write_stored_to<W: AsyncWrite + Unpin>(&self, out: &mut W) -> Result<u64> {
+        self.write(out, false).await
     }
 
     /// Writes the message dot-stuffed (RFC 5321 4.5.2), then the final `.`.
     pub async fn write_to<W: AsyncWrite + Unpin>(&self, out: &mut W) -> Result<()> {
+        self.write(out, true).await.map(|_| ())
+    }
+
+    async fn write<W: AsyncWrite + Unpin>(&self, out: &mut W, stuffed: bool) -> Result<u64> {
         let mut writer = Writer {
             out,
             buffer: Vec::with_capacity(self.buffer_capacity()),
             line_start: true,
+            stuffed,
+            written: 0,
         };
         for piece in &self.pieces {
             match piece {
-                Piece::Text(text) => writer.text(text).await?,
-                Piece::Base64(Content::Memory(bytes)) => {
+                Piece::Text(text) | Piece::Content(Content::Verbatim(text)) => {
+                    writer.text(text).await?
+                }
+                Piece::Content(Content::Memory(bytes)) => {
                     writer.base64(&mut bytes.as_slice()).await?
                 }
-                Piece::Base64(Content::File(path)) => {
+                Piece::Content(Content::File(path)) => {
                     let mut file = tokio::fs::File::open(path).await.map_err(unreadable)?;
                     writer.base64(&mut file).await?
                 }
@@ -128,17 +186,30 @@ impl Outgoing {
     }
 }
 
+/// The length of `bytes` bytes in base64 lines of [`LINE_BYTES`], CRLF between them.
+fn base64_len(bytes: u64) -> u64 {
+    let line = LINE_BYTES as u64;
+    match bytes {
+        0 => 0,
+        n => n.div_ceil(3) * 4 + (n.div_ceil(line) - 1) * 2,
+    }
+}
+
 struct Writer<'a, W> {
     out: &'a mut W,
     buffer: Vec<u8>,
     /// The next byte starts a line (a `.` there is doubled).
     line_start: bool,
+    /// Whether lines starting with a dot are doubled and the end marked, as after DATA.
+    stuffed: bool,
+    /// Bytes handed to `out` so far.
+    written: u64,
 }
 
 impl<W: AsyncWrite + Unpin> Writer<'_, W> {
     async fn text(&mut self, text: &[u8]) -> Result<()> {
         for line in text.split_inclusive(|b| *b == b'\n') {
-            if self.line_start && line.first() == Some(&b'.') {
+            if self.stuffed && self.line_start && line.first() == Some(&b'.') {
                 self.buffer.push(b'.');
             }
             self.buffer.extend_from_slice(line);
@@ -180,20 +251,25 @@ impl<W: AsyncWrite + Unpin> Writer<'_, W> {
     async fn spill(&mut self) -> Result<()> {
         if self.buffer.len() >= WRITE_BYTES {
             self.out.write_all(&self.buffer).await.map_err(broken_off)?;
+            self.written += self.buffer.len() as u64;
             self.buffer.clear();
         }
         Ok(())
     }
 
-    async fn finish(mut self) -> Result<()> {
+    async fn finish(mut self) -> Result<u64> {
         if !self.line_start {
             self.buffer.extend_from_slice(b"\r\n");
         }
         // The final dot goes with the end of the message, in one write: a separate small write
         // would wait for the server's delayed ACK.
-        self.buffer.extend_from_slice(b".\r\n");
+        if self.stuffed {
+            self.buffer.extend_from_slice(b".\r\n");
+        }
         self.out.write_all(&self.buffer).await.map_err(broken_off)?;
-        self.out.flush().await.map_err(broken_off)
+        self.written += self.buffer.len() as u64;
+        self.out.flush().await.map_err(broken_off)?;
+        Ok(self.written)
     }
 }
 
@@ -276,6 +352,41 @@ mod tests {
         )
         .unwrap();
         assert_eq!(sent(&empty).await, "a\r\n\r\nb\r\n.\r\n");
+    }
+
+    #[tokio::test]
+    async fn the_stored_length_is_counted_before_writing() {
+        let dir = std::env::temp_dir().join(format!("data-len-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("content");
+        std::fs::write(&file, vec![7u8; 57 * 3 + 1]).unwrap();
+        let cases = [
+            (b"H: x\r\n\r\nA\r\nB".to_vec(), vec![]),
+            (b"H: x\r\n\r\nA\r\n".to_vec(), vec![]),
+            (
+                b"H: x\r\n\r\nP".to_vec(),
+                vec![Content::Memory(vec![1; 58])],
+            ),
+            (b"H: x\r\n\r\nP".to_vec(), vec![Content::Memory(vec![])]),
+            (
+                b"H: x\r\n\r\nP\r\n--b--".to_vec(),
+                vec![Content::File(file.clone())],
+            ),
+            (
+                b"H: x\r\n\r\nP\r\n".to_vec(),
+                vec![Content::Verbatim(b".A\r\nB".to_vec())],
+            ),
+        ];
+        for (formatted, contents) in cases {
+            let parts = contents.into_iter().map(|c| ("P".to_string(), c)).collect();
+            let message = Outgoing::assemble(formatted, parts).unwrap();
+            let bytes = message.bytes().await.unwrap();
+            assert_eq!(message.stored_len().await.unwrap(), bytes.len() as u64);
+            let mut streamed = Vec::new();
+            let written = message.write_stored_to(&mut streamed).await.unwrap();
+            assert_eq!((written, streamed), (bytes.len() as u64, bytes));
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod attachment;
 mod compose;
 pub mod data;
 pub mod error;
+mod forwarded;
 mod oauth;
 pub mod save;
 pub mod send;

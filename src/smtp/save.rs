@@ -12,9 +12,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::imap::append::store;
 use crate::imap::pool::ImapPool;
+use crate::imap::session::Literal;
 use crate::mail::auth::Authentication;
 use crate::mail::inputs::{FolderPath, Imap, Login, Server};
 use crate::operation::JobContext;
+use crate::smtp::data::Outgoing;
 
 /// Where a sent message is saved: `{ folder, server, authentication? }` of an IMAP account.
 #[derive(Debug, Deserialize)]
@@ -63,20 +65,23 @@ pub struct SaveError {
     pub message: String,
 }
 
-/// Stores `raw` as `save` says, logging in with `fallback` when it names no login.
+/// Stores `message` as it was sent, as `save` says, logging in with `fallback` when it names
+/// no login. The copy is written from the message's pieces, as the send wrote them, so it
+/// holds no second copy of the message.
 pub async fn save_copy(
     pool: &Arc<ImapPool>,
     job: &JobContext,
     save: &SaveCopyTo,
     fallback: &Authentication,
-    raw: &[u8],
+    message: &Outgoing,
 ) -> Result<SavedTo> {
     let authentication = save.authentication.as_deref().unwrap_or(fallback);
     let mut session = pool
         .acquire(job.services(), &save.server.endpoint(), authentication)
         .await?;
     let mailbox = session.mailbox(&save.folder, "/saveCopyTo/folder").await?;
-    let uid = store(&mut session, &mailbox, raw, "(\\Seen)").await?;
+    let sent = Literal::sent(message).await?;
+    let uid = store(&mut session, &mailbox, sent, "(\\Seen)").await?;
     Ok(SavedTo {
         folder: mailbox.shown,
         uid,

@@ -166,6 +166,11 @@ pub struct SendInput {
         extend("examples" = ["={folder: \"Sent\", server: {host: \"imap.example.com\"}}"])
     )]
     pub(super) save_copy_to: Option<SaveCopyTo>,
+    /// A forward's original, attached as it is after the attachments (see
+    /// [`super::forwarded`]); never from a job's variables.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub(super) forwarded: Option<Vec<u8>>,
 }
 
 impl MailOperation for SendOperation {
@@ -227,13 +232,20 @@ pub struct Composed {
 
 /// Composes `fields` (send's message fields: `from`, `to`, `subject`, `body`, `attachments`,
 /// ...) exactly as `smtp:send` would, with the same checks (header injection, reserved
-/// headers), each problem named by its field's pointer.
-pub async fn compose(services: &Services, mut fields: Value, job: &JobContext) -> Result<Composed> {
+/// headers), each problem named by its field's pointer; a forward's `original` goes last,
+/// its bytes unchanged.
+pub async fn compose(
+    services: &Services,
+    mut fields: Value,
+    job: &JobContext,
+    original: Option<Vec<u8>>,
+) -> Result<Composed> {
     // The composer reads a whole send input; the connection it would name is the caller's
     // business, so a placeholder stands for it and is never used.
     fields["authentication"] = json!({ "type": "none" });
     fields["server"] = json!({ "host": "localhost" });
     let mut input: SendInput = decode(fields)?;
+    input.forwarded = original;
     let documents = fetch_documents(services, &mut input).await?;
     let prepared = prepare(input, job)?;
     let envelope = prepared.message.envelope().clone();
@@ -259,8 +271,7 @@ impl SendOperation {
         let Some(pool) = &self.imap else {
             return Err(EmailError::internal("no IMAP sessions to save a copy with"));
         };
-        let raw = message.bytes().await?;
-        save::save_copy(pool, job, save, fallback, &raw).await
+        save::save_copy(pool, job, save, fallback, message).await
     }
 }
 

@@ -105,11 +105,14 @@ fn parameters(
     }
     if !message.is_ascii() {
         if !offers(Extension::EightBitMime) {
-            return Err(SmtpError::new(
-                SmtpErrorKind::MessageRejected,
-                "the message is not ASCII and the server does not offer 8BITMIME",
-            )
-            .into());
+            // A forwarded 8-bit original cannot be made 7-bit without changing its bytes.
+            let what = if message.forwards_eight_bit() {
+                "the forwarded message is 8-bit (a message/rfc822 part cannot be base64) and \
+                 the server does not offer 8BITMIME; forward it with asAttachment: false"
+            } else {
+                "the message is not ASCII and the server does not offer 8BITMIME"
+            };
+            return Err(SmtpError::new(SmtpErrorKind::MessageRejected, what).into());
         }
         parameters.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }

@@ -41,7 +41,7 @@ fn pop3_read(user: &str, id: &str) -> Value {
 }
 
 /// Bytes that no encoding bug leaves intact.
-fn payload(len: usize, seed: u32) -> Vec<u8> {
+pub(crate) fn payload(len: usize, seed: u32) -> Vec<u8> {
     let mut state = seed.wrapping_mul(2_654_435_761).max(1);
     (0..len)
         .map(|_| {

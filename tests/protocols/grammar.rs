@@ -65,6 +65,10 @@ fn the_checker_knows_the_grammar() {
         "A1 AUTHENTICATE PLAIN AHVAZQBw\r\n",
         "A1 NAMESPACE\r\n",
         "A1 IDLE\r\nDONE\r\n",
+        "A1 RENAME \"INBOX.a\" \"INBOX.b\"\r\n",
+        "A1 APPEND \"Sent\" (\\Seen $Filed) {5}\r\nHello\r\n",
+        "A1 APPEND Sent {3+}\r\nabc\r\n",
+        "A1 APPEND Sent () \"01-Feb-2024 10:00:00 +0000\" {1}\r\nx\r\n",
     ] {
         assert!(
             violations(good.as_bytes()).is_empty(),
@@ -98,6 +102,10 @@ fn the_checker_knows_the_grammar() {
             "leading zero",
         ),
         ("A1 NOOP \r\n", "CRLF"),
+        ("A1 RENAME \"a\"\r\n", "one space"),
+        ("A1 APPEND Sent Hello\r\n", "a literal"),
+        ("A1 APPEND Sent ( \\Seen) {1}\r\nx\r\n", "space after '('"),
+        ("A1 APPEND Sent {1}\r\n\0\r\n", "NUL"),
     ] {
         let found = violations(bad.as_bytes());
         assert!(

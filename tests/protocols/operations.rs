@@ -534,7 +534,7 @@ async fn append_stores_the_bytes_as_given_once_with_its_flags() {
     assert!(message.contains("/flags/0"), "{message}");
 }
 
-fn smtp_block(user: &str) -> Value {
+pub(crate) fn smtp_block(user: &str) -> Value {
     let tb = testbed();
     json!({
         "server": { "host": "127.0.0.1", "port": tb.port("PORT_SUBMISSION"), "security": "starttls", "serverCertificate": tb.ca_pem(), "timeoutSeconds": 20 },

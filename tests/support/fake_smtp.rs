@@ -31,6 +31,8 @@ pub enum Misbehaviour {
     RefusesNobodyWithoutPipelining,
     /// Does not offer PIPELINING after EHLO.
     OffersNoPipelining,
+    /// Offers neither 8BITMIME nor SMTPUTF8 after EHLO, as a 7-bit-only relay.
+    OffersNo8BitMime,
     /// Waits 300 ms before answering MAIL, reading nothing meanwhile.
     PausesBeforeAnsweringMail,
 }
@@ -167,6 +169,7 @@ async fn session(
                     Misbehaviour::OffersNoPipelining | Misbehaviour::RefusesNobodyWithoutPipelining,
                 ),
             ) => b"250-fake\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n",
+            ("EHLO", Some(Misbehaviour::OffersNo8BitMime)) => b"250-fake\r\n250 PIPELINING\r\n",
             ("EHLO", _) => b"250-fake\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n",
             ("MAIL", _) => {
                 if misbehaviour == Some(Misbehaviour::PausesBeforeAnsweringMail) {

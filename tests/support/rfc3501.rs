@@ -644,6 +644,30 @@ impl<'a> Parser<'a> {
         self.mailbox()
     }
 
+    /// `"APPEND" SP mailbox [SP flag-list] [SP date-time] SP literal`; the date-time is taken
+    /// as a quoted string (the worker sends none).
+    fn append(&mut self) -> Parsed {
+        self.sp()?;
+        self.mailbox()?;
+        self.sp()?;
+        if self.peek() == Some(b'(') {
+            if self.s.get(self.at + 1) == Some(&b')') {
+                self.at += 2;
+            } else {
+                self.parenthesized(Self::flag)?;
+            }
+            self.sp()?;
+        }
+        if self.peek() == Some(b'"') {
+            self.quoted()?;
+            self.sp()?;
+        }
+        if self.peek() != Some(b'{') {
+            return self.invalid("APPEND's message is a literal");
+        }
+        self.literal()
+    }
+
     fn tag(&mut self) -> Parsed {
         self.run(|b| is_astring_char(b) && b != b'+', "a tag")
     }
@@ -678,6 +702,13 @@ impl<'a> Parser<'a> {
                 self.sp()?;
                 self.mailbox()?;
             }
+            "RENAME" => {
+                self.sp()?;
+                self.mailbox()?;
+                self.sp()?;
+                self.mailbox()?;
+            }
+            "APPEND" => self.append()?,
             "LIST" | "LSUB" => {
                 self.sp()?;
                 self.mailbox()?;

@@ -116,7 +116,19 @@ impl ImapSession {
 
     /// Creates (and subscribes) each missing level of `mailbox`.
     pub async fn create_levels(&mut self, mailbox: &Mailbox) -> Result<(), ImapError> {
-        for level in &mailbox.levels {
+        self.create_each(&mailbox.levels).await
+    }
+
+    /// Creates each missing level above `mailbox`, not itself: where a RENAME puts a folder.
+    /// Servers differ there (Cyrus makes the levels a RENAME needs, Dovecot leaves a parent
+    /// that is no folder and cannot be deleted), so they are made first, as everywhere else.
+    pub async fn create_parents(&mut self, mailbox: &Mailbox) -> Result<(), ImapError> {
+        let parents = mailbox.levels.split_last().map_or(&[][..], |(_, p)| p);
+        self.create_each(parents).await
+    }
+
+    async fn create_each(&mut self, levels: &[String]) -> Result<(), ImapError> {
+        for level in levels {
             if self.folder_exists(level).await? {
                 continue;
             }
