@@ -32,6 +32,15 @@ else TESTBED_DIR=${TESTBED_DIR:-/tmp/email-connector-testbed-$OFFSET}; fi
 PORT_IMAP=$((10143 + OFFSET)) PORT_IMAPS=$((10993 + OFFSET)) PORT_POP3=$((10110 + OFFSET))
 PORT_POP3S=$((10995 + OFFSET)) PORT_LMTP=$((10024 + OFFSET)) PORT_SMTP=$((10025 + OFFSET))
 PORT_SUBMISSION=$((10587 + OFFSET)) PORT_SUBMISSIONS=$((10465 + OFFSET))
+# The OAuth testbed (oauth.sh) keeps fixed ports; an offset that lands on one of them would
+# make Dovecot fail to start with a bind error far from its cause.
+for port in $PORT_IMAP $PORT_IMAPS $PORT_POP3 $PORT_POP3S $PORT_LMTP $PORT_SMTP $PORT_SUBMISSION \
+            $PORT_SUBMISSIONS; do
+    case $port in 12024|12025|12080|12110|12143)
+        printf 'testbed: ERROR: TESTBED_PORT_OFFSET=%s puts port %s on the OAuth testbed'"'"'s fixed ports (oauth.sh); use another offset (1000, 4000, 5000, ...)\n' "$OFFSET" "$port" >&2
+        exit 1 ;;
+    esac
+done
 
 DOVECOT_CONF=$TESTBED_DIR/dovecot/dovecot.conf
 POSTFIX_DIR=$TESTBED_DIR/postfix/etc
