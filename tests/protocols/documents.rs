@@ -128,7 +128,15 @@ async fn a_20_mb_attachment_over_imap_goes_to_the_store_in_little_memory() {
     let attachment = payload(20 * 1_000_000, 7);
     let raw = message_with_attachment(&id, &attachment, "contract.pdf");
     write_maildir(testbed().dir(), "docs1", &folder, &[(raw, 1_704_103_200)]);
-    // Let the worker settle (connections, streams) before taking the baseline.
+    // Let the worker settle (connections, streams, and the job type's input validator, which
+    // is built on its first job) before taking the baseline: a read of a mail that is not there.
+    let warm_up = jobs.gateway.create_job(
+        "email:imap:read:1",
+        imap_read("docs1", &folder, "<not-there@example.test>"),
+        json!({}),
+        1,
+    );
+    jobs.gateway.wait_outcome(warm_up, WAIT).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = jobs.worker_peak_rss();
     let key = jobs.gateway.create_job(
