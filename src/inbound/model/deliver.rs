@@ -23,13 +23,13 @@ use serde_json::{Map, Value};
 use tonic::Code;
 
 use super::Elements;
-use super::element::ElementTarget;
+use super::element::{ElementTarget, text_of};
 use crate::dropin::mapping::Action;
 use crate::dropin::responses::camunda_response;
 use crate::gateway::GatewayClient;
 use crate::gateway::proto::{CreateProcessInstanceRequest, PublishMessageRequest};
 use crate::inbound::config::Watcher;
-use crate::inbound::handover::{Mail, Verdict, verdict};
+use crate::inbound::handover::{Mail, Verdict, hex_sha256, verdict};
 use crate::inbound::ledger::Ledger;
 use crate::job::FeelHeader;
 
@@ -265,26 +265,8 @@ async fn publish(
 /// A message id of its own for a second key under one name and id: the id and 16 hex digits
 /// of a digest of the key, the same on every replica.
 fn keyed_id(request: &PublishMessageRequest) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, request.correlation_key.as_bytes());
-    let hex: String = digest.as_ref()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("{}#{hex}", request.message_id)
-}
-
-/// A key or id as Camunda's runtime writes it: text as it is, numbers and booleans as their
-/// JSON; null (or nothing) is no value.
-fn text_of(value: &feel::Value) -> Option<String> {
-    match value {
-        feel::Value::Null => None,
-        feel::Value::String(text) => Some(text.to_string()),
-        other => match other.to_json() {
-            Value::Null => None,
-            Value::String(text) => Some(text),
-            json => Some(json.to_string()),
-        },
-    }
+    let hex = hex_sha256(request.correlation_key.as_bytes());
+    format!("{}#{}", request.message_id, &hex[..16])
 }
 
 /// Evaluates `expression` with the payload's fields at the top level, off the runtime's

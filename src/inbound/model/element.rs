@@ -240,14 +240,21 @@ fn literal(name: &str, value: &str) -> Result<String, String> {
         .expression
         .evaluate_in(&[], &[], expression.expression.limits())
         .map_err(|e| format!("{name}: {e}"))?;
-    Ok(match evaluated.value {
-        feel::Value::Null => String::new(),
-        feel::Value::String(text) => text.to_string(),
+    Ok(text_of(&evaluated.value).unwrap_or_default())
+}
+
+/// A FEEL value as Camunda's runtime writes a key, an id or a property: text as it is, numbers
+/// and booleans as their JSON; null (or nothing) is no value.
+pub(super) fn text_of(value: &feel::Value) -> Option<String> {
+    match value {
+        feel::Value::Null => None,
+        feel::Value::String(text) => Some(text.to_string()),
         other => match other.to_json() {
-            Value::String(text) => text,
-            json => json.to_string(),
+            Value::Null => None,
+            Value::String(text) => Some(text),
+            json => Some(json.to_string()),
         },
-    })
+    }
 }
 
 /// Our own properties as a watcher: the dotted names nest, and values that are not text in the

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use super::element::{ElementTarget, resolve};
 use super::{Elements, Found, Shared};
 use crate::inbound::config::{HandOver, watcher as read_watcher};
+use crate::inbound::handover::hex_sha256;
 use crate::inbound::{Context, state};
 use crate::mail::server::Protocol;
 
@@ -230,12 +231,8 @@ async fn stop_together(watchers: Vec<Running>, shared: &Shared) {
 
 /// `model-` and 12 hex digits of the SHA-256 of `value`.
 fn name_of(value: &Value) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, value.to_string().as_bytes());
-    let hex: String = digest.as_ref()[..6]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("model-{hex}")
+    let hex = hex_sha256(value.to_string().as_bytes());
+    format!("model-{}", &hex[..12])
 }
 
 fn without_secrets(value: &Value) -> Value {
