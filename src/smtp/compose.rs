@@ -7,12 +7,14 @@
 
 use base64::Engine;
 use lettre::Message;
+use lettre::address::Envelope;
 use lettre::message::header::ContentTransferEncoding;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Body, Mailbox, Mailboxes, MultiPart, SinglePart};
 
 use super::data::Content as AttachmentContent;
 use super::send::{SendInput, StringOrList};
+use super::text_body::text_body;
 use crate::error::{EmailError, Result};
 use crate::mail::auth::Authentication;
 use crate::mail::server::Endpoint;
@@ -170,10 +172,10 @@ pub(super) fn prepare(mut input: SendInput, job: &JobContext) -> Result<Prepared
     if recipient_count == 0 && problems.0.is_empty() {
         problems.add("/", "at least one recipient is needed in to, cc or bcc");
     }
-    let subject = input.subject.clone().unwrap_or_default();
+    let subject = input.subject.take().unwrap_or_default();
     problems.check_single_line("/subject", &subject);
-    let body = input.body.clone().filter(|b| !b.is_empty());
-    let html_body = input.html_body.clone().filter(|b| !b.is_empty());
+    let body = input.body.take().filter(|b| !b.is_empty());
+    let html_body = input.html_body.take().filter(|b| !b.is_empty());
     if body.is_none() && html_body.is_none() {
         problems.add("/", "at least one of body and htmlBody is needed");
     }
@@ -317,7 +319,19 @@ pub(super) fn prepare(mut input: SendInput, job: &JobContext) -> Result<Prepared
     };
 
     let message_id = message_id_for(job, from.email.domain());
+    // The envelope from the addresses at hand: lettre would otherwise format the address
+    // headers and parse them back to find it.
+    let envelope = Envelope::new(
+        Some(from.email.clone()),
+        recipients
+            .iter()
+            .flatten()
+            .map(|mailbox| mailbox.email.clone())
+            .collect(),
+    )
+    .map_err(|e| EmailError::invalid_input(format!("/: no envelope ({e})")))?;
     let mut builder = Message::builder()
+        .envelope(envelope)
         .from(from)
         .subject(subject.clone())
         .message_id(Some(message_id.clone()));
@@ -347,9 +361,13 @@ pub(super) fn prepare(mut input: SendInput, job: &JobContext) -> Result<Prepared
     }
 
     let text_part = match (body, html_body) {
-        (Some(text), Some(html)) => Content::Multi(MultiPart::alternative_plain_html(text, html)),
-        (Some(text), None) => Content::Single(SinglePart::plain(text)),
-        (None, Some(html)) => Content::Single(SinglePart::html(html)),
+        (Some(text), Some(html)) => Content::Multi(
+            MultiPart::alternative()
+                .singlepart(text_part(ContentType::TEXT_PLAIN, &text))
+                .singlepart(text_part(ContentType::TEXT_HTML, &html)),
+        ),
+        (Some(text), None) => Content::Single(text_part(ContentType::TEXT_PLAIN, &text)),
+        (None, Some(html)) => Content::Single(text_part(ContentType::TEXT_HTML, &html)),
         (None, None) => return Err(EmailError::invalid_input("/: no body")),
     };
     let built = if attachments.is_empty() {
@@ -377,6 +395,13 @@ pub(super) fn prepare(mut input: SendInput, job: &JobContext) -> Result<Prepared
         subject,
         message_id,
     })
+}
+
+/// A `text/plain` or `text/html` part (UTF-8), its body encoded by [`text_body`].
+fn text_part(content_type: ContentType, text: &str) -> SinglePart {
+    SinglePart::builder()
+        .header(content_type)
+        .body(text_body(text))
 }
 
 enum Content {

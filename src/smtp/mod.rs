@@ -9,6 +9,7 @@ mod oauth;
 pub mod save;
 pub mod send;
 pub mod starttls;
+mod text_body;
 mod transaction;
 pub mod transport;
 pub mod wire;
