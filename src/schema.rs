@@ -121,7 +121,9 @@ fn remove_declared_nulls(schema: &Value, instance: &mut Value) {
     ) else {
         return;
     };
-    map.retain(|name, value| !(value.is_null() && declared.contains_key(name)));
+    if map.values().any(Value::is_null) {
+        map.retain(|name, value| !(value.is_null() && declared.contains_key(name)));
+    }
     for (name, value) in map.iter_mut() {
         if let Some(block) = declared.get(name).filter(|s| s.get("properties").is_some()) {
             remove_declared_nulls(block, value);

@@ -146,7 +146,8 @@ impl Endpoint {
 pub fn operation_timeout(variables: &Value) -> Duration {
     Duration::from_secs(
         variables
-            .pointer("/server/timeoutSeconds")
+            .get("server")
+            .and_then(|server| server.get("timeoutSeconds"))
             .and_then(Value::as_u64)
             .unwrap_or(DEFAULT_TIMEOUT_SECONDS),
     )
@@ -158,7 +159,7 @@ pub fn describe_server(variables: &Value, protocol: Protocol) -> String {
     let Some(server) = variables.get("server") else {
         return "an unknown server".into();
     };
-    match serde_json::from_value::<ServerConfig>(server.clone()) {
+    match ServerConfig::deserialize(server) {
         Ok(config) => config.endpoint(protocol).address(),
         Err(_) => server
             .get("host")

@@ -10,6 +10,7 @@
 //! a model may read; the whole environment is never exposed) or from files in a directory, the
 //! way a Kubernetes Secret is mounted.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 mod hosts;
@@ -82,7 +83,7 @@ impl SecretProvider {
         // Every problem, each with its pointer: a secret with no value, a secret in a host.
         let mut missing = Vec::new();
         for scope in scopes {
-            if let Some(block) = variables.pointer_mut(scope) {
+            if let Some(block) = block_mut(variables, scope) {
                 let mut pointer = scope.to_string();
                 self.resolve_value(block, &mut pointer, &mut used, &mut missing);
             }
@@ -127,7 +128,7 @@ impl SecretProvider {
             Value::Array(items) => {
                 for (index, item) in items.iter_mut().enumerate() {
                     let len = pointer.len();
-                    pointer.push_str(&format!("/{index}"));
+                    let _ = write!(pointer, "/{index}");
                     self.resolve_value(item, pointer, values, missing);
                     pointer.truncate(len);
                 }
@@ -136,7 +137,11 @@ impl SecretProvider {
                 for (key, item) in map.iter_mut() {
                     let len = pointer.len();
                     pointer.push('/');
-                    pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+                    if key.contains(['~', '/']) {
+                        pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+                    } else {
+                        pointer.push_str(key);
+                    }
                     self.resolve_value(item, pointer, values, missing);
                     pointer.truncate(len);
                 }
@@ -144,6 +149,15 @@ impl SecretProvider {
             _ => {}
         }
     }
+}
+
+/// The block a scope names (a JSON pointer of plain names, as [`SECRET_SCOPES`]), found
+/// without the copies `Value::pointer_mut` makes of each name to unescape it.
+fn block_mut<'v>(variables: &'v mut Value, scope: &str) -> Option<&'v mut Value> {
+    scope
+        .split('/')
+        .skip(1)
+        .try_fold(variables, |value, name| value.get_mut(name))
 }
 
 /// The placeholders in `text`: where each `{{secrets.NAME}}` (spaces allowed inside the

@@ -77,7 +77,13 @@ pub fn input_schema<T: JsonSchema>() -> Value {
 /// here is what a schema cannot say (a port of 25.0, a Message-ID with a line break); such a
 /// refusal names its field's JSON pointer.
 pub fn decode<T: DeserializeOwned>(variables: Value) -> Result<T> {
-    serde_path_to_error::deserialize(&variables).map_err(|error| {
+    decode_ref(&variables)
+}
+
+/// [`decode`] from borrowed variables: what a failed decode is explained from stays at hand
+/// without a copy of the variables.
+fn decode_ref<T: DeserializeOwned>(variables: &Value) -> Result<T> {
+    serde_path_to_error::deserialize(variables).map_err(|error| {
         let pointer = pointer_of(error.path());
         let text = error.inner().to_string();
         if text.starts_with('/') {
@@ -98,7 +104,7 @@ pub fn decode_input<T: DeserializeOwned + JsonSchema>(
     policy: &HostPolicy,
 ) -> Result<T> {
     let refusal = token_endpoint_refusal(&variables, policy);
-    let first = match (decode::<T>(variables.clone()), refusal.clone()) {
+    let first = match (decode_ref::<T>(&variables), refusal.clone()) {
         (Ok(input), None) => return Ok(input),
         (Ok(_), Some(refusal)) => return Err(EmailError::invalid_input(refusal)),
         (Err(error), _) => error,
