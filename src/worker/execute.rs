@@ -1,6 +1,9 @@
-//! Running one operation: secrets, schema, the operation under its timeout in a task of its
-//! own. Shared by the worker and the `invoke` subcommand.
+//! Running one operation: secrets, schema, the operation under its timeout with a panic
+//! caught. Shared by the worker and the `invoke` subcommand.
 
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
 use serde_json::Value;
 use tracing::error;
 
@@ -9,8 +12,8 @@ use crate::operation::{JobContext, Outcome};
 use crate::registry::Registered;
 use crate::secrets::{SecretMask, SecretProvider};
 
-/// Resolves secrets, validates and runs one operation under its timeout, isolated in a task of
-/// its own so that a panic becomes an error instead of taking the worker down. Shared by the
+/// Resolves secrets, validates and runs one operation under its timeout, a panic caught so
+/// that it becomes an error instead of taking the worker down. Shared by the
 /// worker and the `invoke` subcommand. The mask it returns hides the secrets it resolved.
 pub async fn execute(
     entry: &Registered,
@@ -28,27 +31,23 @@ pub async fn execute(
     }
     let timeout = entry.operation.timeout(&variables);
     let operation = entry.operation.clone();
-    let task = tokio::spawn(async move { operation.run(variables, &job).await });
-    // The operation's task must end with whoever waits for it: when shutdown aborts the job's
-    // task after the grace period, an operation left running would send its mail after the
-    // job was handed back, and the worker that takes the job next would send it again.
-    let abort = AbortOnDrop(task.abort_handle());
-    let result = match tokio::time::timeout(timeout, task).await {
+    // The operation runs inside the job's own task, not a task of its own: it ends with
+    // whoever waits for it (when shutdown aborts the job's task after the grace period, an
+    // operation left running would send its mail after the job was handed back, and the
+    // worker that takes the job next would send it again), and a job costs no second task and
+    // no wake-up across threads to hand its result over. A panic is caught here all the same.
+    let run = AssertUnwindSafe(async move { operation.run(variables, &job).await }).catch_unwind();
+    let result = match tokio::time::timeout(timeout, run).await {
         Ok(Ok(result)) => result.map(|mut outcome| {
             mask.apply_to_value(&mut outcome.response);
             outcome
         }),
-        Ok(Err(join_error)) => {
-            let reason = if join_error.is_panic() {
-                let payload = join_error.into_panic();
-                payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".into())
-            } else {
-                "the operation was cancelled".into()
-            };
+        Ok(Err(payload)) => {
+            let reason = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
             error!(
                 "operation {} panicked: {}",
                 entry.operation.name(),
@@ -58,28 +57,15 @@ pub async fn execute(
                 "the operation failed unexpectedly: {reason}"
             )))
         }
-        Err(_) => {
-            abort.0.abort();
-            Err(EmailError::new(
-                ErrorCode::Timeout,
-                format!(
-                    "no result within {} s (server.timeoutSeconds)",
-                    timeout.as_secs()
-                ),
-            ))
-        }
+        Err(_) => Err(EmailError::new(
+            ErrorCode::Timeout,
+            format!(
+                "no result within {} s (server.timeoutSeconds)",
+                timeout.as_secs()
+            ),
+        )),
     };
     (result, mask)
-}
-
-/// Aborts a task when dropped, however the future holding it ends (finished, timed out or
-/// itself aborted).
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 #[cfg(test)]
