@@ -8,6 +8,12 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use serde_json::Value;
 
+/// mimalloc instead of glibc's malloc: a job allocates a few hundred small blocks (JSON,
+/// gRPC frames, the message), and glibc's malloc and free took a fifth of a job's
+/// instructions (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use email_connector::config::{HostPolicyArgs, OperationArgs, RunArgs, SecretArgs};
 use email_connector::docs::generated::{Generated, write_or_check};
 use email_connector::gateway::GatewayClient;

@@ -18,6 +18,11 @@ mod worker;
 
 use common::Row;
 
+/// The allocator the worker binary uses, so that the in-process rows measure the worker as it
+/// is deployed.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn print_table(rows: &[Row]) {
     println!("| scenario | measure | ours | baseline | unit | ratio | goal | met |");
     println!("|---|---|---|---|---|---|---|---|");
