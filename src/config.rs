@@ -210,6 +210,10 @@ pub struct RunArgs {
     /// Jobs running at once, across all job types.
     #[arg(long, env = "EMAIL_MAX_JOBS_ACTIVE", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_jobs_active: u32,
+    /// Threads that run jobs, watchers and the health endpoint; 0 = one per core the process
+    /// may use (a container's CPU limit counts).
+    #[arg(long, env = "EMAIL_WORKER_THREADS", default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=1024))]
+    pub worker_threads: u16,
     /// How long Zeebe waits for a job's result before giving it to another worker.
     #[arg(long, env = "EMAIL_JOB_TIMEOUT", default_value = "PT5M", value_parser = parse_duration)]
     pub job_timeout: Duration,

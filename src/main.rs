@@ -427,11 +427,14 @@ fn main() -> ExitCode {
     // recurse over nesting a hostile peer chooses; a stack overflow aborts the whole process,
     // every job in flight with it. Our own code bounds its depth; a larger stack (address
     // space only, touched pages cost memory) gives the others headroom.
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .thread_stack_size(WORKER_STACK_BYTES)
-        .enable_all()
-        .build()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.thread_stack_size(WORKER_STACK_BYTES).enable_all();
+    if let Command::Run(args) = &cli.command
+        && args.worker_threads > 0
     {
+        builder.worker_threads(usize::from(args.worker_threads));
+    }
+    let runtime = match builder.build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
