@@ -10,7 +10,7 @@ use email_connector::worker::{Worker, WorkerSettings};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::support::gateway::{Outcome, TestGateway};
+use crate::support::gateway::{DEFAULT_TENANT, Outcome, TestGateway};
 
 /// A benchmark result row.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -117,6 +117,45 @@ pub async fn run_jobs_with(
         match gateway.wait_outcome(key, Duration::from_secs(300)).await {
             Outcome::Completed { .. } => {}
             other => panic!("{job_type}: a benchmark job did not complete: {other:?}"),
+        }
+    }
+    started.elapsed()
+}
+
+/// Runs `count` jobs arriving as a process engine in steady state hands them out: at most
+/// `window` created and not yet finished at any time, each new one created as an earlier one
+/// finishes. Every job then reaches the worker on its job stream, as new jobs do; creating
+/// thousands at once would leave most of them queued for polling, the path a backlog takes.
+pub async fn run_jobs_fed(
+    gateway: &TestGateway,
+    job_type: &str,
+    variables: &Value,
+    headers: &Value,
+    count: usize,
+    window: usize,
+) -> Duration {
+    let started = Instant::now();
+    let (variables, headers) = (variables.to_string(), headers.to_string());
+    let create = || {
+        gateway.create_job_from_json(
+            DEFAULT_TENANT,
+            job_type,
+            variables.clone(),
+            headers.clone(),
+            3,
+        )
+    };
+    let mut pending: std::collections::VecDeque<i64> =
+        (0..count.min(window)).map(|_| create()).collect();
+    let mut created = pending.len();
+    while let Some(key) = pending.pop_front() {
+        match gateway.wait_outcome(key, Duration::from_secs(300)).await {
+            Outcome::Completed { .. } => {}
+            other => panic!("{job_type}: a benchmark job did not complete: {other:?}"),
+        }
+        if created < count {
+            pending.push_back(create());
+            created += 1;
         }
     }
     started.elapsed()

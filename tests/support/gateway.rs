@@ -220,14 +220,21 @@ impl State {
 
     /// Offers a queued job to an open stream of its type; returns whether one took it.
     fn push_to_stream(inner: &mut Inner, key: i64) -> bool {
-        let Some(job) = inner.jobs.get(&key).cloned() else {
+        // One copy of the job, handed back by a stream that cannot take it.
+        let Some(mut job) = inner.jobs.get(&key).map(|j| j.job.clone()) else {
             return false;
         };
         let mut index = 0;
         while index < inner.streams.len() {
             let (job_type, tenants, sender) = &inner.streams[index];
-            if *job_type == job.job.r#type && serves_tenant(tenants, &job.job.tenant_id) {
-                if sender.try_send(Ok(job.job.clone())).is_ok() {
+            if *job_type == job.r#type && serves_tenant(tenants, &job.tenant_id) {
+                let sent = match sender.try_send(Ok(job)) {
+                    Ok(()) => None,
+                    Err(mpsc::error::TrySendError::Full(Ok(back)))
+                    | Err(mpsc::error::TrySendError::Closed(Ok(back))) => Some(back),
+                    Err(_) => return false,
+                };
+                let Some(back) = sent else {
                     if let Some(j) = inner.jobs.get_mut(&key) {
                         j.activated = true;
                     }
@@ -240,8 +247,9 @@ impl State {
                     let stream = inner.streams.remove(index);
                     inner.streams.push(stream);
                     return true;
-                }
-                if sender.is_closed() {
+                };
+                job = back;
+                if inner.streams[index].2.is_closed() {
                     inner.streams.remove(index);
                     continue;
                 }
@@ -428,6 +436,25 @@ impl TestGateway {
         headers: Value,
         retries: i32,
     ) -> i64 {
+        self.create_job_from_json(
+            tenant,
+            job_type,
+            variables.to_string(),
+            headers.to_string(),
+            retries,
+        )
+    }
+
+    /// [`TestGateway::create_tenant_job`] with variables and headers already JSON text: a
+    /// benchmark creating thousands of jobs serialises them once.
+    pub fn create_job_from_json(
+        &self,
+        tenant: &str,
+        job_type: &str,
+        variables: String,
+        headers: String,
+        retries: i32,
+    ) -> i64 {
         let key = {
             let mut inner = self.state.lock();
             inner.next_key += 1;
@@ -441,11 +468,11 @@ impl TestGateway {
                 process_definition_key: 1,
                 element_id: "task".into(),
                 element_instance_key: key + 1,
-                custom_headers: headers.to_string(),
+                custom_headers: headers,
                 worker: String::new(),
                 retries,
                 deadline: 0,
-                variables: variables.to_string(),
+                variables,
                 tenant_id: tenant.into(),
             };
             inner.jobs.insert(
@@ -474,9 +501,10 @@ impl TestGateway {
             notified.as_mut().enable();
             {
                 let inner = self.state.lock();
-                let outcomes = inner.outcomes.get(&key).cloned().unwrap_or_default();
-                if outcomes.len() >= count {
-                    return outcomes;
+                if let Some(outcomes) = inner.outcomes.get(&key)
+                    && outcomes.len() >= count
+                {
+                    return outcomes.clone();
                 }
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
