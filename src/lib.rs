@@ -33,6 +33,7 @@
 //! Prometheus metrics; [`templates`] the Camunda Modeler element templates and [`docs`] the
 //! operations reference, both generated from the same input types the schemas come from.
 
+pub mod allocator;
 pub mod config;
 pub mod docs;
 pub mod documents;

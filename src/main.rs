@@ -8,9 +8,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use serde_json::Value;
 
-/// mimalloc instead of glibc's malloc: a job allocates a few hundred small blocks (JSON,
-/// gRPC frames, the message), and glibc's malloc and free took a fifth of a job's
-/// instructions (BENCHMARKS.md).
+/// mimalloc instead of glibc's malloc: see `email_connector::allocator`.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -421,6 +419,7 @@ fn unknown_operation(registry: &Registry, name: &str) -> String {
 const WORKER_STACK_BYTES: usize = 16 * 1024 * 1024;
 
 fn main() -> ExitCode {
+    email_connector::allocator::return_freed_memory_at_once();
     let cli = Cli::parse();
     email_connector::logging::init();
     // Parsers we do not own (imap-proto on a server's BODYSTRUCTURE, mail-parser on a message)

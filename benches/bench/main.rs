@@ -53,6 +53,7 @@ fn print_table(rows: &[Row]) {
 }
 
 fn main() {
+    email_connector::allocator::return_freed_memory_at_once();
     let args: Vec<String> = std::env::args().collect();
     if let (Some("--noop-worker"), Some(url)) = (args.get(1).map(String::as_str), args.get(2)) {
         worker::noop_worker_main(url);
