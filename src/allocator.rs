@@ -12,7 +12,8 @@
 const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Freed memory goes back to the system at once instead of after mimalloc's delay. Called
-/// first thing in `main`.
+/// first thing in `main`; it wins over `MIMALLOC_PURGE_DELAY` in the environment (and the test
+/// below expects that variable unset).
 pub fn return_freed_memory_at_once() {
     // SAFETY: mi_option_set stores one integer option; it takes no pointers and is safe to
     // call at any time, from any thread.

@@ -445,7 +445,12 @@ fn main() -> ExitCode {
             Command::Run(args) => run(*args).await,
             Command::Invoke(args) => {
                 let services = Services::new(args.host_policy.policy()?);
-                invoke(args.operation, args.file, args.secrets, services).await
+                // On a runtime thread, whose stack is sized for the parsers above; the main
+                // thread's is the system's (often 8 MiB), and the operation runs in the task
+                // that awaits it.
+                tokio::spawn(invoke(args.operation, args.file, args.secrets, services))
+                    .await
+                    .map_err(|e| format!("the operation failed unexpectedly: {e}"))?
             }
             Command::Check(args) => {
                 let services = Services::new(args.host_policy.policy()?);

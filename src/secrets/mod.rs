@@ -153,7 +153,12 @@ impl SecretProvider {
 
 /// The block a scope names (a JSON pointer of plain names, as [`SECRET_SCOPES`]), found
 /// without the copies `Value::pointer_mut` makes of each name to unescape it.
+/// Anything else (no leading `/`, an escaped name) finds nothing rather than the whole
+/// variables, where a stranger's subject would be resolved.
 fn block_mut<'v>(variables: &'v mut Value, scope: &str) -> Option<&'v mut Value> {
+    if !scope.starts_with('/') || scope.contains('~') {
+        return None;
+    }
     scope
         .split('/')
         .skip(1)
@@ -325,5 +330,22 @@ mod tests {
         let provider = provider_with(Some(PathBuf::from("/etc")));
         assert!(provider.lookup("../etc/passwd").is_none());
         assert!(provider.lookup(".hidden").is_none());
+    }
+
+    /// Every scope of both variable layouts names a block, and a scope that is not a plain
+    /// pointer finds nothing, never the whole variables (where a subject would be resolved).
+    #[test]
+    fn scopes_find_their_blocks_and_nothing_else() {
+        for scope in SECRET_SCOPES.iter().chain(crate::dropin::SECRET_SCOPES) {
+            assert!(scope.starts_with('/') && !scope.contains('~'), "{scope}");
+        }
+        let mut variables = json!({ "authentication": { "password": "p" }, "subject": "s" });
+        assert_eq!(
+            block_mut(&mut variables, "/authentication"),
+            Some(&mut json!({ "password": "p" }))
+        );
+        for scope in ["authentication", "", "/a~1b", "/subject/x"] {
+            assert!(block_mut(&mut variables, scope).is_none(), "{scope}");
+        }
     }
 }

@@ -1,11 +1,13 @@
 //! A text part's body (`body`, `htmlBody`), encoded in one pass over the text.
 //!
-//! The encoding is chosen as lettre's `Body::new` chooses it, so messages look as they always
-//! did: 7bit when the text is ASCII with every line under 76 characters; otherwise
-//! quoted-printable, or base64 when more than a third of the bytes would need escaping. Line
-//! ends become CRLF. lettre's own path walks the text four times (choose, insert each CR, encode
-//! char by char, copy), which was a sixth of a small message's cost; this one reads it once for
-//! the choice and once to write the encoded body.
+//! The encoding follows the rule lettre's `Body::new` applied before: 7bit when the text is
+//! ASCII with every line under 76 characters; otherwise quoted-printable, or base64 when more
+//! than a third of the bytes would need escaping. Two details differ: line ends are neither
+//! counted in a line's length nor as bytes to escape (lettre counted a line's LF in the next
+//! line's length and every CR and LF as a byte to escape), and control characters are never
+//! 7bit. Line ends become CRLF. lettre's own path walked the text four times (choose, insert
+//! each CR, encode char by char, copy), a sixth of a small message's cost; this one reads it
+//! once for the choice and once to write the encoded body.
 //!
 //! Hostile text cannot break the message: a bare CR or a NUL is not 7bit (a bare CR in a 7bit
 //! body is the stuff of SMTP smuggling), so such text is encoded and they travel as `=0D`/`=00`.
@@ -14,7 +16,7 @@ use base64::Engine;
 use lettre::message::Body;
 use lettre::message::header::ContentTransferEncoding;
 
-/// Longest line (without CRLF) that 7bit may carry here, as lettre's chooser has it.
+/// Longest line (without CRLF) that goes as 7bit here, as under lettre's rule.
 const SEVEN_BIT_LINE: usize = 75;
 /// Quoted-printable and base64 lines are at most 76 characters, a soft break's `=` included
 /// (RFC 2045 6.7 and 6.8).
