@@ -169,6 +169,16 @@ type SinkCase = (
 /// gateway's stream buffer, so every job reaches the worker on its stream.
 const WINDOW: usize = 512;
 
+/// The send every smtp-sink row runs: no login, plaintext, to a discarded address.
+fn sink_job(sink: &Sink) -> Value {
+    job(
+        sink.port,
+        "none",
+        json!({ "type": "none" }),
+        "x@discard.test",
+    )
+}
+
 /// Sends to smtp-sink by the worker process and by smtp-source, pair by pair (alternating
 /// which goes first); returns the median rates and the pairs' ratios, sorted.
 async fn sink_pairs(
@@ -180,12 +190,7 @@ async fn sink_pairs(
     backlog: bool,
     options: &[&str],
 ) -> (f64, f64, Vec<f64>) {
-    let vars = job(
-        sink.port,
-        "none",
-        json!({ "type": "none" }),
-        "x@discard.test",
-    );
+    let vars = sink_job(sink);
     let (mut ours, mut base, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for pair in 0..pairs {
         let run_ours = || async {
@@ -259,12 +264,7 @@ pub async fn scenarios(quick: bool, runs: usize, rows: &mut Vec<Row>) {
         let gateway = TestGateway::start().await;
         let worker = worker_process(&gateway, concurrency, env);
         gateway.wait_for_stream(SEND, Duration::from_secs(30)).await;
-        let vars = job(
-            sink.port,
-            "none",
-            json!({ "type": "none" }),
-            "x@discard.test",
-        );
+        let vars = sink_job(&sink);
         run_jobs_fed(&gateway, SEND, &vars, &json!({}), 200, WINDOW).await;
         let (ours, base, ratios) =
             sink_pairs(&gateway, &sink, concurrency, n, pairs, backlog, options).await;
@@ -303,12 +303,7 @@ pub async fn scenarios(quick: bool, runs: usize, rows: &mut Vec<Row>) {
     let n = if quick { 100 } else { 4000 };
     let gateway = TestGateway::start().await;
     let worker = InProcessWorker::start(&gateway, standard_registry(true), 16);
-    let vars = job(
-        sink.port,
-        "none",
-        json!({ "type": "none" }),
-        "x@discard.test",
-    );
+    let vars = sink_job(&sink);
     run_jobs(&gateway, SEND, &vars, 16).await;
     let whole = json!({ "resultVariable": "r" });
     let shaped = json!({ "resultExpression": "= { id: response.messageId, sent: sent }" });

@@ -33,9 +33,8 @@ struct Shape {
 }
 
 fn shape(text: &[u8]) -> Shape {
-    // Whole-text counts first (loops the compiler vectorises), then one walk from line end to
-    // line end for the lengths.
-    // In chunks that cannot overflow a byte-wide count, which vectorises.
+    // The bytes outside the printable range counted first, in chunks that cannot overflow a
+    // byte-wide count (which vectorises), then one walk from line end to line end.
     let outside: usize = text
         .chunks(255)
         .map(|chunk| {
